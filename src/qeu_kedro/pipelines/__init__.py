@@ -1,0 +1,1 @@
+"""One folder per pipeline; ``find_pipelines`` registers every folder with a ``create_pipeline``."""

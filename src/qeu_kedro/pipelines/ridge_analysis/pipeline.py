@@ -1,0 +1,59 @@
+"""``ridge_analysis``: one template, instantiated once per namespace (``base``, ``finetuned``)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from qeu_kedro.namespaces import MOVIE_NAMESPACES
+
+from .nodes import (
+    build_model_input,
+    check_ratings,
+    check_users,
+    evaluate_ridge,
+    fit_ridge,
+    plot_coefficients,
+    plot_top_features,
+    split_ratings,
+    top_coefficients,
+)
+
+P = "params:ridge_analysis"
+
+
+def create_template() -> Pipeline:
+    """The pipeline before namespacing; raw ``ratings`` / ``users`` and parameters are shared."""
+    return Pipeline(
+        [
+            Node(check_ratings, "ratings", "ratings_checked", name="check_ratings"),
+            Node(check_users, "users", "users_checked", name="check_users"),
+            Node(
+                build_model_input,
+                ["ratings_checked", "users_checked", "movie_embeddings"],
+                ["model_input", "model_input_stats"],
+                name="build_model_input",
+            ),
+            Node(split_ratings, ["model_input", P], ["train", "test"], name="split_ratings"),
+            Node(fit_ridge, ["train", P], "ridge_model", name="fit_ridge"),
+            Node(
+                evaluate_ridge,
+                ["ridge_model", "train", "test", "model_input_stats"],
+                "ridge_metrics",
+                name="evaluate_ridge",
+            ),
+            Node(top_coefficients, ["ridge_model", P], "top_coefficients", name="top_coefficients"),
+            Node(
+                plot_top_features,
+                ["model_input", "top_coefficients", P],
+                "top_features_scatter",
+                name="plot_top_features",
+            ),
+            Node(plot_coefficients, "top_coefficients", "top_coefficients_bar", name="plot_coefficients"),
+        ]
+    )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    template = create_template()
+    return sum(
+        (Pipeline(template, namespace=ns, inputs={"ratings", "users"}, parameters={P}) for ns in MOVIE_NAMESPACES),
+        Pipeline([]),
+    )

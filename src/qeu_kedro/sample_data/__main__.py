@@ -1,0 +1,21 @@
+"""Write the project's sample data: ``python -m qeu_kedro.sample_data [NAME ...]``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qeu_kedro.sample_data import movies
+
+WRITERS = {"movies": movies.write_movies}
+
+
+def main(argv: list[str]) -> None:
+    folder = Path("data/01_raw")
+    for name in argv or list(WRITERS):
+        for path in WRITERS[name](folder):
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,19 @@
+"""Project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html."""
+
+import os
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+
+
+def shared_data_dir() -> str:
+    """Folder of the licensed real data: ``QEU_SHARED_DATA``, else ``../shared/data`` beside the project."""
+    return os.environ.get("QEU_SHARED_DATA") or str((Path.cwd().parent / "shared" / "data").resolve())
+
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"shared_data": shared_data_dir},
+}
