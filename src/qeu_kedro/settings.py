@@ -1,9 +1,13 @@
 """Project settings. See https://docs.kedro.org/en/stable/kedro_project_setup/settings.html."""
 
 import os
+import warnings
 from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
+
+# Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
+warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
 
 def shared_data_dir() -> str:

@@ -48,6 +48,11 @@ def fail(dataset: str, column: str | None, row: int | None, problem: str, hint: 
     raise RawDataError(message)
 
 
+def _show(value: Any) -> str:
+    """repr of a cell as the user typed it (numpy scalars shown as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _first(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
@@ -59,7 +64,7 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         bad = ~values.map(lambda v: isinstance(v, str) or v is None or (isinstance(v, float) and np.isnan(v)))
         if bad.any():
             i = _first(bad.to_numpy())
-            fail(dataset, col.name, i, f"expected text, found {values.iloc[i]!r}", col.hint)
+            fail(dataset, col.name, i, f"expected text, found {_show(values.iloc[i])}", col.hint)
         return values.map(lambda v: v if isinstance(v, str) else None).astype("object")
     if col.kind == "bool":
         mapping = {True: True, False: False, "true": True, "false": False, "True": True, "False": False, 1: True, 0: False}
@@ -67,19 +72,19 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         bad = ~out.map(lambda v: v is None or isinstance(v, bool))
         if bad.any():
             i = _first(bad.to_numpy())
-            fail(dataset, col.name, i, f"expected true/false, found {series.iloc[i]!r}", col.hint)
+            fail(dataset, col.name, i, f"expected true/false, found {_show(series.iloc[i])}", col.hint)
         return out
     numeric = pd.to_numeric(series, errors="coerce")
     bad = numeric.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
         i = _first(bad)
-        fail(dataset, col.name, i, f"expected a number, found {series.iloc[i]!r}", col.hint)
+        fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)
     if col.kind == "int":
         present = numeric.notna().to_numpy()
         frac = present & (numeric.fillna(0).to_numpy() % 1 != 0)
         if frac.any():
             i = _first(frac)
-            fail(dataset, col.name, i, f"expected a whole number, found {series.iloc[i]!r}", col.hint)
+            fail(dataset, col.name, i, f"expected a whole number, found {_show(series.iloc[i])}", col.hint)
         return numeric.astype("Int64") if col.nullable else numeric.astype("int64", errors="ignore")
     return numeric.astype("float64")
 
@@ -132,7 +137,7 @@ def check_table(df: pd.DataFrame, dataset: str, columns: Sequence[Column]) -> pd
                     dataset,
                     col.name,
                     i,
-                    f"value {raw.iloc[i]!r} is outside the allowed range [{col.min}, {col.max}]",
+                    f"value {_show(raw.iloc[i])} is outside the allowed range [{col.min}, {col.max}]",
                     col.hint,
                 )
         if col.allowed is not None:
@@ -144,7 +149,7 @@ def check_table(df: pd.DataFrame, dataset: str, columns: Sequence[Column]) -> pd
                     dataset,
                     col.name,
                     i,
-                    f"unknown value {raw.iloc[i]!r} (allowed: {sorted(map(str, allowed))})",
+                    f"unknown value {_show(raw.iloc[i])} (allowed: {sorted(map(str, allowed))})",
                     col.hint,
                 )
         if col.unique:
@@ -152,6 +157,6 @@ def check_table(df: pd.DataFrame, dataset: str, columns: Sequence[Column]) -> pd
             if dup.any():
                 i = _first(dup)
                 first = _first((values == values.iloc[i]).to_numpy())
-                fail(dataset, col.name, i, f"duplicate id {raw.iloc[i]!r} (first seen in row {first})", col.hint)
+                fail(dataset, col.name, i, f"duplicate id {_show(raw.iloc[i])} (first seen in row {first})", col.hint)
         out[col.name] = values
     return pd.DataFrame(out)

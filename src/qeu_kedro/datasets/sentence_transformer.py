@@ -63,9 +63,10 @@ class SentenceTransformerDataset(AbstractDataset):
         return resolve_model(self._model, allow_download=self._allow_download)
 
     def load(self) -> Any:
+        source = self.source()
         from sentence_transformers import SentenceTransformer
 
-        return SentenceTransformer(self.source(), **self._load_args)
+        return SentenceTransformer(source, **self._load_args)
 
     def save(self, data: Any) -> None:
         if self._filepath is None:

@@ -1,0 +1,148 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge
+
+from qeu_kedro.pipelines.ridge_analysis.nodes import (
+    build_model_input,
+    check_ratings,
+    check_users,
+    evaluate_ridge,
+    fit_ridge,
+    plot_coefficients,
+    plot_top_features,
+    predict,
+    split_ratings,
+    top_coefficients,
+)
+from qeu_kedro.validation import RawDataError
+
+PARAMS = {"alpha": 5.0, "test_size": 0.25, "seed": 0, "top_k": 3, "n_plot": 2, "plot_features": [], "jitter": 0.3}
+
+
+def ratings():
+    return pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [7, 8, 7, 9, 8], "rating": [5, 3, 4, 1, 2], "timestamp": 0})
+
+
+def users():
+    return pd.DataFrame({"user_id": [1, 2, 3], "age": [20, 30, 40], "gender": ["M", "F", "M"], "occupation": ["writer", "student", "writer"]})
+
+
+def embeddings():
+    return pd.DataFrame(
+        {"movie_id": [7, 8], "title_embedding_0": [0.1, 0.2], "title_embedding_1": [0.3, -0.4], "overview_embedding_0": [1.0, 0.0]},
+        dtype=np.float32,
+    ).astype({"movie_id": "int64"})
+
+
+def test_build_model_input_joins_one_hot_and_drops_movies_without_embedding():
+    table, stats = build_model_input(check_ratings(ratings()), check_users(users()), embeddings())
+    assert list(table.columns) == [
+        "age",
+        "gender_F",
+        "gender_M",
+        "occupation_student",
+        "occupation_writer",
+        "title_embedding_0",
+        "title_embedding_1",
+        "overview_embedding_0",
+        "rating",
+    ]
+    assert len(table) == 4  # movie 9 has no embedding
+    assert stats == {
+        "n_ratings_in": 5,
+        "n_ratings_used": 4,
+        "n_ratings_dropped_no_embedding": 1,
+        "n_movies": 2,
+        "n_users": 3,
+        "n_features": 8,
+        "n_embedding_features": 3,
+    }
+    row = table.iloc[0]  # user 1 (writer, M, 20) rated movie 7 with 5
+    assert (row["age"], row["gender_M"], row["occupation_writer"], row["title_embedding_1"], row["rating"]) == (
+        20,
+        1,
+        1,
+        pytest.approx(0.3),
+        5,
+    )
+
+
+def test_rating_by_unknown_user_is_an_input_error():
+    bad = ratings()
+    bad.loc[3, "user_id"] = 99
+    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'user_id', row 3 .*user 99 is not in 'users'"):
+        build_model_input(check_ratings(bad), check_users(users()), embeddings())
+
+
+@pytest.mark.parametrize(
+    ("frame", "dataset", "column", "words"),
+    [
+        (ratings().assign(rating=[5, 3, 0, 1, 2]), "ratings", "rating", "row 2 .*outside the allowed range"),
+        (ratings().drop(columns="movie_id"), "ratings", "movie_id", "required column is missing"),
+        (ratings().iloc[0:0], "ratings", None, "the table is empty"),
+        (users().assign(user_id=[1, 2, 2]), "users", "user_id", "row 2 .*duplicate id 2"),
+        (users().assign(age=[20, "old", 40]), "users", "age", "row 1 .*expected a number"),
+    ],
+)
+def test_check_ratings_and_users(frame, dataset, column, words):
+    check = check_ratings if dataset == "ratings" else check_users
+    pattern = f"dataset '{dataset}'" + (f", column '{column}'" if column else "") + f".*{words}"
+    with pytest.raises(RawDataError, match=pattern):
+        check(frame)
+
+
+@pytest.fixture
+def linear_table():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 5))
+    y = 3 + x @ np.array([2.0, -1.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 400)
+    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+    table["rating"] = y
+    return table
+
+
+def test_split_is_seeded_and_sized(linear_table):
+    train, test = split_ratings(linear_table, PARAMS)
+    again, _ = split_ratings(linear_table, PARAMS)
+    assert (len(train), len(test)) == (300, 100)
+    assert train.index.equals(again.index)
+    assert set(train.index).isdisjoint(test.index)
+
+
+def test_fit_ridge_matches_sklearn_and_evaluates(linear_table):
+    train, test = split_ratings(linear_table, PARAMS)
+    model = fit_ridge(train, PARAMS)
+    reference = Ridge(alpha=5.0).fit(train.drop(columns="rating"), train["rating"])
+    np.testing.assert_allclose(model["coefficients"], reference.coef_, rtol=1e-10)
+    assert model["intercept"] == pytest.approx(reference.intercept_)
+    np.testing.assert_allclose(predict(model, test), reference.predict(test.drop(columns="rating")))
+    metrics = evaluate_ridge(model, train, test, {"n_features": 5})
+    assert metrics["r2_test"] > 0.99 and metrics["rmse_test"] < 0.2
+    assert metrics["n_train"] == 300 and metrics["n_features"] == 5
+
+
+def test_top_coefficients_orders_by_absolute_value(linear_table):
+    model = fit_ridge(linear_table, PARAMS)
+    top = top_coefficients(model, PARAMS)
+    assert top["feature"].tolist() == ["f0", "f1", "f2"]
+    assert top["rank"].tolist() == [1, 2, 3]
+    assert top.loc[1, "coefficient"] < 0 < top.loc[1, "abs_coefficient"]
+
+
+def test_scatter_panels_titled_with_correlation(linear_table):
+    top = top_coefficients(fit_ridge(linear_table, PARAMS), PARAMS)
+    fig = plot_top_features(linear_table, top, PARAMS)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 2
+    expected = np.corrcoef(linear_table["f0"], linear_table["rating"])[0, 1]
+    assert visible[0].get_title() == f"f0\nr = {expected:.3f}"
+    jittered = visible[0].collections[0].get_offsets()[:, 1]
+    offset = jittered - linear_table["rating"].to_numpy()
+    assert 0 < np.abs(offset).max() <= 0.3
+    named = plot_top_features(linear_table, top, {**PARAMS, "plot_features": ["f4"]})
+    assert named.axes[0].get_title().startswith("f4\n")
+    with pytest.raises(ValueError, match="plot_features names unknown features"):
+        plot_top_features(linear_table, top, {**PARAMS, "plot_features": ["nope"]})
+    bars = plot_coefficients(top)
+    assert len(bars.axes[0].patches) == 3

@@ -1,0 +1,53 @@
+import time
+from pathlib import Path
+
+import pytest
+
+from qeu_kedro.models import ModelNotAvailableError, resolve_model
+
+
+def test_bundled_minilm_resolves_to_a_sentence_transformers_folder():
+    path = Path(resolve_model("bundled:all-MiniLM-L6-v2"))
+    assert (path / "modules.json").exists()
+    assert (path / "model.safetensors").exists()
+
+
+def test_unknown_bundled_model_lists_the_known_ones():
+    with pytest.raises(ModelNotAvailableError, match="all-MiniLM-L6-v2"):
+        resolve_model("bundled:no-such-model")
+
+
+def test_local_folder_is_used_as_is(tmp_path):
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
+
+
+def test_missing_trained_model_path_says_to_run_its_pipeline(tmp_path):
+    with pytest.raises(ModelNotAvailableError, match="run the pipeline that writes it"):
+        resolve_model(str(tmp_path / "not" / "trained"))
+
+
+def test_hub_id_without_download_fails_at_once_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(ModelNotAvailableError) as info:
+        resolve_model("BAAI/bge-base-en", allow_download=False)
+    assert time.monotonic() - start < 10
+    assert "BAAI/bge-base-en" in str(info.value)
+    assert "kedro run --env hub" in str(info.value)
+    assert "no --env" in str(info.value)
+
+
+def test_hub_id_offline_with_download_allowed_fails_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailableError, match="HF_HUB_OFFLINE is set"):
+        resolve_model("BAAI/bge-base-en", allow_download=True)
+
+
+def test_hub_id_unreachable_hub_fails_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # A port on this machine where nothing listens stands in for an unreachable hub.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(ModelNotAvailableError, match="cannot be reached"):
+        resolve_model("BAAI/bge-base-en", allow_download=True)

@@ -1,0 +1,53 @@
+import pandas as pd
+import pytest
+
+from qeu_kedro.validation import Column, RawDataError, check_table
+
+COLUMNS = (
+    Column("id", "int", min=1, unique=True),
+    Column("score", "int", min=1, max=5),
+    Column("name", "str"),
+    Column("kind", "str", allowed={"a", "b"}),
+)
+
+
+def frame(**overrides):
+    data = {"id": [1, 2, 3], "score": [1, 5, 3], "name": ["x", "y", "z"], "kind": ["a", "b", "a"], "extra": [0, 0, 0]}
+    data.update(overrides)
+    return pd.DataFrame(data)
+
+
+def test_good_table_is_typed_and_trimmed():
+    out = check_table(frame(score=["1", "5", "3"]), "things", COLUMNS)
+    assert list(out.columns) == ["id", "score", "name", "kind"]
+    assert out["score"].tolist() == [1, 5, 3]
+    assert out["score"].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "row", "words"),
+    [
+        (frame(score=[1, 6, 3]), "score", 1, "outside the allowed range"),
+        (frame(score=[1, "five", 3]), "score", 1, "expected a number"),
+        (frame(score=[1, 2.5, 3]), "score", 1, "whole number"),
+        (frame(id=[1, 2, 1]), "id", 2, "duplicate id 1 (first seen in row 0)"),
+        (frame(name=["x", " ", "z"]), "name", 1, "missing or blank"),
+        (frame(name=["x", None, "z"]), "name", 1, "missing or blank"),
+        (frame(kind=["a", "b", "c"]), "kind", 2, "unknown value 'c'"),
+    ],
+)
+def test_bad_values_name_dataset_column_and_row(table, column, row, words):
+    with pytest.raises(RawDataError) as info:
+        check_table(table, "things", COLUMNS)
+    message = str(info.value)
+    assert "dataset 'things'" in message
+    assert f"column '{column}'" in message
+    assert f"row {row} " in message
+    assert words in message
+
+
+def test_missing_column_and_empty_table():
+    with pytest.raises(RawDataError, match=r"dataset 'things', column 'kind'.*required column is missing"):
+        check_table(frame().drop(columns="kind"), "things", COLUMNS)
+    with pytest.raises(RawDataError, match="dataset 'things'.*the table is empty"):
+        check_table(frame().iloc[0:0], "things", COLUMNS)
