@@ -4,6 +4,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from qeu_kedro.pipelines.ridge_analysis.nodes import (
+    RatingDesign,
     build_model_input,
     check_ratings,
     check_users,
@@ -36,7 +37,8 @@ def embeddings():
 
 
 def test_build_model_input_joins_one_hot_and_drops_movies_without_embedding():
-    table, stats = build_model_input(check_ratings(ratings()), check_users(users()), embeddings())
+    design, stats = build_model_input(check_ratings(ratings()), check_users(users()), embeddings())
+    table = design.to_frame()  # the flat table the original built, materialised for this check
     assert list(table.columns) == [
         "age",
         "gender_F",
@@ -94,29 +96,36 @@ def test_check_ratings_and_users(frame, dataset, column, words):
 
 @pytest.fixture
 def linear_table():
+    """400 ratings, each of its own movie, whose features f0..f4 explain the rating linearly."""
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 5))
     y = 3 + x @ np.array([2.0, -1.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 400)
-    table = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
-    table["rating"] = y
-    return table
+    return RatingDesign(
+        user_features=pd.DataFrame(index=pd.Index([1], name="user_id")),
+        movie_features=pd.DataFrame(x, columns=[f"f{i}" for i in range(5)], index=pd.RangeIndex(1, 401, name="movie_id")),
+        user_row=np.zeros(400, dtype=np.int32),
+        movie_row=np.arange(400, dtype=np.int32),
+        rating=y,
+        rows=np.arange(400),
+    )
 
 
 def test_split_is_seeded_and_sized(linear_table):
     train, test = split_ratings(linear_table, PARAMS)
     again, _ = split_ratings(linear_table, PARAMS)
     assert (len(train), len(test)) == (300, 100)
-    assert train.index.equals(again.index)
-    assert set(train.index).isdisjoint(test.index)
+    np.testing.assert_array_equal(train.rows, again.rows)
+    assert set(train.rows).isdisjoint(test.rows)
 
 
 def test_fit_ridge_matches_sklearn_and_evaluates(linear_table):
     train, test = split_ratings(linear_table, PARAMS)
     model = fit_ridge(train, PARAMS)
-    reference = Ridge(alpha=5.0).fit(train.drop(columns="rating"), train["rating"])
+    flat_train, flat_test = train.to_frame(), test.to_frame()
+    reference = Ridge(alpha=5.0).fit(flat_train.drop(columns="rating"), flat_train["rating"])
     np.testing.assert_allclose(model["coefficients"], reference.coef_, rtol=1e-10)
     assert model["intercept"] == pytest.approx(reference.intercept_)
-    np.testing.assert_allclose(predict(model, test), reference.predict(test.drop(columns="rating")))
+    np.testing.assert_allclose(predict(model, test), reference.predict(flat_test.drop(columns="rating")))
     metrics = evaluate_ridge(model, train, test, {"n_features": 5})
     assert metrics["r2_test"] > 0.99 and metrics["rmse_test"] < 0.2
     assert metrics["n_train"] == 300 and metrics["n_features"] == 5
@@ -135,10 +144,10 @@ def test_scatter_panels_titled_with_correlation(linear_table):
     fig = plot_top_features(linear_table, top, PARAMS)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 2
-    expected = np.corrcoef(linear_table["f0"], linear_table["rating"])[0, 1]
+    expected = np.corrcoef(linear_table.column("f0"), linear_table.rating)[0, 1]
     assert visible[0].get_title() == f"f0\nr = {expected:.3f}"
     jittered = visible[0].collections[0].get_offsets()[:, 1]
-    offset = jittered - linear_table["rating"].to_numpy()
+    offset = jittered - linear_table.rating
     assert 0 < np.abs(offset).max() <= 0.3
     named = plot_top_features(linear_table, top, {**PARAMS, "plot_features": ["f4"]})
     assert named.axes[0].get_title().startswith("f4\n")

@@ -1,8 +1,13 @@
-"""Nodes of the ``ridge_analysis`` pipeline: the original notebook's steps as pure functions."""
+"""Nodes of the ``ridge_analysis`` pipeline: the original notebook's steps as pure functions.
+
+The ridge is fitted from per-user and per-movie sums, never from the ratings x features
+matrix the original built (kept as :mod:`.reference`); coefficients are the same.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from typing import Any
 
 import matplotlib
@@ -11,7 +16,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.metrics import mean_squared_error, r2_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
@@ -44,83 +48,236 @@ def check_users(users: pd.DataFrame) -> pd.DataFrame:
     return check_table(users, "users", USER_COLUMNS)
 
 
+@dataclass(frozen=True)
+class RatingDesign:
+    """The model input without the ratings x features matrix.
+
+    A rating's features are its user's row of ``user_features`` followed by its movie's
+    row of ``movie_features``; each rating stores only the two row numbers. The flat
+    matrix of the original notebook is ``to_frame()``, built only for small data.
+
+    Attributes:
+        user_features: one row per user (index ``user_id``): age, one-hot gender, occupation.
+        movie_features: one row per movie (index ``movie_id``): the embedding dimensions.
+        user_row: for each rating, its row in ``user_features``.
+        movie_row: for each rating, its row in ``movie_features``.
+        rating: the target, one per rating.
+        rows: each rating's position in the joined ratings (what the split shuffles).
+    """
+
+    user_features: pd.DataFrame
+    movie_features: pd.DataFrame
+    user_row: np.ndarray
+    movie_row: np.ndarray
+    rating: np.ndarray
+    rows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rating)
+
+    @property
+    def features(self) -> list[str]:
+        return [*self.user_features.columns, *self.movie_features.columns]
+
+    def subset(self, positions: np.ndarray) -> RatingDesign:
+        """The ratings at ``positions`` (the feature tables are shared, not copied)."""
+        return replace(
+            self,
+            user_row=self.user_row[positions],
+            movie_row=self.movie_row[positions],
+            rating=self.rating[positions],
+            rows=self.rows[positions],
+        )
+
+    def column(self, feature: str) -> np.ndarray:
+        """One feature for every rating (float64): what a column of the flat matrix would hold."""
+        if feature in self.user_features.columns:
+            return self.user_features[feature].to_numpy(dtype=np.float64)[self.user_row]
+        if feature in self.movie_features.columns:
+            return self.movie_features[feature].to_numpy(dtype=np.float64)[self.movie_row]
+        raise KeyError(feature)
+
+    def to_frame(self, features: list[str] | None = None) -> pd.DataFrame:
+        """The flat table (``features``, default all, then ``rating``) indexed by ``rows``; small data only."""
+        names = self.features if features is None else list(features)
+        table = pd.DataFrame({f: self.column(f) for f in names}, index=pd.Index(self.rows))
+        table[TARGET] = self.rating
+        return table
+
+
 def build_model_input(
     ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Join ratings with users and movie embeddings into one row of features per rating.
+) -> tuple[RatingDesign, dict[str, int]]:
+    """Index ratings by user and movie feature rows instead of joining them into one wide table.
 
     ``gender`` and ``occupation`` are one-hot encoded; ``age`` stays numeric; every
     embedding dimension is a feature. Ratings of movies without an embedding are dropped
-    (and counted); a rating by an unknown user is an input error.
+    (and counted); a rating by an unknown user is an input error. Features and rating
+    order are those of the original join, so the split and the results are the same.
 
     Returns:
-        The table (features, then ``rating``) and counts for the metrics report.
+        The :class:`RatingDesign` and counts for the metrics report.
     """
     unknown_user = ~ratings["user_id"].isin(users["user_id"]).to_numpy()
     if unknown_user.any():
         i = int(np.flatnonzero(unknown_user)[0])
         fail("ratings", "user_id", i, f"user {ratings['user_id'].iloc[i]} is not in 'users'")
-    joined = ratings.merge(users, on="user_id", how="left", validate="many_to_one")
-    joined = joined.merge(movie_embeddings, on="movie_id", how="inner", validate="many_to_one")
-    dropped = len(ratings) - len(joined)
-    if joined.empty:
+    for table, name, key in ((users, "users", "user_id"), (movie_embeddings, "movie_embeddings", "movie_id")):
+        duplicated = table[key].duplicated().to_numpy()
+        if duplicated.any():
+            i = int(np.flatnonzero(duplicated)[0])
+            fail(name, key, i, f"duplicate id {table[key].iloc[i]}")
+    # An inner join keeps the ratings' order: the kept ratings, in their order, are its rows.
+    kept = ratings.loc[ratings["movie_id"].isin(movie_embeddings["movie_id"]).to_numpy()]
+    dropped = len(ratings) - len(kept)
+    if kept.empty:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
+
+    # Only users and movies with a kept rating: one-hot columns then match a get_dummies of the join.
+    raters = users.loc[users["user_id"].isin(kept["user_id"]).to_numpy()].reset_index(drop=True)
+    dummies = pd.get_dummies(raters[list(CATEGORICAL)], prefix=list(CATEGORICAL), dtype=np.float64)
+    user_features = pd.concat([raters[["age"]].astype(np.float64), dummies], axis=1)
+    user_features.index = pd.Index(raters["user_id"].to_numpy(), name="user_id")
+    rated = movie_embeddings.loc[movie_embeddings["movie_id"].isin(kept["movie_id"]).to_numpy()]
     embedding_cols = [c for c in movie_embeddings.columns if c != "movie_id"]
-    dummies = pd.get_dummies(joined[list(CATEGORICAL)], prefix=list(CATEGORICAL), dtype=np.float32)
-    table = pd.concat(
-        [joined[["age"]].astype(np.float32), dummies, joined[embedding_cols], joined[[TARGET]].astype(np.float32)],
-        axis=1,
+    movie_features = pd.DataFrame(
+        rated[embedding_cols].to_numpy(dtype=np.float64),
+        index=pd.Index(rated["movie_id"].to_numpy(), name="movie_id"),
+        columns=embedding_cols,
+    )
+    design = RatingDesign(
+        user_features=user_features,
+        movie_features=movie_features,
+        user_row=user_features.index.get_indexer(kept["user_id"].to_numpy()).astype(np.int32),
+        movie_row=movie_features.index.get_indexer(kept["movie_id"].to_numpy()).astype(np.int32),
+        rating=kept[TARGET].to_numpy(dtype=np.float64),
+        rows=np.arange(len(kept), dtype=np.int64),
     )
     stats = {
         "n_ratings_in": int(len(ratings)),
-        "n_ratings_used": int(len(joined)),
+        "n_ratings_used": int(len(kept)),
         "n_ratings_dropped_no_embedding": int(dropped),
-        "n_movies": int(joined["movie_id"].nunique()),
-        "n_users": int(joined["user_id"].nunique()),
-        "n_features": int(table.shape[1] - 1),
+        "n_movies": int(len(movie_features)),
+        "n_users": int(len(user_features)),
+        "n_features": len(design.features),
         "n_embedding_features": len(embedding_cols),
     }
     logger.info(
-        "Model input: %d ratings x %d features (%d ratings dropped: movie without embedding)",
+        "Model input: %d ratings x %d features (%d users x %d, %d movies x %d; %d ratings dropped: "
+        "movie without embedding)",
         stats["n_ratings_used"],
         stats["n_features"],
+        len(user_features),
+        user_features.shape[1],
+        len(movie_features),
+        movie_features.shape[1],
         dropped,
     )
-    return table, stats
+    return design, stats
 
 
-def split_ratings(table: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the ratings into train and test (``test_size``, ``seed``)."""
-    train, test = train_test_split(table, test_size=params["test_size"], random_state=params["seed"])
-    return train, test
+def split_ratings(design: RatingDesign, params: dict[str, Any]) -> tuple[RatingDesign, RatingDesign]:
+    """Split the ratings into train and test (``test_size``, ``seed``).
+
+    The same shuffle as ``train_test_split`` of the flat table: it depends only on the
+    number of ratings and the seed.
+    """
+    train, test = train_test_split(np.arange(len(design)), test_size=params["test_size"], random_state=params["seed"])
+    return design.subset(train), design.subset(test)
 
 
-def fit_ridge(train: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
-    """Fit ``Ridge(alpha)`` on the training ratings; return the model as plain data (JSON-safe)."""
-    features = [c for c in train.columns if c != TARGET]
-    model = Ridge(alpha=params["alpha"], fit_intercept=params.get("fit_intercept", True))
-    model.fit(train[features].to_numpy(dtype=np.float64), train[TARGET].to_numpy(dtype=np.float64))
+def normal_equations(design: RatingDesign, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """``XᵀX`` and ``Xᵀy`` of the flat matrix ``X``, from per-user and per-movie sums.
+
+    With ``fit_intercept`` ``X`` and ``y`` are centred on their training means first, as
+    scikit-learn's ``Ridge`` does. Centring the feature tables centres every rating's row,
+    since a rating's row is [user row, movie row]. Then, with ``c`` the ratings per user
+    and per movie and ``C`` the user x movie count matrix:
+    ``XᵀX = [[Uᵀ diag(c_u) U, Uᵀ C M], [Mᵀ Cᵀ U, Mᵀ diag(c_m) M]]`` and
+    ``Xᵀy = [Uᵀ s_u, Mᵀ s_m]`` with ``s`` the per-user / per-movie sums of ``y``.
+    Memory and time grow with users, movies and features, plus one pass over the ratings.
+
+    Returns:
+        ``XᵀX``, ``Xᵀy`` and the offsets (feature means, rating mean) for the intercept.
+    """
+    from scipy import sparse
+
+    users = design.user_features.to_numpy(dtype=np.float64)
+    movies = design.movie_features.to_numpy(dtype=np.float64)
+    n = len(design)
+    count_u = np.bincount(design.user_row, minlength=len(users)).astype(np.float64)
+    count_m = np.bincount(design.movie_row, minlength=len(movies)).astype(np.float64)
+    y = design.rating
+    offsets = {"x": np.zeros(users.shape[1] + movies.shape[1]), "y": 0.0}
+    if fit_intercept:
+        mean_u, mean_m, mean_y = count_u @ users / n, count_m @ movies / n, float(y.mean())
+        users, movies, y = users - mean_u, movies - mean_m, y - mean_y
+        offsets = {"x": np.concatenate([mean_u, mean_m]), "y": mean_y}
+    sum_u = np.bincount(design.user_row, weights=y, minlength=len(users))
+    sum_m = np.bincount(design.movie_row, weights=y, minlength=len(movies))
+    # movie x user counts; duplicates (a user rating a movie twice) are summed
+    counts = sparse.csr_array(
+        (np.ones(n), (design.movie_row, design.user_row)), shape=(len(movies), len(users))
+    )
+    raters_of_movie = counts @ users  # per movie: the sum of its raters' rows (movies x user features)
+    p_u = users.shape[1]
+    gram = np.empty((p_u + movies.shape[1],) * 2)
+    gram[:p_u, :p_u] = users.T @ (count_u[:, None] * users)
+    gram[p_u:, p_u:] = movies.T @ (count_m[:, None] * movies)
+    gram[:p_u, p_u:] = raters_of_movie.T @ movies
+    gram[p_u:, :p_u] = gram[:p_u, p_u:].T
+    xty = np.concatenate([users.T @ sum_u, movies.T @ sum_m])
+    return gram, xty, offsets
+
+
+def solve_ridge(gram: np.ndarray, xty: np.ndarray, alpha: float) -> np.ndarray:
+    """``(XᵀX + alpha I)⁻¹ Xᵀy`` by Cholesky, like scikit-learn's solver; least squares if singular."""
+    from scipy import linalg
+
+    a = gram + alpha * np.eye(len(gram))
+    try:
+        return linalg.solve(a, xty, assume_a="pos")
+    except (linalg.LinAlgError, ValueError):
+        logger.warning("XᵀX + alpha I is singular (alpha %s): solving by least squares", alpha)
+        return linalg.lstsq(a, xty)[0]
+
+
+def fit_ridge(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
+    """``Ridge(alpha)`` on the training ratings, as scikit-learn fits it, without the flat matrix.
+
+    Returns the model as plain data (JSON-safe).
+    """
+    fit_intercept = params.get("fit_intercept", True)
+    gram, xty, offsets = normal_equations(train, fit_intercept)
+    coef = solve_ridge(gram, xty, float(params["alpha"]))
+    intercept = offsets["y"] - float(offsets["x"] @ coef) if fit_intercept else 0.0
     return {
         "alpha": float(params["alpha"]),
-        "intercept": float(model.intercept_),
-        "features": features,
-        "coefficients": [float(c) for c in model.coef_],
+        "intercept": float(intercept),
+        "features": train.features,
+        "coefficients": [float(c) for c in coef],
     }
 
 
-def predict(model: dict[str, Any], table: pd.DataFrame) -> np.ndarray:
-    """Predicted ratings of ``model`` (as written by :func:`fit_ridge`) for the rows of ``table``."""
-    x = table[model["features"]].to_numpy(dtype=np.float64)
-    return x @ np.asarray(model["coefficients"]) + model["intercept"]
+def predict(model: dict[str, Any], design: RatingDesign) -> np.ndarray:
+    """Predicted ratings of ``model`` (as written by :func:`fit_ridge`): user part + movie part."""
+    coef = pd.Series(model["coefficients"], index=model["features"], dtype=np.float64)
+    unknown = coef.index.difference(design.features)
+    if len(unknown):
+        raise ValueError(f"the model has features the input lacks: {list(unknown[:5])}")
+    users, movies = design.user_features, design.movie_features
+    user_part = users.to_numpy(dtype=np.float64) @ coef.reindex(users.columns, fill_value=0.0).to_numpy()
+    movie_part = movies.to_numpy(dtype=np.float64) @ coef.reindex(movies.columns, fill_value=0.0).to_numpy()
+    return user_part[design.user_row] + movie_part[design.movie_row] + model["intercept"]
 
 
 def evaluate_ridge(
-    model: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, input_stats: dict[str, int]
+    model: dict[str, Any], train: RatingDesign, test: RatingDesign, input_stats: dict[str, int]
 ) -> dict[str, Any]:
     """R² and RMSE on train and test, with the counts of the model input."""
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
     for name, part in (("train", train), ("test", test)):
-        y, y_hat = part[TARGET].to_numpy(dtype=np.float64), predict(model, part)
+        y, y_hat = part.rating, predict(model, part)
         metrics[f"r2_{name}"] = float(r2_score(y, y_hat))
         metrics[f"rmse_{name}"] = float(np.sqrt(mean_squared_error(y, y_hat)))
         metrics[f"n_{name}"] = int(len(part))
@@ -143,23 +300,26 @@ def _plot_features(top: pd.DataFrame, params: dict[str, Any]) -> list[str]:
     return list(chosen)
 
 
-def plot_top_features(table: pd.DataFrame, top: pd.DataFrame, params: dict[str, Any]) -> plt.Figure:
-    """Scatter each plotted feature against the rating, jittered, titled with its correlation."""
+def plot_top_features(model_input: RatingDesign, top: pd.DataFrame, params: dict[str, Any]) -> plt.Figure:
+    """Scatter each plotted feature against the rating, jittered, titled with its correlation.
+
+    Only the plotted features are gathered per rating, never the whole flat matrix.
+    """
     features = _plot_features(top, params)
-    missing = [f for f in features if f not in table.columns]
+    missing = [f for f in features if f not in model_input.features]
     if missing:
         raise ValueError(
             f"parameters_ridge_analysis.yml: plot_features names unknown features {missing}; "
             "use names from top_coefficients.csv or leave it empty for the top features."
         )
     rng = np.random.default_rng(params["seed"])
-    rating = table[TARGET].to_numpy(dtype=np.float64)
+    rating = model_input.rating
     jittered = rating + rng.uniform(-params["jitter"], params["jitter"], size=len(rating))
     n_cols = 3
     n_rows = int(np.ceil(len(features) / n_cols))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
     for ax, feature in zip(axes.flat, features):
-        values = table[feature].to_numpy(dtype=np.float64)
+        values = model_input.column(feature)
         corr = float(np.corrcoef(values, rating)[0, 1]) if values.std() > 0 else float("nan")
         ax.scatter(values, jittered, s=4, alpha=0.25)
         ax.set_title(f"{feature}\nr = {corr:.3f}", fontsize=9)
