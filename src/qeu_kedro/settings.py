@@ -6,6 +6,8 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from qeu_kedro.hooks import MlflowOutputsHook
+
 # Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
 
@@ -21,3 +23,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "custom_resolvers": {"shared_data": shared_data_dir},
 }
+
+# Mirrors each node's metrics, figures and small models into the MLflow run that kedro-mlflow opens
+# (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
+HOOKS = (MlflowOutputsHook(),)

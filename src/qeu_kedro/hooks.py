@@ -1,0 +1,145 @@
+"""Project hooks: record every node's metrics, figures and small models in the active MLflow run.
+
+kedro-mlflow (its own hook, registered by the plugin) opens one MLflow run per ``kedro run`` and
+logs the parameters. The pipelines write their metrics as plain JSON dicts and their figures as
+matplotlib figures through the catalog; this hook mirrors those outputs into the run, so that no
+pipeline needs an MLflow-specific dataset and each stays runnable without MLflow.
+
+Names keep the dataset name, namespace included, so ``base`` and ``finetuned`` never collide:
+``base.ridge_metrics`` → metrics ``base.ridge_metrics.r2_test`` …, figure
+``figures/base/top_features_scatter.png``, model ``models/base/ridge_model.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+# MLflow sends usage telemetry unless told not to (DO_NOT_TRACK=1 does not count: it wants "true").
+# The project runs offline and sends nothing: opt out before MLflow starts its client, and drop a
+# client already started by an earlier import (the kedro CLI loads kedro-mlflow's commands first).
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+if "mlflow.telemetry.client" in sys.modules:
+    sys.modules["mlflow.telemetry.client"].set_telemetry_client()
+
+# MLflow's allowed key characters; anything else becomes "_".
+_KEY_UNSAFE = re.compile(r"[^\w\-. /:]")
+# MLflow's limit for a metric key.
+_MAX_KEY = 250
+
+
+def numeric_leaves(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
+    """Yield ``(dotted.key, float)`` for every finite number inside nested dicts and lists."""
+    # bool is an int subclass; a flag is not a measurement.
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        number = float(value)
+        if math.isfinite(number):
+            yield prefix, number
+        return
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalar
+        yield from numeric_leaves(value.item(), prefix)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from numeric_leaves(item, f"{prefix}.{key}")
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from numeric_leaves(item, f"{prefix}.{i}")
+
+
+def metric_key(name: str) -> str:
+    """An MLflow-safe metric key."""
+    return _KEY_UNSAFE.sub("_", name)[:_MAX_KEY]
+
+
+def _is_figure(value: Any) -> bool:
+    # Checked by class name so that start-up never imports matplotlib.
+    return any(cls.__module__.startswith("matplotlib.figure") and cls.__name__ == "Figure" for cls in type(value).__mro__)
+
+
+def figures_in(value: Any, stem: str) -> Iterator[tuple[str, Any]]:
+    """Yield ``(artifact_stem, figure)`` for a figure or a dict/list of figures (as MatplotlibDataset takes)."""
+    if _is_figure(value):
+        yield stem, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if _is_figure(item):
+                yield f"{stem}_{key}", item
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if _is_figure(item):
+                yield f"{stem}_{i}", item
+
+
+def _artifact_path(dataset_name: str, kind: str) -> tuple[str, str]:
+    """``base.top_features_scatter`` → (``figures/base``, ``top_features_scatter``)."""
+    *namespace, leaf = dataset_name.split(".")
+    return "/".join([kind, *namespace]), leaf
+
+
+class MlflowOutputsHook:
+    """After each node, log its ``*metrics*`` dicts, its figures and its small JSON models."""
+
+    # tryfirst: before kedro-mlflow's own after_context_created reads conf/base/mlflow.yml.
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        """Register ``${qeu.project_path:}`` (used by mlflow.yml) as this project's absolute root."""
+        from omegaconf import OmegaConf
+
+        # A relative "sqlite:///mlflow.db" would follow the working directory, and MLflow caches
+        # stores by URI, so two projects in one process would share the first one's database.
+        root = str(Path(context.project_path).resolve())
+        OmegaConf.register_new_resolver("qeu.project_path", lambda: root, replace=True)
+
+    @hook_impl
+    def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool) -> None:
+        try:
+            import mlflow
+        except ImportError:  # the project runs without MLflow too
+            return
+        # No active run: kedro-mlflow is not installed, or tracking is disabled for this pipeline.
+        if mlflow.active_run() is None:
+            return
+        for name, value in outputs.items():
+            try:
+                self._log_output(mlflow, name, value)
+            except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+                logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
+
+    @staticmethod
+    def _log_output(mlflow: Any, name: str, value: Any) -> None:
+        leaf = name.rsplit(".", 1)[-1]
+        if "metrics" in leaf and isinstance(value, Mapping):
+            metrics = {metric_key(k): v for k, v in numeric_leaves(value, name)}
+            if metrics:
+                mlflow.log_metrics(metrics)
+                # The whole report too: strings (labels, model names) and non-finite values stay readable.
+                folder, stem = _artifact_path(name, "metrics")
+                mlflow.log_dict(dict(value), f"{folder}/{stem}.json")
+                logger.info("MLflow: logged %d metrics of '%s'", len(metrics), name)
+            return
+        figures = list(figures_in(value, leaf))
+        if figures:
+            folder, _ = _artifact_path(name, "figures")
+            for stem, figure in figures:
+                mlflow.log_figure(figure, f"{folder}/{stem}.png")
+            logger.info("MLflow: logged %d figure(s) of '%s'", len(figures), name)
+            return
+        # Small models the project writes as JSON (e.g. ridge_model: coefficients); model folders
+        # of hundreds of MB stay in data/06_models and are not copied into every run.
+        if leaf.endswith("_model") and isinstance(value, Mapping):
+            folder, stem = _artifact_path(name, "models")
+            mlflow.log_dict(dict(value), f"{folder}/{stem}.json")
+            logger.info("MLflow: logged model '%s'", name)
