@@ -70,3 +70,23 @@ def load_config(project_path: Path, env: str | None = None, key: str = "catalog"
         custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
     )
     return loader[key]
+
+
+# ---- issue 7 (kedro-viz browser test, MLflow tracking, executed notebook): shared fixtures ----------
+MOVIE_PIPELINES_BASE_RUN = {"pipeline_names": ["movie_embedding", "ridge_analysis"], "namespaces": ["base"]}
+
+
+@pytest.fixture(scope="session")
+def movie_run_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project copy in which the sample ``kedro run`` of the movie pipelines (``base``) ran.
+
+    Shared by tests that only read what a run leaves behind (kedro-viz previews, the MLflow store),
+    so the embeddings are computed once per session. Tests must not delete its outputs.
+    """
+    path = copy_project(tmp_path_factory.mktemp("movie_run") / "project")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(path)
+        mp.setenv("QEU_SHARED_DATA", str(SHARED_DATA))
+        run_kedro(path, **MOVIE_PIPELINES_BASE_RUN)
+    return path
+# ---- end of issue 7 fixtures -------------------------------------------------------------------------
