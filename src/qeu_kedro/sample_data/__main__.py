@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qeu_kedro.sample_data import movies
+from qeu_kedro.sample_data import alpaca, movies
 
-WRITERS = {"movies": movies.write_movies}
+WRITERS = {"movies": movies.write_movies, "alpaca": alpaca.write_alpaca}
 
 
 def main(argv: list[str]) -> None:

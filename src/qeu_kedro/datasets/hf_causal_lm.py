@@ -1,0 +1,142 @@
+"""Catalog entries for a causal language model and for a LoRA adapter trained on it.
+
+Both load a :class:`CausalLM` (model + tokenizer), so the nodes that generate or train take
+one type whatever its origin. Nothing here imports torch at module level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset, DatasetError
+
+from qeu_kedro.datasets._atomic import save_folder_atomically
+from qeu_kedro.models import resolve_model
+
+
+@dataclass
+class CausalLM:
+    """A causal LM and its tokenizer; ``source`` says where it came from (for logs and reports)."""
+
+    model: Any
+    tokenizer: Any
+    source: str
+
+
+def load_causal_lm(spec: str, allow_download: bool = False, load_args: dict[str, Any] | None = None) -> CausalLM:
+    """Resolve ``spec`` (bundled, folder or hub id) and load it for CPU inference or training."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model(spec, allow_download=allow_download)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        # Phi-2 and others have no pad token; padding only ever sits outside the loss.
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, **(load_args or {}))
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return CausalLM(model=model, tokenizer=tokenizer, source=spec)
+
+
+class HFCausalLMDataset(AbstractDataset):
+    """A pretrained causal LM named by a model spec (read-only).
+
+    Example::
+
+        alpaca_base_model:
+          type: qeu_kedro.datasets.hf_causal_lm.HFCausalLMDataset
+          model: bundled:SmolLM2-135M-Instruct
+
+    Args:
+        model: spec for :func:`qeu_kedro.models.resolve_model`.
+        allow_download: let a hub id be downloaded (the ``hub`` environment).
+        load_args: keyword arguments for ``AutoModelForCausalLM.from_pretrained`` (e.g. ``dtype``).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        allow_download: bool = False,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._model = model
+        self._allow_download = allow_download
+        self._load_args = dict(load_args or {})
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"model": self._model, "allow_download": self._allow_download}
+
+    def load(self) -> CausalLM:
+        return load_causal_lm(self._model, self._allow_download, self._load_args)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("HFCausalLMDataset is read-only: it names a pretrained model. Save adapters with PeftAdapterDataset.")
+
+    def _exists(self) -> bool:
+        return True
+
+
+class PeftAdapterDataset(AbstractDataset):
+    """A peft (LoRA) adapter saved to ``filepath``; loads as the base model with the adapter applied.
+
+    Example::
+
+        alpaca_lora_adapter:
+          type: qeu_kedro.datasets.hf_causal_lm.PeftAdapterDataset
+          filepath: data/06_models/alpaca_sft/lora_adapter
+          base_model: bundled:SmolLM2-135M-Instruct
+
+    Only the adapter weights and the tokenizer are written (a few MB), atomically.
+
+    Args:
+        filepath: folder of the adapter.
+        base_model: spec of the model the adapter was trained on.
+        allow_download: let a hub base model be downloaded.
+        load_args: keyword arguments for loading the base model.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        base_model: str,
+        allow_download: bool = False,
+        load_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = Path(filepath)
+        self._base_model = base_model
+        self._allow_download = allow_download
+        self._load_args = dict(load_args or {})
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "base_model": self._base_model}
+
+    def load(self) -> CausalLM:
+        from peft import PeftModel
+
+        if not self._exists():
+            raise DatasetError(
+                f"No adapter has been saved at '{self._filepath}' yet: run the pipeline that trains it first "
+                "(kedro run --pipeline alpaca_sft)."
+            )
+        base = load_causal_lm(self._base_model, self._allow_download, self._load_args)
+        model = PeftModel.from_pretrained(base.model, str(self._filepath))
+        model.eval()
+        return CausalLM(model=model, tokenizer=base.tokenizer, source=f"{self._base_model} + {self._filepath}")
+
+    def save(self, data: CausalLM) -> None:
+        if not hasattr(data.model, "peft_config"):
+            raise DatasetError("PeftAdapterDataset saves a peft model (with an adapter); got a plain model.")
+
+        def write(tmp: Path) -> None:
+            data.model.save_pretrained(str(tmp))
+            data.tokenizer.save_pretrained(str(tmp))
+
+        save_folder_atomically(self._filepath, write)
+
+    def _exists(self) -> bool:
+        return (self._filepath / "adapter_config.json").exists()

@@ -1,0 +1,84 @@
+"""What the original judged by eye, as numbers: repetition, script/language, length.
+
+Pure string functions, no model: tested on known strings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# A unit is a latin word/number, or one other letter/digit character: Japanese and Chinese
+# have no spaces, so their characters are the units (as character n-grams).
+_UNITS = re.compile(r"[A-Za-z0-9\u00C0-\u024F']+|[^\W_]")
+# Sentences/lines end at newlines and at latin or CJK sentence punctuation.
+_SENTENCE_END = re.compile(r"[\n。．！？!?]+|(?<=[A-Za-z0-9])\.(?:\s+|$)")
+
+
+def units(text: str) -> list[str]:
+    """Words of latin text and single characters of CJK text, lower-cased; punctuation dropped."""
+    return [u.lower() for u in _UNITS.findall(text)]
+
+
+def repeated_ngram_share(text: str, n: int) -> float:
+    """Share of the text's ``n``-grams (over :func:`units`) that repeat an earlier one; 0 when too short."""
+    seq = units(text)
+    grams = [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def duplicate_sentence_share(text: str) -> float:
+    """Share of the text's sentences/lines that are exact repeats of an earlier one; 0 when empty."""
+    # A piece without any letter or digit (a stray ":") is not a sentence.
+    sentences = [s.strip() for s in _SENTENCE_END.split(text) if s and units(s)]
+    if not sentences:
+        return 0.0
+    return 1.0 - len(set(sentences)) / len(sentences)
+
+
+def script_counts(text: str) -> dict[str, int]:
+    """Characters per script: ``kana`` (hiragana, katakana), ``han`` (CJK ideographs), ``latin`` letters."""
+    counts = {"kana": 0, "han": 0, "latin": 0}
+    for ch in text:
+        code = ord(ch)
+        if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF or 0xFF66 <= code <= 0xFF9D:
+            counts["kana"] += 1
+        elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF:
+            counts["han"] += 1
+        elif ("A" <= ch <= "Z") or ("a" <= ch <= "z") or (0x00C0 <= code <= 0x024F and ch.isalpha()):
+            counts["latin"] += 1
+    return counts
+
+
+def detect_language(text: str, kana_share_for_ja: float) -> str:
+    """``ja``, ``zh``, ``en`` or ``none`` from the script counts.
+
+    CJK characters outnumbering latin letters mean ja or zh; Japanese is told from Chinese by
+    kana: at least ``kana_share_for_ja`` of the CJK characters are kana (Chinese has none).
+    """
+    c = script_counts(text)
+    cjk = c["kana"] + c["han"]
+    if cjk == 0 and c["latin"] == 0:
+        return "none"
+    if cjk >= c["latin"]:
+        return "ja" if c["kana"] / cjk >= kana_share_for_ja else "zh"
+    return "en"
+
+
+def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: float) -> dict[str, Any]:
+    """All measures of one answer; ``language_match`` compares the detected language with the requested one."""
+    c = script_counts(text)
+    letters = max(1, c["kana"] + c["han"] + c["latin"])
+    detected = detect_language(text, kana_share_for_ja)
+    return {
+        "n_chars": len(text.strip()),
+        f"repeated_{ngram}gram_share": round(repeated_ngram_share(text, ngram), 4),
+        "duplicate_sentence_share": round(duplicate_sentence_share(text), 4),
+        "kana_ratio": round(c["kana"] / letters, 4),
+        "han_ratio": round(c["han"] / letters, 4),
+        "latin_ratio": round(c["latin"] / letters, 4),
+        "detected_language": detected,
+        "language_match": detected == language,
+    }
