@@ -1,0 +1,64 @@
+"""The environments: the pipeline is registered, env blocks do not drift, the hub env fails at once offline."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qeu_kedro.models import ModelNotAvailableError
+from tests.conftest import REPO, load_config
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.mark.parametrize(
+    ("env", "differs"),
+    [
+        ("ja_instruct", {"split.eval_size", "split.stratify_by", "train.max_steps", "train.max_length", "generation.max_new_tokens"}),
+        ("hub", {"prompt.use_chat_template", "train.lora.target_modules"}),
+    ],
+)
+def test_env_parameter_blocks_differ_from_base_only_where_documented(env, differs):
+    base = _flat(load_config(REPO, "base", "parameters")["alpaca_sft"])
+    other = _flat(load_config(REPO, env, "parameters")["alpaca_sft"])
+    assert set(other) == set(base)
+    assert {k for k in base if base[k] != other[k]} == differs
+
+
+def test_default_run_is_small_and_includes_alpaca_sft():
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(REPO)
+    from kedro.framework.project import pipelines
+
+    names = {n.name for n in pipelines["__default__"].nodes}
+    assert {"train_lora", "generate_answers_before", "generate_answers_after"} <= names
+    params = load_config(REPO, None, "parameters")["alpaca_sft"]
+    assert params["train"]["max_steps"] <= 10 and params["generation"]["max_new_tokens"] <= 64
+
+
+def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monkeypatch):
+    from kedro.io import DataCatalog
+
+    catalog_conf = load_config(REPO, "hub", "catalog")
+    assert catalog_conf["alpaca_base_model"]["model"] == "microsoft/phi-2"
+    assert catalog_conf["alpaca_lora_adapter"]["base_model"] == "microsoft/phi-2"
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # phi-2 is not in this (empty) cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    catalog = DataCatalog.from_config({"alpaca_base_model": catalog_conf["alpaca_base_model"]})
+    start = time.monotonic()
+    with pytest.raises(Exception) as info:
+        catalog.load("alpaca_base_model")
+    assert time.monotonic() - start < 10
+    chain = [info.value, info.value.__cause__, info.value.__context__]
+    assert any(isinstance(e, ModelNotAvailableError) for e in chain) or "microsoft/phi-2" in str(info.value)
+    assert "microsoft/phi-2" in str(info.value) and "no --env" in str(info.value)

@@ -1,0 +1,86 @@
+"""The sheet: Excel -> checked -> rules -> JSON as the original wrote it, and bad sheets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from kedro.io import DataCatalog
+
+from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, to_records
+from qeu_kedro.sample_data.alpaca import COLUMNS, write_alpaca
+from qeu_kedro.validation import RawDataError
+
+from .conftest import REPO
+
+
+def _catalog(tmp_path: Path) -> DataCatalog:
+    """The pipeline's own entries for the sheet and the records, pointed at tmp_path."""
+    config = yaml.safe_load((REPO / "conf" / "base" / "catalog_alpaca_sft.yml").read_text(encoding="utf-8"))
+    raw = dict(config["alpaca_raw"], filepath=str(tmp_path / "alpaca_sample.xlsx"))
+    records = dict(config["alpaca_records"], filepath=str(tmp_path / "alpaca_records.json"))
+    return DataCatalog.from_config({"alpaca_raw": raw, "alpaca_records": records})
+
+
+def test_excel_to_json_round_trip(tmp_path, params):
+    write_alpaca(tmp_path)
+    catalog = _catalog(tmp_path)
+    raw = catalog.load("alpaca_raw")
+    assert list(raw.columns) == COLUMNS and len(raw) == 36
+    records = to_records(apply_reasoning_rules(check_alpaca(raw, params["schema"]), params["reasoning_rules"]))
+    catalog.save("alpaca_records", records)
+
+    text = (tmp_path / "alpaca_records.json").read_text(encoding="utf-8")
+    # As the original: UTF-8 kept (no \u escapes), keys sorted, indent 4.
+    assert "日本の首都は東京です。" in text and "\\u" not in text
+    assert text == json.dumps(records, ensure_ascii=False, sort_keys=True, indent=4)
+    assert text.splitlines()[2].startswith(" " * 8 + '"NO": 1')
+    assert catalog.load("alpaca_records") == records
+    first = records[0]
+    assert sorted(first) == sorted(COLUMNS)
+    assert isinstance(first["NO"], int) and isinstance(first["seq"], int)
+    # Empty cells come back as "", not NaN (which is not JSON).
+    assert records[1]["input"] == "" and "NaN" not in text
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    path = tmp_path / "alpaca_sample.xlsx"
+    frame.to_excel(path, index=False)
+    return _catalog(tmp_path).load("alpaca_raw")
+
+
+def test_missing_column_is_a_clear_error(tmp_path, sheet, params):
+    raw = _write(tmp_path, sheet.drop(columns=["uniqueness"]))
+    with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw', column 'uniqueness'.*required column is missing"):
+        check_alpaca(raw, params["schema"])
+
+
+def test_unknown_category_is_a_clear_error(tmp_path, sheet, params):
+    sheet.loc[5, "category"] = "poetry"
+    raw = _write(tmp_path, sheet)
+    with pytest.raises(RawDataError) as info:
+        check_alpaca(raw, params["schema"])
+    message = str(info.value)
+    assert "column 'category'" in message and "row 5" in message and "'poetry'" in message
+    assert "parameters_alpaca_sft.yml" in message
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [("uniqueness", "easy", "unknown value 'easy'"), ("language", "fr", "unknown value 'fr'"), ("instruction", None, "missing or blank")],
+)
+def test_other_bad_cells_name_column_and_row(tmp_path, sheet, params, column, value, expected):
+    sheet[column] = sheet[column].astype(object)
+    sheet.loc[7, column] = value
+    raw = _write(tmp_path, sheet)
+    with pytest.raises(RawDataError, match=rf"column '{column}', row 7.*{expected}"):
+        check_alpaca(raw, params["schema"])
+
+
+def test_duplicate_no_is_an_error(sheet, params):
+    sheet.loc[3, "NO"] = 1
+    with pytest.raises(RawDataError, match="column 'NO', row 3.*duplicate"):
+        check_alpaca(sheet, params["schema"])

@@ -1,0 +1,57 @@
+"""The measures of what the original judged by eye, on known strings."""
+
+from __future__ import annotations
+
+import pytest
+
+from qeu_kedro.pipelines.alpaca_sft.measures import (
+    detect_language,
+    duplicate_sentence_share,
+    measure_answer,
+    repeated_ngram_share,
+    script_counts,
+    units,
+)
+
+
+def test_units_are_words_for_latin_and_characters_for_cjk():
+    assert units("The cat, 2 cats!") == ["the", "cat", "2", "cats"]
+    assert units("東京です。OK") == ["東", "京", "で", "す", "ok"]
+
+
+def test_repeated_ngram_share():
+    assert repeated_ngram_share("one two three four five", 2) == 0.0
+    # 8 words, 7 bigrams, 2 distinct ("the cat", "cat the"): 5 of 7 repeat an earlier one.
+    assert repeated_ngram_share("the cat the cat the cat the cat", 2) == pytest.approx(5 / 7)
+    # ああああ: 3 bigrams, all "ああ".
+    assert repeated_ngram_share("ああああ", 2) == pytest.approx(2 / 3)
+    assert repeated_ngram_share("short", 4) == 0.0
+
+
+def test_duplicate_sentence_share():
+    assert duplicate_sentence_share("日本の首都は東京です。日本の首都は東京です。") == pytest.approx(0.5)
+    assert duplicate_sentence_share("Yes. No. Yes.") == pytest.approx(1 / 3)
+    assert duplicate_sentence_share("A line\nA line\nA line\n:") == pytest.approx(2 / 3)
+    assert duplicate_sentence_share("") == 0.0
+
+
+def test_script_counts_and_language():
+    assert script_counts("ひらがなカタカナ漢字abc") == {"kana": 8, "han": 2, "latin": 3}
+    assert detect_language("日本の首都は東京です。", 0.1) == "ja"
+    assert detect_language("中国的首都是北京。", 0.1) == "zh"
+    assert detect_language("The capital is Tokyo (東京).", 0.1) == "en"
+    assert detect_language("1234 !?", 0.1) == "none"
+    # Kanji only: no kana, so not recognisably Japanese.
+    assert detect_language("東京", 0.1) == "zh"
+
+
+def test_measure_answer():
+    m = measure_answer("どこですか？\nどこですか？", "ja", 4, 0.1)
+    assert m["detected_language"] == "ja" and m["language_match"] is True
+    assert m["duplicate_sentence_share"] == 0.5
+    assert m["n_chars"] == 13
+    assert m["kana_ratio"] == 1.0 and m["han_ratio"] == 0.0
+    # どこですかどこですか: 7 four-grams, the last two repeat the first two.
+    assert m["repeated_4gram_share"] == pytest.approx(round(2 / 7, 4))
+    english = measure_answer("Tokyo is the capital.", "ja", 4, 0.1)
+    assert english["language_match"] is False and english["detected_language"] == "en"

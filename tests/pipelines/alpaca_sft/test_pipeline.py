@@ -1,0 +1,82 @@
+"""The pipeline end to end with Kedro: on the shipped sample (bounded) and on the real Japanese data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from tests.conftest import run_kedro
+
+# Bounded for tests: 2 LoRA steps, 3 held-out prompts (one per language), 8 new tokens.
+BOUNDED = {"split": {"eval_size": 3}, "train": {"max_steps": 2}, "generation": {"max_new_tokens": 8}}
+OPEN = "Don't output the same answer over and over again unnecessarily."
+
+
+def _lora_b_norm(adapter_dir) -> float:
+    from safetensors.torch import load_file
+
+    weights = load_file(str(adapter_dir / "adapter_model.safetensors"))
+    return float(sum(w.float().norm() for name, w in weights.items() if "lora_B" in name))
+
+
+def check_outputs(project, prefix: str, n_prompts: int, languages: set[str], max_steps: int, max_new_tokens: int) -> dict:
+    out = project / "data" / "08_reporting" / prefix / "alpaca_sft"
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    train = json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
+    table = pd.read_csv(out / "before_after.csv")
+    assert len(table) == n_prompts == metrics["n_prompts"] and set(table["language"]) == languages
+    assert table["answer_before"].notna().all() and table["answer_after"].notna().all()
+    assert train["global_step"] == max_steps and train["trainable_share"] < 0.01
+    for when in ("before", "after"):
+        loss = metrics["eval_loss"][when]
+        assert math.isfinite(loss) and 0 < loss < 10
+        overall = metrics["overall"][when]
+        assert 0 <= overall["language_match"] <= 1 and 0 <= overall["repeated_4gram_share"] <= 1
+        assert 0 < overall["n_new_tokens"] <= max_new_tokens
+    assert set(metrics["by_language"]) == languages
+    # The adapter was trained (LoRA B starts at zero) and saved through the catalog.
+    adapter = project / "data" / "06_models" / prefix / "alpaca_sft" / "lora_adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert set(config["target_modules"]) == {"q_proj", "v_proj"} and config["r"] == 8
+    assert _lora_b_norm(adapter) > 0
+    assert metrics["eval_loss"]["after"] != metrics["eval_loss"]["before"]
+    assert (out / "before_after.png").stat().st_size > 10_000
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Generations" in report and report.count("\n| ") >= n_prompts
+    return metrics
+
+
+@pytest.mark.slow
+def test_sample_run_end_to_end(project):
+    run_kedro(project, pipeline_names=["alpaca_sft"], params={"alpaca_sft": BOUNDED})
+    records = json.loads((project / "data" / "02_intermediate" / "alpaca_sft" / "alpaca_records.json").read_text(encoding="utf-8"))
+    assert len(records) == 36 and sum(OPEN in r["reasoning"] for r in records) == 6
+    check_outputs(project, "", n_prompts=3, languages={"ja", "en", "zh"}, max_steps=2, max_new_tokens=8)
+    answers = pd.read_csv(project / "data" / "07_model_output" / "alpaca_sft" / "answers_after.csv")
+    assert (answers["n_new_tokens"] <= 8).all()
+
+
+def test_bad_sheet_writes_nothing(project):
+    from qeu_kedro.sample_data.alpaca import make_alpaca
+
+    sheet = make_alpaca()
+    sheet.loc[0, "category"] = "poetry"
+    sheet.to_excel(project / "data" / "01_raw" / "alpaca_sample.xlsx", index=False)
+    with pytest.raises(Exception, match="unknown value 'poetry'"):
+        run_kedro(project, pipeline_names=["alpaca_sft"], params={"alpaca_sft": BOUNDED})
+    written = [p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts]
+    assert not [p for p in written if "alpaca_sft" in str(p)]
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_bounded_real_run(project, shared_data):
+    """The CI-bounded run of conf/ja_instruct (its own parameters, unchanged)."""
+    run_kedro(project, env="ja_instruct", pipeline_names=["alpaca_sft"])
+    assert not (project / "data" / "08_reporting" / "alpaca_sft").exists()  # real results kept apart
+    metrics = check_outputs(project, "ja_instruct", n_prompts=12, languages={"ja"}, max_steps=20, max_new_tokens=48)
+    # 20 LoRA steps on the real data lower the held-out loss.
+    assert metrics["eval_loss"]["after"] < metrics["eval_loss"]["before"]

@@ -1,0 +1,55 @@
+"""The prompt format: instruction, input and reasoning in their sections; the split."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from qeu_kedro.pipelines.alpaca_sft.nodes import format_prompt, make_examples, model_prompt, split_examples
+
+RECORD = {"NO": 1, "instruction": "Translate.", "input": "猫", "reasoning": "One word.", "output": "cat", "language": "en"}
+
+
+def test_sections_in_order_with_the_chat_template(params):
+    text = format_prompt(RECORD, params["prompt"])
+    assert text == "### Instruction:\nTranslate.\n\n### Input:\n猫\n\n### Reasoning:\nOne word."
+
+
+def test_empty_sections_are_left_out_and_a_response_header_closes_a_plain_prompt(params):
+    plain = dict(params["prompt"], use_chat_template=False)
+    text = format_prompt(dict(RECORD, input="", reasoning=None), plain)
+    assert text == "### Instruction:\nTranslate.\n\n### Response:\n"
+
+
+def test_model_prompt_wraps_the_text_as_a_user_turn():
+    calls = []
+
+    def apply_chat_template(messages, tokenize, add_generation_prompt):
+        calls.append((messages, tokenize, add_generation_prompt))
+        return "<user>" + messages[0]["content"] + "<assistant>"
+
+    tokenizer = SimpleNamespace(chat_template="{{ x }}", apply_chat_template=apply_chat_template)
+    assert model_prompt(tokenizer, "hi", True) == "<user>hi<assistant>"
+    assert calls == [([{"role": "user", "content": "hi"}], False, True)]
+    assert model_prompt(tokenizer, "hi", False) == "hi"
+
+
+def test_chat_template_on_a_base_model_says_what_to_do():
+    with pytest.raises(ValueError, match="set it to false"):
+        model_prompt(SimpleNamespace(chat_template=None), "hi", True)
+
+
+def test_examples_and_a_stratified_reproducible_split(sheet, params):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, to_records
+
+    records = to_records(apply_reasoning_rules(check_alpaca(sheet, params["schema"]), params["reasoning_rules"]))
+    examples = make_examples(records, params["prompt"])
+    assert len(examples) == 36 and examples["completion"].iloc[0] == "日本の首都は東京です。"
+    assert "Don't output the same answer" in examples["prompt"].iloc[0]
+    train, held_out = split_examples(examples, params["split"])
+    again_train, again_held_out = split_examples(examples, params["split"])
+    assert held_out["NO"].tolist() == again_held_out["NO"].tolist()
+    assert len(held_out) == params["split"]["eval_size"] and len(train) == 36 - len(held_out)
+    assert set(train["NO"]).isdisjoint(held_out["NO"])
+    assert held_out["language"].value_counts().to_dict() == {"en": 2, "ja": 2, "zh": 2}
