@@ -1,0 +1,30 @@
+"""``movie_comparison``: the ``base`` and ``finetuned`` ridge results side by side."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import compare_ridge, plot_comparison, side_by_side
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                compare_ridge,
+                ["base.ridge_metrics", "finetuned.ridge_metrics", "base.top_coefficients", "finetuned.top_coefficients"],
+                "comparison_summary",
+                name="compare_ridge",
+            ),
+            Node(
+                side_by_side,
+                ["base.top_coefficients", "finetuned.top_coefficients"],
+                "comparison_top_coefficients",
+                name="side_by_side_top_coefficients",
+            ),
+            Node(
+                plot_comparison,
+                ["comparison_summary", "base.top_coefficients", "finetuned.top_coefficients"],
+                "comparison_figure",
+                name="plot_ridge_comparison",
+            ),
+        ]
+    )
