@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qeu_kedro.sample_data import alpaca, movies
+from qeu_kedro.sample_data import alpaca, jrte, movies, pairs
 
-WRITERS = {"movies": movies.write_movies, "alpaca": alpaca.write_alpaca}
+WRITERS = {"movies": movies.write_movies, "alpaca": alpaca.write_alpaca, "jrte": jrte.write_pn, "pairs": pairs.write_pairs}
 
 
 def main(argv: list[str]) -> None:

@@ -5,6 +5,8 @@ The base model is ``base.embedding_model``; the trained one is written to
 ``movie_embedding`` reads, so ``kedro run`` trains first and then embeds with it.
 """
 
+import warnings
+
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import (
@@ -24,6 +26,14 @@ TRAINED_MODEL = "finetuned.embedding_model"
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    # The nodes read (and write) entries of the movie namespaces by their full names on purpose;
+    # Kedro warns about any '.' in a name given outside a namespace.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
+        return _pipeline()
+
+
+def _pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(make_pairs, ["bge_pairs", P], "bge_pairs_checked", name="bge_make_pairs"),

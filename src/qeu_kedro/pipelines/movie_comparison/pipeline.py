@@ -1,11 +1,21 @@
 """``movie_comparison``: the ``base`` and ``finetuned`` ridge results side by side."""
 
+import warnings
+
 from kedro.pipeline import Node, Pipeline
 
 from .nodes import compare_ridge, plot_comparison, side_by_side
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    # The nodes read (and write) entries of the movie namespaces by their full names on purpose;
+    # Kedro warns about any '.' in a name given outside a namespace.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
+        return _pipeline()
+
+
+def _pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(

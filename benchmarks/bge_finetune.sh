@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# bge_finetune on the two real pair sets, bounded so that it fits a 2-core CPU machine:
+# XQuAD English (question -> paragraph, env xquad) and TMDB 5000 (title -> overview, env movielens).
+# Reads ../shared/data (or QEU_SHARED_DATA). Prints the markdown tables for benchmarks/RESULTS_bge.md.
+# Usage: bash benchmarks/bge_finetune.sh [xquad|tmdb|tmdb-triplets ...]   (default: xquad tmdb)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck disable=SC1091
+. "${QEU_VENV:-.venv}/bin/activate"
+export KEDRO_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+XQUAD="bge_finetune.training.max_steps=40,bge_finetune.training.batch_size=16,bge_finetune.training.learning_rate=5e-5"
+TMDB="bge_finetune.subset.max_train_pairs=1280,bge_finetune.subset.max_test_queries=300,bge_finetune.subset.max_corpus=600,bge_finetune.training.max_steps=40,bge_finetune.training.batch_size=16,bge_finetune.training.learning_rate=5e-5"
+
+for run in "${@:-xquad tmdb}"; do
+    for name in $run; do
+        case "$name" in
+            xquad) env=xquad; params="$XQUAD" ;;
+            xquad-triplets) env=xquad; params="$XQUAD,bge_finetune.hard_negatives.mine=true" ;;
+            tmdb) env=movielens; params="$TMDB" ;;
+            tmdb-triplets) env=movielens; params="$TMDB,bge_finetune.hard_negatives.mine=true" ;;
+            *) echo "unknown run $name" >&2; exit 2 ;;
+        esac
+        echo "== $name: kedro run --env $env --pipeline bge_finetune --params \"$params\""
+        start=$(date +%s)
+        nice -n 10 kedro run --env "$env" --pipeline bge_finetune --params "$params"
+        echo "== $name finished in $(( $(date +%s) - start )) s"
+        python benchmarks/bge_tables.py "data/08_reporting/$env/bge_finetune/metrics.json" "$name"
+    done
+done

@@ -1,0 +1,33 @@
+"""Markdown table of a bge_finetune metrics.json: metrics before -> after at every dimension."""
+
+import json
+import sys
+from pathlib import Path
+
+
+def table(metrics: dict, title: str) -> str:
+    data, training = metrics["data"], metrics["training"]
+    lines = [
+        f"### {title}",
+        "",
+        f"{data['n_test_queries']} test queries, corpus of {data['n_corpus']}, "
+        f"{data['n_train_rows']} training rows ({'triplets' if data['triplets'] else 'pairs'}, split by {data['split_by']}), "
+        f"{training['steps']} steps in {training['runtime_s']:.0f} s.",
+        "",
+        "| dim | NDCG@10 before | NDCG@10 after | gain | MRR@10 before → after | Recall@1 before → after | Recall@10 before → after |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for d in map(str, metrics["dims"]):
+        b, a = metrics["before"][d], metrics["after"][d]
+        lines.append(
+            f"| {d} | {b['ndcg@10']:.4f} | {a['ndcg@10']:.4f} | {a['ndcg@10'] - b['ndcg@10']:+.4f} "
+            f"| {b['mrr@10']:.4f} → {a['mrr@10']:.4f} | {b['recall@1']:.4f} → {a['recall@1']:.4f} "
+            f"| {b['recall@10']:.4f} → {a['recall@10']:.4f} |"
+        )
+    lines += ["", f"NDCG@10 higher after than before at every dimension: {metrics['improved_at_every_dim']}.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    path, title = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else sys.argv[1]
+    print(table(json.loads(Path(path).read_text()), title))

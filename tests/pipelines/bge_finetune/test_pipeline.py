@@ -1,0 +1,142 @@
+"""bge_finetune through Kedro: the sample end to end with the finetuned namespace, environments, real data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qeu_kedro.datasets import SentenceTransformerDataset
+from qeu_kedro.pipelines.movie_embedding.nodes import embed_movies
+from tests.conftest import load_config, run_kedro
+
+# A bounded run: few pairs, few steps (CI and tests); the defaults train on all the sample.
+BOUNDED = {
+    "bge_finetune": {
+        "subset": {"max_train_pairs": 64, "max_test_queries": 40, "max_corpus": 120},
+        "training": {"max_steps": 4, "batch_size": 16, "learning_rate": 5.0e-5},
+        "show_progress": False,
+    }
+}
+CHAIN = ["bge_finetune", "movie_embedding", "ridge_analysis", "movie_comparison"]
+ENVS = ("movielens", "xquad", "hub")
+
+
+def check_metrics(metrics, dims):
+    assert metrics["dims"] == dims
+    for stage in ("before", "after"):
+        assert list(metrics[stage]) == [str(d) for d in dims]
+        for values in metrics[stage].values():
+            assert set(values) == {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
+            assert all(0.0 <= v <= 1.0 for v in values.values())
+    for d in map(str, dims):
+        assert metrics["ndcg@10_gain"][d] == pytest.approx(metrics["after"][d]["ndcg@10"] - metrics["before"][d]["ndcg@10"])
+
+
+@pytest.mark.slow
+def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_model(project):
+    run_kedro(project, pipeline_names=CHAIN, params=BOUNDED)
+    report = project / "data/08_reporting"
+    metrics = json.loads((report / "bge_finetune/metrics.json").read_text())
+    check_metrics(metrics, [384, 256, 128, 64, 32])
+    assert metrics["data"]["n_test_queries"] == 40 and metrics["data"]["n_corpus"] == 120
+    assert metrics["training"]["steps"] == 4 and metrics["data"]["n_train_rows"] == 64
+    assert (report / "bge_finetune/ndcg_by_dim.png").stat().st_size > 10_000
+    train = pd.read_parquet(project / "data/05_model_input/bge_finetune/train_pairs.parquet")
+    test = pd.read_parquet(project / "data/05_model_input/bge_finetune/test_pairs.parquet")
+    assert not set(train["anchor"]) & set(test["anchor"])
+
+    # The wiring: finetuned.movie_embeddings were computed with the model bge_finetune saved.
+    trained = SentenceTransformerDataset(filepath=str(project / "data/06_models/bge_finetuned")).load()
+    movies = pd.read_csv(project / "data/01_raw/movies.csv").head(5)
+    params = {"text_columns": ["title", "overview"], "batch_size": 8, "normalize_embeddings": True, "show_progress_bar": False}
+    expected = embed_movies(movies, trained, params).drop(columns="movie_id").to_numpy()
+    features = project / "data/04_feature"
+    finetuned = pd.read_parquet(features / "finetuned/movie_embeddings.parquet").head(5).drop(columns="movie_id").to_numpy()
+    base = pd.read_parquet(features / "base/movie_embeddings.parquet").head(5).drop(columns="movie_id").to_numpy()
+    np.testing.assert_allclose(finetuned, expected, atol=1e-5)
+    assert not np.allclose(finetuned, base, atol=1e-3)
+
+    summary = json.loads((report / "comparison/summary.json").read_text())
+    for ns in ("base", "finetuned"):
+        ridge = json.loads((report / ns / "ridge_metrics.json").read_text())
+        assert summary["r2_test"][ns] == pytest.approx(ridge["r2_test"])
+    side = pd.read_csv(report / "comparison/top_coefficients_side_by_side.csv")
+    assert len(side) == 20
+    shared = set(side["base_feature"]) & set(side["finetuned_feature"])
+    assert summary["n_shared_top_features"] == len(shared)
+    # the planted occupation effects do not depend on the embedding model
+    assert {"occupation_writer", "occupation_student"} <= shared
+    assert (report / "comparison/comparison.png").stat().st_size > 10_000
+
+
+def test_finetuned_namespace_without_a_trained_model_says_to_run_bge_finetune_first(project):
+    with pytest.raises(Exception, match=r"kedro run --pipeline bge_finetune"):
+        run_kedro(project, pipeline_names=["movie_embedding"], namespaces=["finetuned"])
+
+
+def test_bge_finetune_reads_base_model_and_writes_the_finetuned_namespace_model():
+    from kedro.framework.project import pipelines
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.conftest import REPO
+
+    bootstrap_project(REPO)
+    bge = pipelines["bge_finetune"]
+    assert "base.embedding_model" in bge.inputs()
+    assert "finetuned.embedding_model" in bge.all_outputs()
+    assert "finetuned.embedding_model" in pipelines["movie_embedding"].inputs()
+    assert {"base.ridge_metrics", "finetuned.ridge_metrics", "base.top_coefficients", "finetuned.top_coefficients"} == (
+        pipelines["movie_comparison"].inputs()
+    )
+
+
+def _keys(tree, prefix=""):
+    if not isinstance(tree, dict):
+        return {prefix}
+    return set().union(*(_keys(v, f"{prefix}.{k}") for k, v in tree.items()))
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_parameter_blocks_keep_every_knob_of_base(project, env):
+    base = load_config(project, key="parameters")["bge_finetune"]
+    other = load_config(project, env=env, key="parameters")["bge_finetune"]
+    assert _keys(other) == _keys(base)
+    catalog = load_config(project, env=env)
+    assert catalog["finetuned.embedding_model"]["filepath"].endswith("bge_finetuned")
+    assert "model" not in catalog["finetuned.embedding_model"]
+
+
+def test_environments_choose_their_data_and_model(project):
+    movielens = load_config(project, env="movielens")
+    assert movielens["bge_pairs"]["filepath"].endswith("tmdb5000/tmdb_5000_movies.csv")
+    assert load_config(project, env="movielens", key="parameters")["bge_finetune"]["source"]["anchor_column"] == "title"
+    assert load_config(project, env="xquad")["bge_pairs"]["filepath"].endswith("xquad/xquad.en.json")
+    assert load_config(project, env="xquad", key="parameters")["bge_finetune"]["source"]["format"] == "squad"
+    hub = load_config(project, env="hub")
+    assert hub["base.embedding_model"]["model"] == "BAAI/bge-base-en"
+    assert load_config(project, env="hub", key="parameters")["bge_finetune"]["matryoshka_dims"] == [768, 512, 256, 128, 64]
+
+
+def test_hub_environment_fails_at_once_offline_with_advice(project, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(Exception, match=r"BAAI/bge-base-en.*default configuration environment"):
+        run_kedro(project, env="hub", pipeline_names=["bge_finetune"])
+    assert not (project / "data/06_models/bge_finetuned").exists()
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+@pytest.mark.parametrize(("env", "n_pairs"), [("movielens", (4700, 4800)), ("xquad", (1180, 1190))])
+def test_bounded_real_run(project, shared_data, env, n_pairs):
+    run_kedro(project, env=env, pipeline_names=["bge_finetune"], params=BOUNDED)
+    out = project / "data"
+    metrics = json.loads((out / f"08_reporting/{env}/bge_finetune/metrics.json").read_text())
+    check_metrics(metrics, [384, 256, 128, 64, 32])
+    assert metrics["data"]["n_test_queries"] == 40 and metrics["data"]["n_corpus"] == 120
+    train = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/train_pairs.parquet")
+    test = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/test_pairs.parquet")
+    assert not set(train["anchor"]) & set(test["anchor"])
+    assert not set(train["positive"]) & set(test["positive"])  # split by positive: test answers unseen
+    assert (out / f"06_models/{env}/bge_finetuned/modules.json").exists()
+    assert not (out / "06_models/bge_finetuned").exists()
