@@ -27,9 +27,10 @@ class CausalLM:
 
 def load_causal_lm(spec: str, allow_download: bool = False, load_args: dict[str, Any] | None = None) -> CausalLM:
     """Resolve ``spec`` (bundled, folder or hub id) and load it for CPU inference or training."""
+    # Resolve first: an unavailable model fails at once, before the slow transformers import.
+    path = resolve_model(spec, allow_download=allow_download)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_model(spec, allow_download=allow_download)
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         # Phi-2 and others have no pad token; padding only ever sits outside the loss.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from qeu_kedro.models import ModelNotAvailableError
@@ -55,10 +53,12 @@ def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monk
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # phi-2 is not in this (empty) cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     catalog = DataCatalog.from_config({"alpaca_base_model": catalog_conf["alpaca_base_model"]})
-    start = time.monotonic()
     with pytest.raises(Exception) as info:
         catalog.load("alpaca_base_model")
-    assert time.monotonic() - start < 10
-    chain = [info.value, info.value.__cause__, info.value.__context__]
-    assert any(isinstance(e, ModelNotAvailableError) for e in chain) or "microsoft/phi-2" in str(info.value)
+    # Kedro wraps the load error; at the root is the registry's, raised before any download attempt.
+    chain, error = [], info.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(isinstance(e, ModelNotAvailableError) for e in chain)
     assert "microsoft/phi-2" in str(info.value) and "no --env" in str(info.value)

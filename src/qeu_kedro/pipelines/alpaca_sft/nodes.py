@@ -242,8 +242,9 @@ def train_lora(
         "seconds_per_step": round(seconds / max(1, int(result.global_step)), 2),
         "trainable_parameters": int(trainable),
         "trainable_share": round(trainable / total, 5),
-        "log_history": [
-            {k: (round(v, 4) if isinstance(v, float) else v) for k, v in entry.items()}
+        # The training loss curve (one point per logging step).
+        "loss_curve": [
+            {"step": int(entry["step"]), "loss": round(float(entry["loss"]), 4)}
             for entry in trainer.state.log_history
             if "loss" in entry
         ],
@@ -272,36 +273,46 @@ def generate_answers(
     tokenizer, model = lm.tokenizer, lm.model
     model.eval()
     chat = bool(prompt.get("use_chat_template", False))
+    records = held_out.to_dict(orient="records")
+    texts = [model_prompt(tokenizer, r["prompt"], chat) for r in records]
+    # Batches of prompts padded on the left, so every answer starts right after its prompt.
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     rows = []
     start = time.perf_counter()
-    for record in held_out.to_dict(orient="records"):
-        inputs = tokenizer(model_prompt(tokenizer, record["prompt"], chat), return_tensors="pt")
-        with torch.no_grad():
-            out = model.generate(
-                **inputs,
-                max_new_tokens=generation["max_new_tokens"],
-                do_sample=False,
-                repetition_penalty=generation["repetition_penalty"],
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        new = out[0][inputs["input_ids"].shape[1] :]
-        answer = tokenizer.decode(new, skip_special_tokens=True).strip()
-        stopped = bool(len(new) and int(new[-1]) == tokenizer.eos_token_id)
-        rows.append(
-            {
-                "NO": record["NO"],
-                "language": record["language"],
-                "category": record["category"],
-                "uniqueness": record["uniqueness"],
-                "prompt": record["prompt"],
-                "reference": record["completion"],
-                "answer": answer,
-                "n_new_tokens": int(len(new)),
-                "hit_max_new_tokens": not stopped and len(new) >= generation["max_new_tokens"],
-                **measure_answer(answer, record["language"], measures["ngram"], measures["kana_share_for_ja"]),
-            }
-        )
+    try:
+        for lo in range(0, len(records), generation["batch_size"]):
+            batch = tokenizer(texts[lo : lo + generation["batch_size"]], return_tensors="pt", padding=True)
+            with torch.no_grad():
+                out = model.generate(
+                    **batch,
+                    max_new_tokens=generation["max_new_tokens"],
+                    do_sample=False,
+                    repetition_penalty=generation["repetition_penalty"],
+                    eos_token_id=tokenizer.eos_token_id,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            for record, ids in zip(records[lo : lo + generation["batch_size"]], out[:, batch["input_ids"].shape[1] :], strict=True):
+                ids = ids.tolist()
+                # Generation stops at eos; shorter answers of a batch are padded after it.
+                stopped = tokenizer.eos_token_id in ids
+                new = ids[: ids.index(tokenizer.eos_token_id) + 1] if stopped else ids
+                answer = tokenizer.decode(new, skip_special_tokens=True).strip()
+                rows.append(
+                    {
+                        "NO": record["NO"],
+                        "language": record["language"],
+                        "category": record["category"],
+                        "uniqueness": record["uniqueness"],
+                        "prompt": record["prompt"],
+                        "reference": record["completion"],
+                        "answer": answer,
+                        "n_new_tokens": len(new),
+                        "hit_max_new_tokens": not stopped,
+                        **measure_answer(answer, record["language"], measures["ngram"], measures["kana_share_for_ja"]),
+                    }
+                )
+    finally:
+        tokenizer.padding_side = padding_side
     logger.info("Generated %d answers with %s in %.0f s", len(rows), lm.source, time.perf_counter() - start)
     return pd.DataFrame(rows)
 
