@@ -137,16 +137,17 @@ class EmbeddingZeroShot:
     def embed(self, texts: list[str]) -> np.ndarray:
         import torch
 
-        out = []
+        order = np.argsort([len(t) for t in texts], kind="stable")  # little padding per batch
+        out = np.zeros((len(texts), self.model.config.hidden_size), np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = [self.prefix + t for t in texts[start : start + self.batch_size]]
+            idx = order[start : start + self.batch_size]
+            batch = [self.prefix + texts[i] for i in idx]
             enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
             with torch.inference_mode():
                 hidden = self.model(**enc).last_hidden_state
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-            out.append(pooled.numpy())
-        return np.concatenate(out)
+            out[idx] = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+        return out
 
     def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
         from scipy.special import softmax
@@ -231,12 +232,13 @@ def fine_tune_classifier(
     """Fine-tune ``base_model`` with a 3-class head on ``train``, evaluated on ``dev`` every epoch.
 
     Args:
-        training: ``epochs``, ``learning_rate``, ``batch_size``, ``max_length``, ``prefix``, ``seed``.
+        training: ``epochs``, ``max_steps``, ``learning_rate``, ``batch_size``, ``max_length``,
+            ``prefix``, ``seed``, ``group_by_length``, ``freeze_embeddings`` (the token embedding
+            matrix is most of the weights: freezing it makes a step much cheaper on CPU).
         countermeasures: the Level 4 knobs: ``early_stopping_patience`` (null: off; on: the
             model with the lowest validation loss is restored), ``weight_decay``,
             ``label_smoothing``, ``hidden_dropout`` / ``attention_dropout`` / ``classifier_dropout``
-            (null keeps the model's own), ``lr_scheduler`` and ``warmup_ratio``,
-            ``freeze_embeddings`` (the 250k-token embedding matrix is most of the weights).
+            (null keeps the model's own), ``lr_scheduler`` and ``warmup_ratio``.
 
     Returns:
         ``{"model", "tokenizer"}`` and the loss history: one row per epoch with
@@ -273,7 +275,7 @@ def fine_tune_classifier(
         label2id={c: i for i, c in enumerate(CLASSES)},
         **dropout,
     )
-    if cm.get("freeze_embeddings"):
+    if training.get("freeze_embeddings"):
         for p in model.base_model.embeddings.word_embeddings.parameters():
             p.requires_grad = False
     early = cm.get("early_stopping_patience")
@@ -303,6 +305,8 @@ def fine_tune_classifier(
             greater_is_better=False,
             seed=training["seed"],
             data_seed=training["seed"],
+            # Batches of similar length: short reviews are not padded to the longest one.
+            train_sampling_strategy="group_by_length" if training.get("group_by_length", True) else "random",
             use_cpu=True,
             report_to="none",
             dataloader_num_workers=0,
@@ -359,19 +363,17 @@ def predict_classifier(
     model, tokenizer = clf["model"].eval(), clf["tokenizer"]
     tables = []
     for split, data in splits.items():
-        probs = []
         texts = [params["prefix"] + t for t in data["text"]]
+        # Batches of similar length waste little on padding.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        p = np.zeros((len(texts), len(CLASSES)), np.float32)
         for start in range(0, len(texts), params["eval_batch_size"]):
+            idx = order[start : start + params["eval_batch_size"]]
             enc = tokenizer(
-                texts[start : start + params["eval_batch_size"]],
-                padding=True,
-                truncation=True,
-                max_length=params["max_length"],
-                return_tensors="pt",
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=params["max_length"], return_tensors="pt"
             )
             with torch.inference_mode():
-                probs.append(torch.softmax(model(**enc).logits, dim=-1).numpy())
-        p = np.concatenate(probs)
+                p[idx] = torch.softmax(model(**enc).logits, dim=-1).numpy()
         tables.append(_prediction_table(data, split, np.array(CLASSES)[p.argmax(1)], p.max(1)))
         logger.info("Predicted %d %s sentences", len(data), split)
     return pd.concat(tables, ignore_index=True)

@@ -1,0 +1,117 @@
+"""Parsing pn.tsv: the catalog's reading of the file, the checks and the split."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro_datasets.pandas import CSVDataset
+
+from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn, split_pn
+from qeu_kedro.sample_data.jrte import make_pn, write_pn
+from qeu_kedro.validation import RawDataError
+from tests.conftest import REPO, load_config
+
+
+def pn_dataset(path: Path) -> CSVDataset:
+    """The catalog's own entry for ``pn`` (its load_args), pointed at ``path``."""
+    entry = dict(load_config(REPO)["pn"])
+    return CSVDataset(filepath=str(path), load_args=entry["load_args"])
+
+
+def write_tsv(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "pn.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = [
+    'a1\t1\t駅から近くて便利でした。\t{"0": 1, "1": 2}\ttrain',
+    'a2\t0\t朝食は普通でした。\t{"0": 3}\tdev',
+    'a3\t-1\t部屋が "汚くて" 残念でした。\t{"-1": 3}\ttest',
+    "a4\t1\tNA\t{\"1\": 3}\ttrain",
+]
+
+
+def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
+    pn = check_pn(pn_dataset(write_tsv(tmp_path, GOOD)).load())
+    assert list(pn["id"]) == ["a1", "a2", "a3", "a4"]
+    assert list(pn["label"]) == [1, 0, -1, 1]
+    assert list(pn["label_name"]) == ["positive", "neutral", "negative", "positive"]
+    assert pn.loc[2, "text"] == '部屋が "汚くて" 残念でした。'  # quotes kept as written
+    assert pn.loc[3, "text"] == "NA"  # a word, not a missing value
+    assert list(pn["n_judges"]) == [3, 3, 3, 3]
+    assert pn["agreement"].tolist() == pytest.approx([2 / 3, 1, 1, 1])
+    assert pn.loc[0, "length"] == len("駅から近くて便利でした。")
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "problem"),
+    [
+        ('b1\t2\t良い。\t{"1": 3}\ttrain', "label", "unknown value 2"),
+        ('b1\tpositive\t良い。\t{"1": 3}\ttrain', "label", "expected a number"),
+        ('b1\t1\t良い。\t{"1": 3\ttrain', "judges", "not valid JSON"),
+        ('b1\t1\t良い。\t[3]\ttrain', "judges", "JSON object of vote counts"),
+        ('b1\t1\t良い。\t{"1": "three"}\ttrain', "judges", "JSON object of vote counts"),
+        ('b1\t1\t良い。\t{"1": 3}\tvalidation', "usage", "unknown value 'validation'"),
+        ('b1\t1\t\t{"1": 3}\ttrain', "text", "missing or blank"),
+        ('a1\t1\t良い。\t{"1": 3}\ttrain', "id", "duplicate id 'a1'"),
+    ],
+)
+def test_bad_values_name_dataset_column_and_row(tmp_path, line, column, problem):
+    frame = pn_dataset(write_tsv(tmp_path, GOOD + [line])).load()
+    with pytest.raises(RawDataError) as info:
+        check_pn(frame)
+    message = str(info.value)
+    assert "dataset 'pn'" in message
+    assert f"column '{column}'" in message
+    assert "row 4" in message  # the fifth line, 0-based
+    assert problem in message
+
+
+def test_a_missing_column_is_named(tmp_path):
+    # A file with four fields a line: the fifth column (usage) comes out empty.
+    lines = ["\t".join(line.split("\t")[:4]) for line in GOOD]
+    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'usage', row 0.*missing"):
+        check_pn(pn_dataset(write_tsv(tmp_path, lines)).load())
+    frame = pd.DataFrame({"id": ["x"], "label": [1], "text": ["良い"], "usage": ["train"]})
+    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'judges'.*required column is missing"):
+        check_pn(frame)
+
+
+def test_split_uses_usage_and_caps_are_stratified_and_seeded():
+    pn = check_pn(make_pn(n_rows=300))
+    train, dev, test = split_pn(pn, {"seed": 0, "max_rows": {"train": None, "dev": None, "test": None}})
+    assert (train["usage"] == "train").all() and (dev["usage"] == "dev").all() and (test["usage"] == "test").all()
+    assert len(train) + len(dev) + len(test) == 300
+    capped = split_pn(pn, {"seed": 0, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
+    assert 55 <= len(capped) <= 65
+    assert set(capped["id"]) <= set(train["id"])
+    assert set(capped["label"]) == {1, 0, -1}
+    again = split_pn(pn, {"seed": 0, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
+    assert capped["id"].tolist() == again["id"].tolist()
+    with pytest.raises(RawDataError, match="no row has usage 'dev'"):
+        split_pn(pn[pn["usage"] != "dev"], {"seed": 0})
+
+
+def test_shipped_sample_is_what_the_generator_writes(tmp_path):
+    written = write_pn(tmp_path)[0]
+    assert written.read_bytes() == (REPO / "data" / "01_raw" / "pn.tsv").read_bytes()
+    pn = check_pn(pn_dataset(written).load())
+    assert len(pn) == 360
+    assert set(pn["usage"]) == {"train", "dev", "test"}
+    assert set(pn["label_name"]) == {"positive", "neutral", "negative"}
+    # planted: mixed / hedged sentences have 2 of 3 votes
+    assert (pn["agreement"] < 1).mean() > 0.15
+    raw = written.read_text(encoding="utf-8").splitlines()
+    assert all(len(line.split("\t")) == 5 for line in raw)
+    assert all(isinstance(json.loads(line.split("\t")[3]), dict) for line in raw)
+
+
+@pytest.mark.real_data
+def test_real_pn_parses(shared_data):
+    pn = check_pn(pn_dataset(shared_data / "jrte" / "pn.tsv").load())
+    assert len(pn) == 5553
+    assert pn["usage"].value_counts().to_dict() == {"train": 3888, "dev": 1112, "test": 553}
+    assert set(pn["label"]) == {1, 0, -1}
+    assert pn["agreement"].between(1 / 3, 1).all()
