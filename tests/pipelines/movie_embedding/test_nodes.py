@@ -29,7 +29,7 @@ def movies():
 
 
 def test_embed_movies_shape_names_norms(minilm):
-    out = embed_movies(check_movies(movies()), minilm, PARAMS)
+    out, _ = embed_movies(check_movies(movies()), minilm, None, PARAMS)
     assert out["movie_id"].tolist() == [10, 20, 30]
     assert out.shape == (3, 1 + 2 * 384)
     assert out.columns[1] == "title_embedding_0" and out.columns[-1] == "overview_embedding_383"
@@ -39,9 +39,12 @@ def test_embed_movies_shape_names_norms(minilm):
 
 
 def test_embeddings_are_deterministic_and_semantic(minilm):
-    first = embed_movies(movies(), minilm, PARAMS)
-    second = embed_movies(movies(), minilm, {**PARAMS, "batch_size": 3})
+    first, _ = embed_movies(movies(), minilm, None, PARAMS)
+    second, _ = embed_movies(movies(), minilm, None, {**PARAMS, "batch_size": 3})
     np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), atol=1e-5)
+    buckets = {**PARAMS, "encoder": {"batching": "length_buckets", "max_tokens_per_batch": 40}}
+    third, _ = embed_movies(movies(), minilm, None, buckets)
+    np.testing.assert_allclose(first.to_numpy(), third.to_numpy(), atol=1e-5)
     overview = first.filter(like="overview_embedding_").to_numpy()
     query = minilm.encode(["a film about space travel"], normalize_embeddings=True)[0]
     assert int(np.argmax(overview @ query)) == 0

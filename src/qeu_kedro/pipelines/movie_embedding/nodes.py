@@ -1,13 +1,21 @@
-"""Nodes of the ``movie_embedding`` pipeline."""
+"""Nodes of the ``movie_embedding`` pipeline.
+
+Embeddings are cached by (model identity + encode settings, sha256 of the text): a re-run
+with unchanged inputs encodes nothing and, with a lazily loaded model, never loads it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.datasets.embedding_cache import empty_cache
+from qeu_kedro.datasets.lazy_sentence_transformer import weights_identity
 from qeu_kedro.validation import Column, check_table
 
 logger = logging.getLogger(__name__)
@@ -17,6 +25,7 @@ MOVIE_COLUMNS = (
     Column("title", "str"),
     Column("overview", "str", hint="Every movie needs an overview to embed; drop the movie or fill it in."),
 )
+ENCODER_DEFAULTS = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none"}
 
 
 def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
@@ -24,30 +33,138 @@ def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
     return check_table(movies, "movies", MOVIE_COLUMNS)
 
 
-def embed_movies(movies: pd.DataFrame, embedding_model: Any, params: dict[str, Any]) -> pd.DataFrame:
-    """Embed every text column in ``params["text_columns"]`` for each movie.
+def _encoder_params(params: dict[str, Any]) -> dict[str, Any]:
+    encoder = {**ENCODER_DEFAULTS, **(params.get("encoder") or {})}
+    if encoder["batching"] not in ("fixed", "length_buckets"):
+        raise ValueError(
+            f"parameters_movie_embedding.yml: encoder.batching is {encoder['batching']!r}; use 'fixed' or 'length_buckets'."
+        )
+    if encoder["quantize"] not in ("none", "int8"):
+        raise ValueError(f"parameters_movie_embedding.yml: encoder.quantize is {encoder['quantize']!r}; use 'none' or 'int8'.")
+    return encoder
+
+
+def model_identity(embedding_model: Any) -> str:
+    """What the embeddings depend on in the model: a lazy model's folder hash, else its loaded weights."""
+    identity = getattr(embedding_model, "identity", None)
+    return identity if isinstance(identity, str) else weights_identity(embedding_model)
+
+
+def cache_key(embedding_model: Any, params: dict[str, Any]) -> str:
+    """Key of this model and the settings that change the vectors (not batch size: same vectors)."""
+    encoder = _encoder_params(params)
+    settings = {
+        "model": model_identity(embedding_model),
+        "normalize_embeddings": bool(params["normalize_embeddings"]),
+        "quantize": encoder["quantize"],
+    }
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _loaded(embedding_model: Any) -> Any:
+    return embedding_model.load() if hasattr(embedding_model, "identity") else embedding_model
+
+
+def _quantized(model: Any) -> Any:
+    """A copy whose transformer ``Linear`` layers use int8 weights (torch dynamic quantisation)."""
+    import copy
+    import warnings
+
+    import torch
+
+    quantized = copy.deepcopy(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao.quantization is being moved to torchao
+        for module in quantized.modules():
+            if hasattr(module, "model") and isinstance(module.model, torch.nn.Module):
+                module.model = torch.ao.quantization.quantize_dynamic(module.model, {torch.nn.Linear}, dtype=torch.qint8)
+    return quantized
+
+
+def length_buckets(lengths: np.ndarray, max_tokens: int, max_batch: int) -> list[np.ndarray]:
+    """Indices grouped longest first, each batch's ``size x longest`` within ``max_tokens``.
+
+    A fixed batch of 256 pads short titles to the longest overview in it; batches of
+    similar length waste little on padding.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(1, min(max_batch, max_tokens // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.ndarray:
+    """Embed ``texts`` (float32), in fixed batches or in batches of similar token length."""
+    encoder = _encoder_params(params)
+    if encoder["quantize"] == "int8":
+        model = _quantized(model)
+    kwargs = {"normalize_embeddings": params["normalize_embeddings"], "convert_to_numpy": True}
+    if encoder["batching"] == "fixed":
+        vectors = model.encode(texts, batch_size=params["batch_size"], show_progress_bar=params["show_progress_bar"], **kwargs)
+        return np.asarray(vectors, dtype=np.float32)
+    from tqdm.auto import tqdm
+
+    tokens = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+    batches = length_buckets(np.array([len(t) for t in tokens]), encoder["max_tokens_per_batch"], params["batch_size"])
+    out = np.empty((len(texts), model.get_sentence_embedding_dimension()), dtype=np.float32)
+    for batch in tqdm(batches, desc="Encoding (length buckets)", disable=not params["show_progress_bar"]):
+        out[batch] = model.encode([texts[i] for i in batch], batch_size=len(batch), show_progress_bar=False, **kwargs)
+    return out
+
+
+def embed_movies(
+    movies: pd.DataFrame, embedding_model: Any, embedding_cache: pd.DataFrame | None, params: dict[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Embed every text column in ``params["text_columns"]`` for each movie, encoding only uncached texts.
 
     Args:
         movies: checked movies with ``movie_id`` and the text columns.
-        embedding_model: a ``SentenceTransformer`` from the catalog.
-        params: ``text_columns``, ``batch_size``, ``normalize_embeddings``, ``show_progress_bar``.
+        embedding_model: a ``SentenceTransformer``, or a lazy one (loaded only if a text is not cached).
+        embedding_cache: earlier embeddings (``model_key``, ``text_sha256``, ``embedding``), or None.
+        params: ``text_columns``, ``batch_size``, ``normalize_embeddings``, ``show_progress_bar``,
+            ``use_cache``, ``encoder`` (``batching``, ``max_tokens_per_batch``, ``quantize``).
 
     Returns:
-        One row per movie: ``movie_id`` then ``<column>_embedding_<i>`` float32 columns.
+        One row per movie: ``movie_id`` then ``<column>_embedding_<i>`` float32 columns; and the
+        updated cache (this model's entries only: a changed model starts a new cache).
     """
+    use_cache = params.get("use_cache", True) and embedding_cache is not None
+    key = cache_key(embedding_model, params)
+    known: dict[str, np.ndarray] = {}
+    if use_cache:
+        mine = embedding_cache[embedding_cache["model_key"] == key]
+        known = dict(zip(mine["text_sha256"], mine["embedding"]))
+        if len(mine) < len(embedding_cache):
+            logger.info("Embedding cache: dropping %d entries of other models", len(embedding_cache) - len(mine))
+    texts = {text_hash(t): t for column in params["text_columns"] for t in movies[column].tolist()}
+    missing = [h for h in texts if h not in known]
+    logger.info(
+        "Embedding cache (key %s…): %d of %d distinct texts cached, encoding %d",
+        key[:12], len(texts) - len(missing), len(texts), len(missing),
+    )
+    if missing:
+        model = _loaded(embedding_model)
+        vectors = encode_texts(model, [texts[h] for h in missing], params)
+        known.update(zip(missing, vectors))
+
     blocks = [movies[["movie_id"]].reset_index(drop=True)]
     for column in params["text_columns"]:
-        texts = movies[column].tolist()
-        logger.info("Embedding %d %s texts (batch size %d)", len(texts), column, params["batch_size"])
-        vectors = embedding_model.encode(
-            texts,
-            batch_size=params["batch_size"],
-            normalize_embeddings=params["normalize_embeddings"],
-            show_progress_bar=params["show_progress_bar"],
-            convert_to_numpy=True,
-        ).astype(np.float32)
+        vectors = np.stack([np.asarray(known[text_hash(t)], dtype=np.float32) for t in movies[column].tolist()])
         names = [f"{column}_embedding_{i}" for i in range(vectors.shape[1])]
         blocks.append(pd.DataFrame(vectors, columns=names))
     embeddings = pd.concat(blocks, axis=1)
     logger.info("Embedded %d movies into %d features", len(embeddings), embeddings.shape[1] - 1)
-    return embeddings
+    cache = embedding_cache if embedding_cache is not None else empty_cache()  # untouched when not used
+    if use_cache:
+        cache = pd.DataFrame(
+            {"model_key": key, "text_sha256": list(known), "embedding": [np.asarray(v, np.float32) for v in known.values()]}
+        )
+    return embeddings, cache

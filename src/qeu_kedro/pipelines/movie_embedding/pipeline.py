@@ -14,8 +14,9 @@ def create_template() -> Pipeline:
             Node(check_movies, "movies", "movies_checked", name="check_movies"),
             Node(
                 embed_movies,
-                ["movies_checked", "embedding_model", "params:movie_embedding"],
-                "movie_embeddings",
+                ["movies_checked", "embedding_model", "embedding_cache", "params:movie_embedding"],
+                # the same cache file, read before and written after (a node cannot output its input)
+                ["movie_embeddings", "embedding_cache_updated"],
                 name="embed_movies",
             ),
         ]

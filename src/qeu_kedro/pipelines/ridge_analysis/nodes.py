@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from scipy import linalg, sparse  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 from sklearn.metrics import mean_squared_error, r2_score  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
@@ -200,8 +202,6 @@ def normal_equations(design: RatingDesign, fit_intercept: bool) -> tuple[np.ndar
     Returns:
         ``XᵀX``, ``Xᵀy`` and the offsets (feature means, rating mean) for the intercept.
     """
-    from scipy import sparse
-
     users = design.user_features.to_numpy(dtype=np.float64)
     movies = design.movie_features.to_numpy(dtype=np.float64)
     n = len(design)
@@ -232,14 +232,15 @@ def normal_equations(design: RatingDesign, fit_intercept: bool) -> tuple[np.ndar
 
 def solve_ridge(gram: np.ndarray, xty: np.ndarray, alpha: float) -> np.ndarray:
     """``(XᵀX + alpha I)⁻¹ Xᵀy`` by Cholesky, like scikit-learn's solver; least squares if singular."""
-    from scipy import linalg
-
     a = gram + alpha * np.eye(len(gram))
-    try:
-        return linalg.solve(a, xty, assume_a="pos")
-    except (linalg.LinAlgError, ValueError):
-        logger.warning("XᵀX + alpha I is singular (alpha %s): solving by least squares", alpha)
-        return linalg.lstsq(a, xty)[0]
+    # One thread: a features x features solve takes milliseconds, but multi-threaded LAPACK
+    # spins for seconds when other jobs hold the cores.
+    with threadpool_limits(limits=1, user_api="blas"):
+        try:
+            return linalg.cho_solve(linalg.cho_factor(a), xty)
+        except (linalg.LinAlgError, ValueError):
+            logger.warning("XᵀX + alpha I is singular (alpha %s): solving by least squares", alpha)
+            return linalg.lstsq(a, xty)[0]
 
 
 def fit_ridge(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,60 @@
+"""A Parquet table of text embeddings keyed by (model_key, sha256 of the text)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset, DatasetError
+
+COLUMNS = ("model_key", "text_sha256", "embedding")
+
+
+def empty_cache() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS})
+
+
+class EmbeddingCacheDataset(AbstractDataset):
+    """Embeddings already computed: ``model_key``, ``text_sha256``, ``embedding`` (float32 list).
+
+    Loading a cache that does not exist yet gives an empty table (the first run); saving
+    replaces the file atomically, so an interrupted run leaves the previous cache intact.
+
+    Args:
+        filepath: the Parquet file.
+    """
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
+        self._filepath = Path(filepath)
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}
+
+    def load(self) -> pd.DataFrame:
+        if not self._filepath.exists():
+            return empty_cache()
+        table = pd.read_parquet(self._filepath)
+        missing = set(COLUMNS) - set(table.columns)
+        if missing:
+            raise DatasetError(
+                f"{self._filepath} is not an embedding cache (missing {sorted(missing)}): delete it to rebuild it."
+            )
+        return table[list(COLUMNS)]
+
+    def save(self, data: pd.DataFrame) -> None:
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self._filepath.name}.", dir=self._filepath.parent)
+        os.close(fd)
+        try:
+            data[list(COLUMNS)].to_parquet(tmp, index=False)
+            os.replace(tmp, self._filepath)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _exists(self) -> bool:
+        return self._filepath.exists()

@@ -1,0 +1,107 @@
+"""A sentence-transformers model that is loaded only when it is used, with a cheap identity.
+
+``movie_embedding`` keeps an embedding cache keyed by the model's identity; with this
+dataset a re-run whose texts are all cached reads no model and never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from kedro.io import DatasetError
+
+from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
+
+_CHUNK = 1 << 20
+
+
+def folder_identity(folder: str | Path) -> str:
+    """sha256 over every file of a model folder (relative path and content): changes when any weight does."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DatasetError(f"Model folder '{folder}' holds no files.")
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def weights_identity(model: Any) -> str:
+    """sha256 of a loaded model: each module's class, configuration and weights, and the vocabulary."""
+    import json
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, module in model.named_children():
+        config = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+        digest.update(f"{name}:{type(module).__name__}:{json.dumps(config, sort_keys=True, default=str)}".encode())
+        for key, tensor in module.state_dict().items():
+            flat = tensor.detach().cpu().contiguous().reshape(-1)
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "get_vocab"):
+        digest.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    digest.update(f"max_seq_length={getattr(model, 'max_seq_length', None)}".encode())
+    return digest.hexdigest()
+
+
+class LazySentenceTransformer:
+    """Stands for a ``SentenceTransformer`` at ``source``; loads it at the first ``load()`` / ``encode()``."""
+
+    def __init__(self, source: str, load_args: dict[str, Any]) -> None:
+        self.source = source
+        self._load_args = load_args
+        self._model: Any = None
+
+    @cached_property
+    def identity(self) -> str:
+        """Content hash of the model folder; for a hub id (no folder), of the loaded weights."""
+        folder = Path(self.source)
+        if folder.is_dir():
+            return folder_identity(folder)
+        return weights_identity(self.load())
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(self.source, **self._load_args)
+        return self._model
+
+    def encode(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load().encode(*args, **kwargs)
+
+    def save(self, path: str) -> None:
+        self.load().save(path)
+
+    def __repr__(self) -> str:
+        return f"LazySentenceTransformer({self.source!r}, loaded={self.loaded})"
+
+
+class LazySentenceTransformerDataset(SentenceTransformerDataset):
+    """Like :class:`SentenceTransformerDataset`, but ``load`` returns a :class:`LazySentenceTransformer`.
+
+    Same arguments and catalog entries; use it where a node needs the model only sometimes
+    (``movie_embedding`` with its embedding cache)::
+
+        base.embedding_model:
+          type: qeu_kedro.datasets.lazy_sentence_transformer.LazySentenceTransformerDataset
+          model: bundled:all-MiniLM-L6-v2
+    """
+
+    def load(self) -> LazySentenceTransformer:
+        return LazySentenceTransformer(self.source(), dict(self._load_args))
