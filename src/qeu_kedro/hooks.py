@@ -1,9 +1,10 @@
 """Project hooks: record every node's metrics, figures and small models in the active MLflow run.
 
 kedro-mlflow (its own hook, registered by the plugin) opens one MLflow run per ``kedro run`` and
-logs the parameters. The pipelines write their metrics as plain JSON dicts and their figures as
-matplotlib figures through the catalog; this hook mirrors those outputs into the run, so that no
-pipeline needs an MLflow-specific dataset and each stays runnable without MLflow.
+logs the parameters. The pipelines write their metrics as plain JSON dicts (``*metrics*``,
+``*summary*``) and their figures as matplotlib figures through the catalog; this hook mirrors those
+outputs into the run, so that no pipeline needs an MLflow-specific dataset and each stays runnable
+without MLflow.
 
 Names keep the dataset name, namespace included, so ``base`` and ``finetuned`` never collide:
 ``base.ridge_metrics`` → metrics ``base.ridge_metrics.r2_test`` …, figure
@@ -34,6 +35,8 @@ if "mlflow.telemetry.client" in sys.modules:
 
 # MLflow's allowed key characters; anything else becomes "_".
 _KEY_UNSAFE = re.compile(r"[^\w\-. /:]")
+# Outputs whose name contains one of these are reports: their numbers become metrics.
+REPORT_WORDS = ("metrics", "summary")
 # MLflow's limit for a metric key.
 _MAX_KEY = 250
 
@@ -90,7 +93,7 @@ def _artifact_path(dataset_name: str, kind: str) -> tuple[str, str]:
 
 
 class MlflowOutputsHook:
-    """After each node, log its ``*metrics*`` dicts, its figures and its small JSON models."""
+    """After each node, log its ``*metrics*`` / ``*summary*`` dicts, its figures and its small JSON models."""
 
     # tryfirst: before kedro-mlflow's own after_context_created reads conf/base/mlflow.yml.
     @hook_impl(tryfirst=True)
@@ -121,7 +124,7 @@ class MlflowOutputsHook:
     @staticmethod
     def _log_output(mlflow: Any, name: str, value: Any) -> None:
         leaf = name.rsplit(".", 1)[-1]
-        if "metrics" in leaf and isinstance(value, Mapping):
+        if any(word in leaf for word in REPORT_WORDS) and isinstance(value, Mapping):
             metrics = {metric_key(k): v for k, v in numeric_leaves(value, name)}
             if metrics:
                 mlflow.log_metrics(metrics)

@@ -1,0 +1,122 @@
+"""The before/after notebook, executed after sample runs of the pipelines it reads, so that it cannot rot.
+
+The runs are bounded: ``bge_finetune`` trains two steps on a subset (its sample run trains two
+epochs); the movie pipelines and ``movie_comparison`` run as shipped. ``jrte_sentiment`` and ``alpaca_sft`` are not run
+here (minutes of training each): the notebook must then say, for each of their datasets, what to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SHARED_DATA, run_kedro
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (requirements.txt)")
+nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (requirements.txt)")
+
+NOTEBOOK = REPO / "notebooks" / "before_after.ipynb"
+BOUNDED_BGE = {
+    "bge_finetune.training.max_steps": 2,
+    "bge_finetune.subset.max_train_pairs": 64,
+    "bge_finetune.subset.max_test_queries": 32,
+    "bge_finetune.subset.max_corpus": 64,
+}
+# Figures the runs above make; the notebook must show each one.
+FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "comparison_figure", "bge_ndcg_by_dim"]
+# Datasets of the pipelines not run here; the notebook must name each one as missing.
+NOT_RUN = {"level1_metrics", "level2_metrics", "no_countermeasures_metrics", "alpaca_sft_metrics", "alpaca_before_after_plot"}
+
+
+def _outputs(nb) -> list[dict]:
+    return [output for cell in nb.cells if cell.cell_type == "code" for output in cell.outputs]
+
+
+def _text(output) -> str:
+    if output.output_type == "stream":
+        return output.text
+    data = output.get("data", {})
+    return data.get("text/markdown") or data.get("text/plain") or ""
+
+
+@pytest.fixture(scope="module")
+def executed(movie_run_project: Path):
+    """The shared sample-run project (movie pipelines, ``base``) after the runs the notebook reads,
+    with the notebook executed in its notebooks/ folder."""
+    project = movie_run_project
+    shutil.copytree(REPO / "notebooks", project / "notebooks", dirs_exist_ok=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(project)
+        mp.setenv("QEU_SHARED_DATA", str(SHARED_DATA))
+        mp.delenv("KEDRO_ENV", raising=False)
+        # bge_finetune first: the `finetuned` namespace may read the model it trains
+        run_kedro(project, params=BOUNDED_BGE, pipeline_name="bge_finetune")
+        run_kedro(project, pipeline_names=["movie_embedding", "ridge_analysis"], namespaces=["finetuned"])
+        # twice, for the notebook's "one run against the last"
+        run_kedro(project, pipeline_name="movie_comparison")
+        run_kedro(project, pipeline_name="movie_comparison")
+
+        nb = nbformat.read(project / "notebooks" / NOTEBOOK.name, as_version=4)
+        # IPC: the kernel talks to nbclient over local sockets, not TCP ports
+        client = nbclient.NotebookClient(
+            nb,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(project / "notebooks")}},
+        )
+        client.km = client.create_kernel_manager()
+        client.km.transport = "ipc"
+        # a short path: a Unix socket's name is limited to about 100 characters
+        client.km.ip = str(Path(tempfile.mkdtemp(prefix="qeu-kernel-")) / "k")
+        try:
+            client.execute()
+        finally:
+            nbformat.write(nb, project / "notebooks" / "before_after.executed.ipynb")
+    return nb, project
+
+
+def test_notebook_runs_without_error_from_the_project_catalog(executed):
+    nb, project = executed
+    outputs = _outputs(nb)
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any(f"project: {project}" in _text(o) for o in outputs), "it found the project from notebooks/"
+
+
+def test_notebook_shows_every_figure_the_runs_wrote(executed):
+    nb, _ = executed
+    outputs = _outputs(nb)
+    for name in FIGURES:
+        captions = [i for i, o in enumerate(outputs) if f"*Figure `{name}`*" in _text(o)]
+        assert captions, f"{name} was not shown"
+        following = outputs[captions[0] + 1]
+        assert "image/png" in following.get("data", {}), f"{name}: no picture right after its caption"
+    # its own chart too: R² by namespace, drawn from the two metrics files
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == len(FIGURES) + 1
+
+
+def test_notebook_compares_base_with_finetuned_and_before_with_after(executed):
+    nb, project = executed
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    for ns in ("base", "finetuned"):
+        r2 = json.loads((project / f"data/08_reporting/{ns}/ridge_metrics.json").read_text())["r2_test"]
+        assert f"{r2:.4f}" in text, f"the {ns} test R² of the run is in the table"
+    bge = json.loads((project / "data/08_reporting/bge_finetune/metrics.json").read_text())
+    for dim in bge["dims"]:
+        assert f"{bge['after'][str(dim)]['ndcg@10']:.4f}" in text, f"NDCG@10 after fine-tuning at {dim} dims is shown"
+    assert "**`movie_comparison`**: run" in text, "the last movie_comparison run is compared with the one before"
+
+
+def test_notebook_names_what_to_run_for_each_missing_dataset(executed):
+    nb, _ = executed
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    for name in NOT_RUN:
+        assert f"**`{name}` is missing**: run `kedro run --pipeline" in text
+    for name in FIGURES + ["base.ridge_metrics", "finetuned.ridge_metrics", "bge_finetune_metrics"]:
+        assert f"**`{name}` is missing**" not in text
