@@ -105,9 +105,10 @@ def test_error_analysis_lists_every_error_and_summarises_it():
     pairs = {(p["split"], p["true"], p["predicted"]): p["count"] for p in summary["confusion_pairs"]}
     assert pairs == {("test", "positive", "neutral"): 1, ("test", "neutral", "negative"): 1, ("train", "neutral", "positive"): 1}
     # both test errors are the long, low-agreement sentences
-    assert summary["by_length"]["test"]["20-1000"] == {"error_rate": 1.0, "n": 2}
-    assert summary["by_length"]["test"]["0-10"] == {"error_rate": 0.0, "n": 4}
-    assert summary["by_agreement"]["test"]["0.00-0.80"]["error_rate"] == 1.0
+    assert summary["by_length"]["test"]["[20, 1000)"] == {"error_rate": 1.0, "n": 2}
+    assert summary["by_length"]["test"]["[0, 10)"] == {"error_rate": 0.0, "n": 4}
+    assert summary["by_agreement"]["test"]["[0.00, 0.80)"]["error_rate"] == 1.0
+    assert list(summary["by_length"]["test"]) == ["[0, 10)", "[20, 1000)"]  # in bucket order, empty ones left out
     assert summary["error_rate"]["train"] == pytest.approx(0.5)
     assert "| test | positive | neutral | 1 |" in report
     assert len(fig.axes) == 3

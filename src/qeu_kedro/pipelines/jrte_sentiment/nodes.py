@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -418,7 +419,7 @@ def _confusion_axes(ax: Any, predictions: pd.DataFrame, title: str, split: str =
         part["true"], part["predicted"], labels=CLASSES, display_labels=CLASSES, ax=ax, colorbar=False, cmap="Blues"
     )
     acc = (part["true"] == part["predicted"]).mean()
-    ax.set_title(f"{title}\n{split}: accuracy {acc:.3f}, n={len(part)}")
+    ax.set_title("\n".join([*textwrap.wrap(title, 40), f"{split}: accuracy {acc:.3f}, n={len(part)}"]), fontsize=10)
 
 
 def evaluate(predictions: pd.DataFrame, title: str) -> tuple[str, dict[str, Any], Any]:
@@ -480,8 +481,9 @@ def compare_levels(
 
 # ---------------------------------------------------------------- level 3
 def _bucket(values: pd.Series, edges: list[float], fmt: str) -> pd.Series:
+    """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order."""
     labels = [fmt.format(lo=lo, hi=hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    return pd.cut(values, bins=edges, labels=labels, right=False, include_lowest=True).astype(str)
+    return pd.cut(values, bins=edges, labels=labels, right=False, include_lowest=True)
 
 
 def analyse_errors(predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any], Any, str]:
@@ -499,8 +501,8 @@ def analyse_errors(predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[p
 
     data = predictions[predictions["split"].isin(params["splits"])].copy()
     data["error"] = data["true"] != data["predicted"]
-    data["length_bucket"] = _bucket(data["length"], params["length_edges"], "{lo:.0f}-{hi:.0f}")
-    data["agreement_bucket"] = _bucket(data["agreement"], params["agreement_edges"], "{lo:.2f}-{hi:.2f}")
+    data["length_bucket"] = _bucket(data["length"], params["length_edges"], "[{lo:g}, {hi:g})")
+    data["agreement_bucket"] = _bucket(data["agreement"], params["agreement_edges"], "[{lo:.2f}, {hi:.2f})")
     errors = data[data["error"]].sort_values(["split", "confidence"], ascending=[True, False])
     columns = ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
     errors = errors[columns].reset_index(drop=True)
@@ -508,7 +510,7 @@ def analyse_errors(predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[p
     def rate(by: str) -> dict[str, dict[str, dict[str, float]]]:
         out: dict[str, dict[str, dict[str, float]]] = {}
         for split, part in data.groupby("split"):
-            g = part.groupby(by, sort=True)["error"].agg(["mean", "size"])
+            g = part.groupby(by, sort=True, observed=True)["error"].agg(["mean", "size"])
             out[str(split)] = {str(k): {"error_rate": float(r["mean"]), "n": int(r["size"])} for k, r in g.iterrows()}
         return out
 
@@ -530,7 +532,8 @@ def analyse_errors(predictions: pd.DataFrame, params: dict[str, Any]) -> tuple[p
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, key, title in ((axes[0], "by_length", "length (characters)"), (axes[1], "by_agreement", "annotator agreement")):
         table = pd.DataFrame({s: {k: v["error_rate"] for k, v in d.items()} for s, d in summary[key].items()})
-        table.sort_index().plot.bar(ax=ax, rot=0)
+        order = data[key.replace("by_", "") + "_bucket"].cat.categories
+        table.reindex([b for b in order if b in table.index]).plot.bar(ax=ax, rot=0)
         ax.set_title(f"Error rate by {title}")
         ax.set_ylabel("error rate")
     pair_table = pairs.assign(pair=pairs["true"] + " → " + pairs["predicted"]).pivot_table(
