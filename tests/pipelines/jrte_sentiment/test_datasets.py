@@ -71,3 +71,35 @@ def test_jrte_env_reads_the_real_corpus_and_writes_apart():
     assert catalog["pn"]["filepath"].endswith("/jrte/pn.tsv")
     assert catalog["level2_classifier"]["filepath"] == "data/06_models/jrte/jrte_sentiment/level2_classifier"
     assert load_config(REPO, "jrte", "parameters")["jrte_sentiment"]["training"]["epochs"] > 1
+
+
+def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path):
+    """The hub env's Level 1 path (text-classification pipeline + mapping), on a tiny local model."""
+    import pandas as pd
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from qeu_kedro.pipelines.jrte_sentiment.nodes import CLASSES, predict_level1
+
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪"]) + "\n")
+    config = BertConfig(
+        vocab_size=7, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    )
+    HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).save(
+        {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
+    )
+    folder = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).load()
+    test = pd.DataFrame(
+        {"id": ["t1", "t2", "t3"], "text": ["良い", "悪い", "良"], "label_name": ["positive", "negative", "neutral"],
+         "length": [2, 2, 1], "agreement": [1.0, 1.0, 2 / 3]}
+    )
+    params = load_config(REPO, "hub", "parameters")["jrte_sentiment"]["level1"]
+    out = predict_level1(test, folder, params)
+    assert out["id"].tolist() == ["t1", "t2", "t3"] and (out["split"] == "test").all()
+    assert set(out["model_label"]) <= {"NEGATIVE", "POSITIVE"}
+    assert set(out["predicted"]) <= set(CLASSES)
+    # an untrained 2-class model is unsure: its scores sit near 0.5, inside the neutral band
+    assert (out["predicted"] == "neutral").tolist() == (out["confidence"] < params["mapping"]["neutral_below"]).tolist()
+    with pytest.raises(ValueError, match="level1.method"):
+        predict_level1(test, folder, {**params, "method": "nope"})
