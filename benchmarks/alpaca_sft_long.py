@@ -2,7 +2,7 @@
 
 Run from the repository root, with the real data in ../shared/data (or QEU_SHARED_DATA):
 
-    nice -n 10 python benchmarks/alpaca_sft_long.py            # the long run (defaults below)
+    nice -n 10 python benchmarks/alpaca_sft_long.py            # the long run (defaults below; --steps 300 on an idle machine)
     python benchmarks/alpaca_sft_long.py --steps 20 --eval-size 12 --max-new-tokens 48 --max-length 192
                                                                  # = the CI-bounded run of conf/ja_instruct
 
@@ -31,10 +31,10 @@ RESULTS = REPO / "benchmarks" / "RESULTS_alpaca.md"
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=150, help="LoRA steps (batch 4)")
+    parser.add_argument("--steps", type=int, default=40, help="LoRA steps (batch 4)")
     parser.add_argument("--eval-size", type=int, default=24, help="held-out prompts")
-    parser.add_argument("--max-new-tokens", type=int, default=96)
-    parser.add_argument("--max-length", type=int, default=256, help="tokens of prompt + completion in training")
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--max-length", type=int, default=192, help="tokens of prompt + completion in training")
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS_alpaca.md")
     args = parser.parse_args()
 

@@ -62,3 +62,15 @@ def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monk
         error = error.__cause__ or error.__context__
     assert any(isinstance(e, ModelNotAvailableError) for e in chain)
     assert "microsoft/phi-2" in str(info.value) and "no --env" in str(info.value)
+
+
+def test_start_up_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qeu_kedro.pipelines.alpaca_sft, qeu_kedro.datasets.hf_causal_lm, qeu_kedro.datasets.ja_instruct, "
+        "qeu_kedro.conversions.smollm2; print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

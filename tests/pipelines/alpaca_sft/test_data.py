@@ -84,3 +84,10 @@ def test_duplicate_no_is_an_error(sheet, params):
     sheet.loc[3, "NO"] = 1
     with pytest.raises(RawDataError, match="column 'NO', row 3.*duplicate"):
         check_alpaca(sheet, params["schema"])
+
+
+def test_shipped_sample_is_the_generators_output(sheet):
+    shipped = pd.read_excel(REPO / "data" / "01_raw" / "alpaca_sample.xlsx", keep_default_na=False)
+    assert list(shipped.columns) == COLUMNS
+    pd.testing.assert_frame_equal(shipped, sheet, check_dtype=False)
+    assert set(sheet["language"]) == {"ja", "en", "zh"} and set(sheet["uniqueness"]) == {"simple", "complex"}
