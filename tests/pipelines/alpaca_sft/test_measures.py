@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qeu_kedro.pipelines.alpaca_sft.measures import (
+    copied_from_prompt_share,
     detect_language,
     duplicate_sentence_share,
     measure_answer,
@@ -55,3 +56,12 @@ def test_measure_answer():
     assert m["repeated_4gram_share"] == pytest.approx(round(2 / 7, 4))
     english = measure_answer("Tokyo is the capital.", "ja", 4, 0.1)
     assert english["language_match"] is False and english["detected_language"] == "en"
+
+
+def test_copied_from_prompt_share():
+    prompt = "### Instruction:\n日本の首都はどこですか？"
+    assert copied_from_prompt_share("日本の首都はどこですか？", prompt, 4) == 1.0
+    assert copied_from_prompt_share("東京です。", prompt, 4) == 0.0
+    # 日本の首都は東京: 5 four-grams, the first three (日本の首, 本の首都, の首都は) are in the prompt.
+    assert copied_from_prompt_share("日本の首都は東京", prompt, 4) == pytest.approx(3 / 5)
+    assert measure_answer("日本の首都は東京", "ja", 4, 0.1, prompt)["copied_4gram_share"] == 0.6

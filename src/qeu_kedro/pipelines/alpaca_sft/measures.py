@@ -22,11 +22,24 @@ def units(text: str) -> list[str]:
 
 def repeated_ngram_share(text: str, n: int) -> float:
     """Share of the text's ``n``-grams (over :func:`units`) that repeat an earlier one; 0 when too short."""
-    seq = units(text)
-    grams = [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+    grams = _ngrams(text, n)
     if not grams:
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)
+
+
+def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    seq = units(text)
+    return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
+
+
+def copied_from_prompt_share(text: str, prompt: str, n: int) -> float:
+    """Share of the answer's ``n``-grams that also occur in the prompt (an answer that echoes the question)."""
+    grams = _ngrams(text, n)
+    if not grams:
+        return 0.0
+    source = set(_ngrams(prompt, n))
+    return sum(g in source for g in grams) / len(grams)
 
 
 def duplicate_sentence_share(text: str) -> float:
@@ -67,7 +80,7 @@ def detect_language(text: str, kana_share_for_ja: float) -> str:
     return "en"
 
 
-def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: float) -> dict[str, Any]:
+def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: float, prompt: str = "") -> dict[str, Any]:
     """All measures of one answer; ``language_match`` compares the detected language with the requested one."""
     c = script_counts(text)
     letters = max(1, c["kana"] + c["han"] + c["latin"])
@@ -76,6 +89,7 @@ def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: floa
         "n_chars": len(text.strip()),
         f"repeated_{ngram}gram_share": round(repeated_ngram_share(text, ngram), 4),
         "duplicate_sentence_share": round(duplicate_sentence_share(text), 4),
+        f"copied_{ngram}gram_share": round(copied_from_prompt_share(text, prompt, ngram), 4),
         "kana_ratio": round(c["kana"] / letters, 4),
         "han_ratio": round(c["han"] / letters, 4),
         "latin_ratio": round(c["latin"] / letters, 4),

@@ -308,7 +308,9 @@ def generate_answers(
                         "answer": answer,
                         "n_new_tokens": len(new),
                         "hit_max_new_tokens": not stopped,
-                        **measure_answer(answer, record["language"], measures["ngram"], measures["kana_share_for_ja"]),
+                        **measure_answer(
+                            answer, record["language"], measures["ngram"], measures["kana_share_for_ja"], record["prompt"]
+                        ),
                     }
                 )
     finally:
@@ -321,7 +323,8 @@ _SUMMARY = ("n_chars", "duplicate_sentence_share", "language_match", "hit_max_ne
 
 
 def _summary_columns(measures: Mapping[str, Any]) -> list[str]:
-    return [f"repeated_{measures['ngram']}gram_share", *_SUMMARY]
+    n = measures["ngram"]
+    return [f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
 
 
 def compare_before_after(
@@ -358,7 +361,7 @@ def compare_before_after(
 
 
 def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> Any:
-    """Bars before vs after: held-out loss, repetition, duplicate sentences, language match, length."""
+    """Bars before vs after: held-out loss, repetition, echo of the prompt, language match, length."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -370,18 +373,19 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -
     labels = {
         f"repeated_{measures['ngram']}gram_share": f"repeated {measures['ngram']}-gram share",
         "duplicate_sentence_share": "duplicate sentence share",
+        f"copied_{measures['ngram']}gram_share": f"{measures['ngram']}-grams copied from the prompt",
         "language_match": "answer in requested language (rate)",
         "n_chars": "answer length (chars)",
         "hit_max_new_tokens": "ran into max_new_tokens (rate)",
     }
     for key, label in labels.items():
         panels.append((label, summary["overall"]["before"][key], summary["overall"]["after"][key]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.4))
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.4))
     for ax, (label, b, a) in zip(axes, panels, strict=True):
         bars = ax.bar(["before", "after"], [b, a], color=["#9aa5b1", "#2f7ed8"])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         ax.set_title(label, fontsize=9)
-        ax.margins(y=0.15)
+        ax.set_ylim(0, max(a, b) * 1.2 if max(a, b) > 0 else 1.0)
     fig.suptitle(f"alpaca_sft: {summary['train']['base_model']}, {summary['train']['global_step']} LoRA steps, "
                  f"{summary['n_prompts']} held-out prompts", fontsize=10)
     fig.tight_layout()
