@@ -2,7 +2,8 @@
 # bge_finetune on the two real pair sets, bounded so that it fits a 2-core CPU machine:
 # XQuAD English (question -> paragraph, env xquad) and TMDB 5000 (title -> overview, env movielens).
 # Reads ../shared/data (or QEU_SHARED_DATA). Prints the markdown tables for benchmarks/RESULTS_bge.md.
-# Usage: bash benchmarks/bge_finetune.sh [xquad|tmdb|tmdb-triplets ...]   (default: xquad tmdb)
+# Usage: bash benchmarks/bge_finetune.sh [xquad|xquad-by-pair|xquad-triplets|tmdb|tmdb-triplets ...]
+# (default: xquad tmdb). Runs of one environment share its output folder: run them one after the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
@@ -16,6 +17,7 @@ for run in "${@:-xquad tmdb}"; do
     for name in $run; do
         case "$name" in
             xquad) env=xquad; params="$XQUAD" ;;
+            xquad-by-pair) env=xquad; params="$XQUAD,bge_finetune.split.by=pair" ;;
             xquad-triplets) env=xquad; params="$XQUAD,bge_finetune.hard_negatives.mine=true" ;;
             tmdb) env=movielens; params="$TMDB" ;;
             tmdb-triplets) env=movielens; params="$TMDB,bge_finetune.hard_negatives.mine=true" ;;

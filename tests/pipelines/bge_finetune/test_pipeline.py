@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.datasets import SentenceTransformerDataset
-from qeu_kedro.pipelines.movie_embedding.nodes import embed_movies
 from tests.conftest import load_config, run_kedro
 
 # A bounded run: few pairs, few steps (CI and tests); the defaults train on all the sample.
@@ -49,12 +48,13 @@ def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_
     # The wiring: finetuned.movie_embeddings were computed with the model bge_finetune saved.
     trained = SentenceTransformerDataset(filepath=str(project / "data/06_models/bge_finetuned")).load()
     movies = pd.read_csv(project / "data/01_raw/movies.csv").head(5)
-    params = {"text_columns": ["title", "overview"], "batch_size": 8, "normalize_embeddings": True, "show_progress_bar": False}
-    expected = embed_movies(movies, trained, params).drop(columns="movie_id").to_numpy()
     features = project / "data/04_feature"
-    finetuned = pd.read_parquet(features / "finetuned/movie_embeddings.parquet").head(5).drop(columns="movie_id").to_numpy()
-    base = pd.read_parquet(features / "base/movie_embeddings.parquet").head(5).drop(columns="movie_id").to_numpy()
-    np.testing.assert_allclose(finetuned, expected, atol=1e-5)
+    finetuned = pd.read_parquet(features / "finetuned/movie_embeddings.parquet").set_index("movie_id").loc[movies["movie_id"]]
+    base = pd.read_parquet(features / "base/movie_embeddings.parquet").set_index("movie_id").loc[movies["movie_id"]]
+    for column in ("title", "overview"):
+        expected = trained.encode(movies[column].tolist(), normalize_embeddings=True, convert_to_numpy=True)
+        np.testing.assert_allclose(finetuned.filter(like=f"{column}_embedding_").to_numpy(), expected, atol=1e-5)
+    finetuned, base = finetuned.to_numpy(), base.to_numpy()
     assert not np.allclose(finetuned, base, atol=1e-3)
 
     summary = json.loads((report / "comparison/summary.json").read_text())
