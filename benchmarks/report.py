@@ -45,8 +45,8 @@ def write_report(r: dict[str, Any], path: Path) -> None:
     cache = r.get("cache")
     if cache:
         for variant, c in cache.items():
-            goals.append((f"re-run of movie_embedding < 5 % of the first run — {variant}", f"{100 * c['ratio_run']:.1f} % (session.run); {100 * c['ratio_wall']:.1f} % of the whole `kedro run` process", c["ratio_run"] < 0.05))
-    enc = r.get("encode")
+            goals.append((f"re-run of movie_embedding < 5 % of the first run — {variant}", f"{100 * c['ratio_pipeline']:.1f} % of the pipeline's work (node loads, runs, saves); {100 * c['ratio_run']:.1f} % of session.run (with the MLflow hooks); {100 * c['ratio_wall']:.1f} % of the whole `kedro run` process", c["ratio_pipeline"] < 0.05))
+    enc = {k: v for k, v in (r.get("encode") or {}).items() if isinstance(v, dict)}
     if enc:
         plain = enc["plain encode (batch 256, fp32)"]["texts_per_s"]
         best = max(((k, v) for k, v in enc.items() if k != "plain encode (batch 256, fp32)" and v["cosine_min"] >= 0.99),
@@ -73,7 +73,7 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         ]
         for method, runs in ridge["runs"].items():
             lines.append(
-                f"| {method} | {runs[0]['n_ratings']:,} | {', '.join(f'{x['seconds']:.2f}' for x in runs)} | "
+                f"| {method} | {runs[0]['n_ratings']:,} | {', '.join(format(x['seconds'], '.2f') for x in runs)} | "
                 f"{max(x['peak_above_start_mb'] for x in runs):.0f} | {max(x['peak_rss_mb'] for x in runs):.0f} | "
                 f"{runs[0]['metrics']['r2_test']:.5f} |"
             )
@@ -102,13 +102,19 @@ def write_report(r: dict[str, Any], path: Path) -> None:
             "",
             "`kedro run --env movielens --pipeline movie_embedding --namespaces base`, twice on a fresh copy of the project.",
             "",
-            "| catalog | first run: session.run (s) | re-run: session.run (s) | ratio | first / re-run whole process (s) | torch imported on re-run |",
-            "| --- | ---: | ---: | ---: | --- | --- |",
+            "\"pipeline\" = from the first dataset load to the last node's end (model load, encode or cache look-up, saves); "
+            "\"session.run\" adds the session's hooks (kedro-mlflow opens and closes an MLflow run); \"process\" is the whole "
+            "`kedro run` interpreter, start-up included.",
+            "",
+            "| catalog | pipeline first / re-run (s) | ratio | session.run first / re-run (s) | ratio | process first / re-run (s) | ratio | torch imported on re-run |",
+            "| --- | --- | ---: | --- | ---: | --- | ---: | --- |",
         ]
         for variant, c in cache.items():
+            f, s2 = c["first"], c["second"]
             lines.append(
-                f"| {variant} | {c['first']['run_seconds']:.2f} | {c['second']['run_seconds']:.2f} | {100 * c['ratio_run']:.1f} % | "
-                f"{c['first']['wall_seconds']:.1f} / {c['second']['wall_seconds']:.1f} | {', '.join(c['second']['heavy_imported']) or 'no'} |"
+                f"| {variant} | {f['pipeline_seconds']:.2f} / {s2['pipeline_seconds']:.2f} | {100 * c['ratio_pipeline']:.1f} % | "
+                f"{f['run_seconds']:.2f} / {s2['run_seconds']:.2f} | {100 * c['ratio_run']:.1f} % | "
+                f"{f['wall_seconds']:.1f} / {s2['wall_seconds']:.1f} | {100 * c['ratio_wall']:.1f} % | {', '.join(s2['heavy_imported']) or 'no'} |"
             )
     if enc:
         lines += [
