@@ -1,6 +1,6 @@
 """The before/after notebook, executed after sample runs of the pipelines it reads, so that it cannot rot.
 
-The runs are bounded: ``bge_finetune`` trains two steps on a subset (its sample run trains two
+The runs are bounded: ``bge_finetune`` trains one step on a few pairs (its sample run trains two
 epochs); the movie pipelines and ``movie_comparison`` run as shipped. ``jrte_sentiment`` and ``alpaca_sft`` are not run
 here (minutes of training each): the notebook must then say, for each of their datasets, what to run.
 """
@@ -22,11 +22,13 @@ nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (re
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (requirements.txt)")
 
 NOTEBOOK = REPO / "notebooks" / "before_after.ipynb"
-BOUNDED_BGE = {
-    "bge_finetune.training.max_steps": 2,
-    "bge_finetune.subset.max_train_pairs": 64,
-    "bge_finetune.subset.max_test_queries": 32,
-    "bge_finetune.subset.max_corpus": 64,
+BOUNDED_BGE = {  # one training step on a few pairs: the notebook needs the outputs, not a good model
+    "bge_finetune.training.max_steps": 1,
+    "bge_finetune.training.batch_size": 16,
+    "bge_finetune.subset.max_train_pairs": 16,
+    "bge_finetune.subset.max_test_queries": 16,
+    "bge_finetune.subset.max_corpus": 32,
+    "bge_finetune.matryoshka_dims": [384, 64],
 }
 # Figures the runs above make; the notebook must show each one.
 FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "comparison_figure", "bge_ndcg_by_dim"]
