@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Debian Chromium for the kedro-viz browser test (installs only when missing and root).
+bash scripts/install_browser.sh
 # shellcheck disable=SC1091
 . "${QEU_VENV:-.venv}/bin/activate"
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
