@@ -22,13 +22,14 @@ nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (re
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (requirements.txt)")
 
 NOTEBOOK = REPO / "notebooks" / "before_after.ipynb"
-BOUNDED_BGE = {  # one training step on a few pairs: the notebook needs the outputs, not a good model
-    "bge_finetune.training.max_steps": 1,
-    "bge_finetune.training.batch_size": 16,
-    "bge_finetune.subset.max_train_pairs": 16,
-    "bge_finetune.subset.max_test_queries": 16,
-    "bge_finetune.subset.max_corpus": 32,
-    "bge_finetune.matryoshka_dims": [384, 64],
+# One training step on a few pairs: the notebook needs the outputs, not a good model. Nested, as
+# Kedro deep-merges runtime parameters (dotted keys work only on the command line's --params).
+BOUNDED_BGE = {
+    "bge_finetune": {
+        "training": {"max_steps": 1, "batch_size": 16},
+        "subset": {"max_train_pairs": 16, "max_test_queries": 16, "max_corpus": 32},
+        "matryoshka_dims": [384, 64],
+    }
 }
 # Figures the runs above make; the notebook must show each one.
 FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "comparison_figure", "bge_ndcg_by_dim"]
@@ -110,6 +111,7 @@ def test_notebook_compares_base_with_finetuned_and_before_with_after(executed):
         r2 = json.loads((project / f"data/08_reporting/{ns}/ridge_metrics.json").read_text())["r2_test"]
         assert f"{r2:.4f}" in text, f"the {ns} test R² of the run is in the table"
     bge = json.loads((project / "data/08_reporting/bge_finetune/metrics.json").read_text())
+    assert bge["dims"] == [384, 64] and bge["data"]["n_test_queries"] == 16, "the bounded run"
     for dim in bge["dims"]:
         assert f"{bge['after'][str(dim)]['ndcg@10']:.4f}" in text, f"NDCG@10 after fine-tuning at {dim} dims is shown"
     assert "**`movie_comparison`**: run" in text, "the last movie_comparison run is compared with the one before"
