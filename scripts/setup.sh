@@ -28,7 +28,7 @@ else
 fi
 
 # Kedro telemetry stays off: no prompt, no network attempt (.telemetry in the repo says so too).
-export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1
+export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 MLFLOW_DISABLE_TELEMETRY=true
 
 echo "[setup] preparing bundled models (converted once, then cached)"
 python -m qeu_kedro.models_prepare
