@@ -8,7 +8,8 @@ Run from the repository root, with the real data in ../shared/data (or QEU_SHARE
 
 It is `kedro run --env ja_instruct --pipeline alpaca_sft --params ...` with larger sizes (the command is
 printed and recorded). Outputs land where that run writes them (data/*/ja_instruct/alpaca_sft/, replacing
-the previous real-data run's); the summary and the generations table are appended to RESULTS_alpaca.md.
+the previous real-data run's); the summary is appended to RESULTS_alpaca.md (the generations, which quote the licensed data, stay in
+the git-ignored report).
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ def main() -> int:
         f"- Train loss (mean over the run) {train['train_loss']}; held-out eval loss "
         f"{metrics['eval_loss']['before']} -> {metrics['eval_loss']['after']}",
         "",
-        report.split("\n", 2)[2].replace("\n## ", "\n### "),
+        # The generations quote the licensed prompts and reference answers: they stay in the
+        # git-ignored report under data/, not in the repository's RESULTS file.
+        report.split("\n", 2)[2].split("\n## Generations")[0].replace("\n## ", "\n### "),
+        "",
+        f"Generations (prompt, reference, before, after): `{OUT.relative_to(REPO)}/report.md` (not versioned: it quotes the licensed data).",
     ]
     if not args.no_write:
         if not RESULTS.exists():
