@@ -11,11 +11,10 @@ NOTES = [
     "Cholesky as scikit-learn's solver); the original is `ridge_analysis.reference` (flatten + `sklearn.linear_model.Ridge`). "
     "Both are tested equal (coefficients to 1e-6 relative on the real data, 1e-9 on random data, with and without intercept, "
     "several alphas): `tests/pipelines/ridge_analysis/test_exact_ridge.py`.",
-    "- The cached re-run reaches the goal only when the model is loaded lazily "
-    "(`qeu_kedro.datasets.lazy_sentence_transformer.LazySentenceTransformerDataset`): with the shipped eager "
-    "`SentenceTransformerDataset` the catalog imports torch and loads the model before the node can see that every "
-    "text is cached. The `*.embedding_model` entries are shared with `bge_finetune`, which needs a loaded model; the "
-    "benchmark's lazy variant sets them in the project copy's `conf/movielens/`.",
+    "- The shipped `*.embedding_model` entries are `qeu_kedro.datasets.LazySentenceTransformerDataset`: the model is "
+    "read only when a node uses it (`bge_finetune` and `movie_embedding` for uncached texts), so a re-run whose texts are "
+    "all cached loads neither torch nor the model. The eager variant (`SentenceTransformerDataset`, set in the benchmark "
+    "project copy's `conf/movielens/`) loads both before the node runs: it is measured for comparison.",
     "- Encoding: sentence-transformers' ONNX and OpenVINO backends need optimum. `pip install --dry-run` of "
     "`optimum-onnx[onnxruntime]` (0.1.0) would replace transformers 5.23 by 4.57.6, and of `optimum-intel[openvino]` "
     "(2.2.0) torch 2.13 CPU by torch 2.14.1 with the CUDA wheels and transformers by 5.5.4; neither was adopted. int8 dynamic quantisation "

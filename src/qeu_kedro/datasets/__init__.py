@@ -1,6 +1,7 @@
-"""Dataset types the project needs beyond kedro-datasets."""
+"""Dataset types the project needs beyond kedro-datasets (none imports torch until it loads)."""
 
+from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformerDataset
 from qeu_kedro.datasets.movielens_tmdb import MovieLensTmdbDataset
 from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 
-__all__ = ["MovieLensTmdbDataset", "SentenceTransformerDataset"]
+__all__ = ["LazySentenceTransformerDataset", "MovieLensTmdbDataset", "SentenceTransformerDataset"]

@@ -1,7 +1,9 @@
 """A sentence-transformers model that is loaded only when it is used, with a cheap identity.
 
 ``movie_embedding`` keeps an embedding cache keyed by the model's identity; with this
-dataset a re-run whose texts are all cached reads no model and never imports torch.
+dataset (the default type of ``base.embedding_model`` and ``finetuned.embedding_model``)
+a re-run whose texts are all cached reads no model and never imports torch. Nodes that
+need the model itself call :func:`as_sentence_transformer` on what they are given.
 """
 
 from __future__ import annotations
@@ -92,15 +94,26 @@ class LazySentenceTransformer:
         return f"LazySentenceTransformer({self.source!r}, loaded={self.loaded})"
 
 
+def as_sentence_transformer(model: Any) -> Any:
+    """The ``SentenceTransformer`` itself: loads a :class:`LazySentenceTransformer`, passes anything else through.
+
+    Nodes call it on a model input, so they work with the lazy dataset of the shipped catalog
+    and with an eager ``SentenceTransformerDataset`` (or a model passed in a test) alike.
+    """
+    return model.load() if isinstance(model, LazySentenceTransformer) else model
+
+
 class LazySentenceTransformerDataset(SentenceTransformerDataset):
     """Like :class:`SentenceTransformerDataset`, but ``load`` returns a :class:`LazySentenceTransformer`.
 
-    Same arguments and catalog entries; use it where a node needs the model only sometimes
-    (``movie_embedding`` with its embedding cache)::
+    Same arguments as :class:`SentenceTransformerDataset`, and the type of the shipped
+    ``*.embedding_model`` entries (``movie_embedding`` needs the model only for uncached texts)::
 
         base.embedding_model:
-          type: qeu_kedro.datasets.lazy_sentence_transformer.LazySentenceTransformerDataset
+          type: qeu_kedro.datasets.LazySentenceTransformerDataset
           model: bundled:all-MiniLM-L6-v2
+
+    Saving accepts a ``SentenceTransformer`` or a lazy one (``bge_finetune`` saves the trained model).
     """
 
     def load(self) -> LazySentenceTransformer:

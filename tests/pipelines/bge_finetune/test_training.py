@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from qeu_kedro.datasets import SentenceTransformerDataset
+from qeu_kedro.datasets import LazySentenceTransformerDataset, SentenceTransformerDataset
+from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformer
 from qeu_kedro.pipelines.bge_finetune.nodes import (
     build_retrieval_task,
     evaluate_retrieval,
@@ -26,6 +27,13 @@ HARD = {"use_negative_column": True, "mine": False, "range_min": 0, "range_max":
 
 
 def base_model():
+    """What the shipped catalog gives the nodes: a lazy model (the nodes load it)."""
+    model = LazySentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    assert isinstance(model, LazySentenceTransformer) and not model.loaded
+    return model
+
+
+def eager_model():
     return SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
 
 
@@ -54,13 +62,17 @@ def test_training_lowers_the_loss_and_the_saved_model_reloads_with_the_same_embe
     np.testing.assert_allclose(reloaded.encode(texts, convert_to_numpy=True), trained, atol=1e-5)
     # and it is not the pretrained model any more
     assert not np.allclose(base_model().encode(texts, convert_to_numpy=True), trained, atol=1e-3)
+    # the lazy dataset saves and reloads it the same way (finetuned.embedding_model in the catalog)
+    lazy_saved = LazySentenceTransformerDataset(filepath=str(tmp_path / "lazy_saved"))
+    lazy_saved.save(model)
+    np.testing.assert_allclose(lazy_saved.load().encode(texts, convert_to_numpy=True), trained, atol=1e-5)
 
 
-def test_same_seed_same_model():
+def test_same_seed_same_model_whether_the_model_comes_lazy_or_eager():
     train_set = prepare_training_set(tiny_pairs(16), None, p())
     texts = ["a film about a haunted house"]
     first = fine_tune(base_model(), train_set, p(max_steps=1))[0].encode(texts)
-    second = fine_tune(base_model(), train_set, p(max_steps=1))[0].encode(texts)
+    second = fine_tune(eager_model(), train_set, p(max_steps=1))[0].encode(texts)
     np.testing.assert_allclose(first, second, atol=1e-6)
 
 
@@ -78,11 +90,15 @@ def test_triplets_mined_and_given_train_and_evaluate_like_pairs():
 
     model, log = fine_tune(base_model(), triplets, p())
     assert log["columns"] == ["anchor", "positive", "negative"] and log["steps"] == 2
-    result = evaluate_retrieval(model, build_retrieval_task(pairs, test, p()), p())
+    task = build_retrieval_task(pairs, test, p())
+    result = evaluate_retrieval(model, task, p())
     assert list(result) == ["384", "64"]
     for values in result.values():
         assert all(0.0 <= v <= 1.0 for v in values.values())
         assert values["recall@1"] <= values["mrr@10"] <= values["recall@10"]
+
+    # the evaluation loads a lazy model itself, and scores it as the loaded one
+    assert evaluate_retrieval(base_model(), task, p()) == evaluate_retrieval(eager_model(), task, p())
 
     # a `negative` column in the data is trained on as given
     given = prepare_training_set(train.assign(negative=train["positive"].iloc[::-1].to_numpy()), None, p())

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.model_selection import GroupShuffleSplit, train_test_split  # noqa: E402
 
+from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer  # noqa: E402
 from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
 
     mined = mine_hard_negatives(
         Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False),
-        base_model,
+        as_sentence_transformer(base_model),
         anchor_column_name="anchor",
         positive_column_name="positive",
         range_min=hard["range_min"],
@@ -201,7 +202,7 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
 def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """Train with ``MatryoshkaLoss(MultipleNegativesRankingLoss)`` and the no-duplicates sampler.
 
-    Returns the trained model (same object as ``base_model``, trained in place) and a
+    Returns the trained model (``base_model`` itself, loaded if lazy and trained in place) and a
     training log: steps, epochs, run time, and the logged loss at every ``logging_steps``.
     """
     import transformers
@@ -212,7 +213,7 @@ def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) 
 
     t = params["training"]
     transformers.set_seed(t["seed"])
-    model = base_model
+    model = as_sentence_transformer(base_model)  # the catalog's model is lazy: load it here
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
     # MNRL: every other positive in the batch is a negative; a duplicate text in a batch
     # would be a false negative, hence the no-duplicates sampler (as the original did).
@@ -279,6 +280,7 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
     from sentence_transformers.util import cos_sim
 
     ev = params["evaluation"]
+    model = as_sentence_transformer(model)
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
     relevant = {q: set(docs) for q, docs in task["relevant"].items()}
     corpus_texts = list(task["corpus"].values())

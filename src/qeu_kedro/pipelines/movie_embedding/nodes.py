@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.datasets.embedding_cache import empty_cache
-from qeu_kedro.datasets.lazy_sentence_transformer import weights_identity
+from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer, weights_identity
 from qeu_kedro.validation import Column, check_table
 
 logger = logging.getLogger(__name__)
@@ -63,10 +63,6 @@ def cache_key(embedding_model: Any, params: dict[str, Any]) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _loaded(embedding_model: Any) -> Any:
-    return embedding_model.load() if hasattr(embedding_model, "identity") else embedding_model
 
 
 def _quantized(model: Any) -> Any:
@@ -152,7 +148,7 @@ def embed_movies(
         key[:12], len(texts) - len(missing), len(texts), len(missing),
     )
     if missing:
-        model = _loaded(embedding_model)
+        model = as_sentence_transformer(embedding_model)
         vectors = encode_texts(model, [texts[h] for h in missing], params)
         known.update(zip(missing, vectors))
 
