@@ -12,7 +12,7 @@ from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from qeu_kedro.datasets._atomic import save_folder_atomically
+from qeu_kedro.datasets._model_folder import ModelFolderDataset
 from qeu_kedro.models import resolve_model
 
 
@@ -80,7 +80,7 @@ class HFCausalLMDataset(AbstractDataset):
         return True
 
 
-class PeftAdapterDataset(AbstractDataset):
+class PeftAdapterDataset(ModelFolderDataset):
     """A peft (LoRA) adapter saved to ``filepath``; loads as the base model with the adapter applied.
 
     Example::
@@ -99,6 +99,10 @@ class PeftAdapterDataset(AbstractDataset):
         load_args: keyword arguments for loading the base model.
     """
 
+    MARKER = "adapter_config.json"
+    KIND = "adapter"
+    RUN_FIRST = "kedro run --pipeline alpaca_sft"
+
     def __init__(
         self,
         filepath: str,
@@ -107,27 +111,22 @@ class PeftAdapterDataset(AbstractDataset):
         load_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._filepath = Path(filepath)
-        self._base_model = base_model
-        self._allow_download = allow_download
-        self._load_args = dict(load_args or {})
-        self.metadata = metadata
+        super().__init__(
+            model=base_model, filepath=filepath, allow_download=allow_download, load_args=load_args, metadata=metadata
+        )
 
     def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath), "base_model": self._base_model}
+        return {"filepath": str(self._filepath), "base_model": self._model}
 
     def load(self) -> CausalLM:
         from peft import PeftModel
 
         if not self._exists():
-            raise DatasetError(
-                f"No adapter has been saved at '{self._filepath}' yet: run the pipeline that trains it first "
-                "(kedro run --pipeline alpaca_sft)."
-            )
-        base = load_causal_lm(self._base_model, self._allow_download, self._load_args)
+            raise self._not_saved_error()
+        base = load_causal_lm(self._model, self._allow_download, self._load_args)
         model = PeftModel.from_pretrained(base.model, str(self._filepath))
         model.eval()
-        return CausalLM(model=model, tokenizer=base.tokenizer, source=f"{self._base_model} + {self._filepath}")
+        return CausalLM(model=model, tokenizer=base.tokenizer, source=f"{self._model} + {self._filepath}")
 
     def save(self, data: CausalLM) -> None:
         if not hasattr(data.model, "peft_config"):
@@ -137,7 +136,4 @@ class PeftAdapterDataset(AbstractDataset):
             data.model.save_pretrained(str(tmp))
             data.tokenizer.save_pretrained(str(tmp))
 
-        save_folder_atomically(self._filepath, write)
-
-    def _exists(self) -> bool:
-        return (self._filepath / "adapter_config.json").exists()
+        self._save_folder(write)

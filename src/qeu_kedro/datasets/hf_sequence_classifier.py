@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import DatasetError
 
-from qeu_kedro.datasets._atomic import save_folder_atomically
-from qeu_kedro.models import resolve_model
+from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class HFModelFolder:
         return cls.from_pretrained(self.path, **{**(self.load_args or {}), **kwargs})
 
 
-class HFSequenceClassifierDataset(AbstractDataset):
+class HFSequenceClassifierDataset(ModelFolderDataset):
     """Loads an :class:`HFModelFolder`; saves ``{"model": ..., "tokenizer": ...}`` to ``filepath``.
 
     Example catalog entries::
@@ -49,48 +48,16 @@ class HFSequenceClassifierDataset(AbstractDataset):
           type: qeu_kedro.datasets.HFSequenceClassifierDataset
           filepath: data/06_models/jrte_sentiment/level2_classifier
 
-    Args:
-        model: a spec for :func:`qeu_kedro.models.resolve_model` (bundled, folder or hub id),
-            used when nothing has been saved at ``filepath``.
-        filepath: folder the model and tokenizer are saved to and loaded from.
-        allow_download: let a hub id be downloaded (the ``hub`` environment).
-        load_args: keyword arguments for every ``from_pretrained`` call.
+    Arguments as for :class:`~qeu_kedro.datasets._model_folder.ModelFolderDataset`;
+    ``load_args`` go to every ``from_pretrained`` call.
     """
 
-    def __init__(
-        self,
-        model: str | None = None,
-        filepath: str | None = None,
-        allow_download: bool = False,
-        load_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        if model is None and filepath is None:
-            raise DatasetError("HFSequenceClassifierDataset needs 'model' or 'filepath'.")
-        self._model = model
-        self._filepath = Path(filepath) if filepath else None
-        self._allow_download = allow_download
-        self._load_args = load_args or {}
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"model": self._model, "filepath": str(self._filepath) if self._filepath else None}
-
-    def _exists(self) -> bool:
-        return self._filepath is not None and (self._filepath / "config.json").exists()
+    MARKER = "config.json"
 
     def load(self) -> HFModelFolder:
-        if self._exists():
-            return HFModelFolder(str(self._filepath), self._load_args)
-        if self._model is None:
-            raise DatasetError(
-                f"No model has been saved at '{self._filepath}' yet: run the pipeline that trains it first."
-            )
-        return HFModelFolder(resolve_model(self._model, allow_download=self._allow_download), self._load_args)
+        return HFModelFolder(self.source(), self._load_args)
 
     def save(self, data: Any) -> None:
-        if self._filepath is None:
-            raise DatasetError("This HFSequenceClassifierDataset has no 'filepath' to save to.")
         if not isinstance(data, dict) or not {"model", "tokenizer"} <= set(data):
             raise DatasetError("HFSequenceClassifierDataset saves a dict with 'model' and 'tokenizer'.")
 
@@ -98,4 +65,4 @@ class HFSequenceClassifierDataset(AbstractDataset):
             data["model"].save_pretrained(str(tmp))
             data["tokenizer"].save_pretrained(str(tmp))
 
-        save_folder_atomically(self._filepath, write)
+        self._save_folder(write)

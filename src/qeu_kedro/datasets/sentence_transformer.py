@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from kedro.io import AbstractDataset, DatasetError
-
-from qeu_kedro.datasets._atomic import save_folder_atomically
-from qeu_kedro.models import resolve_model
+from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
 
-class SentenceTransformerDataset(AbstractDataset):
+class SentenceTransformerDataset(ModelFolderDataset):
     """Loads a ``SentenceTransformer``; saves one to ``filepath``.
 
     Example catalog entries::
@@ -24,43 +20,13 @@ class SentenceTransformerDataset(AbstractDataset):
           type: qeu_kedro.datasets.SentenceTransformerDataset
           filepath: data/06_models/bge_finetuned
 
-    Args:
-        model: a spec for :func:`qeu_kedro.models.resolve_model` (bundled, folder or hub id),
-            used when there is no ``filepath``.
-        filepath: folder the model is saved to and loaded from.
-        allow_download: let a hub id be downloaded (the ``hub`` environment).
-        load_args: keyword arguments for ``SentenceTransformer`` (default ``device="cpu"``).
+    Arguments as for :class:`~qeu_kedro.datasets._model_folder.ModelFolderDataset`;
+    ``load_args`` go to ``SentenceTransformer`` (default ``device="cpu"``).
     """
 
-    def __init__(
-        self,
-        model: str | None = None,
-        filepath: str | None = None,
-        allow_download: bool = False,
-        load_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        if model is None and filepath is None:
-            raise DatasetError("SentenceTransformerDataset needs 'model' or 'filepath'.")
-        self._model = model
-        self._filepath = Path(filepath) if filepath else None
-        self._allow_download = allow_download
-        self._load_args = {"device": "cpu", **(load_args or {})}
-        self.metadata = metadata
-
-    def _describe(self) -> dict[str, Any]:
-        return {"model": self._model, "filepath": str(self._filepath) if self._filepath else None}
-
-    def source(self) -> str:
-        """What would be loaded: the saved folder if present, else the resolved spec."""
-        if self._filepath is not None and (self._filepath / "modules.json").exists():
-            return str(self._filepath)
-        if self._model is None:
-            raise DatasetError(
-                f"No model has been saved at '{self._filepath}' yet: run the pipeline that trains it "
-                "first (for the fine-tuned embedding model: kedro run --pipeline bge_finetune)."
-            )
-        return resolve_model(self._model, allow_download=self._allow_download)
+    MARKER = "modules.json"
+    RUN_FIRST = "for the fine-tuned embedding model: kedro run --pipeline bge_finetune"
+    DEFAULT_LOAD_ARGS = {"device": "cpu"}
 
     def load(self) -> Any:
         source = self.source()
@@ -69,9 +35,4 @@ class SentenceTransformerDataset(AbstractDataset):
         return SentenceTransformer(source, **self._load_args)
 
     def save(self, data: Any) -> None:
-        if self._filepath is None:
-            raise DatasetError("This SentenceTransformerDataset has no 'filepath' to save to.")
-        save_folder_atomically(self._filepath, lambda tmp: data.save(str(tmp)))
-
-    def _exists(self) -> bool:
-        return self._filepath is not None and (self._filepath / "modules.json").exists()
+        self._save_folder(lambda tmp: data.save(str(tmp)))

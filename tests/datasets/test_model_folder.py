@@ -1,0 +1,47 @@
+import pytest
+from kedro.io import DatasetError
+
+from qeu_kedro.datasets._model_folder import ModelFolderDataset
+
+
+class DemoDataset(ModelFolderDataset):
+    MARKER = "weights.bin"
+    RUN_FIRST = "kedro run --pipeline demo"
+
+    def load(self) -> str:
+        return self.source()
+
+    def save(self, data: bytes) -> None:
+        self._save_folder(lambda tmp: (tmp / self.MARKER).write_bytes(data))
+
+
+def test_needs_model_or_filepath():
+    with pytest.raises(DatasetError, match="DemoDataset needs 'model' or 'filepath'"):
+        DemoDataset()
+
+
+def test_exists_follows_the_marker_file(tmp_path):
+    folder = tmp_path / "demo"
+    dataset = DemoDataset(filepath=str(folder))
+    assert not dataset.exists()
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert not dataset.exists()  # a folder without the marker is not a saved model
+    dataset.save(b"w")
+    assert dataset.exists() and dataset.load() == str(folder)
+
+
+def test_unsaved_folder_without_model_says_which_pipeline_to_run(tmp_path):
+    with pytest.raises(DatasetError, match=r"No model has been saved at .*first \(kedro run --pipeline demo\)\."):
+        DemoDataset(filepath=str(tmp_path / "demo")).load()
+
+
+def test_unsaved_folder_falls_back_to_the_model_spec(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    assert DemoDataset(model=str(base), filepath=str(tmp_path / "demo")).load() == str(base)
+
+
+def test_save_needs_a_filepath(tmp_path):
+    with pytest.raises(DatasetError, match="no 'filepath' to save to"):
+        DemoDataset(model=str(tmp_path)).save(b"w")
