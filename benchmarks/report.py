@@ -20,8 +20,6 @@ NOTES = [
     "(2.2.0) torch 2.13 CPU by torch 2.14.1 with the CUDA wheels and transformers by 5.5.4; neither was adopted. int8 dynamic quantisation "
     "(torch) is available as `encoder.quantize: int8` but its cosine to fp32 is below 0.99 for all-MiniLM-L6-v2, so it is off. "
     "`encoder.batching: length_buckets` (batches of similar token length, at most 4096 tokens) gives the same vectors.",
-    "- Timings are from a 2-core machine shared with model-training jobs (see the load averages): absolute seconds are "
-    "several times those of an idle machine and vary from run to run; compare ratios within one run.",
 ]
 
 
@@ -40,8 +38,10 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         f"numpy {m['numpy']}, pandas {m['pandas']}, scikit-learn {m['scikit-learn']}",
         f"- Load average at start / end: {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])} / "
         f"{', '.join(f'{x:.1f}' for x in m.get('load_average_at_end', []))} "
-        "(other jobs shared the 2 cores: absolute times are slower than on an idle machine; the compared "
-        "methods ran alternately in the same run, so the ratios are fair)",
+        + ("(other jobs shared the cores: absolute times are slower than on an idle machine; the compared "
+           "methods ran alternately in the same run, so the ratios are fair)"
+           if max(m["load_average_at_start"][:1] + m.get("load_average_at_end", [])[:1]) > 1.5
+           else "(the machine was otherwise idle at start and at end)"),
         "- Peak memory: each method in its own process; the peak-RSS mark is reset after the inputs are "
         "loaded and read from `VmHWM` afterwards (\"above start\" = that peak minus the RSS when the method started; "
         "\"process\" = the whole process's peak RSS, interpreter and inputs included).",
