@@ -142,10 +142,22 @@ def test_bounded_real_run(project, shared_data, env):
     metrics = json.loads((out / f"08_reporting/{env}/bge_finetune/metrics.json").read_text())
     check_metrics(metrics, [384, 256, 128, 64, 32])
     assert metrics["data"]["n_test_queries"] == 30 and metrics["data"]["n_corpus"] == 60
-    assert metrics["training"]["steps"] == 2 and metrics["data"]["n_train_rows"] == 32
+    assert metrics["training"]["steps"] == 2
     train = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/train_pairs.parquet")
     test = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/test_pairs.parquet")
-    assert not set(train["anchor"]) & set(test["anchor"])
-    assert not set(train["positive"]) & set(test["positive"])  # split by positive: test answers unseen
+    assert len(train) == 32
+    assert not set(train["anchor"]) & set(test["anchor"])  # test questions / titles never trained on
+    # movielens splits by positive (test overviews unseen); xquad by pair, as the original split its rows
+    expected = {"movielens": ("positive", False), "xquad": ("pair", True)}[env]
+    assert (metrics["data"]["split_by"], metrics["data"]["triplets"]) == expected
+    if metrics["data"]["split_by"] == "positive":
+        assert not set(train["positive"]) & set(test["positive"])
+    if metrics["data"]["triplets"]:  # xquad mines one hard negative per pair among the training positives
+        training_set = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/training_set.parquet")
+        assert 0 < metrics["data"]["n_train_rows"] == len(training_set) <= 32
+        assert set(training_set["negative"]) <= set(train["positive"])
+        assert (training_set["negative"] != training_set["positive"]).all()
+    else:
+        assert metrics["data"]["n_train_rows"] == 32
     assert (out / f"06_models/{env}/bge_finetuned/modules.json").exists()
     assert not (out / "06_models/bge_finetuned").exists()
