@@ -33,6 +33,7 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         "# Performance of the movie pipelines (issue 6)",
         "",
         f"- Command: `{r['command']}` (from the repository root, after `bash scripts/setup.sh`, real data in `../shared/data`)",
+        *([f"- Where: {r['where']}"] if r.get("where") else []),
         f"- Date (UTC): {m['date_utc']}",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; Python {m['python']}, "
         f"numpy {m['numpy']}, pandas {m['pandas']}, scikit-learn {m['scikit-learn']}",
@@ -40,8 +41,8 @@ def write_report(r: dict[str, Any], path: Path) -> None:
         f"{', '.join(f'{x:.1f}' for x in m.get('load_average_at_end', []))} "
         + ("(other jobs shared the cores: absolute times are slower than on an idle machine; the compared "
            "methods ran alternately in the same run, so the ratios are fair)"
-           if max(m["load_average_at_start"][:1] + m.get("load_average_at_end", [])[:1]) > 1.5
-           else "(the machine was otherwise idle at start and at end)"),
+           if m["load_average_at_start"][0] > 1.0  # at the end the load is the benchmark's own
+           else "(the machine was otherwise idle when the run started)"),
         "- Peak memory: each method in its own process; the peak-RSS mark is reset after the inputs are "
         "loaded and read from `VmHWM` afterwards (\"above start\" = that peak minus the RSS when the method started; "
         "\"process\" = the whole process's peak RSS, interpreter and inputs included).",
