@@ -235,10 +235,9 @@ def child_encode(args) -> dict[str, Any]:
 def child_kedro_run(args) -> dict[str, Any]:
     """One ``kedro run`` in this process; the time of ``session.run`` and whether torch was imported."""
     t_start = time.perf_counter()
+    from kedro.framework.hooks import hook_impl
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
-
-    from kedro.framework.hooks import hook_impl
 
     class Timer:
         """From the first dataset a node loads to the last output saved: the pipeline's own work."""
@@ -393,6 +392,16 @@ def bench_startup(results: dict) -> None:
     results["startup"] = out
 
 
+def checkout() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"commit {commit}" + (" with uncommitted changes" if dirty else " (working tree clean)")
+
+
 def machine() -> dict[str, Any]:
     cpu = platform.processor()
     try:
@@ -420,6 +429,7 @@ def driver(args) -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = json.loads(RESULTS_JSON.read_text()) if args.only and RESULTS_JSON.exists() else {}
     results["machine"] = machine()
+    results["where"] = checkout()
     results["command"] = " ".join(["python", "benchmarks/perf.py", *sys.argv[1:]])
     parts = args.only or ["cache", "ridge", "scaling", "encode", "startup"]
     embeddings = WORK / "project_lazy" / "data/04_feature/movielens/base/movie_embeddings.parquet"

@@ -38,10 +38,6 @@ class Recording:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def load(self):  # a lazy model: record what its loaded model encodes
-        self.model = self.model.load()
-        return self
-
     def encode(self, texts, **kwargs):
         self.encoded.extend(texts)
         return self.model.encode(texts, **kwargs)

@@ -110,8 +110,7 @@ def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.nda
 
     tokens = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
     batches = length_buckets(np.array([len(t) for t in tokens]), encoder["max_tokens_per_batch"], params["batch_size"])
-    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    out = np.empty((len(texts), dimension()), dtype=np.float32)
+    out = np.empty((len(texts), model.get_embedding_dimension()), dtype=np.float32)
     for batch in tqdm(batches, desc="Encoding (length buckets)", disable=not params["show_progress_bar"]):
         out[batch] = model.encode([texts[i] for i in batch], batch_size=len(batch), show_progress_bar=False, **kwargs)
     return out
