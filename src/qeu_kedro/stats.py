@@ -1,0 +1,219 @@
+"""Paired comparisons with 95 % intervals and a verdict in words, for every before/after the project reports.
+
+Two methods, one result shape (:class:`Comparison`):
+
+- :func:`paired_bootstrap` resamples the *units* (queries, prompts, test sentences) with
+  replacement, the same resample for both arms, and takes the percentile interval of the
+  difference of the statistic. With per-unit scores the statistic is the mean; any other
+  statistic (accuracy, macro-F1) is a function of the resampled row indices.
+- :func:`corrected_cv_interval` takes the paired differences of repeated k-fold
+  cross-validation (both arms fitted and scored on the same folds) and gives the
+  Nadeau-Bengio corrected t interval: folds share training data, so the plain t interval
+  of the fold differences is too narrow; the variance is inflated by ``n_test / n_train``.
+
+The verdict compares the interval with 0: ``better`` when it lies above (for a measure where
+higher is better), ``worse`` when below, otherwise ``no evidence``. A difference inside its
+interval is never called a gain.
+
+References: Efron & Tibshirani, *An Introduction to the Bootstrap* (1993), ch. 13 (percentile
+interval); Nadeau & Bengio, "Inference for the Generalization Error", *Machine Learning* 52
+(2003); Bouckaert & Frank, "Evaluating the Replicability of Significance Tests for Comparing
+Learning Algorithms", PAKDD 2004 (the corrected repeated k-fold test).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+
+Verdict = Literal["better", "no evidence", "worse"]
+VERDICTS: tuple[Verdict, ...] = ("better", "no evidence", "worse")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One paired comparison: both arms' values, their difference, its interval and the verdict.
+
+    ``difference`` is ``after - before``; ``relative`` is ``difference / |before|`` (None when
+    ``before`` is 0). The interval is for ``difference``.
+    """
+
+    before: float
+    after: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    n: int
+    method: str
+    verdict: Verdict
+    relative: float | None = None
+
+    def to_dict(self) -> dict[str, float | int | str | None]:
+        return asdict(self)
+
+    def describe(self, what: str, change: str = "changed") -> str:
+        """One sentence: ``"<what> changed by +0.0123 (95 % interval +0.0040 to +0.0210, n = 238): better"``."""
+        pct = f"{self.confidence:.0%}".replace("%", " %")
+        return (
+            f"{what} {change} by {self.difference:+.4f} ({pct} interval {self.ci_low:+.4f} to "
+            f"{self.ci_high:+.4f}, n = {self.n}): {VERDICT_SENTENCE[self.verdict]}"
+        )
+
+
+VERDICT_SENTENCE: dict[str, str] = {
+    "better": "better (the whole interval is above 0)",
+    "no evidence": "no evidence of a difference (the interval contains 0)",
+    "worse": "worse (the whole interval is below 0)",
+}
+
+
+def verdict(ci_low: float, ci_high: float, higher_is_better: bool = True) -> Verdict:
+    """``better`` / ``worse`` when the interval of ``after - before`` excludes 0, else ``no evidence``."""
+    if ci_low > 0:
+        return "better" if higher_is_better else "worse"
+    if ci_high < 0:
+        return "worse" if higher_is_better else "better"
+    return "no evidence"
+
+
+def bootstrap_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """``n_resamples`` rows of ``n`` indices drawn with replacement (seeded): one row per resample."""
+    if n < 1:
+        raise ValueError("the bootstrap needs at least one unit")
+    return np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+
+
+def _comparison(
+    before: float,
+    after: float,
+    diffs: np.ndarray,
+    n: int,
+    confidence: float,
+    method: str,
+    higher_is_better: bool,
+) -> Comparison:
+    alpha = (1.0 - confidence) / 2.0
+    low, high = (float(v) for v in np.quantile(diffs, [alpha, 1.0 - alpha]))
+    difference = after - before
+    # The percentile interval of a statistic whose resamples all equal the point estimate is that point.
+    low, high = min(low, difference), max(high, difference)
+    return Comparison(
+        before=float(before),
+        after=float(after),
+        difference=float(difference),
+        ci_low=low,
+        ci_high=high,
+        confidence=confidence,
+        n=int(n),
+        method=method,
+        verdict=verdict(low, high, higher_is_better),
+        relative=float(difference / abs(before)) if before != 0 else None,
+    )
+
+
+def paired_bootstrap(
+    before: np.ndarray | list[float],
+    after: np.ndarray | list[float],
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    higher_is_better: bool = True,
+) -> Comparison:
+    """Mean of per-unit scores, after vs before, with a paired percentile-bootstrap interval.
+
+    ``before[i]`` and ``after[i]`` are the same unit (query, prompt, sentence) scored by the two
+    arms; each resample draws units, so both arms see the same units.
+    """
+    b = np.asarray(before, dtype=np.float64)
+    a = np.asarray(after, dtype=np.float64)
+    if b.shape != a.shape or b.ndim != 1:
+        raise ValueError(f"paired scores must be two 1-D arrays of one length, got {b.shape} and {a.shape}")
+    if not (np.isfinite(b).all() and np.isfinite(a).all()):
+        raise ValueError("paired scores must be finite")
+    d = a - b
+    idx = bootstrap_indices(len(d), n_resamples, seed)
+    diffs = d[idx].mean(axis=1)
+    return _comparison(b.mean(), a.mean(), diffs, len(d), confidence, "paired bootstrap (percentile)", higher_is_better)
+
+
+def paired_bootstrap_statistic(
+    statistic_before: Callable[[np.ndarray], float],
+    statistic_after: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    n_resamples: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    higher_is_better: bool = True,
+) -> Comparison:
+    """Like :func:`paired_bootstrap` for a statistic that is not a mean of per-unit scores.
+
+    Each ``statistic_*`` takes an index array into the ``n`` units (e.g. ``lambda i:
+    f1_score(y[i], pred[i], average="macro")``) and is called on ``np.arange(n)`` and on every
+    resample, the same resample for both.
+    """
+    everything = np.arange(n)
+    before, after = float(statistic_before(everything)), float(statistic_after(everything))
+    idx = bootstrap_indices(n, n_resamples, seed)
+    diffs = np.fromiter((statistic_after(i) - statistic_before(i) for i in idx), dtype=np.float64, count=len(idx))
+    return _comparison(before, after, diffs, n, confidence, "paired bootstrap (percentile)", higher_is_better)
+
+
+def bootstrap_interval(
+    scores: np.ndarray | list[float], *, n_resamples: int = 10_000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of per-unit scores with its percentile-bootstrap interval: ``(mean, low, high)``."""
+    s = np.asarray(scores, dtype=np.float64)
+    means = s[bootstrap_indices(len(s), n_resamples, seed)].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(s.mean()), float(min(low, s.mean())), float(max(high, s.mean()))
+
+
+def corrected_cv_interval(
+    before: np.ndarray | list[float],
+    after: np.ndarray | list[float],
+    test_fraction: float,
+    *,
+    confidence: float = 0.95,
+    higher_is_better: bool = True,
+) -> Comparison:
+    """Paired repeated k-fold CV scores (one per fold and repeat), with the corrected t interval.
+
+    ``test_fraction`` is ``n_test / n`` of one fold (``1/k``). With ``J`` fold differences of
+    mean ``d̄`` and variance ``s²``, the interval is ``d̄ ± t_{J-1} · sqrt((1/J + n_test/n_train) s²)``
+    (Nadeau & Bengio 2003), which stays honest although the folds' training sets overlap.
+    """
+    from scipy import stats as scipy_stats
+
+    b = np.asarray(before, dtype=np.float64)
+    a = np.asarray(after, dtype=np.float64)
+    if b.shape != a.shape or b.ndim != 1 or len(b) < 2:
+        raise ValueError("corrected_cv_interval needs two 1-D arrays of at least two paired fold scores")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    d = a - b
+    j = len(d)
+    mean = float(d.mean())
+    variance = float(d.var(ddof=1))
+    se = math.sqrt((1.0 / j + test_fraction / (1.0 - test_fraction)) * variance)
+    half = float(scipy_stats.t.ppf(0.5 + confidence / 2.0, df=j - 1)) * se
+    before_mean = float(b.mean())
+    return Comparison(
+        before=before_mean,
+        after=float(a.mean()),
+        difference=mean,
+        ci_low=mean - half,
+        ci_high=mean + half,
+        confidence=confidence,
+        n=j,
+        method="repeated k-fold CV, Nadeau-Bengio corrected t interval",
+        verdict=verdict(mean - half, mean + half, higher_is_better),
+        relative=mean / abs(before_mean) if before_mean != 0 else None,
+    )

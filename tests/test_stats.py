@@ -1,0 +1,141 @@
+"""The paired-comparison statistics on cases whose answer is known by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from qeu_kedro.stats import (
+    bootstrap_interval,
+    corrected_cv_interval,
+    paired_bootstrap,
+    paired_bootstrap_statistic,
+    verdict,
+)
+
+
+def test_identical_scores_give_zero_difference_and_an_interval_containing_zero():
+    scores = np.random.default_rng(1).uniform(size=200)
+    result = paired_bootstrap(scores, scores.copy())
+    assert result.difference == 0.0
+    assert result.ci_low <= 0.0 <= result.ci_high
+    assert result.verdict == "no evidence"
+
+
+def test_a_constructed_improvement_has_an_interval_above_zero():
+    rng = np.random.default_rng(2)
+    before = rng.uniform(0.2, 0.6, size=150)
+    after = before + rng.uniform(0.01, 0.05, size=150)  # every unit gains a little
+    result = paired_bootstrap(before, after, seed=3)
+    assert result.ci_low > 0 and result.verdict == "better"
+    assert result.before < result.after
+    assert result.relative == pytest.approx(result.difference / result.before)
+    worse = paired_bootstrap(after, before, seed=3)
+    assert worse.ci_high < 0 and worse.verdict == "worse"
+
+
+def test_a_lower_is_better_measure_flips_the_verdict():
+    before = np.full(50, 0.5)
+    after = before - 0.1
+    assert paired_bootstrap(before, after, higher_is_better=False).verdict == "better"
+
+
+def test_noise_around_zero_gives_no_evidence():
+    rng = np.random.default_rng(4)
+    before = rng.uniform(size=300)
+    after = before + rng.normal(0, 0.2, size=300)
+    after -= after.mean() - before.mean()  # exactly no mean difference
+    result = paired_bootstrap(before, after)
+    assert result.difference == pytest.approx(0.0, abs=1e-12)
+    assert result.verdict == "no evidence"
+
+
+def test_the_interval_agrees_with_scipy_paired_percentile_bootstrap():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    before = rng.uniform(size=120)
+    after = before + rng.normal(0.03, 0.1, size=120)
+    ours = paired_bootstrap(before, after, n_resamples=20_000, seed=6)
+    theirs = stats.bootstrap(
+        (before, after),
+        lambda b, a, axis=-1: np.mean(a - b, axis=axis),
+        paired=True,
+        n_resamples=20_000,
+        method="percentile",
+        rng=np.random.default_rng(7),
+    ).confidence_interval
+    # Two Monte Carlo estimates of the same quantiles: within a small fraction of the width.
+    width = theirs.high - theirs.low
+    assert ours.ci_low == pytest.approx(theirs.low, abs=0.03 * width)
+    assert ours.ci_high == pytest.approx(theirs.high, abs=0.03 * width)
+
+
+def test_the_same_seed_gives_the_same_interval():
+    rng = np.random.default_rng(8)
+    before, after = rng.uniform(size=80), rng.uniform(size=80)
+    assert paired_bootstrap(before, after, seed=9) == paired_bootstrap(before, after, seed=9)
+
+
+def test_a_statistic_that_is_not_a_mean_macro_f1():
+    rng = np.random.default_rng(10)
+    y = rng.integers(0, 3, size=300)
+    good = np.where(rng.uniform(size=300) < 0.9, y, (y + 1) % 3)
+    bad = np.where(rng.uniform(size=300) < 0.6, y, (y + 1) % 3)
+    result = paired_bootstrap_statistic(
+        lambda i: f1_score(y[i], bad[i], average="macro"),
+        lambda i: f1_score(y[i], good[i], average="macro"),
+        len(y),
+        n_resamples=500,
+    )
+    assert result.before == pytest.approx(f1_score(y, bad, average="macro"))
+    assert result.after == pytest.approx(f1_score(y, good, average="macro"))
+    assert result.verdict == "better"
+    same = paired_bootstrap_statistic(
+        lambda i: f1_score(y[i], good[i], average="macro"),
+        lambda i: f1_score(y[i], good[i], average="macro"),
+        len(y),
+        n_resamples=200,
+    )
+    assert same.difference == 0 and same.ci_low <= 0 <= same.ci_high
+
+
+def test_bootstrap_interval_of_one_mean_brackets_it():
+    mean, low, high = bootstrap_interval(np.arange(100, dtype=float))
+    assert mean == pytest.approx(49.5)
+    assert low < mean < high
+
+
+def test_corrected_cv_interval_by_hand():
+    before = np.array([0.40, 0.42, 0.41, 0.43, 0.39])
+    diffs = np.array([0.010, 0.020, 0.000, 0.015, 0.005])
+    result = corrected_cv_interval(before, before + diffs, test_fraction=0.2)
+    se = math.sqrt((1 / 5 + 0.2 / 0.8) * diffs.var(ddof=1))
+    half = 2.7764451051977987 * se  # t(0.975, df=4)
+    assert result.difference == pytest.approx(diffs.mean())
+    assert result.ci_low == pytest.approx(diffs.mean() - half)
+    assert result.ci_high == pytest.approx(diffs.mean() + half)
+    # Every fold gains, yet the corrected interval (0.010 ± 0.0147) contains 0.
+    assert result.verdict == "no evidence"
+
+
+def test_corrected_cv_interval_is_wider_than_the_naive_one():
+    rng = np.random.default_rng(11)
+    before = rng.uniform(0.3, 0.5, size=25)
+    after = before + rng.normal(0.001, 0.004, size=25)
+    result = corrected_cv_interval(before, after, test_fraction=0.2)
+    naive_half = 2.0638985616280205 * (after - before).std(ddof=1) / 5  # t(0.975, 24) * s / sqrt(25)
+    assert result.ci_high - result.ci_low > 2 * naive_half
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [(0.1, 0.2, "better"), (-0.2, -0.1, "worse"), (-0.1, 0.1, "no evidence"), (0.0, 0.1, "no evidence")])
+def test_verdict_words(low, high, expected):
+    assert verdict(low, high) == expected
+
+
+def test_describe_says_the_interval_and_the_verdict():
+    text = paired_bootstrap(np.zeros(10), np.zeros(10)).describe("NDCG@10")
+    assert "NDCG@10 changed by +0.0000" in text and "95 % interval" in text and "no evidence" in text
