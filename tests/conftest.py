@@ -66,9 +66,7 @@ def load_config(project_path: Path, env: str | None = None, key: str = "catalog"
     loader = OmegaConfigLoader(
         conf_source=str(project_path / "conf"),
         env=env or "local",
-        base_env="base",
-        default_run_env="local",
-        custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+        **CONFIG_LOADER_ARGS,
     )
     return loader[key]
 

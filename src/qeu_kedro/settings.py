@@ -22,6 +22,9 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"shared_data": shared_data_dir},
+    # An environment states only the parameters it changes: its blocks are merged key by key onto
+    # conf/base (nested keys included) instead of replacing whole top-level blocks.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 # Mirrors each node's metrics, figures and small models into the MLflow run that kedro-mlflow opens
