@@ -1,5 +1,6 @@
 """movie_comparison on a known case: two small top-coefficient tables and their metrics."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,8 +20,29 @@ BASE_METRICS = {"r2_train": 0.40, "r2_test": 0.30, "rmse_train": 0.9, "rmse_test
 FINE_METRICS = {"r2_train": 0.50, "r2_test": 0.35, "rmse_train": 0.8, "rmse_test": 0.95, "alpha": 5.0}
 
 
+PARAMS = {"confidence": 0.95, "data": "hand-made", "models": {"base": "model A", "finetuned": "model B"}}
+
+
+def cv_scores(r2, hashes=None):
+    n = len(r2)
+    return pd.DataFrame(
+        {
+            "repeat": np.arange(n) // 5,
+            "fold": np.arange(n) % 5,
+            "n_train": 800,
+            "n_test": 200,
+            "r2_test": r2,
+            "test_hash": hashes if hashes is not None else [f"h{i}" for i in range(n)],
+        }
+    )
+
+
+RNG = np.random.default_rng(0)
+BASE_CV = cv_scores(0.30 + RNG.normal(0, 0.02, 25))
+
+
 def test_compare_ridge_r2_and_shared_features():
-    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE)
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV, PARAMS)
     assert summary["r2_test"] == {"base": 0.30, "finetuned": 0.35, "finetuned_minus_base": pytest.approx(0.05)}
     assert summary["rmse_test"]["finetuned_minus_base"] == pytest.approx(-0.05)
     assert summary["n_shared_top_features"] == 2
@@ -28,6 +50,27 @@ def test_compare_ridge_r2_and_shared_features():
     assert summary["only_base"] == ["overview_embedding_3", "age"]
     assert summary["only_finetuned"] == ["overview_embedding_7", "title_embedding_1"]
     assert summary["top_k"] == {"base": 4, "finetuned": 4}
+
+
+def test_identical_cv_scores_are_no_evidence():
+    cv = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV.copy(), PARAMS)["cv_r2_test"]
+    assert cv["difference"] == 0 and cv["ci_low"] <= 0 <= cv["ci_high"]
+    assert cv["verdict"] == "no evidence" and "no evidence" in cv["conclusion"]
+    assert cv["n"] == 25 and cv["n_ratings"] == 1000
+
+
+def test_a_consistent_gain_on_every_fold_is_better_and_a_loss_worse():
+    gain = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 0.02 + RNG.normal(0, 0.002, 25))
+    better = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, PARAMS)["cv_r2_test"]
+    assert better["ci_low"] > 0 and better["verdict"] == "better"
+    worse = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, gain, BASE_CV, PARAMS)["cv_r2_test"]
+    assert worse["ci_high"] < 0 and worse["verdict"] == "worse"
+
+
+def test_folds_of_different_ratings_are_refused():
+    other = cv_scores(BASE_CV["r2_test"], hashes=["x"] * 25)
+    with pytest.raises(ValueError, match="holds different ratings"):
+        compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, other, PARAMS)
 
 
 def test_side_by_side_ranks():
@@ -45,12 +88,18 @@ def test_side_by_side_with_lists_of_different_length():
     assert table["finetuned_feature"].isna().tolist() == [False, False, True, True]
 
 
-def test_plot_comparison_has_r2_and_both_bar_charts():
-    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE)
+def test_plot_comparison_draws_the_interval_and_states_the_verdict():
+    gain = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 0.02 + RNG.normal(0, 0.002, 25))
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, PARAMS)
     fig = plot_comparison(summary, BASE, FINE)
-    r2_ax, base_ax, fine_ax = fig.axes
-    heights = sorted(round(p.get_height(), 3) for p in r2_ax.patches)
-    assert heights == [0.30, 0.35, 0.40, 0.50]
+    diff_ax, base_ax, fine_ax = fig.axes
+    cv = summary["cv_r2_test"]
+    low, high = diff_ax.get_ylim()
+    assert low < cv["ci_low"] and cv["ci_high"] < high and high < 0.1  # zoomed on the difference, not on R² from 0
+    assert "better" in diff_ax.get_title() and "test R² better" in fig._suptitle.get_text()
+    assert "hand-made" in fig._suptitle.get_text() and "1000 ratings" in fig._suptitle.get_text()
+    assert "model A" in base_ax.get_title() and "model B" in fine_ax.get_title()
     assert [t.get_text() for t in base_ax.get_yticklabels()] == BASE["feature"].tolist()[::-1]
     assert len(fine_ax.patches) == 4
-    assert "2 top features shared" in fig._suptitle.get_text()
+    assert "2 of 4 top features shared" in fig._suptitle.get_text()
+    assert fine_ax.get_legend() is not None and diff_ax.get_legend() is not None

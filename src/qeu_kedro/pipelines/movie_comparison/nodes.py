@@ -6,6 +6,7 @@ the two tables are joined on the feature name, ranks side by side, with the R² 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import matplotlib
@@ -13,6 +14,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from qeu_kedro.stats import corrected_cv_interval  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 NAMESPACES = ("base", "finetuned")
 # ridge_metrics.json keys compared (both namespaces use the same split and seed)
@@ -24,12 +29,22 @@ def compare_ridge(
     finetuned_metrics: dict[str, Any],
     base_top: pd.DataFrame,
     finetuned_top: pd.DataFrame,
+    base_cv: pd.DataFrame,
+    finetuned_cv: pd.DataFrame,
+    params: dict[str, Any],
 ) -> dict[str, Any]:
-    """R² / RMSE of each namespace and their difference, and which top features the two share."""
-    summary: dict[str, Any] = {}
+    """R² / RMSE of each namespace, the paired CV difference with its interval and verdict, shared top features.
+
+    ``cv_r2_test`` pairs the two namespaces' repeated k-fold CV test R² fold by fold (the folds
+    must hold the same ratings: checked by their fingerprints) and gives ``finetuned - base``
+    with the Nadeau-Bengio corrected 95 % interval (:func:`qeu_kedro.stats.corrected_cv_interval`).
+    The single-split numbers stay for continuity with the original; only the CV one has an interval.
+    """
+    summary: dict[str, Any] = {"data": params["data"], "models": params["models"]}
     for key in METRICS:
         base, fine = float(base_metrics[key]), float(finetuned_metrics[key])
         summary[key] = {"base": base, "finetuned": fine, "finetuned_minus_base": fine - base}
+    summary["cv_r2_test"] = _paired_cv(base_cv, finetuned_cv, params)
     base_features, fine_features = list(base_top["feature"]), list(finetuned_top["feature"])
     shared = [f for f in base_features if f in set(fine_features)]  # in base's rank order
     summary.update(
@@ -41,7 +56,41 @@ def compare_ridge(
             "only_finetuned": [f for f in fine_features if f not in set(shared)],
         }
     )
+    logger.info("%s", summary["cv_r2_test"]["conclusion"])
     return summary
+
+
+def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    key = ["repeat", "fold"]
+    paired = base_cv.merge(finetuned_cv, on=key, suffixes=("_base", "_finetuned"), validate="one_to_one")
+    if len(paired) != len(base_cv) or len(paired) != len(finetuned_cv):
+        raise ValueError(
+            f"movie_comparison: base has {len(base_cv)} CV folds and finetuned {len(finetuned_cv)}; "
+            "run ridge_analysis for both namespaces with the same ridge_analysis.cv parameters."
+        )
+    differ = paired["test_hash_base"] != paired["test_hash_finetuned"]
+    if differ.any():
+        row = paired.loc[differ].iloc[0]
+        raise ValueError(
+            f"movie_comparison: CV fold (repeat {row['repeat']}, fold {row['fold']}) holds different ratings in "
+            "base and finetuned, so the folds cannot be paired: both namespaces must keep the same ratings "
+            "(embed the same movies) and use the same ridge_analysis.cv seed. Re-run both namespaces."
+        )
+    test_fraction = float((paired["n_test_base"] / (paired["n_test_base"] + paired["n_train_base"])).mean())
+    result = corrected_cv_interval(
+        paired["r2_test_base"].to_numpy(),
+        paired["r2_test_finetuned"].to_numpy(),
+        test_fraction,
+        confidence=params["confidence"],
+    )
+    n_ratings = int(paired["n_test_base"].iloc[0] + paired["n_train_base"].iloc[0])
+    return {
+        **result.to_dict(),
+        "n_ratings": n_ratings,
+        "conclusion": result.describe(
+            f"Fine-tuning the embedding model changed the cross-validated test R² ({len(paired)} folds, {n_ratings} ratings)"
+        ),
+    }
 
 
 def side_by_side(base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> pd.DataFrame:
@@ -61,18 +110,33 @@ def side_by_side(base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> pd.Data
 
 
 def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> plt.Figure:
-    """R² of both namespaces, and both top-coefficient bar charts with the shared features marked."""
+    """The CV difference of test R² with its 95 % interval (on an axis where it shows), and both top-coefficient charts.
+
+    The title states the verdict; purple bars are features in both top lists.
+    """
+    cv = summary["cv_r2_test"]
     n = max(len(base_top), len(finetuned_top))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 0.3 * n + 2.5), gridspec_kw={"width_ratios": [1, 2, 2]})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.3 * n + 3.2), gridspec_kw={"width_ratios": [1.1, 2, 2]})
     ax = axes[0]
-    x = range(2)
-    for offset, ns in ((-0.2, "base"), (0.2, "finetuned")):
-        values = [summary["r2_train"][ns], summary["r2_test"][ns]]
-        bars = ax.bar([i + offset for i in x], values, width=0.4, label=ns)
-        ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set_xticks(list(x), ["R² train", "R² test"])
-    ax.set_title("Ridge fit")
-    ax.legend(fontsize=8)
+    ax.axhline(0, color="black", linewidth=0.8, label="no difference")
+    ax.errorbar(
+        [0], [cv["difference"]], yerr=[[cv["difference"] - cv["ci_low"]], [cv["ci_high"] - cv["difference"]]],
+        fmt="o", color="tab:purple", capsize=8, markersize=7,
+        label=f"{cv['n']}-fold CV mean, {cv['confidence']:.0%} interval",
+    )
+    single = summary["r2_test"]["finetuned_minus_base"]
+    ax.plot([0.35], [single], "x", color="tab:gray", markersize=8, label="one train/test split (no interval)")
+    ax.set_xlim(-0.5, 0.8)
+    ax.set_xticks([])
+    span = max(abs(cv["ci_low"]), abs(cv["ci_high"]), abs(single)) * 1.6 or 1e-3
+    ax.set_ylim(-span, span)
+    ax.set_ylabel("test R²: finetuned - base")
+    ax.set_title(
+        f"R² base {cv['before']:.4f}, finetuned {cv['after']:.4f}\n{cv['verdict']}: "
+        f"{cv['difference']:+.4f} [{cv['ci_low']:+.4f}, {cv['ci_high']:+.4f}]",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="lower center")
     shared = set(summary["shared_top_features"])
     for ax, ns, top in ((axes[1], "base", base_top), (axes[2], "finetuned", finetuned_top)):
         ordered = top.sort_values("rank").iloc[::-1]
@@ -81,7 +145,26 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         ax.barh(ordered["feature"], ordered["coefficient"], color=colors)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(f"{ns}: top {len(top)} coefficients (purple: in both)", fontsize=10)
-    fig.suptitle(f"Pretrained vs fine-tuned embeddings: {summary['n_shared_top_features']} top features shared")
+        ax.set_xlabel("ridge coefficient")
+        ax.set_title(f"{ns} ({summary['models'][ns]}): top {len(top)} |coefficients|", fontsize=9)
+    from matplotlib.patches import Patch
+
+    axes[2].legend(
+        handles=[Patch(color="tab:purple", label="in both top lists"), Patch(color="tab:blue", label="positive, one list"),
+                 Patch(color="tab:red", label="negative, one list")],
+        fontsize=7, loc="lower right",
+    )
+    fig.suptitle(
+        f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings): fine-tuned vs pretrained embeddings: "
+        f"{VERDICT_TITLE[cv['verdict']]}; {summary['n_shared_top_features']} of {n} top features shared",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
+
+
+VERDICT_TITLE = {
+    "better": "test R² better (95 % interval above 0)",
+    "no evidence": "no evidence of a change in test R² (95 % interval contains 0)",
+    "worse": "test R² worse (95 % interval below 0)",
+}

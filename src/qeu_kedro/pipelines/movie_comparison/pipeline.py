@@ -20,7 +20,15 @@ def _pipeline() -> Pipeline:
         [
             Node(
                 compare_ridge,
-                ["base.ridge_metrics", "finetuned.ridge_metrics", "base.top_coefficients", "finetuned.top_coefficients"],
+                [
+                    "base.ridge_metrics",
+                    "finetuned.ridge_metrics",
+                    "base.top_coefficients",
+                    "finetuned.top_coefficients",
+                    "base.ridge_cv_scores",
+                    "finetuned.ridge_cv_scores",
+                    "params:movie_comparison",
+                ],
                 "comparison_summary",
                 name="compare_ridge",
             ),

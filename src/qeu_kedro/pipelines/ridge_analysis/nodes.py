@@ -243,21 +243,184 @@ def solve_ridge(gram: np.ndarray, xty: np.ndarray, alpha: float) -> np.ndarray:
             return linalg.lstsq(a, xty)[0]
 
 
-def fit_ridge(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RidgeStats:
+    """Uncentred sums over a set of ratings: ``n``, ``Σx``, ``Σy``, ``XᵀX`` and ``Xᵀy``.
+
+    They add over disjoint sets of ratings, so a training fold's statistics are the whole
+    set's minus the test fold's, and partitions computed apart sum to the whole. Centring
+    (what ``fit_intercept`` needs) happens afterwards: ``XᵀX - n x̄ x̄ᵀ`` and ``Xᵀy - n x̄ ȳ``.
+    """
+
+    n: float
+    sum_x: np.ndarray
+    sum_y: float
+    gram: np.ndarray
+    xty: np.ndarray
+
+    def __add__(self, other: RidgeStats) -> RidgeStats:
+        return RidgeStats(
+            self.n + other.n, self.sum_x + other.sum_x, self.sum_y + other.sum_y, self.gram + other.gram, self.xty + other.xty
+        )
+
+    def __sub__(self, other: RidgeStats) -> RidgeStats:
+        return RidgeStats(
+            self.n - other.n, self.sum_x - other.sum_x, self.sum_y - other.sum_y, self.gram - other.gram, self.xty - other.xty
+        )
+
+    def normal_equations(self, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """``XᵀX``, ``Xᵀy`` (centred with ``fit_intercept``) and the offsets, as :func:`normal_equations` returns."""
+        if not fit_intercept:
+            return self.gram, self.xty, {"x": np.zeros_like(self.sum_x), "y": 0.0}
+        mean_x, mean_y = self.sum_x / self.n, self.sum_y / self.n
+        gram = self.gram - self.n * np.outer(mean_x, mean_x)
+        xty = self.xty - self.n * mean_x * mean_y
+        return gram, xty, {"x": mean_x, "y": mean_y}
+
+
+def sufficient_statistics(design: RatingDesign) -> RidgeStats:
+    """The :class:`RidgeStats` of ``design``'s ratings, from per-user and per-movie sums (no flat matrix)."""
+    gram, xty, _ = normal_equations(design, fit_intercept=False)
+    count_u = np.bincount(design.user_row, minlength=len(design.user_features)).astype(np.float64)
+    count_m = np.bincount(design.movie_row, minlength=len(design.movie_features)).astype(np.float64)
+    sum_x = np.concatenate(
+        [count_u @ design.user_features.to_numpy(dtype=np.float64), count_m @ design.movie_features.to_numpy(dtype=np.float64)]
+    )
+    return RidgeStats(float(len(design)), sum_x, float(design.rating.sum()), gram, xty)
+
+
+def _as_model(features: list[str], coef: np.ndarray, intercept: float, alpha: float) -> dict[str, Any]:
+    return {
+        "alpha": float(alpha),
+        "intercept": float(intercept),
+        "features": list(features),
+        "coefficients": [float(c) for c in coef],
+    }
+
+
+def _solve_stats(stats: RidgeStats, alpha: float, fit_intercept: bool) -> tuple[np.ndarray, float]:
+    gram, xty, offsets = stats.normal_equations(fit_intercept)
+    coef = solve_ridge(gram, xty, alpha)
+    return coef, offsets["y"] - float(offsets["x"] @ coef)
+
+
+def _fold_hash(design: RatingDesign) -> str:
+    """Fingerprint of which (user, movie, rating) a fold holds, so two namespaces' folds can be paired."""
+    import hashlib
+
+    keys = np.stack(
+        [
+            design.user_features.index.to_numpy()[design.user_row],
+            design.movie_features.index.to_numpy()[design.movie_row],
+            design.rating.astype(np.int64),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    keys = keys[np.lexsort(keys.T[::-1])]
+    return hashlib.sha1(keys.tobytes()).hexdigest()[:16]
+
+
+def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
+    """The ridge's alpha: ``params["alpha"]`` if a number; with ``alpha: auto`` the grid point of best k-fold CV R².
+
+    The search runs on the training split only (``alpha_search``: ``grid``, ``folds``, ``seed``).
+    Each fold's training statistics are the split's minus the fold's; one eigendecomposition
+    ``XᵀX = V Λ Vᵀ`` per fold gives every alpha's coefficients ``V (Vᵀ Xᵀy) / (Λ + alpha)``, so the
+    grid costs little more than one alpha. Folds and scoring are those of scikit-learn's
+    ``GridSearchCV(Ridge(), cv=KFold(folds, shuffle=True, random_state=seed))``.
+    """
+    alpha = params["alpha"]
+    if alpha != "auto":
+        return {"mode": "fixed", "alpha": float(alpha)}
+    from sklearn.model_selection import KFold
+
+    search = params["alpha_search"]
+    grid = np.asarray(search["grid"], dtype=np.float64)
+    fit_intercept = params["fit_intercept"]
+    users = train.user_features.to_numpy(dtype=np.float64)
+    movies = train.movie_features.to_numpy(dtype=np.float64)
+    p_u = users.shape[1]
+    total = sufficient_statistics(train)
+    folds = KFold(n_splits=search["folds"], shuffle=True, random_state=search["seed"])
+    scores = np.empty((search["folds"], len(grid)))
+    for f, (_, test_idx) in enumerate(folds.split(np.zeros(len(train)))):
+        test = train.subset(test_idx)
+        gram, xty, offsets = (total - sufficient_statistics(test)).normal_equations(fit_intercept)
+        with threadpool_limits(limits=1, user_api="blas"):
+            lam, vectors = linalg.eigh(gram)
+        coefs = vectors @ ((vectors.T @ xty)[:, None] / (lam[:, None] + grid[None, :]))  # features x grid
+        intercepts = offsets["y"] - offsets["x"] @ coefs
+        y_hat = (users @ coefs[:p_u])[test.user_row] + (movies @ coefs[p_u:])[test.movie_row] + intercepts
+        residual = ((test.rating[:, None] - y_hat) ** 2).sum(axis=0)
+        scores[f] = 1.0 - residual / ((test.rating - test.rating.mean()) ** 2).sum()
+    mean = scores.mean(axis=0)
+    best = int(np.argmax(mean))  # the first best, as GridSearchCV picks
+    logger.info("alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split)", grid[best], search["folds"], mean[best])
+    if best in (0, len(grid) - 1):
+        logger.warning("alpha: auto chose %g, the edge of alpha_search.grid: widen the grid", grid[best])
+    return {
+        "mode": "auto",
+        "alpha": float(grid[best]),
+        "folds": int(search["folds"]),
+        "grid": [float(a) for a in grid],
+        "cv_r2_mean": [float(v) for v in mean],
+        "cv_r2_std": [float(v) for v in scores.std(axis=0, ddof=1)],
+    }
+
+
+def fit_ridge(
+    train: RatingDesign, params: dict[str, Any], alpha_selection: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``Ridge(alpha)`` on the training ratings, as scikit-learn fits it, without the flat matrix.
 
+    ``alpha`` is the one :func:`select_alpha` chose, else ``params["alpha"]`` (a number).
     Returns the model as plain data (JSON-safe).
     """
     fit_intercept = params.get("fit_intercept", True)
+    alpha = float((alpha_selection or params)["alpha"])
     gram, xty, offsets = normal_equations(train, fit_intercept)
-    coef = solve_ridge(gram, xty, float(params["alpha"]))
+    coef = solve_ridge(gram, xty, alpha)
     intercept = offsets["y"] - float(offsets["x"] @ coef) if fit_intercept else 0.0
-    return {
-        "alpha": float(params["alpha"]),
-        "intercept": float(intercept),
-        "features": train.features,
-        "coefficients": [float(c) for c in coef],
-    }
+    return _as_model(train.features, coef, intercept, alpha)
+
+
+def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    """Test R² of repeated k-fold cross-validation over all ratings: one row per (repeat, fold).
+
+    ``cv``: ``folds``, ``repeats``, ``seed``. The folds depend only on the number of ratings and
+    the seed, so the ``base`` and ``finetuned`` namespaces are scored on the same folds
+    (``test_hash`` fingerprints each fold's ratings; ``movie_comparison`` checks they match).
+    The statistics of all ratings are built once; each fold's training statistics are those
+    minus the test fold's. The alpha is the namespace's chosen one (with ``alpha: auto`` chosen
+    on the training split, which the folds overlap: the same small optimism in both namespaces).
+    """
+    from sklearn.model_selection import RepeatedKFold
+
+    cv = params["cv"]
+    alpha = float(alpha_selection["alpha"])
+    total = sufficient_statistics(design)
+    splitter = RepeatedKFold(n_splits=cv["folds"], n_repeats=cv["repeats"], random_state=cv["seed"])
+    rows = []
+    for i, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(design)))):
+        test = design.subset(test_idx)
+        coef, intercept = _solve_stats(total - sufficient_statistics(test), alpha, params["fit_intercept"])
+        y_hat = predict(_as_model(design.features, coef, intercept, alpha), test)
+        rows.append(
+            {
+                "repeat": i // cv["folds"],
+                "fold": i % cv["folds"],
+                "n_train": len(train_idx),
+                "n_test": len(test_idx),
+                "r2_test": float(r2_score(test.rating, y_hat)),
+                "test_hash": _fold_hash(test),
+            }
+        )
+    scores = pd.DataFrame(rows)
+    logger.info(
+        "%d x %d-fold CV: test R² %.4f (sd %.4f over folds)",
+        cv["repeats"], cv["folds"], scores["r2_test"].mean(), scores["r2_test"].std(ddof=1),
+    )
+    return scores
 
 
 def predict(model: dict[str, Any], design: RatingDesign) -> np.ndarray:
@@ -273,15 +436,23 @@ def predict(model: dict[str, Any], design: RatingDesign) -> np.ndarray:
 
 
 def evaluate_ridge(
-    model: dict[str, Any], train: RatingDesign, test: RatingDesign, input_stats: dict[str, int]
+    model: dict[str, Any],
+    train: RatingDesign,
+    test: RatingDesign,
+    input_stats: dict[str, int],
+    cv_scores: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """R² and RMSE on train and test, with the counts of the model input."""
+    """R² and RMSE on train and test, the repeated-CV test R² (mean and sd over folds), and the counts."""
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
     for name, part in (("train", train), ("test", test)):
         y, y_hat = part.rating, predict(model, part)
         metrics[f"r2_{name}"] = float(r2_score(y, y_hat))
         metrics[f"rmse_{name}"] = float(np.sqrt(mean_squared_error(y, y_hat)))
         metrics[f"n_{name}"] = int(len(part))
+    if cv_scores is not None:
+        metrics["cv_r2_test_mean"] = float(cv_scores["r2_test"].mean())
+        metrics["cv_r2_test_sd"] = float(cv_scores["r2_test"].std(ddof=1))
+        metrics["cv_n_folds"] = int(len(cv_scores))
     metrics.update(input_stats)
     logger.info("Ridge R² train %.4f, test %.4f", metrics["r2_train"], metrics["r2_test"])
     return metrics

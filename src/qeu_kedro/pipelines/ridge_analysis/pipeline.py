@@ -7,11 +7,13 @@ from qeu_kedro.namespaces import MOVIE_NAMESPACES
 from .nodes import (
     build_model_input,
     check_ratings,
+    cross_validate_ridge,
     check_users,
     evaluate_ridge,
     fit_ridge,
     plot_coefficients,
     plot_top_features,
+    select_alpha,
     split_ratings,
     top_coefficients,
 )
@@ -32,10 +34,17 @@ def create_template() -> Pipeline:
                 name="build_model_input",
             ),
             Node(split_ratings, ["ridge_input", P], ["ridge_train", "ridge_test"], name="split_ratings"),
-            Node(fit_ridge, ["ridge_train", P], "ridge_model", name="fit_ridge"),
+            Node(select_alpha, ["ridge_train", P], "alpha_selection", name="select_alpha"),
+            Node(fit_ridge, ["ridge_train", P, "alpha_selection"], "ridge_model", name="fit_ridge"),
+            Node(
+                cross_validate_ridge,
+                ["ridge_input", "alpha_selection", P],
+                "ridge_cv_scores",
+                name="cross_validate_ridge",
+            ),
             Node(
                 evaluate_ridge,
-                ["ridge_model", "ridge_train", "ridge_test", "ridge_input_stats"],
+                ["ridge_model", "ridge_train", "ridge_test", "ridge_input_stats", "ridge_cv_scores"],
                 "ridge_metrics",
                 name="evaluate_ridge",
             ),
