@@ -8,13 +8,16 @@ import pytest
 
 from qeu_kedro.pipelines.bge_finetune.nodes import (
     build_retrieval_task,
+    compare_scores,
     evaluate_retrieval,
     make_pairs,
     matryoshka_dims,
+    mean_scores,
     plot_ndcg,
     prepare_training_set,
     report_metrics,
     split_pairs,
+    split_validation,
 )
 from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
 from qeu_kedro.validation import RawDataError
@@ -30,6 +33,11 @@ def params(**overrides):
         "matryoshka_dims": "auto",
         "hard_negatives": {"use_negative_column": True, "mine": False},
         "evaluation": {"batch_size": 8},
+        "validation": {"fraction": 0.0, "eval_steps": None, "early_stopping_patience": None, "keep_base_if_better": True},
+        "loss": {"name": "mnrl", "mini_batch_size": 8, "matryoshka_weights": None},
+        "prompts": {"query": "", "document": ""},
+        "statistics": {"n_resamples": 2000, "confidence": 0.95, "seed": 0},
+        "labels": {"model": "test model", "data": "test pairs"},
         "show_progress": False,
     }
     p.update(overrides)
@@ -191,7 +199,9 @@ def test_evaluator_matches_ndcg_mrr_recall_computed_by_hand():
     pairs = pd.DataFrame({"id": ["1", "2", "3"], "anchor": ["query 1", "query 2", "query 3"], "positive": ["doc 1", "doc 2", "doc 3"]})
     corpus_pairs = pd.concat([pairs, pd.DataFrame({"id": ["4"], "anchor": ["unused"], "positive": ["doc 4"]})])
     task = build_retrieval_task(corpus_pairs, pairs, params())
-    result = evaluate_retrieval(HandMadeModel(VECTORS), task, params(matryoshka_dims=[4, 2]))
+    scores = evaluate_retrieval(HandMadeModel(VECTORS), task, params(matryoshka_dims=[4, 2]))
+    assert len(scores) == 6 and list(scores["dim"].unique()) == [4, 2]
+    result = mean_scores(scores)
 
     # 4 dims: cosine ranks of the relevant docs are 1, 2, 3 (doc 4 is far from every query)
     # 2 dims: doc 3 truncates to zero and doc 4 to (0.1, 0.2), close to queries 2 and 3: ranks 1, 3, 4
@@ -206,17 +216,106 @@ def test_evaluator_matches_ndcg_mrr_recall_computed_by_hand():
     assert result["2"]["mrr@10"] == pytest.approx((1 + 1 / 3 + 1 / 4) / 3)
 
 
+def _scores(ndcg_by_dim, n=40):
+    """Per-query scores whose NDCG@10 is ``ndcg_by_dim[dim]`` (a list of n values) and other metrics fixed."""
+    frames = []
+    for dim, values in ndcg_by_dim.items():
+        frames.append(pd.DataFrame({"query_id": [f"q{i}" for i in range(n)], "dim": dim, "ndcg@10": values,
+                                    "mrr@10": 0.5, "recall@1": 0.0, "recall@10": 1.0}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_identical_rankings_are_no_evidence_and_a_constructed_gain_is_better():
+    rng = np.random.default_rng(0)
+    base = {8: rng.uniform(0.2, 0.9, 40), 4: rng.uniform(0.1, 0.8, 40)}
+    before = _scores(base)
+    same = compare_scores(before, before.copy(), params())
+    for dim in ("8", "4"):
+        for metric in ("ndcg@10", "mrr@10", "recall@1", "recall@10"):
+            c = same[dim][metric]
+            assert c["difference"] == 0 and c["ci_low"] <= 0 <= c["ci_high"] and c["verdict"] == "no evidence"
+    # at 8 dims every query gains 0.05-0.1; at 4 dims every query loses
+    after = _scores({8: base[8] + rng.uniform(0.05, 0.1, 40), 4: base[4] - rng.uniform(0.05, 0.1, 40)})
+    changed = compare_scores(before, after, params())
+    assert changed["8"]["ndcg@10"]["ci_low"] > 0 and changed["8"]["ndcg@10"]["verdict"] == "better"
+    assert changed["4"]["ndcg@10"]["ci_high"] < 0 and changed["4"]["ndcg@10"]["verdict"] == "worse"
+    assert changed["8"]["mrr@10"]["verdict"] == "no evidence"
+
+
+def test_one_query_moving_up_is_not_called_a_gain():
+    before = _scores({8: np.full(40, 0.5)})
+    after = before.copy()
+    after.loc[0, "ndcg@10"] = 1.0  # one query of 40 moves from rank 3 to rank 1
+    c = compare_scores(before, after, params())["8"]["ndcg@10"]
+    assert c["difference"] > 0 and c["verdict"] == "no evidence"
+
+
+def test_scores_of_different_queries_are_refused():
+    before = _scores({8: np.full(40, 0.5)})
+    with pytest.raises(ValueError, match="same queries"):
+        compare_scores(before, before.iloc[:-1], params())
+
+
 def test_report_and_plot():
-    before = {"8": {"ndcg@10": 0.5, "mrr@10": 0.4, "recall@1": 0.3, "recall@10": 0.9},
-              "4": {"ndcg@10": 0.4, "mrr@10": 0.3, "recall@1": 0.2, "recall@10": 0.8}}
-    after = {"8": {**before["8"], "ndcg@10": 0.7}, "4": {**before["4"], "ndcg@10": 0.35}}
+    rng = np.random.default_rng(1)
+    base = {8: rng.uniform(0.3, 0.7, 40), 4: rng.uniform(0.2, 0.6, 40)}
+    before = _scores(base)
+    after = _scores({8: base[8] + 0.2, 4: base[4] - rng.uniform(0.0, 0.1, 40)})
     log = {"n_train_rows": 10, "columns": ["anchor", "positive"], "steps": 2}
-    task = {"queries": {"q1": "a"}, "corpus": {"d1": "x", "d2": "y"}, "relevant": {"q1": ["d1"]}}
+    task = {"queries": {f"q{i}": "a" for i in range(40)}, "corpus": {"d1": "x", "d2": "y"}, "relevant": {}}
     metrics = report_metrics(before, after, log, task, params())
     assert metrics["dims"] == [8, 4]
-    assert metrics["ndcg@10_gain"] == {"8": pytest.approx(0.2), "4": pytest.approx(-0.05)}
-    assert metrics["improved_at_every_dim"] is False
-    assert metrics["data"] == {"n_test_queries": 1, "n_corpus": 2, "n_train_rows": 10, "triplets": False, "split_by": "positive"}
+    assert metrics["before"]["8"]["ndcg@10"] == pytest.approx(base[8].mean())
+    assert metrics["comparison"]["8"]["ndcg@10"]["difference"] == pytest.approx(0.2)
+    assert metrics["verdicts"] == {"8": "better", "4": "worse"}
+    assert metrics["better_at_every_dim"] is False
+    assert metrics["conclusion"][0].startswith("NDCG@10 at 8 dims changed after fine-tuning by +0.2000")
+    assert metrics["data"] == {"n_test_queries": 40, "n_corpus": 2, "n_train_rows": 10, "triplets": False, "split_by": "positive"}
     fig = plot_ndcg(metrics)
-    (ax,) = fig.axes
-    assert [list(line.get_ydata()) for line in ax.get_lines()] == [[0.5, 0.4], [0.7, 0.35]]
+    ax, diff_ax = fig.axes
+    assert [list(line.get_ydata()) for line in ax.get_lines()] == [
+        [pytest.approx(base[8].mean()), pytest.approx(base[4].mean())],
+        [pytest.approx(base[8].mean() + 0.2), pytest.approx(metrics["after"]["4"]["ndcg@10"])],
+    ]
+    assert "better at 1 of 2 dimensions" in fig._suptitle.get_text()
+    assert "test model" in fig._suptitle.get_text() and "test pairs" in fig._suptitle.get_text()
+    assert diff_ax.get_legend() is not None
+
+
+def test_validation_split_comes_from_the_training_side_only():
+    pairs = squad_like()
+    train, test = split_pairs(pairs, params())
+    fit, validation = split_validation(train, params(validation={"fraction": 0.25}))
+    assert len(fit) + len(validation) == len(train) and len(validation) > 0
+    assert not set(validation["positive"]) & set(fit["positive"])  # split by positive, as the test split
+    assert not set(validation["positive"]) & set(test["positive"])
+    task = build_retrieval_task(train, validation, params())
+    assert set(task["corpus"].values()) == set(train["positive"])  # ranked among training-side texts, never test
+    none_fit, none_val = split_validation(train, params())
+    assert len(none_val) == 0 and len(none_fit) == len(train)
+
+
+class RecordingModel(HandMadeModel):
+    """Records the prompt each encode call got."""
+
+    def __init__(self, vectors):
+        super().__init__(vectors)
+        self.prompts = {}
+
+    def encode_query(self, texts, prompt=None, **kwargs):
+        self.prompts["query"] = prompt
+        return self._encode(texts, **kwargs)
+
+    def encode_document(self, texts, prompt=None, **kwargs):
+        self.prompts["document"] = prompt
+        return self._encode(texts, **kwargs)
+
+
+def test_query_and_document_prompts_reach_the_encoder():
+    pairs = pd.DataFrame({"id": ["1", "2"], "anchor": ["query 1", "query 2"], "positive": ["doc 1", "doc 2"]})
+    task = build_retrieval_task(pairs, pairs, params())
+    model = RecordingModel(VECTORS)
+    evaluate_retrieval(model, task, params(prompts={"query": "query: ", "document": "passage: "}))
+    assert model.prompts == {"query": "query: ", "document": "passage: "}
+    evaluate_retrieval(model, task, params())
+    assert model.prompts == {"query": None, "document": None}  # empty prefixes: the model's own default

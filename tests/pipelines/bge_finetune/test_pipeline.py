@@ -14,6 +14,9 @@ BOUNDED = {
     "bge_finetune": {
         "subset": {"max_train_pairs": 64, "max_test_queries": 40, "max_corpus": 120},
         "training": {"max_steps": 4, "batch_size": 16, "learning_rate": 5.0e-5},
+        # this run checks the wiring: the trained model must reach the finetuned namespace even where
+        # 4 steps do not beat the base model on validation (test_training checks that choice)
+        "validation": {"keep_base_if_better": False},
         "show_progress": False,
     }
 }
@@ -37,7 +40,11 @@ def check_metrics(metrics, dims):
             assert set(values) == {"ndcg@10", "mrr@10", "recall@1", "recall@10"}
             assert all(0.0 <= v <= 1.0 for v in values.values())
     for d in map(str, dims):
-        assert metrics["ndcg@10_gain"][d] == pytest.approx(metrics["after"][d]["ndcg@10"] - metrics["before"][d]["ndcg@10"])
+        c = metrics["comparison"][d]["ndcg@10"]
+        assert c["difference"] == pytest.approx(metrics["after"][d]["ndcg@10"] - metrics["before"][d]["ndcg@10"])
+        assert c["ci_low"] <= c["difference"] <= c["ci_high"]
+        assert metrics["verdicts"][d] == c["verdict"] in ("better", "no evidence", "worse")
+    assert len(metrics["conclusion"]) == len(dims)
 
 
 @pytest.mark.slow
@@ -47,7 +54,13 @@ def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_
     metrics = json.loads((report / "bge_finetune/metrics.json").read_text())
     check_metrics(metrics, [384, 256, 128, 64, 32])
     assert metrics["data"]["n_test_queries"] == 40 and metrics["data"]["n_corpus"] == 120
-    assert metrics["training"]["steps"] == 4 and metrics["data"]["n_train_rows"] == 64
+    # 64 training-side pairs: a tenth (whole overviews) held out for validation, which chose the checkpoint
+    validation = pd.read_parquet(project / "data/05_model_input/bge_finetune/validation_pairs.parquet")
+    assert metrics["data"]["n_train_rows"] + len(validation) == 64 and len(validation) > 0
+    assert metrics["training"]["validation"]["n_queries"] == len(validation)
+    assert metrics["training"]["validation"]["chosen"] in ("base model", "step 4", "last step") or metrics[
+        "training"]["validation"]["chosen"].startswith("step ")
+    assert 0 < metrics["training"]["steps"] <= 4
     assert (report / "bge_finetune/ndcg_by_dim.png").stat().st_size > 10_000
     train = pd.read_parquet(project / "data/05_model_input/bge_finetune/train_pairs.parquet")
     test = pd.read_parquet(project / "data/05_model_input/bge_finetune/test_pairs.parquet")
@@ -143,6 +156,7 @@ def test_bounded_real_run(project, shared_data, env):
     check_metrics(metrics, [384, 256, 128, 64, 32])
     assert metrics["data"]["n_test_queries"] == 30 and metrics["data"]["n_corpus"] == 60
     assert metrics["training"]["steps"] == 2
+    assert metrics["data_label"].split()[0] in ("TMDB", "XQuAD")
     train = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/train_pairs.parquet")
     test = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/test_pairs.parquet")
     assert len(train) == 32
@@ -154,10 +168,10 @@ def test_bounded_real_run(project, shared_data, env):
         assert not set(train["positive"]) & set(test["positive"])
     if metrics["data"]["triplets"]:  # xquad mines one hard negative per pair among the training positives
         training_set = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/training_set.parquet")
-        assert 0 < metrics["data"]["n_train_rows"] == len(training_set) <= 32
+        assert 0 < metrics["data"]["n_train_rows"] == len(training_set) <= 32 - metrics["training"]["validation"]["n_queries"]
         assert set(training_set["negative"]) <= set(train["positive"])
         assert (training_set["negative"] != training_set["positive"]).all()
     else:
-        assert metrics["data"]["n_train_rows"] == 32
+        assert metrics["data"]["n_train_rows"] + metrics["training"]["validation"]["n_queries"] == 32
     assert (out / f"06_models/{env}/bge_finetuned/modules.json").exists()
     assert not (out / "06_models/bge_finetuned").exists()

@@ -8,8 +8,11 @@ from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformer
 from qeu_kedro.pipelines.bge_finetune.nodes import (
     build_retrieval_task,
     evaluate_retrieval,
+    build_loss,
     fine_tune,
     make_pairs,
+    matryoshka_dims,
+    mean_scores,
     prepare_training_set,
     split_pairs,
 )
@@ -48,7 +51,7 @@ def p(**training):
 def test_training_lowers_the_loss_and_the_saved_model_reloads_with_the_same_embeddings(tmp_path):
     train_set = prepare_training_set(tiny_pairs(24), None, p())
     # 3 batches of 8 per epoch, 3 epochs: the same pairs again, so the loss must fall
-    model, log = fine_tune(base_model(), train_set, p(epochs=3, max_steps=None, learning_rate=1e-4))
+    model, log = fine_tune(base_model(), train_set, None, p(epochs=3, max_steps=None, learning_rate=1e-4))
     losses = [h["loss"] for h in log["loss_history"]]
     assert log["steps"] == 9 and len(losses) == 9
     assert log["matryoshka_dims"] == [384, 64]
@@ -71,8 +74,8 @@ def test_training_lowers_the_loss_and_the_saved_model_reloads_with_the_same_embe
 def test_same_seed_same_model_whether_the_model_comes_lazy_or_eager():
     train_set = prepare_training_set(tiny_pairs(16), None, p())
     texts = ["a film about a haunted house"]
-    first = fine_tune(base_model(), train_set, p(max_steps=1))[0].encode(texts)
-    second = fine_tune(eager_model(), train_set, p(max_steps=1))[0].encode(texts)
+    first = fine_tune(base_model(), train_set, None, p(max_steps=1))[0].encode(texts)
+    second = fine_tune(eager_model(), train_set, None, p(max_steps=1))[0].encode(texts)
     np.testing.assert_allclose(first, second, atol=1e-6)
 
 
@@ -88,19 +91,89 @@ def test_triplets_mined_and_given_train_and_evaluate_like_pairs():
     # negatives are mined among the training positives only: no test text leaks in
     assert set(triplets["negative"]) <= set(train["positive"])
 
-    model, log = fine_tune(base_model(), triplets, p())
+    model, log = fine_tune(base_model(), triplets, None, p())
     assert log["columns"] == ["anchor", "positive", "negative"] and log["steps"] == 2
     task = build_retrieval_task(pairs, test, p())
-    result = evaluate_retrieval(model, task, p())
+    result = mean_scores(evaluate_retrieval(model, task, p()))
     assert list(result) == ["384", "64"]
     for values in result.values():
         assert all(0.0 <= v <= 1.0 for v in values.values())
         assert values["recall@1"] <= values["mrr@10"] <= values["recall@10"]
 
     # the evaluation loads a lazy model itself, and scores it as the loaded one
-    assert evaluate_retrieval(base_model(), task, p()) == evaluate_retrieval(eager_model(), task, p())
+    assert evaluate_retrieval(base_model(), task, p()).equals(evaluate_retrieval(eager_model(), task, p()))
 
     # a `negative` column in the data is trained on as given
     given = prepare_training_set(train.assign(negative=train["positive"].iloc[::-1].to_numpy()), None, p())
-    _, log = fine_tune(base_model(), given, p(max_steps=1))
+    _, log = fine_tune(base_model(), given, None, p(max_steps=1))
     assert log["columns"] == ["anchor", "positive", "negative"] and log["steps"] == 1
+
+
+def test_per_query_scores_average_to_the_library_evaluator_at_every_dimension():
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.util import cos_sim
+
+    pairs = tiny_pairs(60, seed=11)
+    _, test = split_pairs(pairs, p())
+    task = build_retrieval_task(pairs, test, p())
+    model = eager_model()
+    ours = mean_scores(evaluate_retrieval(model, task, p()))
+    for dim in matryoshka_dims(384, p()):
+        evaluator = InformationRetrievalEvaluator(
+            task["queries"], task["corpus"], {q: set(d) for q, d in task["relevant"].items()},
+            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
+            truncate_dim=dim, score_functions={"cosine": cos_sim}, write_csv=False,
+        )
+        theirs = evaluator.compute_all_metrics(model)["cosine"]
+        assert ours[str(dim)]["ndcg@10"] == pytest.approx(theirs["ndcg@k"][10], abs=1e-6)
+        assert ours[str(dim)]["mrr@10"] == pytest.approx(theirs["mrr@k"][10], abs=1e-6)
+        assert ours[str(dim)]["recall@1"] == pytest.approx(theirs["recall@k"][1], abs=1e-6)
+        assert ours[str(dim)]["recall@10"] == pytest.approx(theirs["recall@k"][10], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cached_mnrl", "gist", "cached_gist"])
+def test_each_loss_trains_inside_matryoshka(name):
+    params = p(max_steps=1)
+    params["loss"] = {"name": name, "mini_batch_size": 4, "matryoshka_weights": [2.0, 1.0]}
+    model = eager_model()
+    loss = build_loss(model, [384, 64], params, guide=eager_model() if "gist" in name else None)
+    assert type(loss).__name__ == "MatryoshkaLoss" and loss.matryoshka_weights == [2.0, 1.0]
+    expected = {"cached_mnrl": "CachedMultipleNegativesRankingLoss", "gist": "GISTEmbedLoss", "cached_gist": "CachedGISTEmbedLoss"}
+    assert type(loss.loss).__name__ == expected[name]
+    trained, log = fine_tune(model, prepare_training_set(tiny_pairs(16), None, params), None, params)
+    assert log["loss"] == name and log["steps"] == 1
+    with pytest.raises(ValueError, match="matryoshka_weights has 1 weights for 2 dims"):
+        build_loss(model, [384, 64], {"loss": {"name": "mnrl", "matryoshka_weights": [1.0]}})
+    with pytest.raises(ValueError, match="loss.name"):
+        build_loss(model, [384, 64], {"loss": {"name": "triplet"}})
+
+
+def _validation_run(learning_rate, n_pairs, epochs, eval_steps=None):
+    from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
+
+    params = p(epochs=epochs, max_steps=None, learning_rate=learning_rate, batch_size=16)
+    params["validation"] = {"fraction": 0.25, "eval_steps": eval_steps, "early_stopping_patience": None,
+                            "keep_base_if_better": True}
+    pairs = tiny_pairs(n_pairs, seed=3)
+    fit, validation = split_validation(pairs, params)
+    task = build_retrieval_task(pairs, validation, params)
+    model, log = fine_tune(base_model(), prepare_training_set(fit, None, params), task, params)
+    final = float(_validation_evaluator(task, params)(model)[VALIDATION_METRIC])
+    return log["validation"], final
+
+
+def test_the_best_checkpoint_is_restored_when_a_later_epoch_is_worse():
+    # lr 1e-3 is too high on purpose: the first epoch gains on validation, the later ones lose
+    validation, final = _validation_run(1e-3, 200, 3)
+    scores = [e["ndcg@10"] for e in validation["curve"]]
+    best = max(scores)
+    assert len(scores) == 3 and best > validation["base_ndcg@10"] and scores[-1] < best, validation  # the scenario
+    assert validation["chosen"] == f"step {validation['curve'][scores.index(best)]['step']}"
+    assert final == pytest.approx(best, abs=1e-6)  # the model returned is the best checkpoint, not the last
+
+
+def test_the_base_model_is_kept_when_no_checkpoint_beats_it():
+    validation, final = _validation_run(2e-3, 96, 2, eval_steps=2)
+    assert max(e["ndcg@10"] for e in validation["curve"]) <= validation["base_ndcg@10"], validation  # the scenario
+    assert validation["chosen"] == "base model"
+    assert final == pytest.approx(validation["base_ndcg@10"], abs=1e-6)

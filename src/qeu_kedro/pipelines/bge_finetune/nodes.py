@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 from sklearn.model_selection import GroupShuffleSplit, train_test_split  # noqa: E402
 
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer  # noqa: E402
+from qeu_kedro.stats import paired_bootstrap  # noqa: E402
 from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -58,8 +59,8 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     """Check the raw pairs and return ``id, anchor, positive`` (and ``negative`` when given).
 
     ``params["source"]``: ``format`` is ``table`` (a table whose ``anchor_column``,
-    ``positive_column`` and optional ``negative_column`` are renamed to the original's
-    names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
+    ``positive_column``, optional ``negative_column`` and optional ``id_column`` are renamed to
+    the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
     ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing.
     Repeated anchors keep their first row: a query with two answers would be ambiguous.
     """
@@ -71,10 +72,12 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
         negative = source.get("negative_column")
         if negative and negative in raw.columns:
             renames[negative] = "negative"
+        if source.get("id_column"):
+            renames[source["id_column"]] = "id"
         missing = [c for c in renames if c not in raw.columns]
         if missing:
             fail(DATASET, missing[0], None, f"required column is missing (found: {list(raw.columns)})",
-                 "Set source.anchor_column / positive_column in parameters_bge_finetune.yml.")
+                 "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.")
         table = raw.rename(columns=renames)
         if "id" not in table.columns:
             table = table.assign(id=np.arange(len(table)))
@@ -106,20 +109,37 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
     caps ``max_train_pairs`` and ``max_test_queries`` for bounded runs (seeded samples).
     """
     split, subset = params["split"], params.get("subset") or {}
-    if split["by"] == "positive":
-        splitter = GroupShuffleSplit(n_splits=1, test_size=split["test_size"], random_state=split["seed"])
-        train_idx, test_idx = next(splitter.split(pairs, groups=pairs["positive"]))
-        train, test = pairs.iloc[train_idx], pairs.iloc[test_idx]
-    elif split["by"] == "pair":
-        train, test = train_test_split(pairs, test_size=split["test_size"], random_state=split["seed"])
-    else:
-        raise ValueError(f"parameters_bge_finetune.yml: split.by must be 'pair' or 'positive', not {split['by']!r}")
+    train, test = _split(pairs, split["by"], split["test_size"], split["seed"])
     if subset.get("max_train_pairs") and len(train) > subset["max_train_pairs"]:
         train = train.sample(n=subset["max_train_pairs"], random_state=split["seed"])
     if subset.get("max_test_queries") and len(test) > subset["max_test_queries"]:
         test = test.sample(n=subset["max_test_queries"], random_state=split["seed"])
     logger.info("Split by %s: %d train pairs, %d test queries", split["by"], len(train), len(test))
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _split(pairs: pd.DataFrame, by: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if by == "positive":
+        splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+        keep_idx, held_idx = next(splitter.split(pairs, groups=pairs["positive"]))
+        return pairs.iloc[keep_idx], pairs.iloc[held_idx]
+    if by == "pair":
+        return tuple(train_test_split(pairs, test_size=size, random_state=seed))
+    raise ValueError(f"parameters_bge_finetune.yml: split.by must be 'pair' or 'positive', not {by!r}")
+
+
+def split_validation(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Carve a validation split from the *training* side (the same ``split.by`` rule), for checkpoint choice.
+
+    ``validation.fraction`` of the training pairs go to validation (0: no validation, no
+    checkpoint choice). The test split is never touched.
+    """
+    fraction = params["validation"]["fraction"]
+    if not fraction:
+        return train.reset_index(drop=True), train.iloc[0:0].reset_index(drop=True)
+    fit, validation = _split(train, params["split"]["by"], fraction, params["split"]["seed"] + 1)
+    logger.info("Validation: %d of the %d training pairs held out to choose the checkpoint", len(validation), len(train))
+    return fit.reset_index(drop=True), validation.reset_index(drop=True)
 
 
 def build_retrieval_task(pairs: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
@@ -199,29 +219,118 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
 # ---------------------------------------------------------------- training
 
 
-def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """Train with ``MatryoshkaLoss(MultipleNegativesRankingLoss)`` and the no-duplicates sampler.
+def _prompts(params: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The query and document prefixes the model expects (e5: ``query: `` / ``passage: ``); None when empty."""
+    prompts = params["prompts"]
+    return prompts["query"] or None, prompts["document"] or None
 
-    Returns the trained model (``base_model`` itself, loaded if lazy and trained in place) and a
-    training log: steps, epochs, run time, and the logged loss at every ``logging_steps``.
+
+def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any = None) -> Any:
+    """``MatryoshkaLoss`` around the in-batch-negatives loss named by ``loss.name``.
+
+    - ``mnrl``: MultipleNegativesRankingLoss (the original's): every other positive in the batch is a negative.
+    - ``cached_mnrl``: the same with GradCache, so ``training.batch_size`` (the number of in-batch
+      negatives) can be 128-256 at the memory of ``loss.mini_batch_size``.
+    - ``gist`` / ``cached_gist``: GISTEmbedLoss, which asks ``guide`` (a frozen copy of the base
+      model) to drop in-batch negatives that score above the positive: likely false negatives.
+
+    ``loss.matryoshka_weights``: one weight per dimension (null: all 1).
     """
+    from sentence_transformers.sentence_transformer import losses
+
+    spec = params["loss"]
+    name = spec["name"]
+    if name == "mnrl":
+        inner = losses.MultipleNegativesRankingLoss(model)
+    elif name == "cached_mnrl":
+        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec["mini_batch_size"])
+    elif name == "gist":
+        inner = losses.GISTEmbedLoss(model, guide=guide)
+    elif name == "cached_gist":
+        inner = losses.CachedGISTEmbedLoss(model, guide=guide, mini_batch_size=spec["mini_batch_size"])
+    else:
+        raise ValueError(
+            f"parameters_bge_finetune.yml: loss.name must be mnrl, cached_mnrl, gist or cached_gist, not {name!r}"
+        )
+    weights = spec.get("matryoshka_weights")
+    if weights is not None and len(weights) != len(dims):
+        raise ValueError(
+            f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights for {len(dims)} dims {dims}"
+        )
+    return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims, matryoshka_weights=weights)
+
+
+def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.util import cos_sim
+
+    query_prompt, document_prompt = _prompts(params)
+    return InformationRetrievalEvaluator(
+        queries=task["queries"],
+        corpus=task["corpus"],
+        relevant_docs={q: set(docs) for q, docs in task["relevant"].items()},
+        mrr_at_k=[10],
+        ndcg_at_k=[10],
+        accuracy_at_k=[1, 10],
+        precision_recall_at_k=[1, 10],
+        map_at_k=[10],
+        batch_size=params["evaluation"]["batch_size"],
+        name="validation",
+        write_csv=False,
+        score_functions={"cosine": cos_sim},
+        query_prompt=query_prompt,
+        corpus_prompt=document_prompt,
+    )
+
+
+VALIDATION_METRIC = "validation_cosine_ndcg@10"
+
+
+def fine_tune(
+    base_model: Any, train_set: pd.DataFrame, validation_task: dict[str, Any], params: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Train with ``MatryoshkaLoss`` (:func:`build_loss`), keeping the checkpoint best on validation.
+
+    With validation queries, sentence-transformers' ``InformationRetrievalEvaluator`` scores the
+    full-dimension NDCG@10 on them every ``validation.eval_steps`` (default: once per epoch); the
+    trainer keeps the best checkpoint (``load_best_model_at_end``) and stops early after
+    ``validation.early_stopping_patience`` evaluations without gain. If no checkpoint beats the base
+    model on validation (``validation.keep_base_if_better``), the base weights are restored: a run
+    never ends on a model worse than its best. Returns the model (``base_model`` itself, loaded if
+    lazy and trained in place) and a training log with the loss and validation curves.
+    """
+    import copy
+    import math
+
     import transformers
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
-    from sentence_transformers.sentence_transformer.losses import MatryoshkaLoss, MultipleNegativesRankingLoss
 
-    t = params["training"]
+    t, v = params["training"], params["validation"]
     transformers.set_seed(t["seed"])
     model = as_sentence_transformer(base_model)  # the catalog's model is lazy: load it here
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
-    # MNRL: every other positive in the batch is a negative; a duplicate text in a batch
-    # would be a false negative, hence the no-duplicates sampler (as the original did).
-    loss = MatryoshkaLoss(model, MultipleNegativesRankingLoss(model), matryoshka_dims=dims)
+    guide = copy.deepcopy(model).eval() if params["loss"]["name"] in ("gist", "cached_gist") else None
+    loss = build_loss(model, dims, params, guide)
     dataset = Dataset.from_pandas(train_set, preserve_index=False)
+    query_prompt, document_prompt = _prompts(params)
+    column_prompts = {"anchor": query_prompt, "positive": document_prompt, "negative": document_prompt}
+    column_prompts = {c: p for c, p in column_prompts.items() if p and c in train_set.columns}
+
+    steps_per_epoch = max(1, math.ceil(len(train_set) / t["batch_size"]))
+    total_steps = t["max_steps"] or steps_per_epoch * t["epochs"]
+    validate = bool(validation_task and validation_task["queries"])
+    evaluator = _validation_evaluator(validation_task, params) if validate else None
+    eval_steps = min(v.get("eval_steps") or steps_per_epoch, total_steps)
+    base_score = float(evaluator(model)[VALIDATION_METRIC]) if validate else None
+    initial_state = {k: value.detach().clone() for k, value in model.state_dict().items()} if validate else None
+    callbacks = []
+    if validate and v.get("early_stopping_patience"):
+        callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=v["early_stopping_patience"]))
     started = time.perf_counter()
-    # The trainer wants an output_dir; nothing is saved there (save_strategy "no"): the
-    # model leaves through the catalog.
+    # The trainer wants an output_dir: checkpoints (weights only) live there until the best is
+    # loaded back; the model leaves through the catalog.
     with tempfile.TemporaryDirectory(prefix="bge_finetune-") as scratch:
         args = SentenceTransformerTrainingArguments(
             output_dir=scratch,
@@ -234,24 +343,63 @@ def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) 
             weight_decay=t["weight_decay"],
             seed=t["seed"],
             data_seed=t["seed"],
+            # MNRL: a duplicate text in a batch would be a false negative, hence the no-duplicates sampler.
             batch_sampler=BatchSamplers.NO_DUPLICATES,
-            eval_strategy="no",
-            save_strategy="no",
+            prompts=column_prompts or None,
+            eval_strategy="steps" if validate else "no",
+            eval_steps=eval_steps if validate else None,
+            save_strategy="steps" if validate else "no",
+            save_steps=eval_steps if validate else None,
+            save_only_model=True,
+            save_total_limit=2,
+            load_best_model_at_end=validate,
+            metric_for_best_model=f"eval_{VALIDATION_METRIC}" if validate else None,
+            greater_is_better=True,
             logging_steps=t["logging_steps"],
             logging_first_step=True,
             report_to="none",
             use_cpu=True,
             disable_tqdm=not params["show_progress"],
         )
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss)
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
+        )
         result = trainer.train()
     history = [
         {"step": int(e["step"]), "epoch": float(e["epoch"]), "loss": float(e["loss"])}
         for e in trainer.state.log_history
         if "loss" in e
     ]
+    curve = [
+        {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
+        for e in trainer.state.log_history
+        if f"eval_{VALIDATION_METRIC}" in e
+    ]
+    validation = {"n_queries": len(validation_task["queries"]) if validate else 0}
+    if validate:
+        best = max(curve, key=lambda e: e["ndcg@10"]) if curve else None
+        keep_base = v["keep_base_if_better"] and (best is None or best["ndcg@10"] <= base_score)
+        if keep_base:
+            model.load_state_dict(initial_state)
+            logger.warning(
+                "No checkpoint beat the base model on validation (NDCG@10 %.4f vs best %s): the base weights are kept",
+                base_score, f"{best['ndcg@10']:.4f}" if best else "none",
+            )
+        validation.update(
+            {
+                "n_corpus": len(validation_task["corpus"]),
+                "base_ndcg@10": base_score,
+                "best_ndcg@10": best["ndcg@10"] if best else None,
+                "chosen": "base model" if keep_base else f"step {best['step']}" if best else "last step",
+                "curve": curve,
+                "stopped_early": bool(int(result.global_step) < total_steps),
+            }
+        )
+        logger.info("Validation NDCG@10: base %.4f, checkpoints %s; kept: %s", base_score,
+                    [round(e["ndcg@10"], 4) for e in curve], validation["chosen"])
     log = {
         "matryoshka_dims": dims,
+        "loss": params["loss"]["name"],
         "n_train_rows": len(train_set),
         "columns": list(train_set.columns),
         "steps": int(result.global_step),
@@ -259,6 +407,7 @@ def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) 
         "train_loss_mean": float(result.training_loss),
         "runtime_s": round(time.perf_counter() - started, 1),
         "loss_history": history,
+        "validation": validation,
     }
     logger.info("Trained %d steps in %.0f s; loss %.4f -> %.4f", log["steps"], log["runtime_s"],
                 history[0]["loss"] if history else float("nan"), history[-1]["loss"] if history else float("nan"))
@@ -268,61 +417,125 @@ def fine_tune(base_model: Any, train_set: pd.DataFrame, params: dict[str, Any]) 
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Cosine NDCG@10, MRR@10, Recall@1 and Recall@10 at every Matryoshka dimension.
+def _ranks(scores: Any, relevant: list[list[int]], id_order: Any) -> list[Any]:
+    """1-based rank of each query's relevant documents, ties broken by corpus id as the library's evaluator does."""
+    import torch
 
-    Uses sentence-transformers' ``InformationRetrievalEvaluator``, one per dimension
-    (``truncate_dim``). The corpus is embedded once at full size and sliced per dimension:
-    the same vectors the evaluator would compute with ``truncate_dim`` (truncation happens
-    after the forward pass; cosine renormalises), at a fifth of the cost.
+    ranks = []
+    for i, docs in enumerate(relevant):
+        row = scores[i]
+        own = row[docs]
+        above = (row[None, :] > own[:, None]).sum(dim=1)
+        tied_before = ((row[None, :] == own[:, None]) & (id_order[None, :] < id_order[docs][:, None])).sum(dim=1)
+        ranks.append((above + tied_before + 1).to(torch.long))
+    return ranks
+
+
+def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+    """Per test query, at every Matryoshka dimension: cosine NDCG@10, MRR@10, Recall@1 and Recall@10.
+
+    The same numbers as sentence-transformers' ``InformationRetrievalEvaluator`` (a test checks
+    that their means agree), kept per query so that before/after can be compared with a paired
+    bootstrap over queries. Queries and corpus are embedded once at full size and truncated per
+    dimension (truncation happens after the forward pass; cosine renormalises).
+
+    Returns:
+        One row per (query, dimension): ``query_id, dim, ndcg@10, mrr@10, recall@1, recall@10``.
     """
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    import torch
     from sentence_transformers.util import cos_sim
 
     ev = params["evaluation"]
     model = as_sentence_transformer(model)
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
-    relevant = {q: set(docs) for q, docs in task["relevant"].items()}
-    corpus_texts = list(task["corpus"].values())
-    corpus_embeddings = model.encode_document(
-        corpus_texts, batch_size=ev["batch_size"], convert_to_tensor=True, show_progress_bar=params["show_progress"]
-    )
-    results: dict[str, dict[str, float]] = {}
+    query_prompt, document_prompt = _prompts(params)
+    query_ids, corpus_ids = list(task["queries"]), list(task["corpus"])
+    position = {doc: i for i, doc in enumerate(corpus_ids)}
+    relevant = [[position[d] for d in task["relevant"][q]] for q in query_ids]
+    id_order = torch.empty(len(corpus_ids), dtype=torch.long)
+    id_order[torch.tensor(sorted(range(len(corpus_ids)), key=corpus_ids.__getitem__))] = torch.arange(len(corpus_ids))
+    encode = {"batch_size": ev["batch_size"], "convert_to_tensor": True, "show_progress_bar": params["show_progress"]}
+    queries = model.encode_query([task["queries"][q] for q in query_ids], prompt=query_prompt, **encode).cpu()
+    corpus = model.encode_document(list(task["corpus"].values()), prompt=document_prompt, **encode).cpu()
+    frames = []
+    discounts = 1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float64))  # ranks 1..10
     for dim in dims:
-        evaluator = InformationRetrievalEvaluator(
-            queries=task["queries"],
-            corpus=task["corpus"],
-            relevant_docs=relevant,
-            mrr_at_k=[10],
-            ndcg_at_k=[10],
-            accuracy_at_k=[1, 10],
-            precision_recall_at_k=[1, 10],
-            map_at_k=[10],
-            batch_size=ev["batch_size"],
-            truncate_dim=dim,
-            name=f"dim_{dim}",
-            write_csv=False,
-            score_functions={"cosine": cos_sim},  # the original's metric, whatever the model's default
-        )
-        scores = evaluator.compute_all_metrics(model, corpus_embeddings=corpus_embeddings[:, :dim])
-        results[str(dim)] = {
-            name: float(scores["cosine"][f"{name.split('@')[0]}@k"][int(name.split("@")[1])]) for name in REPORTED
+        ranks = _ranks(cos_sim(queries[:, :dim], corpus[:, :dim]), relevant, id_order)
+        rows = []
+        for r in ranks:
+            top10 = r[r <= 10]
+            ideal = discounts[: min(len(r), 10)].sum()
+            rows.append(
+                (
+                    float(discounts[top10 - 1].sum() / ideal),
+                    float(1.0 / r.min()) if r.min() <= 10 else 0.0,
+                    float((r <= 1).sum()) / len(r),
+                    float((r <= 10).sum()) / len(r),
+                )
+            )
+        frame = pd.DataFrame(rows, columns=list(REPORTED))
+        frame.insert(0, "dim", dim)
+        frame.insert(0, "query_id", query_ids)
+        frames.append(frame)
+        logger.info("dim %4d: NDCG@10 %.4f  MRR@10 %.4f  R@1 %.4f  R@10 %.4f", dim, *frame[list(REPORTED)].mean())
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_scores(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """``{dim: {metric: mean over queries}}``, largest dimension first."""
+    means = scores.groupby("dim", sort=False)[list(REPORTED)].mean()
+    return {str(d): {m: float(means.loc[d, m]) for m in REPORTED} for d in means.index}
+
+
+def compare_scores(before: pd.DataFrame, after: pd.DataFrame, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per dimension and metric: after vs before, paired bootstrap over the test queries.
+
+    Every (dimension, metric) uses the same resamples of queries (one seed), so the intervals
+    are for the same resampled query sets.
+    """
+    st = params["statistics"]
+    key = ["query_id", "dim"]
+    paired = before.merge(after, on=key, suffixes=("_before", "_after"), validate="one_to_one")
+    if len(paired) != len(before) or len(paired) != len(after):
+        raise ValueError("bge_finetune: before and after were not scored on the same queries and dimensions")
+    out: dict[str, dict[str, Any]] = {}
+    for dim, group in paired.groupby("dim", sort=False):
+        out[str(dim)] = {
+            metric: paired_bootstrap(
+                group[f"{metric}_before"].to_numpy(),
+                group[f"{metric}_after"].to_numpy(),
+                n_resamples=st["n_resamples"],
+                confidence=st["confidence"],
+                seed=st["seed"],
+            ).to_dict()
+            for metric in REPORTED
         }
-        logger.info("dim %4d: NDCG@10 %.4f  MRR@10 %.4f  R@1 %.4f  R@10 %.4f", dim,
-                    *(results[str(dim)][name] for name in REPORTED))
-    return results
+    return out
 
 
 def report_metrics(
-    before: dict[str, dict[str, float]],
-    after: dict[str, dict[str, float]],
+    before: pd.DataFrame,
+    after: pd.DataFrame,
     training_log: dict[str, Any],
     task: dict[str, Any],
     params: dict[str, Any],
 ) -> dict[str, Any]:
-    """One JSON: data sizes, training log, metrics before/after per dimension, NDCG@10 gains."""
-    dims = list(before)
+    """One JSON: data sizes, training log, means before/after per dimension, and every paired comparison.
+
+    ``comparison[dim][metric]`` holds after - before with its 95 % interval and verdict;
+    ``verdicts[dim]`` is NDCG@10's verdict, and ``conclusion`` says each in words.
+    """
+    comparison = compare_scores(before, after, params)
+    dims = list(comparison)
+    verdicts = {d: comparison[d]["ndcg@10"]["verdict"] for d in dims}
+    conclusion = [
+        _comparison_sentence(f"NDCG@10 at {d} dims", comparison[d]["ndcg@10"]) for d in dims
+    ]
+    for line in conclusion:
+        logger.info("%s", line)
     return {
+        "model": params["labels"]["model"],
+        "data_label": params["labels"]["data"],
         "data": {
             "n_test_queries": len(task["queries"]),
             "n_corpus": len(task["corpus"]),
@@ -331,31 +544,61 @@ def report_metrics(
             "split_by": params["split"]["by"],
         },
         "dims": [int(d) for d in dims],
-        "before": before,
-        "after": after,
-        "ndcg@10_gain": {d: after[d]["ndcg@10"] - before[d]["ndcg@10"] for d in dims},
-        "improved_at_every_dim": all(after[d]["ndcg@10"] > before[d]["ndcg@10"] for d in dims),
+        "before": mean_scores(before),
+        "after": mean_scores(after),
+        "comparison": comparison,
+        "verdicts": verdicts,
+        "better_at_every_dim": all(v == "better" for v in verdicts.values()),
+        "conclusion": conclusion,
         "training": training_log,
     }
 
 
+def _comparison_sentence(what: str, c: dict[str, Any]) -> str:
+    from qeu_kedro.stats import Comparison
+
+    return Comparison(**c).describe(what, change="changed after fine-tuning")
+
+
 def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
-    """NDCG@10 against embedding dimension, before vs after fine-tuning."""
+    """NDCG@10 against dimension before/after, and the paired difference with its 95 % interval per dimension."""
     dims = metrics["dims"]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, (ax, diff_ax) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.2, 1]})
     for stage, style in (("before", "o--"), ("after", "o-")):
         values = [metrics[stage][str(d)]["ndcg@10"] for d in dims]
         ax.plot(dims, values, style, label=f"{stage} fine-tuning")
-        for d, v in zip(dims, values):
-            ax.annotate(f"{v:.3f}", (d, v), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(dims, [str(d) for d in dims])
-    ax.minorticks_off()
-    ax.set_xlabel("embedding dimension (Matryoshka truncation)")
+        for d, value in zip(dims, values):
+            ax.annotate(f"{value:.3f}", (d, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    colours = {"better": "tab:green", "no evidence": "tab:gray", "worse": "tab:red"}
+    for d in dims:
+        c = metrics["comparison"][str(d)]["ndcg@10"]
+        diff_ax.errorbar(
+            [d], [c["difference"]], yerr=[[c["difference"] - c["ci_low"]], [c["ci_high"] - c["difference"]]],
+            fmt="o", capsize=5, color=colours[c["verdict"]],
+        )
+    diff_ax.axhline(0, color="black", linewidth=0.8)
+    from matplotlib.lines import Line2D
+
+    diff_ax.legend(
+        handles=[Line2D([], [], marker="o", linestyle="", color=col, label=v) for v, col in colours.items()],
+        title="verdict (95 % interval)", fontsize=8, title_fontsize=8,
+    )
+    diff_ax.set_ylabel("NDCG@10 after - before")
+    diff_ax.set_title("Paired difference, bootstrap over test queries", fontsize=10)
+    for a in (ax, diff_ax):
+        a.set_xscale("log", base=2)
+        a.set_xticks(dims, [str(d) for d in dims])
+        a.minorticks_off()
+        a.set_xlabel("embedding dimension (Matryoshka truncation)")
+        a.grid(alpha=0.3)
     ax.set_ylabel("NDCG@10 (cosine)")
-    data = metrics["data"]
-    ax.set_title(f"Retrieval on {data['n_test_queries']} test queries, corpus of {data['n_corpus']}", fontsize=10)
     ax.legend()
-    ax.grid(alpha=0.3)
+    data = metrics["data"]
+    ax.set_title(f"{data['n_test_queries']} test queries, corpus of {data['n_corpus']}", fontsize=10)
+    better = sum(v == "better" for v in metrics["verdicts"].values())
+    fig.suptitle(
+        f"bge_finetune ({metrics['model']}, {metrics['data_label']}): better at {better} of {len(dims)} dimensions",
+        fontsize=11,
+    )
     fig.tight_layout()
     return fig

@@ -18,6 +18,7 @@ from .nodes import (
     prepare_training_set,
     report_metrics,
     split_pairs,
+    split_validation,
 )
 
 P = "params:bge_finetune"
@@ -39,33 +40,51 @@ def _pipeline() -> Pipeline:
             Node(make_pairs, ["bge_pairs", P], "bge_pairs_checked", name="bge_make_pairs"),
             Node(split_pairs, ["bge_pairs_checked", P], ["bge_train_pairs", "bge_test_pairs"], name="bge_split_pairs"),
             Node(
+                split_validation,
+                ["bge_train_pairs", P],
+                ["bge_fit_pairs", "bge_validation_pairs"],
+                name="bge_split_validation",
+            ),
+            Node(
                 build_retrieval_task,
                 ["bge_pairs_checked", "bge_test_pairs", P],
                 "bge_retrieval_task",
                 name="bge_build_retrieval_task",
             ),
+            # validation ranks among training-side positives only: no test text is seen before the end
+            Node(
+                build_retrieval_task,
+                ["bge_train_pairs", "bge_validation_pairs", P],
+                "bge_validation_task",
+                name="bge_build_validation_task",
+            ),
             Node(
                 prepare_training_set,
-                ["bge_train_pairs", BASE_MODEL, P],
+                ["bge_fit_pairs", BASE_MODEL, P],
                 "bge_training_set",
                 name="bge_prepare_training_set",
             ),
             Node(
                 evaluate_retrieval,
                 [BASE_MODEL, "bge_retrieval_task", P],
-                "bge_metrics_before",
+                "bge_scores_before",
                 name="bge_evaluate_before",
             ),
-            Node(fine_tune, [BASE_MODEL, "bge_training_set", P], [TRAINED_MODEL, "bge_training_log"], name="bge_fine_tune"),
+            Node(
+                fine_tune,
+                [BASE_MODEL, "bge_training_set", "bge_validation_task", P],
+                [TRAINED_MODEL, "bge_training_log"],
+                name="bge_fine_tune",
+            ),
             Node(
                 evaluate_retrieval,
                 [TRAINED_MODEL, "bge_retrieval_task", P],
-                "bge_metrics_after",
+                "bge_scores_after",
                 name="bge_evaluate_after",
             ),
             Node(
                 report_metrics,
-                ["bge_metrics_before", "bge_metrics_after", "bge_training_log", "bge_retrieval_task", P],
+                ["bge_scores_before", "bge_scores_after", "bge_training_log", "bge_retrieval_task", P],
                 "bge_finetune_metrics",
                 name="bge_report_metrics",
             ),
