@@ -107,9 +107,8 @@ def test_bge_finetune_reads_base_model_and_writes_the_finetuned_namespace_model(
     assert "base.embedding_model" in bge.inputs()
     assert "finetuned.embedding_model" in bge.all_outputs()
     assert "finetuned.embedding_model" in pipelines["movie_embedding"].inputs()
-    assert {"base.ridge_metrics", "finetuned.ridge_metrics", "base.top_coefficients", "finetuned.top_coefficients"} == (
-        pipelines["movie_comparison"].inputs()
-    )
+    namespaced = {f"{ns}.{name}" for ns in ("base", "finetuned") for name in ("ridge_metrics", "top_coefficients", "ridge_cv_scores")}
+    assert namespaced | {"bge_finetune_metrics", "params:movie_comparison"} == pipelines["movie_comparison"].inputs()
 
 
 def _keys(tree, prefix=""):
@@ -175,3 +174,34 @@ def test_bounded_real_run(project, shared_data, env):
         assert metrics["data"]["n_train_rows"] + metrics["training"]["validation"]["n_queries"] == 32
     assert (out / f"06_models/{env}/bge_finetuned/modules.json").exists()
     assert not (out / "06_models/bge_finetuned").exists()
+
+
+@pytest.mark.slow
+def test_a_new_question_to_answer_set_runs_through_a_configuration_environment_alone(project):
+    """Any two text columns, an id column and the model's prefixes: conf/<env>/ only, no code."""
+    from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
+
+    faq = make_sample_pairs(n_pairs=120, seed=4).rename(columns={"id": "qid", "anchor": "question", "positive": "answer"})
+    faq.insert(1, "topic", "films")  # a column the run does not use
+    faq["qid"] = "faq-" + faq["qid"].astype(str)
+    faq.to_csv(project / "data/01_raw/faq.csv", index=False)
+    env = project / "conf/faq"
+    env.mkdir()
+    (env / "globals.yml").write_text('out_prefix: "faq/"\nbge_data_label: "a FAQ"\n')
+    (env / "catalog_bge_finetune.yml").write_text(
+        "bge_pairs:\n  type: pandas.CSVDataset\n  filepath: data/01_raw/faq.csv\n"
+    )
+    (env / "parameters_bge_finetune.yml").write_text(
+        "bge_finetune:\n"
+        "  source: {anchor_column: question, positive_column: answer, id_column: qid}\n"
+        '  prompts: {query: "query: ", document: "passage: "}\n'
+    )
+    bounded = {"bge_finetune": {"training": {"max_steps": 2, "batch_size": 16}, "show_progress": False}}
+    run_kedro(project, env="faq", pipeline_names=["bge_finetune"], params=bounded)
+    out = project / "data"
+    metrics = json.loads((out / "08_reporting/faq/bge_finetune/metrics.json").read_text())
+    check_metrics(metrics, [384, 256, 128, 64, 32])
+    assert metrics["data_label"] == "a FAQ" and metrics["data"]["n_test_queries"] == 24  # 20 % of 120
+    test = pd.read_parquet(out / "05_model_input/faq/bge_finetune/test_pairs.parquet")
+    assert test["id"].str.startswith("faq-").all()  # the data's own ids
+    assert (out / "06_models/faq/bge_finetuned/modules.json").exists()

@@ -37,12 +37,13 @@ def cv_scores(r2, hashes=None):
     )
 
 
+RETRIEVAL = {"data_label": "pairs", "verdicts": {"8": "better", "4": "no evidence"}, "conclusion": ["NDCG@10 ..."]}
 RNG = np.random.default_rng(0)
 BASE_CV = cv_scores(0.30 + RNG.normal(0, 0.02, 25))
 
 
 def test_compare_ridge_r2_and_shared_features():
-    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV, PARAMS)
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS)
     assert summary["r2_test"] == {"base": 0.30, "finetuned": 0.35, "finetuned_minus_base": pytest.approx(0.05)}
     assert summary["rmse_test"]["finetuned_minus_base"] == pytest.approx(-0.05)
     assert summary["n_shared_top_features"] == 2
@@ -50,10 +51,11 @@ def test_compare_ridge_r2_and_shared_features():
     assert summary["only_base"] == ["overview_embedding_3", "age"]
     assert summary["only_finetuned"] == ["overview_embedding_7", "title_embedding_1"]
     assert summary["top_k"] == {"base": 4, "finetuned": 4}
+    assert summary["finetuned_model_retrieval"]["ndcg@10_verdicts"] == {"8": "better", "4": "no evidence"}
 
 
 def test_identical_cv_scores_are_no_evidence():
-    cv = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV.copy(), PARAMS)["cv_r2_test"]
+    cv = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV.copy(), RETRIEVAL, PARAMS)["cv_r2_test"]
     assert cv["difference"] == 0 and cv["ci_low"] <= 0 <= cv["ci_high"]
     assert cv["verdict"] == "no evidence" and "no evidence" in cv["conclusion"]
     assert cv["n"] == 25 and cv["n_ratings"] == 1000
@@ -61,16 +63,16 @@ def test_identical_cv_scores_are_no_evidence():
 
 def test_a_consistent_gain_on_every_fold_is_better_and_a_loss_worse():
     gain = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 0.02 + RNG.normal(0, 0.002, 25))
-    better = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, PARAMS)["cv_r2_test"]
+    better = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, RETRIEVAL, PARAMS)["cv_r2_test"]
     assert better["ci_low"] > 0 and better["verdict"] == "better"
-    worse = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, gain, BASE_CV, PARAMS)["cv_r2_test"]
+    worse = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, gain, BASE_CV, RETRIEVAL, PARAMS)["cv_r2_test"]
     assert worse["ci_high"] < 0 and worse["verdict"] == "worse"
 
 
 def test_folds_of_different_ratings_are_refused():
     other = cv_scores(BASE_CV["r2_test"], hashes=["x"] * 25)
     with pytest.raises(ValueError, match="holds different ratings"):
-        compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, other, PARAMS)
+        compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, other, RETRIEVAL, PARAMS)
 
 
 def test_side_by_side_ranks():
@@ -90,7 +92,7 @@ def test_side_by_side_with_lists_of_different_length():
 
 def test_plot_comparison_draws_the_interval_and_states_the_verdict():
     gain = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 0.02 + RNG.normal(0, 0.002, 25))
-    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, PARAMS)
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, RETRIEVAL, PARAMS)
     fig = plot_comparison(summary, BASE, FINE)
     diff_ax, base_ax, fine_ax = fig.axes
     cv = summary["cv_r2_test"]

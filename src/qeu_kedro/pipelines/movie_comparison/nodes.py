@@ -31,10 +31,14 @@ def compare_ridge(
     finetuned_top: pd.DataFrame,
     base_cv: pd.DataFrame,
     finetuned_cv: pd.DataFrame,
+    retrieval: dict[str, Any],
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """R² / RMSE of each namespace, the paired CV difference with its interval and verdict, shared top features.
 
+    ``retrieval`` is ``bge_finetune``'s report: its per-dimension verdicts on the fine-tuned model
+    (better / no evidence / worse than the base at retrieval) are quoted, so the summary says what
+    the ``finetuned`` namespace's model is.
     ``cv_r2_test`` pairs the two namespaces' repeated k-fold CV test R² fold by fold (the folds
     must hold the same ratings: checked by their fingerprints) and gives ``finetuned - base``
     with the Nadeau-Bengio corrected 95 % interval (:func:`qeu_kedro.stats.corrected_cv_interval`).
@@ -45,6 +49,11 @@ def compare_ridge(
         base, fine = float(base_metrics[key]), float(finetuned_metrics[key])
         summary[key] = {"base": base, "finetuned": fine, "finetuned_minus_base": fine - base}
     summary["cv_r2_test"] = _paired_cv(base_cv, finetuned_cv, params)
+    summary["finetuned_model_retrieval"] = {
+        "data": retrieval.get("data_label"),
+        "ndcg@10_verdicts": retrieval["verdicts"],
+        "conclusion": retrieval["conclusion"],
+    }
     base_features, fine_features = list(base_top["feature"]), list(finetuned_top["feature"])
     shared = [f for f in base_features if f in set(fine_features)]  # in base's rank order
     summary.update(

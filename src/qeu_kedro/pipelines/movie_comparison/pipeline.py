@@ -27,6 +27,7 @@ def _pipeline() -> Pipeline:
                     "finetuned.top_coefficients",
                     "base.ridge_cv_scores",
                     "finetuned.ridge_cv_scores",
+                    "bge_finetune_metrics",
                     "params:movie_comparison",
                 ],
                 "comparison_summary",
