@@ -1,4 +1,10 @@
-"""Project hooks: record every node's metrics, figures and small models in the active MLflow run.
+"""Project hooks: check the configuration before anything runs; record outputs in MLflow.
+
+:class:`InputChecksHook` stops a run with a clear message before any node runs when the
+``--env`` names no configuration folder, or when the parameters have an unknown key, a wrong
+type or a value out of range (:mod:`qeu_kedro.parameters`).
+
+:class:`MlflowOutputsHook` records every node's metrics, figures and small models in the active MLflow run.
 
 kedro-mlflow (its own hook, registered by the plugin) opens one MLflow run per ``kedro run`` and
 logs the parameters. The pipelines write their metrics as plain JSON dicts (``*metrics*``,
@@ -146,3 +152,53 @@ class MlflowOutputsHook:
             folder, stem = _artifact_path(name, "models")
             mlflow.log_dict(dict(value), f"{folder}/{stem}.json")
             logger.info("MLflow: logged model '%s'", name)
+
+
+class InputChecksHook:
+    """Refuse a run whose environment or parameters are wrong, before kedro-mlflow or any node starts."""
+
+    def __init__(self) -> None:
+        self._conf_source: str | None = None
+        self._envs: list[str] = []
+
+    # tryfirst: before kedro-mlflow reads the (maybe missing) environment's mlflow.yml.
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        """Fail on an ``--env`` without a folder under ``conf/``, listing the environments there are."""
+        import difflib
+
+        loader = context.config_loader
+        conf_source = Path(loader.conf_source)
+        base_env = getattr(loader, "base_env", None) or "base"
+        env = context.env or getattr(loader, "default_run_env", None) or "local"
+        self._conf_source = str(conf_source)
+        self._envs = [base_env] if env == base_env else [base_env, env]
+        if conf_source.is_dir() and not (conf_source / env).is_dir():
+            names = sorted(p.name for p in conf_source.iterdir() if p.is_dir() and not p.name.startswith("."))
+            close = difflib.get_close_matches(env, names, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ValueError(
+                f"Unknown configuration environment '{env}' (--env): there is no folder {conf_source / env}.{hint} "
+                f"Environments: {', '.join(n for n in names if n != base_env)}."
+            )
+
+    # tryfirst: before kedro-mlflow opens a run and logs the parameters.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Check the parameters of the blocks this run uses (and every ``--params`` key)."""
+        from qeu_kedro.parameters import base_parameters, check_parameters, sources
+
+        if self._conf_source is None:
+            return
+        params = catalog.load("parameters")
+        runtime = run_params.get("runtime_params") or {}
+        used = {name.split(":", 1)[1].split(".")[0] for name in pipeline.inputs() if name.startswith("params:")}
+        if "parameters" in pipeline.inputs():
+            used = set(params)
+        used |= {str(key).split(".")[0] for key in runtime}
+        check_parameters(
+            params,
+            base_parameters(self._conf_source, self._envs[0]),
+            blocks=used,
+            source_of=sources(self._conf_source, self._envs, runtime),
+        )
