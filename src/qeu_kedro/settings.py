@@ -29,6 +29,5 @@ CONFIG_LOADER_ARGS = {
 
 # InputChecksHook refuses an unknown --env and wrong parameters before anything runs.
 # MlflowOutputsHook mirrors each node's metrics, figures and small models into the MLflow run that
-# kedro-mlflow opens
-# (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
+# kedro-mlflow opens (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
 HOOKS = (InputChecksHook(), MlflowOutputsHook())
