@@ -64,6 +64,7 @@ RULES: dict[str, Any] = {
     "bge_finetune.evaluation.batch_size": PositiveInt,
     "bge_finetune.minimum.train_pairs": PositiveInt,
     "bge_finetune.minimum.test_queries": PositiveInt,
+    "bge_finetune.minimum.corpus": PositiveInt,
     "jrte_sentiment.training.batch_size": PositiveInt,
     "jrte_sentiment.training.eval_batch_size": PositiveInt,
     "jrte_sentiment.training.max_length": PositiveInt,

@@ -23,6 +23,8 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split  # noqa:
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer  # noqa: E402
 from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
 
+from .checks import check_split  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 DATASET = "bge_pairs"
@@ -119,7 +121,7 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
     if subset.get("max_test_queries") and len(test) > subset["max_test_queries"]:
         test = test.sample(n=subset["max_test_queries"], random_state=split["seed"])
     logger.info("Split by %s: %d train pairs, %d test queries", split["by"], len(train), len(test))
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return check_split(pairs, train.reset_index(drop=True), test.reset_index(drop=True), params)
 
 
 def build_retrieval_task(pairs: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
