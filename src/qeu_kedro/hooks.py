@@ -98,6 +98,43 @@ def _artifact_path(dataset_name: str, kind: str) -> tuple[str, str]:
     return "/".join([kind, *namespace]), leaf
 
 
+def prepare_tracking_store(context: Any) -> None:
+    """Create the SQLite tracking store and the experiment under a file lock, before kedro-mlflow uses them.
+
+    Two ``kedro run`` started at once on a fresh clone would both create MLflow's schema
+    (``duplicate column name``, alembic ``CommandError``); under an exclusive lock on
+    ``mlflow.db.lock`` the first creates it and the others find it done. The set-up is
+    kedro-mlflow's own (``KedroMlflowConfig.setup``): kedro-mlflow repeats it right after, at no cost.
+    """
+    try:
+        import fcntl
+
+        from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+    except ImportError:  # no kedro-mlflow (or not POSIX): nothing to prepare
+        return
+    loader = context.config_loader
+    if "mlflow" not in loader.config_patterns:
+        loader.config_patterns.update({"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]})
+    try:
+        conf = loader["mlflow"]
+    except Exception:  # noqa: BLE001 - no mlflow.yml: kedro-mlflow's defaults, its own business
+        return
+    uri = str(((conf or {}).get("server") or {}).get("mlflow_tracking_uri") or "")
+    if not uri.startswith("sqlite:///"):
+        return
+    config = KedroMlflowConfig.model_validate({**conf})
+    if config.tracking.experiment.name is None:
+        config.tracking.experiment.name = context._package_name
+    database = Path(uri.removeprefix("sqlite:///"))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            config.setup(context)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class MlflowOutputsHook:
     """After each node, log its ``*metrics*`` / ``*summary*`` dicts, its figures and its small JSON models."""
 
@@ -111,6 +148,7 @@ class MlflowOutputsHook:
         # stores by URI, so two projects in one process would share the first one's database.
         root = str(Path(context.project_path).resolve())
         OmegaConf.register_new_resolver("qeu.project_path", lambda: root, replace=True)
+        prepare_tracking_store(context)
 
     @hook_impl
     def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool) -> None:
