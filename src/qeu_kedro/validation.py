@@ -81,6 +81,8 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         return out
     numeric = pd.to_numeric(series, errors="coerce")
     bad = numeric.isna().to_numpy() & series.notna().to_numpy()
+    # true/false is not a number of stars, an age or an id (pandas would read it as 1/0)
+    bad |= series.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     if bad.any():
         i = _first(bad)
         fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)
