@@ -96,7 +96,7 @@ def test_an_extra_field_in_pn_is_named_not_a_duplicate_id(tmp_path):
     path.write_text('a1\t1\tgood\t{"1": 3}\ttrain\textra\na2\t0\tso so\t{"0": 3}\ttrain\n')
     entry = load_config(REPO, None, "catalog")["pn"]
     loaded = CSVDataset(filepath=str(path), load_args=entry["load_args"]).load()
-    with pytest.raises(RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*'a1'"):
+    with pytest.raises(RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"):
         check_pn(loaded)
 
 

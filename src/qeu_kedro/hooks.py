@@ -4,6 +4,9 @@
 ``--env`` names no configuration folder, or when the parameters have an unknown key, a wrong
 type or a value out of range (:mod:`qeu_kedro.parameters`).
 
+:class:`UnfinishedRunHook` keeps a record of what a run has written until it finishes: the next
+run names the files a killed or failed run left behind, which may not match each other.
+
 :class:`MlflowOutputsHook` records every node's metrics, figures and small models in the active MLflow run.
 
 kedro-mlflow (its own hook, registered by the plugin) opens one MLflow run per ``kedro run`` and
@@ -240,3 +243,89 @@ class InputChecksHook:
             blocks=used,
             source_of=sources(self._conf_source, self._envs, runtime),
         )
+
+
+class UnfinishedRunHook:
+    """Record each run's saved files in ``data/.runs/<run id>.json`` until the run ends well.
+
+    A run that fails keeps its record; a killed run cannot remove it. The next run names
+    what such a run wrote (e.g. the model inputs of one run beside the model of another)
+    in a warning, then drops the record. Records of runs still alive (parallel runs) are left alone.
+    """
+
+    def __init__(self) -> None:
+        self._record: Path | None = None
+        self._catalog: Any = None
+        self._entry: dict[str, Any] = {}
+
+    @staticmethod
+    def _folder(project_path: str) -> Path:
+        return Path(project_path) / "data" / ".runs"
+
+    def _write(self) -> None:
+        import json
+
+        if self._record is None:
+            return
+        tmp = self._record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._entry, indent=1))
+        os.replace(tmp, self._record)
+
+    @hook_impl(trylast=True)  # after the parameter check: a refused run starts no record
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        import json
+        import time
+
+        from qeu_kedro.datasets._atomic import _alive
+
+        folder = self._folder(run_params["project_path"])
+        for old in sorted(folder.glob("*.json")):
+            try:
+                entry = json.loads(old.read_text())
+            except ValueError:
+                entry = {}
+            if entry.get("pid") and _alive(int(entry["pid"])) and entry.get("pid") != os.getpid():
+                continue  # a run going on in parallel
+            if entry.get("written"):
+                logger.warning(
+                    "The run %s started %s did not finish (%s); it wrote %s. These files may not match each other "
+                    "or the other outputs: re-run the pipelines that write them (%s).",
+                    entry.get("run_id"), entry.get("started"), entry.get("failed") or "killed",
+                    ", ".join(f"{w['dataset']} ({w['filepath']})" for w in entry["written"]),
+                    ", ".join(entry.get("pipelines") or ["__default__"]),
+                )
+            old.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        self._catalog = catalog
+        self._record = folder / f"{str(run_params['run_id']).replace(':', '_')}.json"
+        self._entry = {"run_id": run_params["run_id"], "pid": os.getpid(), "pipelines": run_params.get("pipeline_names"),
+                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "written": []}
+        self._write()
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        if self._record is None:
+            return
+        try:
+            filepath = getattr(self._catalog[dataset_name], "_filepath", None)
+        except Exception:  # noqa: BLE001 - recording must never fail a run
+            filepath = None
+        if filepath is None:
+            return  # in memory: nothing left behind
+        self._entry["written"].append({"dataset": dataset_name, "filepath": str(filepath)})
+        self._write()
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any, catalog: Any) -> None:
+        if self._record is not None:
+            self._record.unlink(missing_ok=True)
+        self._record = None
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self._record is None:
+            return
+        self._entry["failed"] = f"failed: {type(error).__name__}"
+        self._entry["pid"] = None  # over: the next run reports it even from this process
+        self._write()
+        self._record = None
