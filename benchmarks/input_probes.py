@@ -62,9 +62,13 @@ def stand_in_embeddings(project: Path, keep: float = 1.0) -> None:
 
 
 def written(project: Path) -> list[str]:
-    skip = ("01_raw", "04_feature")
-    return sorted(str(p.relative_to(project / "data")) for p in (project / "data").rglob("*")
-                  if p.is_file() and not any(s in p.parts for s in skip))
+    return outputs(str(p.relative_to(project / "data")) for p in (project / "data").rglob("*") if p.is_file())
+
+
+def outputs(paths: Any) -> list[str]:
+    """Outputs among ``paths`` (relative to data/): not the raw inputs, the stand-in embeddings or the
+    run records (``.runs/``, which name what a failed run wrote)."""
+    return sorted(p for p in paths if not p.startswith(("01_raw/", "04_feature/", ".runs/")))
 
 
 def run(project: Path, env: str | None = None, params: dict | None = None, **kwargs: Any) -> None:
@@ -205,7 +209,7 @@ PROBES = {
     "users: gender `X`": probe_gender_x,
     "users: occupation `Engineer ` (trailing space)": probe_occupation_space,
     "ratings: a (user, movie) rated twice, other stars": probe_rated_twice,
-    "movies: half deleted (join drops 54 %)": probe_half_movies,
+    "movies: half deleted (about half the ratings lose their movie)": probe_half_movies,
     "movies: a title `NA`": probe_title_na,
     "pn.tsv: an extra column": probe_pn_extra_column,
     "pairs: a file of 3 rows": probe_three_pairs,
@@ -263,7 +267,44 @@ def main() -> None:
     print(f"-> {path}")
 
 
+#: What a trustworthy outcome is, per probe: refused with a message matching the pattern (the
+#: dataset and column, or the key and where it came from), or accepted with a note matching it.
+EXPECTED: dict[str, tuple[bool, str]] = {
+    "users: gender `X`": (True, r"dataset 'users', column 'gender', row 3 .*unknown value 'X'"),
+    "users: occupation `Engineer ` (trailing space)": (True, r"dataset 'users', column 'occupation', row 3 .*'Engineer '"),
+    "ratings: a (user, movie) rated twice, other stars": (True, r"dataset 'ratings', column 'user_id, movie_id', row \d+"),
+    "movies: half deleted (about half the ratings lose their movie)": (True, r"dataset 'ratings', column 'movie_id'.*max_join_loss"),
+    "movies: a title `NA`": (False, r"ran"),
+    "pn.tsv: an extra column": (True, r"dataset 'pn'.*more than the 5 tab-separated fields"),
+    "pairs: a file of 3 rows": (True, r"dataset 'bge_pairs'.*only \d+ training pairs"),
+    "--params ridge_analysis.alpah=1.0 (typo)": (True, r"ridge_analysis\.alpah \(from --params\).*did you mean 'ridge_analysis\.alpha'"),
+    "--params ridge_analysis.alpha=-5": (True, r"ridge_analysis\.alpha \(from --params\).*greater than 0"),
+    "conf/local: alpha: five": (True, r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"),
+    "conf/local: a partial ridge_analysis block": (False, r"ran"),
+    "--params ridge_analysis.top_k=0": (True, r"ridge_analysis\.top_k \(from --params\)"),
+    "--params bge_finetune.training.batch_size=0": (True, r"bge_finetune\.training\.batch_size \(from --params\)"),
+    "--env movielen (typo)": (True, r"Unknown configuration environment 'movielen'.*Did you mean 'movielens'"),
+    "--pipeline ridge_analisys (typo)": (True, r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines:"),
+    "corrupt embedding cache": (False, r"loaded 0 entries"),
+    "temp folder of a killed model save": (False, r"removed"),
+    "retrained model, only README differs": (False, r"unchanged"),
+}
+
+
+def trustworthy(name: str, outcome: dict[str, Any] | None) -> bool:
+    import re
+
+    refused, pattern = EXPECTED[name]
+    if outcome is None or outcome["refused"] != refused:
+        return False
+    # a refusal must write nothing (the stale temp folder is the probe's own input)
+    return bool(re.search(pattern, outcome["message"])) and (not refused or not outputs(outcome["written"]))
+
+
 def table() -> None:
+    sys.path.insert(0, str(REPO / "src"))
+    from qeu_kedro.stats import paired_bootstrap
+
     before = json.loads((OUT / "results_input_probes_before.json").read_text())
     after = json.loads((OUT / "results_input_probes_after.json").read_text())
 
@@ -271,12 +312,20 @@ def table() -> None:
         if o is None:
             return "-"
         head = f"**refused** ({o.get('error')})" if o["refused"] else "accepted"
-        files = f"; wrote {len(o['written'])} file(s)" if o["written"] else ""
+        files = f"; wrote {len(outputs(o['written']))} file(s)" if outputs(o["written"]) else ""
         return f"{head}: {o['message'][:220].replace('|', '/')}{files}"
 
-    print("| probe | before | after |\n| --- | --- | --- |")
+    print("| probe | before | after | trustworthy before / after |\n| --- | --- | --- | --- |")
+    scores_before, scores_after = [], []
     for name in PROBES:
-        print(f"| {name} | {cell(before.get(name))} | {cell(after.get(name))} |")
+        ok_b, ok_a = trustworthy(name, before.get(name)), trustworthy(name, after.get(name))
+        scores_before.append(float(ok_b))
+        scores_after.append(float(ok_a))
+        print(f"| {name} | {cell(before.get(name))} | {cell(after.get(name))} | {'yes' if ok_b else 'no'} / {'yes' if ok_a else 'no'} |")
+    comparison = paired_bootstrap(scores_before, scores_after, n_resamples=10_000, seed=0)
+    print()
+    print(f"Trustworthy outcomes: {int(sum(scores_before))}/{len(PROBES)} before, {int(sum(scores_after))}/{len(PROBES)} after. "
+          + comparison.describe("The share of trustworthy outcomes (paired by probe)"))
 
 
 if __name__ == "__main__":
