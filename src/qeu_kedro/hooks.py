@@ -248,6 +248,8 @@ class InputChecksHook:
 class UnfinishedRunHook:
     """Record each run's saved files in ``data/.runs/<run id>.json`` until the run ends well.
 
+    The record is created with the first file the run saves (a run that writes nothing leaves none).
+
     A run that fails keeps its record; a killed run cannot remove it. The next run names
     what such a run wrote (e.g. the model inputs of one run beside the model of another)
     in a warning, then drops the record. Records of runs still alive (parallel runs) are left alone.
@@ -265,8 +267,9 @@ class UnfinishedRunHook:
     def _write(self) -> None:
         import json
 
-        if self._record is None:
+        if self._record is None or not self._entry.get("written"):
             return
+        self._record.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._record.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._entry, indent=1))
         os.replace(tmp, self._record)
@@ -295,12 +298,11 @@ class UnfinishedRunHook:
                     ", ".join(entry.get("pipelines") or ["__default__"]),
                 )
             old.unlink(missing_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
         self._catalog = catalog
         self._record = folder / f"{str(run_params['run_id']).replace(':', '_')}.json"
         self._entry = {"run_id": run_params["run_id"], "pid": os.getpid(), "pipelines": run_params.get("pipeline_names"),
                        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "written": []}
-        self._write()
+        # The record file appears with the first saved file: a run refused before it writes anything leaves nothing.
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
