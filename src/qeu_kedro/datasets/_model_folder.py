@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from kedro.io import AbstractDataset, DatasetError
 
-from qeu_kedro.datasets._atomic import save_folder_atomically
+from qeu_kedro.datasets._atomic import clean_stale_temporaries, save_folder_atomically
 from qeu_kedro.models import resolve_model
 
 
@@ -49,6 +49,8 @@ class ModelFolderDataset(AbstractDataset):
         self._allow_download = allow_download
         self._load_args = {**self.DEFAULT_LOAD_ARGS, **(load_args or {})}
         self.metadata = metadata
+        if self._filepath is not None:  # leftovers of a save that was killed, at the next run
+            clean_stale_temporaries(self._filepath)
 
     def _describe(self) -> dict[str, Any]:
         return {"model": self._model, "filepath": str(self._filepath) if self._filepath else None}
@@ -71,7 +73,10 @@ class ModelFolderDataset(AbstractDataset):
         return resolve_model(self._model, allow_download=self._allow_download)
 
     def _save_folder(self, write: Callable[[Path], None]) -> None:
-        """``write(folder)`` into a fresh folder that then replaces ``filepath`` atomically."""
+        """``write(folder)`` into a fresh folder that then replaces ``filepath`` atomically.
+
+        The folder it replaces is kept as ``.<name>.previous`` beside it (one version back).
+        """
         if self._filepath is None:
             raise DatasetError(f"This {type(self).__name__} has no 'filepath' to save to.")
         save_folder_atomically(self._filepath, write)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from kedro.io import AbstractDataset, DatasetError
+from kedro.io import AbstractDataset
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = ("model_key", "text_sha256", "embedding")
 
@@ -20,8 +23,10 @@ def empty_cache() -> pd.DataFrame:
 class EmbeddingCacheDataset(AbstractDataset):
     """Embeddings already computed: ``model_key``, ``text_sha256``, ``embedding`` (float32 list).
 
-    Loading a cache that does not exist yet gives an empty table (the first run); saving
-    replaces the file atomically, so an interrupted run leaves the previous cache intact.
+    Loading a cache that does not exist yet gives an empty table (the first run); so does a
+    cache that cannot be read (a corrupt or foreign file): it is reported, then rebuilt by the
+    run's save. Saving replaces the file atomically, so an interrupted run leaves the previous
+    cache intact.
 
     Args:
         filepath: the Parquet file.
@@ -37,12 +42,17 @@ class EmbeddingCacheDataset(AbstractDataset):
     def load(self) -> pd.DataFrame:
         if not self._filepath.exists():
             return empty_cache()
-        table = pd.read_parquet(self._filepath)
+        try:
+            table = pd.read_parquet(self._filepath)
+        except Exception as err:  # noqa: BLE001 - any unreadable file: the cache is only an optimisation
+            logger.warning("Embedding cache %s cannot be read (%s: %s): ignoring it; this run rebuilds it.",
+                           self._filepath, type(err).__name__, err)
+            return empty_cache()
         missing = set(COLUMNS) - set(table.columns)
         if missing:
-            raise DatasetError(
-                f"{self._filepath} is not an embedding cache (missing {sorted(missing)}): delete it to rebuild it."
-            )
+            logger.warning("Embedding cache %s is not an embedding cache (missing %s): ignoring it; this run rebuilds it.",
+                           self._filepath, sorted(missing))
+            return empty_cache()
         return table[list(COLUMNS)]
 
     def save(self, data: pd.DataFrame) -> None:

@@ -20,18 +20,52 @@ from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 _CHUNK = 1 << 20
 
 
+#: Files of a model folder that describe it without changing its outputs: the model card (which
+#: records the training time), the training data's description.
+NOT_IDENTITY = frozenset({"README.md", "data_config.json", "training_args.bin"})
+#: Keys of JSON configs that record when or with what the folder was written, not what it computes.
+VOLATILE_KEYS = frozenset({"__version__"})
+
+
+def _identity_bytes(path: Path) -> bytes:
+    """The bytes of one file that count for the identity: JSON configs without their volatile keys."""
+    data = path.read_bytes()
+    if path.suffix == ".json":
+        import json
+
+        try:
+            config = json.loads(data)
+        except ValueError:
+            return data
+        if isinstance(config, dict) and VOLATILE_KEYS & set(config):
+            stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
+            return json.dumps(stable, sort_keys=True).encode()
+    return data
+
+
 def folder_identity(folder: str | Path) -> str:
-    """sha256 over every file of a model folder (relative path and content): changes when any weight does."""
+    """sha256 over the files of a model folder that change its outputs (relative path and content).
+
+    Weights, tokenizer and module configs count; the model card (``README.md``, which records
+    the training time), other ``.md`` files, hidden files and the library versions recorded in
+    ``config_sentence_transformers.json`` do not: a bit-identical retrained model keeps its identity.
+    """
     folder = Path(folder)
     digest = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p for p in folder.rglob("*")
+        if p.is_file() and not p.name.startswith(".") and p.name not in NOT_IDENTITY and p.suffix != ".md"
+    )
     if not files:
         raise DatasetError(f"Model folder '{folder}' holds no files.")
     for path in files:
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
+        if path.suffix == ".json":
+            digest.update(_identity_bytes(path))
+        else:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
         digest.update(b"\0")
     return digest.hexdigest()
 

@@ -41,8 +41,10 @@ class MovieLensTmdbDataset(AbstractDataset):
                     f"{path} does not exist. The movielens environment reads the real data from "
                     "../shared/data (or QEU_SHARED_DATA); see the README."
                 )
-        items = pd.read_csv(self._items_path, sep="|", header=None, names=_ITEM_COLUMNS, encoding="latin-1")
-        tmdb = pd.read_csv(self._tmdb_path, usecols=["title", "release_date", "overview"])
+        # Only an empty cell is missing: a title "NA" or "Null" is a title.
+        text = {"keep_default_na": False, "na_values": [""]}
+        items = pd.read_csv(self._items_path, sep="|", header=None, names=_ITEM_COLUMNS, encoding="latin-1", **text)
+        tmdb = pd.read_csv(self._tmdb_path, usecols=["title", "release_date", "overview"], **text)
         movies = match_movielens_tmdb(items, tmdb)
         logger.info("Matched %d of %d MovieLens movies to a TMDB overview", len(movies), len(items))
         return movies

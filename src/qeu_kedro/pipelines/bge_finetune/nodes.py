@@ -24,6 +24,8 @@ from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.stats import paired_bootstrap  # noqa: E402
 from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
 
+from .checks import check_split  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
 DATASET = "bge_pairs"
@@ -115,7 +117,7 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
     if subset.get("max_test_queries") and len(test) > subset["max_test_queries"]:
         test = test.sample(n=subset["max_test_queries"], random_state=split["seed"])
     logger.info("Split by %s: %d train pairs, %d test queries", split["by"], len(train), len(test))
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return check_split(pairs, train.reset_index(drop=True), test.reset_index(drop=True), params)
 
 
 def _split(pairs: pd.DataFrame, by: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

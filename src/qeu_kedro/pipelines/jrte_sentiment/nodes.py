@@ -57,6 +57,11 @@ def check_pn(pn: pd.DataFrame) -> pd.DataFrame:
             a duplicate id or judges that are not a JSON object of vote counts; the message
             names the dataset, the column and the first bad row.
     """
+    if isinstance(pn, pd.DataFrame) and not pd.api.types.is_integer_dtype(pn.index):
+        # pandas puts the extra leading fields of a row longer than the named columns into the index
+        fail("pn", None, None, f"rows have more than the {len(PN_COLUMNS)} tab-separated fields "
+             f"{[c.name for c in PN_COLUMNS]} (an extra column, or a tab inside a text): the fields are shifted, "
+             f"row 0 starts with {pn.index[0]!r}", "Remove the extra field; pn.tsv has exactly five fields per line.")
     checked = check_table(pn, "pn", PN_COLUMNS)
     checked["label_name"] = checked["label"].map(LABEL_NAMES)
     checked["n_judges"], checked["agreement"] = _parse_judges(checked["judges"])

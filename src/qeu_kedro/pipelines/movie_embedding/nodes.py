@@ -97,8 +97,28 @@ def length_buckets(lengths: np.ndarray, max_tokens: int, max_batch: int) -> list
     return batches
 
 
+def count_truncated(model: Any, texts: list[str]) -> int:
+    """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (the model sees only the start)."""
+    limit = getattr(model, "max_seq_length", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if not limit or tokenizer is None or not texts:
+        return 0
+    # One token past the limit is enough to know; never tokenizes a huge text in full.
+    ids = tokenizer(texts, truncation=True, max_length=limit + 1, add_special_tokens=True)["input_ids"]
+    return sum(len(t) > limit for t in ids)
+
+
 def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.ndarray:
-    """Embed ``texts`` (float32), in fixed batches or in batches of similar token length."""
+    """Embed ``texts`` (float32), in fixed batches or in batches of similar token length.
+
+    Texts longer than the model's ``max_seq_length`` are truncated by the model; how many is logged as a warning.
+    """
+    truncated = count_truncated(model, texts)
+    if truncated:
+        logger.warning(
+            "%d of %d texts are longer than the model's %d tokens: only their first %d tokens are embedded",
+            truncated, len(texts), model.max_seq_length, model.max_seq_length,
+        )
     encoder = _encoder_params(params)
     if encoder["quantize"] == "int8":
         model = _quantized(model)

@@ -30,24 +30,59 @@ RATING_COLUMNS = (
     Column("movie_id", "int", min=1),
     Column("rating", "int", min=1, max=5, hint="Ratings are whole stars from 1 to 5."),
 )
-USER_COLUMNS = (
-    Column("user_id", "int", min=1, unique=True),
-    Column("age", "int", min=1, max=120),
-    Column("gender", "str"),
-    Column("occupation", "str"),
-)
+# A user rates a movie once: a second row with other stars would count the pair twice.
+RATING_KEY = ("user_id", "movie_id")
 CATEGORICAL = ("gender", "occupation")
 TARGET = "rating"
 
 
+def user_columns(schema: dict[str, Any] | None) -> tuple[Column, ...]:
+    """The ``users`` schema; gender and occupation must be one of ``schema``'s lists (parameters).
+
+    ``schema`` None (a direct call without parameters) leaves the categories open.
+    """
+    schema = schema or {"genders": None, "occupations": None}
+    where = "parameters_ridge_analysis.yml (ridge_analysis.schema)"
+    return (
+        Column("user_id", "int", min=1, unique=True),
+        Column("age", "int", min=1, max=120),
+        Column("gender", "str", allowed=schema["genders"], hint=f"Allowed genders are listed in {where}."),
+        Column(
+            "occupation",
+            "str",
+            allowed=schema["occupations"],
+            hint=f"Allowed occupations are listed in {where}; a new category needs an entry there.",
+        ),
+    )
+
+
 def check_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
-    """Check the raw ``ratings`` table (user_id, movie_id, rating 1-5)."""
-    return check_table(ratings, "ratings", RATING_COLUMNS)
+    """Check the raw ``ratings`` table (user_id, movie_id, rating 1-5; one rating per user and movie)."""
+    return check_table(ratings, "ratings", RATING_COLUMNS, unique_together=[RATING_KEY])
 
 
-def check_users(users: pd.DataFrame) -> pd.DataFrame:
-    """Check the raw ``users`` table (user_id, age, gender, occupation)."""
-    return check_table(users, "users", USER_COLUMNS)
+def check_users(users: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Check the raw ``users`` table (user_id, age, gender, occupation from ``params["schema"]``'s lists)."""
+    return check_table(users, "users", user_columns((params or {}).get("schema")))
+
+
+def check_join_loss(ratings: pd.DataFrame, movie_embeddings: pd.DataFrame, max_share: float | None) -> None:
+    """Fail when more than ``max_share`` of the ratings are of movies without an embedding."""
+    lost = ~ratings["movie_id"].isin(movie_embeddings["movie_id"]).to_numpy()
+    share = float(lost.mean()) if len(lost) else 0.0
+    if max_share is None or share <= max_share:
+        return
+    missing = pd.unique(ratings["movie_id"].to_numpy()[lost])
+    fail(
+        "ratings",
+        "movie_id",
+        int(np.flatnonzero(lost)[0]),
+        f"{int(lost.sum())} of {len(lost)} ratings ({share:.1%}) are of movies not in 'movies' / the embeddings, "
+        f"more than ridge_analysis.max_join_loss = {max_share:.1%}; {len(missing)} movie ids are missing, "
+        f"the first: {[int(m) for m in missing[:10]]}",
+        "Check that the movies file is complete, or raise max_join_loss in parameters_ridge_analysis.yml "
+        "if these movies are expected to have no overview.",
+    )
 
 
 @dataclass(frozen=True)
@@ -108,13 +143,14 @@ class RatingDesign:
 
 
 def build_model_input(
-    ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame
+    ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any] | None = None
 ) -> tuple[RatingDesign, dict[str, int]]:
     """Index ratings by user and movie feature rows instead of joining them into one wide table.
 
     ``gender`` and ``occupation`` are one-hot encoded; ``age`` stays numeric; every
     embedding dimension is a feature. Ratings of movies without an embedding are dropped
-    (and counted); a rating by an unknown user is an input error. Features and rating
+    (and counted); a rating by an unknown user is an input error, and so is a dropped
+    share above ``params["max_join_loss"]`` (a movies file cut short must not pass). Features and rating
     order are those of the original join, so the split and the results are the same.
 
     Returns:
@@ -134,6 +170,7 @@ def build_model_input(
     dropped = len(ratings) - len(kept)
     if kept.empty:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
+    check_join_loss(ratings, movie_embeddings, (params or {}).get("max_join_loss"))
 
     # Only users and movies with a kept rating: one-hot columns then match a get_dummies of the join.
     raters = users.loc[users["user_id"].isin(kept["user_id"]).to_numpy()].reset_index(drop=True)

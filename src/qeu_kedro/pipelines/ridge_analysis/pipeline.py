@@ -26,10 +26,10 @@ def create_template() -> Pipeline:
     return Pipeline(
         [
             Node(check_ratings, "ratings", "ratings_checked", name="check_ratings"),
-            Node(check_users, "users", "users_checked", name="check_users"),
+            Node(check_users, ["users", P], "users_checked", name="check_users"),
             Node(
                 build_model_input,
-                ["ratings_checked", "users_checked", "movie_embeddings"],
+                ["ratings_checked", "users_checked", "movie_embeddings", P],
                 ["ridge_input", "ridge_input_stats"],
                 name="build_model_input",
             ),

@@ -1,0 +1,264 @@
+"""Parameters checked before any node runs: unknown keys, types and ranges.
+
+The keys a block may hold are the keys ``conf/base`` gives it: an environment (or
+``--params``) changes values of known keys, and a key that ``conf/base`` does not have is a
+typo, reported with the closest known key ("did you mean"). A key added to ``conf/base``
+is known at once, without code. Types and ranges are checked for the keys in
+:data:`RULES` (pydantic types), and every error names the key and the file it came from.
+
+:class:`~qeu_kedro.hooks.InputChecksHook` runs :func:`check_parameters` in
+``before_pipeline_run``, on the merged parameters of the blocks the run uses.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StrictBool, TypeAdapter, ValidationError
+
+PositiveInt = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Share = Annotated[float, Field(gt=0, lt=1)]  # strictly between 0 and 1
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Seed = Annotated[int, Field(ge=0)]
+
+#: Typed rules for the keys whose wrong value would fail late or change results silently.
+RULES: dict[str, Any] = {
+    "movie_embedding.batch_size": PositiveInt,
+    "movie_embedding.normalize_embeddings": StrictBool,
+    "movie_embedding.use_cache": StrictBool,
+    "movie_embedding.text_columns": Annotated[list[str], Field(min_length=1)],
+    "movie_embedding.encoder.batching": Literal["fixed", "length_buckets"],
+    "movie_embedding.encoder.max_tokens_per_batch": PositiveInt,
+    "movie_embedding.encoder.quantize": Literal["none", "int8"],
+    "ridge_analysis.alpha": PositiveFloat | Literal["auto"],
+    "ridge_analysis.fit_intercept": StrictBool,
+    "ridge_analysis.test_size": Share,
+    "ridge_analysis.seed": Seed,
+    "ridge_analysis.top_k": PositiveInt,
+    "ridge_analysis.n_plot": PositiveInt,
+    "ridge_analysis.plot_features": list[str],
+    "ridge_analysis.jitter": Annotated[float, Field(ge=0)],
+    "ridge_analysis.max_join_loss": Fraction,
+    "ridge_analysis.schema.genders": Annotated[list[str], Field(min_length=1)],
+    "ridge_analysis.schema.occupations": Annotated[list[str], Field(min_length=1)],
+    "bge_finetune.source.format": Literal["table", "squad"],
+    "bge_finetune.split.by": Literal["pair", "positive"],
+    "bge_finetune.split.test_size": Share,
+    "bge_finetune.split.seed": Seed,
+    "bge_finetune.subset.max_train_pairs": PositiveInt | None,
+    "bge_finetune.subset.max_test_queries": PositiveInt | None,
+    "bge_finetune.subset.max_corpus": PositiveInt | None,
+    "bge_finetune.matryoshka_dims": Literal["auto"] | Annotated[list[PositiveInt], Field(min_length=1)],
+    "bge_finetune.training.epochs": PositiveFloat,
+    "bge_finetune.training.max_steps": PositiveInt | None,
+    "bge_finetune.training.batch_size": PositiveInt,
+    "bge_finetune.training.learning_rate": PositiveFloat,
+    "bge_finetune.training.warmup": Annotated[float, Field(ge=0)],
+    "bge_finetune.training.logging_steps": PositiveInt,
+    "bge_finetune.training.seed": Seed,
+    "bge_finetune.hard_negatives.batch_size": PositiveInt,
+    "bge_finetune.evaluation.batch_size": PositiveInt,
+    "bge_finetune.minimum.train_pairs": PositiveInt,
+    "bge_finetune.minimum.test_queries": PositiveInt,
+    "bge_finetune.minimum.corpus": PositiveInt,
+    "jrte_sentiment.training.batch_size": PositiveInt,
+    "jrte_sentiment.training.eval_batch_size": PositiveInt,
+    "jrte_sentiment.training.max_length": PositiveInt,
+    "jrte_sentiment.training.learning_rate": PositiveFloat,
+    "jrte_sentiment.training.max_steps": PositiveInt | None,
+    "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
+    "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
+    "alpaca_sft.split.eval_size": PositiveInt,
+    "alpaca_sft.train.max_steps": PositiveInt,
+    "alpaca_sft.train.per_device_train_batch_size": PositiveInt,
+    "alpaca_sft.train.per_device_eval_batch_size": PositiveInt,
+    "alpaca_sft.train.learning_rate": PositiveFloat,
+    "alpaca_sft.train.max_length": PositiveInt,
+    "alpaca_sft.generation.max_new_tokens": PositiveInt,
+    "alpaca_sft.generation.batch_size": PositiveInt,
+}
+
+#: Mappings whose keys are data (labels), not settings: any key is allowed below them.
+OPEN: frozenset[str] = frozenset(
+    {
+        "jrte_sentiment.level1.descriptions",
+        "jrte_sentiment.level1.mapping.labels",
+    }
+)
+
+_ADAPTERS: dict[str, TypeAdapter] = {}
+
+
+class ParameterError(ValueError):
+    """Parameters that the pipelines would misread: unknown keys, wrong types or values out of range."""
+
+
+def _adapter(key: str) -> TypeAdapter:
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = TypeAdapter(RULES[key])
+    return _ADAPTERS[key]
+
+
+def _walk(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """``(dotted.key, value)`` of every key in nested mappings (lists are values)."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            yield path, item
+            if path not in OPEN:
+                yield from _walk(item, path)
+
+
+def _get(tree: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def known_keys(base: Mapping[str, Any]) -> set[str]:
+    """Every dotted key of the ``conf/base`` parameters."""
+    return {path for path, _ in _walk(base, "")}
+
+
+def _suggest(path: str, known: set[str]) -> str:
+    parent, _, leaf = path.rpartition(".")
+    siblings = sorted(k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent)
+    close = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{parent + '.' if parent else ''}{close[0]}'?"
+    anywhere = difflib.get_close_matches(path, sorted(known), n=1, cutoff=0.75)
+    if anywhere:
+        return f"did you mean '{anywhere[0]}'?"
+    if siblings:
+        return f"known keys here: {siblings}"
+    return "it is not a key of conf/base"
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    return first["msg"][0].lower() + first["msg"][1:]
+
+
+def check_parameters(
+    params: Mapping[str, Any],
+    base: Mapping[str, Any],
+    blocks: set[str] | None = None,
+    source_of: Any = None,
+) -> None:
+    """Check merged ``params`` against the ``conf/base`` tree ``base`` and :data:`RULES`.
+
+    Args:
+        params: the merged parameters (``conf/base`` + environment + ``--params``).
+        base: the parameters of ``conf/base`` alone (their keys are the known keys).
+        blocks: top-level blocks to check (those the run uses); None checks all.
+        source_of: ``key -> str`` naming where a key's value came from (file or ``--params``).
+
+    Raises:
+        ParameterError: listing every unknown key (with a suggestion), missing key,
+            wrong type and value out of range, each with its file.
+    """
+    known = known_keys(base)
+    where = source_of or (lambda key: "the parameters")
+    problems: list[str] = []
+    for path, value in _walk(params, ""):
+        block = path.split(".")[0]
+        if blocks is not None and block not in blocks:
+            continue
+        parent = path.rpartition(".")[0]
+        if parent and parent not in known:
+            continue  # the parent is already reported (or open)
+        if path not in known:
+            problems.append(f"- {path} ({where(path)}): unknown key; {_suggest(path, known)}")
+            continue
+        _, default = _get(base, path)
+        if isinstance(default, Mapping) and not isinstance(value, Mapping):
+            problems.append(f"- {path} ({where(path)}): expected a block of keys {sorted(default)}, found {value!r}")
+            continue
+        if path in RULES:
+            try:
+                _adapter(path).validate_python(value)
+            except ValidationError as err:
+                problems.append(f"- {path} ({where(path)}): {_describe(err)}, found {value!r}")
+    for path in sorted(known):
+        block = path.split(".")[0]
+        if (blocks is not None and block not in blocks) or block not in params:
+            continue
+        parent = path.rpartition(".")[0]
+        present_parent, parent_value = _get(params, parent) if parent else (True, params)
+        if present_parent and isinstance(parent_value, Mapping) and not _get(params, path)[0]:
+            if any(path.startswith(f"{o}.") for o in OPEN):
+                continue
+            problems.append(f"- {path}: missing (set to null or removed by {where(parent or path)})")
+    if problems:
+        raise ParameterError(
+            "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
+        )
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    return {path: item for path, item in _walk(value, prefix)}
+
+
+def _load_yaml_tree(files: list[Path]) -> dict[str, Any]:
+    """Keys of parameter files merged key by key, without resolving interpolations."""
+    from omegaconf import OmegaConf
+
+    merged = OmegaConf.create({})
+    for path in files:
+        merged = OmegaConf.merge(merged, OmegaConf.load(path))
+    return OmegaConf.to_container(merged, resolve=False)  # type: ignore[return-value]
+
+
+def parameter_files(conf_source: str | Path, env: str) -> list[Path]:
+    """The ``parameters*.yml`` files of one environment folder (sorted)."""
+    folder = Path(conf_source) / env
+    return sorted(folder.glob("parameters*.yml")) + sorted(folder.glob("parameters*/**/*.yml"))
+
+
+def base_parameters(conf_source: str | Path, base_env: str = "base") -> dict[str, Any]:
+    """The ``conf/base`` parameter tree, uninterpolated (only its keys matter)."""
+    return _load_yaml_tree(parameter_files(conf_source, base_env))
+
+
+def sources(conf_source: str | Path, envs: list[str], runtime_params: Mapping[str, Any] | None) -> Any:
+    """``key -> where it was last set``: ``--params``, else the last file among ``envs`` that sets it."""
+    keys_by_file = []
+    for env in envs:
+        for path in parameter_files(conf_source, env):
+            try:
+                keys_by_file.append((path, set(_flatten(_load_yaml_tree([path])))))
+            except Exception:  # noqa: BLE001 - a file the loader read already; naming it is best effort
+                continue
+    runtime = set(_flatten(_nest(runtime_params or {})))
+
+    def where(key: str) -> str:
+        if key in runtime:
+            return "from --params"
+        for path, keys in reversed(keys_by_file):
+            if key in keys:
+                return f"in {path}"
+        return "in the parameters"
+
+    return where
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}`` (Kedro's --params are dotted)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = out
+        *parents, leaf = str(key).split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[leaf] = value
+    return out

@@ -1,0 +1,126 @@
+"""Parameters are checked before any node runs: typos, types, ranges, layered environments, CLI names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qeu_kedro.parameters import ParameterError, base_parameters, check_parameters
+from tests.conftest import REPO, load_config, run_kedro
+
+ENVS = ["local", "movielens", "xquad", "jrte", "ja_instruct", "hub"]
+
+
+@pytest.fixture(scope="module")
+def base() -> dict:
+    return base_parameters(REPO / "conf")
+
+
+def with_changes(tree: dict, **dotted) -> dict:
+    import copy
+
+    out = copy.deepcopy(tree)
+    for key, value in dotted.items():
+        node = out
+        *parents, leaf = key.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_shipped_environment_passes(env):
+    merged = load_config(REPO, env, "parameters")
+    check_parameters(merged, base_parameters(REPO / "conf"))
+
+
+def test_a_typo_is_refused_with_the_closest_key(base):
+    with pytest.raises(ParameterError, match=r"ridge_analysis\.alpah .*unknown key; did you mean 'ridge_analysis\.alpha'"):
+        check_parameters(with_changes(base, ridge_analysis__alpah=1.0), base)
+    with pytest.raises(ParameterError, match=r"bge_finetune\.training\.batch_sise.*did you mean 'bge_finetune\.training\.batch_size'"):
+        check_parameters(with_changes(base, bge_finetune__training__batch_sise=8), base)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("ridge_analysis__alpha", -5, "alpha"),
+        ("ridge_analysis__alpha", "five", "alpha"),
+        ("ridge_analysis__alpha", 0, "alpha"),
+        ("ridge_analysis__test_size", 1.0, "less than 1"),
+        ("ridge_analysis__test_size", 0, "greater than 0"),
+        ("ridge_analysis__top_k", 0, "greater than or equal to 1"),
+        ("ridge_analysis__top_k", 2.5, "integer"),
+        ("bge_finetune__training__batch_size", 0, "greater than or equal to 1"),
+        ("bge_finetune__split__by", "rows", "'pair' or 'positive'"),
+        ("movie_embedding__encoder__quantize", "int4", "'none' or 'int8'"),
+        ("ridge_analysis__fit_intercept", "yes", "boolean"),
+        ("ridge_analysis__schema", ["M", "F"], "expected a block of keys"),
+    ],
+)
+def test_types_and_ranges_are_checked(base, key, value, words):
+    with pytest.raises(ParameterError) as info:
+        check_parameters(with_changes(base, **{key: value}), base)
+    message = str(info.value)
+    assert key.replace("__", ".") in message
+    assert words in message
+
+
+def test_alpha_accepts_auto_and_positive_numbers(base):
+    for alpha in ("auto", 0.5, 5, 1e-6):
+        check_parameters(with_changes(base, ridge_analysis__alpha=alpha), base)
+
+
+def test_blocks_not_used_by_the_run_are_not_checked(base):
+    bad = with_changes(base, alpaca_sft__train__max_steps=0)
+    check_parameters(bad, base, blocks={"ridge_analysis"})
+    with pytest.raises(ParameterError, match="alpaca_sft.train.max_steps"):
+        check_parameters(bad, base, blocks={"alpaca_sft"})
+
+
+def test_open_mappings_take_any_label(base):
+    labels = base["jrte_sentiment"]["level1"]["mapping"]["labels"]
+    check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "neutral"}), base)
+
+
+def test_a_key_set_to_null_in_an_environment_is_reported_missing(base):
+    with pytest.raises(ParameterError, match=r"ridge_analysis\.schema \(the parameters\): expected a block"):
+        check_parameters(with_changes(base, ridge_analysis__schema=None), base)
+
+
+# ---- through Kedro: the hook, layered files, the CLI names ------------------------------------
+
+
+def outputs_written(project: Path) -> list[str]:
+    return sorted(str(p.relative_to(project)) for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
+
+
+def test_hook_refuses_a_typo_in_params_before_any_node_runs(project):
+    with pytest.raises(ParameterError, match=r"ridge_analysis\.alpah \(from --params\).*did you mean"):
+        run_kedro(project, params={"ridge_analysis": {"alpah": 1.0}}, pipeline_names=["ridge_analysis"])
+    assert outputs_written(project) == []
+
+
+def test_hook_names_the_file_of_a_bad_value_and_layered_partial_blocks_work(project):
+    local = project / "conf" / "local" / "parameters_ridge_analysis.yml"
+    local.write_text("ridge_analysis:\n  alpha: five\n")
+    with pytest.raises(ParameterError, match=r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"):
+        run_kedro(project, pipeline_names=["ridge_analysis"])
+    assert outputs_written(project) == []
+    # a partial block (one key) merges onto conf/base: every other key keeps its default
+    local.write_text("ridge_analysis:\n  top_k: 5\n")
+    merged = load_config(project, None, "parameters")["ridge_analysis"]
+    assert merged["top_k"] == 5 and merged["test_size"] == 0.2
+    check_parameters({"ridge_analysis": merged}, base_parameters(project / "conf"))
+
+
+def test_unknown_env_lists_the_environments(project):
+    with pytest.raises(ValueError, match=r"Unknown configuration environment 'movielen'.*Did you mean 'movielens'"):
+        run_kedro(project, env="movielen", pipeline_names=["ridge_analysis"])
+
+
+def test_unknown_pipeline_lists_the_pipelines(project):
+    with pytest.raises(ValueError, match=r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines: alpaca_sft"):
+        run_kedro(project, pipeline_names=["ridge_analisys"])

@@ -1,0 +1,158 @@
+"""Property-based tests (hypothesis) of every raw-table validator.
+
+Any generated table either passes and comes back typed, or raises the project's
+:class:`RawDataError` naming the dataset (and the column, unless the whole table is at
+fault); never another exception. Tables mix the right columns with missing and extra
+ones, and cells of every kind: numbers as text, floats, NaN, inf, huge ints, blanks,
+``"NA"``, booleans, unicode, None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca
+from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs
+from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn
+from qeu_kedro.pipelines.movie_embedding.nodes import check_movies
+from qeu_kedro.pipelines.ridge_analysis.nodes import check_ratings, check_users
+from qeu_kedro.validation import RawDataError
+from tests.conftest import REPO, load_config
+
+PARAMS = load_config(REPO, None, "parameters")
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Errors about the table as a whole, which have no single column to name.
+WHOLE_TABLE = ("the table is empty", "expected a table", "rows; at least", "tab-separated fields", "SQuAD")
+
+cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-2, max_value=6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", " ", "NA", "null", "1", "5", "2.5", "M", "F", "X", "engineer", "Engineer ", "train", "-1",
+                     '{"1": 2}', "{}", "[1]", "ja", "open_qa", "simple", "\t", "é", "文章"]),
+    st.text(max_size=12),
+)
+
+
+def tables(required: list[str], good: dict[str, Any]):
+    """Tables over ``required`` (sometimes one dropped, sometimes an extra one); each cell a good value or any cell."""
+
+    @st.composite
+    def build(draw):
+        columns = list(required)
+        if draw(st.booleans()) and draw(st.integers(0, 9)) == 0:
+            columns.remove(draw(st.sampled_from(columns)))
+        if draw(st.booleans()):
+            columns.append("extra")
+        n = draw(st.integers(min_value=0, max_value=6))
+        repeat = draw(st.booleans())  # good keys repeat (i // 2): duplicates of single and composite keys
+        rows = []
+        for i in range(n):
+            # most cells good, so that a table often breaks one rule deep inside, not the first cell
+            rows.append({c: good[c](i // 2 if repeat else i) if c in good and draw(st.integers(0, 9)) < 8
+                         else draw(cells) for c in columns})
+        return pd.DataFrame(rows, columns=columns)
+
+    return build()
+
+
+def assert_passes_or_names(check, table: pd.DataFrame, dataset: str) -> pd.DataFrame | None:
+    try:
+        out = check(table)
+    except RawDataError as err:
+        message = str(err)
+        assert f"dataset '{dataset}'" in message, message
+        assert re.search(r"column '[^']+'", message) or any(w in message for w in WHOLE_TABLE), message
+        return None
+    assert isinstance(out, pd.DataFrame) and len(out) > 0
+    return out
+
+
+RATINGS_GOOD = {"user_id": lambda i: i + 1, "movie_id": lambda i: 10 + i, "rating": lambda i: 1 + i % 5}
+
+
+@SETTINGS
+@given(tables(["user_id", "movie_id", "rating"], RATINGS_GOOD))
+def test_ratings(table):
+    out = assert_passes_or_names(check_ratings, table, "ratings")
+    if out is not None:
+        assert out["rating"].between(1, 5).all() and not out.duplicated(["user_id", "movie_id"]).any()
+
+
+USERS_GOOD = {"user_id": lambda i: i + 1, "age": lambda i: 20 + i, "gender": lambda i: "MF"[i % 2],
+              "occupation": lambda i: ["writer", "engineer", "none"][i % 3]}
+
+
+@SETTINGS
+@given(tables(["user_id", "age", "gender", "occupation"], USERS_GOOD))
+def test_users(table):
+    out = assert_passes_or_names(lambda t: check_users(t, PARAMS["ridge_analysis"]), table, "users")
+    if out is not None:
+        schema = PARAMS["ridge_analysis"]["schema"]
+        assert set(out["gender"]) <= set(schema["genders"]) and set(out["occupation"]) <= set(schema["occupations"])
+        assert out["user_id"].is_unique
+
+
+MOVIES_GOOD = {"movie_id": lambda i: i + 1, "title": lambda i: f"Film {i} (1990)", "overview": lambda i: "A story."}
+
+
+@SETTINGS
+@given(tables(["movie_id", "title", "overview"], MOVIES_GOOD))
+def test_movies(table):
+    out = assert_passes_or_names(check_movies, table, "movies")
+    if out is not None:
+        assert out["movie_id"].is_unique and out["title"].map(lambda t: isinstance(t, str) and t.strip() != "").all()
+
+
+PAIRS_GOOD = {"id": lambda i: i, "anchor": lambda i: f"q{i}", "positive": lambda i: f"p{i}", "negative": lambda i: f"n{i}"}
+
+
+@SETTINGS
+@given(tables(["id", "anchor", "positive", "negative"], PAIRS_GOOD), st.booleans())
+def test_bge_pairs(table, drop_incomplete):
+    params = {**PARAMS["bge_finetune"], "source": {**PARAMS["bge_finetune"]["source"], "drop_incomplete": drop_incomplete}}
+    assert_passes_or_names(lambda t: make_pairs(t, params), table, "bge_pairs")
+
+
+PN_GOOD = {"id": lambda i: f"pn{i}", "label": lambda i: [1, 0, -1][i % 3], "text": lambda i: "良い",
+           "judges": lambda i: '{"1": 3}', "usage": lambda i: ["train", "dev", "test"][i % 3]}
+
+
+@SETTINGS
+@given(tables(["id", "label", "text", "judges", "usage"], PN_GOOD))
+def test_pn(table):
+    assert_passes_or_names(check_pn, table, "pn")
+
+
+ALPACA_COLUMNS = ["NO", "category", "field", "input", "instruction", "language", "output", "reasoning", "seq", "uniqueness"]
+ALPACA_GOOD = {"NO": lambda i: i + 1, "category": lambda i: "open_qa", "field": lambda i: "", "input": lambda i: "",
+               "instruction": lambda i: "Say hi.", "language": lambda i: "en", "output": lambda i: "Hi.",
+               "reasoning": lambda i: None, "seq": lambda i: i, "uniqueness": lambda i: "simple"}
+
+
+@SETTINGS
+@given(tables(ALPACA_COLUMNS, ALPACA_GOOD))
+def test_alpaca(table):
+    assert_passes_or_names(lambda t: check_alpaca(t, PARAMS["alpaca_sft"]["schema"]), table, "alpaca_raw")
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, 2**70, "1e3", True, np.nan])
+def test_edge_cells_of_a_number_column(value):
+    table = pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 1], "rating": [3, value]})
+    assert_passes_or_names(check_ratings, table, "ratings")
+
+
+def test_a_boolean_is_not_a_rating():
+    table = pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 1], "rating": [3, True]}, dtype=object)
+    with pytest.raises(RawDataError, match=r"column 'rating', row 1 .*expected a number, found True"):
+        check_ratings(table)

@@ -1,0 +1,125 @@
+"""Issue 16's raw-input probes: each one refused with dataset, column and row, or accepted by a documented rule."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro_datasets.pandas import CSVDataset
+
+from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn
+from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, count_truncated, encode_texts
+from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, check_ratings, check_users
+from qeu_kedro.validation import RawDataError
+from tests.conftest import REPO, load_config
+
+PARAMS = load_config(REPO, None, "parameters")["ridge_analysis"]
+RAW = REPO / "data" / "01_raw"
+
+
+def catalog_csv(name: str, filepath: Path, catalog: str = "catalog") -> CSVDataset:
+    """The shipped catalog entry ``name`` (its load_args) reading ``filepath`` instead."""
+    entry = load_config(REPO, None, "catalog")[name]
+    return CSVDataset(filepath=str(filepath), load_args=entry.get("load_args"))
+
+
+def users() -> pd.DataFrame:
+    return pd.read_csv(RAW / "users.csv")
+
+
+def ratings() -> pd.DataFrame:
+    return pd.read_csv(RAW / "ratings.csv")
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [("gender", "X", "'X'"), ("occupation", "Engineer ", "'Engineer '"), ("occupation", "Engineer", "'Engineer'")],
+)
+def test_unknown_categories_are_refused_naming_the_row_and_the_parameters(column, value, shown):
+    bad = users()
+    bad.loc[7, column] = value
+    with pytest.raises(RawDataError, match=rf"dataset 'users', column '{column}', row 7 .*unknown value {shown}.*"
+                                           r"parameters_ridge_analysis\.yml"):
+        check_users(bad, PARAMS)
+    check_users(users(), PARAMS)  # the sample's own values are all listed
+
+
+def test_a_user_rating_a_movie_twice_is_refused():
+    bad = ratings()
+    again = bad.iloc[[5]].assign(rating=(bad["rating"].iloc[5] % 5) + 1)
+    bad = pd.concat([bad, again], ignore_index=True)
+    with pytest.raises(RawDataError, match=rf"dataset 'ratings', column 'user_id, movie_id', row {len(bad) - 1} .*"
+                                           r"duplicate key \(user_id, movie_id\).*first seen in row 5"):
+        check_ratings(bad)
+
+
+def stand_in_embeddings(movies: pd.DataFrame) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(len(movies), 4)), columns=[f"title_embedding_{i}" for i in range(4)])
+    table.insert(0, "movie_id", movies["movie_id"].to_numpy())
+    return table
+
+
+def test_join_loss_over_the_threshold_is_refused_with_count_and_ids():
+    movies = pd.read_csv(RAW / "movies.csv")
+    r, u = check_ratings(ratings()), check_users(users(), PARAMS)
+    # the sample as shipped drops 7.5 %: under the 10 % default
+    _, stats = build_model_input(r, u, stand_in_embeddings(movies), PARAMS)
+    assert stats["n_ratings_dropped_no_embedding"] / stats["n_ratings_in"] < PARAMS["max_join_loss"]
+    half = movies.iloc[: len(movies) // 2]
+    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'movie_id', row \d+ .*\d+ of 4000 ratings \(\d+\.\d%\) "
+                                           r"are of movies not in 'movies'.*max_join_loss = 10\.0%.*the first: \[\d+"):
+        build_model_input(r, u, stand_in_embeddings(half), PARAMS)
+    # the documented rule: raise the threshold when unmatched movies are expected (the movielens env: 0.5)
+    build_model_input(r, u, stand_in_embeddings(half), {**PARAMS, "max_join_loss": 0.9})
+
+
+def test_movielens_environment_allows_its_expected_join_loss():
+    assert load_config(REPO, "movielens", "parameters")["ridge_analysis"]["max_join_loss"] == 0.5
+
+
+def test_a_title_NA_is_a_title_and_an_empty_one_is_missing(tmp_path):
+    path = tmp_path / "movies.csv"
+    path.write_text('movie_id,title,overview\n1,NA,A story.\n2,None,Another story.\n3,,A third.\n')
+    loaded = catalog_csv("movies", path).load()
+    with pytest.raises(RawDataError, match=r"dataset 'movies', column 'title', row 2 .*missing or blank"):
+        check_movies(loaded)
+    checked = check_movies(loaded.iloc[:2])
+    assert checked["title"].tolist() == ["NA", "None"]
+
+
+def test_an_extra_field_in_pn_is_named_not_a_duplicate_id(tmp_path):
+    path = tmp_path / "pn.tsv"
+    path.write_text('a1\t1\tgood\t{"1": 3}\ttrain\textra\na2\t0\tso so\t{"0": 3}\ttrain\n')
+    entry = load_config(REPO, None, "catalog")["pn"]
+    loaded = CSVDataset(filepath=str(path), load_args=entry["load_args"]).load()
+    with pytest.raises(RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"):
+        check_pn(loaded)
+
+
+class WordTokenizer:
+    """Splits on spaces and truncates like a Hugging Face tokenizer (with [CLS] and [SEP])."""
+
+    def __call__(self, texts, truncation, max_length, add_special_tokens=True):
+        ids = [[0, *range(len(t.split())), 0] for t in texts]
+        return {"input_ids": [t[:max_length] for t in ids] if truncation else ids}
+
+
+class FakeModel:
+    max_seq_length = 8
+    tokenizer = WordTokenizer()
+
+    def encode(self, texts, **kwargs):
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+
+def test_truncated_texts_are_counted_in_a_warning(caplog):
+    texts = ["short one", "w " * 6, "w " * 7, "w " * 100_000]  # 2+2, 6+2 fit; 7+2 and 100000+2 do not
+    assert count_truncated(FakeModel(), texts) == 2
+    params = {"batch_size": 4, "normalize_embeddings": True, "show_progress_bar": False, "encoder": {"batching": "fixed"}}
+    with caplog.at_level(logging.WARNING):
+        encode_texts(FakeModel(), texts, params)
+    assert "2 of 4 texts are longer than the model's 8 tokens" in caplog.text
