@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from qeu_kedro.dask_cluster import DaskClusterHook
 from qeu_kedro.hooks import MlflowOutputsHook
 
 # Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
@@ -25,8 +26,12 @@ CONFIG_LOADER_ARGS = {
     # An environment states only the parameters it changes: its blocks are merged key by key onto
     # conf/base (nested keys included) instead of replacing whole top-level blocks.
     "merge_strategy": {"parameters": "soft"},
+    # The Dask cluster of a run (conf/dask/dask.yml; qeu_kedro.dask_cluster).
+    "config_patterns": {"dask": ["dask*", "dask*/**"]},
 }
 
 # Mirrors each node's metrics, figures and small models into the MLflow run that kedro-mlflow opens
 # (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
-HOOKS = (MlflowOutputsHook(),)
+#
+# Starts a LocalCluster, or joins a scheduler, when the environment configures one (conf/dask/dask.yml).
+HOOKS = (MlflowOutputsHook(), DaskClusterHook())

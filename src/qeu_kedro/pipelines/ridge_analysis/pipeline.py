@@ -4,7 +4,8 @@ from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
-from .nodes import (
+# Nodes that follow the ratings: pandas (in memory) or Dask (partitioned, the dask environment).
+from .dispatch import (
     build_model_input,
     check_ratings,
     cross_validate_ridge,
