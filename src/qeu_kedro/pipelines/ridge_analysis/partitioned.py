@@ -113,8 +113,8 @@ class RatingSums:
             offsets = {"x": np.concatenate([mean_u, mean_m]), "y": mean_y}
         p_u = users.shape[1]
         gram = np.empty((p_u + movies.shape[1],) * 2)
-        gram[:p_u, :p_u] = users.T @ (count_u[:, None] * users)
-        gram[p_u:, p_u:] = movies.T @ (count_m[:, None] * movies)
+        gram[:p_u, :p_u] = _weighted_gram(users, count_u)
+        gram[p_u:, p_u:] = _weighted_gram(movies, count_m)
         gram[:p_u, p_u:] = raters.T @ movies
         gram[p_u:, :p_u] = gram[:p_u, p_u:].T
         xty = np.concatenate([users.T @ sum_u, movies.T @ sum_m])
@@ -125,6 +125,15 @@ class RatingSums:
         gram, xty, _ = self.normal_equations(users, movies, fit_intercept=False, g=g)
         sum_x = np.concatenate([self.count_u[g] @ users, self.count_m[g] @ movies])
         return RidgeStats(float(self.n[g]), sum_x, float(self.sum_u[g].sum()), gram, xty)
+
+
+def _weighted_gram(table: np.ndarray, weights: np.ndarray, rows: int = 8192) -> np.ndarray:
+    """``tableᵀ diag(weights) table``, by blocks of rows: no weighted copy of the whole table on the client."""
+    out = np.zeros((table.shape[1], table.shape[1]))
+    for start in range(0, len(table), rows):
+        block = table[start : start + rows]
+        out += block.T @ (weights[start : start + rows, None] * block)
+    return out
 
 
 def partition_sums(
