@@ -268,29 +268,37 @@ def model_from_sums(sums: RatingSums, design: PartitionedDesign, params: dict[st
 # ---------------------------------------------------------------- nodes (the in-memory ones' counterparts)
 
 
-def _scan_partition(part: pd.DataFrame, index: int, users: pd.Index, movies: pd.Index) -> dict[str, Any]:
-    part = check_table(part[["user_id", "movie_id", TARGET]].reset_index(drop=True), f"ratings (partition {index})", RATING_COLUMNS)
-    unknown = ~part["user_id"].isin(users).to_numpy()
-    if unknown.any():
-        i = int(np.flatnonzero(unknown)[0])
-        fail(f"ratings (partition {index})", "user_id", i, f"user {part['user_id'].iloc[i]} is not in 'users'")
-    kept = part.loc[part["movie_id"].isin(movies).to_numpy()]
-    return {
-        "n_in": len(part),
-        "n_kept": len(kept),
-        "users": np.unique(kept["user_id"].to_numpy()),
-        "movies": np.unique(kept["movie_id"].to_numpy()),
-    }
+def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each id in ``sorted_ids`` and whether it is there (a binary search: faster than ``isin``)."""
+    pos = np.searchsorted(sorted_ids, ids)
+    found = pos < len(sorted_ids)
+    found[found] = sorted_ids[pos[found]] == ids[found]
+    return pos, found
+
+
+def _scan_partition(part: pd.DataFrame, index: int, user_ids: np.ndarray, movie_ids: np.ndarray) -> dict[str, Any]:
+    """Check one partition; count it; the users and movies of its kept ratings (ids sorted)."""
+    dataset = f"ratings (partition {index})"
+    part = check_table(part[["user_id", "movie_id", TARGET]].reset_index(drop=True), dataset, RATING_COLUMNS)
+    users = part["user_id"].to_numpy()
+    _, known = _lookup(user_ids, users)
+    if not known.all():
+        i = int(np.flatnonzero(~known)[0])
+        fail(dataset, "user_id", i, f"user {users[i]} is not in 'users'")
+    movies = part["movie_id"].to_numpy()
+    _, kept = _lookup(movie_ids, movies)
+    return {"n_in": len(part), "n_kept": int(kept.sum()), "users": np.unique(users[kept]), "movies": np.unique(movies[kept])}
 
 
 def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndarray) -> pd.DataFrame:
     """A partition's kept ratings as feature-table row numbers (``user_ids`` / ``movie_ids`` are sorted)."""
-    kept = part.loc[part["movie_id"].isin(movie_ids).to_numpy()]
+    movie_row, kept = _lookup(movie_ids, part["movie_id"].to_numpy())
+    user_row, _ = _lookup(user_ids, part["user_id"].to_numpy()[kept])
     return pd.DataFrame(
         {
-            "user_row": np.searchsorted(user_ids, kept["user_id"].to_numpy()).astype(np.int32),
-            "movie_row": np.searchsorted(movie_ids, kept["movie_id"].to_numpy()).astype(np.int32),
-            TARGET: kept[TARGET].to_numpy(dtype=np.float64),
+            "user_row": user_row.astype(np.int32),
+            "movie_row": movie_row[kept].astype(np.int32),
+            TARGET: part[TARGET].to_numpy(dtype=np.float64)[kept],
         }
     )
 
@@ -312,9 +320,9 @@ def build_partitioned_input(ratings: Any, users: pd.DataFrame, movie_embeddings:
             i = int(np.flatnonzero(duplicated)[0])
             fail(name, key, i, f"duplicate id {table[key].iloc[i]}")
     parts = ratings.to_delayed()
-    user_index = pd.Index(users["user_id"].to_numpy())
-    movie_index = pd.Index(movie_embeddings["movie_id"].to_numpy())
-    scans = dask.compute(*[delayed(_scan_partition)(p, i, user_index, movie_index) for i, p in enumerate(parts)])
+    all_users = delayed(np.sort(users["user_id"].to_numpy()), pure=True)
+    all_movies = delayed(np.sort(movie_embeddings["movie_id"].to_numpy()), pure=True)
+    scans = dask.compute(*[delayed(_scan_partition)(p, i, all_users, all_movies) for i, p in enumerate(parts)])
     n_in = sum(s["n_in"] for s in scans)
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
     if n_kept.sum() == 0:
@@ -332,7 +340,8 @@ def build_partitioned_input(ratings: Any, users: pd.DataFrame, movie_embeddings:
     movie_features = small.movie_features.sort_index()
     if not (user_features.index.is_monotonic_increasing and movie_features.index.is_monotonic_increasing):
         raise AssertionError("feature tables must be sorted by id")
-    rows = tuple(delayed(_partition_rows, pure=True)(p, user_ids, movie_ids) for p in parts)
+    user_ids_d, movie_ids_d = delayed(user_ids, pure=True), delayed(movie_ids, pure=True)
+    rows = tuple(delayed(_partition_rows, pure=True)(p, user_ids_d, movie_ids_d) for p in parts)
     design = PartitionedDesign(
         user_features=user_features,
         movie_features=movie_features,
