@@ -535,13 +535,12 @@ def cross_validate_partitioned(design: PartitionedDesign, alpha_selection: dict[
     user_ids = design.user_features.index.to_numpy()
     movie_ids = design.movie_features.index.to_numpy()
     labels_all = kfold_labels(design.n_total, cv["folds"], cv["repeats"], cv["seed"])
+    # the statistics of all ratings, once (as the in-memory CV builds them); per fold, total minus fold
+    total = compute_sums(design).ridge_stats(users, movies)
     rows_out = []
     for r in range(cv["repeats"]):
         labels = labels_all[r]
         sums = compute_sums(design, labels, cv["folds"])
-        total = sums.ridge_stats(users, movies, 0)
-        for f in range(1, cv["folds"]):
-            total = total + sums.ridge_stats(users, movies, f)
         coefs, intercepts = [], []
         for f in range(cv["folds"]):
             coef, intercept = _solve_stats(total - sums.ridge_stats(users, movies, f), alpha, fit_intercept)
