@@ -105,6 +105,8 @@ OPEN: frozenset[str] = frozenset(
     {
         "jrte_sentiment.level1.descriptions",
         "jrte_sentiment.level1.mapping.labels",
+        "ridge_analysis.user_codes.age",
+        "ridge_analysis.user_codes.occupation",
     }
 )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kedro.config import OmegaConfigLoader
 
+from qeu_kedro.dask_cluster import DaskClusterHook
 from qeu_kedro.hooks import InputChecksHook, MlflowOutputsHook, UnfinishedRunHook
 
 # Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
@@ -25,10 +26,14 @@ CONFIG_LOADER_ARGS = {
     # An environment states only the parameters it changes: its blocks are merged key by key onto
     # conf/base (nested keys included) instead of replacing whole top-level blocks.
     "merge_strategy": {"parameters": "soft"},
+    # The Dask cluster of a run (conf/dask/dask.yml; qeu_kedro.dask_cluster).
+    "config_patterns": {"dask": ["dask*", "dask*/**"]},
 }
 
 # InputChecksHook refuses an unknown --env and wrong parameters before anything runs.
 # UnfinishedRunHook names, at the next run, the files a killed or failed run left behind.
 # MlflowOutputsHook mirrors each node's metrics, figures and small models into the MLflow run that
 # kedro-mlflow opens (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
-HOOKS = (InputChecksHook(), UnfinishedRunHook(), MlflowOutputsHook())
+# DaskClusterHook starts a LocalCluster, or joins a scheduler, when the environment configures one
+# (conf/dask/dask.yml).
+HOOKS = (InputChecksHook(), UnfinishedRunHook(), MlflowOutputsHook(), DaskClusterHook())

@@ -108,6 +108,10 @@ class LazySentenceTransformer:
         return weights_identity(self.load())
 
     @property
+    def load_args(self) -> dict[str, Any]:
+        return dict(self._load_args)
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 

@@ -15,7 +15,11 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.datasets.embedding_cache import empty_cache
-from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer, weights_identity
+from qeu_kedro.datasets.lazy_sentence_transformer import (
+    LazySentenceTransformer,
+    as_sentence_transformer,
+    weights_identity,
+)
 from qeu_kedro.validation import Column, check_table
 
 logger = logging.getLogger(__name__)
@@ -25,7 +29,7 @@ MOVIE_COLUMNS = (
     Column("title", "str"),
     Column("overview", "str", hint="Every movie needs an overview to embed; drop the movie or fill it in."),
 )
-ENCODER_DEFAULTS = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none"}
+ENCODER_DEFAULTS = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0}
 
 
 def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +150,9 @@ def embed_movies(
         embedding_model: a ``SentenceTransformer``, or a lazy one (loaded only if a text is not cached).
         embedding_cache: earlier embeddings (``model_key``, ``text_sha256``, ``embedding``), or None.
         params: ``text_columns``, ``batch_size``, ``normalize_embeddings``, ``show_progress_bar``,
-            ``use_cache``, ``encoder`` (``batching``, ``max_tokens_per_batch``, ``quantize``).
+            ``use_cache``, ``encoder`` (``batching``, ``max_tokens_per_batch``, ``quantize``,
+            ``text_partitions``: above 0, uncached texts are encoded in that many partitions on
+            the active Dask scheduler, the model loaded once per worker; needs a lazy model).
 
     Returns:
         One row per movie: ``movie_id`` then ``<column>_embedding_<i>`` float32 columns; and the
@@ -167,8 +173,16 @@ def embed_movies(
         key[:12], len(texts) - len(missing), len(texts), len(missing),
     )
     if missing:
-        model = as_sentence_transformer(embedding_model)
-        vectors = encode_texts(model, [texts[h] for h in missing], params)
+        partitions = int(_encoder_params(params)["text_partitions"])
+        if partitions > 0 and isinstance(embedding_model, LazySentenceTransformer):
+            from .workers import encode_on_workers
+
+            # the workers load the model from its source; this process never does
+            vectors = encode_on_workers(
+                embedding_model.source, embedding_model.load_args, [texts[h] for h in missing], params, partitions
+            )
+        else:
+            vectors = encode_texts(as_sentence_transformer(embedding_model), [texts[h] for h in missing], params)
         known.update(zip(missing, vectors))
 
     blocks = [movies[["movie_id"]].reset_index(drop=True)]

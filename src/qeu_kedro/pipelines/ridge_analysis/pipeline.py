@@ -4,7 +4,9 @@ from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
-from .nodes import (
+# Nodes that follow the ratings: pandas (in memory) or Dask (partitioned, the dask environment).
+from .layouts import decode_users
+from .dispatch import (
     build_model_input,
     check_ratings,
     cross_validate_ridge,
@@ -26,7 +28,8 @@ def create_template() -> Pipeline:
     return Pipeline(
         [
             Node(check_ratings, "ratings", "ratings_checked", name="check_ratings"),
-            Node(check_users, ["users", P], "users_checked", name="check_users"),
+            Node(decode_users, ["users", P], "users_decoded", name="decode_users"),
+            Node(check_users, ["users_decoded", P], "users_checked", name="check_users"),
             Node(
                 build_model_input,
                 ["ratings_checked", "users_checked", "movie_embeddings", P],

@@ -1,0 +1,100 @@
+"""The Dask cluster of a run: a ``LocalCluster`` sized to the machine, or a running scheduler.
+
+Configured by ``dask.yml`` (pattern ``dask*``, only the ``dask`` environment has one). With
+no scheduler address the hook starts a ``LocalCluster`` for the run and closes it after; with
+an address (``conf/local/dask.yml``, or Dask's own ``DASK_SCHEDULER_ADDRESS``) it connects a
+client to that scheduler and leaves the cluster running. Nodes never see the client: they
+build Dask collections and ``dask.compute`` them on the default client the hook set, or,
+without one (tests, other environments), on Dask's threaded scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+ADDRESS_VARIABLE = "DASK_SCHEDULER_ADDRESS"
+
+
+def cluster_settings(config_loader: Any, env: str | None) -> dict[str, Any] | None:
+    """The ``dask`` block of the run's configuration, or None when the environment has none.
+
+    ``conf/local/dask.yml`` (machine settings, never versioned) overrides it in any
+    environment, so a scheduler address set there serves ``--env dask``;
+    ``DASK_SCHEDULER_ADDRESS`` overrides both.
+    """
+    from kedro.config import MissingConfigException
+
+    try:
+        settings = dict((config_loader["dask"] or {}).get("dask") or {})
+    except (KeyError, MissingConfigException):
+        settings = {}
+    if not settings.get("enabled"):
+        return None
+    local = Path(config_loader.conf_source) / "local" / "dask.yml"
+    if env not in (None, "local") and local.is_file():
+        settings.update((yaml.safe_load(local.read_text()) or {}).get("dask") or {})
+    if os.environ.get(ADDRESS_VARIABLE):
+        settings["scheduler_address"] = os.environ[ADDRESS_VARIABLE]
+    return settings
+
+
+def start_client(settings: dict[str, Any]) -> tuple[Any, Any]:
+    """A ``distributed.Client`` (the default client from now on) and the ``LocalCluster`` it started, if any."""
+    from distributed import Client, LocalCluster
+
+    address = settings.get("scheduler_address")
+    if address:
+        client = Client(address, timeout=settings.get("connect_timeout", "30s"))
+        logger.info("Dask: connected to the scheduler at %s (%d workers)", address, len(client.scheduler_info()["workers"]))
+        return client, None
+    kwargs = dict(settings.get("local_cluster") or {})  # None keeps a LocalCluster default (n_workers) or turns off (dashboard)
+    cluster = LocalCluster(**kwargs)
+    client = Client(cluster)
+    workers = client.scheduler_info()["workers"].values()
+    logger.info(
+        "Dask: started a LocalCluster at %s: %d workers, %d threads, %.1f GB memory limit per worker",
+        cluster.scheduler_address, len(workers), sum(w["nthreads"] for w in workers),
+        max((w.get("memory_limit") or 0) for w in workers) / 1e9,
+    )
+    return client, cluster
+
+
+class DaskClusterHook:
+    """Starts (or joins) the cluster before the pipeline runs and releases it after, also on error."""
+
+    def __init__(self) -> None:
+        self._settings: dict[str, Any] | None = None
+        self._client: Any = None
+        self._cluster: Any = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._settings = cluster_settings(context.config_loader, context.env)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if self._settings is not None:
+            self._client, self._cluster = start_client(self._settings)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._close()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None

@@ -1,0 +1,197 @@
+"""The ridge on partitioned ratings (Dask) equals the in-memory exact solver, on a cluster and without one."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import RepeatedKFold, train_test_split
+
+from qeu_kedro.pipelines.ridge_analysis import nodes
+from qeu_kedro.pipelines.ridge_analysis import partitioned as P
+from qeu_kedro.validation import RawDataError
+from tests.conftest import run_kedro
+from tests.pipelines.ridge_analysis.test_exact_ridge import random_inputs
+
+dd = pytest.importorskip("dask.dataframe")
+distributed = pytest.importorskip("distributed")
+
+PARAMS = {
+    "alpha": 5.0,
+    "fit_intercept": True,
+    "test_size": 0.2,
+    "seed": 42,
+    "cv": {"folds": 5, "repeats": 2, "seed": 42},
+    "top_k": 20,
+    "n_plot": 3,
+    "plot_features": [],
+    "jitter": 0.3,
+    "scatter_max_ratings": 1000,
+}
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A two-worker in-process cluster (in-process transport: no port opened), the default scheduler meanwhile."""
+    with distributed.LocalCluster(
+        processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def both(ratings, users, embeddings, npartitions=7, params=PARAMS):
+    """(in-memory, partitioned) results of the whole ridge: model, CV table, metrics."""
+    design, stats = nodes.build_model_input(ratings, users, embeddings)
+    train, test = nodes.split_ratings(design, params)
+    model = nodes.fit_ridge(train, params)
+    cv = nodes.cross_validate_ridge(design, {"alpha": params["alpha"]}, params)
+    metrics = nodes.evaluate_ridge(model, train, test, stats, cv)
+
+    pdesign, pstats = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=npartitions), users, embeddings)
+    ptrain, ptest = P.split_partitioned(pdesign, params)
+    pmodel = P.fit_partitioned(ptrain, params)
+    pcv = P.cross_validate_partitioned(pdesign, {"alpha": params["alpha"]}, params)
+    pmetrics = P.evaluate_partitioned(pmodel, ptrain, ptest, pstats, pcv)
+    return (model, cv, metrics), (pmodel, pcv, pmetrics)
+
+
+def assert_same(in_memory, on_partitions, atol=1e-9):
+    (model, cv, metrics), (pmodel, pcv, pmetrics) = in_memory, on_partitions
+    assert pmodel["features"] == model["features"]
+    assert np.abs(np.subtract(pmodel["coefficients"], model["coefficients"])).max() <= atol
+    assert pmodel["intercept"] == pytest.approx(model["intercept"], abs=atol)
+    pd.testing.assert_frame_equal(
+        pcv.drop(columns="test_hash"), cv.drop(columns="test_hash"), check_exact=False, atol=atol, rtol=0
+    )
+    assert metrics.keys() == pmetrics.keys()
+    for key, value in metrics.items():
+        assert pmetrics[key] == pytest.approx(value, abs=atol), key
+
+
+def test_selections_are_scikit_learns_split_and_repeated_folds():
+    for n in (10, 1003, 4096):
+        labels = P.kfold_labels(n, folds=5, repeats=3, seed=7)
+        for i, (_, test) in enumerate(RepeatedKFold(n_splits=5, n_repeats=3, random_state=7).split(np.zeros(n))):
+            np.testing.assert_array_equal(np.flatnonzero(labels[i // 5] == i % 5), np.sort(test))
+        _, test = train_test_split(np.arange(n), test_size=0.2, random_state=42)
+        np.testing.assert_array_equal(np.flatnonzero(P.split_mask(n, 0.2, 42)), np.sort(test))
+
+
+def test_partition_sums_add_up_to_the_in_memory_statistics():
+    ratings, users, embeddings = random_inputs(seed=3)
+    design, _ = nodes.build_model_input(ratings, users, embeddings)
+    tables = (design.user_features.to_numpy(np.float64), design.movie_features.to_numpy(np.float64))
+    rows = pd.DataFrame({"user_row": design.user_row, "movie_row": design.movie_row, "rating": design.rating})
+    cuts = [0, 700, 701, 2000, len(rows)]  # uneven partitions, one of a single rating
+    parts = [
+        P.partition_sums(rows.iloc[a:b], tables[0], len(tables[1]), None, 1) for a, b in zip(cuts[:-1], cuts[1:])
+    ]
+    total = sum(parts[1:], parts[0])
+    expected = nodes.sufficient_statistics(design)
+    got = total.ridge_stats(*tables)
+    assert got.n == expected.n and got.sum_y == pytest.approx(expected.sum_y)
+    for a, b in ((got.sum_x, expected.sum_x), (got.gram, expected.gram), (got.xty, expected.xty)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-9)
+    for fit_intercept in (True, False):
+        gram, xty, offsets = total.normal_equations(*tables, fit_intercept)
+        gram0, xty0, offsets0 = nodes.normal_equations(design, fit_intercept)
+        np.testing.assert_allclose(gram, gram0, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(xty, xty0, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(offsets["x"], offsets0["x"], rtol=1e-12)
+
+
+def test_without_a_cluster_partitioned_ridge_equals_in_memory():
+    ratings, users, embeddings = random_inputs(seed=1)
+    assert_same(*both(ratings, users, embeddings, npartitions=5))
+
+
+def test_on_a_local_cluster_partitioned_ridge_equals_in_memory(cluster_client):
+    ratings, users, embeddings = random_inputs(seed=2, n_ratings=6000)
+    in_memory, on_partitions = both(ratings, users, embeddings, npartitions=9)
+    assert_same(in_memory, on_partitions)
+    # the partition sums ran on the cluster (its scheduler saw them), not on a local scheduler
+    prefixes = cluster_client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    assert "partition_sums" in prefixes, prefixes
+
+
+def test_a_bad_partition_is_named_with_column_and_row():
+    ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
+    ratings.loc[250, "rating"] = 9
+    with pytest.raises(RawDataError, match=r"partition 2.*rating"):
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings)
+    ratings.loc[250, "rating"] = 3
+    ratings.loc[10, "user_id"] = 999_999
+    with pytest.raises(RawDataError, match=r"partition 0.*user_id.*999999"):
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings)
+
+
+def test_scatter_sample_is_every_rating_when_they_fit():
+    ratings, users, embeddings = random_inputs(seed=6, n_ratings=500)
+    design, _ = nodes.build_model_input(ratings, users, embeddings)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=4), users, embeddings)
+    whole = P.sample_design(pdesign, max_ratings=10_000, seed=0)
+    np.testing.assert_array_equal(whole.rating, design.rating)
+    np.testing.assert_array_equal(whole.column("e3"), design.column("e3"))
+    part = P.sample_design(pdesign, max_ratings=100, seed=0)
+    assert len(part) == 100
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_computation_does_not_change_the_result():
+    import operator
+    import os
+    import signal
+    import time
+    from dataclasses import replace
+
+    from dask import delayed
+
+    ratings, users, embeddings = random_inputs(seed=7, n_ratings=200_000, n_users=2000, n_movies=500, dim=64)
+    design, _ = nodes.build_model_input(ratings, users, embeddings)
+    expected = nodes.fit_ridge(design, PARAMS)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=80), users, embeddings)
+    # each partition takes 50 ms to arrive (a slow read), so the kill lands mid-computation
+    slow = tuple(delayed(operator.getitem)([delayed(time.sleep)(0.05), rows], 1) for rows in pdesign.rows)
+    pdesign = replace(pdesign, rows=slow)
+    with distributed.LocalCluster(
+        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        future = client.compute(P.sums_graph(pdesign))
+        # once some partitions' sums are held by a worker, kill that worker's process (SIGKILL)
+        deadline = time.monotonic() + 120
+        while not (holders := [w for w, keys in client.has_what().items() if keys]):
+            assert time.monotonic() < deadline, "no partition finished"
+            time.sleep(0.005)
+        victim = holders[0]
+        assert future.status == "pending", "the computation ended before the kill"
+        os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+        sums = future.result(timeout=300)
+        assert not future.cancelled()
+        assert victim not in client.scheduler_info()["workers"], "the killed worker is gone"
+        model = P.model_from_sums(sums, pdesign, PARAMS)
+    np.testing.assert_allclose(model["coefficients"], expected["coefficients"], rtol=0, atol=1e-9)
+    assert model["intercept"] == pytest.approx(expected["intercept"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_env_dask_writes_the_same_ridge_metrics_as_the_default_run(project):
+    run = {"pipeline_names": ["movie_embedding", "ridge_analysis"], "namespaces": ["base"]}
+    run_kedro(project, **run)
+    # the same embeddings: the dask run finds every text in its cache and encodes none
+    (project / "data/04_feature/dask/base").mkdir(parents=True)
+    shutil.copy2(project / "data/04_feature/base/embedding_cache.parquet", project / "data/04_feature/dask/base/")
+    run_kedro(project, env="dask", **run)
+    default = json.loads((project / "data/08_reporting/base/ridge_metrics.json").read_text())
+    on_dask = json.loads((project / "data/08_reporting/dask/base/ridge_metrics.json").read_text())
+    assert default.keys() == on_dask.keys()
+    for key, value in default.items():
+        assert on_dask[key] == pytest.approx(value, abs=1e-9), key
+    model = json.loads((project / "data/06_models/base/ridge_model.json").read_text())
+    on_dask_model = json.loads((project / "data/06_models/dask/base/ridge_model.json").read_text())
+    assert np.abs(np.subtract(model["coefficients"], on_dask_model["coefficients"])).max() <= 1e-9
+    cv = pd.read_csv(project / "data/08_reporting/base/ridge_cv_scores.csv")
+    on_dask_cv = pd.read_csv(project / "data/08_reporting/dask/base/ridge_cv_scores.csv")
+    np.testing.assert_allclose(on_dask_cv["r2_test"], cv["r2_test"], atol=1e-9, rtol=0)
+    for figure in ("top_features_scatter.png", "top_coefficients_bar.png"):
+        assert (project / "data/08_reporting/dask/base" / figure).stat().st_size > 10_000
