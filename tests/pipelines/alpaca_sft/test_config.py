@@ -21,8 +21,14 @@ def _flat(d, prefix=""):
 @pytest.mark.parametrize(
     ("env", "differs"),
     [
-        ("ja_instruct", {"split.eval_size", "split.stratify_by", "train.max_steps", "train.max_length", "generation.max_new_tokens"}),
-        ("hub", {"prompt.use_chat_template", "train.lora.target_modules"}),
+        (
+            "ja_instruct",
+            {
+                "split.eval_size", "split.validation_size", "split.stratify_by", "train.max_steps", "train.max_length",
+                "train.learning_rate", "train.checkpoint_every", "generation.max_new_tokens",
+            },
+        ),
+        ("hub", {"prompt.use_chat_template"}),
     ],
 )
 def test_env_parameter_blocks_differ_from_base_only_where_documented(env, differs):
