@@ -75,3 +75,34 @@ def test_a_generation_cut_at_any_token_decodes_to_whole_characters(lm):
         whole = decode_whole(tokenizer, ids[:k])
         assert "\ufffd" not in whole and text.startswith(whole)
     assert decode_whole(tokenizer, ids) == text
+
+
+@pytest.mark.real_data
+def test_the_ja_instruct_max_length_keeps_the_end_of_turn_of_more_examples_than_the_old_one(shared_data, lm):
+    """One cause of the copying, measured: at the old max_length of 192 tokens most training examples
+    were cut before their answer ended (the end-of-turn token was never learned on them)."""
+    from qeu_kedro.datasets.ja_instruct import JaInstructDataset
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, make_examples, to_records
+    from tests.conftest import REPO, load_config
+
+    config = dict(load_config(REPO, "ja_instruct")["alpaca_raw"])
+    config.pop("type")
+    config.update(
+        seed_tasks_path=str(shared_data / "ja-instruct" / "seed_tasks_japanese.jsonl"),
+        questions_path=str(shared_data / "ja-instruct" / "question.jsonl"),
+        answers_path=str(shared_data / "ja-instruct" / "calm2-7b-chat_results.jsonl"),
+    )
+    params = load_config(REPO, "ja_instruct", "parameters")["alpaca_sft"]
+    checked = check_alpaca(JaInstructDataset(**config).load(), params["schema"])
+    examples = make_examples(to_records(apply_reasoning_rules(checked, params["reasoning_rules"])), params["prompt"])
+    tokenizer = lm.tokenizer
+    lengths = [
+        len(tokenizer(model_prompt(tokenizer, p, True) + c + tokenizer.eos_token)["input_ids"])
+        for p, c in zip(examples["prompt"], examples["completion"], strict=True)
+    ]
+
+    def kept(max_length: int) -> float:
+        return sum(n <= max_length for n in lengths) / len(lengths)
+
+    assert kept(192) < 0.25  # measured 0.217: the old setting
+    assert kept(params["train"]["max_length"]) > 0.45  # 0.465 at 384
