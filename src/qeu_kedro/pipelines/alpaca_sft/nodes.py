@@ -550,7 +550,7 @@ _LABELS = {
 }
 
 
-def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> Any:
+def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], data: str) -> Any:
     """A 2 x 4 grid of before/after bars: held-out loss, chrF, copying (with the references'
     own share as a line), repetition, ending, language, length; paired 95 % intervals of the
     difference in the panel titles where computed; the validation chrF curve of the training."""
@@ -579,7 +579,7 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -
             ref = summary[f"reference_copied_{n}gram_share"]
             ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
             top = max(top, ref)
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="best")
         ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)
     curve = summary["train"]["validation_chrf_curve"]
     ax = axes.flat[-1]
@@ -591,7 +591,7 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -
     axes.flat[0].legend(handles=list(axes.flat[0].patches), labels=["before (base model)", "after (LoRA)"], fontsize=7)
     t = summary["train"]
     fig.suptitle(
-        f"alpaca_sft: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
+        f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
         f"{t['n_train']} training examples, n = {summary['n_prompts']} held-out prompts; "
         f"instruction language: {t['instruction_language']}",
         fontsize=10,

@@ -54,7 +54,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["alpaca_before_after", "alpaca_sft_metrics"],
                 name="compare_before_after",
             ),
-            Node(plot_before_after, ["alpaca_sft_metrics", f"{P}.measures"], "alpaca_before_after_plot", name="plot_before_after"),
+            Node(
+                plot_before_after,
+                ["alpaca_sft_metrics", f"{P}.measures", f"{P}.report.data"],
+                "alpaca_before_after_plot",
+                name="plot_before_after",
+            ),
             Node(
                 report_markdown,
                 ["alpaca_before_after", "alpaca_sft_metrics", f"{P}.measures", f"{P}.report.cell_chars"],
