@@ -62,7 +62,7 @@ def _meta(folder: Path) -> dict[str, str]:
 
 
 def _run_section(label: str, folder: Path) -> list[str]:
-    from qeu_kedro.stats import Comparison
+    from qeu_kedro.pipelines.alpaca_sft.nodes import describe_comparison
 
     m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     t = json.loads((folder / "train_metrics.json").read_text(encoding="utf-8"))
@@ -88,9 +88,9 @@ def _run_section(label: str, folder: Path) -> list[str]:
         *[f"| {c} | {before[c]} | {after[c]} |" for c in before],
         f"| references' own copied_{n}gram_share | {ref} | |",
         "",
-        f"- {Comparison(**m['paired']['chrf']).describe('chrF against the reference')}.",
-        f"- {Comparison(**m['paired'][f'copied_{n}gram_share']).describe(f'Copied {n}-gram share')}.",
-        f"- {Comparison(**m['paired']['ended_by_itself']).describe('Share of answers ending by themselves')}.",
+        f"- {describe_comparison(m['paired']['chrf'], 'chrF against the reference', True)}.",
+        f"- {describe_comparison(m['paired'][f'copied_{n}gram_share'], f'Copied {n}-gram share', False)}.",
+        f"- {describe_comparison(m['paired']['ended_by_itself'], 'Share of answers ending by themselves', True)}.",
         f"- Targets: chrF after > before with the interval above 0: **{'met' if targets['chrf_better'] else 'not met'}**; "
         f"copied share after ({after[f'copied_{n}gram_share']}) <= references' own ({ref}) + 0.10: "
         f"**{'met' if targets[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; "

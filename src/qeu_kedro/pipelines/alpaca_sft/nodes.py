@@ -605,10 +605,19 @@ def _cell(text: Any, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def describe_comparison(comparison: Mapping[str, Any], what: str, higher_is_better: bool) -> str:
+    """One sentence for a paired comparison, saying which direction is better (for a measure where
+    lower is better, an interval above 0 is "worse")."""
+    c = comparison
+    direction = "higher" if higher_is_better else "lower"
+    return (
+        f"{what} changed by {c['difference']:+.4f} (95 % interval {c['ci_low']:+.4f} to {c['ci_high']:+.4f}, "
+        f"n = {c['n']}; {direction} is better): {c['verdict']}"
+    )
+
+
 def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[str]:
     """The paired comparisons and the targets, as sentences."""
-    from qeu_kedro.stats import Comparison
-
     n = measures["ngram"]
     names = {
         "chrf": "chrF against the reference",
@@ -616,7 +625,8 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
         "ended_by_itself": "The share of answers that end by themselves",
         f"repeated_{n}gram_share": f"The repeated {n}-gram share",
     }
-    lines = [f"- {Comparison(**summary['paired'][c]).describe(what)}." for c, what in names.items()]
+    higher = _paired(measures)
+    lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
     ref = summary[f"reference_copied_{n}gram_share"]
     t = summary["targets"]
     lines += [
