@@ -101,10 +101,17 @@ def _run_section(label: str, folder: Path) -> list[str]:
 
 
 def _language_section(folder: Path) -> list[str]:
+    """en vs native, prompt by prompt; a run stopped before training (``answers_before.csv`` only,
+    no ``before_after.csv``) still gives the base-model comparison."""
     from qeu_kedro.stats import paired_bootstrap
 
     native = pd.read_csv(folder / "native" / "before_after.csv").set_index("NO")
-    english = pd.read_csv(folder / "en" / "before_after.csv").set_index("NO")
+    if (folder / "en" / "before_after.csv").exists():
+        english = pd.read_csv(folder / "en" / "before_after.csv").set_index("NO")
+        stages = (("before", "base model (before training)"), ("after", "after LoRA SFT"))
+    else:
+        english = pd.read_csv(folder / "en" / "answers_before.csv").set_index("NO").add_suffix("_before")
+        stages = (("before", "base model (before training)"),)
     if sorted(native.index) != sorted(english.index):
         raise SystemExit("the two runs held out different prompts: they cannot be compared pairwise")
     english = english.loc[native.index]
@@ -115,19 +122,19 @@ def _language_section(folder: Path) -> list[str]:
         "| --- | --- | --- | --- | --- |",
     ]
     verdicts = {}
-    for when, what in (("before", "base model (before training)"), ("after", "after LoRA SFT")):
+    for when, what in stages:
         c = paired_bootstrap(native[f"chrf_{when}"], english[f"chrf_{when}"], n_resamples=10_000, seed=0)
         verdicts[when] = c.verdict
         lines.append(
             f"| {what} | {c.before:.2f} | {c.after:.2f} | {c.difference:+.2f} ({c.ci_low:+.2f} to {c.ci_high:+.2f}), "
             f"n = {c.n} | {c.verdict} for `en` |"
         )
-    lines += [
-        "",
-        f"The data support: after training, {_sentence(verdicts['after'])}; with the base model, "
-        f"{_sentence(verdicts['before'])}.",
-        "",
-    ]
+    said = [f"with the base model, {_sentence(verdicts['before'])}"]
+    if "after" in verdicts:
+        said.insert(0, f"after training, {_sentence(verdicts['after'])}")
+    else:
+        said.append("after training: not measured (the `en` run was stopped before its training ended)")
+    lines += ["", f"The data support: {'; '.join(said)}.", ""]
     return lines
 
 
@@ -161,7 +168,19 @@ def main() -> int:
         "",
     ]
     for label in RUNS:
-        lines += _run_section(label, args.dir / label)
+        if (args.dir / label / "metrics.json").exists():
+            lines += _run_section(label, args.dir / label)
+        else:
+            meta = (args.dir / label / "meta.txt").read_text().split("\n")
+            start = meta[0].split()
+            lines += [
+                f"### instruction language `{label}`",
+                "",
+                f"- Command: `OMP_NUM_THREADS=1 nice -n 10 kedro run --env ja_instruct --pipeline alpaca_sft {shlex.join(RUNS[label])}`"
+                f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {meta[-2] if len(meta) > 2 else ''}",
+                "- Not finished: only its base-model answers (before training) were written.",
+                "",
+            ]
     lines += _language_section(args.dir)
     text = "\n".join(lines)
     if args.no_write:
