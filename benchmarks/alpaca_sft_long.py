@@ -3,8 +3,8 @@
 Run from the repository root, with the real data in ../shared/data (or QEU_SHARED_DATA):
 
     nice -n 10 python benchmarks/alpaca_sft_long.py            # the long run (defaults below; --steps 300 on an idle machine)
-    python benchmarks/alpaca_sft_long.py --steps 20 --eval-size 12 --max-new-tokens 48 --max-length 192
-                                                                 # = the CI-bounded run of conf/ja_instruct
+    python benchmarks/alpaca_sft_long.py --steps 24 --eval-size 32 --max-new-tokens 64 --max-length 384
+                                                                 # = conf/ja_instruct as committed
 
 It is `kedro run --env ja_instruct --pipeline alpaca_sft --params ...` with larger sizes (the command is
 printed and recorded). Outputs land where that run writes them (data/*/ja_instruct/alpaca_sft/, replacing

@@ -21,8 +21,14 @@ def _flat(d, prefix=""):
 @pytest.mark.parametrize(
     ("env", "differs"),
     [
-        ("ja_instruct", {"split.eval_size", "split.stratify_by", "train.max_steps", "train.max_length", "generation.max_new_tokens"}),
-        ("hub", {"prompt.use_chat_template", "train.lora.target_modules"}),
+        (
+            "ja_instruct",
+            {
+                "split.eval_size", "split.validation_size", "split.stratify_by", "train.max_steps", "train.max_length",
+                "train.learning_rate", "train.checkpoint_every", "generation.max_new_tokens", "report.data",
+            },
+        ),
+        ("hub", {"prompt.use_chat_template", "train.max_steps", "generation.max_new_tokens"}),
     ],
 )
 def test_env_parameter_blocks_differ_from_base_only_where_documented(env, differs):
@@ -41,7 +47,7 @@ def test_default_run_is_small_and_includes_alpaca_sft():
     names = {n.name for n in pipelines["__default__"].nodes}
     assert {"train_lora", "generate_answers_before", "generate_answers_after"} <= names
     params = load_config(REPO, None, "parameters")["alpaca_sft"]
-    assert params["train"]["max_steps"] <= 10 and params["generation"]["max_new_tokens"] <= 64
+    assert params["train"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
 
 
 def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monkeypatch):

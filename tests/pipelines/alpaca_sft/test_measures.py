@@ -65,3 +65,51 @@ def test_copied_from_prompt_share():
     # 日本の首都は東京: 5 four-grams, the first three (日本の首, 本の首都, の首都は) are in the prompt.
     assert copied_from_prompt_share("日本の首都は東京", prompt, 4) == pytest.approx(3 / 5)
     assert measure_answer("日本の首都は東京", "ja", 4, 0.1, prompt)["copied_4gram_share"] == 0.6
+
+
+# ---- chrF against the reference, and its paired before/after interval (issue 13)
+REFERENCES = ["日本の首都は東京です。", "富士山の高さは3776メートルです。", "The cat sat on the mat.", "水は100度で沸騰します。"]
+
+
+def test_chrf_on_known_strings():
+    from qeu_kedro.pipelines.alpaca_sft.measures import chrf
+
+    assert chrf("日本の首都は東京です。", "日本の首都は東京です。") == pytest.approx(100.0)
+    assert chrf("abc", "日本の首都") == 0.0 and chrf("", "日本") == 0.0
+    # Character n-grams: a Japanese answer that shares a part of the reference scores between the two,
+    # and more shared characters score higher.
+    part, more = chrf("東京です。", REFERENCES[0]), chrf("首都は東京です。", REFERENCES[0])
+    assert 0 < part < more < 100
+
+
+def test_identical_answers_give_a_zero_difference_and_an_interval_containing_zero():
+    from qeu_kedro.pipelines.alpaca_sft.measures import chrf
+    from qeu_kedro.stats import paired_bootstrap
+
+    answers = ["東京です。", "三千メートル。", "A cat sat.", "沸騰します。"]
+    scores = [chrf(a, r) for a, r in zip(answers, REFERENCES, strict=True)]
+    result = paired_bootstrap(scores, scores, n_resamples=2000, seed=0)
+    assert result.difference == 0.0 and result.ci_low <= 0.0 <= result.ci_high
+    assert result.verdict == "no evidence"
+
+
+def test_a_constructed_improvement_gives_an_interval_above_zero():
+    from qeu_kedro.pipelines.alpaca_sft.measures import chrf
+    from qeu_kedro.stats import paired_bootstrap
+
+    references = REFERENCES * 3
+    before = [chrf(a, r) for a, r in zip(["わかりません"] * len(references), references, strict=True)]
+    # After: every answer is the first half of its reference, then the whole reference.
+    after = [chrf(r[: len(r) // 2] if i % 2 else r, r) for i, r in enumerate(references)]
+    result = paired_bootstrap(before, after, n_resamples=2000, seed=0)
+    assert result.ci_low > 0 and result.verdict == "better"
+    assert "better" in result.describe("chrF")
+
+
+def test_measure_answer_with_a_reference_scores_it_and_the_references_own_copying():
+    prompt = "### Instruction:\n日本の首都はどこですか。"
+    m = measure_answer("日本の首都は東京です。", "ja", 4, 0.1, prompt, "日本の首都は東京です。")
+    assert m["chrf"] == pytest.approx(100.0)
+    # 日本の首 本の首都 の首都は are in the prompt: 3 of the reference's 7 character 4-grams (punctuation dropped).
+    assert m["reference_copied_4gram_share"] == pytest.approx(3 / 7, abs=1e-4)
+    assert "chrf" not in measure_answer("x", "en", 4, 0.1, prompt)

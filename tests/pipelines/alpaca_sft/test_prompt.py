@@ -47,9 +47,24 @@ def test_examples_and_a_stratified_reproducible_split(sheet, params):
     examples = make_examples(records, params["prompt"])
     assert len(examples) == 36 and examples["completion"].iloc[0] == "日本の首都は東京です。"
     assert "Don't output the same answer" in examples["prompt"].iloc[0]
-    train, held_out = split_examples(examples, params["split"])
-    again_train, again_held_out = split_examples(examples, params["split"])
-    assert held_out["NO"].tolist() == again_held_out["NO"].tolist()
-    assert len(held_out) == params["split"]["eval_size"] and len(train) == 36 - len(held_out)
-    assert set(train["NO"]).isdisjoint(held_out["NO"])
+    train, validation, held_out = split_examples(examples, params["split"])
+    again = split_examples(examples, params["split"])
+    assert held_out["NO"].tolist() == again[2]["NO"].tolist() and validation["NO"].tolist() == again[1]["NO"].tolist()
+    assert len(held_out) == params["split"]["eval_size"] and len(validation) == params["split"]["validation_size"]
+    assert len(train) == 36 - len(held_out) - len(validation)
+    # Three disjoint parts: the held-out prompts play no part in training or in the checkpoint choice.
+    assert set(train["NO"]).isdisjoint(held_out["NO"]) and set(validation["NO"]).isdisjoint(held_out["NO"])
+    assert set(train["NO"]).isdisjoint(validation["NO"])
     assert held_out["language"].value_counts().to_dict() == {"en": 2, "ja": 2, "zh": 2}
+    assert validation["language"].value_counts().to_dict() == {"en": 2, "ja": 2, "zh": 2}
+
+
+def test_english_instruction_switch_moves_the_own_instruction_into_the_input(params):
+    english = dict(params["prompt"], instruction_language="en")
+    text = format_prompt(dict(RECORD, instruction="猫を英訳せよ。", reasoning=""), english)
+    assert text == f"### Instruction:\n{params['prompt']['english_instruction']}\n\n### Input:\n猫を英訳せよ。\n\n猫"
+    # Without an input of its own, the instruction alone becomes the input.
+    text = format_prompt(dict(RECORD, instruction="猫とは？", input="", reasoning=""), english)
+    assert text.endswith("### Input:\n猫とは？")
+    with pytest.raises(ValueError, match="'native' or 'en'"):
+        format_prompt(RECORD, dict(params["prompt"], instruction_language="ja"))

@@ -1,4 +1,5 @@
-"""What the original judged by eye, as numbers: repetition, script/language, length.
+"""What the original judged by eye, as numbers: repetition, script/language, length; and how
+close an answer is to its reference (chrF).
 
 Pure string functions, no model: tested on known strings.
 """
@@ -42,6 +43,19 @@ def copied_from_prompt_share(text: str, prompt: str, n: int) -> float:
     return sum(g in source for g in grams) / len(grams)
 
 
+def chrf(answer: str, reference: str, char_order: int = 6, beta: int = 2) -> float:
+    """chrF (0-100) of one answer against its reference: sacrebleu's implementation.
+
+    Character n-grams (1 to ``char_order``, whitespace removed) with F-beta of their precision
+    and recall, so Japanese and Chinese, which have no spaces, are scored like any other
+    language (Popović, "chrF: character n-gram F-score for automatic MT evaluation", WMT 2015).
+    An empty answer scores 0.
+    """
+    from sacrebleu.metrics import CHRF
+
+    return float(CHRF(char_order=char_order, word_order=0, beta=beta).sentence_score(answer, [reference]).score)
+
+
 def duplicate_sentence_share(text: str) -> float:
     """Share of the text's sentences/lines that are exact repeats of an earlier one; 0 when empty."""
     # A piece without any letter or digit (a stray ":") is not a sentence.
@@ -80,12 +94,18 @@ def detect_language(text: str, kana_share_for_ja: float) -> str:
     return "en"
 
 
-def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: float, prompt: str = "") -> dict[str, Any]:
-    """All measures of one answer; ``language_match`` compares the detected language with the requested one."""
+def measure_answer(
+    text: str, language: str, ngram: int, kana_share_for_ja: float, prompt: str = "", reference: str | None = None
+) -> dict[str, Any]:
+    """All measures of one answer; ``language_match`` compares the detected language with the requested one.
+
+    With a ``reference``, also its ``chrf`` against the answer and the reference's own share of
+    ``n``-grams copied from the prompt (``reference_copied_<n>gram_share``: the yardstick for copying).
+    """
     c = script_counts(text)
     letters = max(1, c["kana"] + c["han"] + c["latin"])
     detected = detect_language(text, kana_share_for_ja)
-    return {
+    out: dict[str, Any] = {
         "n_chars": len(text.strip()),
         f"repeated_{ngram}gram_share": round(repeated_ngram_share(text, ngram), 4),
         "duplicate_sentence_share": round(duplicate_sentence_share(text), 4),
@@ -96,3 +116,7 @@ def measure_answer(text: str, language: str, ngram: int, kana_share_for_ja: floa
         "detected_language": detected,
         "language_match": detected == language,
     }
+    if reference is not None:
+        out["chrf"] = round(chrf(text, reference), 4)
+        out[f"reference_copied_{ngram}gram_share"] = round(copied_from_prompt_share(reference, prompt, ngram), 4)
+    return out

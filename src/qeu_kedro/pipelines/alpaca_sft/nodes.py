@@ -107,14 +107,24 @@ def to_records(records: pd.DataFrame) -> list[dict[str, Any]]:
 def format_prompt(record: Mapping[str, Any], prompt: Mapping[str, Any]) -> str:
     """The prompt text for one record: a ``### <header>:`` section per non-empty column.
 
+    ``instruction_language`` is the original's hypothesis as a switch: ``native`` keeps the
+    sheet's instruction as it is; ``en`` puts the fixed English ``english_instruction`` in the
+    instruction's section and moves the record's own instruction (Japanese, say) to the top of
+    the ``input`` section (the original, with Phi-2, found an English instruction with the
+    Japanese content in the input answered better).
+
     With ``use_chat_template`` the text becomes the user turn and the chat template marks where
     the answer starts; without it (base models such as Phi-2) a ``### <response_header>:`` line does.
     """
-    parts = []
-    for section in prompt["sections"]:
-        value = str(record.get(section["column"]) or "").strip()
-        if value:
-            parts.append(f"### {section['header']}:\n{value}")
+    language = prompt.get("instruction_language", "native")
+    if language not in ("native", "en"):
+        raise ValueError(f"alpaca_sft.prompt.instruction_language must be 'native' or 'en', got {language!r}")
+    values = {s["column"]: str(record.get(s["column"]) or "").strip() for s in prompt["sections"]}
+    if language == "en":
+        own = values.get("instruction", "")
+        values["instruction"] = prompt["english_instruction"].strip()
+        values["input"] = "\n\n".join(v for v in (own, values.get("input", "")) if v)
+    parts = [f"### {s['header']}:\n{values[s['column']]}" for s in prompt["sections"] if values[s["column"]]]
     text = "\n\n".join(parts)
     if not prompt.get("use_chat_template", False):
         text += f"\n\n### {prompt['response_header']}:\n"
@@ -141,100 +151,202 @@ def make_examples(records: list[dict[str, Any]], prompt: Mapping[str, Any]) -> p
     return frame[["NO", "language", "category", "uniqueness", "prompt", "completion"]]
 
 
-def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out ``eval_size`` examples (stratified by ``stratify_by`` when set) for before/after evaluation."""
+def split_examples(
+    examples: pd.DataFrame, split: Mapping[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Hold out ``eval_size`` examples for the before/after evaluation, then carve
+    ``validation_size`` examples from the rest to choose the checkpoint on (both stratified by
+    ``stratify_by`` when set). The held-out prompts never influence training or the choice.
+
+    Returns:
+        ``(train, validation, held_out)``, each sorted by NO.
+    """
     from sklearn.model_selection import train_test_split
 
-    stratify = examples[split["stratify_by"]] if split.get("stratify_by") else None
-    train, held_out = train_test_split(
-        examples, test_size=split["eval_size"], random_state=split["seed"], stratify=stratify
+    def carve(frame: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        stratify = frame[split["stratify_by"]] if split.get("stratify_by") else None
+        rest, part = train_test_split(frame, test_size=size, random_state=split["seed"], stratify=stratify)
+        return rest.sort_values("NO").reset_index(drop=True), part.sort_values("NO").reset_index(drop=True)
+
+    rest, held_out = carve(examples, split["eval_size"])
+    train, validation = carve(rest, split["validation_size"])
+    logger.info(
+        "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts",
+        len(train), len(validation), len(held_out),
     )
-    train, held_out = train.sort_values("NO"), held_out.sort_values("NO")
-    logger.info("Split: %d training examples, %d held-out prompts", len(train), len(held_out))
-    return train.reset_index(drop=True), held_out.reset_index(drop=True)
+    return train, validation, held_out
 
 
 # ---------------------------------------------------------------- training
+def sft_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) -> Any:
+    """Prompt/completion pairs for TRL: the prompt already in the model's chat template (the very
+    string :func:`generate_answers` feeds the model), the completion the reference answer.
+
+    TRL appends the tokenizer's eos token to each completion; for a chat model that is its
+    end-of-turn token (``<|im_end|>`` for SmolLM2), so the model learns to end its turn.
+    """
+    from datasets import Dataset
+
+    chat = bool(prompt.get("use_chat_template", False))
+    return Dataset.from_dict(
+        {
+            "prompt": [model_prompt(tokenizer, p, chat) for p in frame["prompt"]],
+            "completion": frame["completion"].tolist(),
+        }
+    )
+
+
+def build_trainer(
+    train: pd.DataFrame, held_out: pd.DataFrame, base_model: Any, prompt: Mapping[str, Any], params: Mapping[str, Any],
+    output_dir: str, callbacks: Sequence[Any] = (),
+) -> Any:
+    """TRL's ``SFTTrainer`` with a LoRA adapter, loss on the completion only, no packing."""
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    tokenizer = base_model.tokenizer
+    config = SFTConfig(
+        output_dir=output_dir,
+        max_steps=params["max_steps"],
+        per_device_train_batch_size=params["per_device_train_batch_size"],
+        per_device_eval_batch_size=params["per_device_eval_batch_size"],
+        gradient_accumulation_steps=params["gradient_accumulation_steps"],
+        learning_rate=params["learning_rate"],
+        lr_scheduler_type=params["lr_scheduler_type"],
+        warmup_steps=params["warmup_steps"],
+        weight_decay=params["weight_decay"],
+        max_length=params["max_length"],
+        neftune_noise_alpha=params.get("neftune_noise_alpha"),
+        # The loss covers the answer and its end-of-turn token only (tests/.../test_training.py
+        # decodes the unmasked labels of a batch); examples are never packed together.
+        completion_only_loss=True,
+        packing=False,
+        # TRL defaults to bf16 autocast and gradient checkpointing: a CPU without bf16 units gains
+        # nothing from the first (a step was slower with it here), and a 135M model needs neither.
+        bf16=params["bf16"],
+        gradient_checkpointing=params["gradient_checkpointing"],
+        logging_steps=params["logging_steps"],
+        eval_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        seed=params["seed"],
+        data_seed=params["seed"],
+        use_cpu=True,
+        dataloader_num_workers=0,
+    )
+    return SFTTrainer(
+        model=base_model.model,
+        args=config,
+        train_dataset=sft_dataset(train, tokenizer, prompt),
+        eval_dataset=sft_dataset(held_out, tokenizer, prompt),
+        processing_class=tokenizer,
+        peft_config=LoraConfig(task_type="CAUSAL_LM", **params["lora"]),
+        callbacks=list(callbacks),
+    )
+
+
+def _chrf_checkpoint_callback(
+    validation: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any], generation: Mapping[str, Any],
+    every: int, max_steps: int,
+) -> Any:
+    """A callback that scores greedy answers to the validation prompts by mean chrF every
+    ``every`` steps (and at the last) and keeps a copy of the best adapter weights."""
+    from peft import get_peft_model_state_dict
+    from transformers import TrainerCallback
+
+    from .measures import chrf
+
+    chat = bool(prompt.get("use_chat_template", False))
+    texts = [model_prompt(tokenizer, p, chat) for p in validation["prompt"]]
+    references = validation["completion"].tolist()
+
+    class ChrfCheckpoint(TrainerCallback):
+        def __init__(self) -> None:
+            self.curve: list[dict[str, float]] = []
+            self.best_state: dict[str, Any] | None = None
+            self.best_step = -1
+            self.best_chrf = -1.0
+
+        def score(self, model: Any) -> float:
+            was_training = model.training
+            model.eval()
+            try:
+                answers = _generate(model, tokenizer, texts, generation)
+            finally:
+                model.train(was_training)
+            return float(np.mean([chrf(a["answer"], r) for a, r in zip(answers, references, strict=True)]))
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            value = self.score(model)
+            self.curve.append({"step": 0, "validation_chrf": round(value, 4)})
+            logger.info("step 0 (before training): validation chrF %.2f", value)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            step = int(state.global_step)
+            if step % every and step != max_steps:
+                return
+            value = self.score(model)
+            self.curve.append({"step": step, "validation_chrf": round(value, 4)})
+            logger.info("step %d: validation chrF %.2f", step, value)
+            if value > self.best_chrf:
+                self.best_chrf, self.best_step = value, step
+                self.best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+    return ChrfCheckpoint()
+
+
 def train_lora(
-    train: pd.DataFrame, held_out: pd.DataFrame, base_model: Any, prompt: Mapping[str, Any], params: Mapping[str, Any]
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    held_out: pd.DataFrame,
+    base_model: Any,
+    prompt: Mapping[str, Any],
+    params: Mapping[str, Any],
+    generation: Mapping[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
     """LoRA fine-tuning with TRL's ``SFTTrainer`` on prompt/completion pairs (loss on the completion only).
 
-    Evaluates the held-out loss with the same trainer before and after training.
+    Every ``checkpoint_every`` steps the adapter answers the validation prompts (carved from the
+    training rows, never the held-out ones) and the adapter with the best mean chrF is kept:
+    the checkpoint is chosen on what the answers are, not on eval loss. The held-out loss is
+    evaluated with the same trainer before training and on the chosen adapter.
 
     Returns:
-        The model with its adapter (a ``CausalLM``, saved as an adapter by the catalog) and the
-        training metrics (``eval_loss_before``, ``eval_loss_after``, ``train_loss``, steps, time).
+        The model with its chosen adapter (a ``CausalLM``, saved as an adapter by the catalog) and
+        the training metrics (losses, the validation chrF curve, the chosen step, time).
     """
-    from datasets import Dataset
-    from peft import LoraConfig
+    from peft import set_peft_model_state_dict
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
 
     from qeu_kedro.datasets.hf_causal_lm import CausalLM
 
     set_seed(params["seed"])
     tokenizer = base_model.tokenizer
-    chat = bool(prompt.get("use_chat_template", False))
-
-    def to_dataset(frame: pd.DataFrame) -> Any:
-        return Dataset.from_dict(
-            {
-                "prompt": [model_prompt(tokenizer, p, chat) for p in frame["prompt"]],
-                "completion": frame["completion"].tolist(),
-            }
-        )
-
-    lora = LoraConfig(task_type="CAUSAL_LM", **params["lora"])
-    # Checkpoints are not kept (save_strategy "no"); the trainer still wants an output folder.
+    checkpoint = _chrf_checkpoint_callback(
+        validation, tokenizer, prompt, generation, params["checkpoint_every"], params["max_steps"]
+    )
+    # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
-        config = SFTConfig(
-            output_dir=scratch,
-            max_steps=params["max_steps"],
-            per_device_train_batch_size=params["per_device_train_batch_size"],
-            per_device_eval_batch_size=params["per_device_eval_batch_size"],
-            gradient_accumulation_steps=params["gradient_accumulation_steps"],
-            learning_rate=params["learning_rate"],
-            lr_scheduler_type=params["lr_scheduler_type"],
-            warmup_steps=params["warmup_steps"],
-            weight_decay=params["weight_decay"],
-            max_length=params["max_length"],
-            completion_only_loss=True,
-            # TRL defaults to bf16 autocast and gradient checkpointing: a CPU without bf16 units gains
-            # nothing from the first (a step was slower with it here), and a 135M model needs neither.
-            bf16=params["bf16"],
-            gradient_checkpointing=params["gradient_checkpointing"],
-            logging_steps=params["logging_steps"],
-            eval_strategy="no",
-            save_strategy="no",
-            report_to="none",
-            seed=params["seed"],
-            data_seed=params["seed"],
-            use_cpu=True,
-            dataloader_num_workers=0,
-        )
-        trainer = SFTTrainer(
-            model=base_model.model,
-            args=config,
-            train_dataset=to_dataset(train),
-            eval_dataset=to_dataset(held_out),
-            processing_class=tokenizer,
-            peft_config=lora,
-        )
+        trainer = build_trainer(train, held_out, base_model, prompt, params, scratch, callbacks=[checkpoint])
         before = trainer.evaluate()
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
+        model = trainer.model
+        set_peft_model_state_dict(model, checkpoint.best_state)
         after = trainer.evaluate()
-    model = trainer.model
     model.eval()
     trainable, total = model.get_nb_trainable_parameters()
     metrics = {
         "base_model": base_model.source,
         "n_train": len(train),
+        "n_validation": len(validation),
         "n_eval": len(held_out),
         "max_steps": params["max_steps"],
         "global_step": int(result.global_step),
+        "chosen_step": checkpoint.best_step,
+        "validation_chrf_curve": checkpoint.curve,
+        "instruction_language": prompt.get("instruction_language", "native"),
         "train_loss": round(float(result.training_loss), 4),
         "eval_loss_before": round(float(before["eval_loss"]), 4),
         "eval_loss_after": round(float(after["eval_loss"]), 4),
@@ -250,13 +362,66 @@ def train_lora(
         ],
     }
     logger.info(
-        "LoRA SFT: %d steps in %.0f s; held-out loss %.3f -> %.3f",
-        metrics["global_step"], seconds, metrics["eval_loss_before"], metrics["eval_loss_after"],
+        "LoRA SFT: %d steps in %.0f s; adapter of step %d chosen on validation chrF; held-out loss %.3f -> %.3f",
+        metrics["global_step"], seconds, metrics["chosen_step"], metrics["eval_loss_before"], metrics["eval_loss_after"],
     )
     return CausalLM(model=model, tokenizer=tokenizer, source=f"{base_model.source} + LoRA"), metrics
 
 
 # ---------------------------------------------------------------- generation and measures
+def decode_whole(tokenizer: Any, ids: Sequence[int]) -> str:
+    """The text of ``ids`` without a character cut in two at the end.
+
+    A byte-level BPE token can carry part of a multi-byte UTF-8 character (most kanji are 3
+    bytes): a generation stopped by ``max_new_tokens`` can end inside one, which decodes to
+    U+FFFD. The trailing tokens of such an incomplete character are dropped (at most 3: a
+    UTF-8 character has at most 4 bytes).
+    """
+    ids = list(ids)
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    cut = 0
+    while text.endswith("\ufffd") and cut < min(3, len(ids)):
+        cut += 1
+        text = tokenizer.decode(ids[:-cut], skip_special_tokens=True)
+    return text
+
+
+def _generate(model: Any, tokenizer: Any, texts: Sequence[str], generation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Greedy answers to ``texts`` (already in the model's prompt format), in batches padded on the left.
+
+    Each answer is decoded whole (:func:`decode_whole`); ``ended_by_itself`` says the model ended
+    its turn (eos) before ``max_new_tokens``.
+    """
+    import torch
+
+    eos = tokenizer.eos_token_id
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    out_rows = []
+    try:
+        for lo in range(0, len(texts), generation["batch_size"]):
+            batch = tokenizer(list(texts[lo : lo + generation["batch_size"]]), return_tensors="pt", padding=True)
+            with torch.no_grad():
+                out = model.generate(
+                    **batch,
+                    max_new_tokens=generation["max_new_tokens"],
+                    do_sample=False,
+                    repetition_penalty=generation["repetition_penalty"],
+                    eos_token_id=eos,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
+            for ids in out[:, batch["input_ids"].shape[1] :]:
+                ids = ids.tolist()
+                # Generation stops at eos; shorter answers of a batch are padded after it.
+                stopped = eos in ids
+                new = ids[: ids.index(eos) + 1] if stopped else ids
+                out_rows.append(
+                    {"answer": decode_whole(tokenizer, new).strip(), "n_new_tokens": len(new), "ended_by_itself": stopped}
+                )
+    finally:
+        tokenizer.padding_side = padding_side
+    return out_rows
+
+
 def generate_answers(
     held_out: pd.DataFrame, lm: Any, prompt: Mapping[str, Any], generation: Mapping[str, Any], measures: Mapping[str, Any]
 ) -> pd.DataFrame:
@@ -264,9 +429,9 @@ def generate_answers(
 
     Returns:
         One row per prompt: NO, language, category, uniqueness, prompt, reference, answer,
-        n_new_tokens, hit_max_new_tokens, then the measures of :func:`measure_answer`.
+        n_new_tokens, ended_by_itself, hit_max_new_tokens, then the measures of
+        :func:`measure_answer` (chrF against the reference included).
     """
-    import torch
     from transformers import set_seed
 
     set_seed(generation["seed"])
@@ -274,57 +439,42 @@ def generate_answers(
     model.eval()
     chat = bool(prompt.get("use_chat_template", False))
     records = held_out.to_dict(orient="records")
-    texts = [model_prompt(tokenizer, r["prompt"], chat) for r in records]
-    # Batches of prompts padded on the left, so every answer starts right after its prompt.
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    rows = []
     start = time.perf_counter()
-    try:
-        for lo in range(0, len(records), generation["batch_size"]):
-            batch = tokenizer(texts[lo : lo + generation["batch_size"]], return_tensors="pt", padding=True)
-            with torch.no_grad():
-                out = model.generate(
-                    **batch,
-                    max_new_tokens=generation["max_new_tokens"],
-                    do_sample=False,
-                    repetition_penalty=generation["repetition_penalty"],
-                    eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-            for record, ids in zip(records[lo : lo + generation["batch_size"]], out[:, batch["input_ids"].shape[1] :], strict=True):
-                ids = ids.tolist()
-                # Generation stops at eos; shorter answers of a batch are padded after it.
-                stopped = tokenizer.eos_token_id in ids
-                new = ids[: ids.index(tokenizer.eos_token_id) + 1] if stopped else ids
-                answer = tokenizer.decode(new, skip_special_tokens=True).strip()
-                rows.append(
-                    {
-                        "NO": record["NO"],
-                        "language": record["language"],
-                        "category": record["category"],
-                        "uniqueness": record["uniqueness"],
-                        "prompt": record["prompt"],
-                        "reference": record["completion"],
-                        "answer": answer,
-                        "n_new_tokens": len(new),
-                        "hit_max_new_tokens": not stopped,
-                        **measure_answer(
-                            answer, record["language"], measures["ngram"], measures["kana_share_for_ja"], record["prompt"]
-                        ),
-                    }
-                )
-    finally:
-        tokenizer.padding_side = padding_side
+    answers = _generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)
+    rows = []
+    for record, got in zip(records, answers, strict=True):
+        rows.append(
+            {
+                "NO": record["NO"],
+                "language": record["language"],
+                "category": record["category"],
+                "uniqueness": record["uniqueness"],
+                "prompt": record["prompt"],
+                "reference": record["completion"],
+                **got,
+                "hit_max_new_tokens": not got["ended_by_itself"],
+                **measure_answer(
+                    got["answer"], record["language"], measures["ngram"], measures["kana_share_for_ja"],
+                    record["prompt"], record["completion"],
+                ),
+            }
+        )
     logger.info("Generated %d answers with %s in %.0f s", len(rows), lm.source, time.perf_counter() - start)
     return pd.DataFrame(rows)
 
 
-_SUMMARY = ("n_chars", "duplicate_sentence_share", "language_match", "hit_max_new_tokens", "n_new_tokens")
+_SUMMARY = ("n_chars", "duplicate_sentence_share", "language_match", "ended_by_itself", "n_new_tokens")
 
 
 def _summary_columns(measures: Mapping[str, Any]) -> list[str]:
     n = measures["ngram"]
-    return [f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
+    return ["chrf", f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
+
+
+def _paired(measures: Mapping[str, Any]) -> dict[str, bool]:
+    """The measures compared with a paired interval, and whether higher is better for each."""
+    n = measures["ngram"]
+    return {"chrf": True, f"copied_{n}gram_share": False, "ended_by_itself": True, f"repeated_{n}gram_share": False}
 
 
 def compare_before_after(
@@ -332,10 +482,17 @@ def compare_before_after(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The before/after table (one row per held-out prompt) and the summary metrics.
 
-    Summary: held-out eval loss before/after, and the mean of each measure overall and per
-    requested language (``language_match`` and ``hit_max_new_tokens`` as rates).
+    Summary: held-out eval loss before/after; the mean of each measure overall and per requested
+    language (``language_match`` and ``ended_by_itself`` as rates); for chrF, the copied and
+    repeated n-gram shares and the share of answers that end by themselves, the paired
+    difference over the held-out prompts with its 95 % bootstrap interval and a verdict
+    (:func:`qeu_kedro.stats.paired_bootstrap`); the references' own copied n-gram share (the
+    yardstick for copying); and the issue's targets, each met or not.
     """
+    from qeu_kedro.stats import paired_bootstrap
+
     cols = _summary_columns(measures)
+    n = measures["ngram"]
     keep = ["answer", *cols, "detected_language"]
     table = before[["NO", "language", "category", "uniqueness", "prompt", "reference"]].copy()
     for name, frame in (("before", before), ("after", after)):
@@ -345,49 +502,100 @@ def compare_before_after(
     def means(frame: pd.DataFrame) -> dict[str, float]:
         return {c: round(float(frame[c].astype(float).mean()), 4) for c in cols}
 
+    paired = {
+        c: paired_bootstrap(
+            table[f"{c}_before"].astype(float), table[f"{c}_after"].astype(float),
+            n_resamples=measures["bootstrap_resamples"], seed=measures["bootstrap_seed"], higher_is_better=higher,
+        ).to_dict()
+        for c, higher in _paired(measures).items()
+    }
+    reference_copied = round(float(before[f"reference_copied_{n}gram_share"].mean()), 4)
+    overall = {"before": means(before), "after": means(after)}
+    copied_after = overall["after"][f"copied_{n}gram_share"]
     summary: dict[str, Any] = {
         "n_prompts": len(table),
         "eval_loss": {"before": train_metrics["eval_loss_before"], "after": train_metrics["eval_loss_after"]},
-        "train": {k: train_metrics[k] for k in ("base_model", "n_train", "global_step", "train_loss", "train_seconds")},
-        "overall": {"before": means(before), "after": means(after)},
+        "train": {
+            k: train_metrics[k]
+            for k in ("base_model", "n_train", "n_validation", "global_step", "chosen_step", "instruction_language",
+                      "train_loss", "train_seconds", "validation_chrf_curve")
+        },
+        "chrf": paired["chrf"],
+        "paired": paired,
+        f"reference_copied_{n}gram_share": reference_copied,
+        "overall": overall,
         "by_language": {
             lang: {"n": int((before["language"] == lang).sum()), "before": means(before[before["language"] == lang]),
                    "after": means(after[after["language"] == lang])}
             for lang in sorted(before["language"].unique())
+        },
+        "targets": {
+            "chrf_better": paired["chrf"]["verdict"] == "better",
+            f"copied_{n}gram_share_within_reference_plus_0.10": copied_after <= reference_copied + 0.10,
+            "ended_by_itself_not_lower": overall["after"]["ended_by_itself"] >= overall["before"]["ended_by_itself"],
         },
     }
     logger.info("Before/after: %s", summary["overall"])
     return table, summary
 
 
-def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> Any:
-    """Bars before vs after: held-out loss, repetition, echo of the prompt, language match, length."""
+_LABELS = {
+    "chrf": "chrF vs reference (0-100)",
+    "repeated_{n}gram_share": "repeated {n}-gram share",
+    "copied_{n}gram_share": "{n}-grams copied from the prompt",
+    "duplicate_sentence_share": "duplicate sentence share",
+    "language_match": "answer in requested language",
+    "ended_by_itself": "answers that end by themselves",
+    "n_chars": "answer length (chars)",
+}
+
+
+def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], data: str) -> Any:
+    """A 2 x 4 grid of before/after bars: held-out loss, chrF, copying (with the references'
+    own share as a line), repetition, ending, language, length; paired 95 % intervals of the
+    difference in the panel titles where computed; the validation chrF curve of the training."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [
-        ("held-out loss", summary["eval_loss"]["before"], summary["eval_loss"]["after"]),
-    ]
-    labels = {
-        f"repeated_{measures['ngram']}gram_share": f"repeated {measures['ngram']}-gram share",
-        "duplicate_sentence_share": "duplicate sentence share",
-        f"copied_{measures['ngram']}gram_share": f"{measures['ngram']}-grams copied from the prompt",
-        "language_match": "answer in requested language (rate)",
-        "n_chars": "answer length (chars)",
-        "hit_max_new_tokens": "ran into max_new_tokens (rate)",
-    }
-    for key, label in labels.items():
-        panels.append((label, summary["overall"]["before"][key], summary["overall"]["after"][key]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.8 * len(panels), 3.4))
-    for ax, (label, b, a) in zip(axes, panels, strict=True):
-        bars = ax.bar(["before", "after"], [b, a], color=["#9aa5b1", "#2f7ed8"])
+    n = measures["ngram"]
+    colors = ["#9aa5b1", "#2f7ed8"]
+    fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
+    panels = [("held-out loss (lower is better)", summary["eval_loss"]["before"], summary["eval_loss"]["after"], None)]
+    for key in ("chrf", "copied_{n}gram_share", "repeated_{n}gram_share", "ended_by_itself", "language_match", "n_chars"):
+        col = key.format(n=n)
+        panels.append((_LABELS[key].format(n=n), summary["overall"]["before"][col], summary["overall"]["after"][col],
+                       summary["paired"].get(col)))
+    for ax, (label, b, a, cmp) in zip(axes.flat, panels, strict=False):
+        bars = ax.bar(["before", "after"], [b, a], color=colors, label=["before", "after"])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        ax.set_title(label, fontsize=9)
-        ax.set_ylim(0, max(a, b) * 1.2 if max(a, b) > 0 else 1.0)
-    fig.suptitle(f"alpaca_sft: {summary['train']['base_model']}, {summary['train']['global_step']} LoRA steps, "
-                 f"{summary['n_prompts']} held-out prompts", fontsize=10)
+        title = label
+        if cmp is not None:
+            title += f"\nafter-before {cmp['difference']:+.3g} [{cmp['ci_low']:+.3g}, {cmp['ci_high']:+.3g}]: {cmp['verdict']}"
+        ax.set_title(title, fontsize=8.5)
+        top = max(a, b)
+        if label.startswith(f"{n}-grams copied"):
+            ref = summary[f"reference_copied_{n}gram_share"]
+            ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
+            top = max(top, ref)
+            ax.legend(fontsize=7, loc="best")
+        ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)
+    curve = summary["train"]["validation_chrf_curve"]
+    ax = axes.flat[-1]
+    ax.plot([p["step"] for p in curve], [p["validation_chrf"] for p in curve], marker="o", label="validation chrF")
+    ax.axvline(summary["train"]["chosen_step"], color="#d9534f", linestyle="--", label="chosen checkpoint")
+    ax.set_xlabel("LoRA step", fontsize=8)
+    ax.set_title("checkpoint choice", fontsize=8.5)
+    ax.legend(fontsize=7)
+    axes.flat[0].legend(handles=list(axes.flat[0].patches), labels=["before (base model)", "after (LoRA)"], fontsize=7)
+    t = summary["train"]
+    fig.suptitle(
+        f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
+        f"{t['n_train']} training examples, n = {summary['n_prompts']} held-out prompts; "
+        f"instruction language: {t['instruction_language']}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -397,21 +605,63 @@ def _cell(text: Any, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def describe_comparison(comparison: Mapping[str, Any], what: str, higher_is_better: bool) -> str:
+    """One sentence for a paired comparison, saying which direction is better (for a measure where
+    lower is better, an interval above 0 is "worse")."""
+    c = comparison
+    direction = "higher" if higher_is_better else "lower"
+    return (
+        f"{what} changed by {c['difference']:+.4f} (95 % interval {c['ci_low']:+.4f} to {c['ci_high']:+.4f}, "
+        f"n = {c['n']}; {direction} is better): {c['verdict']}"
+    )
+
+
+def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[str]:
+    """The paired comparisons and the targets, as sentences."""
+    n = measures["ngram"]
+    names = {
+        "chrf": "chrF against the reference",
+        f"copied_{n}gram_share": f"The share of {n}-grams copied from the prompt",
+        "ended_by_itself": "The share of answers that end by themselves",
+        f"repeated_{n}gram_share": f"The repeated {n}-gram share",
+    }
+    higher = _paired(measures)
+    lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
+    ref = summary[f"reference_copied_{n}gram_share"]
+    t = summary["targets"]
+    lines += [
+        "",
+        f"Targets: chrF better: **{'met' if t['chrf_better'] else 'not met'}**; copied {n}-gram share after "
+        f"({summary['overall']['after'][f'copied_{n}gram_share']}) at most the references' own ({ref}) + 0.10: "
+        f"**{'met' if t[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; answers ending by "
+        f"themselves not fewer after: **{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
+    ]
+    return lines
+
+
 def report_markdown(table: pd.DataFrame, summary: Mapping[str, Any], measures: Mapping[str, Any], cell_chars: int) -> str:
-    """A readable report: the summary before/after, then the generations as a table."""
+    """A readable report: the verdicts in words, the summary before/after, then the generations as a table."""
     cols = _summary_columns(measures)
+    t = summary["train"]
     lines = [
         "# alpaca_sft: before vs after LoRA SFT",
         "",
-        f"Model: {summary['train']['base_model']}; {summary['train']['n_train']} training examples, "
-        f"{summary['train']['global_step']} steps ({summary['train']['train_seconds']} s); "
+        f"Model: {t['base_model']}; {t['n_train']} training examples, {t['global_step']} steps "
+        f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
+        f"validation prompts; instruction language: {t['instruction_language']}; "
         f"{summary['n_prompts']} held-out prompts, greedy decoding.",
+        "",
+        "## Verdict (paired differences over the held-out prompts, 95 % bootstrap intervals)",
+        "",
+        *_verdicts(summary, measures),
         "",
         "| measure | before | after |",
         "| --- | --- | --- |",
         f"| held-out eval loss | {summary['eval_loss']['before']} | {summary['eval_loss']['after']} |",
     ]
     lines += [f"| {c} | {summary['overall']['before'][c]} | {summary['overall']['after'][c]} |" for c in cols]
+    n = measures["ngram"]
+    lines += [f"| references' own copied_{n}gram_share | {summary[f'reference_copied_{n}gram_share']} | |"]
     lines += ["", "## By requested language", "", "| language | n | measure | before | after |", "| --- | --- | --- | --- | --- |"]
     for lang, block in summary["by_language"].items():
         lines += [f"| {lang} | {block['n']} | {c} | {block['before'][c]} | {block['after'][c]} |" for c in cols]

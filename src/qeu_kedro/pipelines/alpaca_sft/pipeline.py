@@ -25,10 +25,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(apply_reasoning_rules, ["alpaca_checked", f"{P}.reasoning_rules"], "alpaca_reasoned", name="apply_reasoning_rules"),
             Node(to_records, "alpaca_reasoned", "alpaca_records", name="write_alpaca_records"),
             Node(make_examples, ["alpaca_records", f"{P}.prompt"], "alpaca_examples", name="make_sft_examples"),
-            Node(split_examples, ["alpaca_examples", f"{P}.split"], ["alpaca_train", "alpaca_held_out"], name="split_sft_examples"),
+            Node(split_examples, ["alpaca_examples", f"{P}.split"],
+                 ["alpaca_train", "alpaca_validation", "alpaca_held_out"], name="split_sft_examples"),
             Node(
                 train_lora,
-                ["alpaca_train", "alpaca_held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.train"],
+                [
+                    "alpaca_train", "alpaca_validation", "alpaca_held_out", "alpaca_base_model",
+                    f"{P}.prompt", f"{P}.train", f"{P}.generation",
+                ],
                 ["alpaca_lora_adapter", "alpaca_train_metrics"],
                 name="train_lora",
             ),
@@ -50,7 +54,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["alpaca_before_after", "alpaca_sft_metrics"],
                 name="compare_before_after",
             ),
-            Node(plot_before_after, ["alpaca_sft_metrics", f"{P}.measures"], "alpaca_before_after_plot", name="plot_before_after"),
+            Node(
+                plot_before_after,
+                ["alpaca_sft_metrics", f"{P}.measures", f"{P}.report.data"],
+                "alpaca_before_after_plot",
+                name="plot_before_after",
+            ),
             Node(
                 report_markdown,
                 ["alpaca_before_after", "alpaca_sft_metrics", f"{P}.measures", f"{P}.report.cell_chars"],
