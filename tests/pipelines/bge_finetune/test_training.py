@@ -137,7 +137,7 @@ def test_each_loss_trains_inside_matryoshka(name):
     params["loss"] = {"name": name, "mini_batch_size": 4, "matryoshka_weights": [2.0, 1.0]}
     model = eager_model()
     loss = build_loss(model, [384, 64], params, guide=eager_model() if "gist" in name else None)
-    assert type(loss).__name__ == "MatryoshkaLoss" and loss.matryoshka_weights == [2.0, 1.0]
+    assert type(loss).__name__ == "MatryoshkaLoss" and list(loss.matryoshka_weights) == [2.0, 1.0]
     expected = {"cached_mnrl": "CachedMultipleNegativesRankingLoss", "gist": "GISTEmbedLoss", "cached_gist": "CachedGISTEmbedLoss"}
     assert type(loss.loss).__name__ == expected[name]
     trained, log = fine_tune(model, prepare_training_set(tiny_pairs(16), None, params), None, params)
