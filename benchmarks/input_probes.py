@@ -253,7 +253,7 @@ def main() -> None:
                 outcome = {"refused": False, "message": note or "ran"}
             except BaseException as err:  # noqa: BLE001 - the outcome is what we measure
                 last = str(err).strip().splitlines() or [""]
-                outcome = {"refused": True, "error": type(err).__name__, "message": " ".join(l.strip() for l in last)[:400]}
+                outcome = {"refused": True, "error": type(err).__name__, "message": " ".join(line.strip() for line in last)[:400]}
                 if not isinstance(err, Exception):
                     traceback.print_exc()
             finally:

@@ -17,6 +17,7 @@ into the repository: the work folder is ``data/benchmarks/`` (ignored by git).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -404,10 +405,8 @@ def checkout() -> str:
 
 def machine() -> dict[str, Any]:
     cpu = platform.processor()
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     import numpy
     import pandas
     import sklearn

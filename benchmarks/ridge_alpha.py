@@ -51,7 +51,7 @@ def main() -> None:
         "env": args.env or "base (sample)",
         "n_ratings": len(design),
         "chosen_alpha": chosen["alpha"],
-        "grid_cv_r2": dict(zip(chosen["grid"], [round(v, 5) for v in chosen["cv_r2_mean"]])),
+        "grid_cv_r2": dict(zip(chosen["grid"], [round(v, 5) for v in chosen["cv_r2_mean"]], strict=True)),
         "cv_r2_alpha_5": result.before,
         "cv_r2_chosen": result.after,
         "difference": result.difference,

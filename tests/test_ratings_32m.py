@@ -1,5 +1,7 @@
 """The MovieLens-32M-shaped generator: its shape, tails and partitions, on a small size."""
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +37,7 @@ def test_writes_partitioned_parquet_sorted_by_user(tmp_path):
     assert ratings["rating"].between(1, 5).all() and ratings["movie_id"].between(1, G.N_MOVIES).all()
     # a user's ratings are never split over two partitions
     firsts = [pd.read_parquet(f)["user_id"] for f in files]
-    assert all(a.max() < b.min() for a, b in zip(firsts, firsts[1:]))
+    assert all(a.max() < b.min() for a, b in pairwise(firsts))
     users = pd.read_parquet(tmp_path / "users.parquet")
     assert set(ratings["user_id"]) == set(users["user_id"]) and users["occupation"].isin(G.OCCUPATIONS).all()
     embeddings = pd.read_parquet(tmp_path / "movie_embeddings.parquet")

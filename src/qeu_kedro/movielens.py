@@ -67,7 +67,7 @@ def match_movielens_tmdb(items: pd.DataFrame, tmdb: pd.DataFrame) -> pd.DataFram
     lookup = unique["overview"].to_dict()
 
     rows = []
-    for movie_id, raw_title in zip(items["movie_id"], items["title"]):
+    for movie_id, raw_title in zip(items["movie_id"], items["title"], strict=True):
         if not isinstance(raw_title, str):
             continue
         keys, year = movielens_title_keys(raw_title)

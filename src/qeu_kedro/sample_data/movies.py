@@ -93,7 +93,7 @@ def make_movies(n_movies: int = 240, n_users: int = 160, ratings_per_user: int =
     movie_topic = rng.choice(topics, size=n_movies)
     titles, overviews = [], []
     seen_titles: set[str] = set()
-    for i, topic in enumerate(movie_topic):
+    for topic in movie_topic:
         nouns, extras = _TITLE_WORDS[topic]
         while True:
             title = f"{rng.choice(extras)} {rng.choice(nouns)}" if rng.random() < 0.6 else f"The {rng.choice(nouns)}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,7 @@ def write(
     rng = np.random.default_rng(seed + 3)
     weights = rng.normal(0, 0.5, size=2 * embedding_dim)
     effect = embeddings.drop(columns="movie_id").to_numpy(np.float32) @ weights.astype(np.float32)
-    occupation_effect = dict(zip(OCCUPATIONS, rng.normal(0, 0.3, len(OCCUPATIONS))))
+    occupation_effect = dict(zip(OCCUPATIONS, rng.normal(0, 0.3, len(OCCUPATIONS)), strict=True))
     user_effect = users["occupation"].map(occupation_effect).to_numpy()
     del embeddings
     ids, p = movie_popularity(seed + 4)
@@ -111,7 +112,7 @@ def write(
     ends = np.cumsum(counts)
     cuts = np.searchsorted(ends, np.arange(partition_rows, n_rows, partition_rows), side="left") + 1
     bounds = np.unique(np.concatenate([[0], cuts, [len(counts)]]))
-    for part, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for part, (a, b) in enumerate(pairwise(bounds)):
         prng = np.random.default_rng([seed, part])
         user_id = np.repeat(np.arange(a + 1, b + 1), counts[a:b])
         movie_id = ids[prng.choice(N_MOVIES, size=len(user_id), p=p)]

@@ -45,11 +45,13 @@ def test_partitions_on_an_in_process_cluster_give_the_in_process_vectors_with_on
     expected, _ = embed_movies(table, lazy_model(), None, PARAMS)
     workers.LOADS.clear()
     workers._MODELS.clear()
-    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            model = lazy_model()
-            got, cache = embed_movies(table, model, empty_cache(), partitioned(5))
-            assert "encode_partition" in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    with (
+        distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        model = lazy_model()
+        got, cache = embed_movies(table, model, empty_cache(), partitioned(5))
+        assert "encode_partition" in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
     assert not model.loaded, "the client process itself never loaded the model"
     # two worker threads share this process: one load for five partitions
     assert sum(workers.LOADS.values()) == 1

@@ -50,7 +50,7 @@ def test_every_fold_equals_scikit_learn_fitted_on_that_folds_rows(fit_intercept)
     total = sufficient_statistics(design)
     splits = RepeatedKFold(n_splits=CV["folds"], n_repeats=CV["repeats"], random_state=CV["seed"]).split(x)
     assert len(scores) == CV["folds"] * CV["repeats"]
-    for row, (train_idx, test_idx) in zip(scores.itertuples(), splits):
+    for row, (train_idx, test_idx) in zip(scores.itertuples(), splits, strict=True):
         reference = Ridge(alpha=5.0, fit_intercept=fit_intercept).fit(x[train_idx], y[train_idx])
         coef, intercept = _solve_stats(total - sufficient_statistics(design.subset(test_idx)), 5.0, fit_intercept)
         np.testing.assert_allclose(coef, reference.coef_, rtol=1e-7, atol=1e-9 * np.abs(reference.coef_).max())

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import Ridge
 
 from qeu_kedro.pipelines.ridge_analysis.nodes import (
     build_model_input,

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,7 @@ def test_partition_sums_add_up_to_the_in_memory_statistics():
     rows = pd.DataFrame({"user_row": design.user_row, "movie_row": design.movie_row, "rating": design.rating})
     cuts = [0, 700, 701, 2000, len(rows)]  # uneven partitions, one of a single rating
     parts = [
-        P.partition_sums(rows.iloc[a:b], tables[0], len(tables[1]), None, 1) for a, b in zip(cuts[:-1], cuts[1:])
+        P.partition_sums(rows.iloc[a:b], tables[0], len(tables[1]), None, 1) for a, b in pairwise(cuts)
     ]
     total = sum(parts[1:], parts[0])
     expected = nodes.sufficient_statistics(design)

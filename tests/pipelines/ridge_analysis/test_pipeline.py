@@ -46,7 +46,7 @@ def test_sample_run_of_base_namespace_finds_the_planted_structure(project):
     assert metrics["r2_train"] >= metrics["r2_test"]
     top = pd.read_csv(out / "top_coefficients.csv")
     assert len(top) == 20
-    coef = dict(zip(top["feature"], top["coefficient"]))
+    coef = dict(zip(top["feature"], top["coefficient"], strict=True))
     # the planted occupation effects: writer -0.6, student +0.5
     assert coef["occupation_writer"] < -0.3 and coef["occupation_student"] > 0.3
     for figure in ("top_features_scatter.png", "top_coefficients_bar.png"):

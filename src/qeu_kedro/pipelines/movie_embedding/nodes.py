@@ -163,7 +163,7 @@ def embed_movies(
     known: dict[str, np.ndarray] = {}
     if use_cache:
         mine = embedding_cache[embedding_cache["model_key"] == key]
-        known = dict(zip(mine["text_sha256"], mine["embedding"]))
+        known = dict(zip(mine["text_sha256"], mine["embedding"], strict=True))
         if len(mine) < len(embedding_cache):
             logger.info("Embedding cache: dropping %d entries of other models", len(embedding_cache) - len(mine))
     texts = {text_hash(t): t for column in params["text_columns"] for t in movies[column].tolist()}
@@ -183,7 +183,7 @@ def embed_movies(
             )
         else:
             vectors = encode_texts(as_sentence_transformer(embedding_model), [texts[h] for h in missing], params)
-        known.update(zip(missing, vectors))
+        known.update(zip(missing, vectors, strict=True))
 
     blocks = [movies[["movie_id"]].reset_index(drop=True)]
     for column in params["text_columns"]:

@@ -23,6 +23,7 @@ import hashlib
 import logging
 import operator
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,7 @@ class RatingSums:
     sum_yy: np.ndarray
 
     def __add__(self, other: RatingSums) -> RatingSums:
-        return RatingSums(*(a + b for a, b in zip(self._fields(), other._fields())))
+        return RatingSums(*(a + b for a, b in zip(self._fields(), other._fields(), strict=True)))
 
     def _fields(self) -> tuple[np.ndarray, ...]:
         return (self.n, self.count_u, self.sum_u, self.count_m, self.sum_m, self.raters, self.sum_yy)
@@ -214,7 +215,7 @@ class PartitionedDesign:
             labels = np.zeros(self.n_total, dtype=np.int8)
         if self.mask is not None:
             labels = np.where(self.mask, labels, -1).astype(np.int8)
-        return [labels[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+        return [labels[a:b] for a, b in pairwise(self.offsets)]
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self.user_features.to_numpy(dtype=np.float64), self.movie_features.to_numpy(dtype=np.float64)
@@ -242,7 +243,7 @@ def sums_graph(design: PartitionedDesign, labels: np.ndarray | None = None, n_gr
     n_movies = len(design.movie_features)
     parts = [
         delayed(partition_sums, pure=True)(rows, users_d, n_movies, labels_slice, n_groups)
-        for rows, labels_slice in zip(design.rows, design.slices(labels))
+        for rows, labels_slice in zip(design.rows, design.slices(labels), strict=True)
     ]
     return _tree_sum(parts)
 
@@ -452,7 +453,7 @@ def compute_scores(
     movie_part = delayed(np.ascontiguousarray(coefs[:, p_u:] @ movies.T), pure=True)  # groups x movies
     parts = [
         delayed(_partition_scores, pure=True)(rows, lab, user_part, movie_part, np.asarray(intercepts, dtype=np.float64))
-        for rows, lab in zip(design.rows, design.slices(labels))
+        for rows, lab in zip(design.rows, design.slices(labels), strict=True)
     ]
     (total,) = dask.compute(_tree_sum(parts))
     return total
@@ -551,7 +552,7 @@ def cross_validate_partitioned(design: PartitionedDesign, alpha_selection: dict[
             _tree_sum(
                 [
                     delayed(_partition_fold_digest, pure=True)(rows, lab, user_ids, movie_ids, cv["folds"])
-                    for rows, lab in zip(design.rows, design.slices(labels))
+                    for rows, lab in zip(design.rows, design.slices(labels), strict=True)
                 ]
             )
         )[0]
@@ -596,7 +597,7 @@ def sample_design(design: PartitionedDesign, max_ratings: int, seed: int) -> Rat
     def _take(rows: pd.DataFrame, lab: np.ndarray | None) -> pd.DataFrame:
         return rows if lab is None else rows.loc[lab >= 0]
 
-    parts = dask.compute(*[delayed(_take)(rows, lab) for rows, lab in zip(design.rows, design.slices(labels))])
+    parts = dask.compute(*[delayed(_take)(rows, lab) for rows, lab in zip(design.rows, design.slices(labels), strict=True)])
     table = pd.concat(parts, ignore_index=True)
     return RatingDesign(
         user_features=design.user_features,
