@@ -136,6 +136,7 @@ def test_importing_the_hooks_turns_mlflow_telemetry_off():
 # ---- a real run, then a query of the store ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_kedro_run_then_the_store_returns_its_params_metrics_figures_and_model(movie_run_project):
     project = movie_run_project
     assert (project / "mlflow.db").is_file(), "the store lives in the project root (conf/base/mlflow.yml)"

@@ -20,13 +20,14 @@ from tests.conftest import REPO, SHARED_DATA, run_kedro
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (requirements.txt)")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (requirements.txt)")
+pytestmark = pytest.mark.slow  # Kedro runs, then a kernel executes the notebook
 
 NOTEBOOK = REPO / "notebooks" / "before_after.ipynb"
 # One training step on a few pairs: the notebook needs the outputs, not a good model. Nested, as
 # Kedro deep-merges runtime parameters (dotted keys work only on the command line's --params).
 BOUNDED_BGE = {
     "bge_finetune": {
-        "training": {"max_steps": 1, "batch_size": 16},
+        "trainer": {"max_steps": 1, "per_device_train_batch_size": 16},
         "subset": {"max_train_pairs": 16, "max_test_queries": 16, "max_corpus": 32},
         "matryoshka_dims": [384, 64],
     }

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -24,6 +26,7 @@ def test_telemetry_is_declined_in_the_repo():
     assert "consent: false" in (REPO / ".telemetry").read_text()
 
 
+@pytest.mark.slow
 def test_kedro_viz_build_makes_a_static_site_of_all_pipelines(project):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     kedro = Path(sys.executable).with_name("kedro")

@@ -31,6 +31,7 @@ class Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+@pytest.mark.slow
 def test_the_next_run_names_what_a_failed_run_wrote(project):
     stand_in_embeddings(project)
     # plot_top_features fails on an unknown feature after the model and the metrics were written

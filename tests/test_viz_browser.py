@@ -37,9 +37,12 @@ SCREENSHOTS = REPO / "data" / "08_reporting"
 TIMEOUT_MS = 60_000  # one page load or wait; the machine may be busy
 NAMESPACES = {"base", "finetuned"}
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} not found: run `bash scripts/install_browser.sh` (Debian's chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,  # a Kedro run, kedro viz build and Chromium
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} not found: run `bash scripts/install_browser.sh` (Debian's chromium)"
+    ),
+]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 
 

@@ -32,6 +32,7 @@ def test_registry_has_both_namespaces_sharing_raw_inputs(project):
     assert pipelines["__default__"].only_nodes_with_namespaces(["base"]).nodes
 
 
+@pytest.mark.slow
 def test_sample_run_of_base_namespace_finds_the_planted_structure(project):
     run_kedro(project, pipeline_names=MOVIE_PIPELINES, namespaces=["base"])
     out = project / "data" / "08_reporting" / "base"
@@ -62,6 +63,7 @@ def test_sample_run_of_base_namespace_finds_the_planted_structure(project):
     assert shuffled["r2_test"] < 0.05
 
 
+@pytest.mark.slow
 def test_both_namespaces_run_and_write_their_own_outputs(project, monkeypatch):
     # Until a fine-tuned model exists, point `finetuned` at the bundled model through the catalog.
     (project / "conf" / "local" / "catalog.yml").write_text(
@@ -85,6 +87,7 @@ def test_both_namespaces_run_and_write_their_own_outputs(project, monkeypatch):
         ("movies.csv", lambda df: df.iloc[0:0], r"'movies'.*empty"),
     ],
 )
+@pytest.mark.slow
 def test_bad_raw_input_fails_clearly_and_writes_nothing(project, file, edit, message):
     path = project / "data" / "01_raw" / file
     edit(pd.read_csv(path)).to_csv(path, index=False)
@@ -104,6 +107,7 @@ def test_hub_environment_names_the_original_model(project):
     assert catalog["base.embedding_model"]["allow_download"] is True
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_real_data_run_on_movielens_with_tmdb_overviews(project, shared_data):
     run_kedro(project, env="movielens", pipeline_names=MOVIE_PIPELINES, namespaces=["base"])

@@ -40,18 +40,21 @@ def write_embeddings(project: Path, dim: int = 8) -> None:
         table.to_parquet(project / "data/04_feature" / ns / "movie_embeddings.parquet")
 
 
+@pytest.mark.slow
 def test_registry_list_does_not_import_torch(project):
     modules = imported_modules(project, "registry", "list")
     assert "kedro.framework.project" in modules and "qeu_kedro.pipelines.ridge_analysis.nodes" in modules
     assert heavy(modules) == []
 
 
+@pytest.mark.slow
 def test_viz_build_does_not_import_torch(project):
     modules = imported_modules(project, "viz", "build")
     assert (project / "build" / "index.html").exists()
     assert heavy(modules) == []
 
 
+@pytest.mark.slow
 def test_ridge_run_with_embeddings_present_does_not_import_torch(project):
     write_embeddings(project)
     modules = imported_modules(project, "run", "--pipeline", "ridge_analysis")
