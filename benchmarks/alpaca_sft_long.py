@@ -40,8 +40,8 @@ def main() -> int:
     args = parser.parse_args()
 
     params = (
-        f"alpaca_sft.train.max_steps={args.steps},alpaca_sft.split.eval_size={args.eval_size},"
-        f"alpaca_sft.generation.max_new_tokens={args.max_new_tokens},alpaca_sft.train.max_length={args.max_length}"
+        f"alpaca_sft.train.trainer.max_steps={args.steps},alpaca_sft.split.eval_size={args.eval_size},"
+        f"alpaca_sft.generation.max_new_tokens={args.max_new_tokens},alpaca_sft.train.trainer.max_length={args.max_length}"
     )
     command = ["kedro", "run", "--env", "ja_instruct", "--pipeline", "alpaca_sft", "--params", params]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

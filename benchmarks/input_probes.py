@@ -162,7 +162,7 @@ def probe_top_k_zero(p: Path) -> Any:
 
 
 def probe_bge_batch_zero(p: Path) -> Any:
-    run(p, params={"bge_finetune": {"training": {"batch_size": 0}}}, **BGE_SPLIT)
+    run(p, params={"bge_finetune": {"trainer": {"per_device_train_batch_size": 0}}}, **BGE_SPLIT)
 
 
 def probe_env_typo(p: Path) -> Any:
@@ -218,7 +218,7 @@ PROBES = {
     "conf/local: alpha: five": probe_alpha_five,
     "conf/local: a partial ridge_analysis block": probe_partial_local_block,
     "--params ridge_analysis.top_k=0": probe_top_k_zero,
-    "--params bge_finetune.training.batch_size=0": probe_bge_batch_zero,
+    "--params bge_finetune.trainer.per_device_train_batch_size=0": probe_bge_batch_zero,
     "--env movielen (typo)": probe_env_typo,
     "--pipeline ridge_analisys (typo)": probe_pipeline_typo,
     "corrupt embedding cache": probe_corrupt_cache,
@@ -282,7 +282,7 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "conf/local: alpha: five": (True, r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"),
     "conf/local: a partial ridge_analysis block": (False, r"ran"),
     "--params ridge_analysis.top_k=0": (True, r"ridge_analysis\.top_k \(from --params\)"),
-    "--params bge_finetune.training.batch_size=0": (True, r"bge_finetune\.training\.batch_size \(from --params\)"),
+    "--params bge_finetune.trainer.per_device_train_batch_size=0": (True, r"bge_finetune\.trainer\.per_device_train_batch_size \(from --params\)"),
     "--env movielen (typo)": (True, r"Unknown configuration environment 'movielen'.*Did you mean 'movielens'"),
     "--pipeline ridge_analisys (typo)": (True, r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines:"),
     "corrupt embedding cache": (False, r"loaded 0 entries"),

@@ -39,8 +39,16 @@ def test_every_shipped_environment_passes(env):
 def test_a_typo_is_refused_with_the_closest_key(base):
     with pytest.raises(ParameterError, match=r"ridge_analysis\.alpah .*unknown key; did you mean 'ridge_analysis\.alpha'"):
         check_parameters(with_changes(base, ridge_analysis__alpah=1.0), base)
-    with pytest.raises(ParameterError, match=r"bge_finetune\.training\.batch_sise.*did you mean 'bge_finetune\.training\.batch_size'"):
-        check_parameters(with_changes(base, bge_finetune__training__batch_sise=8), base)
+    with pytest.raises(ParameterError, match=r"bge_finetune\.split\.tset_size.*did you mean 'bge_finetune\.split\.test_size'"):
+        check_parameters(with_changes(base, bge_finetune__split__tset_size=0.3), base)
+
+
+def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_those(base):
+    # alpaca_sft.train.lora is passed as it is to peft's LoraConfig: use_rslora is one of its fields
+    check_parameters(with_changes(base, alpaca_sft__train__lora__use_rslora=True), base)
+    with pytest.raises(ParameterError, match=r"alpaca_sft\.train\.lora\.lora_alhpa .*not a field of peft\.LoraConfig; "
+                       r"did you mean 'alpaca_sft\.train\.lora\.lora_alpha'"):
+        check_parameters(with_changes(base, alpaca_sft__train__lora__lora_alhpa=32), base)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +61,8 @@ def test_a_typo_is_refused_with_the_closest_key(base):
         ("ridge_analysis__test_size", 0, "greater than 0"),
         ("ridge_analysis__top_k", 0, "greater than or equal to 1"),
         ("ridge_analysis__top_k", 2.5, "integer"),
-        ("bge_finetune__training__batch_size", 0, "greater than or equal to 1"),
+        ("bge_finetune__trainer__per_device_train_batch_size", 0, "greater than or equal to 1"),
+        ("bge_finetune__trainer__max_steps", 0, "greater than or equal to 1"),
         ("bge_finetune__split__by", "rows", "'pair' or 'positive'"),
         ("movie_embedding__encoder__quantize", "int4", "'none' or 'int8'"),
         ("ridge_analysis__fit_intercept", "yes", "boolean"),
@@ -74,9 +83,9 @@ def test_alpha_accepts_auto_and_positive_numbers(base):
 
 
 def test_blocks_not_used_by_the_run_are_not_checked(base):
-    bad = with_changes(base, alpaca_sft__train__max_steps=0)
+    bad = with_changes(base, alpaca_sft__train__trainer__max_steps=0)
     check_parameters(bad, base, blocks={"ridge_analysis"})
-    with pytest.raises(ParameterError, match="alpaca_sft.train.max_steps"):
+    with pytest.raises(ParameterError, match="alpaca_sft.train.trainer.max_steps"):
         check_parameters(bad, base, blocks={"alpaca_sft"})
 
 
@@ -97,12 +106,14 @@ def outputs_written(project: Path) -> list[str]:
     return sorted(str(p.relative_to(project)) for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
 
 
+@pytest.mark.slow
 def test_hook_refuses_a_typo_in_params_before_any_node_runs(project):
     with pytest.raises(ParameterError, match=r"ridge_analysis\.alpah \(from --params\).*did you mean"):
         run_kedro(project, params={"ridge_analysis": {"alpah": 1.0}}, pipeline_names=["ridge_analysis"])
     assert outputs_written(project) == []
 
 
+@pytest.mark.slow
 def test_hook_names_the_file_of_a_bad_value_and_layered_partial_blocks_work(project):
     local = project / "conf" / "local" / "parameters_ridge_analysis.yml"
     local.write_text("ridge_analysis:\n  alpha: five\n")
@@ -116,11 +127,13 @@ def test_hook_names_the_file_of_a_bad_value_and_layered_partial_blocks_work(proj
     check_parameters({"ridge_analysis": merged}, base_parameters(project / "conf"))
 
 
+@pytest.mark.slow
 def test_unknown_env_lists_the_environments(project):
     with pytest.raises(ValueError, match=r"Unknown configuration environment 'movielen'.*Did you mean 'movielens'"):
         run_kedro(project, env="movielen", pipeline_names=["ridge_analysis"])
 
 
+@pytest.mark.slow
 def test_unknown_pipeline_lists_the_pipelines(project):
     with pytest.raises(ValueError, match=r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines: alpaca_sft"):
         run_kedro(project, pipeline_names=["ridge_analisys"])

@@ -3,7 +3,9 @@
 The keys a block may hold are the keys ``conf/base`` gives it: an environment (or
 ``--params``) changes values of known keys, and a key that ``conf/base`` does not have is a
 typo, reported with the closest known key ("did you mean"). A key added to ``conf/base``
-is known at once, without code. Types and ranges are checked for the keys in
+is known at once, without code. Blocks passed as they are to a library's config class
+(:data:`LIBRARY_BLOCKS`: ``SFTConfig``, ``LoraConfig``, ``SentenceTransformerTrainingArguments``)
+also take any field of that class. Types and ranges are checked for the keys in
 :data:`RULES` (pydantic types), and every error names the key and the file it came from.
 
 :class:`~qeu_kedro.hooks.InputChecksHook` runs :func:`check_parameters` in
@@ -60,13 +62,14 @@ RULES: dict[str, Any] = {
     "bge_finetune.subset.max_test_queries": PositiveInt | None,
     "bge_finetune.subset.max_corpus": PositiveInt | None,
     "bge_finetune.matryoshka_dims": Literal["auto"] | Annotated[list[PositiveInt], Field(min_length=1)],
-    "bge_finetune.training.epochs": PositiveFloat,
-    "bge_finetune.training.max_steps": PositiveInt | None,
-    "bge_finetune.training.batch_size": PositiveInt,
-    "bge_finetune.training.learning_rate": PositiveFloat,
-    "bge_finetune.training.warmup": Annotated[float, Field(ge=0)],
-    "bge_finetune.training.logging_steps": PositiveInt,
-    "bge_finetune.training.seed": Seed,
+    "bge_finetune.trainer.num_train_epochs": PositiveFloat,
+    "bge_finetune.trainer.max_steps": PositiveInt | Literal[-1],
+    "bge_finetune.trainer.per_device_train_batch_size": PositiveInt,
+    "bge_finetune.trainer.learning_rate": PositiveFloat,
+    "bge_finetune.trainer.warmup_steps": Annotated[float, Field(ge=0)],
+    "bge_finetune.trainer.logging_steps": PositiveInt,
+    "bge_finetune.trainer.seed": Seed,
+    "bge_finetune.trainer.data_seed": Seed,
     "bge_finetune.hard_negatives.batch_size": PositiveInt,
     "bge_finetune.evaluation.batch_size": PositiveInt,
     "bge_finetune.validation.fraction": Annotated[float, Field(ge=0, lt=1)],
@@ -91,11 +94,13 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
     "alpaca_sft.split.eval_size": PositiveInt,
-    "alpaca_sft.train.max_steps": PositiveInt,
-    "alpaca_sft.train.per_device_train_batch_size": PositiveInt,
-    "alpaca_sft.train.per_device_eval_batch_size": PositiveInt,
-    "alpaca_sft.train.learning_rate": PositiveFloat,
-    "alpaca_sft.train.max_length": PositiveInt,
+    "alpaca_sft.train.checkpoint_every": PositiveInt,
+    "alpaca_sft.train.trainer.max_steps": PositiveInt,
+    "alpaca_sft.train.trainer.per_device_train_batch_size": PositiveInt,
+    "alpaca_sft.train.trainer.per_device_eval_batch_size": PositiveInt,
+    "alpaca_sft.train.trainer.learning_rate": PositiveFloat,
+    "alpaca_sft.train.trainer.max_length": PositiveInt,
+    "alpaca_sft.train.lora.r": PositiveInt,
     "alpaca_sft.generation.max_new_tokens": PositiveInt,
     "alpaca_sft.generation.batch_size": PositiveInt,
 }
@@ -110,7 +115,17 @@ OPEN: frozenset[str] = frozenset(
     }
 )
 
+#: Blocks passed as they are to a library's config class (``module:Class``, a dataclass): a key
+#: that ``conf/base`` does not give them is accepted when it is a field of that class, so a new
+#: knob needs no code. The class is imported only when such a key appears.
+LIBRARY_BLOCKS: dict[str, str] = {
+    "bge_finetune.trainer": "sentence_transformers:SentenceTransformerTrainingArguments",
+    "alpaca_sft.train.trainer": "trl:SFTConfig",
+    "alpaca_sft.train.lora": "peft:LoraConfig",
+}
+
 _ADAPTERS: dict[str, TypeAdapter] = {}
+_LIBRARY_FIELDS: dict[str, frozenset[str]] = {}
 
 
 class ParameterError(ValueError):
@@ -140,6 +155,18 @@ def _get(tree: Mapping[str, Any], path: str) -> tuple[bool, Any]:
             return False, None
         node = node[part]
     return True, node
+
+
+def library_fields(block: str) -> frozenset[str]:
+    """The field names of the config class that :data:`LIBRARY_BLOCKS` names for ``block``."""
+    if block not in _LIBRARY_FIELDS:
+        import dataclasses
+        import importlib
+
+        module, _, name = LIBRARY_BLOCKS[block].partition(":")
+        cls = getattr(importlib.import_module(module), name)
+        _LIBRARY_FIELDS[block] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+    return _LIBRARY_FIELDS[block]
 
 
 def known_keys(base: Mapping[str, Any]) -> set[str]:
@@ -194,6 +221,17 @@ def check_parameters(
         parent = path.rpartition(".")[0]
         if parent and parent not in known:
             continue  # the parent is already reported (or open)
+        if path not in known and parent in LIBRARY_BLOCKS:
+            fields = library_fields(parent)
+            leaf = path.rpartition(".")[2]
+            if leaf in fields:
+                continue  # a field of the library's config class: its value is the library's to check
+            close = difflib.get_close_matches(leaf, sorted(fields), n=1, cutoff=0.6)
+            hint = f"did you mean '{parent}.{close[0]}'?" if close else "see the class's documentation"
+            problems.append(
+                f"- {path} ({where(path)}): unknown key, not a field of {LIBRARY_BLOCKS[parent].replace(':', '.')}; {hint}"
+            )
+            continue
         if path not in known:
             problems.append(f"- {path} ({where(path)}): unknown key; {_suggest(path, known)}")
             continue

@@ -72,8 +72,8 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
             fail(dataset, col.name, i, f"expected text, found {_show(values.iloc[i])}", col.hint)
         return values.map(lambda v: v if isinstance(v, str) else None).astype("object")
     if col.kind == "bool":
-        mapping = {True: True, False: False, "true": True, "false": False, "True": True, "False": False}
         # 1 and 0 find True and False: equal numbers are the same dict key
+        mapping = {True: True, False: False, "true": True, "false": False, "True": True, "False": False}
         out = series.map(lambda v: mapping.get(v, v) if not isinstance(v, float) or not np.isnan(v) else None)
         bad = ~out.map(lambda v: v is None or isinstance(v, bool))
         if bad.any():

@@ -1,6 +1,8 @@
-"""The environments: the pipeline is registered, env blocks do not drift, the hub env fails at once offline."""
+"""The configuration: library config objects from the YAML, the default run, the hub env fails at once offline."""
 
 from __future__ import annotations
+
+from enum import Enum
 
 import pytest
 
@@ -8,34 +10,29 @@ from qeu_kedro.models import ModelNotAvailableError
 from tests.conftest import REPO, load_config
 
 
-def _flat(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def _plain(value):
+    return value.value if isinstance(value, Enum) else value
 
 
-@pytest.mark.parametrize(
-    ("env", "differs"),
-    [
-        (
-            "ja_instruct",
-            {
-                "split.eval_size", "split.validation_size", "split.stratify_by", "train.max_steps", "train.max_length",
-                "train.learning_rate", "train.checkpoint_every", "generation.max_new_tokens", "report.data",
-            },
-        ),
-        ("hub", {"prompt.use_chat_template", "train.max_steps", "generation.max_new_tokens"}),
-    ],
-)
-def test_env_parameter_blocks_differ_from_base_only_where_documented(env, differs):
-    base = _flat(load_config(REPO, "base", "parameters")["alpaca_sft"])
-    other = _flat(load_config(REPO, env, "parameters")["alpaca_sft"])
-    assert set(other) == set(base)
-    assert {k for k in base if base[k] != other[k]} == differs
+def test_sft_and_lora_configs_carry_the_yaml_values_under_the_libraries_own_names(params, tmp_path):
+    from peft import LoraConfig
+
+    from qeu_kedro.pipelines.alpaca_sft.nodes import sft_config
+
+    train = params["train"]
+    config = sft_config(train, str(tmp_path))
+    assert train["trainer"]["max_steps"] == 20 and train["trainer"]["learning_rate"] == 5.0e-4
+    for key, value in train["trainer"].items():
+        assert _plain(getattr(config, key)) == value, key
+    # what the recipe fixes
+    assert config.completion_only_loss is True and config.packing is False and config.report_to == []
+    assert config.output_dir == str(tmp_path)
+    lora = LoraConfig(**train["lora"])
+    for key, value in train["lora"].items():
+        assert _plain(getattr(lora, key)) == value, key
+    # a new knob is a YAML key, no code
+    more = sft_config({**train, "trainer": {**train["trainer"], "gradient_accumulation_steps": 3, "optim": "sgd"}}, "x")
+    assert more.gradient_accumulation_steps == 3 and _plain(more.optim) == "sgd"
 
 
 def test_default_run_is_small_and_includes_alpaca_sft():
@@ -47,7 +44,7 @@ def test_default_run_is_small_and_includes_alpaca_sft():
     names = {n.name for n in pipelines["__default__"].nodes}
     assert {"train_lora", "generate_answers_before", "generate_answers_after"} <= names
     params = load_config(REPO, None, "parameters")["alpaca_sft"]
-    assert params["train"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
+    assert params["train"]["trainer"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
 
 
 def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monkeypatch):

@@ -26,7 +26,7 @@ def trainer(lm, params, tmp_path_factory):
     prompt = params["prompt"]
     rows = [{"instruction": q, "input": "", "reasoning": "Answer in one sentence."} for q in QUESTIONS]
     frame = pd.DataFrame({"prompt": [format_prompt(r, prompt) for r in rows], "completion": ANSWERS})
-    train = dict(params["train"], per_device_train_batch_size=3)
+    train = {**params["train"], "trainer": {**params["train"]["trainer"], "per_device_train_batch_size": 3}}
     return build_trainer(frame, frame, lm, prompt, train, str(tmp_path_factory.mktemp("sft")))
 
 
@@ -105,4 +105,4 @@ def test_the_ja_instruct_max_length_keeps_the_end_of_turn_of_more_examples_than_
         return sum(n <= max_length for n in lengths) / len(lengths)
 
     assert kept(192) < 0.25  # measured 0.217: the old setting
-    assert kept(params["train"]["max_length"]) > 0.45  # 0.465 at 384
+    assert kept(params["train"]["trainer"]["max_length"]) > 0.45  # 0.465 at 384

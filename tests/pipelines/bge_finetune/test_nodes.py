@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from qeu_kedro.pipelines.bge_finetune.nodes import (
+    VALIDATION_METRIC,
     build_retrieval_task,
     compare_scores,
     evaluate_retrieval,
@@ -21,6 +23,7 @@ from qeu_kedro.pipelines.bge_finetune.nodes import (
 )
 from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
 from qeu_kedro.validation import RawDataError
+from tests.conftest import REPO
 
 SOURCE = {"format": "table", "anchor_column": "anchor", "positive_column": "positive", "negative_column": "negative"}
 
@@ -319,3 +322,26 @@ def test_query_and_document_prompts_reach_the_encoder():
     assert model.prompts == {"query": "query: ", "document": "passage: "}
     evaluate_retrieval(model, task, params())
     assert model.prompts == {"query": None, "document": None}  # empty prefixes: the model's own default
+
+
+# ---------------------------------------------------------------- training arguments
+
+
+def test_training_arguments_carry_the_yaml_values_under_the_librarys_own_names(tmp_path):
+    from enum import Enum
+
+    from qeu_kedro.pipelines.bge_finetune.nodes import training_arguments
+
+    base = yaml.safe_load((REPO / "conf" / "base" / "parameters_bge_finetune.yml").read_text(encoding="utf-8"))
+    trainer = base["bge_finetune"]["trainer"]
+    assert trainer["per_device_train_batch_size"] == 64 and trainer["warmup_steps"] == 0.1
+    args = training_arguments(params(trainer=trainer), str(tmp_path), None, eval_steps=3)
+    for key, value in trainer.items():
+        got = getattr(args, key)
+        assert (got.value if isinstance(got, Enum) else got) == value, key
+    # what the recipe fixes: evaluation and checkpoints every eval_steps, the best kept, no reporting
+    assert (args.eval_steps, args.save_steps, args.load_best_model_at_end) == (3, 3, True)
+    assert args.metric_for_best_model == f"eval_{VALIDATION_METRIC}" and args.report_to == []
+    plain = training_arguments(params(trainer={**trainer, "gradient_accumulation_steps": 2}), str(tmp_path), None, None)
+    assert plain.eval_strategy.value == "no" and not plain.load_best_model_at_end
+    assert plain.gradient_accumulation_steps == 2  # a new knob is a YAML key, no code

@@ -21,9 +21,9 @@ from tests.pipelines.bge_finetune.test_nodes import params
 
 pytestmark = pytest.mark.slow
 
-TRAINING = {
-    "epochs": 1, "max_steps": 2, "batch_size": 8, "learning_rate": 5e-5, "warmup": 0,
-    "lr_scheduler_type": "constant", "weight_decay": 0.0, "logging_steps": 1, "seed": 0,
+TRAINER = {
+    "num_train_epochs": 1, "max_steps": 2, "per_device_train_batch_size": 8, "learning_rate": 5e-5, "warmup_steps": 0,
+    "lr_scheduler_type": "constant", "weight_decay": 0.0, "logging_steps": 1, "seed": 0, "data_seed": 0,
 }
 HARD = {"use_negative_column": True, "mine": False, "range_min": 0, "range_max": 10,
         "relative_margin": 0.05, "sampling_strategy": "top", "batch_size": 32}
@@ -44,14 +44,14 @@ def tiny_pairs(n=48, seed=5):
     return make_pairs(make_sample_pairs(n_pairs=n, seed=seed), params())
 
 
-def p(**training):
-    return params(training={**TRAINING, **training}, hard_negatives=dict(HARD), matryoshka_dims=[384, 64])
+def p(**trainer):
+    return params(trainer={**TRAINER, **trainer}, hard_negatives=dict(HARD), matryoshka_dims=[384, 64])
 
 
 def test_training_lowers_the_loss_and_the_saved_model_reloads_with_the_same_embeddings(tmp_path):
     train_set = prepare_training_set(tiny_pairs(24), None, p())
     # 3 batches of 8 per epoch, 3 epochs: the same pairs again, so the loss must fall
-    model, log = fine_tune(base_model(), train_set, None, p(epochs=3, max_steps=None, learning_rate=1e-4))
+    model, log = fine_tune(base_model(), train_set, None, p(num_train_epochs=3, max_steps=-1, learning_rate=1e-4))
     losses = [h["loss"] for h in log["loss_history"]]
     assert log["steps"] == 9 and len(losses) == 9
     assert log["matryoshka_dims"] == [384, 64]
@@ -151,7 +151,7 @@ def test_each_loss_trains_inside_matryoshka(name):
 def _validation_run(learning_rate, n_pairs, epochs, eval_steps=None):
     from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
 
-    params = p(epochs=epochs, max_steps=None, learning_rate=learning_rate, batch_size=16)
+    params = p(num_train_epochs=epochs, max_steps=-1, learning_rate=learning_rate, per_device_train_batch_size=16)
     params["validation"] = {"fraction": 0.25, "eval_steps": eval_steps, "early_stopping_patience": None,
                             "keep_base_if_better": True}
     pairs = tiny_pairs(n_pairs, seed=3)

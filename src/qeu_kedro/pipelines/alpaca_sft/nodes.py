@@ -200,48 +200,43 @@ def build_trainer(
     train: pd.DataFrame, held_out: pd.DataFrame, base_model: Any, prompt: Mapping[str, Any], params: Mapping[str, Any],
     output_dir: str, callbacks: Sequence[Any] = (),
 ) -> Any:
-    """TRL's ``SFTTrainer`` with a LoRA adapter, loss on the completion only, no packing."""
+    """TRL's ``SFTTrainer`` with a LoRA adapter, loss on the completion only, no packing.
+
+    ``params["trainer"]`` (``SFTConfig``'s keys) and ``params["lora"]`` (``LoraConfig``'s) are
+    passed as they are; this function sets only what the recipe fixes.
+    """
     from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     tokenizer = base_model.tokenizer
-    config = SFTConfig(
+    return SFTTrainer(
+        model=base_model.model,
+        args=sft_config(params, output_dir),
+        train_dataset=sft_dataset(train, tokenizer, prompt),
+        eval_dataset=sft_dataset(held_out, tokenizer, prompt),
+        processing_class=tokenizer,
+        peft_config=LoraConfig(**params["lora"]),
+        callbacks=list(callbacks),
+    )
+
+
+def sft_config(params: Mapping[str, Any], output_dir: str) -> Any:
+    """TRL's ``SFTConfig`` from ``params["trainer"]`` (its own keys, passed as they are) and what the recipe fixes."""
+    from trl import SFTConfig
+
+    return SFTConfig(
         output_dir=output_dir,
-        max_steps=params["max_steps"],
-        per_device_train_batch_size=params["per_device_train_batch_size"],
-        per_device_eval_batch_size=params["per_device_eval_batch_size"],
-        gradient_accumulation_steps=params["gradient_accumulation_steps"],
-        learning_rate=params["learning_rate"],
-        lr_scheduler_type=params["lr_scheduler_type"],
-        warmup_steps=params["warmup_steps"],
-        weight_decay=params["weight_decay"],
-        max_length=params["max_length"],
-        neftune_noise_alpha=params.get("neftune_noise_alpha"),
         # The loss covers the answer and its end-of-turn token only (tests/.../test_training.py
         # decodes the unmasked labels of a batch); examples are never packed together.
         completion_only_loss=True,
         packing=False,
-        # TRL defaults to bf16 autocast and gradient checkpointing: a CPU without bf16 units gains
-        # nothing from the first (a step was slower with it here), and a 135M model needs neither.
-        bf16=params["bf16"],
-        gradient_checkpointing=params["gradient_checkpointing"],
-        logging_steps=params["logging_steps"],
+        # Checkpoints are chosen on validation chrF by a callback, in memory; runs are tracked by kedro-mlflow.
         eval_strategy="no",
         save_strategy="no",
         report_to="none",
-        seed=params["seed"],
-        data_seed=params["seed"],
         use_cpu=True,
         dataloader_num_workers=0,
-    )
-    return SFTTrainer(
-        model=base_model.model,
-        args=config,
-        train_dataset=sft_dataset(train, tokenizer, prompt),
-        eval_dataset=sft_dataset(held_out, tokenizer, prompt),
-        processing_class=tokenizer,
-        peft_config=LoraConfig(task_type="CAUSAL_LM", **params["lora"]),
-        callbacks=list(callbacks),
+        **params["trainer"],
     )
 
 
@@ -320,10 +315,10 @@ def train_lora(
 
     from qeu_kedro.datasets.hf_causal_lm import CausalLM
 
-    set_seed(params["seed"])
+    set_seed(params["trainer"]["seed"])
     tokenizer = base_model.tokenizer
     checkpoint = _chrf_checkpoint_callback(
-        validation, tokenizer, prompt, generation, params["checkpoint_every"], params["max_steps"]
+        validation, tokenizer, prompt, generation, params["checkpoint_every"], params["trainer"]["max_steps"]
     )
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
@@ -342,7 +337,7 @@ def train_lora(
         "n_train": len(train),
         "n_validation": len(validation),
         "n_eval": len(held_out),
-        "max_steps": params["max_steps"],
+        "max_steps": params["trainer"]["max_steps"],
         "global_step": int(result.global_step),
         "chosen_step": checkpoint.best_step,
         "validation_chrf_curve": checkpoint.curve,

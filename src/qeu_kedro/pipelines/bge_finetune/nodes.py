@@ -231,7 +231,7 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     """``MatryoshkaLoss`` around the in-batch-negatives loss named by ``loss.name``.
 
     - ``mnrl``: MultipleNegativesRankingLoss (the original's): every other positive in the batch is a negative.
-    - ``cached_mnrl``: the same with GradCache, so ``training.batch_size`` (the number of in-batch
+    - ``cached_mnrl``: the same with GradCache, so ``trainer.per_device_train_batch_size`` (in-batch
       negatives) can be 128-256 at the memory of ``loss.mini_batch_size``.
     - ``gist`` / ``cached_gist``: GISTEmbedLoss, which asks ``guide`` (a frozen copy of the base
       model) to drop in-batch negatives that score above the positive: likely false negatives.
@@ -288,6 +288,38 @@ def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
 VALIDATION_METRIC = "validation_cosine_ndcg@10"
 
 
+def training_arguments(
+    params: dict[str, Any], output_dir: str, prompts: dict[str, str] | None, eval_steps: int | None
+) -> Any:
+    """``SentenceTransformerTrainingArguments`` from ``params["trainer"]`` (its own keys, passed as they are)
+    and what the recipe fixes: the sampler, the column prompts, and with ``eval_steps`` an evaluation and
+    checkpoint every ``eval_steps`` steps, the best one loaded at the end (None: neither)."""
+    from sentence_transformers import SentenceTransformerTrainingArguments
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    validate = eval_steps is not None
+    return SentenceTransformerTrainingArguments(
+        output_dir=output_dir,
+        # MNRL: a duplicate text in a batch would be a false negative, hence the no-duplicates sampler.
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        prompts=prompts,
+        eval_strategy="steps" if validate else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps" if validate else "no",
+        save_steps=eval_steps,
+        save_only_model=True,
+        save_total_limit=2,
+        load_best_model_at_end=validate,
+        metric_for_best_model=f"eval_{VALIDATION_METRIC}" if validate else None,
+        greater_is_better=True,
+        logging_first_step=True,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=not params["show_progress"],
+        **params["trainer"],
+    )
+
+
 def fine_tune(
     base_model: Any, train_set: pd.DataFrame, validation_task: dict[str, Any], params: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
@@ -300,16 +332,19 @@ def fine_tune(
     model on validation (``validation.keep_base_if_better``), the base weights are restored: a run
     never ends on a model worse than its best. Returns the model (``base_model`` itself, loaded if
     lazy and trained in place) and a training log with the loss and validation curves.
+
+    ``params["trainer"]`` holds ``SentenceTransformerTrainingArguments``' own keys and is passed as
+    it is; this function sets only what the recipe fixes (output folder, sampler, prompts,
+    evaluation and checkpoint schedule, no reporting, CPU).
     """
     import copy
     import math
 
     import transformers
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers import SentenceTransformerTrainer
 
-    t, v = params["training"], params["validation"]
+    t, v = params["trainer"], params["validation"]
     transformers.set_seed(t["seed"])
     model = as_sentence_transformer(base_model)  # the catalog's model is lazy: load it here
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
@@ -320,8 +355,9 @@ def fine_tune(
     column_prompts = {"anchor": query_prompt, "positive": document_prompt, "negative": document_prompt}
     column_prompts = {c: p for c, p in column_prompts.items() if p and c in train_set.columns}
 
-    steps_per_epoch = max(1, math.ceil(len(train_set) / t["batch_size"]))
-    total_steps = t["max_steps"] or steps_per_epoch * t["epochs"]
+    steps_per_epoch = max(1, math.ceil(len(train_set) / t["per_device_train_batch_size"]))
+    # max_steps -1 (the library's "no limit") trains every epoch
+    total_steps = t["max_steps"] if t["max_steps"] > 0 else math.ceil(steps_per_epoch * t["num_train_epochs"])
     validate = bool(validation_task and validation_task["queries"])
     evaluator = _validation_evaluator(validation_task, params) if validate else None
     eval_steps = min(v.get("eval_steps") or steps_per_epoch, total_steps)
@@ -334,35 +370,7 @@ def fine_tune(
     # The trainer wants an output_dir: checkpoints (weights only) live there until the best is
     # loaded back; the model leaves through the catalog.
     with tempfile.TemporaryDirectory(prefix="bge_finetune-") as scratch:
-        args = SentenceTransformerTrainingArguments(
-            output_dir=scratch,
-            num_train_epochs=t["epochs"],
-            max_steps=t["max_steps"] if t.get("max_steps") else -1,
-            per_device_train_batch_size=t["batch_size"],
-            learning_rate=t["learning_rate"],
-            warmup_steps=t["warmup"],
-            lr_scheduler_type=t["lr_scheduler_type"],
-            weight_decay=t["weight_decay"],
-            seed=t["seed"],
-            data_seed=t["seed"],
-            # MNRL: a duplicate text in a batch would be a false negative, hence the no-duplicates sampler.
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
-            prompts=column_prompts or None,
-            eval_strategy="steps" if validate else "no",
-            eval_steps=eval_steps if validate else None,
-            save_strategy="steps" if validate else "no",
-            save_steps=eval_steps if validate else None,
-            save_only_model=True,
-            save_total_limit=2,
-            load_best_model_at_end=validate,
-            metric_for_best_model=f"eval_{VALIDATION_METRIC}" if validate else None,
-            greater_is_better=True,
-            logging_steps=t["logging_steps"],
-            logging_first_step=True,
-            report_to="none",
-            use_cpu=True,
-            disable_tqdm=not params["show_progress"],
-        )
+        args = training_arguments(params, scratch, column_prompts or None, eval_steps if validate else None)
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
         )
