@@ -119,7 +119,7 @@ class FakeModel:
 def test_truncated_texts_are_counted_in_a_warning(caplog):
     texts = ["short one", "w " * 6, "w " * 7, "w " * 100_000]  # 2+2, 6+2 fit; 7+2 and 100000+2 do not
     assert count_truncated(FakeModel(), texts) == 2
-    params = {"batch_size": 4, "normalize_embeddings": True, "show_progress_bar": False, "encoder": {"batching": "fixed"}}
+    params = {"batch_size": 4, "normalize_embeddings": True, "show_progress_bar": False, "encoder": {"batching": "fixed", "quantize": "none"}}
     with caplog.at_level(logging.WARNING):
         encode_texts(FakeModel(), texts, params)
     assert "2 of 4 texts are longer than the model's 8 tokens" in caplog.text

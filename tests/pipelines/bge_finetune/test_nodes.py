@@ -41,7 +41,7 @@ def params(**overrides):
         "prompts": {"query": "", "document": ""},
         "statistics": {"n_resamples": 2000, "confidence": 0.95, "seed": 0},
         "labels": {"model": "test model", "data": "test pairs"},
-        "show_progress": False,
+        "show_progress_bar": False,
     }
     p.update(overrides)
     return p

@@ -17,7 +17,7 @@ BOUNDED = {
         # this run checks the wiring: the trained model must reach the finetuned namespace even where
         # 4 steps do not beat the base model on validation (test_training checks that choice)
         "validation": {"keep_base_if_better": False},
-        "show_progress": False,
+        "show_progress_bar": False,
     }
 }
 # Real data in CI: a subset and 2 steps (XQuAD paragraphs are long: a step of 8 costs seconds).
@@ -25,7 +25,7 @@ REAL_BOUNDED = {
     "bge_finetune": {
         "subset": {"max_train_pairs": 32, "max_test_queries": 30, "max_corpus": 60},
         "trainer": {"max_steps": 2, "per_device_train_batch_size": 8},
-        "show_progress": False,
+        "show_progress_bar": False,
     }
 }
 CHAIN = ["bge_finetune", "movie_embedding", "ridge_analysis", "movie_comparison"]
@@ -189,7 +189,7 @@ def test_a_new_question_to_answer_set_runs_through_a_configuration_environment_a
         "  source: {anchor_column: question, positive_column: answer, id_column: qid}\n"
         '  prompts: {query: "query: ", document: "passage: "}\n'
     )
-    bounded = {"bge_finetune": {"trainer": {"max_steps": 2, "per_device_train_batch_size": 16}, "show_progress": False}}
+    bounded = {"bge_finetune": {"trainer": {"max_steps": 2, "per_device_train_batch_size": 16}, "show_progress_bar": False}}
     run_kedro(project, env="faq", pipeline_names=["bge_finetune"], params=bounded)
     out = project / "data"
     metrics = json.loads((out / "08_reporting/faq/bge_finetune/metrics.json").read_text())

@@ -14,9 +14,13 @@ from qeu_kedro.datasets.lazy_sentence_transformer import (
     weights_identity,
 )
 from qeu_kedro.models import resolve_model
-from qeu_kedro.pipelines.movie_embedding.nodes import cache_key, embed_movies, length_buckets
+from qeu_kedro.pipelines.movie_embedding.nodes import cache_key, embed_movies
 
-PARAMS = {"text_columns": ["title", "overview"], "batch_size": 8, "normalize_embeddings": True, "show_progress_bar": False}
+ENCODER = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0}
+PARAMS = {
+    "text_columns": ["title", "overview"], "batch_size": 8, "normalize_embeddings": True, "show_progress_bar": False,
+    "use_cache": True, "encoder": ENCODER,
+}
 
 
 def movies(n=3):
@@ -113,18 +117,10 @@ def test_folder_identity_follows_the_weights(minilm_folder, tmp_path):
 
 def test_settings_that_change_vectors_change_the_key(minilm):
     assert cache_key(minilm, PARAMS) != cache_key(minilm, {**PARAMS, "normalize_embeddings": False})
-    assert cache_key(minilm, PARAMS) != cache_key(minilm, {**PARAMS, "encoder": {"quantize": "int8"}})
+    assert cache_key(minilm, PARAMS) != cache_key(minilm, {**PARAMS, "encoder": {**ENCODER, "quantize": "int8"}})
     assert cache_key(minilm, PARAMS) == cache_key(minilm, {**PARAMS, "batch_size": 3})
     with pytest.raises(ValueError, match="encoder.batching"):
-        cache_key(minilm, {**PARAMS, "encoder": {"batching": "sorted"}})
-
-
-def test_length_buckets_respect_the_token_budget():
-    lengths = np.array([5, 120, 7, 118, 6, 60, 5])
-    batches = length_buckets(lengths, max_tokens=250, max_batch=4)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(7))
-    assert all(len(b) * lengths[b].max() <= 250 for b in batches)
-    assert batches[0].tolist() == [1, 3]  # the two long texts together, no short one padded to them
+        cache_key(minilm, {**PARAMS, "encoder": {**ENCODER, "batching": "sorted"}})
 
 
 def test_cache_file_round_trip(tmp_path):

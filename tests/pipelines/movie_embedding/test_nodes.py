@@ -6,7 +6,10 @@ from qeu_kedro.datasets import SentenceTransformerDataset
 from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, embed_movies
 from qeu_kedro.validation import RawDataError
 
-PARAMS = {"text_columns": ["title", "overview"], "batch_size": 2, "normalize_embeddings": True, "show_progress_bar": False}
+PARAMS = {
+    "text_columns": ["title", "overview"], "batch_size": 2, "normalize_embeddings": True, "show_progress_bar": False,
+    "use_cache": True, "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +45,7 @@ def test_embeddings_are_deterministic_and_semantic(minilm):
     first, _ = embed_movies(movies(), minilm, None, PARAMS)
     second, _ = embed_movies(movies(), minilm, None, {**PARAMS, "batch_size": 3})
     np.testing.assert_allclose(first.to_numpy(), second.to_numpy(), atol=1e-5)
-    buckets = {**PARAMS, "encoder": {"batching": "length_buckets", "max_tokens_per_batch": 40}}
+    buckets = {**PARAMS, "encoder": {**PARAMS["encoder"], "batching": "length_buckets", "max_tokens_per_batch": 40}}
     third, _ = embed_movies(movies(), minilm, None, buckets)
     np.testing.assert_allclose(first.to_numpy(), third.to_numpy(), atol=1e-5)
     overview = first.filter(like="overview_embedding_").to_numpy()

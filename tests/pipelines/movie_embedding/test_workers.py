@@ -17,7 +17,7 @@ PARAMS = {
     "normalize_embeddings": True,
     "show_progress_bar": False,
     "use_cache": True,
-    "encoder": {"batching": "fixed", "quantize": "none", "text_partitions": 0},
+    "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
 }
 
 

@@ -117,7 +117,10 @@ def test_equals_sklearn_and_original_outputs_on_movielens(shared_data):
         MovieLensTmdbDataset(shared_data / "movielens-100k/u.item", shared_data / "tmdb5000/tmdb_5000_movies.csv").load()
     )
     model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
-    embed_params = {"text_columns": ["title", "overview"], "batch_size": 64, "normalize_embeddings": True, "show_progress_bar": False}
+    embed_params = {
+        "text_columns": ["title", "overview"], "batch_size": 64, "normalize_embeddings": True, "show_progress_bar": False,
+        "use_cache": True, "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
+    }
     embeddings, _ = embed_movies(movies, model, None, embed_params)
 
     design, stats = build_model_input(ratings, users, embeddings)

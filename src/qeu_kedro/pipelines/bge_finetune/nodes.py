@@ -212,7 +212,7 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
         sampling_strategy=hard["sampling_strategy"],
         batch_size=hard["batch_size"],
         output_format="triplet",
-        verbose=params["show_progress"],
+        verbose=params["show_progress_bar"],
     ).to_pandas()
     logger.info("Mined hard negatives: %d triplets from %d pairs", len(mined), len(train))
     return mined[["anchor", "positive", "negative"]].reset_index(drop=True)
@@ -315,7 +315,7 @@ def training_arguments(
         logging_first_step=True,
         report_to="none",
         use_cpu=True,
-        disable_tqdm=not params["show_progress"],
+        disable_tqdm=not params["show_progress_bar"],
         **params["trainer"],
     )
 
@@ -464,7 +464,7 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
     relevant = [[position[d] for d in task["relevant"][q]] for q in query_ids]
     id_order = torch.empty(len(corpus_ids), dtype=torch.long)
     id_order[torch.tensor(sorted(range(len(corpus_ids)), key=corpus_ids.__getitem__))] = torch.arange(len(corpus_ids))
-    encode = {"batch_size": ev["batch_size"], "convert_to_tensor": True, "show_progress_bar": params["show_progress"]}
+    encode = {"batch_size": ev["batch_size"], "convert_to_tensor": True, "show_progress_bar": params["show_progress_bar"]}
     queries = model.encode_query([task["queries"][q] for q in query_ids], prompt=query_prompt, **encode).cpu()
     corpus = model.encode_document(list(task["corpus"].values()), prompt=document_prompt, **encode).cpu()
     frames = []

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.batching import length_sorted_batches
 from qeu_kedro.datasets.embedding_cache import empty_cache
 from qeu_kedro.datasets.lazy_sentence_transformer import (
     LazySentenceTransformer,
@@ -29,7 +30,6 @@ MOVIE_COLUMNS = (
     Column("title", "str"),
     Column("overview", "str", hint="Every movie needs an overview to embed; drop the movie or fill it in."),
 )
-ENCODER_DEFAULTS = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0}
 
 
 def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,7 @@ def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
 
 
 def _encoder_params(params: dict[str, Any]) -> dict[str, Any]:
-    encoder = {**ENCODER_DEFAULTS, **(params.get("encoder") or {})}
+    encoder = params["encoder"]
     if encoder["batching"] not in ("fixed", "length_buckets"):
         raise ValueError(
             f"parameters_movie_embedding.yml: encoder.batching is {encoder['batching']!r}; use 'fixed' or 'length_buckets'."
@@ -85,22 +85,6 @@ def _quantized(model: Any) -> Any:
     return quantized
 
 
-def length_buckets(lengths: np.ndarray, max_tokens: int, max_batch: int) -> list[np.ndarray]:
-    """Indices grouped longest first, each batch's ``size x longest`` within ``max_tokens``.
-
-    A fixed batch of 256 pads short titles to the longest overview in it; batches of
-    similar length waste little on padding.
-    """
-    order = np.argsort(-lengths, kind="stable")
-    batches, start = [], 0
-    while start < len(order):
-        longest = max(int(lengths[order[start]]), 1)
-        size = max(1, min(max_batch, max_tokens // longest))
-        batches.append(order[start : start + size])
-        start += size
-    return batches
-
-
 def count_truncated(model: Any, texts: list[str]) -> int:
     """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (the model sees only the start)."""
     limit = getattr(model, "max_seq_length", None)
@@ -133,7 +117,8 @@ def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.nda
     from tqdm.auto import tqdm
 
     tokens = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
-    batches = length_buckets(np.array([len(t) for t in tokens]), encoder["max_tokens_per_batch"], params["batch_size"])
+    # a fixed batch of 256 pads short titles to the longest overview in it
+    batches = length_sorted_batches([len(t) for t in tokens], params["batch_size"], encoder["max_tokens_per_batch"])
     out = np.empty((len(texts), model.get_embedding_dimension()), dtype=np.float32)
     for batch in tqdm(batches, desc="Encoding (length buckets)", disable=not params["show_progress_bar"]):
         out[batch] = model.encode([texts[i] for i in batch], batch_size=len(batch), show_progress_bar=False, **kwargs)
@@ -158,7 +143,7 @@ def embed_movies(
         One row per movie: ``movie_id`` then ``<column>_embedding_<i>`` float32 columns; and the
         updated cache (this model's entries only: a changed model starts a new cache).
     """
-    use_cache = params.get("use_cache", True) and embedding_cache is not None
+    use_cache = params["use_cache"] and embedding_cache is not None
     key = cache_key(embedding_model, params)
     known: dict[str, np.ndarray] = {}
     if use_cache:
