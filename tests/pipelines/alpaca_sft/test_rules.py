@@ -68,11 +68,11 @@ def test_the_original_rules_on_the_sample(sheet, params):
 
 
 def test_a_rule_on_an_unknown_column_is_a_clear_error(sheet, params):
-    rules = {"rules": [{"when": {"topic": "x"}, "append": "A."}]}
+    rules = {"separator": " ", "rules": [{"when": {"topic": "x"}, "append": "A."}]}
     with pytest.raises(RawDataError, match="column 'topic'.*does not have"):
         apply_reasoning_rules(check_alpaca(sheet, params["schema"]), rules)
 
 
 def test_a_rule_without_conditions_is_an_error(sheet, params):
     with pytest.raises(RawDataError, match="no 'when' conditions"):
-        apply_reasoning_rules(check_alpaca(sheet, params["schema"]), {"rules": [{"when": {}, "append": "A."}]})
+        apply_reasoning_rules(check_alpaca(sheet, params["schema"]), {"separator": " ", "rules": [{"when": {}, "append": "A."}]})

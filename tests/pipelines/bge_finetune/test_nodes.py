@@ -25,7 +25,10 @@ from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
 from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO
 
-SOURCE = {"format": "table", "anchor_column": "anchor", "positive_column": "positive", "negative_column": "negative"}
+SOURCE = {
+    "format": "table", "anchor_column": "anchor", "positive_column": "positive", "negative_column": "negative",
+    "id_column": None, "drop_incomplete": False,
+}
 
 
 def params(**overrides):
@@ -90,14 +93,14 @@ def test_make_pairs_reads_squad_questions_and_paragraphs():
             ]}
         ],
     }
-    pairs = make_pairs(squad, params(source={"format": "squad"}))
+    pairs = make_pairs(squad, params(source={**SOURCE, "format": "squad"}))
     assert pairs.to_dict("list") == {
         "id": ["a1", "a2", "b1"],
         "anchor": ["Q1?", "Q2?", "Q3?"],
         "positive": ["Paragraph one.", "Paragraph one.", "Paragraph two."],
     }
     with pytest.raises(RawDataError, match="SQuAD v1.1"):
-        make_pairs({"articles": []}, params(source={"format": "squad"}))
+        make_pairs({"articles": []}, params(source={**SOURCE, "format": "squad"}))
 
 
 # ---------------------------------------------------------------- split and task
@@ -125,12 +128,12 @@ def test_split_by_positive_keeps_test_answers_out_of_training_and_is_seeded():
 
 def test_split_by_pair_and_subset_caps():
     pairs = squad_like()
-    p = params(split={"by": "pair", "test_size": 0.2, "seed": 1}, subset={"max_train_pairs": 30, "max_test_queries": 7})
+    p = params(split={"by": "pair", "test_size": 0.2, "seed": 1}, subset={"max_train_pairs": 30, "max_test_queries": 7, "max_corpus": None})
     train, test = split_pairs(pairs, p)
     assert (len(train), len(test)) == (30, 7)
     assert not set(train["id"]) & set(test["id"])
     # the test set does not depend on the training cap: the split happens first
-    _, test_full_train = split_pairs(pairs, params(split=p["split"], subset={"max_test_queries": 7}))
+    _, test_full_train = split_pairs(pairs, params(split=p["split"], subset={"max_train_pairs": None, "max_test_queries": 7, "max_corpus": None}))
     pd.testing.assert_frame_equal(test, test_full_train)
     with pytest.raises(ValueError, match="split.by"):
         split_pairs(pairs, params(split={"by": "anchor", "test_size": 0.2, "seed": 1}))
@@ -146,7 +149,7 @@ def test_retrieval_task_queries_corpus_and_relevant():
         (doc,) = task["relevant"][f"q{row.id}"]
         assert task["corpus"][doc] == row.positive
         assert task["queries"][f"q{row.id}"] == row.anchor
-    capped = build_retrieval_task(pairs, test, params(subset={"max_corpus": 8}))
+    capped = build_retrieval_task(pairs, test, params(subset={"max_train_pairs": None, "max_test_queries": None, "max_corpus": 8}))
     assert len(capped["corpus"]) == 8
     assert set(test["positive"]) <= set(capped["corpus"].values())
 

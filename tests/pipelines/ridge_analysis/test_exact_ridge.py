@@ -96,7 +96,7 @@ def test_duplicate_movie_embedding_is_an_input_error():
 
 def test_predict_refuses_a_model_with_features_the_input_lacks():
     design, _ = build_model_input(*random_inputs(n_ratings=100))
-    model = fit_ridge(design, {"alpha": 1.0})
+    model = fit_ridge(design, {"alpha": 1.0, "fit_intercept": True})
     with pytest.raises(ValueError, match="features the input lacks"):
         predict({**model, "features": ["nope", *model["features"][1:]]}, design)
 

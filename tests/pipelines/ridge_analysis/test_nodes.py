@@ -18,7 +18,7 @@ from qeu_kedro.pipelines.ridge_analysis.nodes import (
 )
 from qeu_kedro.validation import RawDataError
 
-PARAMS = {"alpha": 5.0, "test_size": 0.25, "seed": 0, "top_k": 3, "n_plot": 2, "plot_features": [], "jitter": 0.3}
+PARAMS = {"alpha": 5.0, "fit_intercept": True, "test_size": 0.25, "seed": 0, "top_k": 3, "n_plot": 2, "plot_features": [], "jitter": 0.3}
 
 
 def ratings():

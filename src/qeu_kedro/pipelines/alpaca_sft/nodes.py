@@ -74,7 +74,7 @@ def apply_reasoning_rules(records: pd.DataFrame, rules: Mapping[str, Any]) -> pd
         RawDataError: a rule names a column the sheet does not have, or has no condition.
     """
     out = records.copy()
-    separator = rules.get("separator", " ")
+    separator = rules["separator"]
     for i, rule in enumerate(rules["rules"]):
         when = rule.get("when") or {}
         if not when:
@@ -116,7 +116,7 @@ def format_prompt(record: Mapping[str, Any], prompt: Mapping[str, Any]) -> str:
     With ``use_chat_template`` the text becomes the user turn and the chat template marks where
     the answer starts; without it (base models such as Phi-2) a ``### <response_header>:`` line does.
     """
-    language = prompt.get("instruction_language", "native")
+    language = prompt["instruction_language"]
     if language not in ("native", "en"):
         raise ValueError(f"alpaca_sft.prompt.instruction_language must be 'native' or 'en', got {language!r}")
     values = {s["column"]: str(record.get(s["column"]) or "").strip() for s in prompt["sections"]}
@@ -126,7 +126,7 @@ def format_prompt(record: Mapping[str, Any], prompt: Mapping[str, Any]) -> str:
         values["input"] = "\n\n".join(v for v in (own, values.get("input", "")) if v)
     parts = [f"### {s['header']}:\n{values[s['column']]}" for s in prompt["sections"] if values[s["column"]]]
     text = "\n\n".join(parts)
-    if not prompt.get("use_chat_template", False):
+    if not prompt["use_chat_template"]:
         text += f"\n\n### {prompt['response_header']}:\n"
     return text
 
@@ -164,7 +164,7 @@ def split_examples(
     from sklearn.model_selection import train_test_split
 
     def carve(frame: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        stratify = frame[split["stratify_by"]] if split.get("stratify_by") else None
+        stratify = frame[split["stratify_by"]] if split["stratify_by"] else None
         rest, part = train_test_split(frame, test_size=size, random_state=split["seed"], stratify=stratify)
         return rest.sort_values("NO").reset_index(drop=True), part.sort_values("NO").reset_index(drop=True)
 
@@ -187,7 +187,7 @@ def sft_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) 
     """
     from datasets import Dataset
 
-    chat = bool(prompt.get("use_chat_template", False))
+    chat = bool(prompt["use_chat_template"])
     return Dataset.from_dict(
         {
             "prompt": [model_prompt(tokenizer, p, chat) for p in frame["prompt"]],
@@ -251,7 +251,7 @@ def _chrf_checkpoint_callback(
 
     from .measures import chrf
 
-    chat = bool(prompt.get("use_chat_template", False))
+    chat = bool(prompt["use_chat_template"])
     texts = [model_prompt(tokenizer, p, chat) for p in validation["prompt"]]
     references = validation["completion"].tolist()
 
@@ -341,7 +341,7 @@ def train_lora(
         "global_step": int(result.global_step),
         "chosen_step": checkpoint.best_step,
         "validation_chrf_curve": checkpoint.curve,
-        "instruction_language": prompt.get("instruction_language", "native"),
+        "instruction_language": prompt["instruction_language"],
         "train_loss": round(float(result.training_loss), 4),
         "eval_loss_before": round(float(before["eval_loss"]), 4),
         "eval_loss_after": round(float(after["eval_loss"]), 4),
@@ -432,7 +432,7 @@ def generate_answers(
     set_seed(generation["seed"])
     tokenizer, model = lm.tokenizer, lm.model
     model.eval()
-    chat = bool(prompt.get("use_chat_template", False))
+    chat = bool(prompt["use_chat_template"])
     records = held_out.to_dict(orient="records")
     start = time.perf_counter()
     answers = _generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)

@@ -25,7 +25,7 @@ def corpus_size(pairs: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any])
     """Documents the retrieval corpus will hold: the distinct positives, capped by ``subset.max_corpus``
     (never below the test positives, which the corpus always keeps)."""
     distinct = int(pairs["positive"].nunique())
-    cap = (params.get("subset") or {}).get("max_corpus")
+    cap = params["subset"]["max_corpus"]
     return min(distinct, max(int(cap), int(test["positive"].nunique()))) if cap else distinct
 
 

@@ -71,10 +71,10 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
         table = _squad_to_table(raw)
     elif source["format"] == "table":
         renames = {source["anchor_column"]: "anchor", source["positive_column"]: "positive"}
-        negative = source.get("negative_column")
+        negative = source["negative_column"]
         if negative and negative in raw.columns:
             renames[negative] = "negative"
-        if source.get("id_column"):
+        if source["id_column"]:
             renames[source["id_column"]] = "id"
         missing = [c for c in renames if c not in raw.columns]
         if missing:
@@ -87,7 +87,7 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
         raise ValueError(f"parameters_bge_finetune.yml: source.format must be 'table' or 'squad', not {source['format']!r}")
 
     texts = [c for c in ("anchor", "positive", "negative") if c in table.columns]
-    if source.get("drop_incomplete", False):
+    if source["drop_incomplete"]:
         blank = table[texts].apply(lambda col: col.isna() | col.astype(str).str.strip().eq("")).any(axis=1)
         if blank.any():
             logger.info("Dropped %d pairs with a blank %s", int(blank.sum()), "/".join(texts))
@@ -110,11 +110,11 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
     the same side, so test positives are unseen in training too (stricter). ``subset``
     caps ``max_train_pairs`` and ``max_test_queries`` for bounded runs (seeded samples).
     """
-    split, subset = params["split"], params.get("subset") or {}
+    split, subset = params["split"], params["subset"]
     train, test = _split(pairs, split["by"], split["test_size"], split["seed"])
-    if subset.get("max_train_pairs") and len(train) > subset["max_train_pairs"]:
+    if subset["max_train_pairs"] and len(train) > subset["max_train_pairs"]:
         train = train.sample(n=subset["max_train_pairs"], random_state=split["seed"])
-    if subset.get("max_test_queries") and len(test) > subset["max_test_queries"]:
+    if subset["max_test_queries"] and len(test) > subset["max_test_queries"]:
         test = test.sample(n=subset["max_test_queries"], random_state=split["seed"])
     logger.info("Split by %s: %d train pairs, %d test queries", split["by"], len(train), len(test))
     return check_split(pairs, train.reset_index(drop=True), test.reset_index(drop=True), params)
@@ -150,11 +150,10 @@ def build_retrieval_task(pairs: pd.DataFrame, test: pd.DataFrame, params: dict[s
     With ``subset.max_corpus`` the corpus keeps every test positive plus a seeded sample of
     the others, so a bounded run still ranks each answer among distractors.
     """
-    subset = params.get("subset") or {}
     positives = pd.unique(pairs["positive"])
     doc_id = {text: f"d{i}" for i, text in enumerate(positives)}
     needed = set(test["positive"])
-    cap = subset.get("max_corpus")
+    cap = params["subset"]["max_corpus"]
     if cap and len(positives) > cap:
         others = [p for p in positives if p not in needed]
         rng = np.random.default_rng(params["split"]["seed"])
@@ -190,7 +189,7 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
     ``sentence_transformers.util.mine_hard_negatives`` and the base model.
     """
     hard = params["hard_negatives"]
-    if "negative" in train.columns and hard.get("use_negative_column", True):
+    if "negative" in train.columns and hard["use_negative_column"]:
         logger.info("Training on %d given triplets", len(train))
         return train[["anchor", "positive", "negative"]].reset_index(drop=True)
     if not hard["mine"]:
@@ -254,7 +253,7 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
         raise ValueError(
             f"parameters_bge_finetune.yml: loss.name must be mnrl, cached_mnrl, gist or cached_gist, not {name!r}"
         )
-    weights = spec.get("matryoshka_weights")
+    weights = spec["matryoshka_weights"]
     if weights is not None and len(weights) != len(dims):
         raise ValueError(
             f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights for {len(dims)} dims {dims}"
@@ -360,11 +359,11 @@ def fine_tune(
     total_steps = t["max_steps"] if t["max_steps"] > 0 else math.ceil(steps_per_epoch * t["num_train_epochs"])
     validate = bool(validation_task and validation_task["queries"])
     evaluator = _validation_evaluator(validation_task, params) if validate else None
-    eval_steps = min(v.get("eval_steps") or steps_per_epoch, total_steps)
+    eval_steps = min(v["eval_steps"] or steps_per_epoch, total_steps)
     base_score = float(evaluator(model)[VALIDATION_METRIC]) if validate else None
     initial_state = {k: value.detach().clone() for k, value in model.state_dict().items()} if validate else None
     callbacks = []
-    if validate and v.get("early_stopping_patience"):
+    if validate and v["early_stopping_patience"]:
         callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=v["early_stopping_patience"]))
     started = time.perf_counter()
     # The trainer wants an output_dir: checkpoints (weights only) live there until the best is

@@ -413,7 +413,7 @@ def fit_ridge(
     ``alpha`` is the one :func:`select_alpha` chose, else ``params["alpha"]`` (a number).
     Returns the model as plain data (JSON-safe).
     """
-    fit_intercept = params.get("fit_intercept", True)
+    fit_intercept = params["fit_intercept"]
     alpha = float((alpha_selection or params)["alpha"])
     gram, xty, offsets = normal_equations(train, fit_intercept)
     coef = solve_ridge(gram, xty, alpha)

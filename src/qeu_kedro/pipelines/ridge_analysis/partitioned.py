@@ -258,7 +258,7 @@ def compute_sums(design: PartitionedDesign, labels: np.ndarray | None = None, n_
 
 def model_from_sums(sums: RatingSums, design: PartitionedDesign, params: dict[str, Any], alpha: float | None = None) -> dict[str, Any]:
     """The ridge model (as :func:`.nodes.fit_ridge` writes it) of reduced sums: the small solve, on the client."""
-    fit_intercept = params.get("fit_intercept", True)
+    fit_intercept = params["fit_intercept"]
     alpha = float(params["alpha"] if alpha is None else alpha)
     gram, xty, offsets = sums.normal_equations(*design.tables(), fit_intercept)
     coef = solve_ridge(gram, xty, alpha)
