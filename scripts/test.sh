@@ -9,4 +9,5 @@ bash scripts/install_browser.sh
 # shellcheck disable=SC1091
 . "${QEU_VENV:-.venv}/bin/activate"
 export KEDRO_DISABLE_TELEMETRY=true DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 MLFLOW_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+export MPLBACKEND="${MPLBACKEND:-Agg}"  # figures are saved, never shown
 python -m pytest "$@"

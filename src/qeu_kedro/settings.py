@@ -9,8 +9,14 @@ from kedro.config import OmegaConfigLoader
 from qeu_kedro.dask_cluster import DaskClusterHook
 from qeu_kedro.hooks import InputChecksHook, MlflowOutputsHook, UnfinishedRunHook
 
-# Kedro 1.7's config loader calls an omegaconf 2.4 API that warns on every run; nothing for us to act on.
-warnings.filterwarnings("ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning)
+# Kedro 1.7's config loader calls OmegaConf.register_new_resolver, deprecated in omegaconf 2.4, and
+# warns on every run; the call is Kedro's, so this hides that one warning from that one module only.
+warnings.filterwarnings(
+    "ignore",
+    message=r"register_new_resolver\(\) is deprecated",
+    category=UserWarning,
+    module=r"kedro\.config\.omegaconf_config",
+)
 
 
 def shared_data_dir() -> str:

@@ -549,9 +549,6 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     """A 2 x 4 grid of before/after bars: held-out loss, chrF, copying (with the references'
     own share as a line), repetition, ending, language, length; paired 95 % intervals of the
     difference in the panel titles where computed; the validation chrF curve of the training."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = measures["ngram"]

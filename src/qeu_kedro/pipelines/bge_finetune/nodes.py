@@ -12,19 +12,16 @@ import tempfile
 import time
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.model_selection import GroupShuffleSplit, train_test_split  # noqa: E402
+from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
+from qeu_kedro.stats import paired_bootstrap
+from qeu_kedro.validation import Column, check_table, fail
 
-from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer  # noqa: E402
-from qeu_kedro.stats import paired_bootstrap  # noqa: E402
-from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
-
-from .checks import check_split  # noqa: E402
+from .checks import check_split
 
 logger = logging.getLogger(__name__)
 

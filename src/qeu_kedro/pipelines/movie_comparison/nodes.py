@@ -9,13 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from qeu_kedro.stats import corrected_cv_interval  # noqa: E402
+from qeu_kedro.stats import corrected_cv_interval
 
 logger = logging.getLogger(__name__)
 

@@ -10,18 +10,15 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import linalg, sparse
+from sklearn.metrics import mean_squared_error, r2_score
+from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import linalg, sparse  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-from sklearn.metrics import mean_squared_error, r2_score  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-
-from qeu_kedro.validation import Column, check_table, fail  # noqa: E402
+from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
 
