@@ -228,9 +228,8 @@ def check_parameters(
                 continue  # a field of the library's config class: its value is the library's to check
             close = difflib.get_close_matches(leaf, sorted(fields), n=1, cutoff=0.6)
             hint = f"did you mean '{parent}.{close[0]}'?" if close else "see the class's documentation"
-            problems.append(
-                f"- {path} ({where(path)}): unknown key, not a field of {LIBRARY_BLOCKS[parent].replace(':', '.')}; {hint}"
-            )
+            cls = LIBRARY_BLOCKS[parent].replace(":", ".")
+            problems.append(f"- {path} ({where(path)}): unknown key, not a field of {cls}; {hint}")
             continue
         if path not in known:
             problems.append(f"- {path} ({where(path)}): unknown key; {_suggest(path, known)}")

@@ -1,4 +1,5 @@
-"""Nothing stale: interrupted saves cleaned, the replaced model kept, a corrupt cache rebuilt, a stable model identity."""
+"""Nothing stale: interrupted saves cleaned, the replaced model kept, a corrupt cache rebuilt,
+a stable model identity."""
 
 from __future__ import annotations
 

@@ -43,13 +43,16 @@ _TEXTS: dict[str, list[tuple[str, str, str, str]]] = {
         ("How can I sleep better?", "", "Go to bed at the same time every day, avoid screens before sleep and keep your bedroom dark and cool.", "Give a few practical tips."),
         ("Write one sentence that uses the word 'river'.", "", "The children watched the boats drift slowly down the river.", ""),
         ("Write a sentence about autumn that ends with the word 'leaves'.", "", "In October the wind scatters the red and yellow leaves.", "The user fixes the last word."),
-        ("Write a very short story about a lost cat.", "", "Mimi slipped out of the open window one rainy night. After three days of searching, her owner found her asleep in the bakery next door, warm between two sacks of flour.", ""),
+        ("Write a very short story about a lost cat.", "", "Mimi slipped out of the open window one rainy night. After three days of searching, "
+         "her owner found her asleep in the bakery next door, warm between two sacks of flour.", ""),
         ("When was the bridge opened?", "The old stone bridge was built in 1890 and opened to traffic in 1892.", "The bridge was opened in 1892.", "Answer only from the text."),
         ("Is the sentiment of this review positive or negative?", "The food was cold and the waiter was rude.", "Negative", ""),
         ("Is a tomato a fruit or a vegetable in botany?", "", "In botany, a tomato is a fruit.", "There is one botanical answer."),
         ("Give me three ideas for a rainy weekend.", "", "1. Bake bread at home. 2. Visit a museum. 3. Start a jigsaw puzzle with friends.", ""),
-        ("Summarize the text in one sentence.", "The town library will close for two weeks in March to replace its roof. During the closure, books can be returned at the town hall.", "The library closes for two weeks in March for roof repairs, and books can be returned at the town hall.", ""),
-        ("Why did the author move to the countryside?", "After years in the city, the author wanted a quiet place to write, cheaper rent and a garden to grow vegetables.", "The author wanted quiet for writing, lower rent and a garden.", "Several reasons are given; list them."),
+        ("Summarize the text in one sentence.", "The town library will close for two weeks in March to replace its roof. "
+         "During the closure, books can be returned at the town hall.", "The library closes for two weeks in March for roof repairs, and books can be returned at the town hall.", ""),
+        ("Why did the author move to the countryside?", "After years in the city, the author wanted a quiet place to write, "
+         "cheaper rent and a garden to grow vegetables.", "The author wanted quiet for writing, lower rent and a garden.", "Several reasons are given; list them."),
     ],
     "ja": [
         ("日本の首都はどこですか？", "", "日本の首都は東京です。", "正解は一つだけです。"),

@@ -73,7 +73,8 @@ def test_start_up_does_not_import_torch():
 
     code = (
         "import sys, qeu_kedro.pipelines.alpaca_sft, qeu_kedro.datasets.hf_causal_lm, qeu_kedro.datasets.ja_instruct, "
-        "qeu_kedro.conversions.smollm2; print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))"
+        "qeu_kedro.conversions.smollm2; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft', 'trl') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

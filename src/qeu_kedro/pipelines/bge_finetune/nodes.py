@@ -253,7 +253,8 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     weights = spec["matryoshka_weights"]
     if weights is not None and len(weights) != len(dims):
         raise ValueError(
-            f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights for {len(dims)} dims {dims}"
+            f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights "
+            f"for {len(dims)} dims {dims}"
         )
     return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims, matryoshka_weights=weights)
 

@@ -41,7 +41,8 @@ def _encoder_params(params: dict[str, Any]) -> dict[str, Any]:
     encoder = params["encoder"]
     if encoder["batching"] not in ("fixed", "length_buckets"):
         raise ValueError(
-            f"parameters_movie_embedding.yml: encoder.batching is {encoder['batching']!r}; use 'fixed' or 'length_buckets'."
+            f"parameters_movie_embedding.yml: encoder.batching is {encoder['batching']!r}; "
+            "use 'fixed' or 'length_buckets'."
         )
     if encoder["quantize"] not in ("none", "int8"):
         raise ValueError(f"parameters_movie_embedding.yml: encoder.quantize is {encoder['quantize']!r}; use 'none' or 'int8'.")

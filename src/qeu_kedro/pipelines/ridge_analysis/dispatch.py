@@ -31,7 +31,8 @@ __all__ = [
 
 
 def check_ratings(ratings: Any) -> Any:
-    """:func:`.nodes.check_ratings`; partitioned ratings pass through: ``build_model_input`` checks each partition in its pass."""
+    """:func:`.nodes.check_ratings`; partitioned ratings pass through: ``build_model_input``
+    checks each partition in its pass."""
     return ratings if is_partitioned(ratings) else nodes.check_ratings(ratings)
 
 

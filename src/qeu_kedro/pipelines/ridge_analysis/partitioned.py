@@ -414,7 +414,8 @@ def select_alpha_partitioned(train: PartitionedDesign, params: dict[str, Any]) -
     alpha = params["alpha"]
     if alpha == "auto":
         raise NotImplementedError(
-            "alpha: auto is not available on partitioned ratings (the dask environment) yet: set ridge_analysis.alpha to a number."
+            "alpha: auto is not available on partitioned ratings (the dask environment) yet: "
+            "set ridge_analysis.alpha to a number."
         )
     return {"mode": "fixed", "alpha": float(alpha)}
 
