@@ -41,13 +41,17 @@ from tests.conftest import REPO, run_kedro  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # A few training steps, each logged, on a few pairs: a loss curve of several points in a minute or two.
+# The trained weights are kept even if validation prefers the base model, so `finetuned` differs from `base`.
 BOUNDED_BGE = {
     "bge_finetune": {
         "training": {"max_steps": 3, "batch_size": 16, "logging_steps": 1},
         "subset": {"max_train_pairs": 48, "max_test_queries": 16, "max_corpus": 32},
+        "validation": {"keep_base_if_better": False},
         "matryoshka_dims": [384, 64],
     }
 }
+# One repeat of the k-fold CV instead of five: the layout of the runs is under test, not the interval.
+QUICK_CV = {"ridge_analysis": {"cv": {"repeats": 1}}}
 
 
 def _client(project: Path) -> mlflow.MlflowClient:
@@ -134,7 +138,8 @@ def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats(
         "alpha": 5.0,  # a parameter repeated in the report
         "r2_test": np.float64(0.47),
         "n_test": 740,  # a count
-        "support": 12.0,  # a whole count stored as float
+        "support": 12.0,  # scikit-learn's count, stored as float
+        "n_chars": 8.0,  # a mean: a metric even when whole
         "ok": True,
         "model": "all-MiniLM-L6-v2",
         "dims": [384, 64],
@@ -155,6 +160,7 @@ def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats(
 
     assert out.metrics == {
         "r2_test": 0.47,
+        "n_chars": 8.0,
         "ndcg_10.384": 0.71,
         "chrf.before": 16.9,
         "chrf.after": 18.2,
@@ -370,7 +376,7 @@ def both_namespaces(movie_run_project: Path) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(movie_run_project)
         run_kedro(movie_run_project, params=BOUNDED_BGE, pipeline_name="bge_finetune")
-        run_kedro(movie_run_project, pipeline_names=["movie_embedding", "ridge_analysis"])
+        run_kedro(movie_run_project, params=QUICK_CV, pipeline_names=["movie_embedding", "ridge_analysis"])
     return movie_run_project
 
 
@@ -388,8 +394,9 @@ def test_both_namespaces_are_nested_runs_of_one_parent_with_the_same_metric_name
         assert run.data.tags["namespace"] == namespace and run.data.tags["env"] == "local"
         assert len(run.data.tags["git_commit"]) == 40
     assert finetuned.data.tags["model"] == "data/06_models/bge_finetuned"
-    # the models differ, so do the results
+    # the models differ (the trained weights are kept), so do the results
     assert base.data.metrics["r2_test"] != finetuned.data.metrics["r2_test"]
+    assert base.data.params["ridge_analysis.cv.repeats"] == "1" and base.data.params["cv_n_folds"] == "5"
 
 
 @pytest.mark.slow

@@ -150,9 +150,12 @@ def is_config(leaf: str, value: Any, config: Mapping[str, list[Any]]) -> bool:
 
 
 def is_count(leaf: str, value: float) -> bool:
-    """A whole number named like a count: ``n``, ``n_*``, ``*_n``, ``support``, ``*count``."""
-    named = leaf == "n" or leaf.startswith("n_") or leaf.endswith("_n") or leaf == "support" or leaf.endswith("count")
-    return named and float(value).is_integer()
+    """A count stored as a float: scikit-learn's ``support``. (Whole numbers of type int are params anyway.)
+
+    Other floats stay metrics even when whole: a mean such as ``n_chars`` is 8.0 in one run and
+    11.3 in the next, and a key must not move between params and metrics from run to run.
+    """
+    return leaf == "support" and float(value).is_integer()
 
 
 def history_steps(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[int]] | None:
@@ -214,17 +217,21 @@ def sub_mappings(value: Any, depth: int = 3) -> Iterator[Mapping[str, Any]]:
                 yield from sub_mappings(item, depth - 1)
 
 
-def _repeats(key: str, value: float, logged: Mapping[str, float]) -> bool:
+def _repeats(key: str, value: Any, logged: Mapping[str, Any]) -> bool:
     """Whether ``value`` is already logged under a name made of some of this name's parts.
 
     ``comparison.64.ndcg_10.before`` repeats ``before.64.ndcg_10``; ``paired.chrf.before`` repeats
     ``chrf.before``: the same number reached by another path through the report.
     """
     parts = set(key.split("."))
-    return any(
-        other != key and set(other.split(".")) <= parts and math.isclose(old, value, rel_tol=1e-9, abs_tol=1e-12)
-        for other, old in logged.items()
-    )
+    for other, old in logged.items():
+        if other == key or not set(other.split(".")) <= parts:
+            continue
+        if isinstance(value, str) and old == value:
+            return True
+        if _is_number(value) and _is_number(old) and math.isclose(old, value, rel_tol=1e-9, abs_tol=1e-12):
+            return True
+    return False
 
 
 def split_report(
@@ -236,19 +243,25 @@ def split_report(
 ) -> Report:
     """Sort a report's content into metrics, params, step series and tables, under ``prefix``.
 
-    - a number that repeats a parameter (``alpha``), a whole count (``n_test``) or a flag → param;
+    - a number that repeats a parameter (``alpha``), an int (a count: ``n_test``) or a flag → param;
       short strings and short lists of scalars (``verdict``, ``dims``) → params; other numbers → metrics;
     - a list of dicts with ``step`` / ``epoch`` (a training history) → one step series per other key;
     - a list of lists of numbers (a confusion matrix) → a CSV table, labelled by a sibling ``labels`` list;
     - a dict met twice (the same object under two keys) or copied from one of ``copied_from`` → skipped;
       a number already in ``logged`` or in this report under a name made of some of its name's parts
-      (``comparison.64.ndcg_10.before`` after ``before.64.ndcg_10``) → skipped.
+      (``comparison.64.ndcg_10.before`` after ``before.64.ndcg_10``) → skipped; the same for params.
 
     Non-finite numbers, ``None``, long texts and other lists stay only in the report's JSON artifact.
     """
     config = config or {}
     out = Report()
     known = dict(logged or {})
+    known_params: dict[str, str] = {}
+
+    def param(key: str, text: str) -> None:
+        key = metric_key(key)
+        if not _repeats(key, text, known_params):
+            out.params[key] = known_params[key] = text
     seen: set[int] = set()
     sources = [m for source in copied_from for m in sub_mappings(source)]
 
@@ -257,20 +270,18 @@ def split_report(
         leaf = key.rsplit(".", 1)[-1]
         if item is None:
             return
-        if isinstance(item, bool):
-            out.params[metric_key(key)] = str(item)
-        elif isinstance(item, int):
-            out.params[metric_key(key)] = str(item)
+        if isinstance(item, bool | int):
+            param(key, str(item))
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return
             if is_config(leaf, item, config) or is_count(leaf, item):
-                out.params[metric_key(key)] = repr(item)
+                param(key, repr(item))
             elif not _repeats(metric_key(key), item, known):
                 out.metrics[metric_key(key)] = known[metric_key(key)] = item
         elif isinstance(item, str):
             if len(item) <= _MAX_PARAM_TEXT:
-                out.params[metric_key(key)] = item
+                param(key, item)
         elif isinstance(item, Mapping):
             if id(item) in seen or (key != prefix and _copied(item, sources)):
                 return
@@ -298,8 +309,8 @@ def split_report(
         scalars = [_scalar(v) for v in items]
         if all(_is_number(v) or isinstance(v, str) for v in scalars):
             text = json.dumps(scalars, ensure_ascii=False)
-            if len(text) <= _MAX_PARAM_TEXT:
-                out.params[metric_key(key)] = text
+            if items and len(text) <= _MAX_PARAM_TEXT:
+                param(key, text)
 
     if isinstance(value, Mapping):
         seen.add(id(value))
