@@ -239,6 +239,8 @@ class _KedroRun:
         self.params: dict[str, dict[str, str]] = {}  # run id → params logged
         self.metrics: dict[str, dict[str, float]] = {}  # run id → metrics logged (no number twice)
         self.config: dict[str, list[Any]] = {}
+        self.catalog: Any = None
+        self.figures: dict[str, tuple[RunGroup, str, str]] = {}  # figure dataset → (group, run id, stem) until saved
 
 
 class MlflowOutputsHook:
@@ -296,6 +298,7 @@ class MlflowOutputsHook:
     def _plan(self, mlflow: Any, parent: Any, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> _KedroRun:
         client = mlflow.MlflowClient(mlflow.get_tracking_uri())
         run = _KedroRun(client, parent.info.experiment_id, parent.info.run_id)
+        run.catalog = catalog
         experiment = client.get_experiment(run.experiment_id)
         if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before mlflow.yml set it, or by hand
             client.set_experiment_tag(run.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
@@ -406,7 +409,7 @@ class MlflowOutputsHook:
             new.append(Param(key, value))
         metrics = list(metrics)
         tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
-        for start in range(0, max(len(metrics), 1), 1000):
+        for start in range(0, len(metrics), 1000):
             run.client.log_batch(run_id, metrics=metrics[start : start + 1000])
         for start in range(0, len(new), 100):
             run.client.log_batch(run_id, params=new[start : start + 100])
@@ -463,10 +466,39 @@ class MlflowOutputsHook:
                     self._log_output(run, run_id, group, name, value, sources)
                 except Exception as err:  # noqa: BLE001 - tracking must never fail a run
                     logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
-            pending = run.pending.get(group, set())
-            pending.discard(node.name)
-            if not pending:
-                self._close(run, group, "FINISHED")
+            run.pending.get(group, set()).discard(node.name)
+            self._close_if_done(run, group)
+
+    @staticmethod
+    def _close_if_done(run: _KedroRun, group: RunGroup) -> None:
+        """Close a group's run once all its nodes ran and their figures are saved."""
+        if group in run.run_ids and not run.pending.get(group) and not any(g == group for g, _, _ in run.figures.values()):
+            MlflowOutputsHook._close(run, group, "FINISHED")
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """A figure the catalog has just written goes to MLflow as that very PNG file, not drawn a second time."""
+        import shutil
+        import tempfile
+
+        with self._lock:
+            run = self._run
+            if run is None or dataset_name not in run.figures:
+                return
+            group, run_id, stem = run.figures.pop(dataset_name)
+            try:
+                dataset = run.catalog.get(dataset_name)
+                path = Path(str(getattr(dataset, "_filepath", "") or ""))
+                if getattr(dataset, "_version", None) is None and path.suffix == ".png" and path.is_file():
+                    with tempfile.TemporaryDirectory() as folder:
+                        copy = Path(folder) / f"{stem}.png"
+                        shutil.copyfile(path, copy)
+                        run.client.log_artifact(run_id, str(copy), "figures")
+                else:  # versioned, in memory or elsewhere: draw it
+                    run.client.log_figure(run_id, data, f"figures/{stem}.png")
+            except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+                logger.warning("MLflow: could not log figure '%s': %s", dataset_name, err)
+            self._close_if_done(run, group)
 
     def _log_output(self, run: _KedroRun, run_id: str, group: RunGroup, name: str, value: Any, sources: list[Any]) -> None:
         from mlflow.entities import Metric
@@ -493,6 +525,9 @@ class MlflowOutputsHook:
             return
         figures = list(figures_in(value, local))
         if figures:
+            if len(figures) == 1 and figures[0][1] is value:  # one figure: logged once the catalog has saved it
+                run.figures[name] = (group, run_id, figures[0][0])
+                return
             for stem, figure in figures:
                 run.client.log_figure(run_id, figure, f"figures/{stem}.png")
             logger.info("MLflow: logged %d figure(s) of '%s' in run %s", len(figures), name, group.name)
@@ -503,7 +538,8 @@ class MlflowOutputsHook:
             run.client.log_text(run_id, _json_text(value), f"models/{local}.json")
             logger.info("MLflow: logged model '%s' in run %s", name, group.name)
 
-    def _close(self, run: _KedroRun, group: RunGroup, status: str, error: str | None = None) -> None:
+    @staticmethod
+    def _close(run: _KedroRun, group: RunGroup, status: str, error: str | None = None) -> None:
         run_id = run.run_ids.pop(group, None)
         run.pending.pop(group, None)
         if run_id is None:
