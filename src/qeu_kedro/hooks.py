@@ -19,7 +19,8 @@ each nested run go the outputs of its nodes, under the same names in every names
   training histories (lists of dicts with ``step`` / ``epoch``) as step series (loss curves);
   parameters repeated in a report, counts, flags and short texts as params; confusion matrices
   as CSV tables; the whole report as a JSON artifact;
-- figures as PNG artifacts, small JSON models (``ridge_model``) as JSON artifacts;
+- figures as PNG artifacts (the very file the catalog saved), small JSON models (``ridge_model``)
+  as JSON artifacts;
 - the parameters its nodes read, and tags: ``pipeline``, ``namespace``, ``env``, ``data``,
   ``model``, ``git_commit``, ``git_dirty``, ``pid``.
 
@@ -87,7 +88,10 @@ EXPERIMENT_KIND = "custom_model_development"
 
 
 def numeric_leaves(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
-    """Yield ``(dotted.key, float)`` for every finite number inside nested dicts and lists."""
+    """Yield ``(dotted.key, float)`` for every finite number inside nested dicts and lists.
+
+    The notebook flattens reports with it for display; MLflow runs use :func:`qeu_kedro.mlflow_runs.split_report`.
+    """
     # bool is an int subclass; a flag is not a measurement.
     if isinstance(value, bool):
         return
