@@ -1,10 +1,19 @@
-"""Experiment tracking: a ``kedro run`` lands in the project's MLflow store with its params, metrics and figures."""
+"""Experiment tracking: a ``kedro run`` is a parent MLflow run with a nested run per pipeline × namespace.
+
+The naming and sorting rules are tested on hand-made names and reports; then real sample runs
+are read back from the project's store.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,52 +22,198 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (requirements.txt pins it)")
 
-from qeu_kedro.hooks import MlflowOutputsHook, figures_in, metric_key, numeric_leaves  # noqa: E402
-from tests.conftest import run_kedro  # noqa: E402
+from qeu_kedro.hooks import MlflowOutputsHook, figures_in  # noqa: E402
+from qeu_kedro.mlflow_runs import (  # noqa: E402
+    RunGroup,
+    config_values,
+    data_label,
+    group_for,
+    history_steps,
+    local_name,
+    main_report,
+    metric_key,
+    metric_prefix,
+    pipeline_for,
+    runner_name,
+    split_report,
+)
+from tests.conftest import REPO, run_kedro  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# A few training steps, each logged, on a few pairs: a loss curve of several points in a minute or two.
+# The trained weights are kept even if validation prefers the base model, so `finetuned` differs from `base`.
+BOUNDED_BGE = {
+    "bge_finetune": {
+        "trainer": {"max_steps": 3, "per_device_train_batch_size": 16, "logging_steps": 1},
+        "subset": {"max_train_pairs": 48, "max_test_queries": 16, "max_corpus": 32},
+        "validation": {"keep_base_if_better": False},
+        "matryoshka_dims": [384, 64],
+    }
+}
+# One repeat of the k-fold CV instead of five: the layout of the runs is under test, not the interval.
+QUICK_CV = {"ridge_analysis": {"cv": {"repeats": 1}}}
 
 
 def _client(project: Path) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
 
-def _runs(client: mlflow.MlflowClient, run_name: str) -> list:
+def _runs(client: mlflow.MlflowClient, filter_string: str = "") -> list:
     experiment = client.get_experiment_by_name("qeu_kedro")
     assert experiment is not None, "kedro-mlflow did not create the experiment 'qeu_kedro'"
-    return client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.run_name = '{run_name}'",
-        order_by=["attributes.start_time DESC"],
-    )
+    return client.search_runs([experiment.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
 
 
-# ---- the generic pieces of the hook, on small values --------------------------------------------------
+def _children(client: mlflow.MlflowClient, parent) -> dict[str, object]:
+    runs = _runs(client, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    return {r.info.run_name: r for r in runs}
 
 
-def test_numeric_leaves_flattens_nested_reports_and_skips_flags_text_and_nan():
+def _newest_parent(client: mlflow.MlflowClient, before: set[str]):
+    parents = [r for r in _runs(client) if "mlflow.parentRunId" not in r.data.tags and r.info.run_id not in before]
+    assert len(parents) == 1, f"one kedro run is one parent run, found {[r.info.run_name for r in parents]}"
+    return parents[0]
+
+
+# ---- names: which nested run a node belongs to, and the names inside it ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("namespace", "pipeline", "run_name", "group_namespace"),
+    [
+        ("base", "ridge_analysis", "ridge_analysis/base", "base"),
+        ("finetuned", "movie_embedding", "movie_embedding/finetuned", "finetuned"),
+        ("base.inner", "ridge_analysis", "ridge_analysis/base", "base"),  # the top-level part
+        (None, "alpaca_sft", "alpaca_sft", ""),  # not namespaced (yet)
+        ("bge_finetune", "bge_finetune", "bge_finetune", "bge_finetune"),  # namespace = pipeline
+        ("jrte_sentiment.level2", "jrte_sentiment", "jrte_sentiment/level2", "jrte_sentiment.level2"),
+        ("jrte_sentiment.level2.training", "jrte_sentiment", "jrte_sentiment/level2", "jrte_sentiment.level2"),
+    ],
+)
+def test_a_node_s_run_is_its_pipeline_and_the_first_namespace_part_that_is_not_the_pipeline(namespace, pipeline, run_name, group_namespace):
+    group = group_for(namespace, pipeline)
+    assert group == RunGroup(pipeline, group_namespace)
+    assert group.name == run_name
+
+
+def test_a_node_belongs_to_the_pipeline_named_like_its_namespace_else_the_smallest_one_holding_it():
+    assert pipeline_for("bge_finetune", {"__default__": 90, "bge_finetune": 11, "tiny": 2}) == "bge_finetune"
+    assert pipeline_for("base", {"__default__": 90, "ridge_analysis": 24, "movie_embedding": 4}) == "movie_embedding"
+    assert pipeline_for("base", {"b": 5, "a": 5}) == "a"
+    assert pipeline_for(None, {"__default__": 90}) is None
+
+
+def test_names_inside_a_run_drop_the_namespace_and_the_main_report_s_own_name():
+    ridge = RunGroup("ridge_analysis", "base")
+    assert local_name("base.ridge_metrics", ridge) == "ridge_metrics"
+    assert local_name("finetuned.embedding_model", ridge) == "finetuned.embedding_model"  # not this namespace's
+    assert main_report(["base.ridge_metrics"], ridge) == "base.ridge_metrics"
+    assert metric_prefix("base.ridge_metrics", ridge, "base.ridge_metrics") == ""
+
+    # the namespaced modular pipelines: `<ns>.metrics` is the main report
+    bge = RunGroup("bge_finetune", "bge_finetune")
+    assert main_report(["bge_finetune.metrics", "bge_finetune.training_summary"], bge) == "bge_finetune.metrics"
+    level2 = RunGroup("jrte_sentiment", "jrte_sentiment.level2")
+    assert main_report(["jrte_sentiment.level2.metrics"], level2) == "jrte_sentiment.level2.metrics"
+    assert metric_prefix("jrte_sentiment.level2.metrics", level2, "jrte_sentiment.level2.metrics") == ""
+
+    # today's flat pipelines: `<pipeline>_metrics` wins; several others keep their names as prefixes
+    alpaca = RunGroup("alpaca_sft")
+    assert main_report(["alpaca_train_metrics", "alpaca_sft_metrics"], alpaca) == "alpaca_sft_metrics"
+    assert metric_prefix("alpaca_train_metrics", alpaca, "alpaca_sft_metrics") == "alpaca_train_metrics"
+    jrte = RunGroup("jrte_sentiment")
+    assert main_report(["level1_metrics", "level2_metrics", "level4_summary"], jrte) is None
+    assert metric_prefix("level2_metrics", jrte, None) == "level2_metrics"
+
+
+# ---- a report sorted into metrics, params, step series and tables --------------------------------------
+
+
+def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats():
+    import numpy as np
+
+    train = {"train_loss": 1.4, "n_train": 30}
+    interval = {"before": 16.9, "after": 18.2, "difference": 1.3, "ci_low": -0.2, "ci_high": 2.9, "confidence": 0.95, "verdict": "no evidence"}
     report = {
-        "accuracy": 0.8,
-        "n": 40,
+        "alpha": 5.0,  # a parameter repeated in the report
+        "r2_test": np.float64(0.47),
+        "n_test": 740,  # a count
+        "support": 12.0,  # scikit-learn's count, stored as float
+        "n_chars": 8.0,  # a mean: a metric even when whole
         "ok": True,
         "model": "all-MiniLM-L6-v2",
-        "ndcg@10": {"384": 0.71, "64": 0.52},
-        "macro avg": {"f1-score": 0.66},
-        "losses": [1.5, 0.9],
+        "dims": [384, 64],
         "bad": float("nan"),
+        "missing": None,
+        "ndcg@10": {"384": 0.71},
+        "history": [{"step": 1, "epoch": 0.5, "loss": 1.2}, {"step": 2, "epoch": 1.0, "loss": 0.8, "eval_loss": 0.9}],
+        "epochs": [{"epoch": 1.0, "train_loss": 0.7}, {"epoch": 2.0, "train_loss": 0.5}],
+        "labels": ["negative", "neutral", "positive"],
+        "confusion_matrix": [[5, 1, 0], [2, 3, 1], [0, 1, 7]],
+        "chrf": interval,
+        "paired": {"chrf": interval, "copied": {"before": 0.2, "after": 0.3}},  # the same dict again
+        "overall": {"before": {"chrf": 16.9}},  # the same number by another path
+        "train": dict(train),  # a copy of an input report
+        "confusion_pairs": [{"true": "a", "predicted": "b", "count": 3}],  # no step: only in the JSON
     }
-    leaves = dict(numeric_leaves(report, "finetuned.metrics"))
-    assert leaves == {
-        "finetuned.metrics.accuracy": 0.8,
-        "finetuned.metrics.n": 40.0,
-        "finetuned.metrics.ndcg@10.384": 0.71,
-        "finetuned.metrics.ndcg@10.64": 0.52,
-        "finetuned.metrics.macro avg.f1-score": 0.66,
-        "finetuned.metrics.losses.0": 1.5,
-        "finetuned.metrics.losses.1": 0.9,
+    out = split_report(report, "", config_values({"ridge_analysis": {"alpha": 5.0, "seed": 42}, "statistics": {"confidence": 0.95}}), [train])
+
+    assert out.metrics == {
+        "r2_test": 0.47,
+        "n_chars": 8.0,
+        "ndcg_10.384": 0.71,
+        "chrf.before": 16.9,
+        "chrf.after": 18.2,
+        "chrf.difference": 1.3,
+        "chrf.ci_low": -0.2,
+        "chrf.ci_high": 2.9,
+        "paired.copied.before": 0.2,
+        "paired.copied.after": 0.3,
     }
-    # "@" is not allowed in an MLflow key
-    assert metric_key("finetuned.metrics.ndcg@10.384") == "finetuned.metrics.ndcg_10.384"
+    assert out.params == {
+        "alpha": "5.0",
+        "n_test": "740",
+        "support": "12.0",
+        "ok": "True",
+        "model": "all-MiniLM-L6-v2",
+        "dims": "[384, 64]",
+        "labels": '["negative", "neutral", "positive"]',
+        "chrf.confidence": "0.95",
+        "chrf.verdict": "no evidence",
+    }
+    assert out.series == {
+        "history.loss": [(1, 1.2), (2, 0.8)],
+        "history.eval_loss": [(2, 0.9)],
+        "epochs.train_loss": [(1, 0.7), (2, 0.5)],
+    }
+    assert out.tables == {
+        "confusion_matrix": "true \\ predicted,negative,neutral,positive\nnegative,5,1,0\nneutral,2,3,1\npositive,0,1,7\n"
+    }
+    # under a prefix, for a report that is not its run's main one
+    prefixed = split_report({"accuracy": 0.8, "n": 40}, "level2_metrics")
+    assert prefixed.metrics == {"level2_metrics.accuracy": 0.8} and prefixed.params == {"level2_metrics.n": "40"}
+    # a number already logged in the run (another report) is not logged twice
+    again = {"comparison": {"64": {"ndcg": {"after": 0.5, "difference": 0.1}}}}
+    assert split_report(again, "", logged={"after.64.ndcg": 0.5}).metrics == {"comparison.64.ndcg.difference": 0.1}
+
+
+def test_a_history_s_x_axis_is_its_step_or_whole_epoch_else_its_position():
+    assert history_steps([{"step": 2, "loss": 1.0}, {"step": 4, "loss": 0.5}]) == ("step", [2, 4])
+    assert history_steps([{"epoch": 1.0}, {"epoch": 2.0}]) == ("epoch", [1, 2])
+    assert history_steps([{"epoch": 0.5}, {"epoch": 1.0}]) == (None, [1, 2])
+    assert history_steps([{"loss": 1.0}]) is None and history_steps([]) is None and history_steps([1, 2]) is None
+
+
+def test_data_tag_names_the_sample_or_the_real_sets_and_the_runner_tag_a_class(tmp_path):
+    project, shared = tmp_path / "project", tmp_path / "shared" / "data"
+    assert data_label(["data/01_raw/ratings.csv", project / "data/01_raw/users.csv"], project, shared) == "sample"
+    real = [shared / "movielens-100k/u.data", shared / "tmdb5000/tmdb_5000_movies.csv", shared / "movielens-100k/u.user"]
+    assert data_label(real, project, shared) == "movielens-100k+tmdb5000"
+    assert data_label(["data/04_feature/base/movie_embeddings.parquet"], project, shared) is None  # not raw data
+    assert data_label(["s3://bucket/ratings.csv"], project, shared) == "s3://bucket"
+    assert runner_name("<kedro.runner.thread_runner.ThreadRunner object at 0x7f3a2c1b2d90>") == "ThreadRunner"
+    assert runner_name("None") == "SequentialRunner" and runner_name("ParallelRunner") == "ParallelRunner"
+    assert metric_key("ndcg@10") == "ndcg_10"
 
 
 def test_figures_in_finds_a_figure_or_the_figures_of_a_dict():
@@ -77,106 +232,187 @@ def test_figures_in_finds_a_figure_or_the_figures_of_a_dict():
         plt.close(two)
 
 
-def test_hook_tells_namespaces_apart_and_is_silent_without_a_run(tmp_path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    class FakeNode:  # the hook reads only the node's name (for its warnings)
-        name = "finetuned.evaluate_ridge"
-
-    hook = MlflowOutputsHook()
-    fig = plt.figure()
-    fig.gca().plot([0, 1], [1, 0])
-    outputs = {
-        "finetuned.ridge_metrics": {"r2_test": 0.25, "n_test": 10},
-        "base.ridge_metrics": {"r2_test": 0.5},
-        "finetuned.top_coefficients_bar": fig,
-        "finetuned.ridge_model": {"coef": [0.1, 0.2]},
-        "finetuned.train": [1, 2, 3],  # neither metrics, figure nor model: not logged
-    }
-    assert mlflow.active_run() is None
-    hook.after_node_run(FakeNode(), None, {}, outputs, False)  # no active run: nothing, no error
-
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment_id = client.create_experiment("hook", artifact_location=(tmp_path / "artifacts").as_uri())
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    try:
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            hook.after_node_run(FakeNode(), None, {}, outputs, False)
-    finally:
-        mlflow.set_tracking_uri(previous)
-        plt.close(fig)
-    logged = client.get_run(run.info.run_id)
-    assert logged.data.metrics == {
-        "finetuned.ridge_metrics.r2_test": 0.25,
-        "finetuned.ridge_metrics.n_test": 10.0,
-        "base.ridge_metrics.r2_test": 0.5,
-    }
-    paths = {a.path for folder in ("figures/finetuned", "models/finetuned", "metrics/finetuned", "metrics/base") for a in client.list_artifacts(run.info.run_id, folder)}
-    assert paths == {
-        "figures/finetuned/top_coefficients_bar.png",
-        "models/finetuned/ridge_model.json",
-        "metrics/finetuned/ridge_metrics.json",
-        "metrics/base/ridge_metrics.json",
-    }
+# ---- start-up: telemetry off in a hook (not at import), MLflow's predict-hint warning quiet ------------
 
 
-def test_importing_the_hooks_turns_mlflow_telemetry_off():
-    from mlflow.telemetry.client import get_telemetry_client
+def test_importing_the_hooks_leaves_telemetry_alone():
+    # In a fresh interpreter: a running client (a stand-in) survives `import qeu_kedro.hooks`.
+    code = (
+        "import os\n"
+        "from mlflow.telemetry import client as t\n"
+        "os.environ.pop('MLFLOW_DISABLE_TELEMETRY')\n"
+        "running = object()\n"
+        "t._MLFLOW_TELEMETRY_CLIENT = running\n"
+        "import qeu_kedro.hooks\n"
+        "print(t.get_telemetry_client() is running, 'MLFLOW_DISABLE_TELEMETRY' in os.environ)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
 
-    import qeu_kedro.hooks  # noqa: F401
 
+def test_the_hook_turns_telemetry_off_when_the_context_is_created(monkeypatch, tmp_path):
+    from mlflow.telemetry import client as telemetry
+
+    class Running:  # stands for the client `import mlflow` starts when telemetry is on
+        stopped = False
+
+        def flush(self, terminate: bool = False) -> None:
+            self.stopped = terminate
+
+    class Loader:  # no mlflow.yml: the store is kedro-mlflow's business
+        config_patterns: dict = {}
+
+        def __getitem__(self, key):
+            raise KeyError(key)
+
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY", raising=False)
+    running = Running()
+    monkeypatch.setattr(telemetry, "_MLFLOW_TELEMETRY_CLIENT", running)
+    MlflowOutputsHook().after_context_created(SimpleNamespace(project_path=tmp_path, env=None, config_loader=Loader()))
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
-    assert get_telemetry_client() is None
+    assert running.stopped and telemetry.get_telemetry_client() is None
 
 
-# ---- a real run, then a query of the store ------------------------------------------------------------
+def test_mlflow_s_predict_hint_warning_is_dropped_and_nothing_else():
+    import qeu_kedro.hooks  # noqa: F401 - installs the filter
+
+    py_warnings = logging.getLogger("py.warnings")
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("py.warnings", logging.WARNING, __file__, 1, message, None, None)
+
+    hint = "data_validation.py:187: UserWarning: \x1b[33mAdd type hints to the `predict` method to enable data validation"
+    assert not py_warnings.filter(record(hint))
+    assert py_warnings.filter(record("some.py:1: UserWarning: anything else"))
 
 
 @pytest.mark.slow
-def test_kedro_run_then_the_store_returns_its_params_metrics_figures_and_model(movie_run_project):
-    project = movie_run_project
-    assert (project / "mlflow.db").is_file(), "the store lives in the project root (conf/base/mlflow.yml)"
-    client = _client(project)
-    before = {r.info.run_id for r in _runs(client, "ridge_analysis")}
-
-    run_kedro(project, pipeline_name="ridge_analysis", namespaces=["base"])
-
-    runs = [r for r in _runs(client, "ridge_analysis") if r.info.run_id not in before]
-    assert len(runs) == 1, "one kedro run is one MLflow run"
-    run = runs[0]
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["kedro_command"].startswith("kedro run --pipeline=ridge_analysis")
-
-    # parameters: kedro-mlflow's hook, flattened one per knob
-    assert run.data.params["ridge_analysis.alpha"] == "5.0"
-    assert run.data.params["ridge_analysis.seed"] == "42"
-
-    # metrics: every number of the metrics JSON the run wrote, under its namespaced name
-    written = json.loads((project / "data/08_reporting/base/ridge_metrics.json").read_text())
-    expected = {f"base.ridge_metrics.{k}": float(v) for k, v in written.items()}
-    assert run.data.metrics == pytest.approx(expected)
-    assert 0.3 < run.data.metrics["base.ridge_metrics.r2_test"] < 1.0
-    assert not [k for k in run.data.metrics if k.startswith("finetuned.")], "only the base namespace ran"
-
-    # figures and the ridge model as artifacts, stored under the project's mlruns/
-    assert run.info.artifact_uri.startswith((project / "mlruns").as_uri())
-    figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures/base")}
-    assert figures == {"figures/base/top_features_scatter.png", "figures/base/top_coefficients_bar.png"}
-    local = Path(client.download_artifacts(run.info.run_id, "figures/base/top_coefficients_bar.png", str(project / "dl")))
-    assert local.read_bytes()[:8] == PNG_MAGIC and local.stat().st_size > 10_000
-    model = Path(client.download_artifacts(run.info.run_id, "models/base/ridge_model.json", str(project / "dl")))
-    assert json.loads(model.read_text()) == json.loads((project / "data/06_models/base/ridge_model.json").read_text())
-
-    # one run against the last (the fixture's run of the movie pipelines): same params and seed, same numbers
-    key = "base.ridge_metrics.r2_test"
-    earlier = client.search_runs(
-        [run.info.experiment_id],
-        filter_string=f"attributes.start_time < {run.info.start_time}",
-        order_by=["attributes.start_time DESC"],
+def test_a_kedro_command_prints_no_mlflow_warning():
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", "registry", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
     )
-    last = next(r for r in earlier if key in r.data.metrics)
-    assert last.data.metrics[key] == pytest.approx(run.data.metrics[key])
+    assert done.returncode == 0, done.stderr
+    assert "ridge_analysis" in done.stdout
+    assert "UserWarning" not in done.stdout + done.stderr and "type hints" not in done.stdout + done.stderr
+
+
+# ---- real runs, then a query of the store ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_sample_run_is_a_parent_run_with_readable_tagged_nested_runs(movie_run_project):
+    """The fixture's run (movie pipelines, namespace base) read back from the store."""
+    client = _client(movie_run_project)
+    experiment = client.get_experiment_by_name("qeu_kedro")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the "Model training" view
+    parent = next(r for r in reversed(_runs(client)) if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.run_name == "kedro run [local] movie_embedding+ridge_analysis (base)"
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["runner"] == "SequentialRunner"
+    assert parent.data.tags["env"] == "local" and parent.data.tags["data"] == "sample"
+    assert len(parent.data.tags["git_commit"]) == 40 and parent.data.tags["git_dirty"] in {"true", "false"}
+    assert parent.data.params["ridge_analysis.alpha"] == "5.0"  # kedro-mlflow's own parameter logging
+
+    children = _children(client, parent)
+    assert set(children) == {"movie_embedding/base", "ridge_analysis/base"}
+    ridge = children["ridge_analysis/base"]
+    assert ridge.info.status == "FINISHED"
+    tags = ridge.data.tags
+    assert (tags["pipeline"], tags["namespace"], tags["env"], tags["data"]) == ("ridge_analysis", "base", "local", "sample")
+    assert tags["model"] == "bundled:all-MiniLM-L6-v2" and tags["git_commit"] == parent.data.tags["git_commit"]
+
+    # the numbers of ridge_metrics.json under their own names: measurements as metrics,
+    # the parameter alpha and the counts as params
+    written = json.loads((movie_run_project / "data/08_reporting/base/ridge_metrics.json").read_text())
+    measured = {"r2_train", "r2_test", "rmse_train", "rmse_test", "cv_r2_test_mean", "cv_r2_test_sd"}
+    assert ridge.data.metrics == pytest.approx({k: written[k] for k in measured})
+    assert 0.3 < ridge.data.metrics["r2_test"] < 1.0
+    assert ridge.data.params["alpha"] == "5.0" and ridge.data.params["n_users"] == str(written["n_users"])
+    assert ridge.data.params["n_test"] == str(written["n_test"]) and ridge.data.params["ridge_analysis.seed"] == "42"
+
+    # figures, the report and the ridge model as artifacts of the nested run, under the project's mlruns/
+    assert ridge.info.artifact_uri.startswith((movie_run_project / "mlruns").as_uri())
+    figures = {a.path for a in client.list_artifacts(ridge.info.run_id, "figures")}
+    assert figures == {"figures/top_features_scatter.png", "figures/top_coefficients_bar.png"}
+    local = Path(client.download_artifacts(ridge.info.run_id, "figures/top_coefficients_bar.png", str(movie_run_project / "dl")))
+    assert local.read_bytes()[:8] == PNG_MAGIC and local.stat().st_size > 10_000
+    model = Path(client.download_artifacts(ridge.info.run_id, "models/ridge_model.json", str(movie_run_project / "dl")))
+    assert json.loads(model.read_text()) == json.loads((movie_run_project / "data/06_models/base/ridge_model.json").read_text())
+    assert {a.path for a in client.list_artifacts(ridge.info.run_id, "reports")} == {"reports/ridge_metrics.json"}
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_failed_and_a_killed_one_is_closed_at_the_next_start(movie_run_project):
+    project = movie_run_project
+    client = _client(project)
+    experiment_id = client.get_experiment_by_name("qeu_kedro").experiment_id
+    # a run whose process was killed: RUNNING, with the pid of a process that is gone
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = client.create_run(experiment_id, run_name="kedro run [local] killed", tags={"pid": str(gone.pid), "host": socket.gethostname()})
+    elsewhere = client.create_run(experiment_id, run_name="another machine's", tags={"pid": str(gone.pid), "host": "not-this-host"})
+    before = {r.info.run_id for r in _runs(client)}
+
+    # a node fails: plot_top_features refuses an unknown feature
+    with pytest.raises(ValueError, match="plot_features names unknown features"):
+        run_kedro(project, params={"ridge_analysis": {"plot_features": ["no_such_feature"]}}, pipeline_name="ridge_analysis", namespaces=["base"])
+
+    assert client.get_run(stale.info.run_id).info.status == "KILLED"
+    assert "killed" in client.get_run(stale.info.run_id).data.tags["error"]
+    assert client.get_run(elsewhere.info.run_id).info.status == "RUNNING"  # not ours to judge
+    client.set_terminated(elsewhere.info.run_id, "KILLED")
+
+    parent = _newest_parent(client, before)
+    assert parent.info.status == "FAILED" and "plot_features" in parent.data.tags["error"]
+    ridge = _children(client, parent)["ridge_analysis/base"]
+    assert ridge.info.status == "FAILED"
+    assert ridge.data.tags["error"].startswith("ValueError in node base.plot_top_features")
+    assert not [r.info.run_name for r in _runs(client, "attributes.status = 'RUNNING'")]
+
+
+@pytest.fixture(scope="module")
+def both_namespaces(movie_run_project: Path) -> Path:
+    """A bounded bge_finetune run (its model is the `finetuned` namespace's), then both movie namespaces in one run."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(movie_run_project)
+        run_kedro(movie_run_project, params=BOUNDED_BGE, pipeline_name="bge_finetune")
+        run_kedro(movie_run_project, params=QUICK_CV, pipeline_names=["movie_embedding", "ridge_analysis"])
+    return movie_run_project
+
+
+@pytest.mark.slow
+def test_both_namespaces_are_nested_runs_of_one_parent_with_the_same_metric_names(both_namespaces):
+    client = _client(both_namespaces)
+    parent = next(r for r in _runs(client) if r.info.run_name == "kedro run [local] movie_embedding+ridge_analysis")
+    children = _children(client, parent)
+    assert set(children) == {"movie_embedding/base", "movie_embedding/finetuned", "ridge_analysis/base", "ridge_analysis/finetuned"}
+    base, finetuned = children["ridge_analysis/base"], children["ridge_analysis/finetuned"]
+    assert set(base.data.metrics) == set(finetuned.data.metrics) >= {"r2_test", "r2_train", "cv_r2_test_mean"}
+    for run, namespace in ((base, "base"), (finetuned, "finetuned")):
+        written = json.loads((both_namespaces / f"data/08_reporting/{namespace}/ridge_metrics.json").read_text())
+        assert run.data.metrics["r2_test"] == pytest.approx(written["r2_test"])
+        assert run.data.tags["namespace"] == namespace and run.data.tags["env"] == "local"
+        assert len(run.data.tags["git_commit"]) == 40
+    assert finetuned.data.tags["model"] == "data/06_models/bge_finetuned"
+    # the models differ (the trained weights are kept), so do the results
+    assert base.data.metrics["r2_test"] != finetuned.data.metrics["r2_test"]
+    assert base.data.params["ridge_analysis.cv.repeats"] == "1" and base.data.params["cv_n_folds"] == "5"
+
+
+@pytest.mark.slow
+def test_a_training_history_is_a_step_series(both_namespaces):
+    client = _client(both_namespaces)
+    bge = next(r for r in _runs(client) if r.info.run_name == "bge_finetune")
+    assert bge.data.tags["model"] == "bundled:all-MiniLM-L6-v2" and bge.data.tags["namespace"] in {"-", "bge_finetune"}
+    written = json.loads((both_namespaces / "data/08_reporting/bge_finetune/metrics.json").read_text())
+    history = written["training"]["loss_history"]
+    assert len(history) == 3  # logging_steps 1, max_steps 3
+    curve = client.get_metric_history(bge.info.run_id, "training.loss_history.loss")
+    assert [(m.step, m.value) for m in curve] == [(e["step"], pytest.approx(e["loss"])) for e in history]
+    # no number twice: the comparison repeats the means before/after, which are logged once
+    assert "before.384.ndcg_10" in bge.data.metrics and "comparison.384.ndcg_10.before" not in bge.data.metrics
+    assert "comparison.384.ndcg_10.difference" in bge.data.metrics
+    assert bge.data.params["comparison.384.ndcg_10.verdict"] == written["comparison"]["384"]["ndcg@10"]["verdict"]

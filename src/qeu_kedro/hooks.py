@@ -1,4 +1,4 @@
-"""Project hooks: check the configuration before anything runs; record outputs in MLflow.
+"""Project hooks: check the configuration before anything runs; record each run in MLflow.
 
 :class:`InputChecksHook` stops a run with a clear message before any node runs when the
 ``--env`` names no configuration folder, or when the parameters have an unknown key, a wrong
@@ -7,17 +7,26 @@ type or a value out of range (:mod:`qeu_kedro.parameters`).
 :class:`UnfinishedRunHook` keeps a record of what a run has written until it finishes: the next
 run names the files a killed or failed run left behind, which may not match each other.
 
-:class:`MlflowOutputsHook` records every node's metrics, figures and small models in the active MLflow run.
+:class:`MlflowOutputsHook` lays a ``kedro run`` out in MLflow so that runs can be compared.
+kedro-mlflow (its own hook, registered by the plugin; ``conf/base/mlflow.yml``) opens one parent
+run per ``kedro run`` and logs the parameters into it. This hook names that run
+(``kedro run [<env>] <pipelines>``), tags it, and opens under it one nested run per pipeline ×
+namespace (``ridge_analysis/base``, ``ridge_analysis/finetuned``, ``bge_finetune``,
+``jrte_sentiment/level2`` ...; :mod:`qeu_kedro.mlflow_runs` says how a node finds its run). Into
+each nested run go the outputs of its nodes, under the same names in every namespace:
 
-kedro-mlflow (its own hook, registered by the plugin) opens one MLflow run per ``kedro run`` and
-logs the parameters. The pipelines write their metrics as plain JSON dicts (``*metrics*``,
-``*summary*``) and their figures as matplotlib figures through the catalog; this hook mirrors those
-outputs into the run, so that no pipeline needs an MLflow-specific dataset and each stays runnable
-without MLflow.
+- the numbers of every ``*metrics*`` / ``*summary*`` report: ``r2_test`` in both ridge namespaces;
+  training histories (lists of dicts with ``step`` / ``epoch``) as step series (loss curves);
+  parameters repeated in a report, counts, flags and short texts as params; confusion matrices
+  as CSV tables; the whole report as a JSON artifact;
+- figures as PNG artifacts (the very file the catalog saved), small JSON models (``ridge_model``)
+  as JSON artifacts;
+- the parameters its nodes read, and tags: ``pipeline``, ``namespace``, ``env``, ``data``,
+  ``model``, ``git_commit``, ``git_dirty``, ``pid``.
 
-Names keep the dataset name, namespace included, so ``base`` and ``finetuned`` never collide:
-``base.ridge_metrics`` → metrics ``base.ridge_metrics.r2_test`` …, figure
-``figures/base/top_features_scatter.png``, model ``models/base/ridge_model.json``.
+No pipeline needs an MLflow-specific dataset, and each stays runnable without MLflow. A failed
+run is marked FAILED (``on_node_error`` / ``on_pipeline_error``); a run whose process died
+(killed) is closed as KILLED at the next ``kedro run``.
 """
 
 from __future__ import annotations
@@ -25,33 +34,64 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
+import socket
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
+from qeu_kedro.mlflow_runs import (
+    RunGroup,
+    config_values,
+    data_label,
+    flatten_params,
+    group_for,
+    is_report,
+    local_name,
+    main_report,
+    metric_key,  # noqa: F401 - re-exported: the key rule of every MLflow name
+    metric_prefix,
+    pipeline_for,
+    runner_name,
+    split_report,
+)
+
 logger = logging.getLogger(__name__)
 
-# MLflow sends usage telemetry unless told not to (DO_NOT_TRACK=1 does not count: it wants "true").
-# The project runs offline and sends nothing: opt out before MLflow starts its client, and drop a
-# client already started by an earlier import (the kedro CLI loads kedro-mlflow's commands first).
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-if "mlflow.telemetry.client" in sys.modules:
-    sys.modules["mlflow.telemetry.client"].set_telemetry_client()
+# kedro-mlflow defines a PythonModel (KedroPipelineModel) whose predict() has no type hints; MLflow
+# warns about it when the class is defined, i.e. whenever the kedro CLI loads the plugin, so every
+# `kedro` command printed this UserWarning. The cause is in kedro-mlflow's code, not in this project
+# or its configuration (the project logs no pyfunc model). A warnings filter cannot silence it: MLflow
+# raises it inside `catch_warnings()` + `simplefilter("once")` (mlflow.utils.annotations), which
+# overrides every filter set outside. Kedro routes warnings to logging (`py.warnings`), so that
+# one message is dropped there. It must be in place before the kedro CLI imports kedro-mlflow's
+# commands, which happens after settings.py (hence this module) is imported: a hook runs too late.
+class _DropMlflowPredictHint(logging.Filter):
+    """Drop MLflow's "Add type hints to the `predict` method" warning, and nothing else."""
 
-# MLflow's allowed key characters; anything else becomes "_".
-_KEY_UNSAFE = re.compile(r"[^\w\-. /:]")
-# Outputs whose name contains one of these are reports: their numbers become metrics.
-REPORT_WORDS = ("metrics", "summary")
-# MLflow's limit for a metric key.
-_MAX_KEY = 250
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Add type hints to the `predict` method" not in record.getMessage()
+
+
+_py_warnings = logging.getLogger("py.warnings")
+if not any(isinstance(f, _DropMlflowPredictHint) for f in _py_warnings.filters):
+    _py_warnings.addFilter(_DropMlflowPredictHint())
+
+# The MLflow UI's "Model training" view (MLflow 3 opens some experiments in GenAI mode).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def numeric_leaves(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
-    """Yield ``(dotted.key, float)`` for every finite number inside nested dicts and lists."""
+    """Yield ``(dotted.key, float)`` for every finite number inside nested dicts and lists.
+
+    The notebook flattens reports with it for display; MLflow runs use :func:`qeu_kedro.mlflow_runs.split_report`.
+    """
     # bool is an int subclass; a flag is not a measurement.
     if isinstance(value, bool):
         return
@@ -71,11 +111,6 @@ def numeric_leaves(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
             yield from numeric_leaves(item, f"{prefix}.{i}")
 
 
-def metric_key(name: str) -> str:
-    """An MLflow-safe metric key."""
-    return _KEY_UNSAFE.sub("_", name)[:_MAX_KEY]
-
-
 def _is_figure(value: Any) -> bool:
     # Checked by class name so that start-up never imports matplotlib.
     return any(cls.__module__.startswith("matplotlib.figure") and cls.__name__ == "Figure" for cls in type(value).__mro__)
@@ -93,12 +128,6 @@ def figures_in(value: Any, stem: str) -> Iterator[tuple[str, Any]]:
         for i, item in enumerate(value):
             if _is_figure(item):
                 yield f"{stem}_{i}", item
-
-
-def _artifact_path(dataset_name: str, kind: str) -> tuple[str, str]:
-    """``base.top_features_scatter`` → (``figures/base``, ``top_features_scatter``)."""
-    *namespace, leaf = dataset_name.split(".")
-    return "/".join([kind, *namespace]), leaf
 
 
 def prepare_tracking_store(context: Any) -> None:
@@ -138,61 +167,426 @@ def prepare_tracking_store(context: Any) -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def git_state(*folders: Path) -> dict[str, str]:
+    """``git_commit`` and ``git_dirty`` (uncommitted or untracked files) of the first folder that is in a git repository."""
+    for folder in folders:
+        try:
+            head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+            if head.returncode:
+                continue
+            status = subprocess.run(
+                ["git", "-C", str(folder), "status", "--porcelain"], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        dirty = "unknown" if status.returncode else str(bool(status.stdout.strip())).lower()
+        return {"git_commit": head.stdout.strip(), "git_dirty": dirty}
+    return {"git_commit": "unknown", "git_dirty": "unknown"}
+
+
+def _dataset_description(catalog: Any, name: str) -> dict[str, Any]:
+    try:
+        dataset = catalog.get(name)
+        return dict(dataset._describe()) if dataset is not None else {}
+    except Exception:  # noqa: BLE001 - a dataset that cannot describe itself has no path or model to tag
+        return {}
+
+
+def _paths(description: Mapping[str, Any]) -> list[str]:
+    return [str(v) for k, v in description.items() if v and (k == "filepath" or k.endswith("path"))]
+
+
+def close_stale_runs(client: Any, experiment_id: str, host: str) -> list[str]:
+    """Close as KILLED the RUNNING runs of this host whose process (tag ``pid``) is gone; return their ids."""
+    from qeu_kedro.datasets._atomic import _alive
+
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get("pid", "")
+        if not pid.isdigit() or tags.get("host") != host or int(pid) == os.getpid() or _alive(int(pid)):
+            continue  # another machine's, this process's own, or still running (a parallel kedro run)
+        client.set_tag(run.info.run_id, "error", f"killed: process {pid} ended without closing the run")
+        client.set_terminated(run.info.run_id, "KILLED")
+        closed.append(run.info.run_id)
+    if closed:
+        logger.warning("MLflow: closed %d run(s) left RUNNING by a killed kedro run as KILLED: %s", len(closed), ", ".join(closed))
+    return closed
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    def default(item: Any) -> Any:
+        if hasattr(item, "item") and getattr(item, "ndim", None) == 0:
+            return item.item()
+        if hasattr(item, "tolist"):
+            return item.tolist()
+        return str(item)
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=default)
+
+
+class _KedroRun:
+    """What the hook keeps about the ``kedro run`` in progress and its nested runs."""
+
+    def __init__(self, client: Any, experiment_id: str, parent_id: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_id = parent_id
+        self.tags: dict[str, str] = {}  # common to the parent and every nested run
+        self.group_of: dict[str, RunGroup] = {}  # node name → its group
+        self.pending: dict[RunGroup, set[str]] = {}  # nodes of a group not yet run
+        self.main: dict[RunGroup, str | None] = {}
+        self.group_tags: dict[RunGroup, dict[str, str]] = {}
+        self.run_ids: dict[RunGroup, str] = {}
+        self.params: dict[str, dict[str, str]] = {}  # run id → params logged
+        self.metrics: dict[str, dict[str, float]] = {}  # run id → metrics logged (no number twice)
+        self.config: dict[str, list[Any]] = {}
+        self.catalog: Any = None
+        self.figures: dict[str, tuple[RunGroup, str, str]] = {}  # figure dataset → (group, run id, stem) until saved
+
+
 class MlflowOutputsHook:
-    """After each node, log its ``*metrics*`` / ``*summary*`` dicts, its figures and its small JSON models."""
+    """One nested MLflow run per pipeline × namespace under kedro-mlflow's run, holding its nodes' outputs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._run: _KedroRun | None = None
+        self._env = "local"
+        self._project_path = Path.cwd()
 
     # tryfirst: before kedro-mlflow's own after_context_created reads conf/base/mlflow.yml.
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
-        """Register ``${qeu.project_path:}`` (used by mlflow.yml) as this project's absolute root."""
+        """Turn MLflow's telemetry off; register ``${qeu.project_path:}`` (used by mlflow.yml); create the store."""
         from omegaconf import OmegaConf
+
+        # MLflow sends usage telemetry unless told not to (DO_NOT_TRACK=1 does not count: it wants
+        # "true"). The project runs offline and sends nothing: opt out, and stop the client that
+        # `import mlflow` started (the kedro CLI imports kedro-mlflow, hence mlflow, before any hook).
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        telemetry = sys.modules.get("mlflow.telemetry.client")
+        if telemetry is not None:
+            running = telemetry.get_telemetry_client()
+            if running is not None:
+                running.flush(terminate=True)
+            telemetry.set_telemetry_client()
 
         # A relative "sqlite:///mlflow.db" would follow the working directory, and MLflow caches
         # stores by URI, so two projects in one process would share the first one's database.
         root = str(Path(context.project_path).resolve())
         OmegaConf.register_new_resolver("qeu.project_path", lambda: root, replace=True)
+        loader = context.config_loader
+        self._env = context.env or getattr(loader, "default_run_env", None) or "local"
+        self._project_path = Path(root)
         prepare_tracking_store(context)
 
-    @hook_impl
-    def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool) -> None:
+    # trylast: after kedro-mlflow's before_pipeline_run has opened the parent run.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Name and tag kedro-mlflow's run, close runs left RUNNING by killed processes, plan the nested runs."""
         try:
             import mlflow
         except ImportError:  # the project runs without MLflow too
             return
-        # No active run: kedro-mlflow is not installed, or tracking is disabled for this pipeline.
-        if mlflow.active_run() is None:
+        parent = mlflow.active_run()
+        self._run = None
+        if parent is None:  # kedro-mlflow absent, or tracking disabled for this pipeline
             return
-        for name, value in outputs.items():
+        try:
+            self._run = self._plan(mlflow, parent, run_params, pipeline, catalog)
+        except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+            logger.warning("MLflow: could not prepare the nested runs (%s: %s); outputs are not logged", type(err).__name__, err)
+
+    def _plan(self, mlflow: Any, parent: Any, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> _KedroRun:
+        client = mlflow.MlflowClient(mlflow.get_tracking_uri())
+        run = _KedroRun(client, parent.info.experiment_id, parent.info.run_id)
+        run.catalog = catalog
+        experiment = client.get_experiment(run.experiment_id)
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before mlflow.yml set it, or by hand
+            client.set_experiment_tag(run.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        host = socket.gethostname()
+        close_stale_runs(client, run.experiment_id, host)
+
+        try:
+            params = catalog.load("parameters")
+        except Exception:  # noqa: BLE001 - no parameters: no report value is a parameter
+            params = {}
+        run.config = config_values(params or {})
+        self._plan_groups(run, run_params, pipeline, catalog)
+
+        env = str(run_params.get("env") or self._env)
+        import qeu_kedro
+
+        run.tags = {"env": env, **git_state(self._project_path, Path(qeu_kedro.__file__).parent), "pid": str(os.getpid()), "host": host}
+        datas = sorted({t["data"] for t in run.group_tags.values() if t.get("data")})
+        names = run_params.get("pipeline_names") or ["__default__"]
+        namespaces = run_params.get("namespaces")
+        parent_tags = {
+            **run.tags,
+            "data": "+".join(datas) or "unknown",
+            "runner": runner_name(run_params.get("runner")),
+            "pipelines": ",".join(names),
+        }
+        for group, tags in run.group_tags.items():
+            tags.setdefault("data", parent_tags["data"])
+        self._log(run, run.parent_id, tags=parent_tags)
+        # kedro-mlflow names its run after the pipelines; a name set in mlflow.yml is kept.
+        if parent.info.run_name == "+".join(names):
+            suffix = f" ({','.join(namespaces)})" if namespaces else ""
+            client.update_run(run.parent_id, name=f"kedro run [{env}] {'+'.join(names)}{suffix}")
+        return run
+
+    def _plan_groups(self, run: _KedroRun, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Each node's group, the groups' reports, data and model."""
+        owners: dict[str, dict[str, int]] = {}
+        try:
+            from kedro.framework.project import pipelines as registry
+
+            for name in list(registry.keys()):
+                if name == "__default__":
+                    continue
+                registered = registry[name]
+                for node in registered.nodes:
+                    owners.setdefault(node.name, {})[name] = len(registered.nodes)
+        except Exception:  # noqa: BLE001 - no registry (a pipeline run by hand): the run's pipeline names
+            owners = {}
+        fallback = "+".join(run_params.get("pipeline_names") or ["__default__"])
+        nodes_of: dict[RunGroup, list[Any]] = {}
+        for node in pipeline.nodes:
+            owner = pipeline_for(node.namespace, owners.get(node.name, {})) or fallback
+            group = group_for(node.namespace, owner)
+            run.group_of[node.name] = group
+            nodes_of.setdefault(group, []).append(node)
+
+        free = {d for d in pipeline.inputs() if not d.startswith("params:") and d != "parameters"}
+        try:
+            known = set(catalog.keys()) | set(pipeline.datasets())
+        except Exception:  # noqa: BLE001
+            known = set(pipeline.datasets())
+        shared = os.environ.get("QEU_SHARED_DATA")
+        shared_dir = Path(shared) if shared else self._project_path.parent / "shared" / "data"
+        for group, nodes in nodes_of.items():
+            inputs = {d for n in nodes for d in n.inputs}
+            outputs = {d for n in nodes for d in n.outputs}
+            run.pending[group] = {n.name for n in nodes}
+            run.main[group] = main_report(sorted(o for o in outputs if is_report(o)), group)
+            tags = {"pipeline": group.pipeline, "namespace": group.namespace or "-"}
+            raw = [p for d in sorted(inputs & free) for p in _paths(_dataset_description(catalog, d))]
+            data = data_label(raw, self._project_path, shared_dir)
+            if data:
+                tags["data"] = data
+            # The group's model: a model handle (a dataset that describes a "model") it reads, or that
+            # its namespace holds, and that it does not write itself.
+            mine = {d for d in known if group.namespace and d.startswith(group.namespace + ".")}
+            specs = []
+            for name in sorted((inputs | mine) - outputs):
+                description = _dataset_description(catalog, name)
+                if "model" not in description:
+                    continue
+                spec = description.get("model") or description.get("filepath")
+                if spec:
+                    path = Path(str(spec))
+                    if path.is_absolute() and self._project_path in path.parents:
+                        spec = path.relative_to(self._project_path).as_posix()
+                    specs.append(str(spec))
+            if specs:
+                tags["model"] = ", ".join(dict.fromkeys(specs))
+            run.group_tags[group] = tags
+
+    def _log(self, run: _KedroRun, run_id: str, metrics: Any = (), params: Mapping[str, str] | None = None,
+             tags: Mapping[str, str] | None = None) -> None:
+        """Metrics, new params and tags in batches of MLflow's size; a param already logged is not logged again."""
+        from mlflow.entities import Param, RunTag
+        from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+        logged = run.params.setdefault(run_id, {})
+        new = []
+        for key, value in (params or {}).items():
+            value = str(value)[:MAX_PARAM_VAL_LENGTH]
+            if key in logged:
+                if logged[key] != value:
+                    logger.warning("MLflow: param '%s' of run %s is already %r; %r not logged", key, run_id, logged[key], value)
+                continue
+            logged[key] = value
+            new.append(Param(key, value))
+        metrics = list(metrics)
+        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for start in range(0, len(metrics), 1000):
+            run.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        for start in range(0, len(new), 100):
+            run.client.log_batch(run_id, params=new[start : start + 100])
+        for start in range(0, len(tag_list), 100):
+            run.client.log_batch(run_id, tags=tag_list[start : start + 100])
+
+    def _nested(self, run: _KedroRun, group: RunGroup) -> str:
+        """The nested run of ``group``, created the first time one of its nodes runs."""
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        if group not in run.run_ids:
+            tags = {MLFLOW_PARENT_RUN_ID: run.parent_id, **run.tags, **run.group_tags.get(group, {})}
+            created = run.client.create_run(run.experiment_id, run_name=group.name, tags=tags)
+            run.run_ids[group] = created.info.run_id
+        return run.run_ids[group]
+
+    @hook_impl
+    def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
+        """Open the node's nested run (once) and log the parameters the node reads."""
+        with self._lock:
+            run = self._run
+            group = run.group_of.get(node.name) if run else None
+            if run is None or group is None:
+                return
             try:
-                self._log_output(mlflow, name, value)
+                run_id = self._nested(run, group)
+                params: dict[str, str] = {}
+                for name, value in inputs.items():
+                    if name.startswith("params:"):
+                        params.update(flatten_params(value, name.removeprefix("params:")))
+                    elif name == "parameters":
+                        params.update(flatten_params(value, ""))
+                if params:
+                    self._log(run, run_id, params=params)
             except Exception as err:  # noqa: BLE001 - tracking must never fail a run
-                logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
+                logger.warning("MLflow: could not open the run of node '%s': %s", node.name, err)
+
+    @hook_impl
+    def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool) -> None:
+        """Log the node's reports, figures and small models into its nested run; close the run after its last node."""
+        with self._lock:
+            run = self._run
+            group = run.group_of.get(node.name) if run else None
+            if run is None or group is None:
+                return
+            try:
+                run_id = self._nested(run, group)
+            except Exception as err:  # noqa: BLE001
+                logger.warning("MLflow: no run for node '%s': %s", node.name, err)
+                return
+            sources = [v for k, v in inputs.items() if is_report(k) and isinstance(v, Mapping)]
+            for name, value in outputs.items():
+                try:
+                    self._log_output(run, run_id, group, name, value, sources)
+                except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+                    logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
+            run.pending.get(group, set()).discard(node.name)
+            self._close_if_done(run, group)
 
     @staticmethod
-    def _log_output(mlflow: Any, name: str, value: Any) -> None:
-        leaf = name.rsplit(".", 1)[-1]
-        if any(word in leaf for word in REPORT_WORDS) and isinstance(value, Mapping):
-            metrics = {metric_key(k): v for k, v in numeric_leaves(value, name)}
-            if metrics:
-                mlflow.log_metrics(metrics)
-                # The whole report too: strings (labels, model names) and non-finite values stay readable.
-                folder, stem = _artifact_path(name, "metrics")
-                mlflow.log_dict(dict(value), f"{folder}/{stem}.json")
-                logger.info("MLflow: logged %d metrics of '%s'", len(metrics), name)
+    def _close_if_done(run: _KedroRun, group: RunGroup) -> None:
+        """Close a group's run once all its nodes ran and their figures are saved."""
+        if group in run.run_ids and not run.pending.get(group) and not any(g == group for g, _, _ in run.figures.values()):
+            MlflowOutputsHook._close(run, group, "FINISHED")
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        """A figure the catalog has just written goes to MLflow as that very PNG file, not drawn a second time."""
+        import shutil
+        import tempfile
+
+        with self._lock:
+            run = self._run
+            if run is None or dataset_name not in run.figures:
+                return
+            group, run_id, stem = run.figures.pop(dataset_name)
+            try:
+                dataset = run.catalog.get(dataset_name)
+                path = Path(str(getattr(dataset, "_filepath", "") or ""))
+                if getattr(dataset, "_version", None) is None and path.suffix == ".png" and path.is_file():
+                    with tempfile.TemporaryDirectory() as folder:
+                        copy = Path(folder) / f"{stem}.png"
+                        shutil.copyfile(path, copy)
+                        run.client.log_artifact(run_id, str(copy), "figures")
+                else:  # versioned, in memory or elsewhere: draw it
+                    run.client.log_figure(run_id, data, f"figures/{stem}.png")
+            except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+                logger.warning("MLflow: could not log figure '%s': %s", dataset_name, err)
+            self._close_if_done(run, group)
+
+    def _log_output(self, run: _KedroRun, run_id: str, group: RunGroup, name: str, value: Any, sources: list[Any]) -> None:
+        from mlflow.entities import Metric
+
+        local = local_name(name, group)
+        leaf = local.rsplit(".", 1)[-1]
+        if is_report(name) and isinstance(value, Mapping):
+            prefix = metric_prefix(name, group, run.main.get(group))
+            logged = run.metrics.setdefault(run_id, {})
+            report = split_report(value, prefix, run.config, sources, logged)
+            logged.update(report.metrics)
+            now = int(time.time() * 1000)
+            metrics = [Metric(k, v, now, 0) for k, v in report.metrics.items()]
+            metrics += [Metric(k, v, now, step) for k, points in report.series.items() for step, v in points]
+            self._log(run, run_id, metrics=metrics, params=report.params)
+            for key, csv in report.tables.items():
+                run.client.log_text(run_id, csv, f"tables/{key}.csv")
+            # The whole report too: texts (verdicts, conclusions), lists and non-finite values stay readable.
+            run.client.log_text(run_id, _json_text(value), f"reports/{local}.json")
+            logger.info(
+                "MLflow: '%s' → run %s: %d metrics, %d series, %d params, %d tables", name, group.name,
+                len(report.metrics), len(report.series), len(report.params), len(report.tables),
+            )
             return
-        figures = list(figures_in(value, leaf))
+        figures = list(figures_in(value, local))
         if figures:
-            folder, _ = _artifact_path(name, "figures")
+            if len(figures) == 1 and figures[0][1] is value:  # one figure: logged once the catalog has saved it
+                run.figures[name] = (group, run_id, figures[0][0])
+                return
             for stem, figure in figures:
-                mlflow.log_figure(figure, f"{folder}/{stem}.png")
-            logger.info("MLflow: logged %d figure(s) of '%s'", len(figures), name)
+                run.client.log_figure(run_id, figure, f"figures/{stem}.png")
+            logger.info("MLflow: logged %d figure(s) of '%s' in run %s", len(figures), name, group.name)
             return
         # Small models the project writes as JSON (e.g. ridge_model: coefficients); model folders
         # of hundreds of MB stay in data/06_models and are not copied into every run.
         if leaf.endswith("_model") and isinstance(value, Mapping):
-            folder, stem = _artifact_path(name, "models")
-            mlflow.log_dict(dict(value), f"{folder}/{stem}.json")
-            logger.info("MLflow: logged model '%s'", name)
+            run.client.log_text(run_id, _json_text(value), f"models/{local}.json")
+            logger.info("MLflow: logged model '%s' in run %s", name, group.name)
+
+    @staticmethod
+    def _close(run: _KedroRun, group: RunGroup, status: str, error: str | None = None) -> None:
+        run_id = run.run_ids.pop(group, None)
+        run.pending.pop(group, None)
+        if run_id is None:
+            return
+        try:
+            if error is not None:
+                run.client.set_tag(run_id, "error", error[:1000])
+            run.client.set_terminated(run_id, status)
+        except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+            logger.warning("MLflow: could not close run %s as %s: %s", run_id, status, err)
+
+    @hook_impl
+    def on_node_error(self, error: Exception, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
+        """The failed node's nested run is FAILED, with the error in its ``error`` tag."""
+        with self._lock:
+            run = self._run
+            group = run.group_of.get(node.name) if run else None
+            if run is not None and group is not None:
+                self._close(run, group, "FAILED", f"{type(error).__name__} in node {node.name}: {error}")
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        """Every nested run still open is FAILED; the parent gets the ``error`` tag (kedro-mlflow marks it FAILED)."""
+        with self._lock:
+            run, self._run = self._run, None
+            if run is None:
+                return
+            for group in list(run.run_ids):
+                self._close(run, group, "FAILED", f"the kedro run failed: {type(error).__name__}: {error}")
+            try:
+                run.client.set_tag(run.parent_id, "error", f"{type(error).__name__}: {error}"[:1000])
+            except Exception as err:  # noqa: BLE001
+                logger.warning("MLflow: could not tag the failed run %s: %s", run.parent_id, err)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any, catalog: Any) -> None:
+        """Close the nested runs whose nodes did not all run (``--only-missing-outputs``)."""
+        with self._lock:
+            run, self._run = self._run, None
+            if run is None:
+                return
+            for group in list(run.run_ids):
+                self._close(run, group, "FINISHED")
 
 
 class InputChecksHook:

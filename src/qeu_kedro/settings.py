@@ -38,8 +38,9 @@ CONFIG_LOADER_ARGS = {
 
 # InputChecksHook refuses an unknown --env and wrong parameters before anything runs.
 # UnfinishedRunHook names, at the next run, the files a killed or failed run left behind.
-# MlflowOutputsHook mirrors each node's metrics, figures and small models into the MLflow run that
-# kedro-mlflow opens (conf/base/mlflow.yml); does nothing when MLflow is not installed or tracking is off.
+# MlflowOutputsHook names and tags the MLflow run that kedro-mlflow opens (conf/base/mlflow.yml) and
+# writes one nested run per pipeline x namespace under it (metrics, curves, figures, small models);
+# does nothing when MLflow is not installed or tracking is off.
 # DaskClusterHook starts a LocalCluster, or joins a scheduler, when the environment configures one
 # (conf/dask/dask.yml).
 HOOKS = (InputChecksHook(), UnfinishedRunHook(), MlflowOutputsHook(), DaskClusterHook())
