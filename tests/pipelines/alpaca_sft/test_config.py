@@ -55,7 +55,7 @@ def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monk
 
     catalog_conf = load_config(REPO, "hub", "catalog")
     assert catalog_conf["alpaca_base_model"]["model"] == "microsoft/phi-2"
-    assert catalog_conf["alpaca_lora_adapter"]["base_model"] == "microsoft/phi-2"
+    assert catalog_conf["alpaca_sft.lora_adapter"]["base_model"] == "microsoft/phi-2"
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # phi-2 is not in this (empty) cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     catalog = DataCatalog.from_config({"alpaca_base_model": catalog_conf["alpaca_base_model"]})
