@@ -45,7 +45,7 @@ def test_default_run_is_small_and_includes_alpaca_sft():
     from kedro.framework.project import pipelines
 
     names = {n.name for n in pipelines["__default__"].nodes}
-    assert {"train_lora", "generate_answers_before", "generate_answers_after"} <= names
+    assert {"alpaca_sft.train_lora", "alpaca_sft.generate_answers_before", "alpaca_sft.generate_answers_after"} <= names
     params = load_config(REPO, None, "parameters")["alpaca_sft"]
     assert params["train"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
 
