@@ -87,7 +87,7 @@ def edit_csv(path: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None
 RIDGE_CHECKS = {"pipeline_names": ["ridge_analysis"], "node_names": ["base.check_users", "base.check_ratings"]}
 RIDGE_INPUT = {"pipeline_names": ["ridge_analysis"],
                "node_names": ["base.check_users", "base.check_ratings", "base.build_model_input"]}
-BGE_SPLIT = {"pipeline_names": ["bge_finetune"], "node_names": ["bge_make_pairs", "bge_split_pairs"]}
+BGE_SPLIT = {"pipeline_names": ["bge_finetune"], "node_names": ["bge_finetune.make_pairs", "bge_finetune.split_pairs"]}
 
 
 def set_cell(column: str, row: int, value: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:

@@ -33,9 +33,15 @@ BOUNDED_BGE = {
     }
 }
 # Figures the runs above make; the notebook must show each one.
-FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "comparison_figure", "bge_ndcg_by_dim"]
+FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "movie_comparison.figure", "bge_finetune.ndcg_by_dim"]
 # Datasets of the pipelines not run here; the notebook must name each one as missing.
-NOT_RUN = {"level1_metrics", "level2_metrics", "no_countermeasures_metrics", "alpaca_sft_metrics", "alpaca_before_after_plot"}
+NOT_RUN = {
+    "jrte_sentiment.level1_metrics",
+    "jrte_sentiment.level2_metrics",
+    "jrte_sentiment.no_countermeasures_metrics",
+    "alpaca_sft.metrics",
+    "alpaca_sft.before_after_plot",
+}
 
 
 def _outputs(nb) -> list[dict]:
@@ -90,6 +96,45 @@ def test_notebook_runs_without_error_from_the_project_catalog(executed):
     outputs = _outputs(nb)
     assert not [o for o in outputs if o.output_type == "error"]
     assert any(f"project: {project}" in _text(o) for o in outputs), "it found the project from notebooks/"
+    assert "%load_ext kedro.ipython" in nb.cells[1].source, "the project is loaded the Kedro way"
+
+
+def test_notebook_prints_no_warning(executed):
+    nb, _ = executed
+    stderr = [o.text for o in _outputs(nb) if o.output_type == "stream" and o.name == "stderr"]
+    assert not [t for t in stderr if "warning" in t.lower()], stderr
+
+
+def test_notebook_states_each_conclusion_from_the_data(executed):
+    nb, project = executed
+    text = "\n".join(_text(o) for o in _outputs(nb))
+    summary = json.loads((project / "data/08_reporting/comparison/summary.json").read_text())
+    cv = summary["cv_r2_test"]
+    words = {"better": "a gain", "worse": "a loss", "no evidence": "no evidence of a gain"}
+    assert (
+        f"**Conclusion.** fine-tuning changed test R² by {cv['difference']:+.4f} "
+        f"(95 % interval {cv['ci_low']:+.4f} to {cv['ci_high']:+.4f}, n = {cv['n']} CV folds): {words[cv['verdict']]}"
+    ) in text
+    bge = json.loads((project / "data/08_reporting/bge_finetune/metrics.json").read_text())
+    for dim in bge["dims"]:
+        c = bge["comparison"][str(dim)]["ndcg@10"]
+        assert (
+            f"fine-tuning changed NDCG@10 at {dim} dimensions by {c['difference']:+.4f} "
+            f"(95 % interval {c['ci_low']:+.4f} to {c['ci_high']:+.4f}"
+        ) in text
+        assert words[c["verdict"]] in text
+    # the run-against-run section concludes too (movie_comparison ran twice)
+    assert "metrics changed between the last two runs of the same name" in text
+
+
+def test_notebook_tables_are_compact(executed):
+    nb, _ = executed
+    for output in _outputs(nb):
+        html = output.get("data", {}).get("text/html", "")
+        if "<table" in html:
+            first_header_row = html.split("<thead>")[1].split("</tr>")[0]
+            assert first_header_row.count("<th") <= 12, "a table of at most a dozen columns"
+            assert html.count("<tr") <= 25, "a table of at most two dozen rows"
 
 
 def test_notebook_shows_every_figure_the_runs_wrote(executed):
@@ -100,7 +145,7 @@ def test_notebook_shows_every_figure_the_runs_wrote(executed):
         assert captions, f"{name} was not shown"
         following = outputs[captions[0] + 1]
         assert "image/png" in following.get("data", {}), f"{name}: no picture right after its caption"
-    # its own chart too: R² by namespace, drawn from the two metrics files
+    # its own chart too: the per-fold CV differences of test R² with their interval
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == len(FIGURES) + 1
 
@@ -123,5 +168,5 @@ def test_notebook_names_what_to_run_for_each_missing_dataset(executed):
     text = "\n".join(_text(o) for o in _outputs(nb))
     for name in NOT_RUN:
         assert f"**`{name}` is missing**: run `kedro run --pipeline" in text
-    for name in FIGURES + ["base.ridge_metrics", "finetuned.ridge_metrics", "bge_finetune_metrics"]:
+    for name in FIGURES + ["base.ridge_metrics", "finetuned.ridge_metrics", "bge_finetune.metrics"]:
         assert f"**`{name}` is missing**" not in text

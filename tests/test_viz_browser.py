@@ -17,6 +17,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import json
+import re
+
 import pandas as pd
 import pytest
 
@@ -36,6 +39,13 @@ CHROMIUM_FLAGS = [
 SCREENSHOTS = REPO / "data" / "08_reporting"
 TIMEOUT_MS = 60_000  # one page load or wait; the machine may be busy
 NAMESPACES = {"base", "finetuned"}
+# Modular pipelines drawn as one collapsible box each in the default view.
+BOXES = {"base", "finetuned", "bge_finetune", "alpaca_sft", "movie_comparison"}
+# Kedro's data layers, in order: the catalog gives every dataset one (jrte_sentiment's: its own branch).
+LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
+# A markdown report for the markdown preview: alpaca_sft's own run takes minutes, so the fixture saves
+# this text through the project's catalog entry (qeu_kedro.datasets.MarkdownDataset) before the build.
+MARKDOWN = "# Viz test report\n\n**alpaca_sft.report** is previewed as markdown.\n\n| measure | value |\n| --- | --- |\n| chrF | 1.5 |\n"
 
 pytestmark = [
     pytest.mark.slow,  # a Kedro run, kedro viz build and Chromium
@@ -51,21 +61,50 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def _save_markdown_report(project: Path) -> Path:
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        catalog = session.load_context().catalog
+        catalog.save("alpaca_sft.report", MARKDOWN)
+        return Path(catalog.get("alpaca_sft.report")._filepath)
+
+
 @pytest.fixture(scope="module")
 def viz_build(movie_run_project: Path) -> Path:
-    """``kedro viz build --include-previews`` on a project whose movie pipelines (base) ran."""
+    """``kedro viz build --include-previews`` on a project whose movie pipelines (base) ran,
+    with a markdown report saved for its preview (removed after the build: other tests share the project)."""
     kedro = Path(sys.executable).with_name("kedro")
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    result = subprocess.run(
-        [str(kedro), "viz", "build", "--include-previews"],
-        cwd=movie_run_project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(movie_run_project)
+        report = _save_markdown_report(movie_run_project)
+    try:
+        result = subprocess.run(
+            [str(kedro), "viz", "build", "--include-previews"],
+            cwd=movie_run_project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        report.unlink()
     assert result.returncode == 0, result.stderr[-3000:]
     return movie_run_project / "build"
+
+
+def test_the_build_has_every_layer_in_order_and_a_layer_on_every_dataset(viz_build):
+    main = json.loads((viz_build / "api" / "main").read_text())
+    assert main["layers"] == LAYERS, "kedro-viz orders the layers (none at all if they formed a cycle)"
+    data = [n for n in main["nodes"] if n["type"] == "data"]
+    without = [n["name"] for n in data if not n.get("layer") and set(n["pipelines"]) - {"__default__", "jrte_sentiment"}]
+    assert not without, f"datasets without a layer: {without}"
+    tags = {t["id"] for t in main["tags"]}
+    assert {"movie_embedding", "ridge_analysis", "bge_finetune", "alpaca_sft", "movie_comparison"} <= tags
+    assert BOXES <= set(main["modular_pipelines"])
 
 
 @pytest.fixture(scope="module")
@@ -145,12 +184,21 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
 
     page = _open(browser, site_url + "/")
     assert page.locator(".pipeline-list .dropdown__label").inner_text().strip() == "__default__"
-    assert NAMESPACES <= _flowchart_namespaces(page), "the default pipeline shows base and finetuned as namespaces"
+    # collapsed: each modular pipeline is one box, none of its nodes shows on its own
+    assert BOXES <= _flowchart_namespaces(page), "the default pipeline shows the modular pipelines as boxes"
+    tasks = {t.strip() for t in page.locator(".pipeline-node--task .pipeline-node__text").all_text_contents()}
+    assert not {"fit_ridge", "fine_tune", "train_lora", "compare_ridge", "embed_movies"} & tasks, tasks
     # the sidebar's tree lists them too
     tree = {t.strip() for t in page.locator(".pipeline-nodelist .node-list-tree-item-row .row-text").all_inner_texts()}
-    assert NAMESPACES <= tree
+    assert BOXES <= tree
+    # the layer bands, named, in Kedro's order (the default view shows those of its visible datasets)
+    bands = [t.strip() for t in page.locator(".pipeline-layer-name").all_inner_texts()]
+    assert bands and bands == [layer for layer in LAYERS if layer in bands], bands
+    # the static build's version file says "up to date": no "Kedro-Viz None is here!" banner
+    assert "is here" not in page.locator("body").inner_text()
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(5, 1000)
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz.png"))
 
     listed = _open_pipeline_list(page)
@@ -161,27 +209,51 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
     page.wait_for_function(
         "() => document.querySelector('.pipeline-list .dropdown__label').innerText.trim() === 'ridge_analysis'"
     )
-    page.wait_for_selector(".pipeline-node--modularPipeline")
+    # the flowchart re-draws after the label changes: wait until only ridge_analysis's boxes are left
+    page.wait_for_function(
+        "() => { const boxes = [...document.querySelectorAll('.pipeline-node--modularPipeline .pipeline-node__text')]"
+        ".map(t => t.textContent.trim()).sort(); return boxes.join() === 'base,finetuned'; }"
+    )
     assert _flowchart_namespaces(page) == NAMESPACES
     data_nodes = {t.strip() for t in page.locator(".pipeline-node--data .pipeline-node__text").all_text_contents()}
-    assert {"ratings", "users", "base.ridge_metrics", "finetuned.ridge_metrics"} <= data_nodes
+    # a closed box shows its inputs and its final outputs (ridge_metrics feeds the bar chart's title: inside)
+    assert {"ratings", "users", "base.top_coefficients_bar", "finetuned.top_coefficients_bar"} <= data_nodes
     page.mouse.move(5, 1000)  # no hover highlight in the picture
     page.wait_for_timeout(1_000)  # the zoom-to-fit transition
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz_ridge_analysis.png"))
+
+    # one box opened: its own fit_ridge, the other namespace's still inside its closed box
+    page.locator(".pipeline-node--modularPipeline", has_text="base").first.click()
+    page.wait_for_function("() => [...document.querySelectorAll('.pipeline-node--task .pipeline-node__text')]"
+                           ".some(t => t.textContent.trim() === 'fit_ridge')")
+    tasks = [t.strip() for t in page.locator(".pipeline-node--task .pipeline-node__text").all_text_contents()]
+    assert tasks.count("fit_ridge") == 1
+    page.mouse.move(5, 1000)
+    page.wait_for_timeout(1_000)
+    page.screenshot(path=str(SCREENSHOTS / "kedro_viz_ridge_analysis_base.png"))
     page.close()
 
 
-def test_dataset_previews_show_a_table_and_a_figure(browser, site_url, movie_run_project):
-    # a table: the first rows of the CSV the run wrote
+def test_dataset_previews_show_a_rounded_table_a_figure_and_a_markdown_report(browser, site_url, movie_run_project):
+    # a table: the first rows of the CSV the run wrote, rounded, only the columns the panel shows whole
     page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients")
     table = page.locator(".pipeline-metadata .preview-table")
     table.wait_for(state="visible")
     headers = [t.strip() for t in table.locator(".preview-table__header").all_inner_texts()]
     written = pd.read_csv(movie_run_project / "data/08_reporting/base/top_coefficients.csv")
-    assert headers[-len(written.columns) :] == list(written.columns)
+    assert headers[-3:] == ["rank", "feature", "coefficient"]
     rows = table.locator(".preview-table__row")
-    assert rows.count() == 5  # kedro-datasets' default preview length
-    assert written["feature"].iloc[0] in rows.first.inner_text()
+    assert rows.count() == 5  # the preview's default length
+    first = rows.first.inner_text()
+    assert written["feature"].iloc[0] in first
+    assert f"{written['coefficient'].iloc[0]:.4f}".rstrip("0") in first
+    assert not re.search(r"\d\.\d{5,}", table.inner_text()), "floats are rounded to 4 decimals"
+    # the last column is whole inside the panel
+    panel = page.locator(".pipeline-metadata").bounding_box()
+    last = table.locator(".preview-table__header").last.bounding_box()
+    assert last["x"] + last["width"] <= panel["x"] + panel["width"] + 1, (last, panel)
+    page.mouse.move(5, 1000)
+    page.screenshot(path=str(SCREENSHOTS / "kedro_viz_preview_table.png"))
     page.close()
 
     # a figure: the PNG the run wrote, inline in the metadata panel
@@ -192,5 +264,17 @@ def test_dataset_previews_show_a_table_and_a_figure(browser, site_url, movie_run
     assert source.startswith("data:image/png;base64,")
     width = page.evaluate("el => el.naturalWidth", image.first.element_handle())
     assert width > 200, "the preview image decoded to a real picture"
+    page.mouse.move(5, 1000)
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz_preview.png"))
+    page.close()
+
+    # a markdown report, rendered: heading, bold, table; names with underscores kept whole
+    page = _open(browser, site_url + "/?pid=alpaca_sft&sn=alpaca_sft.report")
+    rendered = page.locator(".pipeline-metadata__preview-html .html-renderer")
+    rendered.wait_for(state="visible")
+    assert rendered.locator("h1").inner_text().strip() == "Viz test report"
+    assert rendered.locator("strong").first.inner_text().strip() == "alpaca_sft.report"
+    assert [c.strip() for c in rendered.locator("td").all_inner_texts()] == ["chrF", "1.5"]
+    page.mouse.move(5, 1000)
+    page.screenshot(path=str(SCREENSHOTS / "kedro_viz_preview_markdown.png"))
     page.close()

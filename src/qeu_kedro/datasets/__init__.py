@@ -2,6 +2,14 @@
 
 from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformerDataset
 from qeu_kedro.datasets.movielens_tmdb import MovieLensTmdbDataset
+from qeu_kedro.datasets.previews import CSVDataset, MarkdownDataset, ParquetDataset
 from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 
-__all__ = ["LazySentenceTransformerDataset", "MovieLensTmdbDataset", "SentenceTransformerDataset"]
+__all__ = [
+    "CSVDataset",
+    "LazySentenceTransformerDataset",
+    "MarkdownDataset",
+    "MovieLensTmdbDataset",
+    "ParquetDataset",
+    "SentenceTransformerDataset",
+]

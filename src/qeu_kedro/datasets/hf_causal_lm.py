@@ -85,7 +85,7 @@ class PeftAdapterDataset(ModelFolderDataset):
 
     Example::
 
-        alpaca_lora_adapter:
+        alpaca_sft.lora_adapter:
           type: qeu_kedro.datasets.hf_causal_lm.PeftAdapterDataset
           filepath: data/06_models/alpaca_sft/lora_adapter
           base_model: bundled:SmolLM2-135M-Instruct

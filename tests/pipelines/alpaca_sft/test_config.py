@@ -42,7 +42,7 @@ def test_default_run_is_small_and_includes_alpaca_sft():
     from kedro.framework.project import pipelines
 
     names = {n.name for n in pipelines["__default__"].nodes}
-    assert {"train_lora", "generate_answers_before", "generate_answers_after"} <= names
+    assert {"alpaca_sft.train_lora", "alpaca_sft.generate_answers_before", "alpaca_sft.generate_answers_after"} <= names
     params = load_config(REPO, None, "parameters")["alpaca_sft"]
     assert params["train"]["trainer"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
 
@@ -52,7 +52,7 @@ def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monk
 
     catalog_conf = load_config(REPO, "hub", "catalog")
     assert catalog_conf["alpaca_base_model"]["model"] == "microsoft/phi-2"
-    assert catalog_conf["alpaca_lora_adapter"]["base_model"] == "microsoft/phi-2"
+    assert catalog_conf["alpaca_sft.lora_adapter"]["base_model"] == "microsoft/phi-2"
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # phi-2 is not in this (empty) cache
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     catalog = DataCatalog.from_config({"alpaca_base_model": catalog_conf["alpaca_base_model"]})

@@ -21,8 +21,8 @@ def _catalog(tmp_path: Path) -> DataCatalog:
     """The pipeline's own entries for the sheet and the records, pointed at tmp_path."""
     config = yaml.safe_load((REPO / "conf" / "base" / "catalog_alpaca_sft.yml").read_text(encoding="utf-8"))
     raw = dict(config["alpaca_raw"], filepath=str(tmp_path / "alpaca_sample.xlsx"))
-    records = dict(config["alpaca_records"], filepath=str(tmp_path / "alpaca_records.json"))
-    return DataCatalog.from_config({"alpaca_raw": raw, "alpaca_records": records})
+    records = dict(config["alpaca_sft.records"], filepath=str(tmp_path / "alpaca_records.json"))
+    return DataCatalog.from_config({"alpaca_raw": raw, "alpaca_sft.records": records})
 
 
 def test_excel_to_json_round_trip(tmp_path, params):
@@ -31,14 +31,14 @@ def test_excel_to_json_round_trip(tmp_path, params):
     raw = catalog.load("alpaca_raw")
     assert list(raw.columns) == COLUMNS and len(raw) == 36
     records = to_records(apply_reasoning_rules(check_alpaca(raw, params["schema"]), params["reasoning_rules"]))
-    catalog.save("alpaca_records", records)
+    catalog.save("alpaca_sft.records", records)
 
     text = (tmp_path / "alpaca_records.json").read_text(encoding="utf-8")
     # As the original: UTF-8 kept (no \u escapes), keys sorted, indent 4.
     assert "日本の首都は東京です。" in text and "\\u" not in text
     assert text == json.dumps(records, ensure_ascii=False, sort_keys=True, indent=4)
     assert text.splitlines()[2].startswith(" " * 8 + '"NO": 1')
-    assert catalog.load("alpaca_records") == records
+    assert catalog.load("alpaca_sft.records") == records
     first = records[0]
     assert sorted(first) == sorted(COLUMNS)
     assert isinstance(first["NO"], int) and isinstance(first["seq"], int)

@@ -109,7 +109,7 @@ def test_bge_finetune_reads_base_model_and_writes_the_finetuned_namespace_model(
     assert "finetuned.embedding_model" in bge.all_outputs()
     assert "finetuned.embedding_model" in pipelines["movie_embedding"].inputs()
     namespaced = {f"{ns}.{name}" for ns in ("base", "finetuned") for name in ("ridge_metrics", "top_coefficients", "ridge_cv_scores")}
-    assert namespaced | {"bge_finetune_metrics", "params:movie_comparison"} == pipelines["movie_comparison"].inputs()
+    assert namespaced | {"bge_finetune.metrics", "params:movie_comparison"} == pipelines["movie_comparison"].inputs()
 
 
 @pytest.mark.parametrize("env", ENVS)

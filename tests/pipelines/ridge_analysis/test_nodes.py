@@ -155,3 +155,35 @@ def test_scatter_panels_titled_with_correlation(linear_table):
         plot_top_features(linear_table, top, {**PARAMS, "plot_features": ["nope"]})
     bars = plot_coefficients(top)
     assert len(bars.axes[0].patches) == 3
+
+
+LABELS = {"namespace": "base", "model": "all-MiniLM-L6-v2", "data": "the shipped sample"}
+
+
+def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_what_they_show():
+    # occupation_writer is 0/1: two points (mean rating of each group) with 95 % t intervals, not two stripes
+    six = pd.DataFrame({"user_id": range(1, 7), "age": 30, "gender": ["M", "F"] * 3,
+                        "occupation": ["writer", "writer", "writer", "student", "student", "student"]})
+    rated = pd.DataFrame({"user_id": [u for u in range(1, 7) for _ in (7, 8)], "movie_id": [7, 8] * 6,
+                          "rating": [2, 1, 3, 2, 2, 1, 5, 4, 4, 5, 3, 5], "timestamp": 0})
+    design, _ = build_model_input(check_ratings(rated), check_users(six), embeddings())
+    params = {**PARAMS, "plot_features": ["occupation_writer", "title_embedding_0"]}
+    top = top_coefficients(fit_ridge(design, PARAMS), PARAMS)
+    fig = plot_top_features(design, top, params, LABELS)
+    binary, continuous = fig.axes[0], fig.axes[1]
+    writer = design.column("occupation_writer") == 1
+    means = sorted(float(c.lines[0].get_ydata()[0]) for c in binary.containers)  # one errorbar per group
+    assert means == pytest.approx(sorted([design.rating[writer].mean(), design.rating[~writer].mean()]))
+    assert not binary.collections or all(len(c.get_offsets()) != len(design.rating) for c in binary.collections)
+    labels = [t.get_text() for t in binary.get_legend().get_texts()]
+    assert labels == [f"0: not occupation_writer (n = {(~writer).sum()})", f"1: is occupation_writer (n = {writer.sum()})"]
+    assert "1 - 0:" in binary.get_title()  # the difference of the means with its Welch interval
+    assert [t.get_text() for t in continuous.get_legend().get_texts()] == ["a rating (jittered)", "least-squares line"]
+    title = fig._suptitle.get_text()
+    assert title.startswith("ridge_analysis / base:") and "all-MiniLM-L6-v2" in title and "the shipped sample" in title
+    assert f"n = {len(design.rating)} ratings" in title
+
+    metrics = evaluate_ridge(fit_ridge(design, PARAMS), *split_ratings(design, PARAMS), {"n_ratings_used": 12})
+    bars = plot_coefficients(top, metrics, LABELS)
+    assert "ridge_analysis / base" in bars.axes[0].get_title() and "n = 12 ratings" in bars.axes[0].get_title()
+    assert [t.get_text() for t in bars.axes[0].get_legend().get_texts()] == ["raises the rating", "lowers the rating"]

@@ -26,7 +26,10 @@ def test_registry_has_both_namespaces_sharing_raw_inputs(project):
         assert f"{ns}.embedding_model" in embedding.inputs()
         assert f"{ns}.movie_embeddings" in ridge.inputs()
         assert f"{ns}.movie_embeddings" in embedding.outputs()
-        assert f"{ns}.ridge_metrics" in ridge.outputs()
+        assert f"{ns}.ridge_metrics" in ridge.all_outputs()  # read by the bar chart's title, and by movie_comparison
+        assert f"{ns}.top_coefficients_bar" in ridge.outputs()
+        assert f"params:{ns}.labels" in ridge.inputs(), "each namespace names its own model in its figures"
+        assert {frozenset(n.tags) for n in ridge.nodes} == {frozenset({"ridge_analysis"})}
     assert {"ratings", "users", "params:ridge_analysis"} <= ridge.inputs()
     assert {"movies", "params:movie_embedding"} <= embedding.inputs()
     assert pipelines["__default__"].only_nodes_with_namespaces(["base"]).nodes

@@ -578,6 +578,9 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     ax.plot([p["step"] for p in curve], [p["validation_chrf"] for p in curve], marker="o", label="validation chrF")
     ax.axvline(summary["train"]["chosen_step"], color="#d9534f", linestyle="--", label="chosen checkpoint")
     ax.set_xlabel("LoRA step", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     ax.set_title("checkpoint choice", fontsize=8.5)
     ax.legend(fontsize=7)
     axes.flat[0].legend(handles=list(axes.flat[0].patches), labels=["before (base model)", "after (LoRA)"], fontsize=7)

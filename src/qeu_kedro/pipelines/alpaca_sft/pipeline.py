@@ -1,6 +1,13 @@
-"""``alpaca_sft``: sheet -> rules -> JSON records -> LoRA SFT -> answers before/after -> report."""
+"""``alpaca_sft``: sheet -> rules -> JSON records -> LoRA SFT -> answers before/after -> report.
+
+A modular pipeline in the namespace ``alpaca_sft``: its own datasets are ``alpaca_sft.<name>``
+(``alpaca_sft.records``, ``alpaca_sft.metrics``, ``alpaca_sft.report``, ...), one collapsible box
+in kedro-viz. It reads the raw sheet ``alpaca_raw`` and the pretrained ``alpaca_base_model``.
+"""
 
 from kedro.pipeline import Node, Pipeline
+
+from qeu_kedro.namespaces import modular
 
 from .nodes import (
     apply_reasoning_rules,
@@ -16,55 +23,60 @@ from .nodes import (
 )
 
 P = "params:alpaca_sft"
+INPUTS = {"alpaca_raw", "alpaca_base_model"}
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_template() -> Pipeline:
+    """The pipeline before namespacing: dataset names without the ``alpaca_sft.`` prefix."""
     return Pipeline(
         [
-            Node(check_alpaca, ["alpaca_raw", f"{P}.schema"], "alpaca_checked", name="check_alpaca"),
-            Node(apply_reasoning_rules, ["alpaca_checked", f"{P}.reasoning_rules"], "alpaca_reasoned", name="apply_reasoning_rules"),
-            Node(to_records, "alpaca_reasoned", "alpaca_records", name="write_alpaca_records"),
-            Node(make_examples, ["alpaca_records", f"{P}.prompt"], "alpaca_examples", name="make_sft_examples"),
-            Node(split_examples, ["alpaca_examples", f"{P}.split"],
-                 ["alpaca_train", "alpaca_validation", "alpaca_held_out"], name="split_sft_examples"),
+            Node(check_alpaca, ["alpaca_raw", f"{P}.schema"], "checked", name="check_alpaca"),
+            Node(apply_reasoning_rules, ["checked", f"{P}.reasoning_rules"], "reasoned", name="apply_reasoning_rules"),
+            Node(to_records, "reasoned", "records", name="write_alpaca_records"),
+            Node(make_examples, ["records", f"{P}.prompt"], "examples", name="make_sft_examples"),
+            Node(split_examples, ["examples", f"{P}.split"], ["train", "validation", "held_out"], name="split_sft_examples"),
             Node(
                 train_lora,
                 [
-                    "alpaca_train", "alpaca_validation", "alpaca_held_out", "alpaca_base_model",
+                    "train", "validation", "held_out", "alpaca_base_model",
                     f"{P}.prompt", f"{P}.train", f"{P}.generation",
                 ],
-                ["alpaca_lora_adapter", "alpaca_train_metrics"],
+                ["lora_adapter", "train_metrics"],
                 name="train_lora",
             ),
             Node(
                 generate_answers,
-                ["alpaca_held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
-                "alpaca_answers_before",
+                ["held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
+                "answers_before",
                 name="generate_answers_before",
             ),
             Node(
                 generate_answers,
-                ["alpaca_held_out", "alpaca_lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
-                "alpaca_answers_after",
+                ["held_out", "lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
+                "answers_after",
                 name="generate_answers_after",
             ),
             Node(
                 compare_before_after,
-                ["alpaca_answers_before", "alpaca_answers_after", "alpaca_train_metrics", f"{P}.measures"],
-                ["alpaca_before_after", "alpaca_sft_metrics"],
+                ["answers_before", "answers_after", "train_metrics", f"{P}.measures"],
+                ["before_after", "metrics"],
                 name="compare_before_after",
             ),
             Node(
                 plot_before_after,
-                ["alpaca_sft_metrics", f"{P}.measures", f"{P}.report.data"],
-                "alpaca_before_after_plot",
+                ["metrics", f"{P}.measures", f"{P}.report.data"],
+                "before_after_plot",
                 name="plot_before_after",
             ),
             Node(
                 report_markdown,
-                ["alpaca_before_after", "alpaca_sft_metrics", f"{P}.measures", f"{P}.report.cell_chars"],
-                "alpaca_sft_report",
+                ["before_after", "metrics", f"{P}.measures", f"{P}.report.cell_chars"],
+                "report",
                 name="report_alpaca_sft",
             ),
         ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return modular(create_template(), "alpaca_sft", inputs=INPUTS)

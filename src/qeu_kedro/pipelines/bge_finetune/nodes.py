@@ -604,7 +604,8 @@ def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
     ax.set_title(f"{data['n_test_queries']} test queries, corpus of {data['n_corpus']}", fontsize=10)
     better = sum(v == "better" for v in metrics["verdicts"].values())
     fig.suptitle(
-        f"bge_finetune ({metrics['model']}, {metrics['data_label']}): better at {better} of {len(dims)} dimensions",
+        f"bge_finetune: {metrics['model']} fine-tuned on {metrics['data_label']}, n = {data['n_test_queries']} test queries: "
+        f"NDCG@10 better at {better} of {len(dims)} dimensions",
         fontsize=11,
     )
     fig.tight_layout()

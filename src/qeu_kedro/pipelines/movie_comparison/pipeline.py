@@ -1,21 +1,23 @@
-"""``movie_comparison``: the ``base`` and ``finetuned`` ridge results side by side."""
+"""``movie_comparison``: the ``base`` and ``finetuned`` ridge results side by side.
 
-import warnings
+A modular pipeline in the namespace ``movie_comparison``: its outputs are ``movie_comparison.summary``,
+``movie_comparison.top_coefficients`` and ``movie_comparison.figure``; its inputs keep their names
+(the two namespaces' ridge results and ``bge_finetune.metrics``).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
+from qeu_kedro.namespaces import dotted_names_allowed, modular
+
 from .nodes import compare_ridge, plot_comparison, side_by_side
 
-
-def create_pipeline(**kwargs) -> Pipeline:
-    # The nodes read (and write) entries of the movie namespaces by their full names on purpose;
-    # Kedro warns about any '.' in a name given outside a namespace.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'", category=UserWarning)
-        return _pipeline()
+INPUTS = {
+    f"{ns}.{name}" for ns in ("base", "finetuned") for name in ("ridge_metrics", "top_coefficients", "ridge_cv_scores")
+} | {"bge_finetune.metrics"}
 
 
-def _pipeline() -> Pipeline:
+def create_template() -> Pipeline:
+    """The pipeline before namespacing: its own outputs without the ``movie_comparison.`` prefix."""
     return Pipeline(
         [
             Node(
@@ -27,23 +29,28 @@ def _pipeline() -> Pipeline:
                     "finetuned.top_coefficients",
                     "base.ridge_cv_scores",
                     "finetuned.ridge_cv_scores",
-                    "bge_finetune_metrics",
+                    "bge_finetune.metrics",
                     "params:movie_comparison",
                 ],
-                "comparison_summary",
+                "summary",
                 name="compare_ridge",
             ),
             Node(
                 side_by_side,
                 ["base.top_coefficients", "finetuned.top_coefficients"],
-                "comparison_top_coefficients",
+                "top_coefficients",
                 name="side_by_side_top_coefficients",
             ),
             Node(
                 plot_comparison,
-                ["comparison_summary", "base.top_coefficients", "finetuned.top_coefficients"],
-                "comparison_figure",
+                ["summary", "base.top_coefficients", "finetuned.top_coefficients"],
+                "figure",
                 name="plot_ridge_comparison",
             ),
         ]
     )
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    with dotted_names_allowed():
+        return modular(create_template(), "movie_comparison", inputs=INPUTS)

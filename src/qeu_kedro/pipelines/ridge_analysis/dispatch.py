@@ -86,8 +86,10 @@ def evaluate_ridge(
     return nodes.evaluate_ridge(model, train, test, input_stats, cv_scores)
 
 
-def plot_top_features(model_input: Any, top: pd.DataFrame, params: dict[str, Any]) -> Any:
+def plot_top_features(
+    model_input: Any, top: pd.DataFrame, params: dict[str, Any], labels: dict[str, Any] | None = None
+) -> Any:
     """:func:`.nodes.plot_top_features`; on partitions, of at most ``scatter_max_ratings`` ratings."""
     if is_partitioned(model_input):
-        return partitioned.plot_partitioned(model_input, top, params)
-    return nodes.plot_top_features(model_input, top, params)
+        return partitioned.plot_partitioned(model_input, top, params, labels)
+    return nodes.plot_top_features(model_input, top, params, labels)

@@ -506,11 +506,44 @@ def _plot_features(top: pd.DataFrame, params: dict[str, Any]) -> list[str]:
     return list(chosen)
 
 
-def plot_top_features(model_input: RatingDesign, top: pd.DataFrame, params: dict[str, Any]) -> plt.Figure:
-    """Scatter each plotted feature against the rating, jittered, titled with its correlation.
+def _is_binary(values: np.ndarray) -> bool:
+    return bool(np.isin(values, (0.0, 1.0)).all())
 
-    Only the plotted features are gathered per rating, never the whole flat matrix.
+
+def _mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The mean and the half-width of its t interval (0 for a single value)."""
+    from scipy import stats
+
+    n = len(values)
+    if n < 2:
+        return float(values.mean()), 0.0
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    return float(values.mean()), half
+
+
+def _figure_title(what: str, labels: dict[str, Any] | None, n: int) -> str:
+    """``ridge_analysis / <namespace>: <what>`` with the model, the data and n."""
+    if not labels:
+        return f"ridge_analysis: {what} (n = {n:,} ratings)"
+    return (
+        f"ridge_analysis / {labels['namespace']}: {what}\n"
+        f"{labels['model']} embeddings on {labels['data']}, n = {n:,} ratings"
+    )
+
+
+def plot_top_features(
+    model_input: RatingDesign, top: pd.DataFrame, params: dict[str, Any], labels: dict[str, Any] | None = None
+) -> plt.Figure:
+    """Each plotted feature against the rating, titled with its correlation.
+
+    A binary (0/1) feature, such as a one-hot occupation, is drawn as the mean rating of each group
+    with its 95 % t interval, and the difference of the means (Welch interval) in the title; a
+    continuous one as a scatter against the jittered rating with its least-squares line.
+    ``labels`` (namespace, model, data) go into the title. Only the plotted features are gathered
+    per rating, never the whole flat matrix.
     """
+    from scipy import stats
+
     features = _plot_features(top, params)
     missing = [f for f in features if f not in model_input.features]
     if missing:
@@ -523,29 +556,65 @@ def plot_top_features(model_input: RatingDesign, top: pd.DataFrame, params: dict
     jittered = rating + rng.uniform(-params["jitter"], params["jitter"], size=len(rating))
     n_cols = 3
     n_rows = int(np.ceil(len(features) / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.8 * n_rows + 0.6), squeeze=False)
     for ax, feature in zip(axes.flat, features):
         values = model_input.column(feature)
         corr = float(np.corrcoef(values, rating)[0, 1]) if values.std() > 0 else float("nan")
-        ax.scatter(values, jittered, s=4, alpha=0.25)
-        ax.set_title(f"{feature}\nr = {corr:.3f}", fontsize=9)
+        if _is_binary(values):
+            groups = [rating[values == g] for g in (0.0, 1.0)]
+            for x, (group, colour, name) in enumerate(zip(groups, ("tab:gray", "tab:orange"), ("0: not", "1: is"))):
+                if len(group):
+                    mean, half = _mean_interval(group)
+                    ax.errorbar([x], [mean], yerr=[half], fmt="o", capsize=6, color=colour,
+                                label=f"{name} {feature} (n = {len(group):,})")
+            ax.set_xticks([0, 1], ["0", "1"])
+            ax.set_xlim(-0.6, 1.6)
+            ax.set_ylabel("mean rating, 95 % interval", fontsize=8)
+            title = f"{feature}\nr = {corr:.3f}"
+            if all(len(g) > 1 for g in groups):
+                welch = stats.ttest_ind(groups[1], groups[0], equal_var=False).confidence_interval(0.95)
+                diff = float(groups[1].mean() - groups[0].mean())
+                title += f"; 1 - 0: {diff:+.2f} [{welch.low:+.2f}, {welch.high:+.2f}]"
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.scatter(values, jittered, s=4, alpha=0.25, color="tab:blue", label="a rating (jittered)")
+            if values.std() > 0:
+                slope, intercept = np.polyfit(values, rating, 1)
+                xs = np.array([values.min(), values.max()])
+                ax.plot(xs, intercept + slope * xs, color="tab:red", linewidth=1.2, label="least-squares line")
+            ax.set_ylabel(f"rating (±{params['jitter']} jitter)", fontsize=8)
+            ax.legend(fontsize=7, loc="lower right", markerscale=3)
+            title = f"{feature}\nr = {corr:.3f}"
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel(feature, fontsize=8)
-        ax.set_ylabel(f"rating (±{params['jitter']} jitter)", fontsize=8)
     for ax in list(axes.flat)[len(features) :]:
         ax.set_visible(False)
-    fig.suptitle("Top features against the rating")
+    fig.suptitle(_figure_title(f"top {len(features)} features against the rating", labels, len(rating)), fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_coefficients(top: pd.DataFrame) -> plt.Figure:
-    """Horizontal bar chart of the top coefficients, signed."""
-    fig, ax = plt.subplots(figsize=(8, 0.32 * len(top) + 1.5))
+def plot_coefficients(
+    top: pd.DataFrame, metrics: dict[str, Any] | None = None, labels: dict[str, Any] | None = None
+) -> plt.Figure:
+    """Horizontal bar chart of the top coefficients, signed; ``metrics`` gives n and alpha for the title."""
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(top) + 2.0))
     ordered = top.iloc[::-1]
     colors = np.where(ordered["coefficient"] >= 0, "tab:blue", "tab:red")
     ax.barh(ordered["feature"], ordered["coefficient"], color=colors)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel("Ridge coefficient")
-    ax.set_title(f"Top {len(top)} |coefficients|")
+    ax.set_xlabel("Ridge coefficient (rating stars per unit of the feature)")
+    ax.legend(
+        handles=[Patch(color="tab:blue", label="raises the rating"), Patch(color="tab:red", label="lowers the rating")],
+        fontsize=8, loc="lower right",
+    )
+    what = f"top {len(top)} |coefficients|"
+    n = 0
+    if metrics:
+        what += f" (alpha = {metrics['alpha']:g}, test R² = {metrics['r2_test']:.4f})"
+        n = int(metrics.get("n_ratings_used", metrics.get("n_train", 0) + metrics.get("n_test", 0)))
+    ax.set_title(_figure_title(what, labels, n), fontsize=9.5)
     fig.tight_layout()
     return fig

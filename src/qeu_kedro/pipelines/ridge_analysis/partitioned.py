@@ -610,7 +610,9 @@ def sample_design(design: PartitionedDesign, max_ratings: int, seed: int) -> Rat
     )
 
 
-def plot_partitioned(model_input: PartitionedDesign, top: pd.DataFrame, params: dict[str, Any]) -> Any:
+def plot_partitioned(
+    model_input: PartitionedDesign, top: pd.DataFrame, params: dict[str, Any], labels: dict[str, Any] | None = None
+) -> Any:
     """:func:`.nodes.plot_top_features` on at most ``scatter_max_ratings`` ratings gathered from the partitions."""
     sample = sample_design(model_input, int(params["scatter_max_ratings"]), params["seed"])
-    return plot_top_features(sample, top, params)
+    return plot_top_features(sample, top, params, labels)

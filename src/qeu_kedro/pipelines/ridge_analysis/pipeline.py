@@ -21,6 +21,7 @@ from .dispatch import (
 )
 
 P = "params:ridge_analysis"
+LABELS = "params:labels"
 
 
 def create_template() -> Pipeline:
@@ -52,13 +53,19 @@ def create_template() -> Pipeline:
                 name="evaluate_ridge",
             ),
             Node(top_coefficients, ["ridge_model", P], "top_coefficients", name="top_coefficients"),
+            # params:labels is namespaced: params:base.labels, params:finetuned.labels (model and data names)
             Node(
                 plot_top_features,
-                ["ridge_input", "top_coefficients", P],
+                ["ridge_input", "top_coefficients", P, LABELS],
                 "top_features_scatter",
                 name="plot_top_features",
             ),
-            Node(plot_coefficients, "top_coefficients", "top_coefficients_bar", name="plot_coefficients"),
+            Node(
+                plot_coefficients,
+                ["top_coefficients", "ridge_metrics", LABELS],
+                "top_coefficients_bar",
+                name="plot_coefficients",
+            ),
         ]
     )
 
@@ -66,6 +73,9 @@ def create_template() -> Pipeline:
 def create_pipeline(**kwargs) -> Pipeline:
     template = create_template()
     return sum(
-        (Pipeline(template, namespace=ns, inputs={"ratings", "users"}, parameters={P}) for ns in MOVIE_NAMESPACES),
+        (
+            Pipeline(template, namespace=ns, inputs={"ratings", "users"}, parameters={P}, tags="ridge_analysis")
+            for ns in MOVIE_NAMESPACES
+        ),
         Pipeline([]),
     )
