@@ -34,7 +34,13 @@ BOUNDED_BGE = {
 # Figures the runs above make; the notebook must show each one.
 FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "comparison_figure", "bge_ndcg_by_dim"]
 # Datasets of the pipelines not run here; the notebook must name each one as missing.
-NOT_RUN = {"level1_metrics", "level2_metrics", "no_countermeasures_metrics", "alpaca_sft_metrics", "alpaca_before_after_plot"}
+NOT_RUN = {
+    "jrte_sentiment.level1.metrics",
+    "jrte_sentiment.level2.metrics",
+    "jrte_sentiment.baseline.metrics",
+    "alpaca_sft_metrics",
+    "alpaca_before_after_plot",
+}
 
 
 def _outputs(nb) -> list[dict]:
