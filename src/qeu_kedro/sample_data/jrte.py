@@ -104,7 +104,7 @@ def _sentence(rng: np.random.Generator, templates: list[str]) -> str:
 
 
 def make_pn(
-    n_rows: int = 480,
+    n_rows: int = 360,
     mixed_share: float = 0.2,
     long_share: float = 0.25,
     hard_neutral_share: float = 0.35,

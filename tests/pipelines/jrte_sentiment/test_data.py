@@ -118,7 +118,7 @@ def test_shipped_sample_is_what_the_generator_writes(tmp_path):
     written = write_pn(tmp_path)[0]
     assert written.read_bytes() == (REPO / "data" / "01_raw" / "pn.tsv").read_bytes()
     pn = check_pn(pn_dataset(written).load(), TASK)
-    assert len(pn) == 480
+    assert len(pn) == 360
     assert set(pn["usage"]) == {"train", "dev", "test"}
     assert set(pn["label_name"]) == {"positive", "normal", "negative"}
     # planted: mixed / hedged sentences have 2 of 3 votes

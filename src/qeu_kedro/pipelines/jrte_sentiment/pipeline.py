@@ -11,17 +11,12 @@ from kedro.pipeline import Node, Pipeline
 from .data import check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
 from .model import fine_tune_classifier, predict_level1, predict_run, tune_class_bias
-from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, level_report, level_sentences
+from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
 NAMESPACE = "jrte_sentiment"
 RUNS = ("level2", "baseline", "soft_labels")
 SHARED = ["pn_train", "pn_dev", "pn_test", "level2_base_model"]
 TASK, STATS = "params:task", "params:statistics"
-
-
-def report_run(metrics: dict) -> str:
-    """The report of a fine-tuning run without a comparison section (the baseline, the soft-label run)."""
-    return level_report(metrics, level_sentences(metrics) if metrics.get("enabled", True) else [], "confusion_matrix.png")
 
 
 def create_run_template() -> Pipeline:

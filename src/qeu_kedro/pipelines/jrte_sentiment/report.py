@@ -281,6 +281,12 @@ def report_level1(metrics: dict[str, Any]) -> str:
     return level_report(metrics, level_sentences(metrics), "level1_confusion_matrix.png")
 
 
+def report_run(metrics: dict[str, Any]) -> str:
+    """The report of a fine-tuning run with no comparison section (the baseline, the soft-label run)."""
+    enabled = metrics.get("enabled", True)
+    return level_report(metrics, level_sentences(metrics) if enabled else [], "the run's *_confusion_matrix.png")
+
+
 def report_level2(
     metrics: dict[str, Any],
     level1_metrics: dict[str, Any],
