@@ -180,7 +180,7 @@ def test_comparison_sentences_follow_the_verdicts():
     assert [s["tag"] for s in better] == ["fact", "fact", "possibility"]
     assert better[0]["number"] == 0.1 and "+0.0200 to +0.1800" in better[0]["text"] and "better" in better[0]["text"]
     assert better[1]["number"] == 0.05 and "no evidence" in better[1]["text"]
-    assert "gain of Level 2 in accuracy may" in better[2]["text"]
+    assert "gain of Level 2 in accuracy may come from what differs between the two (the model and its training)" in better[2]["text"]
     worse = comparison_sentences({"accuracy": comp(-0.1, -0.18, -0.02, "worse"), "macro_f1": comp(-0.1, -0.2, -0.01, "worse")}, "A", "B")
     assert "less well" in worse[2]["text"]
 

@@ -136,7 +136,7 @@ jrte_sentiment:
         assert len(metrics["confusion_matrix"]) == 2 and set(metrics["per_class"]) == {"negative", "positive"}
         f1 = [metrics["per_class"][c]["f1-score"] for c in ("negative", "positive")]
         assert metrics["macro_f1"] == pytest.approx(sum(f1) / 2)  # averaged over the two classes only
-    assert "switched off" in (out / "baseline_report.md").read_text()
+    assert "Switched off in the parameters" in (out / "baseline_report.md").read_text()
     comparison = json.loads((out / "comparison_metrics.json").read_text())
     assert set(comparison["levels"]) == {"level1", "level2"}
     assert set(json.loads((out / "level5_metrics.json").read_text())["candidates"]) == {"decision_rule"}

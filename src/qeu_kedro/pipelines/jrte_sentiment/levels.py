@@ -134,7 +134,10 @@ def level4_report(
     if "baseline_vs_level2" in comparison.get("paired", {}):
         pair = comparison["paired"]["baseline_vs_level2"]
         text += "\n## Test scores, without vs with the countermeasures\n\n" + render(
-            comparison_sentences(pair, "the run with countermeasures (Level 2)", "the run without them")
+            comparison_sentences(
+                pair, "the run with countermeasures (Level 2)", "the run without them",
+                "the countermeasures, the learning-rate schedule and the number of epochs",
+            )
         )
         summary["baseline_vs_level2"] = pair
     return summary, text
@@ -192,7 +195,7 @@ def compare_improvements(
         if key == "decision_rule":
             sentences.append(fact(f"The bias chosen on dev for '{decision_rule['class']}' is {decision_rule['bias']:+.2f}.",
                                   decision_rule["bias"]))
-        sentences += comparison_sentences(r["vs_level2"], "Level 2", key)
+        sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
         lines.append(render(sentences))
     if keep:
         lines += [f"**Kept (highest dev macro-F1, above Level 2's): {keep}.**", ""]

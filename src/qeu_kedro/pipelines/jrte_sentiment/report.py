@@ -220,8 +220,13 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
     return out
 
 
-def comparison_sentences(comparison: dict[str, dict[str, Any]], before: str, after: str) -> list[Sentence]:
-    """Facts on a paired comparison (difference, interval, verdict) and the possibility each verdict prompts."""
+def comparison_sentences(
+    comparison: dict[str, dict[str, Any]], before: str, after: str, differs: str = "the model and its training"
+) -> list[Sentence]:
+    """Facts on a paired comparison (difference, interval, verdict) and the possibility each verdict prompts.
+
+    ``differs`` names what differs between the two arms (the candidate causes of a gain).
+    """
     out = []
     for key, label in (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1")):
         c = comparison[key]
@@ -237,9 +242,9 @@ def comparison_sentences(comparison: dict[str, dict[str, Any]], before: str, aft
         out.append(possibility(f"{after} may fit this kind of test sentence less well than {before}; the cause is not tested here."))
     elif better:
         out.append(possibility(
-            f"The gain of {after} in {' and '.join(better)} may come from what differs between the two (training on "
-            "this corpus's labelled sentences, the model, the decision rule); this comparison alone does not say "
-            "which of these causes it."
+            f"The gain of {after} in {' and '.join(better)} may come from what differs between the two "
+            f"({differs}); this comparison alone does not say which part of that causes it, and it is one run with "
+            "one seed."
         ))
     else:
         out.append(possibility(
@@ -299,7 +304,10 @@ def report_level2(
     comparison = paired_comparison(level1_predictions, level2_predictions, task, statistics)
     text = level_report(metrics, level_sentences(metrics), "level2_confusion_matrix.png")
     text += "\n## Compared with Level 1 (same test sentences)\n\n" + render(
-        comparison_sentences(comparison, level1_metrics["level"], metrics["level"])
+        comparison_sentences(
+            comparison, level1_metrics["level"], metrics["level"],
+            "training on this corpus's labelled sentences against a zero-shot mapping of two classes",
+        )
     )
     return text
 
