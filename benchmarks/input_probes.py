@@ -128,7 +128,7 @@ def probe_pn_extra_column(p: Path) -> Any:
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[0] += "\textra"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    run(p, pipeline_names=["jrte_sentiment"], node_names=["check_pn"])
+    run(p, pipeline_names=["jrte_sentiment"], node_names=["jrte_sentiment.check_pn"])
 
 
 def probe_three_pairs(p: Path) -> Any:

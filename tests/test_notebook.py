@@ -36,9 +36,9 @@ BOUNDED_BGE = {
 FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "movie_comparison.figure", "bge_finetune.ndcg_by_dim"]
 # Datasets of the pipelines not run here; the notebook must name each one as missing.
 NOT_RUN = {
-    "jrte_sentiment.level1_metrics",
-    "jrte_sentiment.level2_metrics",
-    "jrte_sentiment.no_countermeasures_metrics",
+    "jrte_sentiment.level1.metrics",
+    "jrte_sentiment.level2.metrics",
+    "jrte_sentiment.baseline.metrics",
     "alpaca_sft.metrics",
     "alpaca_sft.before_after_plot",
 }

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca
 from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs
-from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn
+from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
 from qeu_kedro.pipelines.movie_embedding.nodes import check_movies
 from qeu_kedro.pipelines.ridge_analysis.nodes import check_ratings, check_users
 from qeu_kedro.validation import RawDataError
@@ -124,6 +124,7 @@ def test_bge_pairs(table, drop_incomplete):
     assert_passes_or_names(lambda t: make_pairs(t, params), table, "bge_pairs")
 
 
+PN_TASK = PARAMS["jrte_sentiment"]["task"]
 PN_GOOD = {"id": lambda i: f"pn{i}", "label": lambda i: [1, 0, -1][i % 3], "text": lambda i: "良い",
            "judges": lambda i: '{"1": 3}', "usage": lambda i: ["train", "dev", "test"][i % 3]}
 
@@ -131,7 +132,7 @@ PN_GOOD = {"id": lambda i: f"pn{i}", "label": lambda i: [1, 0, -1][i % 3], "text
 @SETTINGS
 @given(tables(["id", "label", "text", "judges", "usage"], PN_GOOD))
 def test_pn(table):
-    assert_passes_or_names(check_pn, table, "pn")
+    assert_passes_or_names(lambda t: check_pn(t, PN_TASK), table, "pn")
 
 
 ALPACA_COLUMNS = ["NO", "category", "field", "input", "instruction", "language", "output", "reasoning", "seq", "uniqueness"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset
 
-from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn
+from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
 from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, count_truncated, encode_texts
 from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, check_ratings, check_users
 from qeu_kedro.validation import RawDataError
@@ -94,10 +94,10 @@ def test_a_title_NA_is_a_title_and_an_empty_one_is_missing(tmp_path):
 def test_an_extra_field_in_pn_is_named_not_a_duplicate_id(tmp_path):
     path = tmp_path / "pn.tsv"
     path.write_text('a1\t1\tgood\t{"1": 3}\ttrain\textra\na2\t0\tso so\t{"0": 3}\ttrain\n')
-    entry = load_config(REPO, None, "catalog")["pn"]
+    entry = load_config(REPO, None, "catalog")["jrte_sentiment.pn"]
     loaded = CSVDataset(filepath=str(path), load_args=entry["load_args"]).load()
     with pytest.raises(RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"):
-        check_pn(loaded)
+        check_pn(loaded, load_config(REPO, None, "parameters")["jrte_sentiment"]["task"])
 
 
 class WordTokenizer:

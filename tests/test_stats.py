@@ -10,6 +10,7 @@ from sklearn.metrics import f1_score
 
 from qeu_kedro.stats import (
     bootstrap_interval,
+    bootstrap_statistic_interval,
     corrected_cv_interval,
     paired_bootstrap,
     paired_bootstrap_statistic,
@@ -107,6 +108,20 @@ def test_bootstrap_interval_of_one_mean_brackets_it():
     mean, low, high = bootstrap_interval(np.arange(100, dtype=float))
     assert mean == pytest.approx(49.5)
     assert low < mean < high
+
+
+def test_bootstrap_statistic_interval_on_known_cases():
+    # a constant statistic: the interval is that point
+    assert bootstrap_statistic_interval(lambda i: 0.5, 10, n_resamples=50) == (0.5, 0.5, 0.5)
+    # the mean as a statistic gives the same numbers as bootstrap_interval (same seed, same resamples)
+    x = np.random.default_rng(3).normal(size=60)
+    assert bootstrap_statistic_interval(lambda i: x[i].mean(), 60, n_resamples=500) == pytest.approx(
+        bootstrap_interval(x, n_resamples=500)
+    )
+    # accuracy of 30 right out of 40: about 0.75 +- 1.96 * sqrt(0.75 * 0.25 / 40) = +- 0.134
+    correct = np.array([1.0] * 30 + [0.0] * 10)
+    value, low, high = bootstrap_statistic_interval(lambda i: correct[i].mean(), 40, n_resamples=4000)
+    assert value == 0.75 and 0.58 < low < 0.66 and 0.84 < high < 0.91
 
 
 def test_corrected_cv_interval_by_hand():

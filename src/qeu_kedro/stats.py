@@ -176,6 +176,27 @@ def bootstrap_interval(
     return float(s.mean()), float(min(low, s.mean())), float(max(high, s.mean()))
 
 
+def bootstrap_statistic_interval(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    n_resamples: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """A statistic of ``n`` units (accuracy, macro-F1) with its percentile-bootstrap interval: ``(value, low, high)``.
+
+    ``statistic`` takes an index array into the units and is called on ``np.arange(n)`` and on
+    every resample (as in :func:`paired_bootstrap_statistic`).
+    """
+    value = float(statistic(np.arange(n)))
+    idx = bootstrap_indices(n, n_resamples, seed)
+    values = np.fromiter((statistic(i) for i in idx), dtype=np.float64, count=len(idx))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return value, float(min(low, value)), float(max(high, value))
+
+
 def corrected_cv_interval(
     before: np.ndarray | list[float],
     after: np.ndarray | list[float],

@@ -40,11 +40,11 @@ class HFSequenceClassifierDataset(ModelFolderDataset):
 
     Example catalog entries::
 
-        level2_base_model:                       # a pretrained encoder to fine-tune
+        jrte_sentiment.level2_base_model:        # a pretrained encoder to fine-tune
           type: qeu_kedro.datasets.hf_sequence_classifier.HFSequenceClassifierDataset
           model: bundled:multilingual-e5-small
 
-        level2_classifier:                       # written by the fine-tuning node
+        jrte_sentiment.level2.classifier:        # written by the fine-tuning node
           type: qeu_kedro.datasets.hf_sequence_classifier.HFSequenceClassifierDataset
           filepath: data/06_models/jrte_sentiment/level2_classifier
 

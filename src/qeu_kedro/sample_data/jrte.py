@@ -9,7 +9,10 @@ Planted structure (what the analyses should find):
   with an evaluative phrase; neutral ones state facts (purpose of the trip, what was used);
 - a share of sentences is mixed ("... but ...") or hedged ("まあまあ"): their label is the
   majority of disagreeing votes, so annotator agreement is low and they are harder;
-- long sentences chain two clauses, so error rates can be compared across length buckets.
+- long sentences chain two clauses, so error rates can be compared across length buckets;
+- neutral sentences that name a quality without judging it ("部屋は広さの割に...のか気になりました")
+  and a share of labels the annotators split on (the majority against the template's polarity):
+  the fine-tuned model makes errors for Level 3 to analyse, most on the neutral class.
 """
 
 from __future__ import annotations
@@ -70,6 +73,15 @@ MIXED = [
     ("{a}が少し狭かったけれど、{b}には満足です。", 1),
     ("{a}は悪くないですが、{b}がもう少しでした。", -1),
 ]
+# Neutral, but with words that usually carry a polarity: the hard neutral cases of the corpus.
+NEUTRAL_HARD = [
+    "{a}が良いと聞いて予約しました。",
+    "{a}の評判を見てから決めました。",
+    "{a}がきれいかどうか気になっていました。",
+    "{a}は最高の場所にあると書いてありました。",
+    "{a}が不便かもしれないと思っていました。",
+    "{a}の口コミは良い意見と悪い意見がありました。",
+]
 CONNECTIVES = ["また、", "それに、", "ただ、", "そして、"]
 
 LABELS = (1, 0, -1)
@@ -91,7 +103,14 @@ def _sentence(rng: np.random.Generator, templates: list[str]) -> str:
     return str(rng.choice(templates)).format(a=a, b=b)
 
 
-def make_pn(n_rows: int = 360, mixed_share: float = 0.2, long_share: float = 0.25, seed: int = 11) -> pd.DataFrame:
+def make_pn(
+    n_rows: int = 360,
+    mixed_share: float = 0.2,
+    long_share: float = 0.25,
+    hard_neutral_share: float = 0.35,
+    split_share: float = 0.08,
+    seed: int = 11,
+) -> pd.DataFrame:
     """Return the sample ``pn`` table (columns id, label, text, judges, usage)."""
     rng = np.random.default_rng(seed)
     pools = {1: POSITIVE, 0: NEUTRAL, -1: NEGATIVE}
@@ -105,11 +124,16 @@ def make_pn(n_rows: int = 360, mixed_share: float = 0.2, long_share: float = 0.2
             agreement = 2
         else:
             label = int(rng.choice(list(probs), p=list(probs.values())))
-            text = _sentence(rng, pools[label])
+            hard = label == 0 and rng.random() < hard_neutral_share
+            text = _sentence(rng, NEUTRAL_HARD if hard else pools[label])
             if rng.random() < long_share:
                 # A second clause of the same polarity makes a long sentence.
                 text = text + str(rng.choice(CONNECTIVES)) + _sentence(rng, pools[label])
-            agreement = 3 if rng.random() < 0.85 else 2
+            agreement = 3 if rng.random() < 0.85 and not hard else 2
+            if rng.random() < split_share:
+                # the annotators read it otherwise: the majority label is not the template's
+                label = int(rng.choice([v for v in LABELS if v != label]))
+                agreement = 2
         if text in seen:
             continue
         seen.add(text)

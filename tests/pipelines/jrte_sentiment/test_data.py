@@ -7,15 +7,19 @@ import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset
 
-from qeu_kedro.pipelines.jrte_sentiment.nodes import check_pn, split_pn
+from qeu_kedro.pipelines.jrte_sentiment.data import check_pn, split_pn
 from qeu_kedro.sample_data.jrte import make_pn, write_pn
 from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO, load_config
 
 
+TASK = load_config(REPO, None, "parameters")["jrte_sentiment"]["task"]
+TWO_CLASS = {"corpus": "hand-made", "classes": [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]}
+
+
 def pn_dataset(path: Path) -> CSVDataset:
     """The catalog's own entry for ``pn`` (its load_args), pointed at ``path``."""
-    entry = dict(load_config(REPO)["pn"])
+    entry = dict(load_config(REPO)["jrte_sentiment.pn"])
     return CSVDataset(filepath=str(path), load_args=entry["load_args"])
 
 
@@ -34,10 +38,11 @@ GOOD = [
 
 
 def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
-    pn = check_pn(pn_dataset(write_tsv(tmp_path, GOOD)).load())
+    pn = check_pn(pn_dataset(write_tsv(tmp_path, GOOD)).load(), TASK)
     assert list(pn["id"]) == ["a1", "a2", "a3", "a4"]
     assert list(pn["label"]) == [1, 0, -1, 1]
-    assert list(pn["label_name"]) == ["positive", "neutral", "negative", "positive"]
+    assert list(pn["label_name"]) == ["positive", "normal", "negative", "positive"]
+    assert pn[["votes_negative", "votes_normal", "votes_positive"]].to_numpy().tolist() == [[0, 1, 2], [0, 3, 0], [3, 0, 0], [0, 0, 3]]
     assert pn.loc[2, "text"] == '部屋が "汚くて" 残念でした。'  # quotes kept as written
     assert pn.loc[3, "text"] == "NA"  # a word, not a missing value
     assert list(pn["n_judges"]) == [3, 3, 3, 3]
@@ -61,7 +66,7 @@ def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
 def test_bad_values_name_dataset_column_and_row(tmp_path, line, column, problem):
     frame = pn_dataset(write_tsv(tmp_path, GOOD + [line])).load()
     with pytest.raises(RawDataError) as info:
-        check_pn(frame)
+        check_pn(frame, TASK)
     message = str(info.value)
     assert "dataset 'pn'" in message
     assert f"column '{column}'" in message
@@ -73,14 +78,29 @@ def test_a_missing_column_is_named(tmp_path):
     # A file with four fields a line: the fifth column (usage) comes out empty.
     lines = ["\t".join(line.split("\t")[:4]) for line in GOOD]
     with pytest.raises(RawDataError, match=r"dataset 'pn', column 'usage', row 0.*missing"):
-        check_pn(pn_dataset(write_tsv(tmp_path, lines)).load())
+        check_pn(pn_dataset(write_tsv(tmp_path, lines)).load(), TASK)
     frame = pd.DataFrame({"id": ["x"], "label": [1], "text": ["良い"], "usage": ["train"]})
     with pytest.raises(RawDataError, match=r"dataset 'pn', column 'judges'.*required column is missing"):
-        check_pn(frame)
+        check_pn(frame, TASK)
+
+
+def test_a_label_outside_the_configured_set_is_refused(tmp_path):
+    # the corpus's 3 labels under a 2-class schema: -1 is not configured
+    frame = pn_dataset(write_tsv(tmp_path, [
+        'c1\t1\t良い。\t{"1": 3}\ttrain', 'c2\t0\t悪い。\t{"0": 3}\tdev', 'c3\t-1\t最悪。\t{"0": 3}\ttest',
+    ])).load()
+    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'label', row 2.*unknown value -1.*0 \(negative\), 1 \(positive\)"):
+        check_pn(frame, TWO_CLASS)
+    # a vote for a label that is not configured is refused too
+    frame = pn_dataset(write_tsv(tmp_path, ['c1\t1\t良い。\t{"1": 2, "-1": 1}\ttrain'])).load()
+    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'judges', row 0.*labels \['-1'\] that are not configured"):
+        check_pn(frame, TWO_CLASS)
+    with pytest.raises(ValueError, match="at least two classes"):
+        check_pn(frame, {"classes": [{"value": 1, "name": "positive"}, {"value": 1, "name": "also"}]})
 
 
 def test_split_uses_usage_and_caps_are_stratified_and_seeded():
-    pn = check_pn(make_pn(n_rows=300))
+    pn = check_pn(make_pn(n_rows=300), TASK)
     train, dev, test = split_pn(pn, {"seed": 0, "max_rows": {"train": None, "dev": None, "test": None}})
     assert (train["usage"] == "train").all() and (dev["usage"] == "dev").all() and (test["usage"] == "test").all()
     assert len(train) + len(dev) + len(test) == 300
@@ -97,10 +117,10 @@ def test_split_uses_usage_and_caps_are_stratified_and_seeded():
 def test_shipped_sample_is_what_the_generator_writes(tmp_path):
     written = write_pn(tmp_path)[0]
     assert written.read_bytes() == (REPO / "data" / "01_raw" / "pn.tsv").read_bytes()
-    pn = check_pn(pn_dataset(written).load())
+    pn = check_pn(pn_dataset(written).load(), TASK)
     assert len(pn) == 360
     assert set(pn["usage"]) == {"train", "dev", "test"}
-    assert set(pn["label_name"]) == {"positive", "neutral", "negative"}
+    assert set(pn["label_name"]) == {"positive", "normal", "negative"}
     # planted: mixed / hedged sentences have 2 of 3 votes
     assert (pn["agreement"] < 1).mean() > 0.15
     raw = written.read_text(encoding="utf-8").splitlines()
@@ -110,7 +130,7 @@ def test_shipped_sample_is_what_the_generator_writes(tmp_path):
 
 @pytest.mark.real_data
 def test_real_pn_parses(shared_data):
-    pn = check_pn(pn_dataset(shared_data / "jrte" / "pn.tsv").load())
+    pn = check_pn(pn_dataset(shared_data / "jrte" / "pn.tsv").load(), TASK)
     assert len(pn) == 5553
     assert pn["usage"].value_counts().to_dict() == {"train": 3888, "dev": 1112, "test": 553}
     assert set(pn["label"]) == {1, 0, -1}

@@ -1,42 +1,64 @@
-"""The 2 -> 3 label mapping, the metrics on a tiny known case, the error analysis and the loss history."""
+"""The label mapping, metrics with intervals, the fact/possibility reports, Level 3, Level 4 and Level 5 on known cases."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.jrte_sentiment.nodes import (
-    CLASSES,
-    _loss_history,
+from qeu_kedro.pipelines.jrte_sentiment.levels import compare_improvements, level4_report, plot_loss_curves
+from qeu_kedro.pipelines.jrte_sentiment.model import (
     _macro_scores,
+    apply_class_bias,
+    balanced_class_weights,
+    loss_history,
+    map_two_to_task,
+    soft_cross_entropy,
+    tune_class_bias,
+)
+from qeu_kedro.pipelines.jrte_sentiment.report import (
     analyse_errors,
     classification_metrics,
     compare_levels,
+    comparison_sentences,
     evaluate,
-    map_two_to_three,
-    plot_loss_curves,
+    level_sentences,
+    paired_comparison,
+    report_level2,
 )
+from tests.conftest import REPO, load_config
 
-MAPPING = {"labels": {"POSITIVE": "positive", "NEGATIVE": "negative"}, "neutral_below": 0.7}
+PARAMS = load_config(REPO, None, "parameters")["jrte_sentiment"]
+TASK = PARAMS["task"]
+NAMES = ["negative", "normal", "positive"]
+TWO_CLASS = {"corpus": "hand-made", "classes": [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]}
+STATS = {"n_resamples": 300, "confidence": 0.95, "seed": 0}
+MAPPING = {"labels": {"POSITIVE": "positive", "NEGATIVE": "negative"}, "unsure_class": "normal", "unsure_below": 0.7}
 
 
-def test_mapping_keeps_confident_poles_and_makes_the_unsure_band_neutral():
+def test_the_default_schema_is_the_courses():
+    assert [c["name"] for c in TASK["classes"]] == NAMES
+    assert {c["value"]: c["name"] for c in TASK["classes"]} == {1: "positive", 0: "normal", -1: "negative"}
+
+
+def test_mapping_keeps_confident_poles_and_makes_the_unsure_band_the_unsure_class():
     two = pd.DataFrame({"label": ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE", "POSITIVE"], "score": [0.99, 0.9, 0.69, 0.5, 0.7]})
-    assert map_two_to_three(two, MAPPING).tolist() == ["positive", "negative", "neutral", "neutral", "positive"]
-    # no band: never neutral
-    assert "neutral" not in map_two_to_three(two, {**MAPPING, "neutral_below": 0.0}).tolist()
+    assert map_two_to_task(two, MAPPING, NAMES).tolist() == ["positive", "negative", "normal", "normal", "positive"]
+    # a 2-class task: no unsure class, the poles only
+    two_class = map_two_to_task(two, {**MAPPING, "unsure_class": None}, ["negative", "positive"])
+    assert two_class.tolist() == ["positive", "negative", "positive", "negative", "positive"]
 
 
-def test_mapping_fails_on_a_label_it_does_not_know():
-    two = pd.DataFrame({"label": ["LABEL_1"], "score": [0.9]})
+def test_mapping_fails_on_a_label_or_a_class_it_does_not_know():
     with pytest.raises(ValueError, match=r"\['LABEL_1'\].*mapping.labels"):
-        map_two_to_three(two, MAPPING)
-    with pytest.raises(ValueError, match="'positive' or 'negative'"):
-        map_two_to_three(pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "neutral_below": 0.5})
+        map_two_to_task(pd.DataFrame({"label": ["LABEL_1"], "score": [0.9]}), MAPPING, NAMES)
+    with pytest.raises(ValueError, match=r"\['neutral'\], which are not classes"):
+        map_two_to_task(pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "unsure_class": None}, NAMES)
+    with pytest.raises(ValueError, match="not classes of the task"):
+        map_two_to_task(pd.DataFrame({"label": ["POSITIVE"], "score": [0.9]}), MAPPING, ["negative", "positive"])
 
 
-def predictions(true, predicted, split="test", confidence=None, length=None, agreement=None):
+def predictions(true, predicted, split="test", confidence=None, length=None, agreement=None, probs=None):
     n = len(true)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "split": split,
             "id": [f"{split}{i}" for i in range(n)],
@@ -48,27 +70,44 @@ def predictions(true, predicted, split="test", confidence=None, length=None, agr
             "agreement": agreement if agreement is not None else [1.0] * n,
         }
     )
+    if probs is not None:
+        for j, name in enumerate(NAMES):
+            table[f"p_{name}"] = np.asarray(probs)[:, j]
+    return table
 
 
-TRUE = ["positive", "positive", "positive", "neutral", "neutral", "negative"]
-PRED = ["positive", "positive", "neutral", "neutral", "negative", "negative"]
+TRUE = ["positive", "positive", "positive", "normal", "normal", "negative"]
+PRED = ["positive", "positive", "normal", "normal", "negative", "negative"]
 
 
 def test_metrics_on_a_tiny_known_case():
-    text, metrics = classification_metrics(predictions(TRUE, PRED))
+    metrics = classification_metrics(predictions(TRUE, PRED), TASK, STATS)
     assert metrics["n"] == 6
     assert metrics["accuracy"] == pytest.approx(4 / 6)
-    # positive P=1 R=2/3 F=0.8; neutral P=1/2 R=1/2 F=0.5; negative P=1/2 R=1 F=2/3
+    # positive P=1 R=2/3 F=0.8; normal P=1/2 R=1/2 F=0.5; negative P=1/2 R=1 F=2/3
     assert metrics["per_class"]["positive"]["f1-score"] == pytest.approx(0.8)
-    assert metrics["per_class"]["neutral"]["f1-score"] == pytest.approx(0.5)
+    assert metrics["per_class"]["normal"]["f1-score"] == pytest.approx(0.5)
     assert metrics["per_class"]["negative"]["precision"] == pytest.approx(0.5)
     assert metrics["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
-    # rows true, columns predicted, in CLASSES order (negative, neutral, positive)
+    # rows true, columns predicted, in the configured order (negative, normal, positive)
     assert metrics["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 2]]
-    assert all(name in text for name in CLASSES)
+    assert all(name in metrics["classification_report"] for name in NAMES)
+    low, high = metrics["accuracy_ci"]
+    assert low <= 4 / 6 <= high and low < high
     # other splits are not counted
     mixed = pd.concat([predictions(TRUE, PRED), predictions(["positive"], ["negative"], split="train")])
-    assert classification_metrics(mixed)[1]["accuracy"] == pytest.approx(4 / 6)
+    assert classification_metrics(mixed, TASK, STATS)["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_macro_f1_averages_over_the_configured_classes_only():
+    true = ["positive"] * 4 + ["negative"] * 2
+    pred = ["positive", "positive", "positive", "negative", "negative", "negative"]
+    two = classification_metrics(predictions(true, pred), TWO_CLASS, STATS)
+    # positive P=1 R=3/4 F=6/7; negative P=2/3 R=1 F=4/5: the mean of the two, no empty third class
+    assert two["macro_f1"] == pytest.approx((6 / 7 + 4 / 5) / 2)
+    assert two["labels"] == ["negative", "positive"] and len(two["confusion_matrix"]) == 2
+    three = classification_metrics(predictions(true, pred), TASK, STATS)
+    assert three["macro_f1"] == pytest.approx((6 / 7 + 4 / 5) / 3)  # what a hard-coded 3-class list reported
 
 
 def test_trainer_metrics_match_sklearn_and_cross_entropy():
@@ -79,56 +118,224 @@ def test_trainer_metrics_match_sklearn_and_cross_entropy():
     assert scores["cross_entropy"] == pytest.approx(-(np.log(0.7) + np.log(0.8) + np.log(0.2)) / 3)
 
 
-def test_confusion_figures_carry_the_label_names():
-    report, metrics, fig = evaluate(predictions(TRUE, PRED), "tiny")
+def test_confusion_figure_and_report_carry_the_label_names():
+    metrics, fig = evaluate(predictions(TRUE, PRED), PARAMS["level2"], TASK, STATS)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES
-    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES
-    assert report.startswith("tiny")
-    comparison, table, fig2 = compare_levels(
-        predictions(TRUE, PRED), predictions(TRUE, TRUE), metrics, classification_metrics(predictions(TRUE, TRUE))[1], metrics
-    )
-    assert comparison["level2"]["accuracy"] == 1.0 and comparison["level1"]["accuracy"] == pytest.approx(4 / 6)
-    assert "| level1 | 0.6667 |" in table
-    assert len(fig2.axes) == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
+    assert [t.get_text() for t in ax.get_yticklabels()] == NAMES
+    title = ax.get_title()
+    assert "Level 2" in title and PARAMS["level2"]["model"][:20] in title.replace("\n", " ") and "n = 6" in title
+    assert metrics["model"] == PARAMS["level2"]["model"]
+
+
+# ---- the fact / possibility sentences on a hand-made metrics case
+HAND = {
+    "n": 100,
+    "accuracy": 0.8,
+    "accuracy_ci": [0.72, 0.88],
+    "macro_f1": 0.7,
+    "macro_f1_ci": [0.6, 0.8],
+    "confidence": 0.95,
+    "labels": NAMES,
+    # rows true, columns predicted: 20 negative, 30 normal, 50 positive
+    "confusion_matrix": [[18, 1, 1], [4, 16, 10], [1, 3, 46]],
+    "per_class": {
+        "negative": {"precision": 18 / 23, "recall": 0.9, "f1-score": 0.8372},
+        "normal": {"precision": 0.8, "recall": 16 / 30, "f1-score": 0.64},
+        "positive": {"precision": 46 / 57, "recall": 0.92, "f1-score": 0.8598},
+    },
+}
+
+
+def test_level_sentences_tag_each_statement_with_its_number():
+    sentences = level_sentences(HAND)
+    tags = [s["tag"] for s in sentences]
+    assert tags == ["fact", "fact", "fact", "fact", "fact", "fact", "possibility", "possibility"]
+    acc, f1, best, worst, confusion, recall = sentences[:6]
+    assert acc["number"] == 0.8 and "0.8000" in acc["text"] and "0.7200 to 0.8800" in acc["text"] and "n = 100" in acc["text"]
+    assert f1["number"] == 0.7 and "0.6000 to 0.8000" in f1["text"]
+    assert best["number"] == 0.8598 and "'positive'" in best["text"]
+    assert worst["number"] == 0.64 and "'normal'" in worst["text"]
+    # the largest off-diagonal cell: 10 normal sentences predicted positive, of 30
+    assert confusion["number"] == 10 and "'normal' predicted as 'positive'" in confusion["text"] and "33.3%" in confusion["text"]
+    assert recall["number"] == pytest.approx(16 / 30) and "predicts 'normal' 20 times for 30" in recall["text"]
+    assert sentences[6]["number"] is None and "may" in sentences[6]["text"]
+    assert sentences[7]["number"] == pytest.approx(0.08) and "±0.080" in sentences[7]["text"]
+    # no fact hedges, every possibility does
+    assert all("may" not in s["text"] for s in sentences if s["tag"] == "fact")
+
+
+def test_a_perfect_confusion_matrix_is_said_as_a_fact():
+    perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
+    sentences = level_sentences(perfect)
+    assert sentences[4] == {"tag": "fact", "text": sentences[4]["text"], "number": 0} and "no sentence off its diagonal" in sentences[4]["text"]
+    assert sentences[-1]["tag"] == "possibility"
+
+
+def test_comparison_sentences_follow_the_verdicts():
+    def comp(diff, low, high, verdict):
+        return {"difference": diff, "ci_low": low, "ci_high": high, "confidence": 0.95, "n": 50, "verdict": verdict}
+
+    better = comparison_sentences({"accuracy": comp(0.1, 0.02, 0.18, "better"), "macro_f1": comp(0.05, -0.01, 0.11, "no evidence")}, "Level 1", "Level 2")
+    assert [s["tag"] for s in better] == ["fact", "fact", "possibility"]
+    assert better[0]["number"] == 0.1 and "+0.0200 to +0.1800" in better[0]["text"] and "better" in better[0]["text"]
+    assert better[1]["number"] == 0.05 and "no evidence" in better[1]["text"]
+    assert "gain of Level 2 in accuracy may come from what differs between the two (the model and its training)" in better[2]["text"]
+    worse = comparison_sentences({"accuracy": comp(-0.1, -0.18, -0.02, "worse"), "macro_f1": comp(-0.1, -0.2, -0.01, "worse")}, "A", "B")
+    assert "less well" in worse[2]["text"]
+
+
+def test_level2_report_compares_with_level1_on_the_same_sentences():
+    l1 = predictions(TRUE, PRED)
+    l2 = predictions(TRUE, TRUE)
+    m1, _ = evaluate(l1, PARAMS["level1"], TASK, STATS)
+    m2, _ = evaluate(l2, PARAMS["level2"], TASK, STATS)
+    text = report_level2(m2, m1, l1, l2, TASK, STATS)
+    assert text.startswith("# Level 2: ") and "Model: **" in text
+    assert "negative" in text and "normal" in text and "| positive |" in text  # the confusion matrix table
+    assert "## Compared with Level 1" in text and "**[fact]** Accuracy of Level 2 minus Level 1: +0.3333" in text
+    pair = paired_comparison(l1, l2, TASK, STATS)
+    assert pair["accuracy"]["difference"] == pytest.approx(2 / 6)
+    comparison, table, fig = compare_levels(l1, l2, l2, m1, m2, m2, TASK, STATS)
+    assert set(comparison["paired"]) == {"level2_vs_level1", "baseline_vs_level2"}
+    assert "| Level 1 " in table and "0.6667" in table and len(fig.axes) == 2
+    # a run switched off leaves the comparison without it
+    comparison, _, _ = compare_levels(l1, l2, l2.iloc[0:0], m1, m2, {"enabled": False}, TASK, STATS)
+    assert set(comparison["levels"]) == {"level1", "level2"} and set(comparison["paired"]) == {"level2_vs_level1"}
 
 
 def test_error_analysis_lists_every_error_and_summarises_it():
     test = predictions(TRUE, PRED, length=[5, 5, 30, 5, 30, 5], agreement=[1, 1, 2 / 3, 1, 2 / 3, 1])
-    train = predictions(["negative", "neutral"], ["negative", "positive"], split="train", length=[5, 12], agreement=[1, 1])
+    train = predictions(["negative", "normal"], ["negative", "positive"], split="train", length=[5, 12], agreement=[1, 1])
     dev = predictions(["negative"], ["positive"], split="dev")
     params = {"splits": ["train", "test"], "length_edges": [0, 10, 20, 1000], "agreement_edges": [0, 0.8, 1.01], "n_examples": 5}
-    errors, summary, fig, report = analyse_errors(pd.concat([train, test, dev]), params)
+    errors, summary, fig, report = analyse_errors(pd.concat([train, test, dev]), params, TASK, "tiny model")
     assert len(errors) == 3  # the dev error is not analysed
     assert list(errors.columns) == ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
     assert summary["n_errors"] == {"test": 2, "train": 1}
     pairs = {(p["split"], p["true"], p["predicted"]): p["count"] for p in summary["confusion_pairs"]}
-    assert pairs == {("test", "positive", "neutral"): 1, ("test", "neutral", "negative"): 1, ("train", "neutral", "positive"): 1}
-    # both test errors are the long, low-agreement sentences
+    assert pairs == {("test", "positive", "normal"): 1, ("test", "normal", "negative"): 1, ("train", "normal", "positive"): 1}
     assert summary["by_length"]["test"]["[20, 1000)"] == {"error_rate": 1.0, "n": 2}
     assert summary["by_length"]["test"]["[0, 10)"] == {"error_rate": 0.0, "n": 4}
     assert summary["by_agreement"]["test"]["[0.00, 0.80)"]["error_rate"] == 1.0
     assert list(summary["by_length"]["test"]) == ["[0, 10)", "[20, 1000)"]  # in bucket order, empty ones left out
     assert summary["error_rate"]["train"] == pytest.approx(0.5)
-    assert "| test | positive | neutral | 1 |" in report
-    assert len(fig.axes) == 3
+    assert "| test    | positive | normal      |       1 |" in report
+    assert len(fig.axes) == 3 and "tiny model" in fig._suptitle.get_text()
 
 
-def test_loss_history_has_one_row_per_epoch_and_the_curves_summarise_it():
-    log = [
-        {"loss": 1.0, "epoch": 1.0, "step": 10},
-        {"eval_loss": 0.9, "eval_cross_entropy": 0.9, "eval_accuracy": 0.5, "eval_macro_f1": 0.4, "epoch": 1.0},
-        {"loss": 0.6, "epoch": 2.0, "step": 20},
-        {"eval_loss": 0.8, "eval_cross_entropy": 0.8, "eval_accuracy": 0.6, "eval_macro_f1": 0.5, "epoch": 2.0},
-        {"loss": 0.3, "epoch": 3.0, "step": 30},
-        {"eval_loss": 1.1, "eval_cross_entropy": 1.1, "eval_accuracy": 0.6, "eval_macro_f1": 0.5, "epoch": 3.0},
-        {"train_runtime": 1.0, "epoch": 3.0},
-    ]
-    hist = _loss_history(log)
-    assert hist["epoch"].tolist() == [1.0, 2.0, 3.0]
-    assert hist["train_loss"].tolist() == [1.0, 0.6, 0.3]
-    assert hist["eval_cross_entropy"].tolist() == [0.9, 0.8, 1.1]
-    fig, summary = plot_loss_curves(hist.iloc[:2], hist)
-    assert summary["without_countermeasures"]["best_epoch"] == 2.0
-    assert summary["without_countermeasures"]["last_eval_loss"] == 1.1
-    assert summary["with_countermeasures"]["epochs_run"] == 2
+# ---- level 4
+LOG = [
+    {"loss": 1.0, "epoch": 1.0, "step": 10},
+    {"eval_loss": 0.9, "eval_cross_entropy": 0.9, "eval_accuracy": 0.5, "eval_macro_f1": 0.4, "epoch": 1.0},
+    {"loss": 0.6, "epoch": 2.0, "step": 20},
+    {"eval_loss": 0.8, "eval_cross_entropy": 0.8, "eval_accuracy": 0.6, "eval_macro_f1": 0.5, "epoch": 2.0},
+    {"loss": 0.3, "epoch": 3.0, "step": 30},
+    {"eval_loss": 1.1, "eval_cross_entropy": 1.1, "eval_accuracy": 0.6, "eval_macro_f1": 0.5, "epoch": 3.0},
+    {"train_runtime": 1.0, "epoch": 3.0},
+]
+
+
+def training(history):
+    return {"enabled": True, "history": history, "epochs_run": len(history), "best_epoch": 2.0, "n_train": 30, "n_dev": 10}
+
+
+def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs():
+    hist = loss_history(LOG)
+    assert [r["epoch"] for r in hist] == [1.0, 2.0, 3.0]
+    assert [r["train_loss"] for r in hist] == [1.0, 0.6, 0.3]
+    assert [r["eval_cross_entropy"] for r in hist] == [0.9, 0.8, 1.1]
+    fig = plot_loss_curves(training(hist[:2]), training(hist), "tiny model", TASK)
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "without countermeasures"
+    ticks = fig.axes[0].get_xticks()
+    assert np.allclose(ticks, np.round(ticks))
+    title = fig._suptitle.get_text()
+    assert "Level 4" in title and "tiny model" in title and TASK["corpus"] in title and "train n = 30" in title
+    assert fig.axes[0].get_legend() is not None
+
+
+def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
+    hist = loss_history(LOG)
+    summary, text = level4_report(
+        training(hist[:2]), training(hist), PARAMS["level2"], PARAMS["baseline"], PARAMS["level4"], {"paired": {}}, "tiny model"
+    )
+    assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout"]  # label smoothing is 0 here
+    explanations = PARAMS["level4"]["explanations"]
+    for key in summary["countermeasures"]:
+        assert len(" ".join(explanations[key]["explanation"].split())) >= 100
+        assert f"Source: {explanations[key]['source']}" in text
+    assert "Prechelt" in text and "Loshchilov" in text and "Srivastava" in text and "Szegedy" not in text
+    # the baseline's validation loss rose after epoch 2: a fact with the rise, and a possibility
+    assert "**[fact]** Without countermeasures: after epoch 2 the validation loss rose to 1.1000 at epoch 3 (+0.3000)" in text
+    assert "**[possibility]** Without countermeasures: the model may be learning particulars" in text
+    assert "**[fact]** With countermeasures: the validation loss did not rise within the 2 epochs run." in text
+
+
+# ---- level 5 switches
+def test_the_class_bias_moves_predictions_towards_that_class_only():
+    probs = [[0.5, 0.3, 0.2], [0.1, 0.35, 0.55], [0.2, 0.1, 0.7]]
+    table = predictions(["negative", "normal", "positive"], ["negative", "positive", "positive"], probs=probs)
+    assert apply_class_bias(table, NAMES, "normal", 0.0)["predicted"].tolist() == ["negative", "positive", "positive"]
+    # +0.5 on log p(normal): 0.35 * e^0.5 = 0.577 > 0.55 flips the second; the others stay
+    assert apply_class_bias(table, NAMES, "normal", 0.5)["predicted"].tolist() == ["negative", "normal", "positive"]
+    # a large negative bias never predicts normal
+    assert "normal" not in apply_class_bias(table, NAMES, "normal", -5)["predicted"].tolist()
+
+
+def test_the_decision_rule_is_tuned_on_dev_and_applied_to_test():
+    dev = predictions(["normal", "normal", "positive", "negative"], ["positive", "positive", "positive", "negative"], split="dev",
+                      probs=[[0.1, 0.4, 0.5], [0.1, 0.42, 0.48], [0.05, 0.15, 0.8], [0.8, 0.1, 0.1]])
+    test = predictions(["normal", "positive"], ["positive", "positive"], probs=[[0.1, 0.4, 0.5], [0.1, 0.2, 0.7]])
+    tuned, rule = tune_class_bias(pd.concat([dev, test]), {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.1]}, TASK)
+    # the smallest bias that makes both dev normals normal without the positive: log(0.5/0.4) = 0.223 -> 0.3
+    assert rule["bias"] == pytest.approx(0.3) and rule["dev_macro_f1"] == pytest.approx(1.0)
+    assert tuned[tuned["split"] == "test"]["predicted"].tolist() == ["normal", "positive"]
+    off, info = tune_class_bias(pd.concat([dev, test]), {"enabled": False, "class": "normal", "grid": [-1, 1, 0.1]}, TASK)
+    assert off.empty and info == {"enabled": False}
+    with pytest.raises(ValueError, match="not a class of the task"):
+        tune_class_bias(pd.concat([dev, test]), {"enabled": True, "class": "neutral", "grid": [-1, 1, 0.1]}, TASK)
+
+
+def test_soft_cross_entropy_on_known_cases():
+    import torch
+
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+    hard = torch.tensor([0, 1])
+    assert soft_cross_entropy(logits, hard).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, hard).item())
+    one_hot = torch.nn.functional.one_hot(hard, 3).float()
+    assert soft_cross_entropy(logits, one_hot).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, hard).item())
+    # vote shares 2/3, 1/3: the cross-entropy against that distribution
+    soft = torch.tensor([[2 / 3, 1 / 3, 0.0], [0.0, 1.0, 0.0]])
+    logp = torch.log_softmax(logits, -1)
+    expected = -((2 / 3) * logp[0, 0] + (1 / 3) * logp[0, 1] + logp[1, 1]) / 2
+    assert soft_cross_entropy(logits, soft).item() == pytest.approx(expected.item())
+    w = torch.tensor([1.0, 3.0, 0.5])
+    assert soft_cross_entropy(logits, hard, w).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, hard, weight=w).item()
+    )
+
+
+def test_balanced_class_weights():
+    data = pd.DataFrame({"label_name": ["positive"] * 6 + ["negative"] * 2 + ["normal"] * 4})
+    # n / (k n_c) = 12 / (3 * n_c)
+    assert balanced_class_weights(data, NAMES).tolist() == pytest.approx([2.0, 1.0, 12 / 18])
+
+
+def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
+    level2 = pd.concat([
+        predictions(["normal", "positive", "negative"], ["positive", "positive", "negative"], split="dev"),
+        predictions(TRUE, PRED),
+    ])
+    rule = pd.concat([
+        predictions(["normal", "positive", "negative"], ["normal", "positive", "negative"], split="dev"),
+        predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
+    ])
+    metrics, text, fig = compare_improvements(
+        level2, rule, {"enabled": True, "class": "normal", "bias": 0.3}, level2.iloc[0:0], PARAMS["level5"], "tiny model", TASK, STATS
+    )
+    assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
+    assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
+    assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
+    assert "**[fact]** The bias chosen on dev for 'normal' is +0.30." in text
+    assert "Kept (highest dev macro-F1, above Level 2's): decision_rule" in text
+    assert "test n = 6" in fig.axes[0].get_title()

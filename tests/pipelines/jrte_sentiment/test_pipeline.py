@@ -1,22 +1,22 @@
-"""jrte_sentiment end to end: on the shipped sample, and a bounded run on the real corpus."""
+"""jrte_sentiment end to end: on the shipped sample, on a hand-made 2-class corpus through an environment,
+and a bounded run on the real corpus."""
 
 import json
 
 import pandas as pd
 import pytest
 
+from qeu_kedro.pipelines.jrte_sentiment import create_pipeline
 from qeu_kedro.validation import RawDataError
 from tests.conftest import run_kedro
 
-# Bounded training for tests: a few steps of one epoch per run (both runs of Level 4).
-BOUNDED = {"training": {"epochs": 1, "max_steps": 6, "progress_bar": False}}
+# Bounded training for tests: a few steps of one epoch per run.
+BOUNDED = {
+    "training": {"trainer": {"num_train_epochs": 1, "max_steps": 6, "disable_tqdm": True}},
+    "baseline": {"trainer": {"num_train_epochs": 1}},
+}
+RUNS = ("level1", "level2", "baseline", "soft_labels")
 REPORTS = [
-    "level1_report.txt",
-    "level1_metrics.json",
-    "level1_confusion_matrix.png",
-    "level2_report.txt",
-    "level2_metrics.json",
-    "level2_confusion_matrix.png",
     "comparison.md",
     "comparison_metrics.json",
     "comparison_confusion_matrices.png",
@@ -26,28 +26,48 @@ REPORTS = [
     "level3_error_rates.png",
     "level4_loss_curves.png",
     "level4_summary.json",
-    "level2_loss_history.csv",
-    "no_countermeasures_loss_history.csv",
-]
+    "level4_report.md",
+    "level5_metrics.json",
+    "level5_report.md",
+    "level5_comparison.png",
+    "level2_training_metrics.json",
+    "baseline_training_metrics.json",
+    "decision_rule_training_metrics.json",
+] + [f"{run}_{what}" for run in RUNS for what in ("report.md", "metrics.json", "confusion_matrix.png")]
 
 
-def check_outputs(out, n_test):
+def test_every_dataset_is_namespaced_and_every_node_tagged():
+    pipeline = create_pipeline()
+    assert all(name.startswith("jrte_sentiment.") or name.startswith("params:jrte_sentiment.") for name in pipeline.datasets())
+    assert all("jrte_sentiment" in node.tags for node in pipeline.nodes)
+    namespaces = {node.namespace for node in pipeline.nodes}
+    assert {"jrte_sentiment", "jrte_sentiment.level2", "jrte_sentiment.baseline", "jrte_sentiment.soft_labels"} == namespaces
+
+
+def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     for name in REPORTS:
         assert (out / name).stat().st_size > 0, name
-    for name in ("level1", "level2", "no_countermeasures"):
+    for name in ("level1", "level2", "baseline"):
         metrics = json.loads((out / f"{name}_metrics.json").read_text())
-        assert metrics["n"] == n_test
-        assert 0 <= metrics["macro_f1"] <= 1 and 0 <= metrics["accuracy"] <= 1
+        assert metrics["n"] == n_test and metrics["labels"] == list(names)
+        assert 0 <= metrics["macro_f1"] <= 1 and metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
         assert sum(map(sum, metrics["confusion_matrix"])) == n_test
-        assert "negative" in (out / f"{name}_report.txt").read_text()
+        report = (out / f"{name}_report.md").read_text()
+        assert all(n in report for n in names) and "**[fact]**" in report and "**[possibility]**" in report
+    assert "## Compared with Level 1" in (out / "level2_report.md").read_text()
     comparison = json.loads((out / "comparison_metrics.json").read_text())
-    assert set(comparison) == {"level1", "level2", "level2_without_countermeasures"}
+    assert set(comparison["levels"]) == {"level1", "level2", "baseline"}
+    assert set(comparison["paired"]) == {"level2_vs_level1", "baseline_vs_level2"}
     errors = pd.read_csv(out / "level3_errors.csv")
     assert list(errors.columns) == ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
     assert (errors["true"] != errors["predicted"]).all()
-    assert set(errors["split"]) <= {"train", "test"}
     summary = json.loads((out / "level3_summary.json").read_text())
     assert sum(p["count"] for p in summary["confusion_pairs"]) == len(errors)
+    history = json.loads((out / "level2_training_metrics.json").read_text())["history"]
+    assert len(history) == 1 and {"epoch", "train_loss", "eval_cross_entropy"} <= set(history[0])
+    level5 = json.loads((out / "level5_metrics.json").read_text())
+    assert set(level5["candidates"]) == {"decision_rule", "soft_labels"}
+    assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()
     return comparison
 
 
@@ -58,14 +78,68 @@ def test_sample_run_end_to_end(project):
     sample = pd.read_csv(project / "data" / "01_raw" / "pn.tsv", sep="\t", header=None)
     comparison = check_outputs(out, n_test=int((sample[4] == "test").sum()))
     # Level 1 needs no training: zero-shot against label descriptions beats the majority class
-    majority = (sample[sample[4] == "test"][1] == 1).mean()
-    assert comparison["level1"]["accuracy"] > majority + 0.1, comparison
+    majority = sample[sample[4] == "test"][1].value_counts(normalize=True).max()
+    assert comparison["levels"]["level1"]["accuracy"] > majority + 0.1, comparison
     predictions = pd.read_csv(project / "data" / "07_model_output" / "jrte_sentiment" / "level2_predictions.csv")
     assert predictions.groupby("split").size().to_dict() == sample[4].value_counts().to_dict()
     assert predictions["confidence"].between(1 / 3, 1).all()
-    history = pd.read_csv(out / "level2_loss_history.csv")
-    assert len(history) == 1 and history["train_loss"].notna().all() and history["eval_cross_entropy"].notna().all()
     assert (project / "data" / "06_models" / "jrte_sentiment" / "level2_classifier" / "config.json").exists()
+
+
+TWO_CLASS_LINES = [
+    ("良い部屋でした。", 1), ("最高の朝食でした。", 1), ("とても親切でした。", 1), ("また泊まりたいです。", 1),
+    ("汚い部屋でした。", 0), ("最悪の朝食でした。", 0), ("不親切でした。", 0), ("二度と泊まりません。", 0),
+]
+
+
+@pytest.mark.slow
+def test_a_two_class_corpus_runs_through_an_environment_alone(project):
+    """Labels 0/1 (negative/positive), no unsure class, the baseline and the soft-label run switched off."""
+    rows = []
+    for split, copies in (("train", 3), ("dev", 1), ("test", 2)):
+        for k in range(copies):
+            rows += [f"t{split}{k}{i}\t{label}\t{text}\t{{\"{label}\": 3}}\t{split}" for i, (text, label) in enumerate(TWO_CLASS_LINES)]
+    (project / "data" / "01_raw" / "two_class.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = project / "conf" / "two_class"
+    env.mkdir()
+    (env / "catalog_jrte_sentiment.yml").write_text(
+        (project / "conf" / "base" / "catalog_jrte_sentiment.yml").read_text().split("jrte_sentiment.pn_checked:")[0]
+        .replace("data/01_raw/pn.tsv", "data/01_raw/two_class.tsv"),
+        encoding="utf-8",
+    )
+    (env / "parameters_jrte_sentiment.yml").write_text(
+        """
+jrte_sentiment:
+  task:
+    corpus: hand-made 2-class
+    classes:
+      - {value: 0, name: negative}
+      - {value: 1, name: positive}
+  level1:
+    mapping:
+      unsure_class: null
+  baseline:
+    enabled: false
+  soft_labels:
+    enabled: false
+  level5:
+    decision_rule:
+      class: negative
+""",
+        encoding="utf-8",
+    )
+    run_kedro(project, env="two_class", pipeline_names=["jrte_sentiment"], params={"jrte_sentiment": BOUNDED})
+    out = project / "data" / "08_reporting" / "jrte_sentiment"
+    for name in ("level1", "level2"):
+        metrics = json.loads((out / f"{name}_metrics.json").read_text())
+        assert metrics["labels"] == ["negative", "positive"] and metrics["n"] == 16
+        assert len(metrics["confusion_matrix"]) == 2 and set(metrics["per_class"]) == {"negative", "positive"}
+        f1 = [metrics["per_class"][c]["f1-score"] for c in ("negative", "positive")]
+        assert metrics["macro_f1"] == pytest.approx(sum(f1) / 2)  # averaged over the two classes only
+    assert "Switched off in the parameters" in (out / "baseline_report.md").read_text()
+    comparison = json.loads((out / "comparison_metrics.json").read_text())
+    assert set(comparison["levels"]) == {"level1", "level2"}
+    assert set(json.loads((out / "level5_metrics.json").read_text())["candidates"]) == {"decision_rule"}
 
 
 def test_bad_input_writes_nothing(project):
@@ -89,4 +163,4 @@ def test_bounded_real_run(project, shared_data):
     assert not (project / "data" / "08_reporting" / "jrte_sentiment").exists()  # real results kept apart
     comparison = check_outputs(out, n_test=120)
     # zero-shot on real reviews: better than chance over three classes
-    assert comparison["level1"]["accuracy"] > 0.4, comparison
+    assert comparison["levels"]["level1"]["accuracy"] > 0.4, comparison

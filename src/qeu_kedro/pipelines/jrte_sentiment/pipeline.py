@@ -1,101 +1,147 @@
-"""``jrte_sentiment``: wiring only; see nodes.py."""
+"""``jrte_sentiment``: wiring only; the nodes are in data.py, model.py, report.py and levels.py.
+
+The whole pipeline is namespaced ``jrte_sentiment``. The fine-tuning runs are one template
+(train -> predict -> evaluate) instantiated per run, each a nested namespace with its own
+parameter block: ``level2`` (with the Level 4 countermeasures), ``baseline`` (without them)
+and ``soft_labels`` (Level 5: trained on the annotators' vote shares).
+"""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import (
-    analyse_errors,
-    check_pn,
-    compare_levels,
-    evaluate,
-    evaluate_level1,
-    evaluate_level2,
-    fine_tune_classifier,
-    plot_loss_curves,
-    predict_level1,
-    predict_level2,
-    predict_test,
-    split_pn,
-)
+from .data import check_pn, split_pn
+from .levels import compare_improvements, level4_report, plot_loss_curves
+from .model import fine_tune_classifier, predict_level1, predict_run, tune_class_bias
+from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
-P = "params:jrte_sentiment"
+NAMESPACE = "jrte_sentiment"
+RUNS = ("level2", "baseline", "soft_labels")
+SHARED = ["pn_train", "pn_dev", "pn_test", "level2_base_model"]
+TASK, STATS = "params:task", "params:statistics"
+
+
+def create_run_template() -> Pipeline:
+    """One fine-tuning run before namespacing: ``params:run`` is the run's block, the rest is shared."""
+    return Pipeline(
+        [
+            Node(
+                fine_tune_classifier,
+                ["pn_train", "pn_dev", "level2_base_model", "params:training", "params:run", TASK],
+                ["classifier", "training_metrics"],
+                name="fine_tune",
+            ),
+            Node(
+                predict_run,
+                ["classifier", "pn_train", "pn_dev", "pn_test", "params:training", "params:run", TASK],
+                "predictions",
+                name="predict",
+            ),
+            Node(evaluate, ["predictions", "params:run", TASK, STATS], ["metrics", "confusion_matrix"], name="evaluate"),
+        ]
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
+    template = create_run_template()
+    runs = [
+        Pipeline(
+            template,
+            namespace=run,
+            inputs=set(SHARED),
+            parameters={"params:training": "params:training", TASK: TASK, STATS: STATS, "params:run": f"params:{run}"},
+        )
+        for run in RUNS
+    ]
     data = [
-        Node(check_pn, "pn", "pn_checked", name="check_pn"),
-        Node(split_pn, ["pn_checked", f"{P}.split"], ["pn_train", "pn_dev", "pn_test"], name="split_pn"),
+        Node(check_pn, ["pn", TASK], "pn_checked", name="check_pn"),
+        Node(split_pn, ["pn_checked", "params:split"], ["pn_train", "pn_dev", "pn_test"], name="split_pn"),
     ]
     level1 = [
-        Node(predict_level1, ["pn_test", "level1_model", f"{P}.level1"], "level1_predictions", name="predict_level1"),
+        Node(predict_level1, ["pn_test", "level1_model", "params:level1", TASK], "level1.predictions", name="predict_level1"),
         Node(
-            evaluate_level1,
-            ["level1_predictions", f"{P}.level1"],
-            ["level1_report", "level1_metrics", "level1_confusion_matrix"],
+            evaluate,
+            ["level1.predictions", "params:level1", TASK, STATS],
+            ["level1.metrics", "level1.confusion_matrix"],
             name="evaluate_level1",
         ),
+        Node(report_level1, "level1.metrics", "level1.report", name="report_level1"),
     ]
-    # Level 2's model is trained with the Level 4 countermeasures; the same training
-    # without them gives the over-fitting baseline.
-    level2 = [
+    reports = [
         Node(
-            fine_tune_classifier,
-            ["pn_train", "pn_dev", "level2_base_model", f"{P}.training", f"{P}.countermeasures"],
-            ["level2_classifier", "level2_loss_history"],
-            name="fine_tune_level2",
+            report_level2,
+            ["level2.metrics", "level1.metrics", "level1.predictions", "level2.predictions", TASK, STATS],
+            "level2.report",
+            name="report_level2",
         ),
+        Node(report_run, "baseline.metrics", "baseline.report", name="report_baseline"),
+        Node(report_run, "soft_labels.metrics", "soft_labels.report", name="report_soft_labels"),
         Node(
-            predict_level2,
-            ["level2_classifier", "pn_train", "pn_dev", "pn_test", f"{P}.training"],
-            "level2_predictions",
-            name="predict_level2",
-        ),
-        Node(
-            evaluate_level2,
-            ["level2_predictions", f"{P}.level2"],
-            ["level2_report", "level2_metrics", "level2_confusion_matrix"],
-            name="evaluate_level2",
+            compare_levels,
+            [
+                "level1.predictions",
+                "level2.predictions",
+                "baseline.predictions",
+                "level1.metrics",
+                "level2.metrics",
+                "baseline.metrics",
+                TASK,
+                STATS,
+            ],
+            ["comparison_metrics", "comparison_table", "comparison_confusion_matrices"],
+            name="compare_levels",
         ),
     ]
     level3 = [
         Node(
             analyse_errors,
-            ["level2_predictions", f"{P}.error_analysis"],
+            ["level2.predictions", "params:error_analysis", TASK, "params:level2.model"],
             ["level3_errors", "level3_summary", "level3_error_rates", "level3_report"],
             name="analyse_errors",
         ),
     ]
     level4 = [
         Node(
-            fine_tune_classifier,
-            ["pn_train", "pn_dev", "level2_base_model", f"{P}.training", f"{P}.no_countermeasures"],
-            ["no_countermeasures_classifier", "no_countermeasures_loss_history"],
-            name="fine_tune_without_countermeasures",
-        ),
-        Node(
-            predict_test,
-            ["no_countermeasures_classifier", "pn_test", f"{P}.training"],
-            "no_countermeasures_predictions",
-            name="predict_without_countermeasures",
-        ),
-        Node(
-            evaluate,
-            ["no_countermeasures_predictions", f"{P}.no_countermeasures.title"],
-            ["no_countermeasures_report", "no_countermeasures_metrics", "no_countermeasures_confusion_matrix"],
-            name="evaluate_without_countermeasures",
-        ),
-        Node(
             plot_loss_curves,
-            ["level2_loss_history", "no_countermeasures_loss_history"],
-            ["level4_loss_curves", "level4_summary"],
+            ["level2.training_metrics", "baseline.training_metrics", "params:level2.model", TASK],
+            "level4_loss_curves",
             name="plot_loss_curves",
         ),
-    ]
-    comparison = [
         Node(
-            compare_levels,
-            ["level1_predictions", "level2_predictions", "level1_metrics", "level2_metrics", "no_countermeasures_metrics"],
-            ["comparison_metrics", "comparison_table", "comparison_confusion_matrices"],
-            name="compare_levels",
+            level4_report,
+            [
+                "level2.training_metrics",
+                "baseline.training_metrics",
+                "params:level2",
+                "params:baseline",
+                "params:level4",
+                "comparison_metrics",
+                "params:level2.model",
+            ],
+            ["level4_summary", "level4_report"],
+            name="level4_report",
         ),
     ]
-    return Pipeline(data + level1 + level2 + level3 + level4 + comparison)
+    level5 = [
+        Node(
+            tune_class_bias,
+            ["level2.predictions", "params:level5.decision_rule", TASK],
+            ["decision_rule.predictions", "decision_rule.training_metrics"],
+            name="tune_decision_rule",
+        ),
+        Node(
+            compare_improvements,
+            [
+                "level2.predictions",
+                "decision_rule.predictions",
+                "decision_rule.training_metrics",
+                "soft_labels.predictions",
+                "params:level5",
+                "params:level2.model",
+                TASK,
+                STATS,
+            ],
+            ["level5_metrics", "level5_report", "level5_comparison"],
+            name="compare_improvements",
+        ),
+    ]
+    whole = Pipeline(data + level1 + reports + level3 + level4 + level5) + sum(runs, Pipeline([]))
+    return Pipeline(whole, namespace=NAMESPACE, tags=[NAMESPACE])

@@ -1,58 +1,34 @@
-"""The model folder dataset and the hub environment's configuration."""
+"""The environments of jrte_sentiment (hub, jrte) and the hub env's Level 1 path on a tiny local model."""
 
 import time
 
+import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
-from qeu_kedro.datasets.hf_sequence_classifier import HFModelFolder, HFSequenceClassifierDataset
+from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
 from qeu_kedro.models import ModelNotAvailableError
 from tests.conftest import REPO, load_config
 
-
-def test_needs_a_model_or_a_filepath():
-    with pytest.raises(DatasetError, match="'model' or 'filepath'"):
-        HFSequenceClassifierDataset()
-
-
-def test_unsaved_classifier_says_to_run_the_pipeline(tmp_path):
-    ds = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf"))
-    assert not ds.exists()
-    with pytest.raises(DatasetError, match="run the pipeline"):
-        ds.load()
-
-
-def test_save_and_load_a_classifier(tmp_path):
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い"]) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab))
-    config = BertConfig(vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3)
-    model = BertForSequenceClassification(config)
-    ds = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf"))
-    with pytest.raises(DatasetError, match="'model' and 'tokenizer'"):
-        ds.save(model)
-    ds.save({"model": model, "tokenizer": tokenizer})
-    loaded = ds.load()
-    assert isinstance(loaded, HFModelFolder) and ds.exists()
-    assert loaded.model().config.num_labels == 3
-    assert loaded.tokenizer()("良い")["input_ids"] == tokenizer("良い")["input_ids"]
+TASK = load_config(REPO, None, "parameters")["jrte_sentiment"]["task"]
 
 
 def test_hub_env_names_the_original_models_and_maps_their_labels():
     catalog = load_config(REPO, "hub")
-    assert catalog["level1_model"]["model"] == "mr4/bert-base-jp-sentiment-analysis"
-    assert catalog["level2_base_model"]["model"] == "tohoku-nlp/bert-base-japanese-v3"
-    assert catalog["level1_model"]["allow_download"] and catalog["level2_base_model"]["allow_download"]
+    assert catalog["jrte_sentiment.level1_model"]["model"] == "mr4/bert-base-jp-sentiment-analysis"
+    assert catalog["jrte_sentiment.level2_base_model"]["model"] == "tohoku-nlp/bert-base-japanese-v3"
+    assert catalog["jrte_sentiment.level1_model"]["allow_download"] and catalog["jrte_sentiment.level2_base_model"]["allow_download"]
     params = load_config(REPO, "hub", "parameters")["jrte_sentiment"]
     base = load_config(REPO, None, "parameters")["jrte_sentiment"]
     assert params["level1"]["method"] == "pipeline" and base["level1"]["method"] == "embedding_zero_shot"
     assert params["training"]["prefix"] == "" and set(params) == set(base)
     assert set(params["level1"]["mapping"]["labels"].values()) == {"positive", "negative"}
+    # layered: what the hub env does not state comes from base
+    assert params["training"]["trainer"]["per_device_train_batch_size"] == base["training"]["trainer"]["per_device_train_batch_size"]
+    assert params["training"]["trainer"]["learning_rate"] == 3.0e-5
 
 
-@pytest.mark.parametrize("entry", ["level1_model", "level2_base_model"])
+@pytest.mark.parametrize("entry", ["jrte_sentiment.level1_model", "jrte_sentiment.level2_base_model"])
 def test_hub_models_fail_at_once_offline_with_advice(entry, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -68,17 +44,18 @@ def test_hub_models_fail_at_once_offline_with_advice(entry, tmp_path, monkeypatc
 
 def test_jrte_env_reads_the_real_corpus_and_writes_apart():
     catalog = load_config(REPO, "jrte")
-    assert catalog["pn"]["filepath"].endswith("/jrte/pn.tsv")
-    assert catalog["level2_classifier"]["filepath"] == "data/06_models/jrte/jrte_sentiment/level2_classifier"
-    assert load_config(REPO, "jrte", "parameters")["jrte_sentiment"]["training"]["epochs"] > 1
+    assert catalog["jrte_sentiment.pn"]["filepath"].endswith("/jrte/pn.tsv")
+    assert catalog["jrte_sentiment.level2.classifier"]["filepath"] == "data/06_models/jrte/jrte_sentiment/level2_classifier"
+    params = load_config(REPO, "jrte", "parameters")["jrte_sentiment"]
+    assert params["training"]["trainer"]["num_train_epochs"] > 1
+    assert params["baseline"]["trainer"]["num_train_epochs"] >= 5  # long enough for the validation loss to turn up
 
 
 def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path):
     """The hub env's Level 1 path (text-classification pipeline + mapping), on a tiny local model."""
-    import pandas as pd
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    from qeu_kedro.pipelines.jrte_sentiment.nodes import CLASSES, predict_level1
+    from qeu_kedro.pipelines.jrte_sentiment.model import predict_level1
 
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪"]) + "\n")
@@ -91,15 +68,15 @@ def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path)
     )
     folder = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).load()
     test = pd.DataFrame(
-        {"id": ["t1", "t2", "t3"], "text": ["良い", "悪い", "良"], "label_name": ["positive", "negative", "neutral"],
+        {"id": ["t1", "t2", "t3"], "text": ["良い", "悪い", "良"], "label_name": ["positive", "negative", "normal"],
          "length": [2, 2, 1], "agreement": [1.0, 1.0, 2 / 3]}
     )
     params = load_config(REPO, "hub", "parameters")["jrte_sentiment"]["level1"]
-    out = predict_level1(test, folder, params)
+    out = predict_level1(test, folder, params, TASK)
     assert out["id"].tolist() == ["t1", "t2", "t3"] and (out["split"] == "test").all()
     assert set(out["model_label"]) <= {"NEGATIVE", "POSITIVE"}
-    assert set(out["predicted"]) <= set(CLASSES)
+    assert set(out["predicted"]) <= {"negative", "normal", "positive"}
     # an untrained 2-class model is unsure: its scores sit near 0.5, inside the neutral band
-    assert (out["predicted"] == "neutral").tolist() == (out["confidence"] < params["mapping"]["neutral_below"]).tolist()
+    assert (out["predicted"] == "normal").tolist() == (out["confidence"] < params["mapping"]["unsure_below"]).tolist()
     with pytest.raises(ValueError, match="level1.method"):
-        predict_level1(test, folder, {**params, "method": "nope"})
+        predict_level1(test, folder, {**params, "method": "nope"}, TASK)

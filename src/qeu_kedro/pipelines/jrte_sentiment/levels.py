@@ -1,0 +1,226 @@
+"""Level 4 (over-fitting and its countermeasures, with sources) and Level 5 (improvements measured against Level 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .report import (
+    _pyplot,
+    classification_metrics,
+    comparison_sentences,
+    fact,
+    paired_comparison,
+    possibility,
+    render,
+)
+
+
+# ---------------------------------------------------------------- level 4
+def countermeasures_in_use(run: dict[str, Any]) -> list[str]:
+    """Which countermeasures a run's parameters switch on (keys of ``level4.explanations``)."""
+    trainer, model = run.get("trainer") or {}, run.get("config") or {}
+    used = []
+    if run.get("enabled", True) and run.get("early_stopping_patience") is not None:
+        used.append("early_stopping")
+    if (trainer.get("weight_decay") or 0) > 0:
+        used.append("weight_decay")
+    if any(model.get(k) for k in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout")):
+        used.append("dropout")
+    if (trainer.get("label_smoothing_factor") or 0) > 0:
+        used.append("label_smoothing")
+    return used
+
+
+def plot_loss_curves(
+    level2_training: dict[str, Any], baseline_training: dict[str, Any], model: str, task: dict[str, Any]
+) -> Any:
+    """Training and validation loss per epoch, without (left) and with (right) the Level 4 countermeasures."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    runs = [("without countermeasures", baseline_training), ("with countermeasures", level2_training)]
+    runs = [(name, t) for name, t in runs if t.get("enabled", True) and t["history"]]
+    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(5.5 * max(len(runs), 1), 4.3), sharey=True, squeeze=False)
+    for ax, (name, training) in zip(axes[0], runs, strict=False):
+        hist = pd.DataFrame(training["history"])
+        ax.plot(hist["epoch"], hist["train_loss"], "o-", label="training loss")
+        ax.plot(hist["epoch"], hist["eval_cross_entropy"], "s-", label="validation loss (cross-entropy)")
+        best = int(hist["eval_cross_entropy"].idxmin())
+        ax.axvline(hist["epoch"][best], color="grey", ls=":", label=f"lowest validation loss (epoch {hist['epoch'][best]:g})")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("loss")
+    some = runs[0][1] if runs else {"n_train": 0, "n_dev": 0}
+    fig.suptitle(
+        f"Level 4: loss per epoch, {model} — {task['corpus']}, train n = {some.get('n_train')}, "
+        f"dev n = {some.get('n_dev')}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]]:
+    hist = pd.DataFrame(training["history"])
+    best = int(hist["eval_cross_entropy"].idxmin())
+    e_best, v_best = float(hist["epoch"][best]), float(hist["eval_cross_entropy"][best])
+    e_last, v_last = float(hist["epoch"].iloc[-1]), float(hist["eval_cross_entropy"].iloc[-1])
+    out = [
+        fact(
+            f"{name}: the training loss went from {hist['train_loss'].iloc[0]:.4f} (epoch {hist['epoch'].iloc[0]:g}) to "
+            f"{hist['train_loss'].iloc[-1]:.4f} (epoch {e_last:g}).",
+            float(hist["train_loss"].iloc[-1]),
+        ),
+        fact(f"{name}: the validation loss was lowest at epoch {e_best:g} ({v_best:.4f}).", v_best),
+    ]
+    if v_last > v_best:
+        out.append(fact(
+            f"{name}: after epoch {e_best:g} the validation loss rose to {v_last:.4f} at epoch {e_last:g} "
+            f"(+{v_last - v_best:.4f}) while the training loss kept falling.",
+            round(v_last - v_best, 4),
+        ))
+        out.append(possibility(
+            f"{name}: the model may be learning particulars of the training sentences that do not carry over to "
+            "new ones (over-fitting); the rise is one run with one seed."
+        ))
+    else:
+        out.append(fact(f"{name}: the validation loss did not rise within the {len(hist)} epochs run.", len(hist)))
+        out.append(possibility(f"{name}: more epochs may be needed before over-fitting shows, or it may not show on this data."))
+    return out
+
+
+def level4_report(
+    level2_training: dict[str, Any],
+    baseline_training: dict[str, Any],
+    level2_run: dict[str, Any],
+    baseline_run: dict[str, Any],
+    params: dict[str, Any],
+    comparison: dict[str, Any],
+    model: str,
+) -> tuple[dict[str, Any], str]:
+    """Level 4: the countermeasures in use, each with its explanation and source; the loss curves and test scores in words."""
+    used = countermeasures_in_use(level2_run)
+    explanations = params["explanations"]
+    missing = [k for k in used if k not in explanations]
+    if missing:
+        raise ValueError(f"countermeasures {missing} are in use but have no entry in level4.explanations")
+    lines = [f"# Level 4: over-fitting and its countermeasures ({model})", "", "## The countermeasures of the Level 2 run", ""]
+    for key in used:
+        e = explanations[key]
+        lines += [f"### {e['name']}", "", " ".join(e["explanation"].split()), "", f"Source: {e['source']}", ""]
+    lines += ["Settings (TrainingArguments and model-config keys): "
+              f"`trainer: {level2_run.get('trainer')}`, `config: {level2_run.get('config')}`, "
+              f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
+              f"the run without them: `trainer: {baseline_run.get('trainer')}`.", ""]
+    sentences = []
+    summary: dict[str, Any] = {"countermeasures": used}
+    for name, training in (("Without countermeasures", baseline_training), ("With countermeasures", level2_training)):
+        if training.get("enabled", True) and training["history"]:
+            sentences += _curve_sentences(name, training)
+            summary[name.lower().replace(" ", "_")] = {
+                "epochs_run": training["epochs_run"],
+                "best_epoch": training["best_epoch"],
+                "history": training["history"],
+            }
+    lines += ["## Loss curves (`level4_loss_curves.png`)", ""]
+    if not baseline_training.get("enabled", True):
+        lines += ["The run without countermeasures is switched off (enabled: false).", ""]
+    text = "\n".join(lines) + render(sentences)
+    if "baseline_vs_level2" in comparison.get("paired", {}):
+        pair = comparison["paired"]["baseline_vs_level2"]
+        text += "\n## Test scores, without vs with the countermeasures\n\n" + render(
+            comparison_sentences(
+                pair, "the run with countermeasures (Level 2)", "the run without them",
+                "the countermeasures, the learning-rate schedule and the number of epochs",
+            )
+        )
+        summary["baseline_vs_level2"] = pair
+    return summary, text
+
+
+# ---------------------------------------------------------------- level 5
+def _dev_macro_f1(predictions: pd.DataFrame, names: list[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    dev = predictions[predictions["split"] == "dev"]
+    return float(f1_score(dev["true"], dev["predicted"], labels=names, average="macro", zero_division=0))
+
+
+def compare_improvements(
+    level2_predictions: pd.DataFrame,
+    decision_rule_predictions: pd.DataFrame,
+    decision_rule: dict[str, Any],
+    soft_labels_predictions: pd.DataFrame,
+    params: dict[str, Any],
+    model: str,
+    task: dict[str, Any],
+    statistics: dict[str, Any],
+) -> tuple[dict[str, Any], str, Any]:
+    """Level 5: each improvement switched on against Level 2 on the same test sentences; dev picks the one kept.
+
+    Candidates: the dev-tuned decision rule (a bias on one class's logit, no retraining) and the
+    run trained on the annotators' vote shares (soft labels). A candidate switched off is absent.
+    """
+    names = [c["name"] for c in task["classes"]]
+    candidates = {"decision_rule": decision_rule_predictions, "soft_labels": soft_labels_predictions}
+    candidates = {k: v for k, v in candidates.items() if not v.empty}
+    level2_dev = _dev_macro_f1(level2_predictions, names)
+    results: dict[str, Any] = {}
+    for key, preds in candidates.items():
+        results[key] = {
+            "description": params["candidates"][key],
+            "dev_macro_f1": _dev_macro_f1(preds, names),
+            "test": {k: v for k, v in classification_metrics(preds, task, statistics).items() if k != "classification_report"},
+            "vs_level2": paired_comparison(level2_predictions, preds, task, statistics),
+        }
+    chosen = max(results, key=lambda k: results[k]["dev_macro_f1"]) if results else None
+    keep = chosen if chosen and results[chosen]["dev_macro_f1"] > level2_dev else None
+    metrics = {
+        "level2_dev_macro_f1": level2_dev,
+        "candidates": results,
+        "chosen_by_dev": keep,
+        "decision_rule": decision_rule,
+    }
+    lines = [f"# Level 5: improvements from the Level 3 findings ({model})", ""]
+    lines += [f"Level 2's dev macro-F1 is {level2_dev:.4f}. Each candidate is one parameter switch; the test "
+              "comparisons are paired (the same test sentences, bootstrap over sentences).", ""]
+    for key, r in results.items():
+        lines += [f"## {key}: {r['description']}", ""]
+        sentences = [fact(f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}).", r["dev_macro_f1"])]
+        if key == "decision_rule":
+            sentences.append(fact(f"The bias chosen on dev for '{decision_rule['class']}' is {decision_rule['bias']:+.2f}.",
+                                  decision_rule["bias"]))
+        sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
+        lines.append(render(sentences))
+    if keep:
+        lines += [f"**Kept (highest dev macro-F1, above Level 2's): {keep}.**", ""]
+    elif results:
+        lines += ["**Kept: none** (no candidate's dev macro-F1 is above Level 2's).", ""]
+    else:
+        lines += ["All candidates are switched off.", ""]
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    labels, diffs, lows, highs = [], [], [], []
+    for key, r in results.items():
+        for measure in ("accuracy", "macro_f1"):
+            c = r["vs_level2"][measure]
+            labels.append(f"{key}\n{measure}")
+            diffs.append(c["difference"])
+            lows.append(c["difference"] - c["ci_low"])
+            highs.append(c["ci_high"] - c["difference"])
+    if labels:
+        ax.errorbar(np.arange(len(labels)), diffs, yerr=[lows, highs], fmt="o", capsize=5, label="difference, 95 % paired interval")
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.legend(fontsize=8)
+    ax.axhline(0, color="grey", lw=1)
+    ax.set_ylabel("candidate − Level 2 (test)")
+    n = len(level2_predictions[level2_predictions["split"] == "test"])
+    ax.set_title(f"Level 5 vs Level 2: {model} — {task['corpus']}, test n = {n}", fontsize=10)
+    fig.tight_layout()
+    return metrics, "\n".join(lines), fig

@@ -1,0 +1,410 @@
+"""Models of ``jrte_sentiment``: the Level 1 zero-shot classifier, fine-tuning (Levels 2, 4, 5) and prediction."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import class_names
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- level 1
+def map_two_to_task(two_class: pd.DataFrame, mapping: dict[str, Any], names: list[str]) -> pd.Series:
+    """Resolve a 2-class model's ``label``/``score`` against the task's classes.
+
+    Args:
+        two_class: columns ``label`` (the model's label name) and ``score`` (its probability).
+        mapping: ``labels`` (model label -> a class name of the task), ``unsure_class`` (a
+            class name, or null) and ``unsure_below``: a prediction whose score is below it
+            is ``unsure_class`` (the model is unsure between the two poles, which is what a
+            neutral sentence looks like to it).
+        names: the task's class names.
+
+    Raises:
+        ValueError: a model label that ``mapping["labels"]`` does not name, or a target that is
+            not a class of the task.
+    """
+    labels = mapping["labels"]
+    unknown = sorted(set(two_class["label"]) - set(labels))
+    if unknown:
+        raise ValueError(
+            f"The 2-class model answered labels {unknown} that parameters jrte_sentiment.level1.mapping.labels "
+            f"do not map (mapped: {sorted(labels)}); add them there."
+        )
+    unsure = mapping.get("unsure_class")
+    bad = sorted(set(labels.values()) - set(names)) + ([unsure] if unsure is not None and unsure not in names else [])
+    if bad:
+        raise ValueError(f"level1.mapping maps to {bad}, which are not classes of the task ({names}).")
+    mapped = two_class["label"].map(labels)
+    if unsure is None:
+        return mapped.rename("predicted")
+    return mapped.where(two_class["score"] >= mapping["unsure_below"], unsure).rename("predicted")
+
+
+class EmbeddingZeroShot:
+    """A 2-class sentiment classifier with no training: cosine to label descriptions.
+
+    Texts and descriptions are embedded by ``SentenceTransformer.encode`` (mean pooling, the
+    e5 prompt, unit length); the class scores are a softmax of the cosine to each class's mean
+    description divided by ``temperature``. It answers like transformers' text-classification
+    ``pipeline``: a list of ``{"label", "score"}`` for the top class.
+    """
+
+    def __init__(self, folder: Any, descriptions: dict[str, list[str]], params: dict[str, Any]) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(folder.path, device="cpu")
+        self.model.max_seq_length = params["max_length"]
+        self.params = params
+        self.labels = list(descriptions)
+        centroids = np.stack([self.embed(descriptions[k]).mean(axis=0) for k in self.labels])
+        self.centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(
+            texts,
+            prompt=self.params["prefix"],
+            batch_size=self.params["batch_size"],
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+
+    def __call__(self, texts: list[str]) -> list[dict[str, Any]]:
+        from scipy.special import softmax
+
+        probs = softmax(self.embed(texts) @ self.centroids.T / self.params["temperature"], axis=1)
+        best = probs.argmax(axis=1)
+        return [{"label": self.labels[b], "score": float(p[b])} for b, p in zip(best, probs, strict=True)]
+
+
+def _two_class_model(folder: Any, params: dict[str, Any]) -> Any:
+    if params["method"] == "embedding_zero_shot":
+        return EmbeddingZeroShot(folder, params["descriptions"], params["zero_shot"])
+    if params["method"] == "pipeline":
+        from transformers import pipeline
+
+        clf = pipeline("text-classification", model=folder.path, device="cpu")
+        return lambda texts: clf(texts, batch_size=params["zero_shot"]["batch_size"], truncation=True)
+    raise ValueError(f"level1.method must be 'embedding_zero_shot' or 'pipeline', not {params['method']!r}.")
+
+
+def prediction_table(
+    data: pd.DataFrame, split: str, predicted: np.ndarray, confidence: np.ndarray, probs: np.ndarray | None = None,
+    names: list[str] | None = None, raw_label: Any = None,
+) -> pd.DataFrame:
+    """One row per sentence: split, id, text, true, predicted, confidence, length, agreement (+ ``p_<class>``)."""
+    table = pd.DataFrame(
+        {
+            "split": split,
+            "id": data["id"].to_numpy(),
+            "text": data["text"].to_numpy(),
+            "true": data["label_name"].to_numpy(),
+            "predicted": predicted,
+            "confidence": np.round(confidence.astype(float), 4),
+            "length": data["length"].to_numpy(),
+            "agreement": np.round(data["agreement"].to_numpy(), 3),
+        }
+    )
+    if probs is not None:
+        for j, name in enumerate(names or []):
+            table[f"p_{name}"] = probs[:, j].astype(float)
+    if raw_label is not None:
+        table["model_label"] = np.asarray(raw_label)
+    return table
+
+
+def predict_level1(test: pd.DataFrame, level1_model: Any, params: dict[str, Any], task: dict[str, Any]) -> pd.DataFrame:
+    """Level 1: classify ``test`` with a 2-class model (no training on this corpus), mapped to the task's classes."""
+    model = _two_class_model(level1_model, params)
+    logger.info("Level 1 (%s): classifying %d sentences", params["method"], len(test))
+    two_class = pd.DataFrame(model(test["text"].tolist()))
+    predicted = map_two_to_task(two_class, params["mapping"], class_names(task))
+    return prediction_table(test, "test", predicted.to_numpy(), two_class["score"].to_numpy(), raw_label=two_class["label"])
+
+
+# ---------------------------------------------------------------- fine-tuning (levels 2, 4, 5)
+def vote_shares(data: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The annotators' votes as a distribution over the classes (one row per sentence)."""
+    votes = data[[f"votes_{n}" for n in names]].to_numpy(dtype=np.float64)
+    return votes / votes.sum(axis=1, keepdims=True)
+
+
+def balanced_class_weights(data: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """scikit-learn's "balanced" weights ``n / (k · n_c)``; a class absent from ``data`` gets weight 0."""
+    counts = data["label_name"].value_counts().reindex(names, fill_value=0).to_numpy(dtype=np.float64)
+    return np.where(counts > 0, counts.sum() / (len(names) * np.maximum(counts, 1)), 0.0)
+
+
+def soft_cross_entropy(logits: Any, targets: Any, class_weights: Any = None) -> Any:
+    """Cross-entropy against a target distribution (soft labels) or class indices, optionally class-weighted.
+
+    With weights ``w``, each sentence counts ``sum_c t_c w_c`` and the loss is the weighted mean
+    (as ``torch.nn.functional.cross_entropy(weight=w)`` for hard targets).
+    """
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    if targets.dim() == 1:
+        targets = torch.nn.functional.one_hot(targets.long(), logits.shape[-1]).to(logp.dtype)
+    targets = targets.to(logp.dtype)
+    if class_weights is None:
+        return -(targets * logp).sum(-1).mean()
+    w = torch.as_tensor(class_weights, dtype=logp.dtype, device=logp.device)
+    return -(targets * w * logp).sum() / (targets * w).sum()
+
+
+def _encode(tokenizer: Any, data: pd.DataFrame, names: list[str], max_length: int, prefix: str, soft: bool) -> Any:
+    from datasets import Dataset
+
+    labels = vote_shares(data, names).tolist() if soft else [names.index(n) for n in data["label_name"]]
+    ds = Dataset.from_dict({"text": [prefix + t for t in data["text"]], "labels": labels})
+    return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True, remove_columns=["text"])
+
+
+def _macro_scores(eval_pred: Any) -> dict[str, float]:
+    from scipy.special import log_softmax
+    from sklearn.metrics import accuracy_score, f1_score
+
+    logits, labels = np.asarray(eval_pred[0]), np.asarray(eval_pred[1])
+    pred = logits.argmax(axis=-1)
+    # Plain cross-entropy: the Trainer's eval_loss includes label smoothing or class weights
+    # when they are on, which would make runs with and without them incomparable.
+    nll = -log_softmax(logits, axis=-1)[np.arange(len(labels)), labels].mean()
+    return {
+        "cross_entropy": float(nll),
+        "accuracy": accuracy_score(labels, pred),
+        "macro_f1": f1_score(labels, pred, average="macro", labels=np.arange(logits.shape[-1]), zero_division=0),
+    }
+
+
+def trainer_arguments(scratch: str, training: dict[str, Any], run: dict[str, Any]) -> Any:
+    """``TrainingArguments``: the fixed settings of this pipeline, then ``training.trainer`` and the run's ``trainer``.
+
+    The parameters use ``TrainingArguments``' own key names, so any of its knobs can be set in YAML.
+    """
+    from transformers import TrainingArguments
+
+    early = run.get("early_stopping_patience")
+    fixed = {
+        "output_dir": scratch,
+        "eval_strategy": "epoch",
+        "logging_strategy": "epoch",
+        "save_strategy": "epoch" if early is not None else "no",
+        "save_only_model": True,
+        "save_total_limit": 2,
+        "load_best_model_at_end": early is not None,
+        "metric_for_best_model": "eval_cross_entropy",
+        "greater_is_better": False,
+        "use_cpu": True,
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+    }
+    return TrainingArguments(**{**fixed, **training["trainer"], **(run.get("trainer") or {})})
+
+
+def fine_tune_classifier(
+    train: pd.DataFrame,
+    dev: pd.DataFrame,
+    base_model: Any,
+    training: dict[str, Any],
+    run: dict[str, Any],
+    task: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fine-tune ``base_model`` with a head over the task's classes on ``train``, evaluated on ``dev`` every epoch.
+
+    Args:
+        training: shared by every run: ``trainer`` (``TrainingArguments`` keys), ``max_length``,
+            ``prefix``, ``freeze_embeddings`` (the token embedding matrix is most of the weights:
+            freezing it makes a step much cheaper on CPU).
+        run: this run's ``enabled``, ``trainer`` (``TrainingArguments`` keys on top of the shared
+            ones: the Level 4 countermeasures weight decay, label smoothing, schedule), ``config``
+            (model-config keys such as ``hidden_dropout_prob``), ``early_stopping_patience`` (null: off;
+            on: the epoch with the lowest validation loss is restored) and the Level 5 switches
+            ``soft_labels`` (train on the annotators' vote shares) and ``class_weights``
+            (null or ``balanced``).
+
+    Returns:
+        ``{"model", "tokenizer"}`` (``{}`` when the run is switched off) and the training
+        metrics: ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
+        ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
+        across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``.
+    """
+    if not run.get("enabled", True):
+        logger.info("Run switched off (enabled: false): not trained")
+        return {}, {"enabled": False, "history": []}
+
+    import tempfile
+
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+
+    names = class_names(task)
+    set_seed(training["trainer"]["seed"])
+    tokenizer = base_model.tokenizer()
+    model = base_model.model(
+        "AutoModelForSequenceClassification",
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={c: i for i, c in enumerate(names)},
+        **(run.get("config") or {}),
+    )
+    if training.get("freeze_embeddings"):
+        for p in model.base_model.embeddings.word_embeddings.parameters():
+            p.requires_grad = False
+    soft = bool(run.get("soft_labels"))
+    weights = balanced_class_weights(train, names) if run.get("class_weights") == "balanced" else None
+    if run.get("class_weights") not in (None, "balanced"):
+        raise ValueError(f"class_weights must be null or 'balanced', not {run['class_weights']!r}.")
+    loss_func = None
+    if soft or weights is not None:
+        # A per-batch mean: with one gradient-accumulation step this is the Trainer's own scaling.
+        def loss_func(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+            return soft_cross_entropy(outputs["logits"], labels, weights)
+
+    early = run.get("early_stopping_patience")
+    train_ds = _encode(tokenizer, train, names, training["max_length"], training["prefix"], soft)
+    dev_ds = _encode(tokenizer, dev, names, training["max_length"], training["prefix"], soft=False)
+    # Checkpoints are the Trainer's scratch space for restoring the best epoch; the kept
+    # model goes through the catalog.
+    with tempfile.TemporaryDirectory(prefix="jrte_trainer_") as scratch:
+        trainer = Trainer(
+            model=model,
+            args=trainer_arguments(scratch, training, run),
+            train_dataset=train_ds,
+            eval_dataset=dev_ds,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=_macro_scores,
+            compute_loss_func=loss_func,
+            callbacks=[EarlyStoppingCallback(early_stopping_patience=early)] if early is not None else [],
+        )
+        result = trainer.train()
+        history = loss_history(trainer.state.log_history)
+    best = min(history, key=lambda r: r.get("eval_cross_entropy", np.inf))["epoch"] if history else None
+    logger.info(
+        "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s); lowest validation loss at epoch %s\n%s",
+        len(history), result.metrics["train_runtime"], soft, run.get("class_weights"), best,
+        pd.DataFrame(history).to_string(index=False),
+    )
+    metrics = {
+        "enabled": True,
+        "history": history,
+        "best_epoch": best,
+        "epochs_run": len(history),
+        "restored_best": early is not None,
+        "class_weights": None if weights is None else dict(zip(names, weights.round(4).tolist(), strict=True)),
+        "train_runtime_s": float(result.metrics["train_runtime"]),
+        "n_train": int(len(train)),
+        "n_dev": int(len(dev)),
+    }
+    return {"model": trainer.model.eval(), "tokenizer": tokenizer}, metrics
+
+
+def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per epoch (key ``epoch``) from the Trainer's logs (training and evaluation are logged separately)."""
+    rows: dict[float, dict[str, Any]] = {}
+    for entry in log_history:
+        epoch = entry.get("epoch")
+        if epoch is None:
+            continue
+        row = rows.setdefault(round(epoch, 4), {"epoch": round(epoch, 4)})
+        if "loss" in entry:
+            row["train_loss"] = entry["loss"]
+        for key in ("eval_loss", "eval_cross_entropy", "eval_accuracy", "eval_macro_f1"):
+            if key in entry:
+                row[key] = entry[key]
+    return [r for r in rows.values() if "eval_loss" in r]
+
+
+def predict_classifier(classifier: Any, params: dict[str, Any], names: list[str], **splits: pd.DataFrame) -> pd.DataFrame:
+    """Predictions (class, softmax confidence, ``p_<class>``) of a fine-tuned classifier on each named split."""
+    import torch
+
+    if not isinstance(classifier, dict):  # the saved Level 2 model comes back from the catalog as a folder
+        classifier = {"model": classifier.model(), "tokenizer": classifier.tokenizer()}
+    model, tokenizer = classifier["model"].eval(), classifier["tokenizer"]
+    batch_size = params["trainer"]["per_device_eval_batch_size"]
+    tables = []
+    for split, data in splits.items():
+        texts = [params["prefix"] + t for t in data["text"]]
+        # Batches of similar length waste little on padding.
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        p = np.zeros((len(texts), len(names)), np.float32)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=params["max_length"], return_tensors="pt"
+            )
+            with torch.inference_mode():
+                p[idx] = torch.softmax(model(**enc).logits, dim=-1).numpy()
+        tables.append(prediction_table(data, split, np.array(names)[p.argmax(1)], p.max(1), p, names))
+        logger.info("Predicted %d %s sentences", len(data), split)
+    return pd.concat(tables, ignore_index=True)
+
+
+def predict_run(
+    classifier: Any,
+    train: pd.DataFrame,
+    dev: pd.DataFrame,
+    test: pd.DataFrame,
+    training: dict[str, Any],
+    run: dict[str, Any],
+    task: dict[str, Any],
+) -> pd.DataFrame:
+    """Predictions on the run's ``predict_splits`` (Level 2 predicts train too, for Level 3); empty when switched off."""
+    if not run.get("enabled", True):
+        return pd.DataFrame(columns=["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"])
+    data = {"train": train, "dev": dev, "test": test}
+    return predict_classifier(classifier, training, class_names(task), **{s: data[s] for s in run["predict_splits"]})
+
+
+# ---------------------------------------------------------------- level 5: a decision rule tuned on dev
+def apply_class_bias(predictions: pd.DataFrame, names: list[str], target: str, bias: float) -> pd.DataFrame:
+    """Add ``bias`` to the log-probability of class ``target`` and re-take the argmax (no retraining)."""
+    logp = np.log(np.clip(predictions[[f"p_{n}" for n in names]].to_numpy(dtype=np.float64), 1e-12, None))
+    logp[:, names.index(target)] += bias
+    out = predictions.copy()
+    out["predicted"] = np.array(names)[logp.argmax(1)]
+    return out
+
+
+def tune_class_bias(
+    predictions: pd.DataFrame, params: dict[str, Any], task: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Level 5 decision rule: the bias on ``params["class"]``'s logit that maximises dev macro-F1, applied to every split.
+
+    The grid is ``params["grid"]`` (``[start, stop, step]``); among equal dev macro-F1 the
+    bias closest to 0 wins, so no change is made without a gain on dev.
+    """
+    from sklearn.metrics import f1_score
+
+    if not params.get("enabled", True):
+        return predictions.iloc[0:0], {"enabled": False}
+    names = class_names(task)
+    target = params["class"]
+    if target not in names:
+        raise ValueError(f"level5.decision_rule.class {target!r} is not a class of the task ({names}).")
+    dev = predictions[predictions["split"] == "dev"]
+    if dev.empty:
+        raise ValueError("the decision rule is tuned on dev: the Level 2 predictions hold no dev split.")
+    start, stop, step = params["grid"]
+    grid = np.round(np.arange(start, stop + step / 2, step), 6)
+    scores = [
+        f1_score(dev["true"], apply_class_bias(dev, names, target, b)["predicted"], labels=names, average="macro", zero_division=0)
+        for b in grid
+    ]
+    best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(grid[i])))
+    bias = float(grid[best])
+    logger.info("Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f)", bias, target, scores[best],
+                scores[int(np.argmin(np.abs(grid)))])
+    tuned = {
+        "enabled": True,
+        "class": target,
+        "bias": bias,
+        "dev_macro_f1": float(scores[best]),
+        "grid": [{"bias": float(b), "dev_macro_f1": float(s)} for b, s in zip(grid, scores, strict=True)],
+    }
+    return apply_class_bias(predictions, names, target, bias), tuned

@@ -1,0 +1,459 @@
+"""Metrics with intervals, figures and the levels' reports, each sentence tagged **[fact]** or **[possibility]**.
+
+A fact is a measured number of this run, written with that number; a possibility is a reading
+of the numbers that this run does not test, worded as such. Both come from templates driven
+by the metrics, never from a language model.
+"""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qeu_kedro.stats import VERDICT_SENTENCE, bootstrap_statistic_interval, paired_bootstrap_statistic
+
+from .data import class_names
+
+logger = logging.getLogger(__name__)
+
+Sentence = dict[str, Any]
+
+
+def fact(text: str, number: float | int) -> Sentence:
+    """A measured statement and the number it rests on."""
+    return {"tag": "fact", "text": text, "number": number}
+
+
+def possibility(text: str, number: float | int | None = None) -> Sentence:
+    """A reading the run does not test (with the number that prompted it, if any)."""
+    return {"tag": "possibility", "text": text, "number": number}
+
+
+def render(sentences: list[Sentence]) -> str:
+    return "\n".join(f"- **[{s['tag']}]** {s['text']}" for s in sentences) + "\n"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # figures are files here, never windows
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---------------------------------------------------------------- metrics
+def _test(predictions: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    return predictions[predictions["split"] == split].reset_index(drop=True)
+
+
+def _scores(true: np.ndarray, pred: np.ndarray, names: list[str]) -> tuple[Any, Any]:
+    from sklearn.metrics import f1_score
+
+    def accuracy(i: np.ndarray) -> float:
+        return float((true[i] == pred[i]).mean())
+
+    def macro_f1(i: np.ndarray) -> float:
+        # averaged over the configured classes only (labels=names): no class outside the task counts
+        return float(f1_score(true[i], pred[i], labels=names, average="macro", zero_division=0))
+
+    return accuracy, macro_f1
+
+
+def classification_metrics(
+    predictions: pd.DataFrame, task: dict[str, Any], statistics: dict[str, Any], split: str = "test"
+) -> dict[str, Any]:
+    """Accuracy and macro-F1 with 95 % bootstrap intervals over sentences, ``classification_report``, confusion matrix."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    names = class_names(task)
+    part = _test(predictions, split)
+    true, pred = part["true"].to_numpy(), part["predicted"].to_numpy()
+    kwargs = {"labels": names, "target_names": names, "zero_division": 0}
+    text = classification_report(true, pred, digits=4, **kwargs)
+    report = classification_report(true, pred, output_dict=True, **kwargs)
+    boot = {k: statistics[k] for k in ("n_resamples", "confidence", "seed")}
+    out: dict[str, Any] = {"split": split, "n": int(len(part))}
+    for key, stat in zip(("accuracy", "macro_f1"), _scores(true, pred, names), strict=True):
+        value, low, high = bootstrap_statistic_interval(stat, len(part), **boot)
+        out[key], out[f"{key}_ci"] = value, [low, high]
+    out.update(
+        confidence=statistics["confidence"],
+        per_class={c: {k: float(v) for k, v in report[c].items()} for c in names},
+        labels=names,
+        confusion_matrix=confusion_matrix(true, pred, labels=names).tolist(),
+        classification_report=text,
+    )
+    return out
+
+
+def paired_comparison(
+    before: pd.DataFrame, after: pd.DataFrame, task: dict[str, Any], statistics: dict[str, Any], split: str = "test"
+) -> dict[str, dict[str, Any]]:
+    """``after - before`` accuracy and macro-F1 on the same sentences, with paired 95 % bootstrap intervals."""
+    names = class_names(task)
+    b, a = _test(before, split).set_index("id"), _test(after, split).set_index("id")
+    if set(b.index) != set(a.index):
+        raise ValueError(f"paired comparison needs the same {split} sentences on both sides")
+    a = a.loc[b.index]
+    true = b["true"].to_numpy()
+    stats_b, stats_a = _scores(true, b["predicted"].to_numpy(), names), _scores(true, a["predicted"].to_numpy(), names)
+    boot = {k: statistics[k] for k in ("n_resamples", "confidence", "seed")}
+    return {
+        key: paired_bootstrap_statistic(sb, sa, len(b), **boot).to_dict()
+        for key, sb, sa in zip(("accuracy", "macro_f1"), stats_b, stats_a, strict=True)
+    }
+
+
+def title_of(params: dict[str, Any], task: dict[str, Any], n: int, split: str = "test") -> str:
+    """What every figure's title says: level, model, data and n."""
+    return f"{params['level']}: {params['model']} — {task['corpus']}, {split} n = {n}"
+
+
+def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str, ax: Any = None) -> Any:
+    """``ConfusionMatrixDisplay`` of the test split with the label names."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 5))
+    part = _test(predictions)
+    ConfusionMatrixDisplay.from_predictions(
+        part["true"], part["predicted"], labels=names, display_labels=names, ax=ax, colorbar=False, cmap="Blues"
+    )
+    acc = (part["true"] == part["predicted"]).mean()
+    ax.set_title("\n".join([*textwrap.wrap(title, 44), f"accuracy {acc:.3f}"]), fontsize=9)
+    if fig is not None:
+        fig.tight_layout()
+    return fig if fig is not None else ax.figure
+
+
+def evaluate(
+    predictions: pd.DataFrame, params: dict[str, Any], task: dict[str, Any], statistics: dict[str, Any]
+) -> tuple[dict[str, Any], Any]:
+    """Test-split metrics (with intervals) and the confusion matrix figure of one level; empty for a run switched off."""
+    names = class_names(task)
+    if predictions.empty:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"{params['level']}: switched off (enabled: false)", ha="center")
+        return {"enabled": False, "level": params["level"], "model": params["model"]}, fig
+    metrics = {"enabled": True, "level": params["level"], "model": params["model"], **classification_metrics(predictions, task, statistics)}
+    fig = confusion_figure(predictions, names, title_of(params, task, metrics["n"]))
+    logger.info("%s on test: accuracy %.4f, macro-F1 %.4f", params["level"], metrics["accuracy"], metrics["macro_f1"])
+    return metrics, fig
+
+
+# ---------------------------------------------------------------- sentences
+def _ci(metrics: dict[str, Any], key: str) -> str:
+    low, high = metrics[f"{key}_ci"]
+    return f"{metrics['confidence']:.0%} interval {low:.4f} to {high:.4f}".replace("%", " %")
+
+
+def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
+    """Facts on the classification report and the confusion matrix, and the possibilities they prompt."""
+    names, n = metrics["labels"], metrics["n"]
+    per_class = metrics["per_class"]
+    cm = np.asarray(metrics["confusion_matrix"])
+    out = [
+        fact(f"Accuracy on the test split is {metrics['accuracy']:.4f} ({_ci(metrics, 'accuracy')}, n = {n}).", metrics["accuracy"]),
+        fact(
+            f"Macro-F1, the unweighted mean of the {len(names)} classes' F1, is {metrics['macro_f1']:.4f} "
+            f"({_ci(metrics, 'macro_f1')}).",
+            metrics["macro_f1"],
+        ),
+    ]
+    f1 = {c: per_class[c]["f1-score"] for c in names}
+    best, worst = max(names, key=lambda c: f1[c]), min(names, key=lambda c: f1[c])
+    out.append(fact(f"The class with the highest F1 is '{best}' ({f1[best]:.4f}).", f1[best]))
+    out.append(fact(f"The class with the lowest F1 is '{worst}' ({f1[worst]:.4f}).", f1[worst]))
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    if off.sum() == 0:
+        out.append(fact("The confusion matrix has no sentence off its diagonal: every test sentence is classified as labelled.", 0))
+        out.append(possibility(
+            f"With n = {n} the test split may be too small or too easy to show this model's weaknesses; "
+            "a larger or harder test set could."
+        ))
+        return out
+    i, j = np.unravel_index(off.argmax(), off.shape)
+    share = off[i, j] / cm[i].sum()
+    out.append(fact(
+        f"The most frequent confusion is '{names[i]}' predicted as '{names[j]}': {int(off[i, j])} of the "
+        f"{int(cm[i].sum())} '{names[i]}' sentences ({share:.1%}).",
+        int(off[i, j]),
+    ))
+    recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
+    predicted_as, truly = int(cm[:, names.index(worst)].sum()), int(cm[names.index(worst)].sum())
+    if recall < precision:
+        out.append(fact(
+            f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
+            f"{predicted_as} times for {truly} '{worst}' sentences.",
+            recall,
+        ))
+        out.append(possibility(
+            f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
+            f"another class; this report does not test that (Level 3 reads the errors)."
+        ))
+    else:
+        out.append(fact(
+            f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
+            f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
+            precision,
+        ))
+        out.append(possibility(
+            f"The model may use '{worst}' as its answer when unsure between the other classes; "
+            "this report does not test that (Level 3 reads the errors)."
+        ))
+    half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
+    out.append(possibility(
+        f"Another test sample of the same size could move accuracy by about ±{half:.3f} (half the interval's width), "
+        "so a difference smaller than that from another model may be chance.",
+        round(half, 4),
+    ))
+    return out
+
+
+def comparison_sentences(
+    comparison: dict[str, dict[str, Any]], before: str, after: str, differs: str = "the model and its training"
+) -> list[Sentence]:
+    """Facts on a paired comparison (difference, interval, verdict) and the possibility each verdict prompts.
+
+    ``differs`` names what differs between the two arms (the candidate causes of a gain).
+    """
+    out = []
+    for key, label in (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1")):
+        c = comparison[key]
+        pct = f"{c['confidence']:.0%}".replace("%", " %")
+        out.append(fact(
+            f"{label} of {after} minus {before}: {c['difference']:+.4f} ({pct} paired interval {c['ci_low']:+.4f} to "
+            f"{c['ci_high']:+.4f}, n = {c['n']}): {VERDICT_SENTENCE[c['verdict']]}.",
+            c["difference"],
+        ))
+    verdicts = {comparison[k]["verdict"] for k in ("accuracy", "macro_f1")}
+    better = [k.replace("macro_f1", "macro-F1") for k in ("accuracy", "macro_f1") if comparison[k]["verdict"] == "better"]
+    if "worse" in verdicts:
+        out.append(possibility(f"{after} may fit this kind of test sentence less well than {before}; the cause is not tested here."))
+    elif better:
+        out.append(possibility(
+            f"The gain of {after} in {' and '.join(better)} may come from what differs between the two "
+            f"({differs}); this comparison alone does not say which part of that causes it, and it is one run with "
+            "one seed."
+        ))
+    else:
+        out.append(possibility(
+            f"{after} and {before} may be about equally good here, or differ by less than this test split can resolve."
+        ))
+    return out
+
+
+def level_report(metrics: dict[str, Any], sentences: list[Sentence], figure: str, heading: str = "") -> str:
+    """Markdown: the model, its classification report, the confusion matrix figure and the tagged sentences."""
+    if not metrics.get("enabled", True):
+        return f"# {metrics['level']}: {metrics['model']}\n\nSwitched off in the parameters (enabled: false).\n"
+    lines = [
+        f"# {metrics['level']}: {metrics['model']}",
+        "",
+        f"Model: **{metrics['model']}**. Test split: n = {metrics['n']}.",
+        "",
+        "## Classification report (test)",
+        "",
+        "```",
+        metrics["classification_report"].rstrip(),
+        "```",
+        "",
+        f"## Confusion matrix (rows: true, columns: predicted): `{figure}`",
+        "",
+        pd.DataFrame(metrics["confusion_matrix"], index=metrics["labels"], columns=metrics["labels"]).to_markdown(),
+        "",
+        heading or "## What the numbers say",
+        "",
+        "Each sentence is tagged **[fact]** (measured in this run; the number it rests on is in it) or "
+        "**[possibility]** (a reading this run does not test).",
+        "",
+    ]
+    return "\n".join(lines) + render(sentences)
+
+
+def report_level1(metrics: dict[str, Any]) -> str:
+    """Level 1's report."""
+    return level_report(metrics, level_sentences(metrics), "level1_confusion_matrix.png")
+
+
+def report_run(metrics: dict[str, Any]) -> str:
+    """The report of a fine-tuning run with no comparison section (the baseline, the soft-label run)."""
+    enabled = metrics.get("enabled", True)
+    return level_report(metrics, level_sentences(metrics) if enabled else [], "the run's *_confusion_matrix.png")
+
+
+def report_level2(
+    metrics: dict[str, Any],
+    level1_metrics: dict[str, Any],
+    level1_predictions: pd.DataFrame,
+    level2_predictions: pd.DataFrame,
+    task: dict[str, Any],
+    statistics: dict[str, Any],
+) -> str:
+    """Level 2's report, compared with Level 1 on the same test sentences."""
+    comparison = paired_comparison(level1_predictions, level2_predictions, task, statistics)
+    text = level_report(metrics, level_sentences(metrics), "level2_confusion_matrix.png")
+    text += "\n## Compared with Level 1 (same test sentences)\n\n" + render(
+        comparison_sentences(
+            comparison, level1_metrics["level"], metrics["level"],
+            "training on this corpus's labelled sentences against a zero-shot mapping of two classes",
+        )
+    )
+    return text
+
+
+# ---------------------------------------------------------------- all levels side by side
+def compare_levels(
+    level1_predictions: pd.DataFrame,
+    level2_predictions: pd.DataFrame,
+    baseline_predictions: pd.DataFrame,
+    level1_metrics: dict[str, Any],
+    level2_metrics: dict[str, Any],
+    baseline_metrics: dict[str, Any],
+    task: dict[str, Any],
+    statistics: dict[str, Any],
+) -> tuple[dict[str, Any], str, Any]:
+    """Every level's test accuracy and macro-F1 with intervals, paired comparisons, and the confusion matrices."""
+    plt = _pyplot()
+    names = class_names(task)
+    rows = {"level1": level1_metrics, "level2": level2_metrics, "baseline": baseline_metrics}
+    levels = {
+        k: {key: m[key] for key in ("level", "model", "n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}
+        for k, m in rows.items()
+        if m.get("enabled", True)
+    }
+    pairs = {"level2_vs_level1": paired_comparison(level1_predictions, level2_predictions, task, statistics)}
+    if "baseline" in levels:
+        pairs["baseline_vs_level2"] = paired_comparison(level2_predictions, baseline_predictions, task, statistics)
+    table = pd.DataFrame(
+        [
+            {
+                "level": v["level"],
+                "model": v["model"],
+                "accuracy": f"{v['accuracy']:.4f}",
+                "accuracy 95 % interval": f"{v['accuracy_ci'][0]:.4f} to {v['accuracy_ci'][1]:.4f}",
+                "macro-F1": f"{v['macro_f1']:.4f}",
+                "macro-F1 95 % interval": f"{v['macro_f1_ci'][0]:.4f} to {v['macro_f1_ci'][1]:.4f}",
+                "n": v["n"],
+            }
+            for v in levels.values()
+        ]
+    )
+    paired = pd.DataFrame(
+        [
+            {
+                "comparison": name,
+                "measure": key,
+                "difference": f"{c['difference']:+.4f}",
+                "95 % paired interval": f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
+                "verdict": c["verdict"],
+            }
+            for name, comp in pairs.items()
+            for key, c in comp.items()
+        ]
+    )
+    text = f"# Test split, every level ({task['corpus']})\n\n{table.to_markdown(index=False)}\n\n## Paired comparisons\n\n"
+    text += paired.to_markdown(index=False) + "\n"
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 5))
+    for ax, preds, m in ((axes[0], level1_predictions, level1_metrics), (axes[1], level2_predictions, level2_metrics)):
+        confusion_figure(preds, names, f"{m['level']}: {m['model']} — {task['corpus']}, test n = {m['n']}", ax=ax)
+    fig.tight_layout()
+    return {"levels": levels, "paired": pairs}, text, fig
+
+
+# ---------------------------------------------------------------- level 3
+def _bucket(values: pd.Series, edges: list[float], fmt: str) -> pd.Series:
+    """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order."""
+    labels = [fmt.format(lo=lo, hi=hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return pd.cut(values, bins=edges, labels=labels, right=False, include_lowest=True)
+
+
+def analyse_errors(
+    predictions: pd.DataFrame, params: dict[str, Any], task: dict[str, Any], model: str
+) -> tuple[pd.DataFrame, dict[str, Any], Any, str]:
+    """Level 3: every misclassified sample of ``params["splits"]`` and where the errors concentrate.
+
+    Returns:
+        The error table (split, id, text, true, predicted, confidence, length, agreement),
+        summaries (counts by confusion pair; error rate by length bucket and by agreement,
+        per split), a figure of the error rates and a short markdown report.
+    """
+    plt = _pyplot()
+    data = predictions[predictions["split"].isin(params["splits"])].copy()
+    data["error"] = data["true"] != data["predicted"]
+    data["length_bucket"] = _bucket(data["length"], params["length_edges"], "[{lo:g}, {hi:g})")
+    data["agreement_bucket"] = _bucket(data["agreement"], params["agreement_edges"], "[{lo:.2f}, {hi:.2f})")
+    errors = data[data["error"]].sort_values(["split", "confidence"], ascending=[True, False])
+    columns = ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
+    errors = errors[columns].reset_index(drop=True)
+
+    def rate(by: str) -> dict[str, dict[str, dict[str, float]]]:
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for split, part in data.groupby("split"):
+            g = part.groupby(by, sort=True, observed=True)["error"].agg(["mean", "size"])
+            out[str(split)] = {str(k): {"error_rate": float(r["mean"]), "n": int(r["size"])} for k, r in g.iterrows()}
+        return out
+
+    pairs = errors.groupby(["split", "true", "predicted"]).size().rename("count").reset_index()
+    summary = {
+        "n_errors": {str(s): int(n) for s, n in errors.groupby("split").size().items()},
+        "error_rate": {str(s): float(p["error"].mean()) for s, p in data.groupby("split")},
+        "confusion_pairs": [
+            {"split": r.split, "true": r.true, "predicted": r.predicted, "count": int(r.count)} for r in pairs.itertuples()
+        ],
+        "by_length": rate("length_bucket"),
+        "by_agreement": rate("agreement_bucket"),
+        "mean_confidence": {
+            "errors": float(errors["confidence"].mean()) if len(errors) else None,
+            "correct": float(data.loc[~data["error"], "confidence"].mean()),
+        },
+    }
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    n_text = ", ".join(f"{s} n = {int((data['split'] == s).sum())}" for s in params["splits"])
+    for ax, key, title in ((axes[0], "by_length", "length (characters)"), (axes[1], "by_agreement", "annotator agreement")):
+        table = pd.DataFrame({s: {k: v["error_rate"] for k, v in d.items()} for s, d in summary[key].items()})
+        order = data[key.replace("by_", "") + "_bucket"].cat.categories
+        if len(table):
+            table.reindex([b for b in order if b in table.index]).plot.bar(ax=ax, rot=0)
+        ax.set_title(f"Error rate by {title}", fontsize=10)
+        ax.set_ylabel("error rate")
+    pair_table = pairs.assign(pair=pairs["true"] + " → " + pairs["predicted"]).pivot_table(
+        index="pair", columns="split", values="count", fill_value=0
+    )
+    if len(pair_table):
+        pair_table.plot.barh(ax=axes[2])
+    axes[2].set_title("Misclassified samples by (true → predicted)", fontsize=10)
+    axes[2].set_xlabel("count")
+    fig.suptitle(f"Level 3: errors of {model} — {task['corpus']}, {n_text}", fontsize=11)
+    fig.tight_layout()
+    return errors, summary, fig, _error_report(summary, errors, params, model)
+
+
+def _error_report(summary: dict[str, Any], errors: pd.DataFrame, params: dict[str, Any], model: str) -> str:
+    lines = [f"# Level 3: misclassified samples of {model}", ""]
+    for split, n in summary["n_errors"].items():
+        lines.append(f"- {split}: {n} errors, error rate {summary['error_rate'][split]:.3f}")
+    pairs = pd.DataFrame(summary["confusion_pairs"], columns=["split", "true", "predicted", "count"])
+    lines += ["", "## Confusion pairs", "", pairs.to_markdown(index=False)]
+    for key, title in (("by_length", "length (characters)"), ("by_agreement", "annotator agreement")):
+        rows = [{"split": s, "bucket": b, "error rate": f"{v['error_rate']:.3f}", "n": v["n"]} for s, d in summary[key].items() for b, v in d.items()]
+        lines += ["", f"## Error rate by {title}", "", pd.DataFrame(rows, columns=["split", "bucket", "error rate", "n"]).to_markdown(index=False)]
+    conf = summary["mean_confidence"]
+    if conf["errors"] is not None:
+        lines += ["", f"Mean confidence: {conf['errors']:.3f} on errors, {conf['correct']:.3f} on correct predictions."]
+    lines += ["", f"## Most confident errors (top {params['n_examples']} per split)", ""]
+    for split, part in errors.groupby("split"):
+        shown = part.head(params["n_examples"])[["id", "text", "true", "predicted", "confidence", "agreement"]]
+        lines += [f"### {split}", "", shown.to_markdown(index=False, floatfmt=".3f"), ""]
+    return "\n".join(lines) + "\n"

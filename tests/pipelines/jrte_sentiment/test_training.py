@@ -1,0 +1,89 @@
+"""Each fine-tuning switch changes training as it says, on a tiny BERT and a handful of sentences."""
+
+import pandas as pd
+import pytest
+
+from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
+from qeu_kedro.pipelines.jrte_sentiment.model import fine_tune_classifier, predict_run
+from tests.conftest import REPO, load_config
+
+PARAMS = load_config(REPO, None, "parameters")["jrte_sentiment"]
+TASK = PARAMS["task"]
+NAMES = ["negative", "normal", "positive"]
+TRAINING = {
+    "trainer": {**PARAMS["training"]["trainer"], "num_train_epochs": 2, "per_device_train_batch_size": 4, "disable_tqdm": True},
+    "max_length": 16,
+    "prefix": "",
+    "freeze_embeddings": False,
+}
+RUN = {"enabled": True, "predict_splits": ["dev", "test"], "early_stopping_patience": None, "trainer": {}, "config": {},
+       "soft_labels": False, "class_weights": None}
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪", "普", "通"]) + "\n")
+    config = BertConfig(vocab_size=9, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3)
+    HFSequenceClassifierDataset(filepath=str(folder / "clf")).save(
+        {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
+    )
+    return HFSequenceClassifierDataset(filepath=str(folder / "clf")).load()
+
+
+def sentences(votes, labels):
+    texts = {"positive": "良い", "negative": "悪い", "normal": "普通"}
+    n = len(labels)
+    frame = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "text": [texts[x] for x in labels], "label_name": labels,
+                          "length": [2] * n, "agreement": [max(v) / sum(v) for v in votes]})
+    for j, name in enumerate(NAMES):
+        frame[f"votes_{name}"] = [v[j] for v in votes]
+    return frame
+
+
+LABELS = ["positive", "negative", "normal", "positive", "positive", "negative", "normal", "positive"]
+UNANIMOUS = [[0, 0, 3] if x == "positive" else [3, 0, 0] if x == "negative" else [0, 3, 0] for x in LABELS]
+SPLIT = [[0, 1, 2] if x == "positive" else [2, 1, 0] if x == "negative" else [1, 2, 0] for x in LABELS]
+
+
+def train_losses(tiny_bert, votes, **switches):
+    data = sentences(votes, LABELS)
+    _, metrics = fine_tune_classifier(data, data, tiny_bert, TRAINING, {**RUN, **switches}, TASK)
+    return [round(r["train_loss"], 6) for r in metrics["history"]], metrics
+
+
+def test_soft_labels_train_on_the_vote_shares(tiny_bert):
+    hard, metrics = train_losses(tiny_bert, SPLIT)
+    assert metrics["epochs_run"] == 2 and metrics["n_train"] == 8 and [r["epoch"] for r in metrics["history"]] == [1.0, 2.0]
+    # unanimous votes: the vote shares are the one-hot labels, so training is the same
+    assert train_losses(tiny_bert, UNANIMOUS, soft_labels=True)[0] == pytest.approx(hard, abs=1e-5)
+    # split votes: the targets differ, and so does training (a softer target has a higher cross-entropy floor)
+    soft = train_losses(tiny_bert, SPLIT, soft_labels=True)[0]
+    assert soft[0] != pytest.approx(hard[0], abs=1e-4)
+
+
+def test_balanced_class_weights_change_training_only_when_classes_are_unbalanced(tiny_bert):
+    hard, _ = train_losses(tiny_bert, SPLIT)
+    weighted, metrics = train_losses(tiny_bert, SPLIT, class_weights="balanced")
+    assert metrics["class_weights"] == pytest.approx({"negative": 8 / 6, "normal": 8 / 6, "positive": 8 / 12}, abs=1e-4)
+    assert weighted[0] != pytest.approx(hard[0], abs=1e-4)
+    with pytest.raises(ValueError, match="class_weights"):
+        train_losses(tiny_bert, SPLIT, class_weights="inverse")
+
+
+def test_trainer_arguments_come_from_parameters_under_their_own_names(tiny_bert):
+    # max_steps is a TrainingArguments key: it stops the run after 1 step of the first epoch
+    data = sentences(SPLIT, LABELS)
+    training = {**TRAINING, "trainer": {**TRAINING["trainer"], "max_steps": 1}}
+    classifier, metrics = fine_tune_classifier(data, data, tiny_bert, training, RUN, TASK)
+    assert len(metrics["history"]) == 1
+    preds = predict_run(classifier, data, data, data, training, RUN, TASK)
+    assert preds.groupby("split").size().to_dict() == {"dev": 8, "test": 8}
+    assert preds[[f"p_{n}" for n in NAMES]].sum(axis=1).to_numpy() == pytest.approx(1.0, abs=1e-5)
+    # a run switched off trains nothing and predicts nothing
+    off, info = fine_tune_classifier(data, data, tiny_bert, training, {**RUN, "enabled": False}, TASK)
+    assert off == {} and info == {"enabled": False, "history": []}
+    assert predict_run(off, data, data, data, training, {**RUN, "enabled": False}, TASK).empty
