@@ -276,7 +276,7 @@ class MlflowOutputsHook:
         # A relative "sqlite:///mlflow.db" would follow the working directory, and MLflow caches
         # stores by URI, so two projects in one process would share the first one's database.
         root = str(Path(context.project_path).resolve())
-        OmegaConf.register_new_resolver("qeu.project_path", lambda: root, replace=True)
+        OmegaConf.register_resolver("qeu.project_path", lambda: root, replace=True)
         loader = context.config_loader
         self._env = context.env or getattr(loader, "default_run_env", None) or "local"
         self._project_path = Path(root)

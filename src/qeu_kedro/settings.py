@@ -9,13 +9,14 @@ from kedro.config import OmegaConfigLoader
 from qeu_kedro.dask_cluster import DaskClusterHook
 from qeu_kedro.hooks import InputChecksHook, MlflowOutputsHook, UnfinishedRunHook
 
-# Kedro 1.7's config loader calls OmegaConf.register_new_resolver, deprecated in omegaconf 2.4, and
-# warns on every run; the call is Kedro's, so this hides that one warning from that one module only.
+# Kedro 1.7's config loader and kedro-mlflow 2.0's hook call OmegaConf.register_new_resolver,
+# deprecated in omegaconf 2.4, and warn on every run; the calls are theirs (this project uses
+# register_resolver), so this hides that one warning from those two modules only.
 warnings.filterwarnings(
     "ignore",
     message=r"register_new_resolver\(\) is deprecated",
     category=UserWarning,
-    module=r"kedro\.config\.omegaconf_config",
+    module=r"(kedro\.config\.omegaconf_config|kedro_mlflow\.framework\.hooks\.mlflow_hook)",
 )
 
 
