@@ -37,7 +37,9 @@ RUNS = {"native": [], "en": ["--params", "alpaca_sft.prompt.instruction_language
 
 def _run(label: str, extra: list[str], folder: Path) -> None:
     command = ["kedro", "run", "--env", "ja_instruct", "--pipeline", "alpaca_sft", *extra]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     folder.mkdir(parents=True, exist_ok=True)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     meta = [f"start {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} load {load} commit {commit}"]
@@ -46,7 +48,9 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
     with open(folder / "log.txt", "w") as log:
         rc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    meta.append(f"end {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} load {load} rc {rc} wall_s {int(time.time() - start)}")
+    meta.append(
+        f"end {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} load {load} rc {rc} wall_s {int(time.time() - start)}"
+    )
     (folder / "meta.txt").write_text("\n".join(meta) + "\n")
     for name in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png"):
         shutil.copy(OUT / name, folder / name)
@@ -57,8 +61,14 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
 def _meta(folder: Path) -> dict[str, str]:
     lines = (folder / "meta.txt").read_text().split("\n")
     start, end = lines[0].split(), lines[1].split()
-    return {"start": start[1], "load_start": start[3], "commit": start[-1], "end": end[1], "load_end": end[3],
-            "wall_s": end[-1]}
+    return {
+        "start": start[1],
+        "load_start": start[3],
+        "commit": start[-1],
+        "end": end[1],
+        "load_end": end[3],
+        "wall_s": end[-1],
+    }
 
 
 def _run_section(label: str, folder: Path) -> list[str]:

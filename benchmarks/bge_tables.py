@@ -28,8 +28,11 @@ def table(metrics: dict, title: str) -> str:
         )
     validation = training.get("validation") or {}
     if validation.get("n_queries"):
-        lines += ["", f"Validation ({validation['n_queries']} queries): base NDCG@10 {validation['base_ndcg@10']:.4f}, "
-                  f"checkpoints {[round(e['ndcg@10'], 4) for e in validation['curve']]}; kept: {validation['chosen']}."]
+        lines += [
+            "",
+            f"Validation ({validation['n_queries']} queries): base NDCG@10 {validation['base_ndcg@10']:.4f}, "
+            f"checkpoints {[round(e['ndcg@10'], 4) for e in validation['curve']]}; kept: {validation['chosen']}.",
+        ]
     lines += ["", f"Better (95 % interval above 0) at every dimension: {metrics['better_at_every_dim']}.", ""]
     return "\n".join(lines)
 

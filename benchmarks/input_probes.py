@@ -55,7 +55,9 @@ def stand_in_embeddings(project: Path, keep: float = 1.0) -> None:
     movies = pd.read_csv(project / "data/01_raw/movies.csv")
     movies = movies.iloc[: int(len(movies) * keep)]
     rng = np.random.default_rng(0)
-    table = pd.DataFrame(rng.normal(size=(len(movies), 8)).astype(np.float32), columns=[f"title_embedding_{i}" for i in range(8)])
+    table = pd.DataFrame(
+        rng.normal(size=(len(movies), 8)).astype(np.float32), columns=[f"title_embedding_{i}" for i in range(8)]
+    )
     table.insert(0, "movie_id", movies["movie_id"].to_numpy())
     (project / "data/04_feature/base").mkdir(parents=True, exist_ok=True)
     table.to_parquet(project / "data/04_feature/base/movie_embeddings.parquet")
@@ -85,8 +87,10 @@ def edit_csv(path: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> None
 
 
 RIDGE_CHECKS = {"pipeline_names": ["ridge_analysis"], "node_names": ["base.check_users", "base.check_ratings"]}
-RIDGE_INPUT = {"pipeline_names": ["ridge_analysis"],
-               "node_names": ["base.check_users", "base.check_ratings", "base.build_model_input"]}
+RIDGE_INPUT = {
+    "pipeline_names": ["ridge_analysis"],
+    "node_names": ["base.check_users", "base.check_ratings", "base.build_model_input"],
+}
 BGE_SPLIT = {"pipeline_names": ["bge_finetune"], "node_names": ["bge_finetune.make_pairs", "bge_finetune.split_pairs"]}
 
 
@@ -95,6 +99,7 @@ def set_cell(column: str, row: int, value: Any) -> Callable[[pd.DataFrame], pd.D
         df = df.astype({column: object})
         df.loc[row, column] = value
         return df
+
     return change
 
 
@@ -109,7 +114,10 @@ def probe_occupation_space(p: Path) -> Any:
 
 
 def probe_rated_twice(p: Path) -> Any:
-    edit_csv(p / "data/01_raw/ratings.csv", lambda df: pd.concat([df, df.iloc[[0]].assign(rating=df["rating"].iloc[0] % 5 + 1)]))
+    edit_csv(
+        p / "data/01_raw/ratings.csv",
+        lambda df: pd.concat([df, df.iloc[[0]].assign(rating=df["rating"].iloc[0] % 5 + 1)]),
+    )
     run(p, **RIDGE_CHECKS)
 
 
@@ -153,8 +161,11 @@ def probe_alpha_five(p: Path) -> Any:
 def probe_partial_local_block(p: Path) -> Any:
     (p / "conf/local/parameters_ridge_analysis.yml").write_text("ridge_analysis:\n  alpha: 2.0\n")
     stand_in_embeddings(p)
-    run(p, pipeline_names=["ridge_analysis"], node_names=["base.check_users", "base.check_ratings", "base.build_model_input",
-                                                          "base.split_ratings"])
+    run(
+        p,
+        pipeline_names=["ridge_analysis"],
+        node_names=["base.check_users", "base.check_ratings", "base.build_model_input", "base.split_ratings"],
+    )
 
 
 def probe_top_k_zero(p: Path) -> Any:
@@ -253,15 +264,22 @@ def main() -> None:
                 outcome = {"refused": False, "message": note or "ran"}
             except BaseException as err:  # noqa: BLE001 - the outcome is what we measure
                 last = str(err).strip().splitlines() or [""]
-                outcome = {"refused": True, "error": type(err).__name__, "message": " ".join(line.strip() for line in last)[:400]}
+                outcome = {
+                    "refused": True,
+                    "error": type(err).__name__,
+                    "message": " ".join(line.strip() for line in last)[:400],
+                }
                 if not isinstance(err, Exception):
                     traceback.print_exc()
             finally:
                 os.chdir(cwd)
             outcome["written"] = written(project)
             results[name] = outcome
-            print(f"{name}: {'REFUSED' if outcome['refused'] else 'accepted'} | {outcome['message'][:160]} | "
-                  f"wrote {len(outcome['written'])} file(s)", flush=True)
+            print(
+                f"{name}: {'REFUSED' if outcome['refused'] else 'accepted'} | {outcome['message'][:160]} | "
+                f"wrote {len(outcome['written'])} file(s)",
+                flush=True,
+            )
     path = OUT / f"results_input_probes_{args.label}.json"
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"-> {path}")
@@ -271,20 +289,38 @@ def main() -> None:
 #: dataset and column, or the key and where it came from), or accepted with a note matching it.
 EXPECTED: dict[str, tuple[bool, str]] = {
     "users: gender `X`": (True, r"dataset 'users', column 'gender', row 3 .*unknown value 'X'"),
-    "users: occupation `Engineer ` (trailing space)": (True, r"dataset 'users', column 'occupation', row 3 .*'Engineer '"),
-    "ratings: a (user, movie) rated twice, other stars": (True, r"dataset 'ratings', column 'user_id, movie_id', row \d+"),
-    "movies: half deleted (about half the ratings lose their movie)": (True, r"dataset 'ratings', column 'movie_id'.*max_join_loss"),
+    "users: occupation `Engineer ` (trailing space)": (
+        True,
+        r"dataset 'users', column 'occupation', row 3 .*'Engineer '",
+    ),
+    "ratings: a (user, movie) rated twice, other stars": (
+        True,
+        r"dataset 'ratings', column 'user_id, movie_id', row \d+",
+    ),
+    "movies: half deleted (about half the ratings lose their movie)": (
+        True,
+        r"dataset 'ratings', column 'movie_id'.*max_join_loss",
+    ),
     "movies: a title `NA`": (False, r"ran"),
     "pn.tsv: an extra column": (True, r"dataset 'pn'.*more than the 5 tab-separated fields"),
     "pairs: a file of 3 rows": (True, r"dataset 'bge_pairs'.*only \d+ training pairs"),
-    "--params ridge_analysis.alpah=1.0 (typo)": (True, r"ridge_analysis\.alpah \(from --params\).*did you mean 'ridge_analysis\.alpha'"),
+    "--params ridge_analysis.alpah=1.0 (typo)": (
+        True,
+        r"ridge_analysis\.alpah \(from --params\).*did you mean 'ridge_analysis\.alpha'",
+    ),
     "--params ridge_analysis.alpha=-5": (True, r"ridge_analysis\.alpha \(from --params\).*greater than 0"),
     "conf/local: alpha: five": (True, r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"),
     "conf/local: a partial ridge_analysis block": (False, r"ran"),
     "--params ridge_analysis.top_k=0": (True, r"ridge_analysis\.top_k \(from --params\)"),
-    "--params bge_finetune.trainer.per_device_train_batch_size=0": (True, r"bge_finetune\.trainer\.per_device_train_batch_size \(from --params\)"),
+    "--params bge_finetune.trainer.per_device_train_batch_size=0": (
+        True,
+        r"bge_finetune\.trainer\.per_device_train_batch_size \(from --params\)",
+    ),
     "--env movielen (typo)": (True, r"Unknown configuration environment 'movielen'.*Did you mean 'movielens'"),
-    "--pipeline ridge_analisys (typo)": (True, r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines:"),
+    "--pipeline ridge_analisys (typo)": (
+        True,
+        r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines:",
+    ),
     "corrupt embedding cache": (False, r"loaded 0 entries"),
     "temp folder of a killed model save": (False, r"removed"),
     "retrained model, only README differs": (False, r"unchanged"),
@@ -321,11 +357,15 @@ def table() -> None:
         ok_b, ok_a = trustworthy(name, before.get(name)), trustworthy(name, after.get(name))
         scores_before.append(float(ok_b))
         scores_after.append(float(ok_a))
-        print(f"| {name} | {cell(before.get(name))} | {cell(after.get(name))} | {'yes' if ok_b else 'no'} / {'yes' if ok_a else 'no'} |")
+        print(
+            f"| {name} | {cell(before.get(name))} | {cell(after.get(name))} | {'yes' if ok_b else 'no'} / {'yes' if ok_a else 'no'} |"
+        )
     comparison = paired_bootstrap(scores_before, scores_after, n_resamples=10_000, seed=0)
     print()
-    print(f"Trustworthy outcomes: {int(sum(scores_before))}/{len(PROBES)} before, {int(sum(scores_after))}/{len(PROBES)} after. "
-          + comparison.describe("The share of trustworthy outcomes (paired by probe)"))
+    print(
+        f"Trustworthy outcomes: {int(sum(scores_before))}/{len(PROBES)} before, {int(sum(scores_after))}/{len(PROBES)} after. "
+        + comparison.describe("The share of trustworthy outcomes (paired by probe)")
+    )
 
 
 if __name__ == "__main__":

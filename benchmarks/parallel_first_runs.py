@@ -41,8 +41,10 @@ def trial(root: Path, concurrency: int, src: Path) -> list[tuple[int, str]]:
     project = fresh_copy(root)
     env = {**os.environ, "PYTHONPATH": str(src), "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
     command = [sys.executable, "-m", "kedro", "run", "--pipeline", "ridge_analysis", "--nodes", NODES]
-    procs = [subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(concurrency)]
+    procs = [
+        subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(concurrency)
+    ]
     results = []
     for proc in procs:
         _, err = proc.communicate(timeout=900)
@@ -67,8 +69,10 @@ def main() -> None:
             errors = sorted({msg for code, msg in results if code != 0})
             print(f"trial {t}: {good}/{len(results)} runs succeeded" + (f"; {errors}" if errors else ""), flush=True)
     trials_ok = ok == total
-    print(f"{ok}/{total} runs succeeded over {args.trials} trials of {args.concurrency} at once "
-          f"({time.perf_counter() - started:.0f} s){'' if trials_ok else ' -- FAILURES'}")
+    print(
+        f"{ok}/{total} runs succeeded over {args.trials} trials of {args.concurrency} at once "
+        f"({time.perf_counter() - started:.0f} s){'' if trials_ok else ' -- FAILURES'}"
+    )
 
 
 if __name__ == "__main__":

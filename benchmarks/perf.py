@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +43,7 @@ EMBEDDING_DIM = 768  # 2 x 384 (title and overview), as with all-MiniLM-L6-v2: 2
 # The shipped catalog loads models lazily; the eager variant (SentenceTransformerDataset,
 # which loads torch and the model when the node's inputs are loaded) is the comparison.
 EAGER_CATALOG = "".join(
-    f"{ns}.embedding_model:\n"
-    "  type: qeu_kedro.datasets.SentenceTransformerDataset\n"
-    "  model: bundled:all-MiniLM-L6-v2\n"
+    f"{ns}.embedding_model:\n  type: qeu_kedro.datasets.SentenceTransformerDataset\n  model: bundled:all-MiniLM-L6-v2\n"
     for ns in ("base", "finetuned")
 )
 
@@ -213,7 +211,9 @@ def child_encode(args) -> dict[str, Any]:
         for name, encoder in variants.items():
             t0 = time.perf_counter()
             if encoder is None:
-                v = model.encode(texts, batch_size=256, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                v = model.encode(
+                    texts, batch_size=256, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                )
             else:
                 v = encode_texts(model, texts, {**base, "encoder": encoder})
             seconds[name].append(time.perf_counter() - t0)
@@ -273,12 +273,21 @@ def child_kedro_run(args) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- driver
 def run_child(*args: str, timeout: int = 3600) -> dict[str, Any]:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "QEU_SHARED_DATA": str(SHARED)}
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "true",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "QEU_SHARED_DATA": str(SHARED),
+    }
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "child", *args],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=REPO,
     )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
@@ -305,19 +314,38 @@ def copy_project(dest: Path, eager: bool) -> Path:
 def bench_cache(results: dict) -> Path:
     """movie_embedding on the real data twice per catalog variant; returns the embeddings file."""
     out = {}
-    for variant, eager in (("lazy model (shipped catalog, LazySentenceTransformerDataset)", False),
-                           ("eager model (SentenceTransformerDataset, for comparison)", True)):
+    for variant, eager in (
+        ("lazy model (shipped catalog, LazySentenceTransformerDataset)", False),
+        ("eager model (SentenceTransformerDataset, for comparison)", True),
+    ):
         project = copy_project(WORK / ("project_eager" if eager else "project_lazy"), eager)
         runs = []
         for _ in range(2):
-            runs.append(run_child("kedro-run", "--project", str(project), "--env", "movielens",
-                                  "--pipeline", "movie_embedding", "--namespaces", "base"))
-        out[variant] = {"first": runs[0], "second": runs[1],
-                        "ratio_pipeline": runs[1]["pipeline_seconds"] / runs[0]["pipeline_seconds"],
-                        "ratio_run": runs[1]["run_seconds"] / runs[0]["run_seconds"],
-                        "ratio_wall": runs[1]["wall_seconds"] / runs[0]["wall_seconds"]}
-        print(f"[cache] {variant}: pipeline {out[variant]['ratio_pipeline']:.3f}, session.run {out[variant]['ratio_run']:.3f}, "
-              f"process {out[variant]['ratio_wall']:.3f} of the first run", flush=True)
+            runs.append(
+                run_child(
+                    "kedro-run",
+                    "--project",
+                    str(project),
+                    "--env",
+                    "movielens",
+                    "--pipeline",
+                    "movie_embedding",
+                    "--namespaces",
+                    "base",
+                )
+            )
+        out[variant] = {
+            "first": runs[0],
+            "second": runs[1],
+            "ratio_pipeline": runs[1]["pipeline_seconds"] / runs[0]["pipeline_seconds"],
+            "ratio_run": runs[1]["run_seconds"] / runs[0]["run_seconds"],
+            "ratio_wall": runs[1]["wall_seconds"] / runs[0]["wall_seconds"],
+        }
+        print(
+            f"[cache] {variant}: pipeline {out[variant]['ratio_pipeline']:.3f}, session.run {out[variant]['ratio_run']:.3f}, "
+            f"process {out[variant]['ratio_wall']:.3f} of the first run",
+            flush=True,
+        )
     results["cache"] = out
     return WORK / "project_lazy" / "data/04_feature/movielens/base/movie_embeddings.parquet"
 
@@ -326,10 +354,24 @@ def bench_ridge(results: dict, embeddings: Path, rounds: int) -> None:
     runs: dict[str, list] = {"project": [], "original": []}
     for r in range(rounds):
         for method in ("project", "original"):
-            runs[method].append(run_child("ridge", "--method", method, "--source", "real", "--embeddings", str(embeddings),
-                                          "--model-out", str(WORK / f"ridge_{method}.json")))
-            print(f"[ridge] {method} round {r}: {runs[method][-1]['seconds']:.2f} s, "
-                  f"peak {runs[method][-1]['peak_above_start_mb']} MB", flush=True)
+            runs[method].append(
+                run_child(
+                    "ridge",
+                    "--method",
+                    method,
+                    "--source",
+                    "real",
+                    "--embeddings",
+                    str(embeddings),
+                    "--model-out",
+                    str(WORK / f"ridge_{method}.json"),
+                )
+            )
+            print(
+                f"[ridge] {method} round {r}: {runs[method][-1]['seconds']:.2f} s, "
+                f"peak {runs[method][-1]['peak_above_start_mb']} MB",
+                flush=True,
+            )
     import numpy as np
 
     ours = json.loads((WORK / "ridge_project.json").read_text())
@@ -341,10 +383,13 @@ def bench_ridge(results: dict, embeddings: Path, rounds: int) -> None:
         "coef_rel_diff": float(np.linalg.norm(a - b) / np.linalg.norm(b)),
         "intercept_diff": abs(ours["intercept"] - theirs["intercept"]),
         "speedup": min(r["seconds"] for r in runs["original"]) / min(r["seconds"] for r in runs["project"]),
-        "speedup_median": float(np.median([r["seconds"] for r in runs["original"]]) / np.median([r["seconds"] for r in runs["project"]])),
+        "speedup_median": float(
+            np.median([r["seconds"] for r in runs["original"]]) / np.median([r["seconds"] for r in runs["project"]])
+        ),
         "memory_ratio_above_start": max(r["peak_above_start_mb"] for r in runs["original"])
         / max(r["peak_above_start_mb"] for r in runs["project"]),
-        "memory_ratio_process_peak": max(r["peak_rss_mb"] for r in runs["original"]) / max(r["peak_rss_mb"] for r in runs["project"]),
+        "memory_ratio_process_peak": max(r["peak_rss_mb"] for r in runs["original"])
+        / max(r["peak_rss_mb"] for r in runs["project"]),
         "best": best,
     }
 
@@ -353,7 +398,10 @@ def bench_scaling(results: dict, sizes: list[int]) -> None:
     out = {}
     for n in sizes:
         row = {"project": run_child("ridge", "--method", "project", "--source", "generated", "--n", str(n))}
-        print(f"[scaling] {n:,}: project {row['project']['seconds']:.1f} s, peak {row['project']['peak_rss_mb']:.0f} MB", flush=True)
+        print(
+            f"[scaling] {n:,}: project {row['project']['seconds']:.1f} s, peak {row['project']['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
         if n <= 100_000:  # the flat matrix: n x 792 float32 plus float64 copies; 1M would need ~20 GB
             row["original"] = run_child("ridge", "--method", "original", "--source", "generated", "--n", str(n))
         out[str(n)] = row
@@ -374,18 +422,34 @@ def bench_startup(results: dict) -> None:
         "kedro registry list": ["registry", "list"],
         "kedro viz build": ["viz", "build"],
         "kedro run --env movielens --pipeline ridge_analysis --namespaces base": [
-            "run", "--env", "movielens", "--pipeline", "ridge_analysis", "--namespaces", "base"],
+            "run",
+            "--env",
+            "movielens",
+            "--pipeline",
+            "ridge_analysis",
+            "--namespaces",
+            "base",
+        ],
     }
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "QEU_SHARED_DATA": str(SHARED)}
     for label, args in commands.items():
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "kedro", *args], cwd=project, env=env,
-                              capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "kedro", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"{label} failed:\n{proc.stderr[-3000:]}")
         modules = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-        out[label] = {"wall_seconds": wall, "heavy_imported": sorted(m for m in modules if m.split(".")[0] in HEAVY and "." not in m)}
+        out[label] = {
+            "wall_seconds": wall,
+            "heavy_imported": sorted(m for m in modules if m.split(".")[0] in HEAVY and "." not in m),
+        }
         print(f"[startup] {label}: {wall:.1f} s, heavy imports {out[label]['heavy_imported']}", flush=True)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import sentence_transformers"], check=True, capture_output=True)
@@ -395,6 +459,7 @@ def bench_startup(results: dict) -> None:
 
 def checkout() -> str:
     """The commit measured, and whether the working tree differed from it."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
@@ -406,19 +471,25 @@ def checkout() -> str:
 def machine() -> dict[str, Any]:
     cpu = platform.processor()
     with contextlib.suppress(OSError, StopIteration):
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     import numpy
     import pandas
     import sklearn
 
     return {
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "load_average_at_start": os.getloadavg(),
         "python": platform.python_version(),
-        "numpy": numpy.__version__, "pandas": pandas.__version__, "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "scikit-learn": sklearn.__version__,
     }
 
 

@@ -39,7 +39,9 @@ def main() -> None:
         context = session.load_context()
         catalog, params = context.catalog, context.params["ridge_analysis"]
         design, _ = build_model_input(
-            check_ratings(catalog.load("ratings")), check_users(catalog.load("users")), catalog.load("base.movie_embeddings")
+            check_ratings(catalog.load("ratings")),
+            check_users(catalog.load("users")),
+            catalog.load("base.movie_embeddings"),
         )
     started = time.perf_counter()
     train, _ = split_ratings(design, params)
@@ -47,18 +49,23 @@ def main() -> None:
     fixed = cross_validate_ridge(design, {"alpha": 5.0}, params)
     auto = cross_validate_ridge(design, chosen, params)
     result = corrected_cv_interval(fixed["r2_test"], auto["r2_test"], test_fraction=1 / params["cv"]["folds"])
-    print(json.dumps({
-        "env": args.env or "base (sample)",
-        "n_ratings": len(design),
-        "chosen_alpha": chosen["alpha"],
-        "grid_cv_r2": dict(zip(chosen["grid"], [round(v, 5) for v in chosen["cv_r2_mean"]], strict=True)),
-        "cv_r2_alpha_5": result.before,
-        "cv_r2_chosen": result.after,
-        "difference": result.difference,
-        "ci": [result.ci_low, result.ci_high],
-        "verdict": result.verdict,
-        "seconds": round(time.perf_counter() - started, 1),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "env": args.env or "base (sample)",
+                "n_ratings": len(design),
+                "chosen_alpha": chosen["alpha"],
+                "grid_cv_r2": dict(zip(chosen["grid"], [round(v, 5) for v in chosen["cv_r2_mean"]], strict=True)),
+                "cv_r2_alpha_5": result.before,
+                "cv_r2_chosen": result.after,
+                "difference": result.difference,
+                "ci": [result.ci_low, result.ci_high],
+                "verdict": result.verdict,
+                "seconds": round(time.perf_counter() - started, 1),
+            },
+            indent=2,
+        )
+    )
     print(result.describe(f"Test R² (alpha {chosen['alpha']:g} chosen by CV vs alpha 5)"))
 
 

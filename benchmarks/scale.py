@@ -80,7 +80,9 @@ def machine() -> dict[str, object]:
         "cores": os.cpu_count(),
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
         "loadavg_before": os.getloadavg(),
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
         "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
 
@@ -111,10 +113,18 @@ def main() -> None:
         timings[name] = round(time.perf_counter() - start, 2)
         return result
 
-    with PeakMemory() as memory, LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, memory_limit=args.memory_limit,
-    ) as cluster, Client(cluster) as client:
+    with (
+        PeakMemory() as memory,
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            memory_limit=args.memory_limit,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         for address, pid in client.run(os.getpid).items():
             memory.pids[f"worker {address.rsplit(':', 1)[-1]}"] = pid
         start = time.perf_counter()
@@ -126,18 +136,29 @@ def main() -> None:
             metrics = timed("evaluate_ridge", P.evaluate_partitioned, model, train, test, stats)
             timings["ridge_total"] = round(time.perf_counter() - start, 2)
             if args.cv:
-                cv = timed("cross_validate_ridge", P.cross_validate_partitioned, design, {"alpha": PARAMS["alpha"]}, PARAMS)
+                cv = timed(
+                    "cross_validate_ridge", P.cross_validate_partitioned, design, {"alpha": PARAMS["alpha"]}, PARAMS
+                )
                 out["cv_r2_test_mean"] = float(cv["r2_test"].mean())
-        sums_tasks = [t for t in stream.data if any(str(k).startswith("('partition_sums") or "partition_sums" in str(k) for k in [t["key"]])]
+        sums_tasks = [
+            t
+            for t in stream.data
+            if any(str(k).startswith("('partition_sums") or "partition_sums" in str(k) for k in [t["key"]])
+        ]
         if sums_tasks:
-            seconds = [sum(s["stop"] - s["start"] for s in t["startstops"] if s["action"] == "compute") for t in sums_tasks]
+            seconds = [
+                sum(s["stop"] - s["start"] for s in t["startstops"] if s["action"] == "compute") for t in sums_tasks
+            ]
             out["partition_sums_tasks"] = len(seconds)
             out["partition_sums_seconds_median"] = round(float(np.median(seconds)), 3)
             out["rows_per_partition_median"] = int(np.median(np.diff(design.offsets)))
         out["workers"] = len(client.scheduler_info()["workers"])
     out.update(
         timings=timings,
-        metrics={k: metrics[k] for k in ("r2_train", "r2_test", "n_train", "n_test", "n_ratings_in", "n_users", "n_movies", "n_features")},
+        metrics={
+            k: metrics[k]
+            for k in ("r2_train", "r2_test", "n_train", "n_test", "n_ratings_in", "n_users", "n_movies", "n_features")
+        },
         partitions=len(design.rows),
         peak_rss_gb={k: round(v / 1e9, 2) for k, v in memory.peak.items()},
         peak_rss_total_gb=round(memory.peak_total / 1e9, 2),

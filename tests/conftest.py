@@ -49,7 +49,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def run_kedro(project_path: Path, env: str | None = None, params: dict[str, Any] | None = None, **run_args: Any) -> dict:
+def run_kedro(
+    project_path: Path, env: str | None = None, params: dict[str, Any] | None = None, **run_args: Any
+) -> dict:
     """``kedro run`` in-process on ``project_path``; ``run_args`` go to ``KedroSession.run``."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
@@ -90,4 +92,6 @@ def movie_run_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("QEU_SHARED_DATA", str(SHARED_DATA))
         run_kedro(path, **MOVIE_PIPELINES_BASE_RUN)
     return path
+
+
 # ---- end of issue 7 fixtures -------------------------------------------------------------------------

@@ -61,7 +61,9 @@ def _client(project: Path) -> mlflow.MlflowClient:
 def _runs(client: mlflow.MlflowClient, filter_string: str = "") -> list:
     experiment = client.get_experiment_by_name("qeu_kedro")
     assert experiment is not None, "kedro-mlflow did not create the experiment 'qeu_kedro'"
-    return client.search_runs([experiment.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"])
+    return client.search_runs(
+        [experiment.experiment_id], filter_string=filter_string, order_by=["attributes.start_time DESC"]
+    )
 
 
 def _children(client: mlflow.MlflowClient, parent) -> dict[str, object]:
@@ -90,7 +92,9 @@ def _newest_parent(client: mlflow.MlflowClient, before: set[str]):
         ("jrte_sentiment.level2.training", "jrte_sentiment", "jrte_sentiment/level2", "jrte_sentiment.level2"),
     ],
 )
-def test_a_node_s_run_is_its_pipeline_and_the_first_namespace_part_that_is_not_the_pipeline(namespace, pipeline, run_name, group_namespace):
+def test_a_node_s_run_is_its_pipeline_and_the_first_namespace_part_that_is_not_the_pipeline(
+    namespace, pipeline, run_name, group_namespace
+):
     group = group_for(namespace, pipeline)
     assert group == RunGroup(pipeline, group_namespace)
     assert group.name == run_name
@@ -133,7 +137,15 @@ def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats(
     import numpy as np
 
     train = {"train_loss": 1.4, "n_train": 30}
-    interval = {"before": 16.9, "after": 18.2, "difference": 1.3, "ci_low": -0.2, "ci_high": 2.9, "confidence": 0.95, "verdict": "no evidence"}
+    interval = {
+        "before": 16.9,
+        "after": 18.2,
+        "difference": 1.3,
+        "ci_low": -0.2,
+        "ci_high": 2.9,
+        "confidence": 0.95,
+        "verdict": "no evidence",
+    }
     report = {
         "alpha": 5.0,  # a parameter repeated in the report
         "r2_test": np.float64(0.47),
@@ -156,7 +168,12 @@ def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats(
         "train": dict(train),  # a copy of an input report
         "confusion_pairs": [{"true": "a", "predicted": "b", "count": 3}],  # no step: only in the JSON
     }
-    out = split_report(report, "", config_values({"ridge_analysis": {"alpha": 5.0, "seed": 42}, "statistics": {"confidence": 0.95}}), [train])
+    out = split_report(
+        report,
+        "",
+        config_values({"ridge_analysis": {"alpha": 5.0, "seed": 42}, "statistics": {"confidence": 0.95}}),
+        [train],
+    )
 
     assert out.metrics == {
         "r2_test": 0.47,
@@ -207,7 +224,11 @@ def test_a_history_s_x_axis_is_its_step_or_whole_epoch_else_its_position():
 def test_data_tag_names_the_sample_or_the_real_sets_and_the_runner_tag_a_class(tmp_path):
     project, shared = tmp_path / "project", tmp_path / "shared" / "data"
     assert data_label(["data/01_raw/ratings.csv", project / "data/01_raw/users.csv"], project, shared) == "sample"
-    real = [shared / "movielens-100k/u.data", shared / "tmdb5000/tmdb_5000_movies.csv", shared / "movielens-100k/u.user"]
+    real = [
+        shared / "movielens-100k/u.data",
+        shared / "tmdb5000/tmdb_5000_movies.csv",
+        shared / "movielens-100k/u.user",
+    ]
     assert data_label(real, project, shared) == "movielens-100k+tmdb5000"
     assert data_label(["data/04_feature/base/movie_embeddings.parquet"], project, shared) is None  # not raw data
     assert data_label(["s3://bucket/ratings.csv"], project, shared) == "s3://bucket"
@@ -283,7 +304,9 @@ def test_mlflow_s_predict_hint_warning_is_dropped_and_nothing_else():
     def record(message: str) -> logging.LogRecord:
         return logging.LogRecord("py.warnings", logging.WARNING, __file__, 1, message, None, None)
 
-    hint = "data_validation.py:187: UserWarning: \x1b[33mAdd type hints to the `predict` method to enable data validation"
+    hint = (
+        "data_validation.py:187: UserWarning: \x1b[33mAdd type hints to the `predict` method to enable data validation"
+    )
     assert not py_warnings.filter(record(hint))
     assert py_warnings.filter(record("some.py:1: UserWarning: anything else"))
 
@@ -292,7 +315,12 @@ def test_mlflow_s_predict_hint_warning_is_dropped_and_nothing_else():
 def test_a_kedro_command_prints_no_mlflow_warning():
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "KEDRO_DISABLE_TELEMETRY": "true"}
     done = subprocess.run(
-        [sys.executable, "-m", "kedro", "registry", "list"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "kedro", "registry", "list"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "ridge_analysis" in done.stdout
@@ -321,7 +349,12 @@ def test_the_sample_run_is_a_parent_run_with_readable_tagged_nested_runs(movie_r
     ridge = children["ridge_analysis/base"]
     assert ridge.info.status == "FINISHED"
     tags = ridge.data.tags
-    assert (tags["pipeline"], tags["namespace"], tags["env"], tags["data"]) == ("ridge_analysis", "base", "local", "sample")
+    assert (tags["pipeline"], tags["namespace"], tags["env"], tags["data"]) == (
+        "ridge_analysis",
+        "base",
+        "local",
+        "sample",
+    )
     assert tags["model"] == "bundled:all-MiniLM-L6-v2" and tags["git_commit"] == parent.data.tags["git_commit"]
 
     # the numbers of ridge_metrics.json under their own names: measurements as metrics,
@@ -337,10 +370,14 @@ def test_the_sample_run_is_a_parent_run_with_readable_tagged_nested_runs(movie_r
     assert ridge.info.artifact_uri.startswith((movie_run_project / "mlruns").as_uri())
     figures = {a.path for a in client.list_artifacts(ridge.info.run_id, "figures")}
     assert figures == {"figures/top_features_scatter.png", "figures/top_coefficients_bar.png"}
-    local = Path(client.download_artifacts(ridge.info.run_id, "figures/top_coefficients_bar.png", str(movie_run_project / "dl")))
+    local = Path(
+        client.download_artifacts(ridge.info.run_id, "figures/top_coefficients_bar.png", str(movie_run_project / "dl"))
+    )
     assert local.read_bytes()[:8] == PNG_MAGIC and local.stat().st_size > 10_000
     model = Path(client.download_artifacts(ridge.info.run_id, "models/ridge_model.json", str(movie_run_project / "dl")))
-    assert json.loads(model.read_text()) == json.loads((movie_run_project / "data/06_models/base/ridge_model.json").read_text())
+    assert json.loads(model.read_text()) == json.loads(
+        (movie_run_project / "data/06_models/base/ridge_model.json").read_text()
+    )
     assert {a.path for a in client.list_artifacts(ridge.info.run_id, "reports")} == {"reports/ridge_metrics.json"}
 
 
@@ -352,13 +389,22 @@ def test_a_failed_run_is_failed_and_a_killed_one_is_closed_at_the_next_start(mov
     # a run whose process was killed: RUNNING, with the pid of a process that is gone
     gone = subprocess.Popen(["true"])
     gone.wait()
-    stale = client.create_run(experiment_id, run_name="kedro run [local] killed", tags={"pid": str(gone.pid), "host": socket.gethostname()})
-    elsewhere = client.create_run(experiment_id, run_name="another machine's", tags={"pid": str(gone.pid), "host": "not-this-host"})
+    stale = client.create_run(
+        experiment_id, run_name="kedro run [local] killed", tags={"pid": str(gone.pid), "host": socket.gethostname()}
+    )
+    elsewhere = client.create_run(
+        experiment_id, run_name="another machine's", tags={"pid": str(gone.pid), "host": "not-this-host"}
+    )
     before = {r.info.run_id for r in _runs(client)}
 
     # a node fails: plot_top_features refuses an unknown feature
     with pytest.raises(ValueError, match="plot_features names unknown features"):
-        run_kedro(project, params={"ridge_analysis": {"plot_features": ["no_such_feature"]}}, pipeline_name="ridge_analysis", namespaces=["base"])
+        run_kedro(
+            project,
+            params={"ridge_analysis": {"plot_features": ["no_such_feature"]}},
+            pipeline_name="ridge_analysis",
+            namespaces=["base"],
+        )
 
     assert client.get_run(stale.info.run_id).info.status == "KILLED"
     assert "killed" in client.get_run(stale.info.run_id).data.tags["error"]
@@ -388,7 +434,12 @@ def test_both_namespaces_are_nested_runs_of_one_parent_with_the_same_metric_name
     client = _client(both_namespaces)
     parent = next(r for r in _runs(client) if r.info.run_name == "kedro run [local] movie_embedding+ridge_analysis")
     children = _children(client, parent)
-    assert set(children) == {"movie_embedding/base", "movie_embedding/finetuned", "ridge_analysis/base", "ridge_analysis/finetuned"}
+    assert set(children) == {
+        "movie_embedding/base",
+        "movie_embedding/finetuned",
+        "ridge_analysis/base",
+        "ridge_analysis/finetuned",
+    }
     base, finetuned = children["ridge_analysis/base"], children["ridge_analysis/finetuned"]
     assert set(base.data.metrics) == set(finetuned.data.metrics) >= {"r2_test", "r2_train", "cv_r2_test_mean"}
     for run, namespace in ((base, "base"), (finetuned, "finetuned")):

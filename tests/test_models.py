@@ -24,7 +24,9 @@ def test_package_file_without_the_package_names_it_and_the_pip_command():
 
 def test_package_file_missing_from_an_installed_package_says_to_reinstall():
     assert package_file("kedro", "kedro/__init__.py", "1.0", model="demo-model").is_file()
-    with pytest.raises(ModelNotAvailableError, match="'kedro' is installed but .* is missing.*--force-reinstall kedro=="):
+    with pytest.raises(
+        ModelNotAvailableError, match="'kedro' is installed but .* is missing.*--force-reinstall kedro=="
+    ):
         package_file("kedro", "kedro/no-such-file.bin", "1.0", model="demo-model")
 
 

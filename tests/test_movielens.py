@@ -9,8 +9,16 @@ from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys, norm
     [
         ("Usual Suspects, The (1995)", ["the usual suspects"], 1995),
         ("Toy Story (1995)", ["toy story"], 1995),
-        ("Shanghai Triad (Yao a yao yao dao waipo qiao) (1995)", ["shanghai triad", "yao a yao yao dao waipo qiao"], 1995),
-        ("City of Lost Children, The (Cité des enfants perdus, La) (1995)", ["the city of lost children", "la cite des enfants perdus"], 1995),
+        (
+            "Shanghai Triad (Yao a yao yao dao waipo qiao) (1995)",
+            ["shanghai triad", "yao a yao yao dao waipo qiao"],
+            1995,
+        ),
+        (
+            "City of Lost Children, The (Cité des enfants perdus, La) (1995)",
+            ["the city of lost children", "la cite des enfants perdus"],
+            1995,
+        ),
         ("Untitled", ["untitled"], None),
     ],
 )
@@ -24,7 +32,10 @@ def test_normalise_title():
 
 def test_match_uses_title_and_year_and_skips_ambiguous():
     items = pd.DataFrame(
-        {"movie_id": [1, 2, 3, 4], "title": ["Usual Suspects, The (1995)", "Heat (1995)", "Heat (1986)", "Twins (1988)"]}
+        {
+            "movie_id": [1, 2, 3, 4],
+            "title": ["Usual Suspects, The (1995)", "Heat (1995)", "Heat (1986)", "Twins (1988)"],
+        }
     )
     tmdb = pd.DataFrame(
         {

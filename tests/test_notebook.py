@@ -33,7 +33,12 @@ BOUNDED_BGE = {
     }
 }
 # Figures the runs above make; the notebook must show each one.
-FIGURES = ["base.top_coefficients_bar", "finetuned.top_coefficients_bar", "movie_comparison.figure", "bge_finetune.ndcg_by_dim"]
+FIGURES = [
+    "base.top_coefficients_bar",
+    "finetuned.top_coefficients_bar",
+    "movie_comparison.figure",
+    "bge_finetune.ndcg_by_dim",
+]
 # Datasets of the pipelines not run here; the notebook must name each one as missing.
 NOT_RUN = {
     "jrte_sentiment.level1.metrics",

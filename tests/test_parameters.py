@@ -37,17 +37,24 @@ def test_every_shipped_environment_passes(env):
 
 
 def test_a_typo_is_refused_with_the_closest_key(base):
-    with pytest.raises(ParameterError, match=r"ridge_analysis\.alpah .*unknown key; did you mean 'ridge_analysis\.alpha'"):
+    with pytest.raises(
+        ParameterError, match=r"ridge_analysis\.alpah .*unknown key; did you mean 'ridge_analysis\.alpha'"
+    ):
         check_parameters(with_changes(base, ridge_analysis__alpah=1.0), base)
-    with pytest.raises(ParameterError, match=r"bge_finetune\.split\.tset_size.*did you mean 'bge_finetune\.split\.test_size'"):
+    with pytest.raises(
+        ParameterError, match=r"bge_finetune\.split\.tset_size.*did you mean 'bge_finetune\.split\.test_size'"
+    ):
         check_parameters(with_changes(base, bge_finetune__split__tset_size=0.3), base)
 
 
 def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_those(base):
     # alpaca_sft.train.lora is passed as it is to peft's LoraConfig: use_rslora is one of its fields
     check_parameters(with_changes(base, alpaca_sft__train__lora__use_rslora=True), base)
-    with pytest.raises(ParameterError, match=r"alpaca_sft\.train\.lora\.lora_alhpa .*not a field of peft\.LoraConfig; "
-                       r"did you mean 'alpaca_sft\.train\.lora\.lora_alpha'"):
+    with pytest.raises(
+        ParameterError,
+        match=r"alpaca_sft\.train\.lora\.lora_alhpa .*not a field of peft\.LoraConfig; "
+        r"did you mean 'alpaca_sft\.train\.lora\.lora_alpha'",
+    ):
         check_parameters(with_changes(base, alpaca_sft__train__lora__lora_alhpa=32), base)
 
 
@@ -103,7 +110,9 @@ def test_a_key_set_to_null_in_an_environment_is_reported_missing(base):
 
 
 def outputs_written(project: Path) -> list[str]:
-    return sorted(str(p.relative_to(project)) for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
+    return sorted(
+        str(p.relative_to(project)) for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts
+    )
 
 
 @pytest.mark.slow
@@ -117,7 +126,9 @@ def test_hook_refuses_a_typo_in_params_before_any_node_runs(project):
 def test_hook_names_the_file_of_a_bad_value_and_layered_partial_blocks_work(project):
     local = project / "conf" / "local" / "parameters_ridge_analysis.yml"
     local.write_text("ridge_analysis:\n  alpha: five\n")
-    with pytest.raises(ParameterError, match=r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"):
+    with pytest.raises(
+        ParameterError, match=r"ridge_analysis\.alpha \(in .*conf/local/parameters_ridge_analysis\.yml\)"
+    ):
         run_kedro(project, pipeline_names=["ridge_analysis"])
     assert outputs_written(project) == []
     # a partial block (one key) merges onto conf/base: every other key keeps its default
@@ -135,5 +146,7 @@ def test_unknown_env_lists_the_environments(project):
 
 @pytest.mark.slow
 def test_unknown_pipeline_lists_the_pipelines(project):
-    with pytest.raises(ValueError, match=r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines: alpaca_sft"):
+    with pytest.raises(
+        ValueError, match=r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines: alpaca_sft"
+    ):
         run_kedro(project, pipeline_names=["ridge_analisys"])

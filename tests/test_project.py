@@ -30,7 +30,9 @@ def test_telemetry_is_declined_in_the_repo():
 def test_kedro_viz_build_makes_a_static_site_of_all_pipelines(project):
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     kedro = Path(sys.executable).with_name("kedro")
-    result = subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (project / "build" / "index.html").exists()
     pipelines = json.loads((project / "build" / "api" / "main").read_text())

@@ -38,8 +38,33 @@ cells = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.integers(min_value=-2, max_value=6),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(["", " ", "NA", "null", "1", "5", "2.5", "M", "F", "X", "engineer", "Engineer ", "train", "-1",
-                     '{"1": 2}', "{}", "[1]", "ja", "open_qa", "simple", "\t", "é", "文章"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "NA",
+            "null",
+            "1",
+            "5",
+            "2.5",
+            "M",
+            "F",
+            "X",
+            "engineer",
+            "Engineer ",
+            "train",
+            "-1",
+            '{"1": 2}',
+            "{}",
+            "[1]",
+            "ja",
+            "open_qa",
+            "simple",
+            "\t",
+            "é",
+            "文章",
+        ]
+    ),
     st.text(max_size=12),
 )
 
@@ -59,8 +84,12 @@ def tables(required: list[str], good: dict[str, Any]):
         rows = []
         for i in range(n):
             # most cells good, so that a table often breaks one rule deep inside, not the first cell
-            rows.append({c: good[c](i // 2 if repeat else i) if c in good and draw(st.integers(0, 9)) < 8
-                         else draw(cells) for c in columns})
+            rows.append(
+                {
+                    c: good[c](i // 2 if repeat else i) if c in good and draw(st.integers(0, 9)) < 8 else draw(cells)
+                    for c in columns
+                }
+            )
         return pd.DataFrame(rows, columns=columns)
 
     return build()
@@ -89,8 +118,12 @@ def test_ratings(table):
         assert out["rating"].between(1, 5).all() and not out.duplicated(["user_id", "movie_id"]).any()
 
 
-USERS_GOOD = {"user_id": lambda i: i + 1, "age": lambda i: 20 + i, "gender": lambda i: "MF"[i % 2],
-              "occupation": lambda i: ["writer", "engineer", "none"][i % 3]}
+USERS_GOOD = {
+    "user_id": lambda i: i + 1,
+    "age": lambda i: 20 + i,
+    "gender": lambda i: "MF"[i % 2],
+    "occupation": lambda i: ["writer", "engineer", "none"][i % 3],
+}
 
 
 @SETTINGS
@@ -114,19 +147,32 @@ def test_movies(table):
         assert out["movie_id"].is_unique and out["title"].map(lambda t: isinstance(t, str) and t.strip() != "").all()
 
 
-PAIRS_GOOD = {"id": lambda i: i, "anchor": lambda i: f"q{i}", "positive": lambda i: f"p{i}", "negative": lambda i: f"n{i}"}
+PAIRS_GOOD = {
+    "id": lambda i: i,
+    "anchor": lambda i: f"q{i}",
+    "positive": lambda i: f"p{i}",
+    "negative": lambda i: f"n{i}",
+}
 
 
 @SETTINGS
 @given(tables(["id", "anchor", "positive", "negative"], PAIRS_GOOD), st.booleans())
 def test_bge_pairs(table, drop_incomplete):
-    params = {**PARAMS["bge_finetune"], "source": {**PARAMS["bge_finetune"]["source"], "drop_incomplete": drop_incomplete}}
+    params = {
+        **PARAMS["bge_finetune"],
+        "source": {**PARAMS["bge_finetune"]["source"], "drop_incomplete": drop_incomplete},
+    }
     assert_passes_or_names(lambda t: make_pairs(t, params), table, "bge_pairs")
 
 
 PN_TASK = PARAMS["jrte_sentiment"]["task"]
-PN_GOOD = {"id": lambda i: f"pn{i}", "label": lambda i: [1, 0, -1][i % 3], "text": lambda i: "良い",
-           "judges": lambda i: '{"1": 3}', "usage": lambda i: ["train", "dev", "test"][i % 3]}
+PN_GOOD = {
+    "id": lambda i: f"pn{i}",
+    "label": lambda i: [1, 0, -1][i % 3],
+    "text": lambda i: "良い",
+    "judges": lambda i: '{"1": 3}',
+    "usage": lambda i: ["train", "dev", "test"][i % 3],
+}
 
 
 @SETTINGS
@@ -135,10 +181,30 @@ def test_pn(table):
     assert_passes_or_names(lambda t: check_pn(t, PN_TASK), table, "pn")
 
 
-ALPACA_COLUMNS = ["NO", "category", "field", "input", "instruction", "language", "output", "reasoning", "seq", "uniqueness"]
-ALPACA_GOOD = {"NO": lambda i: i + 1, "category": lambda i: "open_qa", "field": lambda i: "", "input": lambda i: "",
-               "instruction": lambda i: "Say hi.", "language": lambda i: "en", "output": lambda i: "Hi.",
-               "reasoning": lambda i: None, "seq": lambda i: i, "uniqueness": lambda i: "simple"}
+ALPACA_COLUMNS = [
+    "NO",
+    "category",
+    "field",
+    "input",
+    "instruction",
+    "language",
+    "output",
+    "reasoning",
+    "seq",
+    "uniqueness",
+]
+ALPACA_GOOD = {
+    "NO": lambda i: i + 1,
+    "category": lambda i: "open_qa",
+    "field": lambda i: "",
+    "input": lambda i: "",
+    "instruction": lambda i: "Say hi.",
+    "language": lambda i: "en",
+    "output": lambda i: "Hi.",
+    "reasoning": lambda i: None,
+    "seq": lambda i: i,
+    "uniqueness": lambda i: "simple",
+}
 
 
 @SETTINGS

@@ -41,8 +41,11 @@ def ratings() -> pd.DataFrame:
 def test_unknown_categories_are_refused_naming_the_row_and_the_parameters(column, value, shown):
     bad = users()
     bad.loc[7, column] = value
-    with pytest.raises(RawDataError, match=rf"dataset 'users', column '{column}', row 7 .*unknown value {shown}.*"
-                                           r"parameters_ridge_analysis\.yml"):
+    with pytest.raises(
+        RawDataError,
+        match=rf"dataset 'users', column '{column}', row 7 .*unknown value {shown}.*"
+        r"parameters_ridge_analysis\.yml",
+    ):
         check_users(bad, PARAMS)
     check_users(users(), PARAMS)  # the sample's own values are all listed
 
@@ -51,8 +54,11 @@ def test_a_user_rating_a_movie_twice_is_refused():
     bad = ratings()
     again = bad.iloc[[5]].assign(rating=(bad["rating"].iloc[5] % 5) + 1)
     bad = pd.concat([bad, again], ignore_index=True)
-    with pytest.raises(RawDataError, match=rf"dataset 'ratings', column 'user_id, movie_id', row {len(bad) - 1} .*"
-                                           r"duplicate key \(user_id, movie_id\).*first seen in row 5"):
+    with pytest.raises(
+        RawDataError,
+        match=rf"dataset 'ratings', column 'user_id, movie_id', row {len(bad) - 1} .*"
+        r"duplicate key \(user_id, movie_id\).*first seen in row 5",
+    ):
         check_ratings(bad)
 
 
@@ -70,8 +76,11 @@ def test_join_loss_over_the_threshold_is_refused_with_count_and_ids():
     _, stats = build_model_input(r, u, stand_in_embeddings(movies), PARAMS)
     assert stats["n_ratings_dropped_no_embedding"] / stats["n_ratings_in"] < PARAMS["max_join_loss"]
     half = movies.iloc[: len(movies) // 2]
-    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'movie_id', row \d+ .*\d+ of 4000 ratings \(\d+\.\d%\) "
-                                           r"are of movies not in 'movies'.*max_join_loss = 10\.0%.*the first: \[\d+"):
+    with pytest.raises(
+        RawDataError,
+        match=r"dataset 'ratings', column 'movie_id', row \d+ .*\d+ of 4000 ratings \(\d+\.\d%\) "
+        r"are of movies not in 'movies'.*max_join_loss = 10\.0%.*the first: \[\d+",
+    ):
         build_model_input(r, u, stand_in_embeddings(half), PARAMS)
     # the documented rule: raise the threshold when unmatched movies are expected (the movielens env: 0.5)
     build_model_input(r, u, stand_in_embeddings(half), {**PARAMS, "max_join_loss": 0.9})
@@ -83,7 +92,7 @@ def test_movielens_environment_allows_its_expected_join_loss():
 
 def test_a_title_NA_is_a_title_and_an_empty_one_is_missing(tmp_path):
     path = tmp_path / "movies.csv"
-    path.write_text('movie_id,title,overview\n1,NA,A story.\n2,None,Another story.\n3,,A third.\n')
+    path.write_text("movie_id,title,overview\n1,NA,A story.\n2,None,Another story.\n3,,A third.\n")
     loaded = catalog_csv("movies", path).load()
     with pytest.raises(RawDataError, match=r"dataset 'movies', column 'title', row 2 .*missing or blank"):
         check_movies(loaded)
@@ -96,7 +105,9 @@ def test_an_extra_field_in_pn_is_named_not_a_duplicate_id(tmp_path):
     path.write_text('a1\t1\tgood\t{"1": 3}\ttrain\textra\na2\t0\tso so\t{"0": 3}\ttrain\n')
     entry = load_config(REPO, None, "catalog")["jrte_sentiment.pn"]
     loaded = CSVDataset(filepath=str(path), load_args=entry["load_args"]).load()
-    with pytest.raises(RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"):
+    with pytest.raises(
+        RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"
+    ):
         check_pn(loaded, load_config(REPO, None, "parameters")["jrte_sentiment"]["task"])
 
 
@@ -119,7 +130,12 @@ class FakeModel:
 def test_truncated_texts_are_counted_in_a_warning(caplog):
     texts = ["short one", "w " * 6, "w " * 7, "w " * 100_000]  # 2+2, 6+2 fit; 7+2 and 100000+2 do not
     assert count_truncated(FakeModel(), texts) == 2
-    params = {"batch_size": 4, "normalize_embeddings": True, "show_progress_bar": False, "encoder": {"batching": "fixed", "quantize": "none"}}
+    params = {
+        "batch_size": 4,
+        "normalize_embeddings": True,
+        "show_progress_bar": False,
+        "encoder": {"batching": "fixed", "quantize": "none"},
+    }
     with caplog.at_level(logging.WARNING):
         encode_texts(FakeModel(), texts, params)
     assert "2 of 4 texts are longer than the model's 8 tokens" in caplog.text

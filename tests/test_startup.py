@@ -17,7 +17,11 @@ def imported_modules(project: Path, *args: str) -> set[str]:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true"}
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "kedro", *args],
-        cwd=project, env=env, capture_output=True, text=True, timeout=600,
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line.split("|")[-1] for line in result.stderr.splitlines() if line.startswith("import time:")]
@@ -33,8 +37,10 @@ def write_embeddings(project: Path, dim: int = 8) -> None:
     movies = pd.read_csv(project / "data/01_raw/movies.csv")
     rng = np.random.default_rng(0)
     for ns in ("base", "finetuned"):
-        table = pd.DataFrame(rng.normal(size=(len(movies), 2 * dim)).astype(np.float32),
-                             columns=[f"{c}_embedding_{i}" for c in ("title", "overview") for i in range(dim)])
+        table = pd.DataFrame(
+            rng.normal(size=(len(movies), 2 * dim)).astype(np.float32),
+            columns=[f"{c}_embedding_{i}" for c in ("title", "overview") for i in range(dim)],
+        )
         table.insert(0, "movie_id", movies["movie_id"])
         (project / "data/04_feature" / ns).mkdir(parents=True, exist_ok=True)
         table.to_parquet(project / "data/04_feature" / ns / "movie_embeddings.parquet")

@@ -146,7 +146,10 @@ def test_corrected_cv_interval_is_wider_than_the_naive_one():
     assert result.ci_high - result.ci_low > 2 * naive_half
 
 
-@pytest.mark.parametrize(("low", "high", "expected"), [(0.1, 0.2, "better"), (-0.2, -0.1, "worse"), (-0.1, 0.1, "no evidence"), (0.0, 0.1, "no evidence")])
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(0.1, 0.2, "better"), (-0.2, -0.1, "worse"), (-0.1, 0.1, "no evidence"), (0.0, 0.1, "no evidence")],
+)
 def test_verdict_words(low, high, expected):
     assert verdict(low, high) == expected
 

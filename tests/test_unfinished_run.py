@@ -16,7 +16,9 @@ RUN = {"pipeline_names": ["ridge_analysis"], "namespaces": ["base"]}
 
 def stand_in_embeddings(project) -> None:
     movies = pd.read_csv(project / "data/01_raw/movies.csv")
-    table = pd.DataFrame(np.random.default_rng(0).normal(size=(len(movies), 4)), columns=[f"title_embedding_{i}" for i in range(4)])
+    table = pd.DataFrame(
+        np.random.default_rng(0).normal(size=(len(movies), 4)), columns=[f"title_embedding_{i}" for i in range(4)]
+    )
     table.insert(0, "movie_id", movies["movie_id"])
     (project / "data/04_feature/base").mkdir(parents=True)
     table.to_parquet(project / "data/04_feature/base/movie_embeddings.parquet")

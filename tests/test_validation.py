@@ -55,7 +55,10 @@ def test_missing_column_and_empty_table():
 
 def test_composite_key_and_minimum_size():
     table = frame(id=[1, 2, 3], kind=["a", "b", "a"], name=["x", "y", "x"])
-    with pytest.raises(RawDataError, match=r"column 'name, kind', row 2 .*duplicate key \(name, kind\) = \('x', 'a'\) \(first seen in row 0\)"):
+    with pytest.raises(
+        RawDataError,
+        match=r"column 'name, kind', row 2 .*duplicate key \(name, kind\) = \('x', 'a'\) \(first seen in row 0\)",
+    ):
         check_table(table, "things", COLUMNS, unique_together=[("name", "kind")])
     check_table(table, "things", COLUMNS, unique_together=[("name", "score")])
     with pytest.raises(RawDataError, match=r"dataset 'things': only 3 rows; at least 4 are needed\. Add rows\."):

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def length_sorted_batches(lengths: Sequence[int] | np.ndarray, batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+def length_sorted_batches(
+    lengths: Sequence[int] | np.ndarray, batch_size: int, max_tokens: int | None = None
+) -> list[np.ndarray]:
     """Indices into ``lengths`` grouped longest first, at most ``batch_size`` per batch.
 
     With ``max_tokens``, a batch's ``size x longest`` also stays within ``max_tokens`` (at least

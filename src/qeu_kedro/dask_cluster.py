@@ -53,15 +53,21 @@ def start_client(settings: dict[str, Any]) -> tuple[Any, Any]:
     address = settings.get("scheduler_address")
     if address:
         client = Client(address, timeout=settings.get("connect_timeout", "30s"))
-        logger.info("Dask: connected to the scheduler at %s (%d workers)", address, len(client.scheduler_info()["workers"]))
+        logger.info(
+            "Dask: connected to the scheduler at %s (%d workers)", address, len(client.scheduler_info()["workers"])
+        )
         return client, None
-    kwargs = dict(settings.get("local_cluster") or {})  # None keeps a LocalCluster default (n_workers) or turns off (dashboard)
+    kwargs = dict(
+        settings.get("local_cluster") or {}
+    )  # None keeps a LocalCluster default (n_workers) or turns off (dashboard)
     cluster = LocalCluster(**kwargs)
     client = Client(cluster)
     workers = client.scheduler_info()["workers"].values()
     logger.info(
         "Dask: started a LocalCluster at %s: %d workers, %d threads, %.1f GB memory limit per worker",
-        cluster.scheduler_address, len(workers), sum(w["nthreads"] for w in workers),
+        cluster.scheduler_address,
+        len(workers),
+        sum(w["nthreads"] for w in workers),
         max((w.get("memory_limit") or 0) for w in workers) / 1e9,
     )
     return client, cluster

@@ -63,6 +63,7 @@ from qeu_kedro.mlflow_runs import (
 
 logger = logging.getLogger(__name__)
 
+
 # kedro-mlflow defines a PythonModel (KedroPipelineModel) whose predict() has no type hints; MLflow
 # warns about it when the class is defined, i.e. whenever the kedro CLI loads the plugin, so every
 # `kedro` command printed this UserWarning. The cause is in kedro-mlflow's code, not in this project
@@ -113,7 +114,9 @@ def numeric_leaves(value: Any, prefix: str) -> Iterator[tuple[str, float]]:
 
 def _is_figure(value: Any) -> bool:
     # Checked by class name so that start-up never imports matplotlib.
-    return any(cls.__module__.startswith("matplotlib.figure") and cls.__name__ == "Figure" for cls in type(value).__mro__)
+    return any(
+        cls.__module__.startswith("matplotlib.figure") and cls.__name__ == "Figure" for cls in type(value).__mro__
+    )
 
 
 def figures_in(value: Any, stem: str) -> Iterator[tuple[str, Any]]:
@@ -171,7 +174,9 @@ def git_state(*folders: Path) -> dict[str, str]:
     """``git_commit`` and ``git_dirty`` (uncommitted or untracked files) of the first folder that is in a git repository."""
     for folder in folders:
         try:
-            head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+            head = subprocess.run(
+                ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            )
             if head.returncode:
                 continue
             status = subprocess.run(
@@ -210,7 +215,9 @@ def close_stale_runs(client: Any, experiment_id: str, host: str) -> list[str]:
         client.set_terminated(run.info.run_id, "KILLED")
         closed.append(run.info.run_id)
     if closed:
-        logger.warning("MLflow: closed %d run(s) left RUNNING by a killed kedro run as KILLED: %s", len(closed), ", ".join(closed))
+        logger.warning(
+            "MLflow: closed %d run(s) left RUNNING by a killed kedro run as KILLED: %s", len(closed), ", ".join(closed)
+        )
     return closed
 
 
@@ -297,7 +304,9 @@ class MlflowOutputsHook:
         try:
             self._run = self._plan(mlflow, parent, run_params, pipeline, catalog)
         except Exception as err:  # noqa: BLE001 - tracking must never fail a run
-            logger.warning("MLflow: could not prepare the nested runs (%s: %s); outputs are not logged", type(err).__name__, err)
+            logger.warning(
+                "MLflow: could not prepare the nested runs (%s: %s); outputs are not logged", type(err).__name__, err
+            )
 
     def _plan(self, mlflow: Any, parent: Any, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> _KedroRun:
         client = mlflow.MlflowClient(mlflow.get_tracking_uri())
@@ -319,7 +328,12 @@ class MlflowOutputsHook:
         env = str(run_params.get("env") or self._env)
         import qeu_kedro
 
-        run.tags = {"env": env, **git_state(self._project_path, Path(qeu_kedro.__file__).parent), "pid": str(os.getpid()), "host": host}
+        run.tags = {
+            "env": env,
+            **git_state(self._project_path, Path(qeu_kedro.__file__).parent),
+            "pid": str(os.getpid()),
+            "host": host,
+        }
         datas = sorted({t["data"] for t in run.group_tags.values() if t.get("data")})
         names = run_params.get("pipeline_names") or ["__default__"]
         namespaces = run_params.get("namespaces")
@@ -329,7 +343,7 @@ class MlflowOutputsHook:
             "runner": runner_name(run_params.get("runner")),
             "pipelines": ",".join(names),
         }
-        for group, tags in run.group_tags.items():
+        for tags in run.group_tags.values():
             tags.setdefault("data", parent_tags["data"])
         self._log(run, run.parent_id, tags=parent_tags)
         # kedro-mlflow names its run after the pipelines; a name set in mlflow.yml is kept.
@@ -395,8 +409,14 @@ class MlflowOutputsHook:
                 tags["model"] = ", ".join(dict.fromkeys(specs))
             run.group_tags[group] = tags
 
-    def _log(self, run: _KedroRun, run_id: str, metrics: Any = (), params: Mapping[str, str] | None = None,
-             tags: Mapping[str, str] | None = None) -> None:
+    def _log(
+        self,
+        run: _KedroRun,
+        run_id: str,
+        metrics: Any = (),
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         """Metrics, new params and tags in batches of MLflow's size; a param already logged is not logged again."""
         from mlflow.entities import Param, RunTag
         from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
@@ -407,7 +427,9 @@ class MlflowOutputsHook:
             value = str(value)[:MAX_PARAM_VAL_LENGTH]
             if key in logged:
                 if logged[key] != value:
-                    logger.warning("MLflow: param '%s' of run %s is already %r; %r not logged", key, run_id, logged[key], value)
+                    logger.warning(
+                        "MLflow: param '%s' of run %s is already %r; %r not logged", key, run_id, logged[key], value
+                    )
                 continue
             logged[key] = value
             new.append(Param(key, value))
@@ -452,7 +474,9 @@ class MlflowOutputsHook:
                 logger.warning("MLflow: could not open the run of node '%s': %s", node.name, err)
 
     @hook_impl
-    def after_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool) -> None:
+    def after_node_run(
+        self, node: Any, catalog: Any, inputs: dict[str, Any], outputs: dict[str, Any], is_async: bool
+    ) -> None:
         """Log the node's reports, figures and small models into its nested run; close the run after its last node."""
         with self._lock:
             run = self._run
@@ -476,7 +500,11 @@ class MlflowOutputsHook:
     @staticmethod
     def _close_if_done(run: _KedroRun, group: RunGroup) -> None:
         """Close a group's run once all its nodes ran and their figures are saved."""
-        if group in run.run_ids and not run.pending.get(group) and not any(g == group for g, _, _ in run.figures.values()):
+        if (
+            group in run.run_ids
+            and not run.pending.get(group)
+            and not any(g == group for g, _, _ in run.figures.values())
+        ):
             MlflowOutputsHook._close(run, group, "FINISHED")
 
     @hook_impl
@@ -504,7 +532,9 @@ class MlflowOutputsHook:
                 logger.warning("MLflow: could not log figure '%s': %s", dataset_name, err)
             self._close_if_done(run, group)
 
-    def _log_output(self, run: _KedroRun, run_id: str, group: RunGroup, name: str, value: Any, sources: list[Any]) -> None:
+    def _log_output(
+        self, run: _KedroRun, run_id: str, group: RunGroup, name: str, value: Any, sources: list[Any]
+    ) -> None:
         from mlflow.entities import Metric
 
         local = local_name(name, group)
@@ -523,8 +553,13 @@ class MlflowOutputsHook:
             # The whole report too: texts (verdicts, conclusions), lists and non-finite values stay readable.
             run.client.log_text(run_id, _json_text(value), f"reports/{local}.json")
             logger.info(
-                "MLflow: '%s' → run %s: %d metrics, %d series, %d params, %d tables", name, group.name,
-                len(report.metrics), len(report.series), len(report.params), len(report.tables),
+                "MLflow: '%s' → run %s: %d metrics, %d series, %d params, %d tables",
+                name,
+                group.name,
+                len(report.metrics),
+                len(report.series),
+                len(report.params),
+                len(report.tables),
             )
             return
         figures = list(figures_in(value, local))
@@ -687,15 +722,22 @@ class UnfinishedRunHook:
                 logger.warning(
                     "The run %s started %s did not finish (%s); it wrote %s. These files may not match each other "
                     "or the other outputs: re-run the pipelines that write them (%s).",
-                    entry.get("run_id"), entry.get("started"), entry.get("failed") or "killed",
+                    entry.get("run_id"),
+                    entry.get("started"),
+                    entry.get("failed") or "killed",
                     ", ".join(f"{w['dataset']} ({w['filepath']})" for w in entry["written"]),
                     ", ".join(entry.get("pipelines") or ["__default__"]),
                 )
             old.unlink(missing_ok=True)
         self._catalog = catalog
         self._record = folder / f"{str(run_params['run_id']).replace(':', '_')}.json"
-        self._entry = {"run_id": run_params["run_id"], "pid": os.getpid(), "pipelines": run_params.get("pipeline_names"),
-                       "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "written": []}
+        self._entry = {
+            "run_id": run_params["run_id"],
+            "pid": os.getpid(),
+            "pipelines": run_params.get("pipeline_names"),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "written": [],
+        }
         # The record file appears with the first saved file: a run refused before it writes anything leaves nothing.
 
     @hook_impl

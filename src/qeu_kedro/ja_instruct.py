@@ -33,7 +33,18 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-ALPACA_COLUMNS = ["NO", "category", "field", "input", "instruction", "language", "output", "reasoning", "seq", "uniqueness"]
+ALPACA_COLUMNS = [
+    "NO",
+    "category",
+    "field",
+    "input",
+    "instruction",
+    "language",
+    "output",
+    "reasoning",
+    "seq",
+    "uniqueness",
+]
 
 
 class MalformedLineError(ValueError):

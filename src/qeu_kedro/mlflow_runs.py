@@ -78,7 +78,7 @@ def group_for(namespace: str | None, pipeline: str) -> RunGroup:
 def local_name(dataset: str, group: RunGroup) -> str:
     """A dataset's name inside its group's run: without the group's namespace (``base.ridge_metrics`` → ``ridge_metrics``)."""
     prefix = f"{group.namespace}." if group.namespace else ""
-    return dataset[len(prefix):] if prefix and dataset.startswith(prefix) else dataset
+    return dataset[len(prefix) :] if prefix and dataset.startswith(prefix) else dataset
 
 
 def is_report(dataset: str) -> bool:
@@ -262,6 +262,7 @@ def split_report(
         key = metric_key(key)
         if not _repeats(key, text, known_params):
             out.params[key] = known_params[key] = text
+
     seen: set[int] = set()
     sources = [m for source in copied_from for m in sub_mappings(source)]
 

@@ -124,8 +124,11 @@ def pandera_schema(columns: Sequence[Column], unique_together: Sequence[Sequence
 
 
 # How pandera names each check, mapped to ours, in the order they are reported per column.
-_RULES = (("range", ("greater_than_or_equal_to", "less_than_or_equal_to")), ("allowed", ("isin",)),
-          ("unique", ("field_uniqueness",)))
+_RULES = (
+    ("range", ("greater_than_or_equal_to", "less_than_or_equal_to")),
+    ("allowed", ("isin",)),
+    ("unique", ("field_uniqueness",)),
+)
 
 
 def _first_failure(cases: pd.DataFrame, columns: Sequence[Column]) -> tuple[Column, str, int] | None:
@@ -141,7 +144,11 @@ def _first_failure(cases: pd.DataFrame, columns: Sequence[Column]) -> tuple[Colu
 
 
 def _check_values(
-    typed: pd.DataFrame, raw: pd.DataFrame, dataset: str, columns: Sequence[Column], unique_together: Sequence[Sequence[str]]
+    typed: pd.DataFrame,
+    raw: pd.DataFrame,
+    dataset: str,
+    columns: Sequence[Column],
+    unique_together: Sequence[Sequence[str]],
 ) -> None:
     """Run the pandera schema over the typed table; raise the friendly error of its first failure."""
     import pandera.pandas as pa
@@ -158,7 +165,13 @@ def _check_values(
                 col, rule, i = first
                 value = _show(raw[col.name].iloc[i])
                 if rule == "range":
-                    fail(dataset, col.name, i, f"value {value} is outside the allowed range [{col.min}, {col.max}]", col.hint)
+                    fail(
+                        dataset,
+                        col.name,
+                        i,
+                        f"value {value} is outside the allowed range [{col.min}, {col.max}]",
+                        col.hint,
+                    )
                 if rule == "allowed":
                     allowed = sorted(map(str, col.allowed or ()))
                     fail(dataset, col.name, i, f"unknown value {value} (allowed: {allowed})", col.hint)

@@ -24,7 +24,9 @@ def test_save_and_load_a_classifier(tmp_path):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い"]) + "\n")
     tokenizer = BertTokenizerFast(vocab_file=str(vocab))
-    config = BertConfig(vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3)
+    config = BertConfig(
+        vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3
+    )
     model = BertForSequenceClassification(config)
     ds = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf"))
     with pytest.raises(DatasetError, match="'model' and 'tokenizer'"):

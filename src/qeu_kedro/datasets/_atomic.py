@@ -47,8 +47,12 @@ def clean_stale_temporaries(target: Path) -> list[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         removed.append(tmp)
     if removed:
-        logger.warning("Removed %d temporary folder(s) of interrupted saves of %s: %s",
-                       len(removed), target, [p.name for p in removed])
+        logger.warning(
+            "Removed %d temporary folder(s) of interrupted saves of %s: %s",
+            len(removed),
+            target,
+            [p.name for p in removed],
+        )
     return removed
 
 

@@ -45,13 +45,20 @@ class EmbeddingCacheDataset(AbstractDataset):
         try:
             table = pd.read_parquet(self._filepath)
         except Exception as err:  # noqa: BLE001 - any unreadable file: the cache is only an optimisation
-            logger.warning("Embedding cache %s cannot be read (%s: %s): ignoring it; this run rebuilds it.",
-                           self._filepath, type(err).__name__, err)
+            logger.warning(
+                "Embedding cache %s cannot be read (%s: %s): ignoring it; this run rebuilds it.",
+                self._filepath,
+                type(err).__name__,
+                err,
+            )
             return empty_cache()
         missing = set(COLUMNS) - set(table.columns)
         if missing:
-            logger.warning("Embedding cache %s is not an embedding cache (missing %s): ignoring it; this run rebuilds it.",
-                           self._filepath, sorted(missing))
+            logger.warning(
+                "Embedding cache %s is not an embedding cache (missing %s): ignoring it; this run rebuilds it.",
+                self._filepath,
+                sorted(missing),
+            )
             return empty_cache()
         return table[list(COLUMNS)]
 

@@ -74,7 +74,9 @@ class HFCausalLMDataset(AbstractDataset):
         return load_causal_lm(self._model, self._allow_download, self._load_args)
 
     def save(self, data: Any) -> None:
-        raise DatasetError("HFCausalLMDataset is read-only: it names a pretrained model. Save adapters with PeftAdapterDataset.")
+        raise DatasetError(
+            "HFCausalLMDataset is read-only: it names a pretrained model. Save adapters with PeftAdapterDataset."
+        )
 
     def _exists(self) -> bool:
         return True

@@ -53,7 +53,8 @@ def folder_identity(folder: str | Path) -> str:
     folder = Path(folder)
     digest = hashlib.sha256()
     files = sorted(
-        p for p in folder.rglob("*")
+        p
+        for p in folder.rglob("*")
         if p.is_file() and not p.name.startswith(".") and p.name not in NOT_IDENTITY and p.suffix != ".md"
     )
     if not files:

@@ -21,7 +21,13 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     # 100K: u.item, '|'-separated, latin-1, no header, 24 columns
     "100k": {"sep": "|", "header": None, "names": _ITEM_COLUMNS, "encoding": "latin-1"},
     # 1M and 10M: movies.dat, MovieID::Title::Genres, no header (1M is latin-1, 10M UTF-8)
-    "dat": {"sep": "::", "header": None, "names": ["movie_id", "title", "genres"], "encoding": "latin-1", "engine": "python"},
+    "dat": {
+        "sep": "::",
+        "header": None,
+        "names": ["movie_id", "title", "genres"],
+        "encoding": "latin-1",
+        "engine": "python",
+    },
     # 20M, 25M, 32M: movies.csv, movieId,title,genres with a header, UTF-8, quoted titles
     "csv": {"header": 0, "names": ["movie_id", "title", "genres"], "encoding": "utf-8"},
 }

@@ -7,7 +7,12 @@ from pathlib import Path
 
 from qeu_kedro.sample_data import alpaca, jrte, movies, pairs
 
-WRITERS = {"movies": movies.write_movies, "alpaca": alpaca.write_alpaca, "jrte": jrte.write_pn, "pairs": pairs.write_pairs}
+WRITERS = {
+    "movies": movies.write_movies,
+    "alpaca": alpaca.write_alpaca,
+    "jrte": jrte.write_pn,
+    "pairs": pairs.write_pairs,
+}
 
 
 def main(argv: list[str]) -> None:

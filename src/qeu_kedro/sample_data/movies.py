@@ -30,12 +30,18 @@ OCCUPATION_EFFECT = {
 }
 
 _TITLE_WORDS = {
-    "space": (["Starship", "Orbit", "Nebula", "Galaxy", "Moonbase", "Comet"], ["Beyond", "Voyage", "Signal", "Horizon"]),
+    "space": (
+        ["Starship", "Orbit", "Nebula", "Galaxy", "Moonbase", "Comet"],
+        ["Beyond", "Voyage", "Signal", "Horizon"],
+    ),
     "cooking": (["Kitchen", "Recipe", "Bakery", "Feast", "Spice", "Noodle"], ["Secrets", "Masters", "Summer", "Table"]),
     "sports": (["Goal", "Stadium", "Marathon", "Champion", "Rally", "Match"], ["Final", "Glory", "Season", "Comeback"]),
     "romance": (["Love", "Heart", "Wedding", "Kiss", "Letters", "Promise"], ["Paris", "Autumn", "Tonight", "Forever"]),
     "war": (["Battalion", "Trench", "Siege", "Frontline", "Regiment", "Bunker"], ["Winter", "Honor", "Ridge", "Dawn"]),
-    "horror": (["Haunting", "Curse", "Nightmare", "Crypt", "Shadows", "Possession"], ["Hollow", "Midnight", "Below", "Return"]),
+    "horror": (
+        ["Haunting", "Curse", "Nightmare", "Crypt", "Shadows", "Possession"],
+        ["Hollow", "Midnight", "Below", "Return"],
+    ),
 }
 
 _SENTENCES = {
@@ -86,7 +92,9 @@ _SENTENCES = {
 _NAMES = ["Anna", "Kenji", "Maria", "Tom", "Aiko", "Omar", "Lena", "Ravi", "Sofia", "Jack"]
 
 
-def make_movies(n_movies: int = 240, n_users: int = 160, ratings_per_user: int = 25, seed: int = 7) -> dict[str, pd.DataFrame]:
+def make_movies(
+    n_movies: int = 240, n_users: int = 160, ratings_per_user: int = 25, seed: int = 7
+) -> dict[str, pd.DataFrame]:
     """Return ``{"ratings", "users", "movies"}`` tables with the planted structure."""
     rng = np.random.default_rng(seed)
     topics = list(TOPIC_EFFECT)
@@ -127,7 +135,14 @@ def make_movies(n_movies: int = 240, n_users: int = 160, ratings_per_user: int =
         for movie_id in movie_ids:
             topic = movie_topic[movie_id - 1] if movie_id <= n_movies else rng.choice(topics)
             latent = 3.0 + TOPIC_EFFECT[topic] + OCCUPATION_EFFECT[user.occupation] + rng.normal(0, 0.6)
-            rows.append((user.user_id, int(movie_id), int(np.clip(np.rint(latent), 1, 5)), int(880_000_000 + rng.integers(0, 10_000_000))))
+            rows.append(
+                (
+                    user.user_id,
+                    int(movie_id),
+                    int(np.clip(np.rint(latent), 1, 5)),
+                    int(880_000_000 + rng.integers(0, 10_000_000)),
+                )
+            )
     ratings = pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "timestamp"])
     return {"ratings": ratings, "users": users, "movies": movies}
 

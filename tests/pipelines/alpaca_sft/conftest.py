@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="session")
 def params() -> dict:
     """conf/base/parameters_alpaca_sft.yml (plain YAML: no interpolations in it)."""
-    return yaml.safe_load((REPO / "conf" / "base" / "parameters_alpaca_sft.yml").read_text(encoding="utf-8"))["alpaca_sft"]
+    return yaml.safe_load((REPO / "conf" / "base" / "parameters_alpaca_sft.yml").read_text(encoding="utf-8"))[
+        "alpaca_sft"
+    ]
 
 
 @pytest.fixture

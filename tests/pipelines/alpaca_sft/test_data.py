@@ -70,7 +70,11 @@ def test_unknown_category_is_a_clear_error(tmp_path, sheet, params):
 
 @pytest.mark.parametrize(
     ("column", "value", "expected"),
-    [("uniqueness", "easy", "unknown value 'easy'"), ("language", "fr", "unknown value 'fr'"), ("instruction", None, "missing or blank")],
+    [
+        ("uniqueness", "easy", "unknown value 'easy'"),
+        ("language", "fr", "unknown value 'fr'"),
+        ("instruction", None, "missing or blank"),
+    ],
 )
 def test_other_bad_cells_name_column_and_row(tmp_path, sheet, params, column, value, expected):
     sheet[column] = sheet[column].astype(object)

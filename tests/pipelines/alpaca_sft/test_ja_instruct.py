@@ -9,13 +9,26 @@ import pytest
 from kedro.io import DatasetError
 
 from qeu_kedro.datasets.ja_instruct import JaInstructDataset
-from qeu_kedro.ja_instruct import ALPACA_COLUMNS, MalformedLineError, read_jsonl, seed_tasks_to_rows, to_alpaca_frame, vicuna_to_rows
+from qeu_kedro.ja_instruct import (
+    ALPACA_COLUMNS,
+    MalformedLineError,
+    read_jsonl,
+    seed_tasks_to_rows,
+    to_alpaca_frame,
+    vicuna_to_rows,
+)
 
 PATTERNS = [{"pattern": "poem|story", "category": "creative"}, {"pattern": "math", "category": "math"}]
 
 
 def _task(name, output, inp="", classification=False):
-    return {"id": name, "name": name, "instruction": f"{name}をしてください。", "instances": [{"input": inp, "output": output}], "is_classification": classification}
+    return {
+        "id": name,
+        "name": name,
+        "instruction": f"{name}をしてください。",
+        "instances": [{"input": inp, "output": output}],
+        "is_classification": classification,
+    }
 
 
 def test_malformed_line_is_skipped_with_a_warning_or_raises(tmp_path, caplog):
@@ -31,12 +44,12 @@ def test_malformed_line_is_skipped_with_a_warning_or_raises(tmp_path, caplog):
 
 def test_seed_task_columns():
     tasks = [
-        _task("spring_poem", "桜が舞う"),                       # creative by name, short output -> simple
-        _task("long_story", "むかしむかし" * 10),                # creative, complex
-        _task("fun_math", "答えは" + "とても長い説明" * 5),       # math is always simple
-        _task("sentiment", "肯定的", classification=True),      # classification wins
-        _task("explain", "説明" * 20, inp="本文"),               # no pattern, has input -> closed_qa
-        _task("advice", "助言" * 20),                            # no pattern, no input -> open_qa
+        _task("spring_poem", "桜が舞う"),  # creative by name, short output -> simple
+        _task("long_story", "むかしむかし" * 10),  # creative, complex
+        _task("fun_math", "答えは" + "とても長い説明" * 5),  # math is always simple
+        _task("sentiment", "肯定的", classification=True),  # classification wins
+        _task("explain", "説明" * 20, inp="本文"),  # no pattern, has input -> closed_qa
+        _task("advice", "助言" * 20),  # no pattern, no input -> open_qa
     ]
     rows = seed_tasks_to_rows(tasks, PATTERNS, ["classification", "math"], 20)
     got = [(r["field"], r["category"], r["uniqueness"]) for r in rows]
@@ -52,8 +65,15 @@ def test_seed_task_columns():
 
 
 def test_vicuna_rows_join_answers_and_map_categories():
-    questions = [{"question_id": 1, "category": "writing", "turns": ["詩を書いて"]}, {"question_id": 2, "category": "math", "turns": ["1+1は？"]}, {"question_id": 3, "category": "math", "turns": ["2+2は？"]}]
-    answers = [{"question_id": 1, "choices": [{"turns": ["  春の詩です。" * 5]}]}, {"question_id": 2, "choices": [{"turns": ["2です。"]}]}]
+    questions = [
+        {"question_id": 1, "category": "writing", "turns": ["詩を書いて"]},
+        {"question_id": 2, "category": "math", "turns": ["1+1は？"]},
+        {"question_id": 3, "category": "math", "turns": ["2+2は？"]},
+    ]
+    answers = [
+        {"question_id": 1, "choices": [{"turns": ["  春の詩です。" * 5]}]},
+        {"question_id": 2, "choices": [{"turns": ["2です。"]}]},
+    ]
     rows = vicuna_to_rows(questions, answers, {"writing": "creative", "math": "math"}, ["math"], 20)
     assert [(r["instruction"], r["category"], r["uniqueness"], r["field"]) for r in rows] == [
         ("詩を書いて", "creative", "complex", "writing"),

@@ -68,7 +68,12 @@ def test_copied_from_prompt_share():
 
 
 # ---- chrF against the reference, and its paired before/after interval (issue 13)
-REFERENCES = ["日本の首都は東京です。", "富士山の高さは3776メートルです。", "The cat sat on the mat.", "水は100度で沸騰します。"]
+REFERENCES = [
+    "日本の首都は東京です。",
+    "富士山の高さは3776メートルです。",
+    "The cat sat on the mat.",
+    "水は100度で沸騰します。",
+]
 
 
 def test_chrf_on_known_strings():

@@ -34,7 +34,9 @@ def _lora_b_norm(adapter_dir) -> float:
     return float(sum(w.float().norm() for name, w in weights.items() if "lora_B" in name))
 
 
-def check_outputs(project, prefix: str, n_prompts: int, languages: set[str], max_steps: int, max_new_tokens: int) -> dict:
+def check_outputs(
+    project, prefix: str, n_prompts: int, languages: set[str], max_steps: int, max_new_tokens: int
+) -> dict:
     out = project / "data" / "08_reporting" / prefix / "alpaca_sft"
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     train = json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
@@ -60,7 +62,10 @@ def check_outputs(project, prefix: str, n_prompts: int, languages: set[str], max
     assert chrf["before"] == pytest.approx(table["chrf_before"].mean(), abs=1e-3)
     assert chrf["verdict"] in {"better", "no evidence", "worse"}
     assert 0 <= metrics["reference_copied_4gram_share"] <= 1 and set(metrics["targets"]) == {
-        "chrf_better", "copied_4gram_share_within_reference_plus_0.10", "ended_by_itself_not_lower"}
+        "chrf_better",
+        "copied_4gram_share_within_reference_plus_0.10",
+        "ended_by_itself_not_lower",
+    }
     assert set(metrics["by_language"]) == languages
     # The adapter was trained (LoRA B starts at zero) and saved through the catalog.
     adapter = project / "data" / "06_models" / prefix / "alpaca_sft" / "lora_adapter"
@@ -71,14 +76,20 @@ def check_outputs(project, prefix: str, n_prompts: int, languages: set[str], max
     assert (out / "before_after.png").stat().st_size > 10_000
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Generations" in report and report.count("\n| ") >= n_prompts
-    assert f"chrF against the reference changed by {chrf['difference']:+.4f}" in report and chrf["verdict"] in report and "Targets:" in report
+    assert (
+        f"chrF against the reference changed by {chrf['difference']:+.4f}" in report
+        and chrf["verdict"] in report
+        and "Targets:" in report
+    )
     return metrics
 
 
 @pytest.mark.slow
 def test_sample_run_end_to_end(project):
     run_kedro(project, pipeline_names=["alpaca_sft"], params={"alpaca_sft": BOUNDED})
-    records = json.loads((project / "data" / "02_intermediate" / "alpaca_sft" / "alpaca_records.json").read_text(encoding="utf-8"))
+    records = json.loads(
+        (project / "data" / "02_intermediate" / "alpaca_sft" / "alpaca_records.json").read_text(encoding="utf-8")
+    )
     assert len(records) == 36 and sum(OPEN in r["reasoning"] for r in records) == 6
     check_outputs(project, "", n_prompts=3, languages={"ja", "en", "zh"}, max_steps=2, max_new_tokens=8)
     answers = pd.read_csv(project / "data" / "07_model_output" / "alpaca_sft" / "answers_after.csv")

@@ -8,7 +8,14 @@ import pytest
 
 from qeu_kedro.pipelines.alpaca_sft.nodes import format_prompt, make_examples, model_prompt, split_examples
 
-RECORD = {"NO": 1, "instruction": "Translate.", "input": "猫", "reasoning": "One word.", "output": "cat", "language": "en"}
+RECORD = {
+    "NO": 1,
+    "instruction": "Translate.",
+    "input": "猫",
+    "reasoning": "One word.",
+    "output": "cat",
+    "language": "en",
+}
 
 
 def test_sections_in_order_with_the_chat_template(params):

@@ -12,7 +12,9 @@ from qeu_kedro.sample_data.alpaca import LANGUAGES, RULE_HITS
 from qeu_kedro.validation import RawDataError
 
 OPEN = "Don't output the same answer over and over again unnecessarily."
-CREATIVE = "You should create sentences with correct grammar using free ideas within the framework specified by the user."
+CREATIVE = (
+    "You should create sentences with correct grammar using free ideas within the framework specified by the user."
+)
 
 
 def _frame(rows):
@@ -35,8 +37,13 @@ def test_a_rule_applies_only_where_all_its_conditions_hold():
 
 
 def test_conditions_on_any_column_and_lists_of_values():
-    frame = _frame([("open_qa", "simple", "ja", "x"), ("creative", "complex", "zh", ""), ("open_qa", "simple", "en", "")])
-    rules = {"separator": " / ", "rules": [{"when": {"language": ["ja", "zh"]}, "append": "Answer in the user's language."}]}
+    frame = _frame(
+        [("open_qa", "simple", "ja", "x"), ("creative", "complex", "zh", ""), ("open_qa", "simple", "en", "")]
+    )
+    rules = {
+        "separator": " / ",
+        "rules": [{"when": {"language": ["ja", "zh"]}, "append": "Answer in the user's language."}],
+    }
     out = apply_reasoning_rules(frame, rules)
     assert out["reasoning"].tolist() == ["x / Answer in the user's language.", "Answer in the user's language.", ""]
 
@@ -75,4 +82,6 @@ def test_a_rule_on_an_unknown_column_is_a_clear_error(sheet, params):
 
 def test_a_rule_without_conditions_is_an_error(sheet, params):
     with pytest.raises(RawDataError, match="no 'when' conditions"):
-        apply_reasoning_rules(check_alpaca(sheet, params["schema"]), {"separator": " ", "rules": [{"when": {}, "append": "A."}]})
+        apply_reasoning_rules(
+            check_alpaca(sheet, params["schema"]), {"separator": " ", "rules": [{"when": {}, "append": "A."}]}
+        )

@@ -47,9 +47,11 @@ def test_training_sees_the_chat_prompt_that_generation_feeds_the_model(trainer, 
     prompts = set()
     for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True):
         first_label = int((labels != -100).nonzero()[0])
-        prompts.add(tokenizer.decode(ids[: first_label][mask[:first_label] == 1].tolist()))
+        prompts.add(tokenizer.decode(ids[:first_label][mask[:first_label] == 1].tolist()))
     generation_prompts = {
-        model_prompt(tokenizer, format_prompt({"instruction": q, "reasoning": "Answer in one sentence."}, params["prompt"]), True)
+        model_prompt(
+            tokenizer, format_prompt({"instruction": q, "reasoning": "Answer in one sentence."}, params["prompt"]), True
+        )
         for q in QUESTIONS
     }
     # What precedes the first learned token decodes to exactly what generate_answers feeds the model.

@@ -11,8 +11,13 @@ MINIMUM = {"train_pairs": 16, "test_queries": 10, "corpus": 20}
 
 
 def pairs(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"id": [str(i) for i in range(n)], "anchor": [f"q{i}" for i in range(n)],
-                         "positive": [f"p{i}" for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "anchor": [f"q{i}" for i in range(n)],
+            "positive": [f"p{i}" for i in range(n)],
+        }
+    )
 
 
 def params(**subset):
@@ -24,8 +29,11 @@ def params(**subset):
 
 
 def test_three_pairs_stop_at_the_split_naming_the_counts():
-    with pytest.raises(RawDataError, match=r"dataset 'bge_pairs', column 'anchor'.*only 2 training pairs after the split of 3 pairs; "
-                                           r"at least 16 are needed \(bge_finetune\.minimum\.train_pairs\)"):
+    with pytest.raises(
+        RawDataError,
+        match=r"dataset 'bge_pairs', column 'anchor'.*only 2 training pairs after the split of 3 pairs; "
+        r"at least 16 are needed \(bge_finetune\.minimum\.train_pairs\)",
+    ):
         split_pairs(pairs(3), params())
 
 

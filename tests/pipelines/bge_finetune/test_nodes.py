@@ -26,8 +26,12 @@ from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO
 
 SOURCE = {
-    "format": "table", "anchor_column": "anchor", "positive_column": "positive", "negative_column": "negative",
-    "id_column": None, "drop_incomplete": False,
+    "format": "table",
+    "anchor_column": "anchor",
+    "positive_column": "positive",
+    "negative_column": "negative",
+    "id_column": None,
+    "drop_incomplete": False,
 }
 
 
@@ -39,7 +43,12 @@ def params(**overrides):
         "matryoshka_dims": "auto",
         "hard_negatives": {"use_negative_column": True, "mine": False},
         "evaluation": {"batch_size": 8},
-        "validation": {"fraction": 0.0, "eval_steps": None, "early_stopping_patience": None, "keep_base_if_better": True},
+        "validation": {
+            "fraction": 0.0,
+            "eval_steps": None,
+            "early_stopping_patience": None,
+            "keep_base_if_better": True,
+        },
         "loss": {"name": "mnrl", "mini_batch_size": 8, "matryoshka_weights": None},
         "prompts": {"query": "", "document": ""},
         "statistics": {"n_resamples": 2000, "confidence": 0.95, "seed": 0},
@@ -87,10 +96,16 @@ def test_make_pairs_reads_squad_questions_and_paragraphs():
     squad = {
         "version": "1.1",
         "data": [
-            {"title": "T", "paragraphs": [
-                {"context": "Paragraph one.", "qas": [{"id": "a1", "question": "Q1?"}, {"id": "a2", "question": "Q2?"}]},
-                {"context": "Paragraph two.", "qas": [{"id": "b1", "question": "Q3?"}]},
-            ]}
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": "Paragraph one.",
+                        "qas": [{"id": "a1", "question": "Q1?"}, {"id": "a2", "question": "Q2?"}],
+                    },
+                    {"context": "Paragraph two.", "qas": [{"id": "b1", "question": "Q3?"}]},
+                ],
+            }
         ],
     }
     pairs = make_pairs(squad, params(source={**SOURCE, "format": "squad"}))
@@ -128,12 +143,17 @@ def test_split_by_positive_keeps_test_answers_out_of_training_and_is_seeded():
 
 def test_split_by_pair_and_subset_caps():
     pairs = squad_like()
-    p = params(split={"by": "pair", "test_size": 0.2, "seed": 1}, subset={"max_train_pairs": 30, "max_test_queries": 7, "max_corpus": None})
+    p = params(
+        split={"by": "pair", "test_size": 0.2, "seed": 1},
+        subset={"max_train_pairs": 30, "max_test_queries": 7, "max_corpus": None},
+    )
     train, test = split_pairs(pairs, p)
     assert (len(train), len(test)) == (30, 7)
     assert not set(train["id"]) & set(test["id"])
     # the test set does not depend on the training cap: the split happens first
-    _, test_full_train = split_pairs(pairs, params(split=p["split"], subset={"max_train_pairs": None, "max_test_queries": 7, "max_corpus": None}))
+    _, test_full_train = split_pairs(
+        pairs, params(split=p["split"], subset={"max_train_pairs": None, "max_test_queries": 7, "max_corpus": None})
+    )
     pd.testing.assert_frame_equal(test, test_full_train)
     with pytest.raises(ValueError, match="split.by"):
         split_pairs(pairs, params(split={"by": "anchor", "test_size": 0.2, "seed": 1}))
@@ -149,7 +169,9 @@ def test_retrieval_task_queries_corpus_and_relevant():
         (doc,) = task["relevant"][f"q{row.id}"]
         assert task["corpus"][doc] == row.positive
         assert task["queries"][f"q{row.id}"] == row.anchor
-    capped = build_retrieval_task(pairs, test, params(subset={"max_train_pairs": None, "max_test_queries": None, "max_corpus": 8}))
+    capped = build_retrieval_task(
+        pairs, test, params(subset={"max_train_pairs": None, "max_test_queries": None, "max_corpus": 8})
+    )
     assert len(capped["corpus"]) == 8
     assert set(test["positive"]) <= set(capped["corpus"].values())
 
@@ -202,7 +224,9 @@ VECTORS = {
 
 
 def test_evaluator_matches_ndcg_mrr_recall_computed_by_hand():
-    pairs = pd.DataFrame({"id": ["1", "2", "3"], "anchor": ["query 1", "query 2", "query 3"], "positive": ["doc 1", "doc 2", "doc 3"]})
+    pairs = pd.DataFrame(
+        {"id": ["1", "2", "3"], "anchor": ["query 1", "query 2", "query 3"], "positive": ["doc 1", "doc 2", "doc 3"]}
+    )
     corpus_pairs = pd.concat([pairs, pd.DataFrame({"id": ["4"], "anchor": ["unused"], "positive": ["doc 4"]})])
     task = build_retrieval_task(corpus_pairs, pairs, params())
     scores = evaluate_retrieval(HandMadeModel(VECTORS), task, params(matryoshka_dims=[4, 2]))
@@ -226,8 +250,18 @@ def _scores(ndcg_by_dim, n=40):
     """Per-query scores whose NDCG@10 is ``ndcg_by_dim[dim]`` (a list of n values) and other metrics fixed."""
     frames = []
     for dim, values in ndcg_by_dim.items():
-        frames.append(pd.DataFrame({"query_id": [f"q{i}" for i in range(n)], "dim": dim, "ndcg@10": values,
-                                    "mrr@10": 0.5, "recall@1": 0.0, "recall@10": 1.0}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "query_id": [f"q{i}" for i in range(n)],
+                    "dim": dim,
+                    "ndcg@10": values,
+                    "mrr@10": 0.5,
+                    "recall@1": 0.0,
+                    "recall@10": 1.0,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -276,7 +310,13 @@ def test_report_and_plot():
     assert metrics["verdicts"] == {"8": "better", "4": "worse"}
     assert metrics["better_at_every_dim"] is False
     assert metrics["conclusion"][0].startswith("NDCG@10 at 8 dims changed after fine-tuning by +0.2000")
-    assert metrics["data"] == {"n_test_queries": 40, "n_corpus": 2, "n_train_rows": 10, "triplets": False, "split_by": "positive"}
+    assert metrics["data"] == {
+        "n_test_queries": 40,
+        "n_corpus": 2,
+        "n_train_rows": 10,
+        "triplets": False,
+        "split_by": "positive",
+    }
     fig = plot_ndcg(metrics)
     ax, diff_ax = fig.axes
     assert [list(line.get_ydata()) for line in ax.get_lines()] == [

@@ -58,8 +58,9 @@ def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_
     validation = pd.read_parquet(project / "data/05_model_input/bge_finetune/validation_pairs.parquet")
     assert metrics["data"]["n_train_rows"] + len(validation) == 64 and len(validation) > 0
     assert metrics["training"]["validation"]["n_queries"] == len(validation)
-    assert metrics["training"]["validation"]["chosen"] in ("base model", "step 4", "last step") or metrics[
-        "training"]["validation"]["chosen"].startswith("step ")
+    assert metrics["training"]["validation"]["chosen"] in ("base model", "step 4", "last step") or metrics["training"][
+        "validation"
+    ]["chosen"].startswith("step ")
     assert 0 < metrics["training"]["steps"] <= 4
     assert (report / "bge_finetune/ndcg_by_dim.png").stat().st_size > 10_000
     train = pd.read_parquet(project / "data/05_model_input/bge_finetune/train_pairs.parquet")
@@ -70,7 +71,9 @@ def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_
     trained = SentenceTransformerDataset(filepath=str(project / "data/06_models/bge_finetuned")).load()
     movies = pd.read_csv(project / "data/01_raw/movies.csv").head(5)
     features = project / "data/04_feature"
-    finetuned = pd.read_parquet(features / "finetuned/movie_embeddings.parquet").set_index("movie_id").loc[movies["movie_id"]]
+    finetuned = (
+        pd.read_parquet(features / "finetuned/movie_embeddings.parquet").set_index("movie_id").loc[movies["movie_id"]]
+    )
     base = pd.read_parquet(features / "base/movie_embeddings.parquet").set_index("movie_id").loc[movies["movie_id"]]
     for column in ("title", "overview"):
         expected = trained.encode(movies[column].tolist(), normalize_embeddings=True, convert_to_numpy=True)
@@ -108,7 +111,11 @@ def test_bge_finetune_reads_base_model_and_writes_the_finetuned_namespace_model(
     assert "base.embedding_model" in bge.inputs()
     assert "finetuned.embedding_model" in bge.all_outputs()
     assert "finetuned.embedding_model" in pipelines["movie_embedding"].inputs()
-    namespaced = {f"{ns}.{name}" for ns in ("base", "finetuned") for name in ("ridge_metrics", "top_coefficients", "ridge_cv_scores")}
+    namespaced = {
+        f"{ns}.{name}"
+        for ns in ("base", "finetuned")
+        for name in ("ridge_metrics", "top_coefficients", "ridge_cv_scores")
+    }
     assert namespaced | {"bge_finetune.metrics", "params:movie_comparison"} == pipelines["movie_comparison"].inputs()
 
 
@@ -127,7 +134,13 @@ def test_environments_choose_their_data_and_model(project):
     assert load_config(project, env="xquad", key="parameters")["bge_finetune"]["source"]["format"] == "squad"
     hub = load_config(project, env="hub")
     assert hub["base.embedding_model"]["model"] == "BAAI/bge-base-en"
-    assert load_config(project, env="hub", key="parameters")["bge_finetune"]["matryoshka_dims"] == [768, 512, 256, 128, 64]
+    assert load_config(project, env="hub", key="parameters")["bge_finetune"]["matryoshka_dims"] == [
+        768,
+        512,
+        256,
+        128,
+        64,
+    ]
 
 
 @pytest.mark.slow
@@ -160,7 +173,12 @@ def test_bounded_real_run(project, shared_data, env):
         assert not set(train["positive"]) & set(test["positive"])
     if metrics["data"]["triplets"]:  # xquad mines one hard negative per pair among the training positives
         training_set = pd.read_parquet(out / f"05_model_input/{env}/bge_finetune/training_set.parquet")
-        assert 0 < metrics["data"]["n_train_rows"] == len(training_set) <= 32 - metrics["training"]["validation"]["n_queries"]
+        assert (
+            0
+            < metrics["data"]["n_train_rows"]
+            == len(training_set)
+            <= 32 - metrics["training"]["validation"]["n_queries"]
+        )
         assert set(training_set["negative"]) <= set(train["positive"])
         assert (training_set["negative"] != training_set["positive"]).all()
     else:
@@ -174,7 +192,9 @@ def test_a_new_question_to_answer_set_runs_through_a_configuration_environment_a
     """Any two text columns, an id column and the model's prefixes: conf/<env>/ only, no code."""
     from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
 
-    faq = make_sample_pairs(n_pairs=120, seed=4).rename(columns={"id": "qid", "anchor": "question", "positive": "answer"})
+    faq = make_sample_pairs(n_pairs=120, seed=4).rename(
+        columns={"id": "qid", "anchor": "question", "positive": "answer"}
+    )
     faq.insert(1, "topic", "films")  # a column the run does not use
     faq["qid"] = "faq-" + faq["qid"].astype(str)
     faq.to_csv(project / "data/01_raw/faq.csv", index=False)
@@ -189,7 +209,9 @@ def test_a_new_question_to_answer_set_runs_through_a_configuration_environment_a
         "  source: {anchor_column: question, positive_column: answer, id_column: qid}\n"
         '  prompts: {query: "query: ", document: "passage: "}\n'
     )
-    bounded = {"bge_finetune": {"trainer": {"max_steps": 2, "per_device_train_batch_size": 16}, "show_progress_bar": False}}
+    bounded = {
+        "bge_finetune": {"trainer": {"max_steps": 2, "per_device_train_batch_size": 16}, "show_progress_bar": False}
+    }
     run_kedro(project, env="faq", pipeline_names=["bge_finetune"], params=bounded)
     out = project / "data"
     metrics = json.loads((out / "08_reporting/faq/bge_finetune/metrics.json").read_text())

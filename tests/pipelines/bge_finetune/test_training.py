@@ -6,9 +6,9 @@ import pytest
 from qeu_kedro.datasets import LazySentenceTransformerDataset, SentenceTransformerDataset
 from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformer
 from qeu_kedro.pipelines.bge_finetune.nodes import (
+    build_loss,
     build_retrieval_task,
     evaluate_retrieval,
-    build_loss,
     fine_tune,
     make_pairs,
     matryoshka_dims,
@@ -22,11 +22,26 @@ from tests.pipelines.bge_finetune.test_nodes import params
 pytestmark = pytest.mark.slow
 
 TRAINER = {
-    "num_train_epochs": 1, "max_steps": 2, "per_device_train_batch_size": 8, "learning_rate": 5e-5, "warmup_steps": 0,
-    "lr_scheduler_type": "constant", "weight_decay": 0.0, "logging_steps": 1, "seed": 0, "data_seed": 0,
+    "num_train_epochs": 1,
+    "max_steps": 2,
+    "per_device_train_batch_size": 8,
+    "learning_rate": 5e-5,
+    "warmup_steps": 0,
+    "lr_scheduler_type": "constant",
+    "weight_decay": 0.0,
+    "logging_steps": 1,
+    "seed": 0,
+    "data_seed": 0,
 }
-HARD = {"use_negative_column": True, "mine": False, "range_min": 0, "range_max": 10,
-        "relative_margin": 0.05, "sampling_strategy": "top", "batch_size": 32}
+HARD = {
+    "use_negative_column": True,
+    "mine": False,
+    "range_min": 0,
+    "range_max": 10,
+    "relative_margin": 0.05,
+    "sampling_strategy": "top",
+    "batch_size": 32,
+}
 
 
 def base_model():
@@ -120,9 +135,17 @@ def test_per_query_scores_average_to_the_library_evaluator_at_every_dimension():
     ours = mean_scores(evaluate_retrieval(model, task, p()))
     for dim in matryoshka_dims(384, p()):
         evaluator = InformationRetrievalEvaluator(
-            task["queries"], task["corpus"], {q: set(d) for q, d in task["relevant"].items()},
-            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
-            truncate_dim=dim, score_functions={"cosine": cos_sim}, write_csv=False,
+            task["queries"],
+            task["corpus"],
+            {q: set(d) for q, d in task["relevant"].items()},
+            mrr_at_k=[10],
+            ndcg_at_k=[10],
+            accuracy_at_k=[1, 10],
+            precision_recall_at_k=[1, 10],
+            map_at_k=[10],
+            truncate_dim=dim,
+            score_functions={"cosine": cos_sim},
+            write_csv=False,
         )
         theirs = evaluator.compute_all_metrics(model)["cosine"]
         assert ours[str(dim)]["ndcg@10"] == pytest.approx(theirs["ndcg@k"][10], abs=1e-6)
@@ -138,7 +161,11 @@ def test_each_loss_trains_inside_matryoshka(name):
     model = eager_model()
     loss = build_loss(model, [384, 64], params, guide=eager_model() if "gist" in name else None)
     assert type(loss).__name__ == "MatryoshkaLoss" and list(loss.matryoshka_weights) == [2.0, 1.0]
-    expected = {"cached_mnrl": "CachedMultipleNegativesRankingLoss", "gist": "GISTEmbedLoss", "cached_gist": "CachedGISTEmbedLoss"}
+    expected = {
+        "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+        "gist": "GISTEmbedLoss",
+        "cached_gist": "CachedGISTEmbedLoss",
+    }
     assert type(loss.loss).__name__ == expected[name]
     trained, log = fine_tune(model, prepare_training_set(tiny_pairs(16), None, params), None, params)
     assert log["loss"] == name and log["steps"] == 1
@@ -152,8 +179,12 @@ def _validation_run(learning_rate, n_pairs, epochs, eval_steps=None):
     from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
 
     params = p(num_train_epochs=epochs, max_steps=-1, learning_rate=learning_rate, per_device_train_batch_size=16)
-    params["validation"] = {"fraction": 0.25, "eval_steps": eval_steps, "early_stopping_patience": None,
-                            "keep_base_if_better": True}
+    params["validation"] = {
+        "fraction": 0.25,
+        "eval_steps": eval_steps,
+        "early_stopping_patience": None,
+        "keep_base_if_better": True,
+    }
     pairs = tiny_pairs(n_pairs, seed=3)
     fit, validation = split_validation(pairs, params)
     task = build_retrieval_task(pairs, validation, params)

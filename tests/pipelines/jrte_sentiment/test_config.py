@@ -17,14 +17,20 @@ def test_hub_env_names_the_original_models_and_maps_their_labels():
     catalog = load_config(REPO, "hub")
     assert catalog["jrte_sentiment.level1_model"]["model"] == "mr4/bert-base-jp-sentiment-analysis"
     assert catalog["jrte_sentiment.level2_base_model"]["model"] == "tohoku-nlp/bert-base-japanese-v3"
-    assert catalog["jrte_sentiment.level1_model"]["allow_download"] and catalog["jrte_sentiment.level2_base_model"]["allow_download"]
+    assert (
+        catalog["jrte_sentiment.level1_model"]["allow_download"]
+        and catalog["jrte_sentiment.level2_base_model"]["allow_download"]
+    )
     params = load_config(REPO, "hub", "parameters")["jrte_sentiment"]
     base = load_config(REPO, None, "parameters")["jrte_sentiment"]
     assert params["level1"]["method"] == "pipeline" and base["level1"]["method"] == "embedding_zero_shot"
     assert params["training"]["prefix"] == "" and set(params) == set(base)
     assert set(params["level1"]["mapping"]["labels"].values()) == {"positive", "negative"}
     # layered: what the hub env does not state comes from base
-    assert params["training"]["trainer"]["per_device_train_batch_size"] == base["training"]["trainer"]["per_device_train_batch_size"]
+    assert (
+        params["training"]["trainer"]["per_device_train_batch_size"]
+        == base["training"]["trainer"]["per_device_train_batch_size"]
+    )
     assert params["training"]["trainer"]["learning_rate"] == 3.0e-5
 
 
@@ -45,7 +51,10 @@ def test_hub_models_fail_at_once_offline_with_advice(entry, tmp_path, monkeypatc
 def test_jrte_env_reads_the_real_corpus_and_writes_apart():
     catalog = load_config(REPO, "jrte")
     assert catalog["jrte_sentiment.pn"]["filepath"].endswith("/jrte/pn.tsv")
-    assert catalog["jrte_sentiment.level2.classifier"]["filepath"] == "data/06_models/jrte/jrte_sentiment/level2_classifier"
+    assert (
+        catalog["jrte_sentiment.level2.classifier"]["filepath"]
+        == "data/06_models/jrte/jrte_sentiment/level2_classifier"
+    )
     params = load_config(REPO, "jrte", "parameters")["jrte_sentiment"]
     assert params["training"]["trainer"]["num_train_epochs"] > 1
     assert params["baseline"]["trainer"]["num_train_epochs"] >= 5  # long enough for the validation loss to turn up
@@ -60,16 +69,26 @@ def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path)
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪"]) + "\n")
     config = BertConfig(
-        vocab_size=7, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
-        id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1},
+        vocab_size=7,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
     )
     HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).save(
         {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
     )
     folder = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).load()
     test = pd.DataFrame(
-        {"id": ["t1", "t2", "t3"], "text": ["良い", "悪い", "良"], "label_name": ["positive", "negative", "normal"],
-         "length": [2, 2, 1], "agreement": [1.0, 1.0, 2 / 3]}
+        {
+            "id": ["t1", "t2", "t3"],
+            "text": ["良い", "悪い", "良"],
+            "label_name": ["positive", "negative", "normal"],
+            "length": [2, 2, 1],
+            "agreement": [1.0, 1.0, 2 / 3],
+        }
     )
     params = load_config(REPO, "hub", "parameters")["jrte_sentiment"]["level1"]
     out = predict_level1(test, folder, params, TASK)

@@ -62,7 +62,10 @@ def engine_tokenizer(tmp_path_factory):
         "int qeu_tokenize(e5_model *m, const char *t, int *out, int cap) { return tok_content(&m->tok, t, out, cap); }\n"
     )
     lib_path = folder / "e5tok.so"
-    subprocess.run([compiler, "-O1", "-shared", "-fPIC", f"-I{pkg}", "-o", str(lib_path), str(folder / "wrap.c"), "-lm"], check=True)
+    subprocess.run(
+        [compiler, "-O1", "-shared", "-fPIC", f"-I{pkg}", "-o", str(lib_path), str(folder / "wrap.c"), "-lm"],
+        check=True,
+    )
     lib = ctypes.CDLL(str(lib_path))
     lib.e5_load.restype = ctypes.c_void_p
     lib.e5_load.argtypes = [ctypes.c_char_p]
@@ -120,7 +123,15 @@ def test_prepare_reuses_the_cache_and_rebuilds_a_stale_one(converted, tmp_path, 
     assert marker.stat().st_mtime_ns == before  # nothing rebuilt
     # a folder left by another converter version is rebuilt (in a scratch cache)
     calls = []
-    monkeypatch.setattr(conv, "convert", lambda source, target: (calls.append(target), target.mkdir(exist_ok=True), (target / conv.MARKER).write_text("{}")))
+    monkeypatch.setattr(
+        conv,
+        "convert",
+        lambda source, target: (
+            calls.append(target),
+            target.mkdir(exist_ok=True),
+            (target / conv.MARKER).write_text("{}"),
+        ),
+    )
     stale = tmp_path / conv.NAME
     stale.mkdir()
     (stale / conv.MARKER).write_text('{"converter": 0}')

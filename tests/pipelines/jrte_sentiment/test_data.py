@@ -12,7 +12,6 @@ from qeu_kedro.sample_data.jrte import make_pn, write_pn
 from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO, load_config
 
-
 TASK = load_config(REPO, None, "parameters")["jrte_sentiment"]["task"]
 TWO_CLASS = {"corpus": "hand-made", "classes": [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]}
 
@@ -33,7 +32,7 @@ GOOD = [
     'a1\t1\t駅から近くて便利でした。\t{"0": 1, "1": 2}\ttrain',
     'a2\t0\t朝食は普通でした。\t{"0": 3}\tdev',
     'a3\t-1\t部屋が "汚くて" 残念でした。\t{"-1": 3}\ttest',
-    "a4\t1\tNA\t{\"1\": 3}\ttrain",
+    'a4\t1\tNA\t{"1": 3}\ttrain',
 ]
 
 
@@ -42,7 +41,12 @@ def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
     assert list(pn["id"]) == ["a1", "a2", "a3", "a4"]
     assert list(pn["label"]) == [1, 0, -1, 1]
     assert list(pn["label_name"]) == ["positive", "normal", "negative", "positive"]
-    assert pn[["votes_negative", "votes_normal", "votes_positive"]].to_numpy().tolist() == [[0, 1, 2], [0, 3, 0], [3, 0, 0], [0, 0, 3]]
+    assert pn[["votes_negative", "votes_normal", "votes_positive"]].to_numpy().tolist() == [
+        [0, 1, 2],
+        [0, 3, 0],
+        [3, 0, 0],
+        [0, 0, 3],
+    ]
     assert pn.loc[2, "text"] == '部屋が "汚くて" 残念でした。'  # quotes kept as written
     assert pn.loc[3, "text"] == "NA"  # a word, not a missing value
     assert list(pn["n_judges"]) == [3, 3, 3, 3]
@@ -56,7 +60,7 @@ def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
         ('b1\t2\t良い。\t{"1": 3}\ttrain', "label", "unknown value 2"),
         ('b1\tpositive\t良い。\t{"1": 3}\ttrain', "label", "expected a number"),
         ('b1\t1\t良い。\t{"1": 3\ttrain', "judges", "not valid JSON"),
-        ('b1\t1\t良い。\t[3]\ttrain', "judges", "JSON object of vote counts"),
+        ("b1\t1\t良い。\t[3]\ttrain", "judges", "JSON object of vote counts"),
         ('b1\t1\t良い。\t{"1": "three"}\ttrain', "judges", "JSON object of vote counts"),
         ('b1\t1\t良い。\t{"1": 3}\tvalidation', "usage", "unknown value 'validation'"),
         ('b1\t1\t\t{"1": 3}\ttrain', "text", "missing or blank"),
@@ -86,14 +90,25 @@ def test_a_missing_column_is_named(tmp_path):
 
 def test_a_label_outside_the_configured_set_is_refused(tmp_path):
     # the corpus's 3 labels under a 2-class schema: -1 is not configured
-    frame = pn_dataset(write_tsv(tmp_path, [
-        'c1\t1\t良い。\t{"1": 3}\ttrain', 'c2\t0\t悪い。\t{"0": 3}\tdev', 'c3\t-1\t最悪。\t{"0": 3}\ttest',
-    ])).load()
-    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'label', row 2.*unknown value -1.*0 \(negative\), 1 \(positive\)"):
+    frame = pn_dataset(
+        write_tsv(
+            tmp_path,
+            [
+                'c1\t1\t良い。\t{"1": 3}\ttrain',
+                'c2\t0\t悪い。\t{"0": 3}\tdev',
+                'c3\t-1\t最悪。\t{"0": 3}\ttest',
+            ],
+        )
+    ).load()
+    with pytest.raises(
+        RawDataError, match=r"dataset 'pn', column 'label', row 2.*unknown value -1.*0 \(negative\), 1 \(positive\)"
+    ):
         check_pn(frame, TWO_CLASS)
     # a vote for a label that is not configured is refused too
     frame = pn_dataset(write_tsv(tmp_path, ['c1\t1\t良い。\t{"1": 2, "-1": 1}\ttrain'])).load()
-    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'judges', row 0.*labels \['-1'\] that are not configured"):
+    with pytest.raises(
+        RawDataError, match=r"dataset 'pn', column 'judges', row 0.*labels \['-1'\] that are not configured"
+    ):
         check_pn(frame, TWO_CLASS)
     with pytest.raises(ValueError, match="at least two classes"):
         check_pn(frame, {"classes": [{"value": 1, "name": "positive"}, {"value": 1, "name": "also"}]})

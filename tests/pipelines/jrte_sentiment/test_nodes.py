@@ -40,7 +40,9 @@ def test_the_default_schema_is_the_courses():
 
 
 def test_mapping_keeps_confident_poles_and_makes_the_unsure_band_the_unsure_class():
-    two = pd.DataFrame({"label": ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE", "POSITIVE"], "score": [0.99, 0.9, 0.69, 0.5, 0.7]})
+    two = pd.DataFrame(
+        {"label": ["POSITIVE", "NEGATIVE", "POSITIVE", "NEGATIVE", "POSITIVE"], "score": [0.99, 0.9, 0.69, 0.5, 0.7]}
+    )
     assert map_two_to_task(two, MAPPING, NAMES).tolist() == ["positive", "negative", "normal", "normal", "positive"]
     # a 2-class task: no unsure class, the poles only
     two_class = map_two_to_task(two, {**MAPPING, "unsure_class": None}, ["negative", "positive"])
@@ -51,7 +53,9 @@ def test_mapping_fails_on_a_label_or_a_class_it_does_not_know():
     with pytest.raises(ValueError, match=r"\['LABEL_1'\].*mapping.labels"):
         map_two_to_task(pd.DataFrame({"label": ["LABEL_1"], "score": [0.9]}), MAPPING, NAMES)
     with pytest.raises(ValueError, match=r"\['neutral'\], which are not classes"):
-        map_two_to_task(pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "unsure_class": None}, NAMES)
+        map_two_to_task(
+            pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "unsure_class": None}, NAMES
+        )
     with pytest.raises(ValueError, match="not classes of the task"):
         map_two_to_task(pd.DataFrame({"label": ["POSITIVE"], "score": [0.9]}), MAPPING, ["negative", "positive"])
 
@@ -152,12 +156,21 @@ def test_level_sentences_tag_each_statement_with_its_number():
     tags = [s["tag"] for s in sentences]
     assert tags == ["fact", "fact", "fact", "fact", "fact", "fact", "possibility", "possibility"]
     acc, f1, best, worst, confusion, recall = sentences[:6]
-    assert acc["number"] == 0.8 and "0.8000" in acc["text"] and "0.7200 to 0.8800" in acc["text"] and "n = 100" in acc["text"]
+    assert (
+        acc["number"] == 0.8
+        and "0.8000" in acc["text"]
+        and "0.7200 to 0.8800" in acc["text"]
+        and "n = 100" in acc["text"]
+    )
     assert f1["number"] == 0.7 and "0.6000 to 0.8000" in f1["text"]
     assert best["number"] == 0.8598 and "'positive'" in best["text"]
     assert worst["number"] == 0.64 and "'normal'" in worst["text"]
     # the largest off-diagonal cell: 10 normal sentences predicted positive, of 30
-    assert confusion["number"] == 10 and "'normal' predicted as 'positive'" in confusion["text"] and "33.3%" in confusion["text"]
+    assert (
+        confusion["number"] == 10
+        and "'normal' predicted as 'positive'" in confusion["text"]
+        and "33.3%" in confusion["text"]
+    )
     assert recall["number"] == pytest.approx(16 / 30) and "predicts 'normal' 20 times for 30" in recall["text"]
     assert sentences[6]["number"] is None and "may" in sentences[6]["text"]
     assert sentences[7]["number"] == pytest.approx(0.08) and "±0.080" in sentences[7]["text"]
@@ -168,7 +181,10 @@ def test_level_sentences_tag_each_statement_with_its_number():
 def test_a_perfect_confusion_matrix_is_said_as_a_fact():
     perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
     sentences = level_sentences(perfect)
-    assert sentences[4] == {"tag": "fact", "text": sentences[4]["text"], "number": 0} and "no sentence off its diagonal" in sentences[4]["text"]
+    assert (
+        sentences[4] == {"tag": "fact", "text": sentences[4]["text"], "number": 0}
+        and "no sentence off its diagonal" in sentences[4]["text"]
+    )
     assert sentences[-1]["tag"] == "possibility"
 
 
@@ -176,12 +192,21 @@ def test_comparison_sentences_follow_the_verdicts():
     def comp(diff, low, high, verdict):
         return {"difference": diff, "ci_low": low, "ci_high": high, "confidence": 0.95, "n": 50, "verdict": verdict}
 
-    better = comparison_sentences({"accuracy": comp(0.1, 0.02, 0.18, "better"), "macro_f1": comp(0.05, -0.01, 0.11, "no evidence")}, "Level 1", "Level 2")
+    better = comparison_sentences(
+        {"accuracy": comp(0.1, 0.02, 0.18, "better"), "macro_f1": comp(0.05, -0.01, 0.11, "no evidence")},
+        "Level 1",
+        "Level 2",
+    )
     assert [s["tag"] for s in better] == ["fact", "fact", "possibility"]
     assert better[0]["number"] == 0.1 and "+0.0200 to +0.1800" in better[0]["text"] and "better" in better[0]["text"]
     assert better[1]["number"] == 0.05 and "no evidence" in better[1]["text"]
-    assert "gain of Level 2 in accuracy may come from what differs between the two (the model and its training)" in better[2]["text"]
-    worse = comparison_sentences({"accuracy": comp(-0.1, -0.18, -0.02, "worse"), "macro_f1": comp(-0.1, -0.2, -0.01, "worse")}, "A", "B")
+    assert (
+        "gain of Level 2 in accuracy may come from what differs between the two (the model and its training)"
+        in better[2]["text"]
+    )
+    worse = comparison_sentences(
+        {"accuracy": comp(-0.1, -0.18, -0.02, "worse"), "macro_f1": comp(-0.1, -0.2, -0.01, "worse")}, "A", "B"
+    )
     assert "less well" in worse[2]["text"]
 
 
@@ -206,15 +231,26 @@ def test_level2_report_compares_with_level1_on_the_same_sentences():
 
 def test_error_analysis_lists_every_error_and_summarises_it():
     test = predictions(TRUE, PRED, length=[5, 5, 30, 5, 30, 5], agreement=[1, 1, 2 / 3, 1, 2 / 3, 1])
-    train = predictions(["negative", "normal"], ["negative", "positive"], split="train", length=[5, 12], agreement=[1, 1])
+    train = predictions(
+        ["negative", "normal"], ["negative", "positive"], split="train", length=[5, 12], agreement=[1, 1]
+    )
     dev = predictions(["negative"], ["positive"], split="dev")
-    params = {"splits": ["train", "test"], "length_edges": [0, 10, 20, 1000], "agreement_edges": [0, 0.8, 1.01], "n_examples": 5}
+    params = {
+        "splits": ["train", "test"],
+        "length_edges": [0, 10, 20, 1000],
+        "agreement_edges": [0, 0.8, 1.01],
+        "n_examples": 5,
+    }
     errors, summary, fig, report = analyse_errors(pd.concat([train, test, dev]), params, TASK, "tiny model")
     assert len(errors) == 3  # the dev error is not analysed
     assert list(errors.columns) == ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
     assert summary["n_errors"] == {"test": 2, "train": 1}
     pairs = {(p["split"], p["true"], p["predicted"]): p["count"] for p in summary["confusion_pairs"]}
-    assert pairs == {("test", "positive", "normal"): 1, ("test", "normal", "negative"): 1, ("train", "normal", "positive"): 1}
+    assert pairs == {
+        ("test", "positive", "normal"): 1,
+        ("test", "normal", "negative"): 1,
+        ("train", "normal", "positive"): 1,
+    }
     assert summary["by_length"]["test"]["[20, 1000)"] == {"error_rate": 1.0, "n": 2}
     assert summary["by_length"]["test"]["[0, 10)"] == {"error_rate": 0.0, "n": 4}
     assert summary["by_agreement"]["test"]["[0.00, 0.80)"]["error_rate"] == 1.0
@@ -237,7 +273,14 @@ LOG = [
 
 
 def training(history):
-    return {"enabled": True, "history": history, "epochs_run": len(history), "best_epoch": 2.0, "n_train": 30, "n_dev": 10}
+    return {
+        "enabled": True,
+        "history": history,
+        "epochs_run": len(history),
+        "best_epoch": 2.0,
+        "n_train": 30,
+        "n_dev": 10,
+    }
 
 
 def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs():
@@ -257,7 +300,13 @@ def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs()
 def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
     hist = loss_history(LOG)
     summary, text = level4_report(
-        training(hist[:2]), training(hist), PARAMS["level2"], PARAMS["baseline"], PARAMS["level4"], {"paired": {}}, "tiny model"
+        training(hist[:2]),
+        training(hist),
+        PARAMS["level2"],
+        PARAMS["baseline"],
+        PARAMS["level4"],
+        {"paired": {}},
+        "tiny model",
     )
     assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout"]  # label smoothing is 0 here
     explanations = PARAMS["level4"]["explanations"]
@@ -266,7 +315,10 @@ def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
         assert f"Source: {explanations[key]['source']}" in text
     assert "Prechelt" in text and "Loshchilov" in text and "Srivastava" in text and "Szegedy" not in text
     # the baseline's validation loss rose after epoch 2: a fact with the rise, and a possibility
-    assert "**[fact]** Without countermeasures: after epoch 2 the validation loss rose to 1.1000 at epoch 3 (+0.3000)" in text
+    assert (
+        "**[fact]** Without countermeasures: after epoch 2 the validation loss rose to 1.1000 at epoch 3 (+0.3000)"
+        in text
+    )
     assert "**[possibility]** Without countermeasures: the model may be learning particulars" in text
     assert "**[fact]** With countermeasures: the validation loss did not rise within the 2 epochs run." in text
 
@@ -283,14 +335,22 @@ def test_the_class_bias_moves_predictions_towards_that_class_only():
 
 
 def test_the_decision_rule_is_tuned_on_dev_and_applied_to_test():
-    dev = predictions(["normal", "normal", "positive", "negative"], ["positive", "positive", "positive", "negative"], split="dev",
-                      probs=[[0.1, 0.4, 0.5], [0.1, 0.42, 0.48], [0.05, 0.15, 0.8], [0.8, 0.1, 0.1]])
+    dev = predictions(
+        ["normal", "normal", "positive", "negative"],
+        ["positive", "positive", "positive", "negative"],
+        split="dev",
+        probs=[[0.1, 0.4, 0.5], [0.1, 0.42, 0.48], [0.05, 0.15, 0.8], [0.8, 0.1, 0.1]],
+    )
     test = predictions(["normal", "positive"], ["positive", "positive"], probs=[[0.1, 0.4, 0.5], [0.1, 0.2, 0.7]])
-    tuned, rule = tune_class_bias(pd.concat([dev, test]), {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.1]}, TASK)
+    tuned, rule = tune_class_bias(
+        pd.concat([dev, test]), {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.1]}, TASK
+    )
     # the smallest bias that makes both dev normals normal without the positive: log(0.5/0.4) = 0.223 -> 0.3
     assert rule["bias"] == pytest.approx(0.3) and rule["dev_macro_f1"] == pytest.approx(1.0)
     assert tuned[tuned["split"] == "test"]["predicted"].tolist() == ["normal", "positive"]
-    off, info = tune_class_bias(pd.concat([dev, test]), {"enabled": False, "class": "normal", "grid": [-1, 1, 0.1]}, TASK)
+    off, info = tune_class_bias(
+        pd.concat([dev, test]), {"enabled": False, "class": "normal", "grid": [-1, 1, 0.1]}, TASK
+    )
     assert off.empty and info == {"enabled": False}
     with pytest.raises(ValueError, match="not a class of the task"):
         tune_class_bias(pd.concat([dev, test]), {"enabled": True, "class": "neutral", "grid": [-1, 1, 0.1]}, TASK)
@@ -301,9 +361,13 @@ def test_soft_cross_entropy_on_known_cases():
 
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
     hard = torch.tensor([0, 1])
-    assert soft_cross_entropy(logits, hard).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, hard).item())
+    assert soft_cross_entropy(logits, hard).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, hard).item()
+    )
     one_hot = torch.nn.functional.one_hot(hard, 3).float()
-    assert soft_cross_entropy(logits, one_hot).item() == pytest.approx(torch.nn.functional.cross_entropy(logits, hard).item())
+    assert soft_cross_entropy(logits, one_hot).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, hard).item()
+    )
     # vote shares 2/3, 1/3: the cross-entropy against that distribution
     soft = torch.tensor([[2 / 3, 1 / 3, 0.0], [0.0, 1.0, 0.0]])
     logp = torch.log_softmax(logits, -1)
@@ -322,16 +386,27 @@ def test_balanced_class_weights():
 
 
 def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
-    level2 = pd.concat([
-        predictions(["normal", "positive", "negative"], ["positive", "positive", "negative"], split="dev"),
-        predictions(TRUE, PRED),
-    ])
-    rule = pd.concat([
-        predictions(["normal", "positive", "negative"], ["normal", "positive", "negative"], split="dev"),
-        predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
-    ])
+    level2 = pd.concat(
+        [
+            predictions(["normal", "positive", "negative"], ["positive", "positive", "negative"], split="dev"),
+            predictions(TRUE, PRED),
+        ]
+    )
+    rule = pd.concat(
+        [
+            predictions(["normal", "positive", "negative"], ["normal", "positive", "negative"], split="dev"),
+            predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
+        ]
+    )
     metrics, text, fig = compare_improvements(
-        level2, rule, {"enabled": True, "class": "normal", "bias": 0.3}, level2.iloc[0:0], PARAMS["level5"], "tiny model", TASK, STATS
+        level2,
+        rule,
+        {"enabled": True, "class": "normal", "bias": 0.3},
+        level2.iloc[0:0],
+        PARAMS["level5"],
+        "tiny model",
+        TASK,
+        STATS,
     )
     assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0

@@ -38,10 +38,17 @@ REPORTS = [
 
 def test_every_dataset_is_namespaced_and_every_node_tagged():
     pipeline = create_pipeline()
-    assert all(name.startswith("jrte_sentiment.") or name.startswith("params:jrte_sentiment.") for name in pipeline.datasets())
+    assert all(
+        name.startswith("jrte_sentiment.") or name.startswith("params:jrte_sentiment.") for name in pipeline.datasets()
+    )
     assert all("jrte_sentiment" in node.tags for node in pipeline.nodes)
     namespaces = {node.namespace for node in pipeline.nodes}
-    assert {"jrte_sentiment", "jrte_sentiment.level2", "jrte_sentiment.baseline", "jrte_sentiment.soft_labels"} == namespaces
+    assert {
+        "jrte_sentiment",
+        "jrte_sentiment.level2",
+        "jrte_sentiment.baseline",
+        "jrte_sentiment.soft_labels",
+    } == namespaces
 
 
 def check_outputs(out, n_test, names=("negative", "normal", "positive")):
@@ -50,7 +57,10 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     for name in ("level1", "level2", "baseline"):
         metrics = json.loads((out / f"{name}_metrics.json").read_text())
         assert metrics["n"] == n_test and metrics["labels"] == list(names)
-        assert 0 <= metrics["macro_f1"] <= 1 and metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
+        assert (
+            0 <= metrics["macro_f1"] <= 1
+            and metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
+        )
         assert sum(map(sum, metrics["confusion_matrix"])) == n_test
         report = (out / f"{name}_report.md").read_text()
         assert all(n in report for n in names) and "**[fact]**" in report and "**[possibility]**" in report
@@ -87,8 +97,14 @@ def test_sample_run_end_to_end(project):
 
 
 TWO_CLASS_LINES = [
-    ("良い部屋でした。", 1), ("最高の朝食でした。", 1), ("とても親切でした。", 1), ("また泊まりたいです。", 1),
-    ("汚い部屋でした。", 0), ("最悪の朝食でした。", 0), ("不親切でした。", 0), ("二度と泊まりません。", 0),
+    ("良い部屋でした。", 1),
+    ("最高の朝食でした。", 1),
+    ("とても親切でした。", 1),
+    ("また泊まりたいです。", 1),
+    ("汚い部屋でした。", 0),
+    ("最悪の朝食でした。", 0),
+    ("不親切でした。", 0),
+    ("二度と泊まりません。", 0),
 ]
 
 
@@ -98,12 +114,17 @@ def test_a_two_class_corpus_runs_through_an_environment_alone(project):
     rows = []
     for split, copies in (("train", 3), ("dev", 1), ("test", 2)):
         for k in range(copies):
-            rows += [f"t{split}{k}{i}\t{label}\t{text}\t{{\"{label}\": 3}}\t{split}" for i, (text, label) in enumerate(TWO_CLASS_LINES)]
+            rows += [
+                f't{split}{k}{i}\t{label}\t{text}\t{{"{label}": 3}}\t{split}'
+                for i, (text, label) in enumerate(TWO_CLASS_LINES)
+            ]
     (project / "data" / "01_raw" / "two_class.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     env = project / "conf" / "two_class"
     env.mkdir()
     (env / "catalog_jrte_sentiment.yml").write_text(
-        (project / "conf" / "base" / "catalog_jrte_sentiment.yml").read_text().split("jrte_sentiment.pn_checked:")[0]
+        (project / "conf" / "base" / "catalog_jrte_sentiment.yml")
+        .read_text()
+        .split("jrte_sentiment.pn_checked:")[0]
         .replace("data/01_raw/pn.tsv", "data/01_raw/two_class.tsv"),
         encoding="utf-8",
     )

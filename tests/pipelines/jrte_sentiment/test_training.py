@@ -11,13 +11,25 @@ PARAMS = load_config(REPO, None, "parameters")["jrte_sentiment"]
 TASK = PARAMS["task"]
 NAMES = ["negative", "normal", "positive"]
 TRAINING = {
-    "trainer": {**PARAMS["training"]["trainer"], "num_train_epochs": 2, "per_device_train_batch_size": 4, "disable_tqdm": True},
+    "trainer": {
+        **PARAMS["training"]["trainer"],
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 4,
+        "disable_tqdm": True,
+    },
     "max_length": 16,
     "prefix": "",
     "freeze_embeddings": False,
 }
-RUN = {"enabled": True, "predict_splits": ["dev", "test"], "early_stopping_patience": None, "trainer": {}, "config": {},
-       "soft_labels": False, "class_weights": None}
+RUN = {
+    "enabled": True,
+    "predict_splits": ["dev", "test"],
+    "early_stopping_patience": None,
+    "trainer": {},
+    "config": {},
+    "soft_labels": False,
+    "class_weights": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +39,9 @@ def tiny_bert(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪", "普", "通"]) + "\n")
-    config = BertConfig(vocab_size=9, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3)
+    config = BertConfig(
+        vocab_size=9, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16, num_labels=3
+    )
     HFSequenceClassifierDataset(filepath=str(folder / "clf")).save(
         {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
     )
@@ -37,8 +51,15 @@ def tiny_bert(tmp_path_factory):
 def sentences(votes, labels):
     texts = {"positive": "良い", "negative": "悪い", "normal": "普通"}
     n = len(labels)
-    frame = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "text": [texts[x] for x in labels], "label_name": labels,
-                          "length": [2] * n, "agreement": [max(v) / sum(v) for v in votes]})
+    frame = pd.DataFrame(
+        {
+            "id": [f"s{i}" for i in range(n)],
+            "text": [texts[x] for x in labels],
+            "label_name": labels,
+            "length": [2] * n,
+            "agreement": [max(v) / sum(v) for v in votes],
+        }
+    )
     for j, name in enumerate(NAMES):
         frame[f"votes_{name}"] = [v[j] for v in votes]
     return frame
@@ -57,7 +78,11 @@ def train_losses(tiny_bert, votes, **switches):
 
 def test_soft_labels_train_on_the_vote_shares(tiny_bert):
     hard, metrics = train_losses(tiny_bert, SPLIT)
-    assert metrics["epochs_run"] == 2 and metrics["n_train"] == 8 and [r["epoch"] for r in metrics["history"]] == [1.0, 2.0]
+    assert (
+        metrics["epochs_run"] == 2
+        and metrics["n_train"] == 8
+        and [r["epoch"] for r in metrics["history"]] == [1.0, 2.0]
+    )
     # unanimous votes: the vote shares are the one-hot labels, so training is the same
     assert train_losses(tiny_bert, UNANIMOUS, soft_labels=True)[0] == pytest.approx(hard, abs=1e-5)
     # split votes: the targets differ, and so does training (a softer target has a higher cross-entropy floor)

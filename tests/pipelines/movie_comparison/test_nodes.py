@@ -15,7 +15,9 @@ def top(features, coefs):
 
 
 BASE = top(["occupation_writer", "overview_embedding_3", "occupation_student", "age"], [-0.6, 0.5, 0.4, 0.01])
-FINE = top(["overview_embedding_7", "occupation_student", "occupation_writer", "title_embedding_1"], [0.9, 0.45, -0.44, 0.2])
+FINE = top(
+    ["overview_embedding_7", "occupation_student", "occupation_writer", "title_embedding_1"], [0.9, 0.45, -0.44, 0.2]
+)
 BASE_METRICS = {"r2_train": 0.40, "r2_test": 0.30, "rmse_train": 0.9, "rmse_test": 1.0, "alpha": 5.0}
 FINE_METRICS = {"r2_train": 0.50, "r2_test": 0.35, "rmse_train": 0.8, "rmse_test": 0.95, "alpha": 5.0}
 

@@ -18,8 +18,12 @@ from qeu_kedro.pipelines.movie_embedding.nodes import cache_key, embed_movies
 
 ENCODER = {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0}
 PARAMS = {
-    "text_columns": ["title", "overview"], "batch_size": 8, "normalize_embeddings": True, "show_progress_bar": False,
-    "use_cache": True, "encoder": ENCODER,
+    "text_columns": ["title", "overview"],
+    "batch_size": 8,
+    "normalize_embeddings": True,
+    "show_progress_bar": False,
+    "use_cache": True,
+    "encoder": ENCODER,
 }
 
 
@@ -102,7 +106,9 @@ def test_changed_model_invalidates_the_cache(minilm, minilm_folder, tmp_path):
     assert len(recording.encoded) == 6  # nothing reused from the other model
     assert updated["model_key"].nunique() == 1 and set(updated["model_key"]) != set(cache["model_key"])
     # an eager model of the same weights hits the cache written with its identity
-    assert cache_key(minilm, PARAMS) == cache_key(SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load(), PARAMS)
+    assert cache_key(minilm, PARAMS) == cache_key(
+        SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load(), PARAMS
+    )
 
 
 def test_folder_identity_follows_the_weights(minilm_folder, tmp_path):
@@ -125,7 +131,13 @@ def test_settings_that_change_vectors_change_the_key(minilm):
 
 def test_cache_file_round_trip(tmp_path):
     dataset = EmbeddingCacheDataset(str(tmp_path / "sub" / "cache.parquet"))
-    table = pd.DataFrame({"model_key": ["k", "k"], "text_sha256": ["a", "b"], "embedding": [np.ones(3, np.float32), np.zeros(3, np.float32)]})
+    table = pd.DataFrame(
+        {
+            "model_key": ["k", "k"],
+            "text_sha256": ["a", "b"],
+            "embedding": [np.ones(3, np.float32), np.zeros(3, np.float32)],
+        }
+    )
     dataset.save(table)
     loaded = dataset.load()
     assert loaded["text_sha256"].tolist() == ["a", "b"]

@@ -7,8 +7,12 @@ from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, embed_movies
 from qeu_kedro.validation import RawDataError
 
 PARAMS = {
-    "text_columns": ["title", "overview"], "batch_size": 2, "normalize_embeddings": True, "show_progress_bar": False,
-    "use_cache": True, "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
+    "text_columns": ["title", "overview"],
+    "batch_size": 2,
+    "normalize_embeddings": True,
+    "show_progress_bar": False,
+    "use_cache": True,
+    "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
 }
 
 

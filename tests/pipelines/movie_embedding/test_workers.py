@@ -26,7 +26,9 @@ def movies(n=12):
         {
             "movie_id": np.arange(1, n + 1),
             "title": [f"Movie number {i}" for i in range(n)],
-            "overview": [f"A story about {w} and the sea, part {i}." for i, w in enumerate(["love", "war", "cats"] * (n // 3))],
+            "overview": [
+                f"A story about {w} and the sea, part {i}." for i, w in enumerate(["love", "war", "cats"] * (n // 3))
+            ],
         }
     )
 
@@ -66,11 +68,16 @@ def test_partitions_on_an_in_process_cluster_give_the_in_process_vectors_with_on
 @pytest.mark.slow
 def test_worker_processes_load_the_model_once_each():
     table = movies(24)
-    with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         got, _ = embed_movies(table, lazy_model(), None, partitioned(8))
-        loads = client.run(lambda: sum(__import__("qeu_kedro.pipelines.movie_embedding.workers", fromlist=["LOADS"]).LOADS.values()))
+        loads = client.run(
+            lambda: sum(__import__("qeu_kedro.pipelines.movie_embedding.workers", fromlist=["LOADS"]).LOADS.values())
+        )
     expected, _ = embed_movies(table, lazy_model(), None, PARAMS)
     pd.testing.assert_frame_equal(got, expected, check_exact=False, atol=1e-5)
     # 8 partitions over 2 workers: each worker that ran one loaded the model exactly once

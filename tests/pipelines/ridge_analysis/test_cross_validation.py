@@ -73,8 +73,13 @@ def test_folds_are_the_same_in_two_namespaces_and_their_fingerprints_say_so():
 def test_alpha_auto_picks_the_grid_point_brute_force_cv_picks(seed):
     design, flat = _design(seed, n_ratings=2500, dim=40)
     grid = [0.01, 1.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 1e4]
-    params = {"alpha": "auto", "fit_intercept": True, "test_size": 0.2, "seed": 42,
-              "alpha_search": {"grid": grid, "folds": 5, "seed": 7}}
+    params = {
+        "alpha": "auto",
+        "fit_intercept": True,
+        "test_size": 0.2,
+        "seed": 42,
+        "alpha_search": {"grid": grid, "folds": 5, "seed": 7},
+    }
     train, _ = split_ratings(design, params)
     chosen = select_alpha(train, params)
     flat_train = flat.loc[train.rows]

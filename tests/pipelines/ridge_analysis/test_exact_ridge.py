@@ -44,7 +44,9 @@ def random_inputs(seed=0, n_ratings=3000, n_users=120, n_movies=90, dim=24):
         }
     )
     ids = rng.permutation(np.arange(1, n_movies + 11)) * 7  # 10 movies more than embedded
-    embeddings = pd.DataFrame(rng.normal(size=(n_movies, dim)).astype(np.float32), columns=[f"e{i}" for i in range(dim)])
+    embeddings = pd.DataFrame(
+        rng.normal(size=(n_movies, dim)).astype(np.float32), columns=[f"e{i}" for i in range(dim)]
+    )
     embeddings.insert(0, "movie_id", ids[:n_movies])
     weights = rng.normal(size=dim)
     ratings = pd.DataFrame({"user_id": rng.choice(users["user_id"], n_ratings), "movie_id": rng.choice(ids, n_ratings)})
@@ -74,7 +76,9 @@ def test_fit_equals_sklearn_on_random_data(alpha, fit_intercept):
     np.testing.assert_array_equal(train.rows, flat_train.index.to_numpy())
     model = fit_ridge(train, params)
     assert_same_model(model, fit_ridge_flat(flat_train, params), rtol=1e-9)
-    np.testing.assert_allclose(predict(model, test), predict_flat(fit_ridge_flat(flat_train, params), flat_test), rtol=1e-9)
+    np.testing.assert_allclose(
+        predict(model, test), predict_flat(fit_ridge_flat(flat_train, params), flat_test), rtol=1e-9
+    )
     if not fit_intercept:
         assert model["intercept"] == 0.0
 
@@ -84,7 +88,9 @@ def test_repeated_ratings_of_one_movie_by_one_user_count_twice():
     ratings = pd.concat([ratings, ratings.iloc[:50]], ignore_index=True)
     params = {"alpha": 1.0, "fit_intercept": True}
     design, _ = build_model_input(ratings, users, embeddings)
-    assert_same_model(fit_ridge(design, params), fit_ridge_flat(build_flat_model_input(ratings, users, embeddings), params), 1e-9)
+    assert_same_model(
+        fit_ridge(design, params), fit_ridge_flat(build_flat_model_input(ratings, users, embeddings), params), 1e-9
+    )
 
 
 def test_duplicate_movie_embedding_is_an_input_error():
@@ -108,18 +114,34 @@ def test_equals_sklearn_and_original_outputs_on_movielens(shared_data):
     from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, embed_movies
 
     ratings = check_ratings(
-        pd.read_csv(shared_data / "movielens-100k/u.data", sep="\t", header=None, names=["user_id", "movie_id", "rating", "timestamp"])
+        pd.read_csv(
+            shared_data / "movielens-100k/u.data",
+            sep="\t",
+            header=None,
+            names=["user_id", "movie_id", "rating", "timestamp"],
+        )
     )
     users = check_users(
-        pd.read_csv(shared_data / "movielens-100k/u.user", sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"])
+        pd.read_csv(
+            shared_data / "movielens-100k/u.user",
+            sep="|",
+            header=None,
+            names=["user_id", "age", "gender", "occupation", "zip"],
+        )
     )
     movies = check_movies(
-        MovieLensTmdbDataset(shared_data / "movielens-100k/u.item", shared_data / "tmdb5000/tmdb_5000_movies.csv").load()
+        MovieLensTmdbDataset(
+            shared_data / "movielens-100k/u.item", shared_data / "tmdb5000/tmdb_5000_movies.csv"
+        ).load()
     )
     model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
     embed_params = {
-        "text_columns": ["title", "overview"], "batch_size": 64, "normalize_embeddings": True, "show_progress_bar": False,
-        "use_cache": True, "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
+        "text_columns": ["title", "overview"],
+        "batch_size": 64,
+        "normalize_embeddings": True,
+        "show_progress_bar": False,
+        "use_cache": True,
+        "encoder": {"batching": "fixed", "max_tokens_per_batch": 4096, "quantize": "none", "text_partitions": 0},
     }
     embeddings, _ = embed_movies(movies, model, None, embed_params)
 
@@ -140,7 +162,9 @@ def test_equals_sklearn_and_original_outputs_on_movielens(shared_data):
             for name, part in (("train", flat_train), ("test", flat_test)):
                 y, y_hat = part["rating"].to_numpy(np.float64), predict_flat(theirs, part)
                 assert metrics[f"rmse_{name}"] == pytest.approx(np.sqrt(np.mean((y - y_hat) ** 2)), rel=1e-9)
-                assert metrics[f"r2_{name}"] == pytest.approx(1 - np.sum((y - y_hat) ** 2) / np.sum((y - y.mean()) ** 2), rel=1e-9)
+                assert metrics[f"r2_{name}"] == pytest.approx(
+                    1 - np.sum((y - y_hat) ** 2) / np.sum((y - y.mean()) ** 2), rel=1e-9
+                )
             top, top_ref = top_coefficients(ours, params), top_coefficients(theirs, params)
             assert top["feature"].tolist() == top_ref["feature"].tolist()
             np.testing.assert_allclose(top["coefficient"], top_ref["coefficient"], rtol=1e-6)

@@ -20,7 +20,9 @@ def ml1m(tmp_path, monkeypatch):
     (tmp_path / "tmdb5000" / "tmdb_5000_movies.csv").write_text(TMDB)
     folder = tmp_path / "movielens-1m"
     folder.mkdir()
-    (folder / "movies.dat").write_bytes("1::Toy Story (1995)::Animation|Children's\n6::Heat (1995)::Action\n".encode("latin-1"))
+    (folder / "movies.dat").write_bytes(
+        "1::Toy Story (1995)::Animation|Children's\n6::Heat (1995)::Action\n".encode("latin-1")
+    )
     (folder / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::15::55117\n")
     (folder / "ratings.dat").write_text("1::1::5::978300760\n2::6::3::978302109\n3::1::4::978301968\n")
     monkeypatch.setenv("QEU_SHARED_DATA", str(tmp_path))

@@ -18,20 +18,43 @@ from qeu_kedro.pipelines.ridge_analysis.nodes import (
 )
 from qeu_kedro.validation import RawDataError
 
-PARAMS = {"alpha": 5.0, "fit_intercept": True, "test_size": 0.25, "seed": 0, "top_k": 3, "n_plot": 2, "plot_features": [], "jitter": 0.3}
+PARAMS = {
+    "alpha": 5.0,
+    "fit_intercept": True,
+    "test_size": 0.25,
+    "seed": 0,
+    "top_k": 3,
+    "n_plot": 2,
+    "plot_features": [],
+    "jitter": 0.3,
+}
 
 
 def ratings():
-    return pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [7, 8, 7, 9, 8], "rating": [5, 3, 4, 1, 2], "timestamp": 0})
+    return pd.DataFrame(
+        {"user_id": [1, 1, 2, 2, 3], "movie_id": [7, 8, 7, 9, 8], "rating": [5, 3, 4, 1, 2], "timestamp": 0}
+    )
 
 
 def users():
-    return pd.DataFrame({"user_id": [1, 2, 3], "age": [20, 30, 40], "gender": ["M", "F", "M"], "occupation": ["writer", "student", "writer"]})
+    return pd.DataFrame(
+        {
+            "user_id": [1, 2, 3],
+            "age": [20, 30, 40],
+            "gender": ["M", "F", "M"],
+            "occupation": ["writer", "student", "writer"],
+        }
+    )
 
 
 def embeddings():
     return pd.DataFrame(
-        {"movie_id": [7, 8], "title_embedding_0": [0.1, 0.2], "title_embedding_1": [0.3, -0.4], "overview_embedding_0": [1.0, 0.0]},
+        {
+            "movie_id": [7, 8],
+            "title_embedding_0": [0.1, 0.2],
+            "title_embedding_1": [0.3, -0.4],
+            "overview_embedding_0": [1.0, 0.0],
+        },
         dtype=np.float32,
     ).astype({"movie_id": "int64"})
 
@@ -102,7 +125,9 @@ def linear_table():
     y = 3 + x @ np.array([2.0, -1.0, 0.5, 0.0, 0.0]) + rng.normal(0, 0.1, 400)
     return RatingDesign(
         user_features=pd.DataFrame(index=pd.Index([1], name="user_id")),
-        movie_features=pd.DataFrame(x, columns=[f"f{i}" for i in range(5)], index=pd.RangeIndex(1, 401, name="movie_id")),
+        movie_features=pd.DataFrame(
+            x, columns=[f"f{i}" for i in range(5)], index=pd.RangeIndex(1, 401, name="movie_id")
+        ),
         user_row=np.zeros(400, dtype=np.int32),
         movie_row=np.arange(400, dtype=np.int32),
         rating=y,
@@ -162,10 +187,22 @@ LABELS = {"namespace": "base", "model": "all-MiniLM-L6-v2", "data": "the shipped
 
 def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_what_they_show():
     # occupation_writer is 0/1: two points (mean rating of each group) with 95 % t intervals, not two stripes
-    six = pd.DataFrame({"user_id": range(1, 7), "age": 30, "gender": ["M", "F"] * 3,
-                        "occupation": ["writer", "writer", "writer", "student", "student", "student"]})
-    rated = pd.DataFrame({"user_id": [u for u in range(1, 7) for _ in (7, 8)], "movie_id": [7, 8] * 6,
-                          "rating": [2, 1, 3, 2, 2, 1, 5, 4, 4, 5, 3, 5], "timestamp": 0})
+    six = pd.DataFrame(
+        {
+            "user_id": range(1, 7),
+            "age": 30,
+            "gender": ["M", "F"] * 3,
+            "occupation": ["writer", "writer", "writer", "student", "student", "student"],
+        }
+    )
+    rated = pd.DataFrame(
+        {
+            "user_id": [u for u in range(1, 7) for _ in (7, 8)],
+            "movie_id": [7, 8] * 6,
+            "rating": [2, 1, 3, 2, 2, 1, 5, 4, 4, 5, 3, 5],
+            "timestamp": 0,
+        }
+    )
     design, _ = build_model_input(check_ratings(rated), check_users(six), embeddings())
     params = {**PARAMS, "plot_features": ["occupation_writer", "title_embedding_0"]}
     top = top_coefficients(fit_ridge(design, PARAMS), PARAMS)
@@ -176,7 +213,10 @@ def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_wh
     assert means == pytest.approx(sorted([design.rating[writer].mean(), design.rating[~writer].mean()]))
     assert not binary.collections or all(len(c.get_offsets()) != len(design.rating) for c in binary.collections)
     labels = [t.get_text() for t in binary.get_legend().get_texts()]
-    assert labels == [f"0: not occupation_writer (n = {(~writer).sum()})", f"1: is occupation_writer (n = {writer.sum()})"]
+    assert labels == [
+        f"0: not occupation_writer (n = {(~writer).sum()})",
+        f"1: is occupation_writer (n = {writer.sum()})",
+    ]
     assert "1 - 0:" in binary.get_title()  # the difference of the means with its Welch interval
     assert [t.get_text() for t in continuous.get_legend().get_texts()] == ["a rating (jittered)", "least-squares line"]
     title = fig._suptitle.get_text()

@@ -35,9 +35,10 @@ PARAMS = {
 @pytest.fixture(scope="module")
 def cluster_client():
     """A two-worker in-process cluster (in-process transport: no port opened), the default scheduler meanwhile."""
-    with distributed.LocalCluster(
-        processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -85,9 +86,7 @@ def test_partition_sums_add_up_to_the_in_memory_statistics():
     tables = (design.user_features.to_numpy(np.float64), design.movie_features.to_numpy(np.float64))
     rows = pd.DataFrame({"user_row": design.user_row, "movie_row": design.movie_row, "rating": design.rating})
     cuts = [0, 700, 701, 2000, len(rows)]  # uneven partitions, one of a single rating
-    parts = [
-        P.partition_sums(rows.iloc[a:b], tables[0], len(tables[1]), None, 1) for a, b in pairwise(cuts)
-    ]
+    parts = [P.partition_sums(rows.iloc[a:b], tables[0], len(tables[1]), None, 1) for a, b in pairwise(cuts)]
     total = sum(parts[1:], parts[0])
     expected = nodes.sufficient_statistics(design)
     got = total.ridge_stats(*tables)
@@ -155,9 +154,12 @@ def test_a_worker_killed_mid_computation_does_not_change_the_result():
     # each partition takes 50 ms to arrive (a slow read), so the kill lands mid-computation
     slow = tuple(delayed(operator.getitem)([delayed(time.sleep)(0.05), rows], 1) for rows in pdesign.rows)
     pdesign = replace(pdesign, rows=slow)
-    with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         future = client.compute(P.sums_graph(pdesign))
         # once some partitions' sums are held by a worker, kill that worker's process (SIGKILL)
         deadline = time.monotonic() + 120

@@ -84,9 +84,17 @@ def test_both_namespaces_run_and_write_their_own_outputs(project, monkeypatch):
 @pytest.mark.parametrize(
     ("file", "edit", "message"),
     [
-        ("ratings.csv", lambda df: df.assign(rating=df["rating"].where(df.index != 7, 6)), r"'ratings', column 'rating', row 7 "),
+        (
+            "ratings.csv",
+            lambda df: df.assign(rating=df["rating"].where(df.index != 7, 6)),
+            r"'ratings', column 'rating', row 7 ",
+        ),
         ("users.csv", lambda df: df.drop(columns="occupation"), r"'users', column 'occupation'.*missing"),
-        ("movies.csv", lambda df: df.assign(overview=df["overview"].where(df.index != 3, "")), r"'movies', column 'overview', row 3 "),
+        (
+            "movies.csv",
+            lambda df: df.assign(overview=df["overview"].where(df.index != 3, "")),
+            r"'movies', column 'overview', row 3 ",
+        ),
         ("movies.csv", lambda df: df.iloc[0:0], r"'movies'.*empty"),
     ],
 )

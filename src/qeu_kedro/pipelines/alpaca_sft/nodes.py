@@ -42,11 +42,18 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
         Column("field", "str", nullable=True),
         Column("input", "str", nullable=True),
         Column("instruction", "str", hint="Every row needs an instruction."),
-        Column("language", "str", allowed=schema["languages"], hint="Use a language code listed in alpaca_sft.schema.languages."),
+        Column(
+            "language",
+            "str",
+            allowed=schema["languages"],
+            hint="Use a language code listed in alpaca_sft.schema.languages.",
+        ),
         Column("output", "str", hint="Every row needs a reference output to train on."),
         Column("reasoning", "str", nullable=True),
         Column("seq", "int", nullable=True),
-        Column("uniqueness", "str", allowed=schema["uniqueness"], hint='"simple": one right answer; "complex": several.'),
+        Column(
+            "uniqueness", "str", allowed=schema["uniqueness"], hint='"simple": one right answer; "complex": several.'
+        ),
     )
     checked = check_table(raw, DATASET, columns)
     for name in ("field", "input", "reasoning"):
@@ -90,7 +97,9 @@ def apply_reasoning_rules(records: pd.DataFrame, rules: Mapping[str, Any]) -> pd
         sentence = rule["append"].strip()
         hit = _matches(out, when)
         todo = hit & ~out["reasoning"].map(lambda r, s=sentence: s in r)
-        out.loc[todo, "reasoning"] = out.loc[todo, "reasoning"].map(lambda r, s=sentence: f"{r}{separator}{s}" if r else s)
+        out.loc[todo, "reasoning"] = out.loc[todo, "reasoning"].map(
+            lambda r, s=sentence: f"{r}{separator}{s}" if r else s
+        )
         logger.info("Rule %d (%s): matches %d rows, appended to %d", i, when, int(hit.sum()), int(todo.sum()))
     return out
 
@@ -99,7 +108,9 @@ def to_records(records: pd.DataFrame) -> list[dict[str, Any]]:
     """The table as JSON-ready records (plain ints and strings), in sheet order."""
     rows = []
     for row in records.to_dict(orient="records"):
-        rows.append({k: (int(v) if isinstance(v, int | np.integer) else ("" if v is None else v)) for k, v in row.items()})
+        rows.append(
+            {k: (int(v) if isinstance(v, int | np.integer) else ("" if v is None else v)) for k, v in row.items()}
+        )
     return rows
 
 
@@ -139,7 +150,9 @@ def model_prompt(tokenizer: Any, text: str, use_chat_template: bool) -> str:
                 "alpaca_sft.prompt.use_chat_template is true but this tokenizer has no chat template "
                 "(a base model such as Phi-2): set it to false for that model."
             )
-        return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
     return text
 
 
@@ -151,9 +164,7 @@ def make_examples(records: list[dict[str, Any]], prompt: Mapping[str, Any]) -> p
     return frame[["NO", "language", "category", "uniqueness", "prompt", "completion"]]
 
 
-def split_examples(
-    examples: pd.DataFrame, split: Mapping[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hold out ``eval_size`` examples for the before/after evaluation, then carve
     ``validation_size`` examples from the rest to choose the checkpoint on (both stratified by
     ``stratify_by`` when set). The held-out prompts never influence training or the choice.
@@ -172,7 +183,9 @@ def split_examples(
     train, validation = carve(rest, split["validation_size"])
     logger.info(
         "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts",
-        len(train), len(validation), len(held_out),
+        len(train),
+        len(validation),
+        len(held_out),
     )
     return train, validation, held_out
 
@@ -197,8 +210,13 @@ def sft_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) 
 
 
 def build_trainer(
-    train: pd.DataFrame, held_out: pd.DataFrame, base_model: Any, prompt: Mapping[str, Any], params: Mapping[str, Any],
-    output_dir: str, callbacks: Sequence[Any] = (),
+    train: pd.DataFrame,
+    held_out: pd.DataFrame,
+    base_model: Any,
+    prompt: Mapping[str, Any],
+    params: Mapping[str, Any],
+    output_dir: str,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
     """TRL's ``SFTTrainer`` with a LoRA adapter, loss on the completion only, no packing.
 
@@ -241,8 +259,12 @@ def sft_config(params: Mapping[str, Any], output_dir: str) -> Any:
 
 
 def _chrf_checkpoint_callback(
-    validation: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any], generation: Mapping[str, Any],
-    every: int, max_steps: int,
+    validation: pd.DataFrame,
+    tokenizer: Any,
+    prompt: Mapping[str, Any],
+    generation: Mapping[str, Any],
+    every: int,
+    max_steps: int,
 ) -> Any:
     """A callback that scores greedy answers to the validation prompts by mean chrF every
     ``every`` steps (and at the last) and keeps a copy of the best adapter weights."""
@@ -358,7 +380,11 @@ def train_lora(
     }
     logger.info(
         "LoRA SFT: %d steps in %.0f s; adapter of step %d chosen on validation chrF; held-out loss %.3f -> %.3f",
-        metrics["global_step"], seconds, metrics["chosen_step"], metrics["eval_loss_before"], metrics["eval_loss_after"],
+        metrics["global_step"],
+        seconds,
+        metrics["chosen_step"],
+        metrics["eval_loss_before"],
+        metrics["eval_loss_after"],
     )
     return CausalLM(model=model, tokenizer=tokenizer, source=f"{base_model.source} + LoRA"), metrics
 
@@ -410,7 +436,11 @@ def _generate(model: Any, tokenizer: Any, texts: Sequence[str], generation: Mapp
                 stopped = eos in ids
                 new = ids[: ids.index(eos) + 1] if stopped else ids
                 out_rows.append(
-                    {"answer": decode_whole(tokenizer, new).strip(), "n_new_tokens": len(new), "ended_by_itself": stopped}
+                    {
+                        "answer": decode_whole(tokenizer, new).strip(),
+                        "n_new_tokens": len(new),
+                        "ended_by_itself": stopped,
+                    }
                 )
     finally:
         tokenizer.padding_side = padding_side
@@ -418,7 +448,11 @@ def _generate(model: Any, tokenizer: Any, texts: Sequence[str], generation: Mapp
 
 
 def generate_answers(
-    held_out: pd.DataFrame, lm: Any, prompt: Mapping[str, Any], generation: Mapping[str, Any], measures: Mapping[str, Any]
+    held_out: pd.DataFrame,
+    lm: Any,
+    prompt: Mapping[str, Any],
+    generation: Mapping[str, Any],
+    measures: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Greedy answers to the held-out prompts (bounded by ``max_new_tokens``), with their measures.
 
@@ -449,8 +483,12 @@ def generate_answers(
                 **got,
                 "hit_max_new_tokens": not got["ended_by_itself"],
                 **measure_answer(
-                    got["answer"], record["language"], measures["ngram"], measures["kana_share_for_ja"],
-                    record["prompt"], record["completion"],
+                    got["answer"],
+                    record["language"],
+                    measures["ngram"],
+                    measures["kana_share_for_ja"],
+                    record["prompt"],
+                    record["completion"],
                 ),
             }
         )
@@ -499,8 +537,11 @@ def compare_before_after(
 
     paired = {
         c: paired_bootstrap(
-            table[f"{c}_before"].astype(float), table[f"{c}_after"].astype(float),
-            n_resamples=measures["bootstrap_resamples"], seed=measures["bootstrap_seed"], higher_is_better=higher,
+            table[f"{c}_before"].astype(float),
+            table[f"{c}_after"].astype(float),
+            n_resamples=measures["bootstrap_resamples"],
+            seed=measures["bootstrap_seed"],
+            higher_is_better=higher,
         ).to_dict()
         for c, higher in _paired(measures).items()
     }
@@ -512,16 +553,28 @@ def compare_before_after(
         "eval_loss": {"before": train_metrics["eval_loss_before"], "after": train_metrics["eval_loss_after"]},
         "train": {
             k: train_metrics[k]
-            for k in ("base_model", "n_train", "n_validation", "global_step", "chosen_step", "instruction_language",
-                      "train_loss", "train_seconds", "validation_chrf_curve")
+            for k in (
+                "base_model",
+                "n_train",
+                "n_validation",
+                "global_step",
+                "chosen_step",
+                "instruction_language",
+                "train_loss",
+                "train_seconds",
+                "validation_chrf_curve",
+            )
         },
         "chrf": paired["chrf"],
         "paired": paired,
         f"reference_copied_{n}gram_share": reference_copied,
         "overall": overall,
         "by_language": {
-            lang: {"n": int((before["language"] == lang).sum()), "before": means(before[before["language"] == lang]),
-                   "after": means(after[after["language"] == lang])}
+            lang: {
+                "n": int((before["language"] == lang).sum()),
+                "before": means(before[before["language"] == lang]),
+                "after": means(after[after["language"] == lang]),
+            }
             for lang in sorted(before["language"].unique())
         },
         "targets": {
@@ -555,10 +608,23 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     colors = ["#9aa5b1", "#2f7ed8"]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
     panels = [("held-out loss (lower is better)", summary["eval_loss"]["before"], summary["eval_loss"]["after"], None)]
-    for key in ("chrf", "copied_{n}gram_share", "repeated_{n}gram_share", "ended_by_itself", "language_match", "n_chars"):
+    for key in (
+        "chrf",
+        "copied_{n}gram_share",
+        "repeated_{n}gram_share",
+        "ended_by_itself",
+        "language_match",
+        "n_chars",
+    ):
         col = key.format(n=n)
-        panels.append((_LABELS[key].format(n=n), summary["overall"]["before"][col], summary["overall"]["after"][col],
-                       summary["paired"].get(col)))
+        panels.append(
+            (
+                _LABELS[key].format(n=n),
+                summary["overall"]["before"][col],
+                summary["overall"]["after"][col],
+                summary["paired"].get(col),
+            )
+        )
     for ax, (label, b, a, cmp) in zip(axes.flat, panels, strict=False):
         bars = ax.bar(["before", "after"], [b, a], color=colors, label=["before", "after"])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
@@ -634,7 +700,9 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
     return lines
 
 
-def report_markdown(table: pd.DataFrame, summary: Mapping[str, Any], measures: Mapping[str, Any], cell_chars: int) -> str:
+def report_markdown(
+    table: pd.DataFrame, summary: Mapping[str, Any], measures: Mapping[str, Any], cell_chars: int
+) -> str:
     """A readable report: the verdicts in words, the summary before/after, then the generations as a table."""
     cols = _summary_columns(measures)
     t = summary["train"]
@@ -657,7 +725,13 @@ def report_markdown(table: pd.DataFrame, summary: Mapping[str, Any], measures: M
     lines += [f"| {c} | {summary['overall']['before'][c]} | {summary['overall']['after'][c]} |" for c in cols]
     n = measures["ngram"]
     lines += [f"| references' own copied_{n}gram_share | {summary[f'reference_copied_{n}gram_share']} | |"]
-    lines += ["", "## By requested language", "", "| language | n | measure | before | after |", "| --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "## By requested language",
+        "",
+        "| language | n | measure | before | after |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for lang, block in summary["by_language"].items():
         lines += [f"| {lang} | {block['n']} | {c} | {block['before'][c]} | {block['after'][c]} |" for c in cols]
     lines += [

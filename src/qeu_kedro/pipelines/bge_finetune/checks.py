@@ -42,7 +42,13 @@ def check_split(
     sizes = (
         ("anchor", "training pairs", len(train), minimum["train_pairs"], "train_pairs"),
         ("anchor", "test queries", len(test), minimum["test_queries"], "test_queries"),
-        ("positive", "corpus documents (distinct positives)", corpus_size(pairs, test, params), minimum["corpus"], "corpus"),
+        (
+            "positive",
+            "corpus documents (distinct positives)",
+            corpus_size(pairs, test, params),
+            minimum["corpus"],
+            "corpus",
+        ),
     )
     for column, what, n, least, key in sizes:
         if n < least:

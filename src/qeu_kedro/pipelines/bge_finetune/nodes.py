@@ -75,13 +75,20 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
             renames[source["id_column"]] = "id"
         missing = [c for c in renames if c not in raw.columns]
         if missing:
-            fail(DATASET, missing[0], None, f"required column is missing (found: {list(raw.columns)})",
-                 "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.")
+            fail(
+                DATASET,
+                missing[0],
+                None,
+                f"required column is missing (found: {list(raw.columns)})",
+                "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.",
+            )
         table = raw.rename(columns=renames)
         if "id" not in table.columns:
             table = table.assign(id=np.arange(len(table)))
     else:
-        raise ValueError(f"parameters_bge_finetune.yml: source.format must be 'table' or 'squad', not {source['format']!r}")
+        raise ValueError(
+            f"parameters_bge_finetune.yml: source.format must be 'table' or 'squad', not {source['format']!r}"
+        )
 
     texts = [c for c in ("anchor", "positive", "negative") if c in table.columns]
     if source["drop_incomplete"]:
@@ -95,8 +102,12 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     if repeated.any():
         logger.info("Dropped %d pairs whose anchor repeats an earlier one", int(repeated.sum()))
         pairs = pairs.loc[~repeated.to_numpy()].reset_index(drop=True)
-    logger.info("%d pairs (%d distinct positives)%s", len(pairs), pairs["positive"].nunique(),
-                " with negatives" if "negative" in pairs else "")
+    logger.info(
+        "%d pairs (%d distinct positives)%s",
+        len(pairs),
+        pairs["positive"].nunique(),
+        " with negatives" if "negative" in pairs else "",
+    )
     return pairs
 
 
@@ -137,7 +148,9 @@ def split_validation(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Da
     if not fraction:
         return train.reset_index(drop=True), train.iloc[0:0].reset_index(drop=True)
     fit, validation = _split(train, params["split"]["by"], fraction, params["split"]["seed"] + 1)
-    logger.info("Validation: %d of the %d training pairs held out to choose the checkpoint", len(validation), len(train))
+    logger.info(
+        "Validation: %d of the %d training pairs held out to choose the checkpoint", len(validation), len(train)
+    )
     return fit.reset_index(drop=True), validation.reset_index(drop=True)
 
 
@@ -390,7 +403,8 @@ def fine_tune(
             model.load_state_dict(initial_state)
             logger.warning(
                 "No checkpoint beat the base model on validation (NDCG@10 %.4f vs best %s): the base weights are kept",
-                base_score, f"{best['ndcg@10']:.4f}" if best else "none",
+                base_score,
+                f"{best['ndcg@10']:.4f}" if best else "none",
             )
         validation.update(
             {
@@ -402,8 +416,12 @@ def fine_tune(
                 "stopped_early": bool(int(result.global_step) < total_steps),
             }
         )
-        logger.info("Validation NDCG@10: base %.4f, checkpoints %s; kept: %s", base_score,
-                    [round(e["ndcg@10"], 4) for e in curve], validation["chosen"])
+        logger.info(
+            "Validation NDCG@10: base %.4f, checkpoints %s; kept: %s",
+            base_score,
+            [round(e["ndcg@10"], 4) for e in curve],
+            validation["chosen"],
+        )
     log = {
         "matryoshka_dims": dims,
         "loss": params["loss"]["name"],
@@ -416,8 +434,13 @@ def fine_tune(
         "loss_history": history,
         "validation": validation,
     }
-    logger.info("Trained %d steps in %.0f s; loss %.4f -> %.4f", log["steps"], log["runtime_s"],
-                history[0]["loss"] if history else float("nan"), history[-1]["loss"] if history else float("nan"))
+    logger.info(
+        "Trained %d steps in %.0f s; loss %.4f -> %.4f",
+        log["steps"],
+        log["runtime_s"],
+        history[0]["loss"] if history else float("nan"),
+        history[-1]["loss"] if history else float("nan"),
+    )
     return model, log
 
 
@@ -461,7 +484,11 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
     relevant = [[position[d] for d in task["relevant"][q]] for q in query_ids]
     id_order = torch.empty(len(corpus_ids), dtype=torch.long)
     id_order[torch.tensor(sorted(range(len(corpus_ids)), key=corpus_ids.__getitem__))] = torch.arange(len(corpus_ids))
-    encode = {"batch_size": ev["batch_size"], "convert_to_tensor": True, "show_progress_bar": params["show_progress_bar"]}
+    encode = {
+        "batch_size": ev["batch_size"],
+        "convert_to_tensor": True,
+        "show_progress_bar": params["show_progress_bar"],
+    }
     queries = model.encode_query([task["queries"][q] for q in query_ids], prompt=query_prompt, **encode).cpu()
     corpus = model.encode_document(list(task["corpus"].values()), prompt=document_prompt, **encode).cpu()
     frames = []
@@ -535,9 +562,7 @@ def report_metrics(
     comparison = compare_scores(before, after, params)
     dims = list(comparison)
     verdicts = {d: comparison[d]["ndcg@10"]["verdict"] for d in dims}
-    conclusion = [
-        _comparison_sentence(f"NDCG@10 at {d} dims", comparison[d]["ndcg@10"]) for d in dims
-    ]
+    conclusion = [_comparison_sentence(f"NDCG@10 at {d} dims", comparison[d]["ndcg@10"]) for d in dims]
     for line in conclusion:
         logger.info("%s", line)
     return {
@@ -574,21 +599,27 @@ def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
     for stage, style in (("before", "o--"), ("after", "o-")):
         values = [metrics[stage][str(d)]["ndcg@10"] for d in dims]
         ax.plot(dims, values, style, label=f"{stage} fine-tuning")
-        for d, value in zip(dims, values):
+        for d, value in zip(dims, values, strict=True):
             ax.annotate(f"{value:.3f}", (d, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     colours = {"better": "tab:green", "no evidence": "tab:gray", "worse": "tab:red"}
     for d in dims:
         c = metrics["comparison"][str(d)]["ndcg@10"]
         diff_ax.errorbar(
-            [d], [c["difference"]], yerr=[[c["difference"] - c["ci_low"]], [c["ci_high"] - c["difference"]]],
-            fmt="o", capsize=5, color=colours[c["verdict"]],
+            [d],
+            [c["difference"]],
+            yerr=[[c["difference"] - c["ci_low"]], [c["ci_high"] - c["difference"]]],
+            fmt="o",
+            capsize=5,
+            color=colours[c["verdict"]],
         )
     diff_ax.axhline(0, color="black", linewidth=0.8)
     from matplotlib.lines import Line2D
 
     diff_ax.legend(
         handles=[Line2D([], [], marker="o", linestyle="", color=col, label=v) for v, col in colours.items()],
-        title="verdict (95 % interval)", fontsize=8, title_fontsize=8,
+        title="verdict (95 % interval)",
+        fontsize=8,
+        title_fontsize=8,
     )
     diff_ax.set_ylabel("NDCG@10 after - before")
     diff_ax.set_title("Paired difference, bootstrap over test queries", fontsize=10)

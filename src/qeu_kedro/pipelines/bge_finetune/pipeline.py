@@ -35,7 +35,9 @@ def create_template() -> Pipeline:
             Node(make_pairs, ["bge_pairs", P], "pairs_checked", name="make_pairs"),
             Node(split_pairs, ["pairs_checked", P], ["train_pairs", "test_pairs"], name="split_pairs"),
             Node(split_validation, ["train_pairs", P], ["fit_pairs", "validation_pairs"], name="split_validation"),
-            Node(build_retrieval_task, ["pairs_checked", "test_pairs", P], "retrieval_task", name="build_retrieval_task"),
+            Node(
+                build_retrieval_task, ["pairs_checked", "test_pairs", P], "retrieval_task", name="build_retrieval_task"
+            ),
             # validation ranks among training-side positives only: no test text is seen before the end
             Node(
                 build_retrieval_task,

@@ -93,9 +93,15 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
     columns = pn_columns(task)
     if isinstance(pn, pd.DataFrame) and not pd.api.types.is_integer_dtype(pn.index):
         # pandas puts the extra leading fields of a row longer than the named columns into the index
-        fail(DATASET, None, None, f"rows have more than the {len(columns)} tab-separated fields "
-             f"{[c.name for c in columns]} (an extra column, or a tab inside a text): the fields are shifted, "
-             f"row 0 starts with {pn.index[0]!r}", "Remove the extra field; pn.tsv has exactly five fields per line.")
+        fail(
+            DATASET,
+            None,
+            None,
+            f"rows have more than the {len(columns)} tab-separated fields "
+            f"{[c.name for c in columns]} (an extra column, or a tab inside a text): the fields are shifted, "
+            f"row 0 starts with {pn.index[0]!r}",
+            "Remove the extra field; pn.tsv has exactly five fields per line.",
+        )
     checked = check_table(pn, DATASET, columns)
     checked["label_name"] = checked["label"].map(name_of_value(task))
     votes = _parse_judges(checked["judges"], task)

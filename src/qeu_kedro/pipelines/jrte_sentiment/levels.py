@@ -49,7 +49,9 @@ def plot_loss_curves(
         ax.plot(hist["epoch"], hist["train_loss"], "o-", label="training loss")
         ax.plot(hist["epoch"], hist["eval_cross_entropy"], "s-", label="validation loss (cross-entropy)")
         best = int(hist["eval_cross_entropy"].idxmin())
-        ax.axvline(hist["epoch"][best], color="grey", ls=":", label=f"lowest validation loss (epoch {hist['epoch'][best]:g})")
+        ax.axvline(
+            hist["epoch"][best], color="grey", ls=":", label=f"lowest validation loss (epoch {hist['epoch'][best]:g})"
+        )
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -79,18 +81,26 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
         fact(f"{name}: the validation loss was lowest at epoch {e_best:g} ({v_best:.4f}).", v_best),
     ]
     if v_last > v_best:
-        out.append(fact(
-            f"{name}: after epoch {e_best:g} the validation loss rose to {v_last:.4f} at epoch {e_last:g} "
-            f"(+{v_last - v_best:.4f}) while the training loss kept falling.",
-            round(v_last - v_best, 4),
-        ))
-        out.append(possibility(
-            f"{name}: the model may be learning particulars of the training sentences that do not carry over to "
-            "new ones (over-fitting); the rise is one run with one seed."
-        ))
+        out.append(
+            fact(
+                f"{name}: after epoch {e_best:g} the validation loss rose to {v_last:.4f} at epoch {e_last:g} "
+                f"(+{v_last - v_best:.4f}) while the training loss kept falling.",
+                round(v_last - v_best, 4),
+            )
+        )
+        out.append(
+            possibility(
+                f"{name}: the model may be learning particulars of the training sentences that do not carry over to "
+                "new ones (over-fitting); the rise is one run with one seed."
+            )
+        )
     else:
         out.append(fact(f"{name}: the validation loss did not rise within the {len(hist)} epochs run.", len(hist)))
-        out.append(possibility(f"{name}: more epochs may be needed before over-fitting shows, or it may not show on this data."))
+        out.append(
+            possibility(
+                f"{name}: more epochs may be needed before over-fitting shows, or it may not show on this data."
+            )
+        )
     return out
 
 
@@ -109,14 +119,22 @@ def level4_report(
     missing = [k for k in used if k not in explanations]
     if missing:
         raise ValueError(f"countermeasures {missing} are in use but have no entry in level4.explanations")
-    lines = [f"# Level 4: over-fitting and its countermeasures ({model})", "", "## The countermeasures of the Level 2 run", ""]
+    lines = [
+        f"# Level 4: over-fitting and its countermeasures ({model})",
+        "",
+        "## The countermeasures of the Level 2 run",
+        "",
+    ]
     for key in used:
         e = explanations[key]
         lines += [f"### {e['name']}", "", " ".join(e["explanation"].split()), "", f"Source: {e['source']}", ""]
-    lines += ["Settings (TrainingArguments and model-config keys): "
-              f"`trainer: {level2_run.get('trainer')}`, `config: {level2_run.get('config')}`, "
-              f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
-              f"the run without them: `trainer: {baseline_run.get('trainer')}`.", ""]
+    lines += [
+        "Settings (TrainingArguments and model-config keys): "
+        f"`trainer: {level2_run.get('trainer')}`, `config: {level2_run.get('config')}`, "
+        f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
+        f"the run without them: `trainer: {baseline_run.get('trainer')}`.",
+        "",
+    ]
     sentences = []
     summary: dict[str, Any] = {"countermeasures": used}
     for name, training in (("Without countermeasures", baseline_training), ("With countermeasures", level2_training)):
@@ -135,7 +153,9 @@ def level4_report(
         pair = comparison["paired"]["baseline_vs_level2"]
         text += "\n## Test scores, without vs with the countermeasures\n\n" + render(
             comparison_sentences(
-                pair, "the run with countermeasures (Level 2)", "the run without them",
+                pair,
+                "the run with countermeasures (Level 2)",
+                "the run without them",
                 "the countermeasures, the learning-rate schedule and the number of epochs",
             )
         )
@@ -175,7 +195,9 @@ def compare_improvements(
         results[key] = {
             "description": params["candidates"][key],
             "dev_macro_f1": _dev_macro_f1(preds, names),
-            "test": {k: v for k, v in classification_metrics(preds, task, statistics).items() if k != "classification_report"},
+            "test": {
+                k: v for k, v in classification_metrics(preds, task, statistics).items() if k != "classification_report"
+            },
             "vs_level2": paired_comparison(level2_predictions, preds, task, statistics),
         }
     chosen = max(results, key=lambda k: results[k]["dev_macro_f1"]) if results else None
@@ -187,14 +209,21 @@ def compare_improvements(
         "decision_rule": decision_rule,
     }
     lines = [f"# Level 5: improvements from the Level 3 findings ({model})", ""]
-    lines += [f"Level 2's dev macro-F1 is {level2_dev:.4f}. Each candidate is one parameter switch; the test "
-              "comparisons are paired (the same test sentences, bootstrap over sentences).", ""]
+    lines += [
+        f"Level 2's dev macro-F1 is {level2_dev:.4f}. Each candidate is one parameter switch; the test "
+        "comparisons are paired (the same test sentences, bootstrap over sentences).",
+        "",
+    ]
     for key, r in results.items():
         lines += [f"## {key}: {r['description']}", ""]
         sentences = [fact(f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}).", r["dev_macro_f1"])]
         if key == "decision_rule":
-            sentences.append(fact(f"The bias chosen on dev for '{decision_rule['class']}' is {decision_rule['bias']:+.2f}.",
-                                  decision_rule["bias"]))
+            sentences.append(
+                fact(
+                    f"The bias chosen on dev for '{decision_rule['class']}' is {decision_rule['bias']:+.2f}.",
+                    decision_rule["bias"],
+                )
+            )
         sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
         lines.append(render(sentences))
     if keep:
@@ -215,7 +244,14 @@ def compare_improvements(
             lows.append(c["difference"] - c["ci_low"])
             highs.append(c["ci_high"] - c["difference"])
     if labels:
-        ax.errorbar(np.arange(len(labels)), diffs, yerr=[lows, highs], fmt="o", capsize=5, label="difference, 95 % paired interval")
+        ax.errorbar(
+            np.arange(len(labels)),
+            diffs,
+            yerr=[lows, highs],
+            fmt="o",
+            capsize=5,
+            label="difference, 95 % paired interval",
+        )
         ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
         ax.legend(fontsize=8)
     ax.axhline(0, color="grey", lw=1)

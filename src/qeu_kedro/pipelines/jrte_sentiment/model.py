@@ -94,8 +94,13 @@ def _two_class_model(folder: Any, params: dict[str, Any]) -> Any:
 
 
 def prediction_table(
-    data: pd.DataFrame, split: str, predicted: np.ndarray, confidence: np.ndarray, probs: np.ndarray | None = None,
-    names: list[str] | None = None, raw_label: Any = None,
+    data: pd.DataFrame,
+    split: str,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    probs: np.ndarray | None = None,
+    names: list[str] | None = None,
+    raw_label: Any = None,
 ) -> pd.DataFrame:
     """One row per sentence: split, id, text, true, predicted, confidence, length, agreement (+ ``p_<class>``)."""
     table = pd.DataFrame(
@@ -124,7 +129,9 @@ def predict_level1(test: pd.DataFrame, level1_model: Any, params: dict[str, Any]
     logger.info("Level 1 (%s): classifying %d sentences", params["method"], len(test))
     two_class = pd.DataFrame(model(test["text"].tolist()))
     predicted = map_two_to_task(two_class, params["mapping"], class_names(task))
-    return prediction_table(test, "test", predicted.to_numpy(), two_class["score"].to_numpy(), raw_label=two_class["label"])
+    return prediction_table(
+        test, "test", predicted.to_numpy(), two_class["score"].to_numpy(), raw_label=two_class["label"]
+    )
 
 
 # ---------------------------------------------------------------- fine-tuning (levels 2, 4, 5)
@@ -163,7 +170,9 @@ def _encode(tokenizer: Any, data: pd.DataFrame, names: list[str], max_length: in
 
     labels = vote_shares(data, names).tolist() if soft else [names.index(n) for n in data["label_name"]]
     ds = Dataset.from_dict({"text": [prefix + t for t in data["text"]], "labels": labels})
-    return ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True, remove_columns=["text"])
+    return ds.map(
+        lambda b: tokenizer(b["text"], truncation=True, max_length=max_length), batched=True, remove_columns=["text"]
+    )
 
 
 def _macro_scores(eval_pred: Any) -> dict[str, float]:
@@ -286,7 +295,11 @@ def fine_tune_classifier(
     best = min(history, key=lambda r: r.get("eval_cross_entropy", np.inf))["epoch"] if history else None
     logger.info(
         "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s); lowest validation loss at epoch %s\n%s",
-        len(history), result.metrics["train_runtime"], soft, run.get("class_weights"), best,
+        len(history),
+        result.metrics["train_runtime"],
+        soft,
+        run.get("class_weights"),
+        best,
         pd.DataFrame(history).to_string(index=False),
     )
     metrics = {
@@ -319,7 +332,9 @@ def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows.values() if "eval_loss" in r]
 
 
-def predict_classifier(classifier: Any, params: dict[str, Any], names: list[str], **splits: pd.DataFrame) -> pd.DataFrame:
+def predict_classifier(
+    classifier: Any, params: dict[str, Any], names: list[str], **splits: pd.DataFrame
+) -> pd.DataFrame:
     """Predictions (class, softmax confidence, ``p_<class>``) of a fine-tuned classifier on each named split."""
     import torch
 
@@ -336,7 +351,11 @@ def predict_classifier(classifier: Any, params: dict[str, Any], names: list[str]
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             enc = tokenizer(
-                [texts[i] for i in idx], padding=True, truncation=True, max_length=params["max_length"], return_tensors="pt"
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=params["max_length"],
+                return_tensors="pt",
             )
             with torch.inference_mode():
                 p[idx] = torch.softmax(model(**enc).logits, dim=-1).numpy()
@@ -393,13 +412,24 @@ def tune_class_bias(
     start, stop, step = params["grid"]
     grid = np.round(np.arange(start, stop + step / 2, step), 6)
     scores = [
-        f1_score(dev["true"], apply_class_bias(dev, names, target, b)["predicted"], labels=names, average="macro", zero_division=0)
+        f1_score(
+            dev["true"],
+            apply_class_bias(dev, names, target, b)["predicted"],
+            labels=names,
+            average="macro",
+            zero_division=0,
+        )
         for b in grid
     ]
     best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(grid[i])))
     bias = float(grid[best])
-    logger.info("Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f)", bias, target, scores[best],
-                scores[int(np.argmin(np.abs(grid)))])
+    logger.info(
+        "Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f)",
+        bias,
+        target,
+        scores[best],
+        scores[int(np.argmin(np.abs(grid)))],
+    )
     tuned = {
         "enabled": True,
         "class": target,

@@ -35,7 +35,9 @@ def create_run_template() -> Pipeline:
                 "predictions",
                 name="predict",
             ),
-            Node(evaluate, ["predictions", "params:run", TASK, STATS], ["metrics", "confusion_matrix"], name="evaluate"),
+            Node(
+                evaluate, ["predictions", "params:run", TASK, STATS], ["metrics", "confusion_matrix"], name="evaluate"
+            ),
         ]
     )
 
@@ -56,7 +58,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(split_pn, ["pn_checked", "params:split"], ["pn_train", "pn_dev", "pn_test"], name="split_pn"),
     ]
     level1 = [
-        Node(predict_level1, ["pn_test", "level1_model", "params:level1", TASK], "level1.predictions", name="predict_level1"),
+        Node(
+            predict_level1,
+            ["pn_test", "level1_model", "params:level1", TASK],
+            "level1.predictions",
+            name="predict_level1",
+        ),
         Node(
             evaluate,
             ["level1.predictions", "params:level1", TASK, STATS],

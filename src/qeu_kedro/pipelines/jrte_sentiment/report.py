@@ -144,7 +144,12 @@ def evaluate(
         ax.axis("off")
         ax.text(0.5, 0.5, f"{params['level']}: switched off (enabled: false)", ha="center")
         return {"enabled": False, "level": params["level"], "model": params["model"]}, fig
-    metrics = {"enabled": True, "level": params["level"], "model": params["model"], **classification_metrics(predictions, task, statistics)}
+    metrics = {
+        "enabled": True,
+        "level": params["level"],
+        "model": params["model"],
+        **classification_metrics(predictions, task, statistics),
+    }
     fig = confusion_figure(predictions, names, title_of(params, task, metrics["n"]))
     logger.info("%s on test: accuracy %.4f, macro-F1 %.4f", params["level"], metrics["accuracy"], metrics["macro_f1"])
     return metrics, fig
@@ -162,7 +167,10 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
     per_class = metrics["per_class"]
     cm = np.asarray(metrics["confusion_matrix"])
     out = [
-        fact(f"Accuracy on the test split is {metrics['accuracy']:.4f} ({_ci(metrics, 'accuracy')}, n = {n}).", metrics["accuracy"]),
+        fact(
+            f"Accuracy on the test split is {metrics['accuracy']:.4f} ({_ci(metrics, 'accuracy')}, n = {n}).",
+            metrics["accuracy"],
+        ),
         fact(
             f"Macro-F1, the unweighted mean of the {len(names)} classes' F1, is {metrics['macro_f1']:.4f} "
             f"({_ci(metrics, 'macro_f1')}).",
@@ -176,47 +184,66 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
     off = cm.copy()
     np.fill_diagonal(off, 0)
     if off.sum() == 0:
-        out.append(fact("The confusion matrix has no sentence off its diagonal: every test sentence is classified as labelled.", 0))
-        out.append(possibility(
-            f"With n = {n} the test split may be too small or too easy to show this model's weaknesses; "
-            "a larger or harder test set could."
-        ))
+        out.append(
+            fact(
+                "The confusion matrix has no sentence off its diagonal: every test sentence is classified as labelled.",
+                0,
+            )
+        )
+        out.append(
+            possibility(
+                f"With n = {n} the test split may be too small or too easy to show this model's weaknesses; "
+                "a larger or harder test set could."
+            )
+        )
         return out
     i, j = np.unravel_index(off.argmax(), off.shape)
     share = off[i, j] / cm[i].sum()
-    out.append(fact(
-        f"The most frequent confusion is '{names[i]}' predicted as '{names[j]}': {int(off[i, j])} of the "
-        f"{int(cm[i].sum())} '{names[i]}' sentences ({share:.1%}).",
-        int(off[i, j]),
-    ))
+    out.append(
+        fact(
+            f"The most frequent confusion is '{names[i]}' predicted as '{names[j]}': {int(off[i, j])} of the "
+            f"{int(cm[i].sum())} '{names[i]}' sentences ({share:.1%}).",
+            int(off[i, j]),
+        )
+    )
     recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
     predicted_as, truly = int(cm[:, names.index(worst)].sum()), int(cm[names.index(worst)].sum())
     if recall < precision:
-        out.append(fact(
-            f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
-            f"{predicted_as} times for {truly} '{worst}' sentences.",
-            recall,
-        ))
-        out.append(possibility(
-            f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
-            f"another class; this report does not test that (Level 3 reads the errors)."
-        ))
+        out.append(
+            fact(
+                f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
+                f"{predicted_as} times for {truly} '{worst}' sentences.",
+                recall,
+            )
+        )
+        out.append(
+            possibility(
+                f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
+                f"another class; this report does not test that (Level 3 reads the errors)."
+            )
+        )
     else:
-        out.append(fact(
-            f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
-            f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
-            precision,
-        ))
-        out.append(possibility(
-            f"The model may use '{worst}' as its answer when unsure between the other classes; "
-            "this report does not test that (Level 3 reads the errors)."
-        ))
+        out.append(
+            fact(
+                f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
+                f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
+                precision,
+            )
+        )
+        out.append(
+            possibility(
+                f"The model may use '{worst}' as its answer when unsure between the other classes; "
+                "this report does not test that (Level 3 reads the errors)."
+            )
+        )
     half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
-    out.append(possibility(
-        f"Another test sample of the same size could move accuracy by about ±{half:.3f} (half the interval's width), "
-        "so a difference smaller than that from another model may be chance.",
-        round(half, 4),
-    ))
+    out.append(
+        possibility(
+            f"Another test sample of the same size could move accuracy by about ±{half:.3f} (half the interval's width), "
+            "so a difference smaller than that from another model may be chance.",
+            round(half, 4),
+        )
+    )
     return out
 
 
@@ -231,25 +258,37 @@ def comparison_sentences(
     for key, label in (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1")):
         c = comparison[key]
         pct = f"{c['confidence']:.0%}".replace("%", " %")
-        out.append(fact(
-            f"{label} of {after} minus {before}: {c['difference']:+.4f} ({pct} paired interval {c['ci_low']:+.4f} to "
-            f"{c['ci_high']:+.4f}, n = {c['n']}): {VERDICT_SENTENCE[c['verdict']]}.",
-            c["difference"],
-        ))
+        out.append(
+            fact(
+                f"{label} of {after} minus {before}: {c['difference']:+.4f} ({pct} paired interval {c['ci_low']:+.4f} to "
+                f"{c['ci_high']:+.4f}, n = {c['n']}): {VERDICT_SENTENCE[c['verdict']]}.",
+                c["difference"],
+            )
+        )
     verdicts = {comparison[k]["verdict"] for k in ("accuracy", "macro_f1")}
-    better = [k.replace("macro_f1", "macro-F1") for k in ("accuracy", "macro_f1") if comparison[k]["verdict"] == "better"]
+    better = [
+        k.replace("macro_f1", "macro-F1") for k in ("accuracy", "macro_f1") if comparison[k]["verdict"] == "better"
+    ]
     if "worse" in verdicts:
-        out.append(possibility(f"{after} may fit this kind of test sentence less well than {before}; the cause is not tested here."))
+        out.append(
+            possibility(
+                f"{after} may fit this kind of test sentence less well than {before}; the cause is not tested here."
+            )
+        )
     elif better:
-        out.append(possibility(
-            f"The gain of {after} in {' and '.join(better)} may come from what differs between the two "
-            f"({differs}); this comparison alone does not say which part of that causes it, and it is one run with "
-            "one seed."
-        ))
+        out.append(
+            possibility(
+                f"The gain of {after} in {' and '.join(better)} may come from what differs between the two "
+                f"({differs}); this comparison alone does not say which part of that causes it, and it is one run with "
+                "one seed."
+            )
+        )
     else:
-        out.append(possibility(
-            f"{after} and {before} may be about equally good here, or differ by less than this test split can resolve."
-        ))
+        out.append(
+            possibility(
+                f"{after} and {before} may be about equally good here, or differ by less than this test split can resolve."
+            )
+        )
     return out
 
 
@@ -305,7 +344,9 @@ def report_level2(
     text = level_report(metrics, level_sentences(metrics), "level2_confusion_matrix.png")
     text += "\n## Compared with Level 1 (same test sentences)\n\n" + render(
         comparison_sentences(
-            comparison, level1_metrics["level"], metrics["level"],
+            comparison,
+            level1_metrics["level"],
+            metrics["level"],
             "training on this corpus's labelled sentences against a zero-shot mapping of two classes",
         )
     )
@@ -362,7 +403,9 @@ def compare_levels(
             for key, c in comp.items()
         ]
     )
-    text = f"# Test split, every level ({task['corpus']})\n\n{table.to_markdown(index=False)}\n\n## Paired comparisons\n\n"
+    text = (
+        f"# Test split, every level ({task['corpus']})\n\n{table.to_markdown(index=False)}\n\n## Paired comparisons\n\n"
+    )
     text += paired.to_markdown(index=False) + "\n"
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 5))
     for ax, preds, m in ((axes[0], level1_predictions, level1_metrics), (axes[1], level2_predictions, level2_metrics)):
@@ -409,7 +452,8 @@ def analyse_errors(
         "n_errors": {str(s): int(n) for s, n in errors.groupby("split").size().items()},
         "error_rate": {str(s): float(p["error"].mean()) for s, p in data.groupby("split")},
         "confusion_pairs": [
-            {"split": r.split, "true": r.true, "predicted": r.predicted, "count": int(r.count)} for r in pairs.itertuples()
+            {"split": r.split, "true": r.true, "predicted": r.predicted, "count": int(r.count)}
+            for r in pairs.itertuples()
         ],
         "by_length": rate("length_bucket"),
         "by_agreement": rate("agreement_bucket"),
@@ -421,7 +465,10 @@ def analyse_errors(
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     n_text = ", ".join(f"{s} n = {int((data['split'] == s).sum())}" for s in params["splits"])
-    for ax, key, title in ((axes[0], "by_length", "length (characters)"), (axes[1], "by_agreement", "annotator agreement")):
+    for ax, key, title in (
+        (axes[0], "by_length", "length (characters)"),
+        (axes[1], "by_agreement", "annotator agreement"),
+    ):
         table = pd.DataFrame({s: {k: v["error_rate"] for k, v in d.items()} for s, d in summary[key].items()})
         order = data[key.replace("by_", "") + "_bucket"].cat.categories
         if len(table):
@@ -447,8 +494,17 @@ def _error_report(summary: dict[str, Any], errors: pd.DataFrame, params: dict[st
     pairs = pd.DataFrame(summary["confusion_pairs"], columns=["split", "true", "predicted", "count"])
     lines += ["", "## Confusion pairs", "", pairs.to_markdown(index=False)]
     for key, title in (("by_length", "length (characters)"), ("by_agreement", "annotator agreement")):
-        rows = [{"split": s, "bucket": b, "error rate": f"{v['error_rate']:.3f}", "n": v["n"]} for s, d in summary[key].items() for b, v in d.items()]
-        lines += ["", f"## Error rate by {title}", "", pd.DataFrame(rows, columns=["split", "bucket", "error rate", "n"]).to_markdown(index=False)]
+        rows = [
+            {"split": s, "bucket": b, "error rate": f"{v['error_rate']:.3f}", "n": v["n"]}
+            for s, d in summary[key].items()
+            for b, v in d.items()
+        ]
+        lines += [
+            "",
+            f"## Error rate by {title}",
+            "",
+            pd.DataFrame(rows, columns=["split", "bucket", "error rate", "n"]).to_markdown(index=False),
+        ]
     conf = summary["mean_confidence"]
     if conf["errors"] is not None:
         lines += ["", f"Mean confidence: {conf['errors']:.3f} on errors, {conf['correct']:.3f} on correct predictions."]

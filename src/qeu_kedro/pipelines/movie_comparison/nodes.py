@@ -104,7 +104,10 @@ def side_by_side(base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> pd.Data
 
     ``*_rank_in_other`` is empty when the feature is not in the other's top list.
     """
-    rank_of = {ns: dict(zip(top["feature"], top["rank"])) for ns, top in zip(NAMESPACES, (base_top, finetuned_top))}
+    rank_of = {
+        ns: dict(zip(top["feature"], top["rank"], strict=True))
+        for ns, top in zip(NAMESPACES, (base_top, finetuned_top), strict=True)
+    }
     n = max(len(base_top), len(finetuned_top))
     table = pd.DataFrame({"rank": range(1, n + 1)})
     for ns, other, top in (("base", "finetuned", base_top), ("finetuned", "base", finetuned_top)):
@@ -126,8 +129,13 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
     ax = axes[0]
     ax.axhline(0, color="black", linewidth=0.8, label="no difference")
     ax.errorbar(
-        [0], [cv["difference"]], yerr=[[cv["difference"] - cv["ci_low"]], [cv["ci_high"] - cv["difference"]]],
-        fmt="o", color="tab:purple", capsize=8, markersize=7,
+        [0],
+        [cv["difference"]],
+        yerr=[[cv["difference"] - cv["ci_low"]], [cv["ci_high"] - cv["difference"]]],
+        fmt="o",
+        color="tab:purple",
+        capsize=8,
+        markersize=7,
         label=f"{cv['n']}-fold CV mean, {cv['confidence']:.0%} interval",
     )
     single = summary["r2_test"]["finetuned_minus_base"]
@@ -146,8 +154,10 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
     shared = set(summary["shared_top_features"])
     for ax, ns, top in ((axes[1], "base", base_top), (axes[2], "finetuned", finetuned_top)):
         ordered = top.sort_values("rank").iloc[::-1]
-        colors = ["tab:purple" if f in shared else ("tab:blue" if c >= 0 else "tab:red")
-                  for f, c in zip(ordered["feature"], ordered["coefficient"])]
+        colors = [
+            "tab:purple" if f in shared else ("tab:blue" if c >= 0 else "tab:red")
+            for f, c in zip(ordered["feature"], ordered["coefficient"], strict=True)
+        ]
         ax.barh(ordered["feature"], ordered["coefficient"], color=colors)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.tick_params(axis="y", labelsize=7)
@@ -156,9 +166,13 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
     from matplotlib.patches import Patch
 
     axes[2].legend(
-        handles=[Patch(color="tab:purple", label="in both top lists"), Patch(color="tab:blue", label="positive, one list"),
-                 Patch(color="tab:red", label="negative, one list")],
-        fontsize=7, loc="lower right",
+        handles=[
+            Patch(color="tab:purple", label="in both top lists"),
+            Patch(color="tab:blue", label="positive, one list"),
+            Patch(color="tab:red", label="negative, one list"),
+        ],
+        fontsize=7,
+        loc="lower right",
     )
     fig.suptitle(
         f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings): fine-tuned vs pretrained embeddings: "

@@ -45,7 +45,9 @@ def _encoder_params(params: dict[str, Any]) -> dict[str, Any]:
             "use 'fixed' or 'length_buckets'."
         )
     if encoder["quantize"] not in ("none", "int8"):
-        raise ValueError(f"parameters_movie_embedding.yml: encoder.quantize is {encoder['quantize']!r}; use 'none' or 'int8'.")
+        raise ValueError(
+            f"parameters_movie_embedding.yml: encoder.quantize is {encoder['quantize']!r}; use 'none' or 'int8'."
+        )
     return encoder
 
 
@@ -82,7 +84,9 @@ def _quantized(model: Any) -> Any:
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao.quantization is being moved to torchao
         for module in quantized.modules():
             if hasattr(module, "model") and isinstance(module.model, torch.nn.Module):
-                module.model = torch.ao.quantization.quantize_dynamic(module.model, {torch.nn.Linear}, dtype=torch.qint8)
+                module.model = torch.ao.quantization.quantize_dynamic(
+                    module.model, {torch.nn.Linear}, dtype=torch.qint8
+                )
     return quantized
 
 
@@ -106,14 +110,19 @@ def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.nda
     if truncated:
         logger.warning(
             "%d of %d texts are longer than the model's %d tokens: only their first %d tokens are embedded",
-            truncated, len(texts), model.max_seq_length, model.max_seq_length,
+            truncated,
+            len(texts),
+            model.max_seq_length,
+            model.max_seq_length,
         )
     encoder = _encoder_params(params)
     if encoder["quantize"] == "int8":
         model = _quantized(model)
     kwargs = {"normalize_embeddings": params["normalize_embeddings"], "convert_to_numpy": True}
     if encoder["batching"] == "fixed":
-        vectors = model.encode(texts, batch_size=params["batch_size"], show_progress_bar=params["show_progress_bar"], **kwargs)
+        vectors = model.encode(
+            texts, batch_size=params["batch_size"], show_progress_bar=params["show_progress_bar"], **kwargs
+        )
         return np.asarray(vectors, dtype=np.float32)
     from tqdm.auto import tqdm
 
@@ -156,7 +165,10 @@ def embed_movies(
     missing = [h for h in texts if h not in known]
     logger.info(
         "Embedding cache (key %s…): %d of %d distinct texts cached, encoding %d",
-        key[:12], len(texts) - len(missing), len(texts), len(missing),
+        key[:12],
+        len(texts) - len(missing),
+        len(texts),
+        len(missing),
     )
     if missing:
         partitions = int(_encoder_params(params)["text_partitions"])
@@ -181,6 +193,10 @@ def embed_movies(
     cache = embedding_cache if embedding_cache is not None else empty_cache()  # untouched when not used
     if use_cache:
         cache = pd.DataFrame(
-            {"model_key": key, "text_sha256": list(known), "embedding": [np.asarray(v, np.float32) for v in known.values()]}
+            {
+                "model_key": key,
+                "text_sha256": list(known),
+                "embedding": [np.asarray(v, np.float32) for v in known.values()],
+            }
         )
     return embeddings, cache

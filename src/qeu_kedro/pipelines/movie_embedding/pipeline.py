@@ -27,8 +27,9 @@ def create_pipeline(**kwargs) -> Pipeline:
     template = create_template()
     return sum(
         (
-            Pipeline(template, namespace=ns, inputs={"movies"}, parameters={"params:movie_embedding"},
-                     tags="movie_embedding")
+            Pipeline(
+                template, namespace=ns, inputs={"movies"}, parameters={"params:movie_embedding"}, tags="movie_embedding"
+            )
             for ns in MOVIE_NAMESPACES
         ),
         Pipeline([]),

@@ -42,7 +42,9 @@ def encode_partition(source: str, load_args: dict[str, Any], texts: list[str], p
     return encode_texts(worker_model(source, load_args), texts, params)
 
 
-def encode_on_workers(source: str, load_args: dict[str, Any], texts: list[str], params: dict[str, Any], partitions: int) -> np.ndarray:
+def encode_on_workers(
+    source: str, load_args: dict[str, Any], texts: list[str], params: dict[str, Any], partitions: int
+) -> np.ndarray:
     """``texts`` cut into ``partitions`` and encoded on the active Dask scheduler, in order."""
     import dask
     from dask import delayed

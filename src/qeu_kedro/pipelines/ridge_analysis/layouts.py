@@ -31,7 +31,9 @@ def decode_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
             fail(
-                "users", column, i,
+                "users",
+                column,
+                i,
                 f"code {decoded[column].iloc[i]!r} is not in ridge_analysis.user_codes.{column}",
                 "Add it to the code table in parameters_ridge_analysis.yml.",
             )
@@ -41,4 +43,8 @@ def decode_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
 
 def _key(value: Any) -> str:
     """Codes compare as text: YAML keys may be read as int, file values as int or str."""
-    return str(int(value)) if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit()) else str(value)
+    return (
+        str(int(value))
+        if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit())
+        else str(value)
+    )

@@ -250,9 +250,7 @@ def normal_equations(design: RatingDesign, fit_intercept: bool) -> tuple[np.ndar
     sum_u = np.bincount(design.user_row, weights=y, minlength=len(users))
     sum_m = np.bincount(design.movie_row, weights=y, minlength=len(movies))
     # movie x user counts; duplicates (a user rating a movie twice) are summed
-    counts = sparse.csr_array(
-        (np.ones(n), (design.movie_row, design.user_row)), shape=(len(movies), len(users))
-    )
+    counts = sparse.csr_array((np.ones(n), (design.movie_row, design.user_row)), shape=(len(movies), len(users)))
     raters_of_movie = counts @ users  # per movie: the sum of its raters' rows (movies x user features)
     p_u = users.shape[1]
     gram = np.empty((p_u + movies.shape[1],) * 2)
@@ -294,12 +292,20 @@ class RidgeStats:
 
     def __add__(self, other: RidgeStats) -> RidgeStats:
         return RidgeStats(
-            self.n + other.n, self.sum_x + other.sum_x, self.sum_y + other.sum_y, self.gram + other.gram, self.xty + other.xty
+            self.n + other.n,
+            self.sum_x + other.sum_x,
+            self.sum_y + other.sum_y,
+            self.gram + other.gram,
+            self.xty + other.xty,
         )
 
     def __sub__(self, other: RidgeStats) -> RidgeStats:
         return RidgeStats(
-            self.n - other.n, self.sum_x - other.sum_x, self.sum_y - other.sum_y, self.gram - other.gram, self.xty - other.xty
+            self.n - other.n,
+            self.sum_x - other.sum_x,
+            self.sum_y - other.sum_y,
+            self.gram - other.gram,
+            self.xty - other.xty,
         )
 
     def normal_equations(self, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -318,7 +324,10 @@ def sufficient_statistics(design: RatingDesign) -> RidgeStats:
     count_u = np.bincount(design.user_row, minlength=len(design.user_features)).astype(np.float64)
     count_m = np.bincount(design.movie_row, minlength=len(design.movie_features)).astype(np.float64)
     sum_x = np.concatenate(
-        [count_u @ design.user_features.to_numpy(dtype=np.float64), count_m @ design.movie_features.to_numpy(dtype=np.float64)]
+        [
+            count_u @ design.user_features.to_numpy(dtype=np.float64),
+            count_m @ design.movie_features.to_numpy(dtype=np.float64),
+        ]
     )
     return RidgeStats(float(len(design)), sum_x, float(design.rating.sum()), gram, xty)
 
@@ -389,7 +398,9 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
         scores[f] = 1.0 - residual / ((test.rating - test.rating.mean()) ** 2).sum()
     mean = scores.mean(axis=0)
     best = int(np.argmax(mean))  # the first best, as GridSearchCV picks
-    logger.info("alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split)", grid[best], search["folds"], mean[best])
+    logger.info(
+        "alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split)", grid[best], search["folds"], mean[best]
+    )
     if best in (0, len(grid) - 1):
         logger.warning("alpha: auto chose %g, the edge of alpha_search.grid: widen the grid", grid[best])
     return {
@@ -452,7 +463,10 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
     scores = pd.DataFrame(rows)
     logger.info(
         "%d x %d-fold CV: test R² %.4f (sd %.4f over folds)",
-        cv["repeats"], cv["folds"], scores["r2_test"].mean(), scores["r2_test"].std(ddof=1),
+        cv["repeats"],
+        cv["folds"],
+        scores["r2_test"].mean(),
+        scores["r2_test"].std(ddof=1),
     )
     return scores
 
@@ -557,16 +571,25 @@ def plot_top_features(
     n_cols = 3
     n_rows = int(np.ceil(len(features) / n_cols))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.8 * n_rows + 0.6), squeeze=False)
-    for ax, feature in zip(axes.flat, features):
+    for ax, feature in zip(axes.flat, features, strict=False):  # the grid may have spare panels
         values = model_input.column(feature)
         corr = float(np.corrcoef(values, rating)[0, 1]) if values.std() > 0 else float("nan")
         if _is_binary(values):
             groups = [rating[values == g] for g in (0.0, 1.0)]
-            for x, (group, colour, name) in enumerate(zip(groups, ("tab:gray", "tab:orange"), ("0: not", "1: is"))):
+            for x, (group, colour, name) in enumerate(
+                zip(groups, ("tab:gray", "tab:orange"), ("0: not", "1: is"), strict=True)
+            ):
                 if len(group):
                     mean, half = _mean_interval(group)
-                    ax.errorbar([x], [mean], yerr=[half], fmt="o", capsize=6, color=colour,
-                                label=f"{name} {feature} (n = {len(group):,})")
+                    ax.errorbar(
+                        [x],
+                        [mean],
+                        yerr=[half],
+                        fmt="o",
+                        capsize=6,
+                        color=colour,
+                        label=f"{name} {feature} (n = {len(group):,})",
+                    )
             ax.set_xticks([0, 1], ["0", "1"])
             ax.set_xlim(-0.6, 1.6)
             ax.set_ylabel("mean rating, 95 % interval", fontsize=8)
@@ -608,7 +631,8 @@ def plot_coefficients(
     ax.set_xlabel("Ridge coefficient (rating stars per unit of the feature)")
     ax.legend(
         handles=[Patch(color="tab:blue", label="raises the rating"), Patch(color="tab:red", label="lowers the rating")],
-        fontsize=8, loc="lower right",
+        fontsize=8,
+        loc="lower right",
     )
     what = f"top {len(top)} |coefficients|"
     n = 0

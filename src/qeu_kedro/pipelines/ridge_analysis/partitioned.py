@@ -227,7 +227,10 @@ def _tree_sum(items: list[Any]) -> Any:
 
     items = list(items)
     while len(items) > 1:
-        items = [delayed(operator.add)(*items[i : i + 2]) if i + 1 < len(items) else items[i] for i in range(0, len(items), 2)]
+        items = [
+            delayed(operator.add)(*items[i : i + 2]) if i + 1 < len(items) else items[i]
+            for i in range(0, len(items), 2)
+        ]
     return items[0]
 
 
@@ -256,7 +259,9 @@ def compute_sums(design: PartitionedDesign, labels: np.ndarray | None = None, n_
     return total
 
 
-def model_from_sums(sums: RatingSums, design: PartitionedDesign, params: dict[str, Any], alpha: float | None = None) -> dict[str, Any]:
+def model_from_sums(
+    sums: RatingSums, design: PartitionedDesign, params: dict[str, Any], alpha: float | None = None
+) -> dict[str, Any]:
     """The ridge model (as :func:`.nodes.fit_ridge` writes it) of reduced sums: the small solve, on the client."""
     fit_intercept = params["fit_intercept"]
     alpha = float(params["alpha"] if alpha is None else alpha)
@@ -288,7 +293,12 @@ def _scan_partition(part: pd.DataFrame, index: int, user_ids: np.ndarray, movie_
         fail(dataset, "user_id", i, f"user {users[i]} is not in 'users'")
     movies = part["movie_id"].to_numpy()
     _, kept = _lookup(movie_ids, movies)
-    return {"n_in": len(part), "n_kept": int(kept.sum()), "users": np.unique(users[kept]), "movies": np.unique(movies[kept])}
+    return {
+        "n_in": len(part),
+        "n_kept": int(kept.sum()),
+        "users": np.unique(users[kept]),
+        "movies": np.unique(movies[kept]),
+    }
 
 
 def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndarray) -> pd.DataFrame:
@@ -304,7 +314,9 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
     )
 
 
-def build_partitioned_input(ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame) -> tuple[PartitionedDesign, dict[str, int]]:
+def build_partitioned_input(
+    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame
+) -> tuple[PartitionedDesign, dict[str, int]]:
     """:func:`.nodes.build_model_input` for a Dask DataFrame of ratings: one pass over the partitions.
 
     The pass checks each partition (rating columns, unknown users) and collects the users and
@@ -333,7 +345,11 @@ def build_partitioned_input(ratings: Any, users: pd.DataFrame, movie_embeddings:
     # Stand-in ratings: every kept user and movie once (the shorter list repeated).
     size = max(len(user_ids), len(movie_ids))
     stand_in = pd.DataFrame(
-        {"user_id": np.resize(user_ids, size), "movie_id": np.resize(movie_ids, size), TARGET: np.ones(size, dtype=np.int64)}
+        {
+            "user_id": np.resize(user_ids, size),
+            "movie_id": np.resize(movie_ids, size),
+            TARGET: np.ones(size, dtype=np.int64),
+        }
     )
     small, _ = build_model_input(stand_in, users, movie_embeddings)
     # build_model_input keeps the users' and movies' table order; rows here index sorted ids.
@@ -360,7 +376,11 @@ def build_partitioned_input(ratings: Any, users: pd.DataFrame, movie_embeddings:
     }
     logger.info(
         "Model input (%d partitions): %d ratings x %d features (%d users, %d movies; %d dropped: no embedding)",
-        len(parts), stats["n_ratings_used"], stats["n_features"], stats["n_users"], stats["n_movies"],
+        len(parts),
+        stats["n_ratings_used"],
+        stats["n_features"],
+        stats["n_users"],
+        stats["n_movies"],
         stats["n_ratings_dropped_no_embedding"],
     )
     return design, stats
@@ -404,7 +424,9 @@ def kfold_labels(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
     return labels
 
 
-def fit_partitioned(train: PartitionedDesign, params: dict[str, Any], alpha_selection: dict[str, Any] | None = None) -> dict[str, Any]:
+def fit_partitioned(
+    train: PartitionedDesign, params: dict[str, Any], alpha_selection: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """:func:`.nodes.fit_ridge` from partition sums reduced over the workers."""
     return model_from_sums(compute_sums(train), train, params, float((alpha_selection or params)["alpha"]))
 
@@ -453,7 +475,9 @@ def compute_scores(
     user_part = delayed(np.ascontiguousarray(coefs[:, :p_u] @ users.T), pure=True)  # groups x users
     movie_part = delayed(np.ascontiguousarray(coefs[:, p_u:] @ movies.T), pure=True)  # groups x movies
     parts = [
-        delayed(_partition_scores, pure=True)(rows, lab, user_part, movie_part, np.asarray(intercepts, dtype=np.float64))
+        delayed(_partition_scores, pure=True)(
+            rows, lab, user_part, movie_part, np.asarray(intercepts, dtype=np.float64)
+        )
         for rows, lab in zip(design.rows, design.slices(labels), strict=True)
     ]
     (total,) = dask.compute(_tree_sum(parts))
@@ -501,7 +525,9 @@ def evaluate_partitioned(
     return metrics
 
 
-def _partition_fold_digest(rows: pd.DataFrame, group: np.ndarray, user_ids: np.ndarray, movie_ids: np.ndarray, n_groups: int) -> np.ndarray:
+def _partition_fold_digest(
+    rows: pd.DataFrame, group: np.ndarray, user_ids: np.ndarray, movie_ids: np.ndarray, n_groups: int
+) -> np.ndarray:
     """Per fold, the sum (mod 2⁶⁴) of a 64-bit hash of each rating's (user, movie, rating): order-free."""
     keep = group >= 0
     keys = np.stack(
@@ -518,7 +544,9 @@ def _partition_fold_digest(rows: pd.DataFrame, group: np.ndarray, user_ids: np.n
     return out
 
 
-def cross_validate_partitioned(design: PartitionedDesign, alpha_selection: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
+def cross_validate_partitioned(
+    design: PartitionedDesign, alpha_selection: dict[str, Any], params: dict[str, Any]
+) -> pd.DataFrame:
     """:func:`.nodes.cross_validate_ridge` on partitions: the same folds, statistics and scores.
 
     Per repeat, one pass gives every fold's sums; each fold's training statistics are the
@@ -573,7 +601,10 @@ def cross_validate_partitioned(design: PartitionedDesign, alpha_selection: dict[
     table = pd.DataFrame(rows_out)
     logger.info(
         "%d x %d-fold CV (partitioned): test R² %.4f (sd %.4f over folds)",
-        cv["repeats"], cv["folds"], table["r2_test"].mean(), table["r2_test"].std(ddof=1),
+        cv["repeats"],
+        cv["folds"],
+        table["r2_test"].mean(),
+        table["r2_test"].std(ddof=1),
     )
     return table
 
@@ -598,7 +629,9 @@ def sample_design(design: PartitionedDesign, max_ratings: int, seed: int) -> Rat
     def _take(rows: pd.DataFrame, lab: np.ndarray | None) -> pd.DataFrame:
         return rows if lab is None else rows.loc[lab >= 0]
 
-    parts = dask.compute(*[delayed(_take)(rows, lab) for rows, lab in zip(design.rows, design.slices(labels), strict=True)])
+    parts = dask.compute(
+        *[delayed(_take)(rows, lab) for rows, lab in zip(design.rows, design.slices(labels), strict=True)]
+    )
     table = pd.concat(parts, ignore_index=True)
     return RatingDesign(
         user_features=design.user_features,

@@ -4,13 +4,11 @@ from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
-# Nodes that follow the ratings: pandas (in memory) or Dask (partitioned, the dask environment).
-from .layouts import decode_users
 from .dispatch import (
     build_model_input,
     check_ratings,
-    cross_validate_ridge,
     check_users,
+    cross_validate_ridge,
     evaluate_ridge,
     fit_ridge,
     plot_coefficients,
@@ -19,6 +17,9 @@ from .dispatch import (
     split_ratings,
     top_coefficients,
 )
+
+# Nodes that follow the ratings: pandas (in memory) or Dask (partitioned, the dask environment).
+from .layouts import decode_users
 
 P = "params:ridge_analysis"
 LABELS = "params:labels"
