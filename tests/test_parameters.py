@@ -74,6 +74,8 @@ def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_t
         ("movie_embedding__encoder__quantize", "int4", "'none' or 'int8'"),
         ("ridge_analysis__fit_intercept", "yes", "boolean"),
         ("ridge_analysis__schema", ["M", "F"], "expected a block of keys"),
+        ("ridge_analysis__user_features", ["zip_code"], "'age', 'gender' or 'occupation'"),
+        ("ridge_analysis__rating_step", 0.25, "0.5 or 1"),
     ],
 )
 def test_types_and_ranges_are_checked(base, key, value, words):
@@ -87,6 +89,11 @@ def test_types_and_ranges_are_checked(base, key, value, words):
 def test_alpha_accepts_auto_and_positive_numbers(base):
     for alpha in ("auto", 0.5, 5, 1e-6):
         check_parameters(with_changes(base, ridge_analysis__alpha=alpha), base)
+
+
+def test_user_features_and_rating_step_take_the_20m_settings(base):
+    check_parameters(with_changes(base, ridge_analysis__user_features=[], ridge_analysis__rating_step=0.5), base)
+    check_parameters(with_changes(base, ridge_analysis__user_features=["age"]), base)
 
 
 def test_blocks_not_used_by_the_run_are_not_checked(base):

@@ -45,6 +45,8 @@ RULES: dict[str, Any] = {
     "ridge_analysis.plot_features": list[str],
     "ridge_analysis.jitter": Annotated[float, Field(ge=0)],
     "ridge_analysis.max_join_loss": Fraction,
+    "ridge_analysis.user_features": list[Literal["age", "gender", "occupation"]],
+    "ridge_analysis.rating_step": Literal[0.5, 1],
     "ridge_analysis.schema.genders": Annotated[list[str], Field(min_length=1)],
     "ridge_analysis.alpha_search.grid": Annotated[list[PositiveFloat], Field(min_length=2)],
     "ridge_analysis.alpha_search.folds": Annotated[int, Field(ge=2)],

@@ -38,6 +38,7 @@ class Column:
     nullable: bool = False
     unique: bool = False
     hint: str = ""
+    step: float | None = None  # numbers must be multiples of it (e.g. 0.5 for half stars)
 
 
 def fail(dataset: str, column: str | None, row: int | None, problem: str, hint: str = "") -> None:
@@ -94,6 +95,12 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
             i = _first(frac)
             fail(dataset, col.name, i, f"expected a whole number, found {_show(series.iloc[i])}", col.hint)
         return numeric.astype("Int64") if col.nullable else numeric.astype("int64", errors="ignore")
+    if col.step is not None:
+        steps = numeric.fillna(0).to_numpy() / col.step
+        off = numeric.notna().to_numpy() & ~np.isclose(steps, np.round(steps), rtol=0, atol=1e-9)
+        if off.any():
+            i = _first(off)
+            fail(dataset, col.name, i, f"expected a multiple of {col.step:g}, found {_show(series.iloc[i])}", col.hint)
     return numeric.astype("float64")
 
 

@@ -44,13 +44,15 @@ def cluster_client():
 
 def both(ratings, users, embeddings, npartitions=7, params=PARAMS):
     """(in-memory, partitioned) results of the whole ridge: model, CV table, metrics."""
-    design, stats = nodes.build_model_input(ratings, users, embeddings)
+    design, stats = nodes.build_model_input(ratings, users, embeddings, params)
     train, test = nodes.split_ratings(design, params)
     model = nodes.fit_ridge(train, params)
     cv = nodes.cross_validate_ridge(design, {"alpha": params["alpha"]}, params)
     metrics = nodes.evaluate_ridge(model, train, test, stats, cv)
 
-    pdesign, pstats = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=npartitions), users, embeddings)
+    pdesign, pstats = P.build_partitioned_input(
+        dd.from_pandas(ratings, npartitions=npartitions), users, embeddings, params
+    )
     ptrain, ptest = P.split_partitioned(pdesign, params)
     pmodel = P.fit_partitioned(ptrain, params)
     pcv = P.cross_validate_partitioned(pdesign, {"alpha": params["alpha"]}, params)
@@ -104,6 +106,20 @@ def test_partition_sums_add_up_to_the_in_memory_statistics():
 def test_without_a_cluster_partitioned_ridge_equals_in_memory():
     ratings, users, embeddings = random_inputs(seed=1)
     assert_same(*both(ratings, users, embeddings, npartitions=5))
+
+
+def test_movie_features_alone_and_half_stars_partitioned_equal_in_memory():
+    ratings, users, embeddings = random_inputs(seed=8)
+    ratings = ratings.drop_duplicates(["user_id", "movie_id"], ignore_index=True)  # one rating per pair
+    ratings["rating"] = ratings["rating"] - 0.5 * (ratings.index.to_numpy() % 2)  # half stars
+    params = {**PARAMS, "user_features": [], "rating_step": 0.5}
+    ids_only = nodes.check_users(ratings[["user_id"]], params)  # a 20M+ release: users from the ratings
+    in_memory, on_partitions = both(nodes.check_ratings(ratings, params), ids_only, embeddings, 6, params)
+    assert_same(in_memory, on_partitions)
+    assert on_partitions[0]["features"] == [c for c in embeddings.columns if c != "movie_id"]
+    # whole stars (the default) refuse a half star, naming its partition and row (every partition has one)
+    with pytest.raises(RawDataError, match=r"ratings \(partition [0-2]\)', column 'rating', row [01] .*whole number"):
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), ids_only, embeddings)
 
 
 def test_on_a_local_cluster_partitioned_ridge_equals_in_memory(cluster_client):

@@ -30,10 +30,10 @@ __all__ = [
 ]
 
 
-def check_ratings(ratings: Any) -> Any:
+def check_ratings(ratings: Any, params: dict[str, Any] | None = None) -> Any:
     """:func:`.nodes.check_ratings`; partitioned ratings pass through: ``build_model_input``
-    checks each partition in its pass."""
-    return ratings if is_partitioned(ratings) else nodes.check_ratings(ratings)
+    checks each partition in its pass (with the same ``rating_step``)."""
+    return ratings if is_partitioned(ratings) else nodes.check_ratings(ratings, params)
 
 
 def build_model_input(
@@ -45,7 +45,7 @@ def build_model_input(
     the dropped ratings in its report but does not check the share.
     """
     if is_partitioned(ratings):
-        return partitioned.build_partitioned_input(ratings, users, movie_embeddings)
+        return partitioned.build_partitioned_input(ratings, users, movie_embeddings, params)
     return nodes.build_model_input(ratings, users, movie_embeddings, params)
 
 

@@ -7,6 +7,7 @@ matrix the original built (kept as :mod:`.reference`); coefficients are the same
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,26 +23,60 @@ from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
 
-RATING_COLUMNS = (
-    Column("user_id", "int", min=1),
-    Column("movie_id", "int", min=1),
-    Column("rating", "int", min=1, max=5, hint="Ratings are whole stars from 1 to 5."),
-)
+MAX_STARS = 5
+STEP_HINT = "Set ridge_analysis.rating_step in parameters_ridge_analysis.yml: 1 (whole stars) or 0.5 (half stars)."
+
+
+def rating_columns(step: float = 1) -> tuple[Column, ...]:
+    """The ``ratings`` schema: ratings are multiples of ``step`` from ``step`` to 5 stars.
+
+    ``step`` 1 (whole stars 1-5, MovieLens 100K and 1M) or 0.5 (half stars 0.5-5, 10M and later).
+    """
+    if step == 1:
+        rating = Column("rating", "int", min=1, max=MAX_STARS, hint=f"Ratings are whole stars from 1 to 5. {STEP_HINT}")
+    else:
+        rating = Column(
+            "rating",
+            "float",
+            min=step,
+            max=MAX_STARS,
+            step=step,
+            hint=f"Ratings are multiples of {step:g} stars from {step:g} to 5. {STEP_HINT}",
+        )
+    return (Column("user_id", "int", min=1), Column("movie_id", "int", min=1), rating)
+
+
+RATING_COLUMNS = rating_columns(1)
 # A user rates a movie once: a second row with other stars would count the pair twice.
 RATING_KEY = ("user_id", "movie_id")
 CATEGORICAL = ("gender", "occupation")
+USER_FEATURES = ("age", *CATEGORICAL)  # the user columns that can be features (ridge_analysis.user_features)
 TARGET = "rating"
 
 
-def user_columns(schema: dict[str, Any] | None) -> tuple[Column, ...]:
-    """The ``users`` schema; gender and occupation must be one of ``schema``'s lists (parameters).
+def user_features_of(params: dict[str, Any] | None) -> list[str]:
+    """The user columns that are features: ``params["user_features"]``, all of them if unset."""
+    chosen = list((params or {}).get("user_features", USER_FEATURES))
+    unknown = [c for c in chosen if c not in USER_FEATURES]
+    if unknown:
+        raise ValueError(
+            f"parameters_ridge_analysis.yml: ridge_analysis.user_features names unknown columns {unknown}; "
+            f"allowed: {list(USER_FEATURES)} (an empty list: movie features alone)"
+        )
+    return chosen
 
-    ``schema`` None (a direct call without parameters) leaves the categories open.
+
+def user_columns(schema: dict[str, Any] | None, features: Sequence[str] = USER_FEATURES) -> tuple[Column, ...]:
+    """The ``users`` schema: ``user_id`` and the ``features`` columns (parameters).
+
+    Gender and occupation must be one of ``schema``'s lists; ``schema`` None (a direct call
+    without parameters) leaves the categories open. With no features, ``user_id`` may repeat
+    (a users table read from the ratings' user ids).
     """
     schema = schema or {"genders": None, "occupations": None}
     where = "parameters_ridge_analysis.yml (ridge_analysis.schema)"
-    return (
-        Column("user_id", "int", min=1, unique=True),
+    columns = (
+        Column("user_id", "int", min=1, unique=bool(features)),
         Column("age", "int", min=1, max=120),
         Column("gender", "str", allowed=schema["genders"], hint=f"Allowed genders are listed in {where}."),
         Column(
@@ -51,16 +86,28 @@ def user_columns(schema: dict[str, Any] | None) -> tuple[Column, ...]:
             hint=f"Allowed occupations are listed in {where}; a new category needs an entry there.",
         ),
     )
+    return tuple(c for c in columns if c.name == "user_id" or c.name in features)
 
 
-def check_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
-    """Check the raw ``ratings`` table (user_id, movie_id, rating 1-5; one rating per user and movie)."""
-    return check_table(ratings, "ratings", RATING_COLUMNS, unique_together=[RATING_KEY])
+def check_ratings(ratings: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Check the raw ``ratings`` table (user_id, movie_id, rating; one rating per user and movie).
+
+    Ratings are multiples of ``params["rating_step"]`` (default 1: whole stars 1-5).
+    """
+    step = (params or {}).get("rating_step", 1)
+    return check_table(ratings, "ratings", rating_columns(step), unique_together=[RATING_KEY])
 
 
 def check_users(users: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Check the raw ``users`` table (user_id, age, gender, occupation from ``params["schema"]``'s lists)."""
-    return check_table(users, "users", user_columns((params or {}).get("schema")))
+    """Check the raw ``users`` table: ``user_id`` and the ``params["user_features"]`` columns (default all).
+
+    Gender and occupation must be in ``params["schema"]``'s lists. With ``user_features: []``
+    only ``user_id`` is read and a repeated id counts once (the 20M+ releases have no users
+    file: their catalog reads the ratings' user ids as ``users``).
+    """
+    features = user_features_of(params)
+    checked = check_table(users, "users", user_columns((params or {}).get("schema"), features))
+    return checked if features else checked.drop_duplicates("user_id", ignore_index=True)
 
 
 def check_join_loss(ratings: pd.DataFrame, movie_embeddings: pd.DataFrame, max_share: float | None) -> None:
@@ -144,8 +191,9 @@ def build_model_input(
 ) -> tuple[RatingDesign, dict[str, int]]:
     """Index ratings by user and movie feature rows instead of joining them into one wide table.
 
-    ``gender`` and ``occupation`` are one-hot encoded; ``age`` stays numeric; every
-    embedding dimension is a feature. Ratings of movies without an embedding are dropped
+    The user columns of ``params["user_features"]`` (default age, gender, occupation; an empty
+    list: movie features alone) are features: ``gender`` and ``occupation`` one-hot encoded,
+    ``age`` numeric; every embedding dimension is a feature. Ratings of movies without an embedding are dropped
     (and counted); a rating by an unknown user is an input error, and so is a dropped
     share above ``params["max_join_loss"]`` (a movies file cut short must not pass). Features and rating
     order are those of the original join, so the split and the results are the same.
@@ -171,8 +219,13 @@ def build_model_input(
 
     # Only users and movies with a kept rating: one-hot columns then match a get_dummies of the join.
     raters = users.loc[users["user_id"].isin(kept["user_id"]).to_numpy()].reset_index(drop=True)
-    dummies = pd.get_dummies(raters[list(CATEGORICAL)], prefix=list(CATEGORICAL), dtype=np.float64)
-    user_features = pd.concat([raters[["age"]].astype(np.float64), dummies], axis=1)
+    chosen = user_features_of(params)
+    numeric = [c for c in chosen if c not in CATEGORICAL]
+    categorical = [c for c in CATEGORICAL if c in chosen]
+    parts = [raters[numeric].astype(np.float64)]
+    if categorical:
+        parts.append(pd.get_dummies(raters[categorical], prefix=categorical, dtype=np.float64))
+    user_features = pd.concat(parts, axis=1)
     user_features.index = pd.Index(raters["user_id"].to_numpy(), name="user_id")
     rated = movie_embeddings.loc[movie_embeddings["movie_id"].isin(kept["movie_id"]).to_numpy()]
     embedding_cols = [c for c in movie_embeddings.columns if c != "movie_id"]

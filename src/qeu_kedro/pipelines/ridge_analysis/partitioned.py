@@ -33,7 +33,6 @@ from scipy import sparse
 from qeu_kedro.validation import check_table, fail
 
 from .nodes import (
-    RATING_COLUMNS,
     TARGET,
     RatingDesign,
     RidgeStats,
@@ -41,6 +40,7 @@ from .nodes import (
     _solve_stats,
     build_model_input,
     plot_top_features,
+    rating_columns,
     solve_ridge,
 )
 
@@ -282,10 +282,14 @@ def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, found
 
 
-def _scan_partition(part: pd.DataFrame, index: int, user_ids: np.ndarray, movie_ids: np.ndarray) -> dict[str, Any]:
-    """Check one partition; count it; the users and movies of its kept ratings (ids sorted)."""
+def _scan_partition(
+    part: pd.DataFrame, index: int, user_ids: np.ndarray, movie_ids: np.ndarray, rating_step: float = 1
+) -> dict[str, Any]:
+    """Check one partition (ratings multiples of ``rating_step``); count it; the users and movies
+    of its kept ratings (ids sorted)."""
     dataset = f"ratings (partition {index})"
-    part = check_table(part[["user_id", "movie_id", TARGET]].reset_index(drop=True), dataset, RATING_COLUMNS)
+    columns = rating_columns(rating_step)
+    part = check_table(part[["user_id", "movie_id", TARGET]].reset_index(drop=True), dataset, columns)
     users = part["user_id"].to_numpy()
     _, known = _lookup(user_ids, users)
     if not known.all():
@@ -315,14 +319,15 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
 
 
 def build_partitioned_input(
-    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame
+    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any] | None = None
 ) -> tuple[PartitionedDesign, dict[str, int]]:
     """:func:`.nodes.build_model_input` for a Dask DataFrame of ratings: one pass over the partitions.
 
     The pass checks each partition (rating columns, unknown users) and collects the users and
     movies with a kept rating. The feature tables are then built by :func:`.nodes.build_model_input`
     itself, on a stand-in ratings table holding exactly those users and movies (the tables depend
-    on nothing else), so columns and their order are the in-memory ones.
+    on nothing else), so columns and their order are the in-memory ones. ``params``: ``rating_step``
+    and ``user_features``, as in memory (``max_join_loss`` is not checked here).
     """
     import dask
     from dask import delayed
@@ -335,7 +340,8 @@ def build_partitioned_input(
     parts = ratings.to_delayed()
     all_users = delayed(np.sort(users["user_id"].to_numpy()), pure=True)
     all_movies = delayed(np.sort(movie_embeddings["movie_id"].to_numpy()), pure=True)
-    scans = dask.compute(*[delayed(_scan_partition)(p, i, all_users, all_movies) for i, p in enumerate(parts)])
+    step = (params or {}).get("rating_step", 1)
+    scans = dask.compute(*[delayed(_scan_partition)(p, i, all_users, all_movies, step) for i, p in enumerate(parts)])
     n_in = sum(s["n_in"] for s in scans)
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
     if n_kept.sum() == 0:
@@ -351,7 +357,8 @@ def build_partitioned_input(
             TARGET: np.ones(size, dtype=np.int64),
         }
     )
-    small, _ = build_model_input(stand_in, users, movie_embeddings)
+    features = {"user_features": params["user_features"]} if params and "user_features" in params else None
+    small, _ = build_model_input(stand_in, users, movie_embeddings, features)
     # build_model_input keeps the users' and movies' table order; rows here index sorted ids.
     user_features = small.user_features.sort_index()
     movie_features = small.movie_features.sort_index()

@@ -29,7 +29,7 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing; raw ``ratings`` / ``users`` and parameters are shared."""
     return Pipeline(
         [
-            Node(check_ratings, "ratings", "ratings_checked", name="check_ratings"),
+            Node(check_ratings, ["ratings", P], "ratings_checked", name="check_ratings"),
             Node(decode_users, ["users", P], "users_decoded", name="decode_users"),
             Node(check_users, ["users_decoded", P], "users_checked", name="check_users"),
             Node(
