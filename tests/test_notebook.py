@@ -72,7 +72,9 @@ def executed(movie_run_project: Path):
         mp.delenv("KEDRO_ENV", raising=False)
         # bge_finetune first: the `finetuned` namespace may read the model it trains
         run_kedro(project, params=BOUNDED_BGE, pipeline_name="bge_finetune")
-        run_kedro(project, pipeline_names=["movie_embedding", "ridge_analysis"], namespaces=["finetuned"])
+        # both namespaces: movie_comparison needs them on the same CV folds, and another module (test_mlflow)
+        # may have left a `base` run with other CV parameters in this shared project
+        run_kedro(project, pipeline_names=["movie_embedding", "ridge_analysis"], namespaces=["base", "finetuned"])
         # twice, for the notebook's "one run against the last"
         run_kedro(project, pipeline_name="movie_comparison")
         run_kedro(project, pipeline_name="movie_comparison")
