@@ -94,7 +94,7 @@ def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[s
         **result.to_dict(),
         "n_ratings": n_ratings,
         "conclusion": result.describe(
-            f"Fine-tuning the embedding model changed the cross-validated test R² ({len(paired)} folds, {n_ratings} ratings)"
+            f"With the fine-tuned embeddings, the cross-validated test R² ({len(paired)} folds, {n_ratings} ratings)"
         ),
     }
 
