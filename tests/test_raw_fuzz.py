@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qeu_kedro.ja_instruct import ALPACA_COLUMNS  # the alpaca sheet's columns, as the project writes them
 from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca
 from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs
 from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
@@ -181,18 +182,6 @@ def test_pn(table):
     assert_passes_or_names(lambda t: check_pn(t, PN_TASK), table, "pn")
 
 
-ALPACA_COLUMNS = [
-    "NO",
-    "category",
-    "field",
-    "input",
-    "instruction",
-    "language",
-    "output",
-    "reasoning",
-    "seq",
-    "uniqueness",
-]
 ALPACA_GOOD = {
     "NO": lambda i: i + 1,
     "category": lambda i: "open_qa",
