@@ -10,6 +10,7 @@ ones, and cells of every kind: numbers as text, floats, NaN, inf, huge ints, bla
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qeu_kedro.ja_instruct import ALPACA_COLUMNS  # the alpaca sheet's columns, as the project writes them
-from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca
+from qeu_kedro.ja_instruct import ALPACA_COLUMNS, seed_tasks_to_rows, to_alpaca_frame, vicuna_to_rows
+from qeu_kedro.pipelines.alpaca_sft.nodes import assign_categories, check_alpaca
 from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs
 from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
 from qeu_kedro.pipelines.movie_embedding.nodes import check_movies
@@ -196,10 +197,85 @@ ALPACA_GOOD = {
 }
 
 
+ALPACA_SCHEMA, CATEGORY_RULES = PARAMS["alpaca_sft"]["schema"], PARAMS["alpaca_sft"]["category_rules"]
+
+
+def check_and_categorise(table: pd.DataFrame) -> pd.DataFrame:
+    """The alpaca pipeline's first two nodes: the raw check, then the category rules."""
+    return assign_categories(check_alpaca(table, ALPACA_SCHEMA, CATEGORY_RULES), CATEGORY_RULES, ALPACA_SCHEMA)
+
+
 @SETTINGS
 @given(tables(ALPACA_COLUMNS, ALPACA_GOOD))
 def test_alpaca(table):
-    assert_passes_or_names(lambda t: check_alpaca(t, PARAMS["alpaca_sft"]["schema"]), table, "alpaca_raw")
+    out = assert_passes_or_names(check_and_categorise, table, "alpaca_raw")
+    if out is not None:  # every row leaves the category node with a category and uniqueness of the schema
+        assert set(out["category"]) <= set(ALPACA_SCHEMA["categories"])
+        assert set(out["uniqueness"]) <= set(ALPACA_SCHEMA["uniqueness"])
+
+
+# ---- the ja-instruct JSON lines: records with fields missing or holding any JSON value
+MISSING = object()
+json_cells = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 4),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", " ", "x", "文章", "writing", "1"]),
+    st.lists(st.sampled_from(["a", ""]), max_size=2),
+    st.dictionaries(st.sampled_from(["input", "output", "turns"]), st.just("a"), max_size=2),
+)
+
+
+def json_records(fields: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
+    """JSON objects with ``fields``, each mostly good, sometimes missing or any JSON value; sometimes no object."""
+    value = {k: st.one_of(*[v] * 8, json_cells, st.just(MISSING)) for k, v in fields.items()}
+    record = st.fixed_dictionaries(value).map(lambda d: {k: v for k, v in d.items() if v is not MISSING})
+    return st.one_of(*[record] * 9, json_cells)
+
+
+SEED_TASKS = json_records(
+    {
+        "name": st.sampled_from(["write_poem", "sql_query", "explain"]),
+        "instruction": st.just("詩を書いてください。"),
+        "instances": st.lists(
+            json_records({"input": st.sampled_from(["", "本文", None]), "output": st.sampled_from(["春", " 答え "])}),
+            min_size=1,
+            max_size=2,
+        ),
+        "is_classification": st.booleans(),
+    }
+)
+QUESTIONS = json_records(
+    {
+        "question_id": st.integers(1, 4),
+        "category": st.sampled_from(["writing", "fermi", "math"]),
+        "turns": st.lists(st.just("何ですか？"), min_size=1, max_size=2),
+    }
+)
+ANSWERS = json_records(
+    {
+        "question_id": st.integers(1, 4),
+        "choices": st.lists(json_records({"turns": st.lists(st.just("答えです。"), min_size=1)}), min_size=1),
+    }
+)
+
+
+@SETTINGS
+@given(st.lists(SEED_TASKS, max_size=4), st.lists(QUESTIONS, max_size=3), st.lists(ANSWERS, max_size=3))
+def test_ja_instruct_records(tasks, questions, answers):
+    """The reader passes a record or names its file, field and line; what it passes the pipeline takes."""
+    try:
+        rows = seed_tasks_to_rows(list(enumerate(tasks, 1)), Path("seeds.jsonl")) + vicuna_to_rows(
+            list(enumerate(questions, 1)), list(enumerate(answers, 1)), Path("question.jsonl"), Path("answers.jsonl")
+        )
+    except RawDataError as err:
+        message = str(err)
+        assert re.search(r"dataset '(seeds|question|answers)\.jsonl'(, column '[^']+')?, line \d+: ", message), message
+        assert "column '" in message or "expected a JSON object" in message, message
+        return
+    if rows:  # a source's label the rules do not know ("x") is refused by the check, naming the row
+        assert_passes_or_names(check_and_categorise, to_alpaca_frame(rows), "alpaca_raw")
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf, 2**70, "1e3", True, np.nan])

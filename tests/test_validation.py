@@ -34,6 +34,7 @@ def test_good_table_is_typed_and_trimmed():
         (frame(name=["x", " ", "z"]), "name", 1, "missing or blank"),
         (frame(name=["x", None, "z"]), "name", 1, "missing or blank"),
         (frame(kind=["a", "b", "c"]), "kind", 2, "unknown value 'c'"),
+        (frame(id=[1, 2, 2.0**63]), "id", 2, "below 2**63, found 9.223372036854776e+18"),  # was a pandas TypeError
     ],
 )
 def test_bad_values_name_dataset_column_and_row(table, column, row, words):
@@ -63,3 +64,9 @@ def test_composite_key_and_minimum_size():
     check_table(table, "things", COLUMNS, unique_together=[("name", "score")])
     with pytest.raises(RawDataError, match=r"dataset 'things': only 3 rows; at least 4 are needed\. Add rows\."):
         check_table(frame(), "things", COLUMNS, min_rows=4, min_rows_hint="Add rows.")
+
+
+def test_a_nullable_whole_number_beyond_int64_is_named():
+    table = pd.DataFrame({"seq": [1.0, None, -(2.0**64)]})
+    with pytest.raises(RawDataError, match=r"column 'seq', row 2 .*below 2\*\*63"):
+        check_table(table, "things", (Column("seq", "int", nullable=True),))

@@ -1,4 +1,4 @@
-"""Japanese instruction sets mapped into the alpaca sheet's columns.
+"""Japanese instruction sets read into the alpaca sheet's columns, checked on the way in.
 
 Two sources (see ../shared/data/ja-instruct/SOURCE.txt):
 
@@ -7,29 +7,34 @@ Two sources (see ../shared/data/ja-instruct/SOURCE.txt):
 - Japanese Vicuna QA questions (``question.jsonl``: question_id, category, turns) joined on
   ``question_id`` with one model's answers (``choices[0].turns[0]``). One row per question.
 
-How the columns are filled (all knobs are arguments, set in ``conf/ja_instruct``):
+The reader only reshapes: each column holds what the source says, and deciding a row's
+category and uniqueness is left to the ``alpaca_sft`` node ``assign_categories`` (its rules
+are parameters). So:
 
-- ``language``: ``"ja"`` for every row (both sets are Japanese);
+- ``category``: the source's own word for the kind of task: the Vicuna category (``writing``,
+  ``fermi``, ...), ``classification`` for a seed task flagged ``is_classification``, else blank
+  (the seed tasks have no category);
+- ``uniqueness``: blank;
 - ``field``: the seed task's ``name`` slug, or the Vicuna category;
-- ``category``: seed tasks: ``classification`` when ``is_classification``, else the first
-  regex of ``seed_category_patterns`` that matches the task name, else ``closed_qa`` when the
-  task has an input and ``open_qa`` when not (Dolly's definitions); Vicuna: ``vicuna_categories``;
-- ``uniqueness``: ``simple`` (one right answer) when the category is in ``simple_categories``
-  or the reference output is at most ``simple_max_output_chars`` characters long, else ``complex``;
+- ``language``: ``"ja"`` for every row (both sets are Japanese);
 - ``reasoning``: empty (the rules add to it); ``seq``: the instance's index within its task
   (Vicuna: the turn, always 1); ``NO``: running number from 1.
+
+A record without the fields the rows need raises :class:`~qeu_kedro.validation.RawDataError`
+naming the file, the field and the line.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from qeu_kedro.validation import fail
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +50,17 @@ ALPACA_COLUMNS = [
     "seq",
     "uniqueness",
 ]
+HINT = "Fix the record (or remove its line); the files are read as their sources publish them (SOURCE.txt)."
+
+Lines = Sequence[tuple[int, Any]]  # (1-based line number, parsed JSON value)
 
 
 class MalformedLineError(ValueError):
     """A line of a JSON-lines file is not valid JSON (and the reader was told to stop)."""
 
 
-def read_jsonl(path: Path, on_malformed: str = "skip") -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a malformed line is skipped with a warning or raises.
+def read_jsonl(path: Path, on_malformed: str = "skip") -> list[tuple[int, Any]]:
+    """Read a JSON-lines file as ``(line number, value)`` pairs; a malformed line is skipped with a warning or raises.
 
     Args:
         path: the file.
@@ -69,7 +77,7 @@ def read_jsonl(path: Path, on_malformed: str = "skip") -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                records.append((number, json.loads(line)))
             except json.JSONDecodeError as exc:
                 message = f"{path}, line {number}: malformed JSON ({exc.msg} at column {exc.colno}): {line[:80]!r}..."
                 if on_malformed == "error":
@@ -80,82 +88,103 @@ def read_jsonl(path: Path, on_malformed: str = "skip") -> list[dict[str, Any]]:
     return records
 
 
-def _category(name: str, has_input: bool, is_classification: bool, patterns: Sequence[Mapping[str, str]]) -> str:
-    if is_classification:
-        return "classification"
-    for rule in patterns:
-        if re.search(rule["pattern"], name):
-            return rule["category"]
-    return "closed_qa" if has_input else "open_qa"
+# ---------------------------------------------------------------- checks of one record's fields
+def _shown(value: Any) -> str:
+    return "nothing (missing or null)" if value is None else repr(value)[:60]
 
 
-def _uniqueness(category: str, output: str, simple_categories: Sequence[str], simple_max_output_chars: int) -> str:
-    return "simple" if category in simple_categories or len(output.strip()) <= simple_max_output_chars else "complex"
+def _fail(where: tuple[Path, int], column: str | None, problem: str) -> None:
+    fail(str(where[0]), column, None, problem, HINT, line=where[1])
 
 
-def seed_tasks_to_rows(
-    tasks: Sequence[Mapping[str, Any]],
-    seed_category_patterns: Sequence[Mapping[str, str]],
-    simple_categories: Sequence[str],
-    simple_max_output_chars: int,
-) -> list[dict[str, Any]]:
-    """One alpaca row (without ``NO``) per instance of each seed task."""
+def _object(value: Any, where: tuple[Path, int], column: str | None = None) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        _fail(where, column, f"expected a JSON object, found {_shown(value)}")
+    return value
+
+
+def _items(value: Any, where: tuple[Path, int], column: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        _fail(where, column, f"expected a non-empty list, found {_shown(value)}")
+    return value
+
+
+def _text(value: Any, where: tuple[Path, int], column: str, blank_ok: bool = False) -> str:
+    if blank_ok and value is None:
+        return ""
+    if not isinstance(value, str) or not (blank_ok or value.strip()):
+        _fail(where, column, f"expected {'text' if blank_ok else 'non-blank text'}, found {_shown(value)}")
+    return value
+
+
+def _question_id(value: Any, where: tuple[Path, int], first_line: Mapping[int, int]) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        _fail(where, "question_id", f"expected a whole number, found {_shown(value)}")
+    if value in first_line:
+        _fail(where, "question_id", f"duplicate id {value} (first seen on line {first_line[value]})")
+    return value
+
+
+# ---------------------------------------------------------------- the two sources as rows
+def _row(category: str | None, field: str, inp: str, instruction: str, output: str, seq: int) -> dict[str, Any]:
+    return {
+        "category": category,
+        "field": field,
+        "input": inp,
+        "instruction": instruction,
+        "language": "ja",
+        "output": output,
+        "reasoning": "",
+        "seq": seq,
+        "uniqueness": None,
+    }
+
+
+def seed_tasks_to_rows(tasks: Lines, path: Path) -> list[dict[str, Any]]:
+    """One alpaca row (without ``NO``) per instance of each seed task; ``path`` names the file in errors."""
     rows = []
-    for task in tasks:
-        for seq, instance in enumerate(task["instances"], start=1):
-            inp = (instance.get("input") or "").strip()
-            output = instance["output"]
-            category = _category(task["name"], bool(inp), bool(task.get("is_classification")), seed_category_patterns)
-            rows.append(
-                {
-                    "category": category,
-                    "field": task["name"],
-                    "input": inp,
-                    "instruction": task["instruction"],
-                    "language": "ja",
-                    "output": output,
-                    "reasoning": "",
-                    "seq": seq,
-                    "uniqueness": _uniqueness(category, output, simple_categories, simple_max_output_chars),
-                }
-            )
+    for line, value in tasks:
+        where = (path, line)
+        task = _object(value, where)
+        name = _text(task.get("name"), where, "name")
+        instruction = _text(task.get("instruction"), where, "instruction")
+        flagged = task.get("is_classification", False)
+        if not isinstance(flagged, bool):
+            _fail(where, "is_classification", f"expected true or false, found {_shown(flagged)}")
+        for seq, item in enumerate(_items(task.get("instances"), where, "instances"), start=1):
+            column = f"instances[{seq - 1}]"
+            instance = _object(item, where, column)
+            inp = _text(instance.get("input"), where, f"{column}.input", blank_ok=True).strip()
+            output = _text(instance.get("output"), where, f"{column}.output")
+            rows.append(_row("classification" if flagged else None, name, inp, instruction, output, seq))
     return rows
 
 
-def vicuna_to_rows(
-    questions: Sequence[Mapping[str, Any]],
-    answers: Sequence[Mapping[str, Any]],
-    vicuna_categories: Mapping[str, str],
-    simple_categories: Sequence[str],
-    simple_max_output_chars: int,
-) -> list[dict[str, Any]]:
-    """One alpaca row (without ``NO``) per Vicuna question that has an answer."""
-    by_id = {a["question_id"]: a["choices"][0]["turns"][0].strip() for a in answers}
+def vicuna_to_rows(questions: Lines, answers: Lines, questions_path: Path, answers_path: Path) -> list[dict[str, Any]]:
+    """One alpaca row (without ``NO``) per Vicuna question that has an answer (joined on ``question_id``)."""
+    answer_line: dict[int, int] = {}
+    by_id = {}
+    for line, value in answers:
+        where = (answers_path, line)
+        answer = _object(value, where)
+        qid = _question_id(answer.get("question_id"), where, answer_line)
+        choice = _object(_items(answer.get("choices"), where, "choices")[0], where, "choices[0]")
+        turns = _items(choice.get("turns"), where, "choices[0].turns")
+        by_id[qid] = _text(turns[0], where, "choices[0].turns[0]").strip()
+        answer_line[qid] = line
+    question_line: dict[int, int] = {}
     rows = []
-    for q in questions:
-        if q["question_id"] not in by_id:
-            logger.warning("Vicuna question %s has no answer: left out", q["question_id"])
+    for line, value in questions:
+        where = (questions_path, line)
+        question = _object(value, where)
+        qid = _question_id(question.get("question_id"), where, question_line)
+        question_line[qid] = line
+        category = _text(question.get("category"), where, "category")
+        instruction = _text(_items(question.get("turns"), where, "turns")[0], where, "turns[0]").strip()
+        if qid not in by_id:
+            logger.warning("Vicuna question %s (%s, line %d) has no answer: left out", qid, questions_path, line)
             continue
-        if q["category"] not in vicuna_categories:
-            raise ValueError(
-                f"Vicuna category {q['category']!r} (question {q['question_id']}) has no entry in vicuna_categories "
-                f"{sorted(vicuna_categories)}: add one in conf/ja_instruct/catalog_alpaca_sft.yml."
-            )
-        category = vicuna_categories[q["category"]]
-        output = by_id[q["question_id"]]
-        rows.append(
-            {
-                "category": category,
-                "field": q["category"],
-                "input": "",
-                "instruction": q["turns"][0].strip(),
-                "language": "ja",
-                "output": output,
-                "reasoning": "",
-                "seq": 1,
-                "uniqueness": _uniqueness(category, output, simple_categories, simple_max_output_chars),
-            }
-        )
+        rows.append(_row(category, category, "", instruction, by_id[qid], 1))
     return rows
 
 

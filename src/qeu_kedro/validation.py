@@ -41,13 +41,20 @@ class Column:
     step: float | None = None  # numbers must be multiples of it (e.g. 0.5 for half stars)
 
 
-def fail(dataset: str, column: str | None, row: int | None, problem: str, hint: str = "") -> None:
-    """Raise a :class:`RawDataError` worded the same way for every dataset."""
+def fail(
+    dataset: str, column: str | None, row: int | None, problem: str, hint: str = "", line: int | None = None
+) -> None:
+    """Raise a :class:`RawDataError` worded the same way for every dataset.
+
+    ``row`` is a table's 0-based row; ``line`` a text file's 1-based line (JSON lines), as an editor shows it.
+    """
     where = f"dataset '{dataset}'"
     if column is not None:
         where += f", column '{column}'"
     if row is not None:
         where += f", row {row} (0-based, header not counted)"
+    if line is not None:
+        where += f", line {line}"
     message = f"Bad input in {where}: {problem}."
     if hint:
         message += f" {hint}"
@@ -90,6 +97,10 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)
     if col.kind == "int":
         present = numeric.notna().to_numpy()
+        huge = present & (np.abs(numeric.fillna(0).to_numpy()) >= 2**63)  # beyond int64: pandas cannot hold it
+        if huge.any():
+            i = _first(huge)
+            fail(dataset, col.name, i, f"expected a whole number below 2**63, found {_show(series.iloc[i])}", col.hint)
         frac = present & (numeric.fillna(0).to_numpy() % 1 != 0)
         if frac.any():
             i = _first(frac)

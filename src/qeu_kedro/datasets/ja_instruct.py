@@ -18,29 +18,23 @@ logger = logging.getLogger(__name__)
 class JaInstructDataset(AbstractDataset):
     """Japanese Self-Instruct seed tasks + Japanese Vicuna questions/answers, as alpaca rows.
 
-    See :mod:`qeu_kedro.ja_instruct` for how each column is filled.
+    Reads and checks the three files and reshapes them into the sheet's columns, each holding what
+    the source says (see :mod:`qeu_kedro.ja_instruct`); the rows' categories are decided downstream
+    by the ``alpaca_sft`` node ``assign_categories``.
 
     Args:
         seed_tasks_path: ``seed_tasks_japanese.jsonl``.
         questions_path: Vicuna ``question.jsonl``.
         answers_path: one model's answers (``*_results.jsonl``), joined on ``question_id``.
         on_malformed: ``skip`` (log and leave the line out) or ``error`` for a malformed JSON line.
-        seed_category_patterns: ordered ``{pattern, category}`` regexes on the seed task name.
-        vicuna_categories: Vicuna category -> alpaca category.
-        simple_categories: categories whose rows are ``simple``.
-        simple_max_output_chars: a reference output this short marks the row ``simple``.
     """
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         seed_tasks_path: str,
         questions_path: str,
         answers_path: str,
         on_malformed: str = "skip",
-        seed_category_patterns: list[dict[str, str]] | None = None,
-        vicuna_categories: dict[str, str] | None = None,
-        simple_categories: list[str] | None = None,
-        simple_max_output_chars: int = 20,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._paths = {
@@ -51,10 +45,6 @@ class JaInstructDataset(AbstractDataset):
         if on_malformed not in {"skip", "error"}:
             raise DatasetError(f"JaInstructDataset: on_malformed must be 'skip' or 'error', not {on_malformed!r}.")
         self._on_malformed = on_malformed
-        self._patterns = list(seed_category_patterns or [])
-        self._vicuna_categories = dict(vicuna_categories or {})
-        self._simple_categories = list(simple_categories or [])
-        self._simple_max_output_chars = simple_max_output_chars
         self.metadata = metadata
 
     def _describe(self) -> dict[str, Any]:
@@ -67,20 +57,15 @@ class JaInstructDataset(AbstractDataset):
                     f"{path} does not exist. The ja_instruct environment reads the real data from "
                     "../shared/data/ja-instruct (or QEU_SHARED_DATA); see the README."
                 )
-        tasks = read_jsonl(self._paths["seed_tasks_path"], self._on_malformed)
-        questions = read_jsonl(self._paths["questions_path"], self._on_malformed)
-        answers = read_jsonl(self._paths["answers_path"], self._on_malformed)
-        seed_rows = seed_tasks_to_rows(tasks, self._patterns, self._simple_categories, self._simple_max_output_chars)
-        vicuna_rows = vicuna_to_rows(
-            questions, answers, self._vicuna_categories, self._simple_categories, self._simple_max_output_chars
-        )
+        tasks, questions, answers = (read_jsonl(path, self._on_malformed) for path in self._paths.values())
+        seed_rows = seed_tasks_to_rows(tasks, self._paths["seed_tasks_path"])
+        vicuna_rows = vicuna_to_rows(questions, answers, self._paths["questions_path"], self._paths["answers_path"])
         frame = to_alpaca_frame(seed_rows + vicuna_rows)
         logger.info(
-            "ja-instruct: %d seed-task rows + %d Vicuna rows; categories %s; uniqueness %s",
+            "ja-instruct: %d seed-task rows + %d Vicuna rows; the sources' categories %s",
             len(seed_rows),
             len(vicuna_rows),
-            dict(Counter(frame["category"])),
-            dict(Counter(frame["uniqueness"])),
+            dict(Counter(frame["category"].fillna("(none)"))),
         )
         return frame
 

@@ -30,7 +30,9 @@ def test_excel_to_json_round_trip(tmp_path, params):
     catalog = _catalog(tmp_path)
     raw = catalog.load("alpaca_raw")
     assert list(raw.columns) == COLUMNS and len(raw) == 36
-    records = to_records(apply_reasoning_rules(check_alpaca(raw, params["schema"]), params["reasoning_rules"]))
+    records = to_records(
+        apply_reasoning_rules(check_alpaca(raw, params["schema"], params["category_rules"]), params["reasoning_rules"])
+    )
     catalog.save("alpaca_sft.records", records)
 
     text = (tmp_path / "alpaca_records.json").read_text(encoding="utf-8")
@@ -55,14 +57,14 @@ def _write(tmp_path: Path, frame: pd.DataFrame) -> pd.DataFrame:
 def test_missing_column_is_a_clear_error(tmp_path, sheet, params):
     raw = _write(tmp_path, sheet.drop(columns=["uniqueness"]))
     with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw', column 'uniqueness'.*required column is missing"):
-        check_alpaca(raw, params["schema"])
+        check_alpaca(raw, params["schema"], params["category_rules"])
 
 
 def test_unknown_category_is_a_clear_error(tmp_path, sheet, params):
     sheet.loc[5, "category"] = "poetry"
     raw = _write(tmp_path, sheet)
     with pytest.raises(RawDataError) as info:
-        check_alpaca(raw, params["schema"])
+        check_alpaca(raw, params["schema"], params["category_rules"])
     message = str(info.value)
     assert "column 'category'" in message and "row 5" in message and "'poetry'" in message
     assert "parameters_alpaca_sft.yml" in message
@@ -81,13 +83,13 @@ def test_other_bad_cells_name_column_and_row(tmp_path, sheet, params, column, va
     sheet.loc[7, column] = value
     raw = _write(tmp_path, sheet)
     with pytest.raises(RawDataError, match=rf"column '{column}', row 7.*{expected}"):
-        check_alpaca(raw, params["schema"])
+        check_alpaca(raw, params["schema"], params["category_rules"])
 
 
 def test_duplicate_no_is_an_error(sheet, params):
     sheet.loc[3, "NO"] = 1
     with pytest.raises(RawDataError, match="column 'NO', row 3.*duplicate"):
-        check_alpaca(sheet, params["schema"])
+        check_alpaca(sheet, params["schema"], params["category_rules"])
 
 
 def test_shipped_sample_is_the_generators_output(sheet):

@@ -1,9 +1,11 @@
-"""The Japanese instruction sets mapped into the sheet's columns."""
+"""The Japanese instruction sets read into the sheet's columns, and their raw checks."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from kedro.io import DatasetError
@@ -17,8 +19,11 @@ from qeu_kedro.ja_instruct import (
     to_alpaca_frame,
     vicuna_to_rows,
 )
+from qeu_kedro.validation import RawDataError
 
-PATTERNS = [{"pattern": "poem|story", "category": "creative"}, {"pattern": "math", "category": "math"}]
+from .conftest import categorised, ja_instruct_raw
+
+SEEDS, QUESTIONS, ANSWERS = Path("seeds.jsonl"), Path("question.jsonl"), Path("answers.jsonl")
 
 
 def _task(name, output, inp="", classification=False):
@@ -31,58 +36,109 @@ def _task(name, output, inp="", classification=False):
     }
 
 
+def _answer(qid, text):
+    return {"question_id": qid, "choices": [{"index": 0, "turns": [text]}]}
+
+
+def _lines(*values):
+    return list(enumerate(values, start=1))
+
+
 def test_malformed_line_is_skipped_with_a_warning_or_raises(tmp_path, caplog):
     path = tmp_path / "tasks.jsonl"
-    lines = [json.dumps({"a": 1}), '{"a": 先頭の引用符がない"}', json.dumps({"a": 3}, ensure_ascii=False)]
+    lines = [json.dumps({"a": 1}), '{"a": 先頭の引用符がない"}', "", json.dumps({"a": 3}, ensure_ascii=False)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING):
-        assert read_jsonl(path, "skip") == [{"a": 1}, {"a": 3}]
+        assert read_jsonl(path, "skip") == [(1, {"a": 1}), (4, {"a": 3})]  # the lines as an editor numbers them
     assert "line 2: malformed JSON" in caplog.text
     with pytest.raises(MalformedLineError, match=r"line 2: malformed JSON.*on_malformed: skip"):
         read_jsonl(path, "error")
 
 
-def test_seed_task_columns():
-    tasks = [
-        _task("spring_poem", "桜が舞う"),  # creative by name, short output -> simple
-        _task("long_story", "むかしむかし" * 10),  # creative, complex
-        _task("fun_math", "答えは" + "とても長い説明" * 5),  # math is always simple
-        _task("sentiment", "肯定的", classification=True),  # classification wins
-        _task("explain", "説明" * 20, inp="本文"),  # no pattern, has input -> closed_qa
-        _task("advice", "助言" * 20),  # no pattern, no input -> open_qa
-    ]
-    rows = seed_tasks_to_rows(tasks, PATTERNS, ["classification", "math"], 20)
-    got = [(r["field"], r["category"], r["uniqueness"]) for r in rows]
+def test_seed_tasks_become_rows_with_only_what_the_source_says():
+    tasks = _lines(
+        _task("spring_poem", "桜が舞う"),
+        _task("sentiment", "肯定的", inp=" 楽しかった。 ", classification=True),
+        {**_task("two", "一"), "instances": [{"input": None, "output": "一"}, {"output": "二"}]},
+    )
+    rows = seed_tasks_to_rows(tasks, SEEDS)
+    got = [(r["field"], r["category"], r["uniqueness"], r["input"], r["seq"]) for r in rows]
     assert got == [
-        ("spring_poem", "creative", "simple"),
-        ("long_story", "creative", "complex"),
-        ("fun_math", "math", "simple"),
-        ("sentiment", "classification", "simple"),
-        ("explain", "closed_qa", "complex"),
-        ("advice", "open_qa", "complex"),
+        ("spring_poem", None, None, "", 1),  # no category in the source: left to the node's rules
+        ("sentiment", "classification", None, "楽しかった。", 1),  # the source's flag, in the sheet's word
+        ("two", None, None, "", 1),
+        ("two", None, None, "", 2),
     ]
     assert {r["language"] for r in rows} == {"ja"} and {r["reasoning"] for r in rows} == {""}
 
 
-def test_vicuna_rows_join_answers_and_map_categories():
-    questions = [
-        {"question_id": 1, "category": "writing", "turns": ["詩を書いて"]},
-        {"question_id": 2, "category": "math", "turns": ["1+1は？"]},
+def test_vicuna_rows_join_answers_and_keep_vicunas_category(caplog):
+    questions = _lines(
+        {"question_id": 1, "category": "writing", "turns": ["詩を書いて "]},
+        {"question_id": 2, "category": "fermi", "turns": ["地球に砂粒はいくつ？"]},
         {"question_id": 3, "category": "math", "turns": ["2+2は？"]},
+    )
+    answers = _lines(_answer(2, " 多いです。\n"), _answer(1, "春の詩です。"))
+    with caplog.at_level(logging.WARNING):
+        rows = vicuna_to_rows(questions, answers, QUESTIONS, ANSWERS)
+    assert [(r["instruction"], r["output"], r["category"], r["field"], r["uniqueness"]) for r in rows] == [
+        ("詩を書いて", "春の詩です。", "writing", "writing", None),
+        ("地球に砂粒はいくつ？", "多いです。", "fermi", "fermi", None),
     ]
-    answers = [
-        {"question_id": 1, "choices": [{"turns": ["  春の詩です。" * 5]}]},
-        {"question_id": 2, "choices": [{"turns": ["2です。"]}]},
-    ]
-    rows = vicuna_to_rows(questions, answers, {"writing": "creative", "math": "math"}, ["math"], 20)
-    assert [(r["instruction"], r["category"], r["uniqueness"], r["field"]) for r in rows] == [
-        ("詩を書いて", "creative", "complex", "writing"),
-        ("1+1は？", "math", "simple", "math"),
-    ]
+    assert "question 3 (question.jsonl, line 3) has no answer" in caplog.text
     frame = to_alpaca_frame(rows)
     assert list(frame.columns) == ALPACA_COLUMNS and frame["NO"].tolist() == [1, 2]
-    with pytest.raises(ValueError, match="'writing'.*no entry in vicuna_categories"):
-        vicuna_to_rows(questions, answers, {"math": "math"}, ["math"], 20)
+
+
+@pytest.mark.parametrize(
+    ("record", "column", "problem"),
+    [
+        ([1, 2], None, "expected a JSON object, found [1, 2]"),
+        ({**_task("a", "b"), "name": None}, "name", "non-blank text, found nothing"),
+        ({**_task("a", "b"), "instruction": "  "}, "instruction", "non-blank text, found '  '"),
+        ({**_task("a", "b"), "instances": []}, "instances", "expected a non-empty list, found []"),
+        ({**_task("a", "b"), "instances": ["b"]}, "instances[0]", "expected a JSON object, found 'b'"),
+        ({**_task("a", "b"), "instances": [{"input": 3, "output": "b"}]}, "instances[0].input", "expected text"),
+        ({**_task("a", "b"), "instances": [{"input": ""}]}, "instances[0].output", "non-blank text, found nothing"),
+        ({**_task("a", "b"), "is_classification": "yes"}, "is_classification", "expected true or false"),
+    ],
+)
+def test_a_bad_seed_task_names_file_field_and_line(record, column, problem):
+    where = "dataset 'seeds.jsonl'" + (f", column '{column}'" if column else "") + ", line 2: "
+    with pytest.raises(RawDataError) as info:
+        seed_tasks_to_rows(_lines(_task("ok", "よし"), record), SEEDS)
+    assert where in str(info.value) and problem in str(info.value) and "SOURCE.txt" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("questions", "answers", "where", "problem"),
+    [
+        ([{"question_id": "1", "category": "math", "turns": ["?"]}], [], "question.jsonl', column 'question_id', line 1", "whole number"),
+        ([{"question_id": 1, "category": "", "turns": ["?"]}], [], "question.jsonl', column 'category', line 1", "non-blank"),
+        ([{"question_id": 1, "category": "math", "turns": "?"}], [], "question.jsonl', column 'turns', line 1", "non-empty list"),
+        ([], [_answer(1, "a"), _answer(1, "b")], "answers.jsonl', column 'question_id', line 2", "duplicate id 1 (first seen on line 1)"),
+        ([], [{"question_id": 1, "choices": []}], "answers.jsonl', column 'choices', line 1", "non-empty list"),
+        ([], [_answer(1, None)], "answers.jsonl', column 'choices[0].turns[0]', line 1", "found nothing"),
+    ],
+)  # fmt: skip
+def test_a_bad_vicuna_record_names_file_field_and_line(questions, answers, where, problem):
+    with pytest.raises(RawDataError) as info:
+        vicuna_to_rows(_lines(*questions), _lines(*answers), QUESTIONS, ANSWERS)
+    assert where in str(info.value) and problem in str(info.value)
+
+
+def test_a_bad_record_through_the_dataset_keeps_the_raw_data_error(tmp_path):
+    seeds, questions, answers = (tmp_path / n for n in ("seeds.jsonl", "question.jsonl", "answers.jsonl"))
+    seeds.write_text(json.dumps(_task("ok", "よし")) + "\n" + json.dumps({"name": "x"}) + "\n", encoding="utf-8")
+    questions.write_text(json.dumps({"question_id": 1, "category": "math", "turns": ["?"]}) + "\n", encoding="utf-8")
+    answers.write_text(json.dumps(_answer(1, "2")) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as info:  # Kedro wraps a load error; the cause is ours
+        JaInstructDataset(str(seeds), str(questions), str(answers)).load()
+    assert isinstance(info.value.__cause__, RawDataError)
+    assert f"dataset '{seeds}', column 'instruction', line 2" in str(info.value)
+    seeds.write_text(json.dumps(_task("ok", "よし")) + "\n", encoding="utf-8")
+    frame = JaInstructDataset(str(seeds), str(questions), str(answers)).load()
+    assert frame["field"].tolist() == ["ok", "math"] and frame["category"].fillna("-").tolist() == ["-", "math"]
 
 
 def test_missing_files_say_where_the_data_is_expected(tmp_path):
@@ -94,23 +150,35 @@ def test_missing_files_say_where_the_data_is_expected(tmp_path):
 
 
 @pytest.mark.real_data
-def test_real_data_through_the_env_catalog(shared_data, caplog):
+def test_real_data_through_the_env_catalog_and_the_category_node(shared_data, caplog):
     from tests.conftest import REPO, load_config
 
-    config = dict(load_config(REPO, "ja_instruct")["alpaca_raw"])
-    assert config.pop("type") == "qeu_kedro.datasets.ja_instruct.JaInstructDataset"
-    config.update(
-        seed_tasks_path=str(shared_data / "ja-instruct" / "seed_tasks_japanese.jsonl"),
-        questions_path=str(shared_data / "ja-instruct" / "question.jsonl"),
-        answers_path=str(shared_data / "ja-instruct" / "calm2-7b-chat_results.jsonl"),
-    )
     with caplog.at_level(logging.WARNING):
-        frame = JaInstructDataset(**config).load()
+        raw = ja_instruct_raw(shared_data).load()
     assert "seed_tasks_japanese.jsonl, line 112: malformed JSON" in caplog.text
-    assert len(frame) == 174 + 80 and frame["NO"].is_unique
-    assert set(frame["language"]) == {"ja"} and set(frame["uniqueness"]) == {"simple", "complex"}
-    assert (frame["category"] == "classification").sum() == 26  # the parsed tasks marked is_classification
+    assert len(raw) == 174 + 80 and raw["NO"].is_unique and raw["uniqueness"].isna().all()
+    # what the sources say: the seed tasks flagged is_classification, and Vicuna's categories
+    assert Counter(raw["category"].dropna()) == {
+        "classification": 26,
+        **{c: 10 for c in ("generic", "knowledge", "roleplay", "common-sense", "fermi", "counterfactual", "writing")},
+        "coding": 7,
+        "math": 3,
+    }
+    frame = categorised(raw, load_config(REPO, "ja_instruct", "parameters")["alpaca_sft"])
+    # the same counts as the reader that decided the categories itself (before the node existed)
+    assert Counter(frame["category"]) == {
+        "open_qa": 60,
+        "creative": 57,
+        "closed_qa": 49,
+        "classification": 26,
+        "coding": 19,
+        "brainstorming": 18,
+        "math": 15,
+        "information_extraction": 7,
+        "summarization": 3,
+    }
+    assert Counter(frame["uniqueness"]) == {"complex": 197, "simple": 57} and set(frame["language"]) == {"ja"}
     assert frame["output"].str.len().min() >= 1 and frame["instruction"].str.len().min() >= 1
     # Kedro wraps a load error in DatasetError; the message keeps the line and the advice.
     with pytest.raises(DatasetError, match=r"line 112: malformed JSON.*on_malformed: skip"):
-        JaInstructDataset(**dict(config, on_malformed="error")).load()
+        ja_instruct_raw(shared_data, on_malformed="error").load()

@@ -50,7 +50,11 @@ def test_chat_template_on_a_base_model_says_what_to_do():
 def test_examples_and_a_stratified_reproducible_split(sheet, params):
     from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, to_records
 
-    records = to_records(apply_reasoning_rules(check_alpaca(sheet, params["schema"]), params["reasoning_rules"]))
+    records = to_records(
+        apply_reasoning_rules(
+            check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
+        )
+    )
     examples = make_examples(records, params["prompt"])
     assert len(examples) == 36 and examples["completion"].iloc[0] == "日本の首都は東京です。"
     assert "Don't output the same answer" in examples["prompt"].iloc[0]

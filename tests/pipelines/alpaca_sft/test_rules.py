@@ -49,14 +49,16 @@ def test_conditions_on_any_column_and_lists_of_values():
 
 
 def test_running_the_rules_twice_is_idempotent(sheet, params):
-    once = apply_reasoning_rules(check_alpaca(sheet, params["schema"]), params["reasoning_rules"])
+    once = apply_reasoning_rules(
+        check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
+    )
     twice = apply_reasoning_rules(once, params["reasoning_rules"])
     pd.testing.assert_frame_equal(once, twice)
     assert twice["reasoning"].str.count(re.escape(OPEN)).max() == 1
 
 
 def test_the_original_rules_on_the_sample(sheet, params):
-    checked = check_alpaca(sheet, params["schema"])
+    checked = check_alpaca(sheet, params["schema"], params["category_rules"])
     out = apply_reasoning_rules(checked, params["reasoning_rules"])
     has_open = out["reasoning"].str.contains(OPEN, regex=False)
     has_creative = out["reasoning"].str.contains(CREATIVE, regex=False)
@@ -77,11 +79,12 @@ def test_the_original_rules_on_the_sample(sheet, params):
 def test_a_rule_on_an_unknown_column_is_a_clear_error(sheet, params):
     rules = {"separator": " ", "rules": [{"when": {"topic": "x"}, "append": "A."}]}
     with pytest.raises(RawDataError, match="column 'topic'.*does not have"):
-        apply_reasoning_rules(check_alpaca(sheet, params["schema"]), rules)
+        apply_reasoning_rules(check_alpaca(sheet, params["schema"], params["category_rules"]), rules)
 
 
 def test_a_rule_without_conditions_is_an_error(sheet, params):
     with pytest.raises(RawDataError, match="no 'when' conditions"):
         apply_reasoning_rules(
-            check_alpaca(sheet, params["schema"]), {"separator": " ", "rules": [{"when": {}, "append": "A."}]}
+            check_alpaca(sheet, params["schema"], params["category_rules"]),
+            {"separator": " ", "rules": [{"when": {}, "append": "A."}]},
         )

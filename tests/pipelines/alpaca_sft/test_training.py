@@ -83,19 +83,13 @@ def test_a_generation_cut_at_any_token_decodes_to_whole_characters(lm):
 def test_the_ja_instruct_max_length_keeps_the_end_of_turn_of_more_examples_than_the_old_one(shared_data, lm):
     """One cause of the copying, measured: at the old max_length of 192 tokens most training examples
     were cut before their answer ended (the end-of-turn token was never learned on them)."""
-    from qeu_kedro.datasets.ja_instruct import JaInstructDataset
-    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, make_examples, to_records
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, make_examples, to_records
     from tests.conftest import REPO, load_config
 
-    config = dict(load_config(REPO, "ja_instruct")["alpaca_raw"])
-    config.pop("type")
-    config.update(
-        seed_tasks_path=str(shared_data / "ja-instruct" / "seed_tasks_japanese.jsonl"),
-        questions_path=str(shared_data / "ja-instruct" / "question.jsonl"),
-        answers_path=str(shared_data / "ja-instruct" / "calm2-7b-chat_results.jsonl"),
-    )
+    from .conftest import categorised, ja_instruct_raw
+
     params = load_config(REPO, "ja_instruct", "parameters")["alpaca_sft"]
-    checked = check_alpaca(JaInstructDataset(**config).load(), params["schema"])
+    checked = categorised(ja_instruct_raw(shared_data).load(), params)
     examples = make_examples(to_records(apply_reasoning_rules(checked, params["reasoning_rules"])), params["prompt"])
     tokenizer = lm.tokenizer
     lengths = [

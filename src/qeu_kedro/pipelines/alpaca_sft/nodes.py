@@ -1,9 +1,10 @@
-"""Nodes of the ``alpaca_sft`` pipeline: check the sheet, apply the reasoning rules, write the
-JSON records, fine-tune a causal LM with LoRA, and measure its answers before and after."""
+"""Nodes of the ``alpaca_sft`` pipeline: check the sheet, complete its categories, apply the reasoning
+rules, write the JSON records, fine-tune a causal LM with LoRA, and measure its answers before and after."""
 
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -22,23 +23,32 @@ DATASET = "alpaca_raw"
 TEXT_COLUMNS = ("category", "field", "input", "instruction", "language", "output", "reasoning", "uniqueness")
 
 
-# ---------------------------------------------------------------- data: check, rules, records
-def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
+# ---------------------------------------------------------------- data: check, categories, rules, records
+def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: Mapping[str, Any]) -> pd.DataFrame:
     """Check the raw sheet (columns NO, category, field, input, instruction, language, output,
     reasoning, seq, uniqueness) and return it typed, with missing free text as ``""``.
+
+    ``category`` may be blank or a source's own label (a key of ``category_rules.labels``) and
+    ``uniqueness`` blank: :func:`assign_categories` completes them.
 
     Args:
         raw: the sheet as loaded by the catalog.
         schema: allowed ``categories``, ``languages`` and ``uniqueness`` values.
+        category_rules: its ``labels`` are the other category values allowed.
 
     Raises:
         RawDataError: a missing column, a missing instruction/output, an unknown category,
             language or uniqueness value, a duplicate NO; the message names the row.
     """
-    hint_cat = "Add the category to alpaca_sft.schema.categories in parameters_alpaca_sft.yml, or fix the cell."
+    hint_cat = (
+        "Add the category to alpaca_sft.schema.categories (or a source's label to alpaca_sft.category_rules.labels) "
+        "in parameters_alpaca_sft.yml, fix the cell, or leave it blank for the category rules."
+    )
     columns = (
         Column("NO", "int", unique=True),
-        Column("category", "str", allowed=schema["categories"], hint=hint_cat),
+        Column(
+            "category", "str", nullable=True, allowed=[*schema["categories"], *category_rules["labels"]], hint=hint_cat
+        ),
         Column("field", "str", nullable=True),
         Column("input", "str", nullable=True),
         Column("instruction", "str", hint="Every row needs an instruction."),
@@ -52,7 +62,11 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
         Column("reasoning", "str", nullable=True),
         Column("seq", "int", nullable=True),
         Column(
-            "uniqueness", "str", allowed=schema["uniqueness"], hint='"simple": one right answer; "complex": several.'
+            "uniqueness",
+            "str",
+            nullable=True,
+            allowed=schema["uniqueness"],
+            hint='"simple": one right answer; "complex": several; blank: the category rules decide.',
         ),
     )
     checked = check_table(raw, DATASET, columns)
@@ -60,6 +74,74 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFrame:
         checked[name] = checked[name].map(lambda v: v.strip() if isinstance(v, str) else "")
     logger.info("alpaca sheet: %d rows, languages %s", len(checked), checked["language"].value_counts().to_dict())
     return checked
+
+
+def _check_category_rules(rules: Mapping[str, Any], categories: Sequence[str]) -> list[tuple[re.Pattern, str]]:
+    """The compiled ``field_patterns``; every category the rules name must be one of ``categories``."""
+    where = "parameters alpaca_sft.category_rules"
+    hint = f"Use one of alpaca_sft.schema.categories: {list(categories)}."
+    named = [("labels", label, target) for label, target in rules["labels"].items()]
+    named += [("field_patterns", rule["pattern"], rule["category"]) for rule in rules["field_patterns"]]
+    named += [("simple_categories", c, c) for c in rules["simple_categories"]]
+    for key, source, target in named:
+        if target not in categories:
+            fail(where, key, None, f"{source!r} leads to the unknown category {target!r}", hint)
+    compiled = []
+    for i, rule in enumerate(rules["field_patterns"]):
+        try:
+            compiled.append((re.compile(rule["pattern"]), rule["category"]))
+        except re.error as exc:
+            fail(where, "field_patterns", None, f"pattern {i} {rule['pattern']!r} is not a regular expression ({exc})")
+    return compiled
+
+
+def assign_categories(
+    checked: pd.DataFrame, category_rules: Mapping[str, Any], schema: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Complete each row's ``category`` and ``uniqueness`` by the rules; the values a row has are kept.
+
+    - ``category``: a source's own label is translated by ``labels`` (Japanese Vicuna's categories);
+      a blank one is the category of the first of ``field_patterns`` whose regex is found in
+      ``field`` (a seed task's name), else ``closed_qa`` when the row has an input and ``open_qa``
+      when not (Dolly's definitions);
+    - ``uniqueness``: a blank one is ``simple`` (one right answer) when the category is in
+      ``simple_categories`` or the reference output is at most ``simple_max_output_chars``
+      characters long (stripped), else ``complex``.
+
+    The sample sheet gives both on every row, so it passes unchanged; the ja_instruct reader leaves
+    them to these rules.
+
+    Raises:
+        RawDataError: a rule leads to a category not in ``schema.categories``, or a pattern is not a regex.
+    """
+    patterns = _check_category_rules(category_rules, schema["categories"])
+
+    def by_rules(field: str, inp: str) -> str:
+        for pattern, category in patterns:
+            if pattern.search(field):
+                return category
+        return "closed_qa" if inp else "open_qa"
+
+    out = checked.copy()
+    blank = out["category"].isna()
+    categories = [
+        by_rules(f, i) if b else category_rules["labels"].get(c, c)
+        for c, f, i, b in zip(out["category"], out["field"], out["input"], blank, strict=True)
+    ]
+    out["category"] = pd.Series(categories, index=out.index, dtype=checked["category"].dtype)
+    simple = out["category"].isin(category_rules["simple_categories"]) | (
+        out["output"].str.strip().str.len() <= category_rules["simple_max_output_chars"]
+    )
+    unset = out["uniqueness"].isna()
+    out.loc[unset, "uniqueness"] = np.where(simple[unset], "simple", "complex")
+    logger.info(
+        "Categories: %d rows by the rules, %d kept or translated; uniqueness set on %d rows; now %s",
+        int(blank.sum()),
+        int((~blank).sum()),
+        int(unset.sum()),
+        out["category"].value_counts().to_dict(),
+    )
+    return out
 
 
 def _matches(frame: pd.DataFrame, when: Mapping[str, Any]) -> pd.Series:

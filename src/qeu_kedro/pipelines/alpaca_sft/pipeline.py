@@ -1,4 +1,4 @@
-"""``alpaca_sft``: sheet -> rules -> JSON records -> LoRA SFT -> answers before/after -> report.
+"""``alpaca_sft``: sheet -> categories -> rules -> JSON records -> LoRA SFT -> answers before/after -> report.
 
 A modular pipeline in the namespace ``alpaca_sft``: its own datasets are ``alpaca_sft.<name>``
 (``alpaca_sft.records``, ``alpaca_sft.metrics``, ``alpaca_sft.report``, ...), one collapsible box
@@ -11,6 +11,7 @@ from qeu_kedro.namespaces import modular
 
 from .nodes import (
     apply_reasoning_rules,
+    assign_categories,
     check_alpaca,
     compare_before_after,
     generate_answers,
@@ -30,8 +31,16 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing: dataset names without the ``alpaca_sft.`` prefix."""
     return Pipeline(
         [
-            Node(check_alpaca, ["alpaca_raw", f"{P}.schema"], "checked", name="check_alpaca"),
-            Node(apply_reasoning_rules, ["checked", f"{P}.reasoning_rules"], "reasoned", name="apply_reasoning_rules"),
+            Node(check_alpaca, ["alpaca_raw", f"{P}.schema", f"{P}.category_rules"], "checked", name="check_alpaca"),
+            Node(
+                assign_categories,
+                ["checked", f"{P}.category_rules", f"{P}.schema"],
+                "categorised",
+                name="assign_categories",
+            ),
+            Node(
+                apply_reasoning_rules, ["categorised", f"{P}.reasoning_rules"], "reasoned", name="apply_reasoning_rules"
+            ),
             Node(to_records, "reasoned", "records", name="write_alpaca_records"),
             Node(make_examples, ["records", f"{P}.prompt"], "examples", name="make_sft_examples"),
             Node(
