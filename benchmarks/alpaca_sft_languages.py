@@ -51,6 +51,7 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
     meta.append(
         f"end {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} load {load} rc {rc} wall_s {int(time.time() - start)}"
     )
+    meta.append(f"prefix {_prefix()}")
     (folder / "meta.txt").write_text("\n".join(meta) + "\n")
     for name in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png"):
         shutil.copy(OUT / name, folder / name)
@@ -58,10 +59,19 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
         sys.exit(f"{label} run failed (rc {rc}): see {folder / 'log.txt'}")
 
 
+def _prefix() -> str:
+    """How this process runs the commands: the thread cap and niceness it passes on, as a shell prefix."""
+    parts = [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if "OMP_NUM_THREADS" in os.environ else []
+    if os.nice(0):
+        parts.append(f"nice -n {os.nice(0)}")
+    return " ".join(parts)
+
+
 def _meta(folder: Path) -> dict[str, str]:
     lines = (folder / "meta.txt").read_text().split("\n")
     start, end = lines[0].split(), lines[1].split()
     return {
+        "prefix": _meta_prefix(folder),
         "start": start[1],
         "load_start": start[3],
         "commit": start[-1],
@@ -69,6 +79,12 @@ def _meta(folder: Path) -> dict[str, str]:
         "load_end": end[3],
         "wall_s": end[-1],
     }
+
+
+def _meta_prefix(folder: Path) -> str:
+    lines = (folder / "meta.txt").read_text().split("\n")
+    prefix = lines[2].removeprefix("prefix").strip() if len(lines) > 2 and lines[2].startswith("prefix") else ""
+    return f"{prefix} " if prefix else ""
 
 
 def _run_section(label: str, folder: Path) -> list[str]:
@@ -85,7 +101,7 @@ def _run_section(label: str, folder: Path) -> list[str]:
     lines = [
         f"### instruction language `{label}`",
         "",
-        f"- Command: `OMP_NUM_THREADS=1 nice -n 10 kedro run --env ja_instruct --pipeline alpaca_sft{extra}` "
+        f"- Command: `{meta['prefix']}kedro run --env ja_instruct --pipeline alpaca_sft{extra}` "
         f"(commit {meta['commit']}), {meta['start']} to {meta['end']}: {int(meta['wall_s']) / 60:.1f} min of wall time; "
         f"load average {meta['load_start']} at start, {meta['load_end']} at end (the machine was shared with other jobs)",
         f"- {t['n_train']} training examples, {t['global_step']} LoRA steps ({t['seconds_per_step']} s/step, "
@@ -186,7 +202,7 @@ def main() -> int:
             lines += [
                 f"### instruction language `{label}`",
                 "",
-                f"- Command: `OMP_NUM_THREADS=1 nice -n 10 kedro run --env ja_instruct --pipeline alpaca_sft {shlex.join(RUNS[label])}`"
+                f"- Command: `{_meta_prefix(args.dir / label)}kedro run --env ja_instruct --pipeline alpaca_sft {shlex.join(RUNS[label])}`"
                 f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {meta[-2] if len(meta) > 2 else ''}",
                 "- Not finished: only its base-model answers (before training) were written.",
                 "",
