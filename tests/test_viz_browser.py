@@ -41,6 +41,16 @@ TIMEOUT_MS = 60_000  # one page load or wait; the machine may be busy
 NAMESPACES = {"base", "finetuned"}
 # Modular pipelines drawn as one collapsible box each in the default view.
 BOXES = {"base", "finetuned", "bge_finetune", "alpaca_sft", "movie_comparison", "jrte_sentiment"}
+# The default view, every box closed, fits the whole graph in the window: a closed box still shows its
+# inputs and its final outputs. Measured with kedro-viz 12.5 at 1800 x 1050: 30 datasets at 36 %
+# (52 at 13 % before the course report, the ridge reports and the reports' figures were joined).
+# More than a handful of datasets back fails here: each pipeline's final outputs are its reports.
+DEFAULT_VIEW_MAX_DATASETS = 32
+DEFAULT_VIEW_MIN_ZOOM = 33  # per cent; node names are about 6 px high at 36 %
+# What the closed box of jrte_sentiment shows: its corpus and models, its course report and its table of
+# errors; nothing per level.
+JRTE_INPUTS = {"jrte_sentiment.pn", "jrte_sentiment.level1_model", "jrte_sentiment.level2_base_model"}
+JRTE_OUTPUTS = {"jrte_sentiment.report", "jrte_sentiment.level3_errors"}
 # Kedro's data layers, in order: the catalog gives every dataset one.
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
 # A markdown report for the markdown preview: alpaca_sft's own run takes minutes, so the fixture saves
@@ -171,6 +181,19 @@ def _open(browser, url: str):
     return page
 
 
+def _zoom_percent(page) -> int:
+    """The zoom kedro-viz shows in its toolbar, once the zoom-to-fit transition has settled."""
+    scale = page.locator(".pipeline-minimap-toolbar__scale")
+    last = None
+    for _ in range(20):
+        value = int(scale.inner_text().strip().rstrip("%"))
+        if value == last:
+            return value
+        last = value
+        page.wait_for_timeout(500)
+    return last
+
+
 def _flowchart_namespaces(page) -> set[str]:
     return {t.strip() for t in page.locator(".pipeline-node--modularPipeline .pipeline-node__text").all_text_contents()}
 
@@ -204,10 +227,17 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
     assert bands and bands == [layer for layer in LAYERS if layer in bands], bands
     # the static build's version file says "up to date": no "Kedro-Viz None is here!" banner
     assert "is here" not in page.locator("body").inner_text()
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(5, 1000)
+    zoom = _zoom_percent(page)
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz.png"))
+    # readable at first sight: a handful of boxes and their reports, not every file each pipeline writes
+    datasets = {t.strip() for t in page.locator(".pipeline-node--data .pipeline-node__text").all_text_contents()}
+    assert len(datasets) <= DEFAULT_VIEW_MAX_DATASETS, sorted(datasets)
+    assert {d for d in datasets if d.startswith("jrte_sentiment.")} == JRTE_INPUTS | JRTE_OUTPUTS
+    assert {"base.ridge_report", "finetuned.ridge_report", "alpaca_sft.report"} <= datasets
+    assert "base.top_coefficients_bar" not in datasets and "alpaca_sft.before_after_plot" not in datasets
+    assert zoom >= DEFAULT_VIEW_MIN_ZOOM, f"the default view opens at {zoom} % zoom ({len(datasets)} datasets)"
 
     listed = _open_pipeline_list(page)
     assert sorted(listed) == sorted(registered), "the pipeline selector offers every registered pipeline"
@@ -224,8 +254,9 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
     )
     assert _flowchart_namespaces(page) == NAMESPACES
     data_nodes = {t.strip() for t in page.locator(".pipeline-node--data .pipeline-node__text").all_text_contents()}
-    # a closed box shows its inputs and its final outputs (ridge_metrics feeds the bar chart's title: inside)
-    assert {"ratings", "users", "base.top_coefficients_bar", "finetuned.top_coefficients_bar"} <= data_nodes
+    # a closed box shows its inputs and its final outputs: the ridge report (it reads both figures: inside)
+    assert {"ratings", "users", "base.ridge_report", "finetuned.ridge_report"} <= data_nodes
+    assert not {"base.top_coefficients_bar", "base.top_features_scatter"} & data_nodes
     page.mouse.move(5, 1000)  # no hover highlight in the picture
     page.wait_for_timeout(1_000)  # the zoom-to-fit transition
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz_ridge_analysis.png"))
@@ -244,7 +275,7 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
     page.close()
 
 
-def test_dataset_previews_show_a_rounded_table_a_figure_and_a_markdown_report(browser, site_url, movie_run_project):
+def test_dataset_previews_show_a_rounded_table_a_figure_and_markdown_reports(browser, site_url, movie_run_project):
     # a table: the first rows of the CSV the run wrote, rounded, only the columns the panel shows whole
     page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients")
     table = page.locator(".pipeline-metadata .preview-table")
@@ -287,4 +318,23 @@ def test_dataset_previews_show_a_rounded_table_a_figure_and_a_markdown_report(br
     assert [c.strip() for c in rendered.locator("td").all_inner_texts()] == ["chrF", "1.5"]
     page.mouse.move(5, 1000)
     page.screenshot(path=str(SCREENSHOTS / "kedro_viz_preview_markdown.png"))
+    page.close()
+
+    # a report the run wrote: rendered, with the figures it links shown inline (the site cannot reach the files)
+    page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.ridge_report")
+    rendered = page.locator(".pipeline-metadata__preview-html .html-renderer")
+    rendered.wait_for(state="visible")
+    assert rendered.locator("h1").inner_text().strip().startswith("ridge_analysis / base:")
+    images = rendered.locator("img")
+    assert images.count() == 2
+    for i in range(2):
+        assert (images.nth(i).get_attribute("src") or "").startswith("data:image/png;base64,")
+        assert page.evaluate("el => el.naturalWidth", images.nth(i).element_handle()) > 200
+    # expanded to the whole window, scrolled to its last figure: what the screenshot shows
+    page.get_by_text("Expand preview").click()
+    shown = page.locator("img[src^='data:image/png']")
+    page.wait_for_function("() => document.querySelectorAll(\"img[src^='data:image/png']\").length >= 4")
+    shown.last.scroll_into_view_if_needed()
+    page.mouse.move(5, 1000)
+    page.screenshot(path=str(SCREENSHOTS / "kedro_viz_preview_report.png"))
     page.close()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from qeu_kedro.datasets.previews import CSVDataset, MarkdownDataset, ParquetDataset, for_kedro_viz, rounded
 
@@ -31,3 +32,36 @@ def test_markdown_preview_keeps_names_whole_and_tables_readable(tmp_path):
     assert report.preview() == "# alpaca&#95;sft\n\n| measure | value |\n|---|:---:|\n| chrF | 1.5 |\n"
     assert report.load().startswith("# alpaca_sft")  # the file itself is unchanged
     assert for_kedro_viz("a | b") == "a | b"  # a bar in a sentence is no table rule
+
+
+def test_markdown_preview_shows_the_figures_a_report_links_beside_it(tmp_path):
+    import base64
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from qeu_kedro.datasets import FigureDataset
+
+    figure = FigureDataset(filepath=str(tmp_path / "bar_chart.png"))
+    fig, _ = plt.subplots(figsize=(2, 1))
+    figure.save(fig)
+    plt.close(fig)
+    assert figure.load() == str(tmp_path / "bar_chart.png")  # a report links it by this path's name
+    report = MarkdownDataset(filepath=str(tmp_path / "report.md"))
+    report.save("# r\n\n![the bars](bar_chart.png)\n\n![gone](missing.png)\n\n![remote](https://example.org/x.png)\n")
+    shown = report.preview()
+    inlined = 'src="data:image/png;base64,' + base64.b64encode((tmp_path / "bar_chart.png").read_bytes()).decode()
+    assert '<img alt="the bars" ' + inlined + '" style="max-width: 100%">' in shown
+    assert "*(figure: `missing.png`)*" in shown and "*(figure: `https://example.org/x.png`)*" in shown
+    assert for_kedro_viz("![big](bar_chart.png)", tmp_path, max_image_bytes=10) == "*(figure: `bar&#95;chart.png`)*"
+
+
+def test_a_figure_not_saved_yet_cannot_be_loaded(tmp_path):
+    from kedro.io.core import DatasetError
+
+    from qeu_kedro.datasets import FigureDataset
+
+    with pytest.raises(DatasetError, match="not saved yet: run the node that draws it first"):
+        FigureDataset(filepath=str(tmp_path / "later.png")).load()

@@ -1,5 +1,6 @@
 """Dataset types the project needs beyond kedro-datasets (none imports torch until it loads)."""
 
+from qeu_kedro.datasets.figures import FigureDataset
 from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformerDataset
 from qeu_kedro.datasets.movielens_tmdb import MovieLensTmdbDataset
 from qeu_kedro.datasets.previews import CSVDataset, MarkdownDataset, ParquetDataset
@@ -7,6 +8,7 @@ from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 
 __all__ = [
     "CSVDataset",
+    "FigureDataset",
     "LazySentenceTransformerDataset",
     "MarkdownDataset",
     "MovieLensTmdbDataset",

@@ -5,14 +5,18 @@
   cut off), optionally only some ``columns``: kedro-viz's side panel shows about three columns whole.
   Both come from the catalog entry: ``metadata: kedro-viz: preview_args: {columns: [...]}``.
 - :class:`MarkdownDataset`: a ``text.TextDataset`` whose preview is its markdown, which kedro-viz
-  12.5 renders as HTML for a preview of type ``HTMLPreview`` (headings, bold, lists, tables).
+  12.5 renders as HTML for a preview of type ``HTMLPreview`` (headings, bold, lists, tables); the
+  figures a report links (``![title](figure.png)`` beside the report) are shown inline.
 
 Loading and saving are kedro-datasets' own; only ``preview`` changes.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import re
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,6 +26,8 @@ from kedro_datasets.pandas import ParquetDataset as _ParquetDataset
 from kedro_datasets.text import TextDataset as _TextDataset
 
 DIGITS = 4
+# A linked figure larger than this is named in the preview, not shown (the preview is part of the built site).
+MAX_IMAGE_BYTES = 1_000_000
 
 
 def rounded(table: pd.DataFrame, digits: int = DIGITS, columns: list[str] | None = None) -> dict[str, Any]:
@@ -58,15 +64,31 @@ class MarkdownDataset(_TextDataset):
     """``text.TextDataset`` of a markdown report, previewed as rendered markdown in kedro-viz."""
 
     def preview(self) -> HTMLPreview:
-        return HTMLPreview(for_kedro_viz(self.load()))
+        return HTMLPreview(for_kedro_viz(self.load(), Path(str(self._get_load_path())).parent))
 
 
 _TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+\s*$", re.M)
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 
 
-def for_kedro_viz(markdown: str) -> str:
+def for_kedro_viz(markdown: str, folder: Path | None = None, max_image_bytes: int = MAX_IMAGE_BYTES) -> str:
     """Markdown as kedro-viz 12.5's small renderer reads it: it reads ``_x_`` as emphasis, which breaks
     names such as ``alpaca_sft.metrics`` (an HTML entity shows the same character and is not markdown),
-    and takes a table's rule row only without spaces (``|---|---|``, not ``| --- | --- |``)."""
+    and takes a table's rule row only without spaces (``|---|---|``, not ``| --- | --- |``).
+
+    It has no images either: a PNG the report links relative to its ``folder`` becomes an ``<img>``
+    holding the file (the built site cannot reach the project's files); any other link is named.
+    """
     markdown = _TABLE_RULE.sub(lambda rule: re.sub(r"\s+", "", rule.group(0)), markdown)
+    markdown = _IMAGE.sub(
+        lambda image: _inline_image(image.group(1), image.group(2), folder, max_image_bytes), markdown
+    )
     return markdown.replace("_", "&#95;")
+
+
+def _inline_image(title: str, link: str, folder: Path | None, max_bytes: int) -> str:
+    path = folder / link if folder is not None and "://" not in link and not link.startswith("/") else None
+    if path is None or path.suffix.lower() != ".png" or not path.is_file() or path.stat().st_size > max_bytes:
+        return f"*(figure: `{link}`)*"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}" style="max-width: 100%">'

@@ -76,6 +76,7 @@ def check_outputs(
     assert (out / "before_after.png").stat().st_size > 10_000
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Generations" in report and report.count("\n| ") >= n_prompts
+    assert "![before vs after](before_after.png)" in report  # the figure, beside the report
     assert (
         f"chrF against the reference changed by {chrf['difference']:+.4f}" in report
         and chrf["verdict"] in report

@@ -2,6 +2,7 @@
 and a bounded run on the real corpus."""
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ BOUNDED = {
 }
 RUNS = ("level1", "level2", "baseline", "soft_labels")
 REPORTS = [
+    "report.md",
     "comparison.md",
     "comparison_metrics.json",
     "comparison_confusion_matrices.png",
@@ -78,6 +80,11 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     level5 = json.loads((out / "level5_metrics.json").read_text())
     assert set(level5["candidates"]) == {"decision_rule", "soft_labels"}
     assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()
+    # the course report: every level's report, each with its figure, linked beside it
+    course = (out / "report.md").read_text(encoding="utf-8")
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", course)
+    assert len(links) == 8 and all((out / link).is_file() for link in links), links
+    assert "## Overview" in course and "## Level 4: over-fitting" in course
     return comparison
 
 

@@ -8,6 +8,7 @@ import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -783,9 +784,17 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
 
 
 def report_markdown(
-    table: pd.DataFrame, summary: Mapping[str, Any], measures: Mapping[str, Any], cell_chars: int
+    table: pd.DataFrame,
+    summary: Mapping[str, Any],
+    measures: Mapping[str, Any],
+    cell_chars: int,
+    figure: str | None = None,
 ) -> str:
-    """A readable report: the verdicts in words, the summary before/after, then the generations as a table."""
+    """A readable report: the verdicts in words, the summary before/after, then the generations as a table.
+
+    ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
+    linked by its file name after the summary: the catalog saves it beside the report.
+    """
     cols = _summary_columns(measures)
     t = summary["train"]
     lines = [
@@ -807,6 +816,8 @@ def report_markdown(
     lines += [f"| {c} | {summary['overall']['before'][c]} | {summary['overall']['after'][c]} |" for c in cols]
     n = measures["ngram"]
     lines += [f"| references' own copied_{n}gram_share | {summary[f'reference_copied_{n}gram_share']} | |"]
+    if figure:
+        lines += ["", f"![before vs after]({PurePosixPath(str(figure)).name})"]
     lines += [
         "",
         "## By requested language",

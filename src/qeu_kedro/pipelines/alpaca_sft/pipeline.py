@@ -89,7 +89,7 @@ def create_template() -> Pipeline:
             ),
             Node(
                 report_markdown,
-                ["before_after", "metrics", f"{P}.measures", f"{P}.report.cell_chars"],
+                ["before_after", "metrics", f"{P}.measures", f"{P}.report.cell_chars", "before_after_plot"],
                 "report",
                 name="report_alpaca_sft",
             ),

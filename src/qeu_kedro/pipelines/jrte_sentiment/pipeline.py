@@ -1,13 +1,15 @@
-"""``jrte_sentiment``: wiring only; the nodes are in data.py, model.py, report.py and levels.py.
+"""``jrte_sentiment``: wiring only; the nodes are in data.py, model.py, report.py, levels.py and course.py.
 
 The whole pipeline is namespaced ``jrte_sentiment``. The fine-tuning runs are one template
 (train -> predict -> evaluate) instantiated per run, each a nested namespace with its own
 parameter block: ``level2`` (with the Level 4 countermeasures), ``baseline`` (without them)
-and ``soft_labels`` (Level 5: trained on the annotators' vote shares).
+and ``soft_labels`` (Level 5: trained on the annotators' vote shares). The last node writes the
+course report ``jrte_sentiment.report`` from every level's report, figure and numbers.
 """
 
 from kedro.pipeline import Node, Pipeline
 
+from .course import course_inputs, course_report
 from .data import check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
 from .model import fine_tune_classifier, predict_level1, predict_run, tune_class_bias
@@ -150,5 +152,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="compare_improvements",
         ),
     ]
-    whole = Pipeline(data + level1 + reports + level3 + level4 + level5) + sum(runs, Pipeline([]))
+    course = [Node(course_report, course_inputs(), "report", name="write_course_report")]
+    whole = Pipeline(data + level1 + reports + level3 + level4 + level5 + course) + sum(runs, Pipeline([]))
     return Pipeline(whole, namespace=NAMESPACE, tags=[NAMESPACE])

@@ -20,6 +20,7 @@ from .dispatch import (
 
 # Nodes that follow the ratings: pandas (in memory) or Dask (partitioned, the dask environment).
 from .layouts import decode_users
+from .report import ridge_report
 
 P = "params:ridge_analysis"
 LABELS = "params:labels"
@@ -66,6 +67,12 @@ def create_template() -> Pipeline:
                 ["top_coefficients", "ridge_metrics", LABELS],
                 "top_coefficients_bar",
                 name="plot_coefficients",
+            ),
+            Node(
+                ridge_report,
+                ["ridge_metrics", "top_coefficients", "top_features_scatter", "top_coefficients_bar", LABELS],
+                "ridge_report",
+                name="write_ridge_report",
             ),
         ]
     )

@@ -1,0 +1,183 @@
+"""The course report: Levels 1-5 in one markdown document, with an overview and the figures inline.
+
+The levels' own reports stay files of their own; this one puts them in reading order, each with
+its figure, after a short overview computed from the levels' numbers (every model's test scores,
+the fine-tuning runs, the Level 3 errors, the Level 4 countermeasures, the Level 5 choice).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+# Reading order: (section, its markdown, its figure), names inside the namespace ``jrte_sentiment``.
+SECTIONS = (
+    ("level1", "level1.report", "level1.confusion_matrix"),
+    ("level2", "level2.report", "level2.confusion_matrix"),
+    ("levels", "comparison_table", "comparison_confusion_matrices"),
+    ("level3", "level3_report", "level3_error_rates"),
+    ("level4", "level4_report", "level4_loss_curves"),
+    ("baseline", "baseline.report", "baseline.confusion_matrix"),
+    ("level5", "level5_report", "level5_comparison"),
+    ("soft_labels", "soft_labels.report", "soft_labels.confusion_matrix"),
+)
+# The fine-tuning runs whose training the overview sums up.
+TRAINED = ("level2", "baseline", "soft_labels")
+
+
+def course_inputs() -> dict[str, str]:
+    """The node's inputs: argument name → dataset (inside the namespace) of :func:`course_report`."""
+    inputs = {
+        "task": "params:task",
+        "comparison": "comparison_metrics",
+        "errors": "level3_summary",
+        "countermeasures": "level4_summary",
+        "improvements": "level5_metrics",
+    }
+    inputs.update({f"{run}_training": f"{run}.training_metrics" for run in TRAINED})
+    for section, text, figure in SECTIONS:
+        inputs[f"{section}_text"] = text
+        inputs[f"{section}_figure"] = figure
+    return inputs
+
+
+def _interval(value: float, ci: list[float]) -> str:
+    return f"{value:.4f} ({ci[0]:.4f} to {ci[1]:.4f})"
+
+
+def score_table(comparison: dict[str, Any], improvements: dict[str, Any]) -> pd.DataFrame:
+    """Every model tested: Levels 1, 2, the Level 4 baseline and each Level 5 candidate, on the same test split."""
+    rows = [
+        {
+            "step": m["level"],
+            "model": m["model"],
+            "accuracy (95 % interval)": _interval(m["accuracy"], m["accuracy_ci"]),
+            "macro-F1 (95 % interval)": _interval(m["macro_f1"], m["macro_f1_ci"]),
+            "n": m["n"],
+        }
+        for m in comparison["levels"].values()
+    ]
+    for name, candidate in improvements["candidates"].items():
+        test = candidate["test"]
+        rows.append(
+            {
+                "step": "Level 5: " + name.replace("_", " "),
+                "model": "Level 2 + " + name.replace("_", " "),
+                "accuracy (95 % interval)": _interval(test["accuracy"], test["accuracy_ci"]),
+                "macro-F1 (95 % interval)": _interval(test["macro_f1"], test["macro_f1_ci"]),
+                "n": test["n"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def training_table(trainings: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Each fine-tuning run: epochs run, the epoch with the lowest validation loss and that loss."""
+    rows = []
+    for run, training in trainings.items():
+        history = pd.DataFrame(training.get("history") or [])
+        if not training.get("enabled", True) or history.empty:
+            rows.append({"run": run, "epochs run": "switched off", "lowest validation loss": "", "at epoch": ""})
+            continue
+        best = int(history["eval_cross_entropy"].idxmin())
+        rows.append(
+            {
+                "run": run,
+                "epochs run": str(training.get("epochs_run", len(history))),
+                "lowest validation loss": f"{history['eval_cross_entropy'][best]:.4f}",
+                "at epoch": f"{history['epoch'][best]:g}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def overview(
+    comparison: dict[str, Any],
+    errors: dict[str, Any],
+    countermeasures: dict[str, Any],
+    improvements: dict[str, Any],
+    trainings: dict[str, dict[str, Any]],
+) -> list[str]:
+    """The overview's lines: both tables, then the Level 3, 4 and 5 findings in one sentence each."""
+    lines = ["## Overview", "", "### Test scores of every model", ""]
+    lines += [
+        score_table(comparison, improvements).to_markdown(index=False, disable_numparse=True),
+        "",
+        "### Fine-tuning runs",
+        "",
+    ]
+    lines += [training_table(trainings).to_markdown(index=False, disable_numparse=True), ""]
+    test_pairs = [p for p in errors["confusion_pairs"] if p["split"] == "test"]
+    if "test" in errors["error_rate"]:
+        sentence = (
+            f"Level 3: Level 2 misclassified {errors['n_errors'].get('test', 0)} test sentences "
+            f"(error rate {errors['error_rate']['test']:.3f})"
+        )
+        if test_pairs:
+            top = max(test_pairs, key=lambda p: p["count"])
+            sentence += f"; most often {top['true']} read as {top['predicted']} ({top['count']})"
+        lines.append(f"- {sentence}.")
+    used = countermeasures.get("countermeasures") or []
+    lines.append(
+        "- Level 4: the Level 2 run uses "
+        + (", ".join(c.replace("_", " ") for c in used) if used else "none")
+        + " against over-fitting."
+    )
+    kept = improvements.get("chosen_by_dev")
+    if kept:
+        lines.append(f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, above Level 2's).")
+    elif improvements["candidates"]:
+        lines.append("- Level 5: no candidate kept (none has a dev macro-F1 above Level 2's).")
+    else:
+        lines.append("- Level 5: every candidate is switched off.")
+    return lines + [""]
+
+
+def demote(markdown: str) -> str:
+    """Every heading one level down (``#`` → ``##``) outside code blocks: a report becomes a section."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        out.append("#" + line if not fenced and re.match(r"#{1,5} ", line) else line)
+    return "\n".join(out)
+
+
+def course_report(
+    task: dict[str, Any],
+    comparison: dict[str, Any],
+    errors: dict[str, Any],
+    countermeasures: dict[str, Any],
+    improvements: dict[str, Any],
+    **parts: Any,
+) -> str:
+    """The course report in markdown (the node's inputs: :func:`course_inputs`).
+
+    ``parts`` holds ``<run>_training`` (the runs' training histories), ``<section>_text`` (the
+    levels' reports) and ``<section>_figure`` (the path each figure was saved to, by
+    :class:`qeu_kedro.datasets.FigureDataset`). A figure is linked by its file name: the catalog
+    saves the figures beside this report.
+    """
+    expected = set(course_inputs()) - {"task", "comparison", "errors", "countermeasures", "improvements"}
+    if set(parts) != expected:
+        raise TypeError(
+            f"course_report: missing {sorted(expected - set(parts))}, unknown {sorted(set(parts) - expected)}; "
+            "wire the node with course_inputs()."
+        )
+    trainings = {run: parts[f"{run}_training"] for run in TRAINED}
+    lines = [
+        f"# JRTE `pn` sentiment, Levels 1-5 ({task['corpus']})",
+        "",
+        "Every level's report in reading order, each followed by its figure. The reports are also "
+        "written on their own beside this file (`level1_report.md` ...), with the numbers behind them "
+        "(`*_metrics.json`, `level3_errors.csv`).",
+        "",
+    ]
+    lines += overview(comparison, errors, countermeasures, improvements, trainings)
+    for section, _, figure in SECTIONS:
+        name = PurePosixPath(str(parts[f"{section}_figure"])).name
+        lines += [demote(parts[f"{section}_text"]).rstrip(), "", f"![{figure}]({name})", ""]
+    return "\n".join(lines)

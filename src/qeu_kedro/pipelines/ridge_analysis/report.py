@@ -1,0 +1,74 @@
+"""A namespace's ridge report: its fit, its top coefficients and its two figures in one markdown page."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+# Counts of ridge_metrics.json the report names, in this order, when present.
+COUNTS = (
+    ("n_ratings_used", "ratings used"),
+    ("n_ratings_dropped_no_embedding", "ratings dropped (movie without an embedding)"),
+    ("n_users", "users"),
+    ("n_movies", "movies"),
+    ("n_features", "features"),
+    ("n_embedding_features", "of them from the embeddings"),
+)
+# Rows of the top-coefficients table in the report (the CSV keeps top_k).
+SHOWN = 10
+
+
+def ridge_report(
+    metrics: dict[str, Any], top: pd.DataFrame, scatter: str, bar: str, labels: dict[str, Any] | None = None
+) -> str:
+    """Markdown: what was fitted on which data, train / test / CV R², the top coefficients and both figures.
+
+    ``scatter`` and ``bar`` are the paths the figures were saved to (:class:`qeu_kedro.datasets.FigureDataset`):
+    they are linked by file name, the catalog saving them beside the report.
+    """
+    labels = labels or {}
+    namespace = labels.get("namespace", "ridge_analysis")
+    lines = [f"# ridge_analysis / {namespace}: ratings from movie embeddings and user features", ""]
+    if labels:
+        lines += [f"Embedding model: **{labels['model']}**. Data: {labels['data']}.", ""]
+    counts = [f"{metrics[key]:,} {name}" for key, name in COUNTS if key in metrics]
+    if counts:
+        lines += ["Counts: " + "; ".join(counts) + ".", ""]
+    fit = pd.DataFrame(
+        {
+            "split": ["train", "test"],
+            "R²": [f"{metrics['r2_train']:.4f}", f"{metrics['r2_test']:.4f}"],
+            "RMSE (stars)": [f"{metrics['rmse_train']:.4f}", f"{metrics['rmse_test']:.4f}"],
+            "n ratings": [f"{metrics['n_train']:,}", f"{metrics['n_test']:,}"],
+        }
+    )
+    lines += [
+        f"## Fit (Ridge, alpha = {metrics['alpha']:g})",
+        "",
+        fit.to_markdown(index=False, disable_numparse=True),
+        "",
+    ]
+    if "cv_r2_test_mean" in metrics:
+        lines += [
+            f"Repeated k-fold cross-validation over all ratings ({metrics['cv_n_folds']} folds): test R² "
+            f"{metrics['cv_r2_test_mean']:.4f} on average, standard deviation {metrics['cv_r2_test_sd']:.4f}.",
+            "",
+        ]
+    shown = top.head(SHOWN)[["rank", "feature", "coefficient"]]
+    lines += [
+        f"## Top {len(shown)} coefficients by size (of {len(top)} in `top_coefficients.csv`)",
+        "",
+        "Rating stars per unit of the feature, the others held fixed.",
+        "",
+        shown.to_markdown(index=False, floatfmt="+.4f"),
+        "",
+        f"![top coefficients of {namespace}]({PurePosixPath(str(bar)).name})",
+        "",
+        "## The top features against the rating",
+        "",
+        f"![top features of {namespace} against the rating]({PurePosixPath(str(scatter)).name})",
+        "",
+    ]
+    return "\n".join(lines)

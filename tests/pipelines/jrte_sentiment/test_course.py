@@ -1,0 +1,119 @@
+"""The course report: every level's report in reading order with its figure, after an overview of the numbers."""
+
+import pytest
+
+from qeu_kedro.pipelines.jrte_sentiment.course import SECTIONS, course_inputs, course_report, demote
+from qeu_kedro.pipelines.jrte_sentiment.pipeline import create_pipeline
+
+TASK = {"corpus": "hand-made"}
+
+
+def _level(level, model, acc, f1, n=40):
+    return {
+        "level": level,
+        "model": model,
+        "n": n,
+        "accuracy": acc,
+        "accuracy_ci": [acc - 0.1, acc + 0.1],
+        "macro_f1": f1,
+        "macro_f1_ci": [f1 - 0.1, f1 + 0.1],
+    }
+
+
+COMPARISON = {
+    "levels": {
+        "level1": _level("Level 1", "zero-shot", 0.6, 0.5),
+        "level2": _level("Level 2", "fine-tuned", 0.8, 0.75),
+    }
+}
+ERRORS = {
+    "n_errors": {"test": 8, "train": 20},
+    "error_rate": {"test": 0.2, "train": 0.1},
+    "confusion_pairs": [
+        {"split": "test", "true": "normal", "predicted": "positive", "count": 5},
+        {"split": "test", "true": "negative", "predicted": "normal", "count": 3},
+        {"split": "train", "true": "negative", "predicted": "positive", "count": 20},
+    ],
+}
+IMPROVEMENTS = {
+    "candidates": {"decision_rule": {"test": _level("x", "x", 0.85, 0.8)}},
+    "chosen_by_dev": "decision_rule",
+}
+HISTORY = [
+    {"epoch": 1.0, "eval_cross_entropy": 0.9},
+    {"epoch": 2.0, "eval_cross_entropy": 0.7},
+    {"epoch": 3.0, "eval_cross_entropy": 0.8},
+]
+
+
+def _parts(tmp="data/08_reporting/jrte_sentiment"):
+    parts = {
+        "level2_training": {"enabled": True, "history": HISTORY, "epochs_run": 3},
+        "baseline_training": {"enabled": False, "history": []},
+        "soft_labels_training": {"enabled": True, "history": HISTORY[:1], "epochs_run": 1},
+    }
+    for section, _, figure in SECTIONS:
+        parts[f"{section}_text"] = f"# {section} report\n\n## Details\n\n```\n# not a heading\n```\n"
+        parts[f"{section}_figure"] = f"{tmp}/{figure.replace('.', '_')}.png"
+    return parts
+
+
+def _table(text: str, heading: str) -> list[list[str]]:
+    """The cells of the markdown table under ``heading`` (its rule row left out)."""
+    lines = text.split(heading + "\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return [[cell.strip() for cell in line.strip("|").split("|")] for i, line in enumerate(lines) if i != 1]
+
+
+def test_the_course_report_has_the_overview_then_every_section_with_its_figure():
+    text = course_report(TASK, COMPARISON, ERRORS, {"countermeasures": ["early_stopping"]}, IMPROVEMENTS, **_parts())
+    assert text.startswith("# JRTE `pn` sentiment, Levels 1-5 (hand-made)\n")
+    scores = _table(text, "### Test scores of every model")
+    assert scores[0] == ["step", "model", "accuracy (95 % interval)", "macro-F1 (95 % interval)", "n"]
+    assert [row[0] for row in scores[1:]] == ["Level 1", "Level 2", "Level 5: decision rule"]
+    assert scores[1][2:] == ["0.6000 (0.5000 to 0.7000)", "0.5000 (0.4000 to 0.6000)", "40"]
+    # the runs: the lowest validation loss and its epoch; a run switched off is said to be
+    assert _table(text, "### Fine-tuning runs")[1:] == [
+        ["level2", "3", "0.7000", "2"],
+        ["baseline", "switched off", "", ""],
+        ["soft_labels", "1", "0.9000", "1"],
+    ]
+    assert (
+        "- Level 3: Level 2 misclassified 8 test sentences (error rate 0.200); most often normal read as positive (5)."
+        in text
+    )
+    assert "- Level 4: the Level 2 run uses early stopping against over-fitting." in text
+    assert "- Level 5: kept decision rule" in text
+    # sections in reading order, each demoted one level and followed by its figure's file name
+    positions = [text.index(f"## {section} report") for section, _, _ in SECTIONS]
+    assert positions == sorted(positions)
+    assert "### Details" in text and "# not a heading" in text and "## not a heading" not in text
+    assert "![level4_loss_curves](level4_loss_curves.png)" in text
+    assert "![level1.confusion_matrix](level1_confusion_matrix.png)" in text
+
+
+def test_without_candidates_or_countermeasures_the_overview_says_so():
+    improvements = {"candidates": {}, "chosen_by_dev": None}
+    text = course_report(TASK, COMPARISON, ERRORS, {"countermeasures": []}, improvements, **_parts())
+    assert "- Level 4: the Level 2 run uses none against over-fitting." in text
+    assert "- Level 5: every candidate is switched off." in text
+
+
+def test_a_missing_part_is_named():
+    parts = _parts()
+    del parts["level3_figure"]
+    with pytest.raises(TypeError, match=r"missing \['level3_figure'\]"):
+        course_report(TASK, COMPARISON, ERRORS, {}, IMPROVEMENTS, **parts)
+
+
+def test_demote_leaves_code_blocks_alone():
+    assert demote("# a\n```\n# b\n```\n## c") == "## a\n```\n# b\n```\n### c"
+
+
+def test_the_course_report_reads_every_report_figure_and_summary_so_the_pipeline_ends_in_it():
+    pipeline = create_pipeline()
+    node = next(n for n in pipeline.nodes if n.name == "jrte_sentiment.write_course_report")
+    assert set(node.inputs) == {
+        f"jrte_sentiment.{d}" for d in course_inputs().values() if not d.startswith("params:")
+    } | {"params:jrte_sentiment.task"}
+    # kedro-viz draws a closed box's final outputs beside it: the course report and the table of errors
+    assert pipeline.outputs() == {"jrte_sentiment.report", "jrte_sentiment.level3_errors"}

@@ -1,0 +1,56 @@
+"""The ridge report of a namespace: fit, counts, the top coefficients and both figures, linked by file name."""
+
+import pandas as pd
+
+from qeu_kedro.pipelines.ridge_analysis.report import ridge_report
+
+METRICS = {
+    "alpha": 5.0,
+    "r2_train": 0.52041,
+    "rmse_train": 0.64407,
+    "n_train": 2959,
+    "r2_test": 0.47677,
+    "rmse_test": 0.67427,
+    "n_test": 740,
+    "cv_r2_test_mean": 0.48473,
+    "cv_r2_test_sd": 0.02496,
+    "cv_n_folds": 25,
+    "n_ratings_used": 3699,
+    "n_users": 160,
+}
+LABELS = {"namespace": "base", "model": "all-MiniLM-L6-v2", "data": "the sample"}
+TOP = pd.DataFrame(
+    {
+        "rank": range(1, 13),
+        "feature": [f"f{i}" for i in range(1, 13)],
+        "coefficient": [-0.55943, 0.47368] + [0.1] * 10,
+        "abs_coefficient": [0.55943, 0.47368] + [0.1] * 10,
+    }
+)
+
+
+def _row(text: str, start: str) -> list[str]:
+    """The cells of the one table row that starts with ``start``."""
+    (line,) = [line for line in text.splitlines() if line.startswith(start)]
+    return [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_the_report_states_the_fit_the_counts_and_links_both_figures():
+    text = ridge_report(METRICS, TOP, "data/08_reporting/base/scatter.png", "data/08_reporting/base/bar.png", LABELS)
+    assert text.startswith("# ridge_analysis / base: ")
+    assert "Embedding model: **all-MiniLM-L6-v2**. Data: the sample." in text
+    assert "Counts: 3,699 ratings used; 160 users." in text  # only the counts the metrics hold
+    assert "## Fit (Ridge, alpha = 5)" in text
+    assert _row(text, "| test ") == ["test", "0.4768", "0.6743", "740"]
+    assert "(25 folds): test R² 0.4847 on average, standard deviation 0.0250." in text
+    assert "## Top 10 coefficients by size (of 12 in `top_coefficients.csv`)" in text
+    assert _row(text, "|      1 ") == ["1", "f1", "-0.5594"] and _row(text, "|      2 ")[2] == "+0.4737"
+    assert "f11" not in text
+    assert text.index("](bar.png)") < text.index("](scatter.png)")
+
+
+def test_without_labels_or_cv_the_report_still_has_its_fit():
+    metrics = {k: v for k, v in METRICS.items() if not k.startswith("cv_")}
+    text = ridge_report(metrics, TOP, "s.png", "b.png")
+    assert "cross-validation" not in text and "Embedding model" not in text
+    assert _row(text, "| train ") == ["train", "0.5204", "0.6441", "2,959"]
