@@ -1,0 +1,39 @@
+"""A/B of two alpaca_sft runs on the same held-out prompts: their trained answers compared prompt by prompt.
+
+Each run writes ``before_after.csv`` (one row per held-out prompt, the measures of the answers
+before and after training). Two runs of one environment hold out the same prompts, so their
+``*_after`` columns are paired: the difference B - A of each measure that the pipeline compares
+with an interval (chrF, copying, repetition, ending by itself), with a 95 % paired bootstrap
+interval and a verdict (the pipeline's own directions and statistics).
+
+Usage:
+    python benchmarks/alpaca_sft_ab.py A/before_after.csv B/before_after.csv
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from qeu_kedro.pipelines.alpaca_sft.nodes import _paired
+from qeu_kedro.stats import paired_bootstrap
+
+
+def main(path_a: str, path_b: str, ngram: int = 4) -> None:
+    a, b = pd.read_csv(path_a), pd.read_csv(path_b)
+    if list(a["NO"]) != list(b["NO"]) or not (a["prompt"] == b["prompt"]).all():
+        sys.exit("The two runs did not hold out the same prompts in the same order: they cannot be paired.")
+    print("| measure of the trained answers | A | B | B - A [95 % interval] | verdict for B |")
+    print("| --- | ---: | ---: | ---: | --- |")
+    for measure, higher in _paired({"ngram": ngram}).items():
+        c = paired_bootstrap(a[f"{measure}_after"], b[f"{measure}_after"], seed=0, higher_is_better=higher)
+        print(
+            f"| {measure} ({'higher' if higher else 'lower'} is better) | {c.before:.4f} | {c.after:.4f} | "
+            f"{c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.verdict} |"
+        )
+    print(f"\nn = {len(a)} held-out prompts, 10,000 resamples.")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
