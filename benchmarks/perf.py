@@ -191,11 +191,20 @@ def child_encode(args) -> dict[str, Any]:
     import statistics
 
     import numpy as np
+    from kedro.config import OmegaConfigLoader
+    from kedro.io import DataCatalog
 
-    from qeu_kedro.datasets import MovieLensTmdbDataset, SentenceTransformerDataset
+    from qeu_kedro.datasets import SentenceTransformerDataset
     from qeu_kedro.pipelines.movie_embedding.nodes import encode_texts
+    from qeu_kedro.pipelines.movie_embedding.overviews import check_movie_overviews, check_movies, match_overviews
+    from qeu_kedro.settings import CONFIG_LOADER_ARGS
 
-    movies = MovieLensTmdbDataset(SHARED / "movielens-100k/u.item", SHARED / "tmdb5000/tmdb_5000_movies.csv").load()
+    # the movielens environment's movie table: its raw movie list and TMDB overviews through the nodes
+    os.environ["QEU_SHARED_DATA"] = str(SHARED)
+    config = OmegaConfigLoader(str(REPO / "conf"), env="movielens", **CONFIG_LOADER_ARGS)
+    catalog, params = DataCatalog.from_config(config["catalog"]), config["parameters"]["movie_overviews"]
+    overviews = check_movie_overviews(catalog.load("movie_overviews"), params)
+    movies = match_overviews(check_movies(catalog.load("movies")), overviews, params)
     texts = movies["title"].tolist() + movies["overview"].tolist()
     model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
     base = {"batch_size": 256, "normalize_embeddings": True, "show_progress_bar": False}

@@ -75,6 +75,18 @@ def load_config(project_path: Path, env: str | None = None, key: str = "catalog"
     return loader[key]
 
 
+def matched_movies(env: str) -> Any:
+    """The table ``embed_movies`` reads in ``env``: its raw ``movies`` and ``movie_overviews`` through the nodes."""
+    from kedro.io import DataCatalog
+
+    from qeu_kedro.pipelines.movie_embedding.overviews import check_movie_overviews, check_movies, match_overviews
+
+    catalog = DataCatalog.from_config(load_config(REPO, env))
+    params = load_config(REPO, env, "parameters")["movie_overviews"]
+    overviews = check_movie_overviews(catalog.load("movie_overviews"), params)
+    return match_overviews(check_movies(catalog.load("movies")), overviews, params)
+
+
 # ---- issue 7 (kedro-viz browser test, MLflow tracking, executed notebook): shared fixtures ----------
 MOVIE_PIPELINES_BASE_RUN = {"pipeline_names": ["movie_embedding", "ridge_analysis"], "namespaces": ["base"]}
 

@@ -2,6 +2,9 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys, normalise_title
+from tests.conftest import REPO, load_config, matched_movies
+
+ARTICLES = load_config(REPO, None, "parameters")["movie_overviews"]["articles"]
 
 
 @pytest.mark.parametrize(
@@ -23,7 +26,7 @@ from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys, norm
     ],
 )
 def test_movielens_title_keys(raw, keys, year):
-    assert movielens_title_keys(raw) == (keys, year)
+    assert movielens_title_keys(raw, ARTICLES) == (keys, year)
 
 
 def test_normalise_title():
@@ -44,19 +47,17 @@ def test_match_uses_title_and_year_and_skips_ambiguous():
             "overview": ["Keyser Soze.", "A heist.", "Burt Reynolds.", "Arnold.", "Other twins."],
         }
     )
-    out = match_movielens_tmdb(items, tmdb)
+    out = match_movielens_tmdb(items, tmdb, ARTICLES)
     assert out["movie_id"].tolist() == [1, 2, 3]
     assert out.set_index("movie_id").loc[3, "overview"] == "Burt Reynolds."
 
 
 @pytest.mark.real_data
-def test_real_movielens_tmdb_match_counts(shared_data):
-    from qeu_kedro.datasets import MovieLensTmdbDataset
-
-    movies = MovieLensTmdbDataset(
-        str(shared_data / "movielens-100k" / "u.item"), str(shared_data / "tmdb5000" / "tmdb_5000_movies.csv")
-    ).load()
-    assert 440 <= len(movies) <= 500
+def test_real_movielens_tmdb_match_counts(shared_data, monkeypatch):
+    monkeypatch.setenv("QEU_SHARED_DATA", str(shared_data))
+    movies = matched_movies("movielens")
+    # 469 of u.item's 1,682 movies, as the dataset that matched them before the node did
+    assert len(movies) == 469
     assert movies["movie_id"].is_unique
     assert movies["overview"].str.len().min() > 0
     assert "Toy Story (1995)" in set(movies["title"])

@@ -23,7 +23,7 @@ from qeu_kedro.ja_instruct import ALPACA_COLUMNS, seed_tasks_to_rows, to_alpaca_
 from qeu_kedro.pipelines.alpaca_sft.nodes import assign_categories, check_alpaca
 from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs
 from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
-from qeu_kedro.pipelines.movie_embedding.nodes import check_movies
+from qeu_kedro.pipelines.movie_embedding.overviews import check_movie_overviews, check_movies
 from qeu_kedro.pipelines.ridge_analysis.nodes import check_ratings, check_users
 from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO, load_config
@@ -138,15 +138,38 @@ def test_users(table):
         assert out["user_id"].is_unique
 
 
-MOVIES_GOOD = {"movie_id": lambda i: i + 1, "title": lambda i: f"Film {i} (1990)", "overview": lambda i: "A story."}
+MOVIES_GOOD = {
+    "movie_id": lambda i: i + 1,
+    "title": lambda i: f"Film {i} (1990)",
+    "overview": lambda i: "A story.",
+    "release_date": lambda i: "1990-05-01",
+}
 
 
 @SETTINGS
-@given(tables(["movie_id", "title", "overview"], MOVIES_GOOD))
+@given(tables(["movie_id", "title"], MOVIES_GOOD))
 def test_movies(table):
     out = assert_passes_or_names(check_movies, table, "movies")
     if out is not None:
         assert out["movie_id"].is_unique and out["title"].map(lambda t: isinstance(t, str) and t.strip() != "").all()
+
+
+@SETTINGS
+@given(tables(["movie_id", "overview"], MOVIES_GOOD))
+def test_movie_overviews_by_movie_id(table):
+    params = {**PARAMS["movie_overviews"], "match_on": "movie_id"}
+    out = assert_passes_or_names(lambda t: check_movie_overviews(t, params), table, "movie_overviews")
+    if out is not None:
+        assert out["movie_id"].is_unique and out["overview"].map(lambda t: isinstance(t, str) and t.strip()).all()
+
+
+@SETTINGS
+@given(tables(["title", "release_date", "overview"], MOVIES_GOOD))
+def test_movie_overviews_by_title_and_year(table):
+    params = {**PARAMS["movie_overviews"], "match_on": "title_year"}
+    out = assert_passes_or_names(lambda t: check_movie_overviews(t, params), table, "movie_overviews")
+    if out is not None:  # blanks are allowed (such rows match nothing); anything present is text
+        assert out.map(lambda v: v is None or isinstance(v, str) or v != v).all().all()
 
 
 PAIRS_GOOD = {

@@ -11,7 +11,8 @@ import pytest
 from kedro_datasets.pandas import CSVDataset
 
 from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
-from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, count_truncated, encode_texts
+from qeu_kedro.pipelines.movie_embedding.nodes import count_truncated, encode_texts
+from qeu_kedro.pipelines.movie_embedding.overviews import check_movies
 from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, check_ratings, check_users
 from qeu_kedro.validation import RawDataError
 from tests.conftest import REPO, load_config

@@ -4,6 +4,13 @@ The movie pipelines run twice, as ``base`` (the pretrained model) and ``finetune
 ``bge_finetune`` writes). ``bge_finetune``, ``alpaca_sft`` and ``movie_comparison`` each run once in
 a namespace named after the pipeline, so their datasets are ``<pipeline>.<name>`` and kedro-viz
 draws each as one collapsible box. Every node is tagged with its pipeline's name.
+
+The movie pipelines' raw-input nodes (``check_ratings``, ``check_movies``, ...) sit inside each
+namespace, so a run of both namespaces checks the same raw tables twice. That is the price of
+``kedro run --namespaces base`` (or ``finetuned``) working alone: Kedro 1.7's filter
+(``Pipeline.only_nodes_with_namespaces``) keeps only nodes whose namespace is the one asked
+for, so a shared check node outside the namespaces would be dropped and its in-memory output
+missing (kedro-org/kedro#4507), and a node has one namespace, so it cannot serve both.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from qeu_kedro.datasets.figures import FigureDataset
 from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformerDataset
-from qeu_kedro.datasets.movielens_tmdb import MovieLensTmdbDataset
 from qeu_kedro.datasets.previews import CSVDataset, MarkdownDataset, ParquetDataset
 from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 
@@ -11,7 +10,6 @@ __all__ = [
     "FigureDataset",
     "LazySentenceTransformerDataset",
     "MarkdownDataset",
-    "MovieLensTmdbDataset",
     "ParquetDataset",
     "SentenceTransformerDataset",
 ]

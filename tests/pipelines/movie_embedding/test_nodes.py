@@ -3,8 +3,7 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.datasets import SentenceTransformerDataset
-from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, embed_movies
-from qeu_kedro.validation import RawDataError
+from qeu_kedro.pipelines.movie_embedding.nodes import embed_movies
 
 PARAMS = {
     "text_columns": ["title", "overview"],
@@ -36,7 +35,7 @@ def movies():
 
 
 def test_embed_movies_shape_names_norms(minilm):
-    out, _ = embed_movies(check_movies(movies()), minilm, None, PARAMS)
+    out, _ = embed_movies(movies(), minilm, None, PARAMS)
     assert out["movie_id"].tolist() == [10, 20, 30]
     assert out.shape == (3, 1 + 2 * 384)
     assert out.columns[1] == "title_embedding_0" and out.columns[-1] == "overview_embedding_383"
@@ -55,14 +54,3 @@ def test_embeddings_are_deterministic_and_semantic(minilm):
     overview = first.filter(like="overview_embedding_").to_numpy()
     query = minilm.encode(["a film about space travel"], normalize_embeddings=True)[0]
     assert int(np.argmax(overview @ query)) == 0
-
-
-def test_check_movies_rejects_missing_overview_and_duplicate_ids():
-    bad = movies()
-    bad.loc[1, "overview"] = None
-    with pytest.raises(RawDataError, match=r"dataset 'movies', column 'overview', row 1 .*missing or blank"):
-        check_movies(bad)
-    dup = movies()
-    dup.loc[2, "movie_id"] = 10
-    with pytest.raises(RawDataError, match=r"dataset 'movies', column 'movie_id', row 2 .*duplicate id 10"):
-        check_movies(dup)

@@ -109,9 +109,10 @@ def test_predict_refuses_a_model_with_features_the_input_lacks():
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_equals_sklearn_and_original_outputs_on_movielens(shared_data):
-    from qeu_kedro.datasets import MovieLensTmdbDataset, SentenceTransformerDataset
-    from qeu_kedro.pipelines.movie_embedding.nodes import check_movies, embed_movies
+def test_equals_sklearn_and_original_outputs_on_movielens(shared_data, monkeypatch):
+    from qeu_kedro.datasets import SentenceTransformerDataset
+    from qeu_kedro.pipelines.movie_embedding.nodes import embed_movies
+    from tests.conftest import matched_movies
 
     ratings = check_ratings(
         pd.read_csv(
@@ -129,11 +130,8 @@ def test_equals_sklearn_and_original_outputs_on_movielens(shared_data):
             names=["user_id", "age", "gender", "occupation", "zip"],
         )
     )
-    movies = check_movies(
-        MovieLensTmdbDataset(
-            shared_data / "movielens-100k/u.item", shared_data / "tmdb5000/tmdb_5000_movies.csv"
-        ).load()
-    )
+    monkeypatch.setenv("QEU_SHARED_DATA", str(shared_data))
+    movies = matched_movies("movielens")
     model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
     embed_params = {
         "text_columns": ["title", "overview"],

@@ -1,14 +1,17 @@
 """MovieLens layouts through the catalog: 1M's '::' files and code tables, the movie lists of 1M/10M and 20M+."""
 
+import io
+
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog, DatasetError
+from kedro.io import DataCatalog
+from kedro_datasets.pandas import CSVDataset
 
-from qeu_kedro.datasets.movielens_tmdb import MovieLensTmdbDataset
+from qeu_kedro.pipelines.movie_embedding.overviews import check_movie_overviews, check_movies, match_overviews
 from qeu_kedro.pipelines.ridge_analysis.dispatch import check_ratings, check_users
 from qeu_kedro.pipelines.ridge_analysis.layouts import decode_users
 from qeu_kedro.validation import RawDataError
-from tests.conftest import load_config
+from tests.conftest import REPO, load_config, matched_movies
 
 TMDB = 'title,release_date,overview\nToy Story,1995-10-30,"Toys come alive."\nHeat,1995-12-15,"A heist in LA."\n'
 
@@ -30,18 +33,18 @@ def ml1m(tmp_path, monkeypatch):
 
 
 def test_movielens_1m_loads_and_decodes_through_its_environment(ml1m):
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[3]
-    catalog = DataCatalog.from_config(load_config(repo, env="movielens_1m"))
-    params = load_config(repo, env="movielens_1m", key="parameters")["ridge_analysis"]
+    catalog = DataCatalog.from_config(load_config(REPO, env="movielens_1m"))
+    params = load_config(REPO, env="movielens_1m", key="parameters")["ridge_analysis"]
     users = check_users(decode_users(catalog.load("users"), params))
     assert users["age"].tolist() == [15, 60, 30]
     assert users["occupation"].tolist() == ["K-12 student", "self-employed", "scientist"]
     ratings = check_ratings(catalog.load("ratings"))
     assert ratings["rating"].tolist() == [5, 3, 4]
-    movies = catalog.load("movies")
-    assert movies["movie_id"].tolist() == [1, 6] and movies["overview"].str.len().gt(0).all()
+    movies = matched_movies("movielens_1m")
+    assert movies["movie_id"].tolist() == [1, 6] and movies["overview"].tolist() == [
+        "Toys come alive.",
+        "A heist in LA.",
+    ]
 
 
 def test_an_unknown_code_names_column_row_and_table():
@@ -55,14 +58,17 @@ def test_empty_code_tables_leave_the_100k_users_as_they_are():
 
 
 def test_movie_lists_of_every_layout(tmp_path):
-    (tmp_path / "tmdb.csv").write_text(TMDB)
+    """1M/10M's movies.dat (the movielens_1m entry) and 20M+'s movies.csv (the README's entry) match TMDB."""
     (tmp_path / "movies.csv").write_text('movieId,title,genres\n1,Toy Story (1995),Animation\n6,"Heat (1995)",Action\n')
     (tmp_path / "movies.dat").write_text("1::Toy Story (1995)::Animation\n6::Heat (1995)::Action\n")
-    for name, layout in (("movies.csv", "csv"), ("movies.dat", "dat")):
-        movies = MovieLensTmdbDataset(str(tmp_path / name), str(tmp_path / "tmdb.csv"), layout=layout).load()
-        assert movies["movie_id"].tolist() == [1, 6]
-    # the 1M file read as 100K: an error that names the layouts, not an empty table further on
-    with pytest.raises(DatasetError, match=r"does not parse as the MovieLens '100k' layout.*layout: 100k.*dat.*csv"):
-        MovieLensTmdbDataset(str(tmp_path / "movies.dat"), str(tmp_path / "tmdb.csv")).load()
-    with pytest.raises(DatasetError, match="not one of"):
-        MovieLensTmdbDataset(str(tmp_path / "movies.dat"), str(tmp_path / "tmdb.csv"), layout="10m")
+    params = load_config(REPO, "movielens_1m", "parameters")["movie_overviews"]
+    overviews = check_movie_overviews(pd.read_csv(io.StringIO(TMDB)), params)
+    dat = load_config(REPO, "movielens_1m")["movies"]["load_args"]
+    csv = {"header": 0, "names": ["movie_id", "title", "genres"], "keep_default_na": False, "na_values": [""]}
+    for name, load_args in (("movies.dat", dat), ("movies.csv", csv)):
+        movies = check_movies(CSVDataset(filepath=str(tmp_path / name), load_args=load_args).load())
+        assert match_overviews(movies, overviews, params)["movie_id"].tolist() == [1, 6]
+    # the 1M file read as 100K ('|'): an error that names the table, the column and the row, not an empty table
+    u_item = load_config(REPO, "movielens")["movies"]["load_args"]
+    with pytest.raises(RawDataError, match=r"dataset 'movies', column 'movie_id', row 0 .*'1::Toy Story"):
+        check_movies(CSVDataset(filepath=str(tmp_path / "movies.dat"), load_args=u_item).load())

@@ -21,20 +21,8 @@ from qeu_kedro.datasets.lazy_sentence_transformer import (
     as_sentence_transformer,
     weights_identity,
 )
-from qeu_kedro.validation import Column, check_table
 
 logger = logging.getLogger(__name__)
-
-MOVIE_COLUMNS = (
-    Column("movie_id", "int", min=1, unique=True),
-    Column("title", "str"),
-    Column("overview", "str", hint="Every movie needs an overview to embed; drop the movie or fill it in."),
-)
-
-
-def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
-    """Check the raw ``movies`` table (movie_id, title, overview) and return it typed."""
-    return check_table(movies, "movies", MOVIE_COLUMNS)
 
 
 def _encoder_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +129,7 @@ def embed_movies(
     """Embed every text column in ``params["text_columns"]`` for each movie, encoding only uncached texts.
 
     Args:
-        movies: checked movies with ``movie_id`` and the text columns.
+        movies: movies with ``movie_id`` and the text columns (``match_overviews``'s table).
         embedding_model: a ``SentenceTransformer``, or a lazy one (loaded only if a text is not cached).
         embedding_cache: earlier embeddings (``model_key``, ``text_sha256``, ``embedding``), or None.
         params: ``text_columns``, ``batch_size``, ``normalize_embeddings``, ``show_progress_bar``,

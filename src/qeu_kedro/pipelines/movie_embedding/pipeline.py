@@ -4,17 +4,32 @@ from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
-from .nodes import check_movies, embed_movies
+from .nodes import embed_movies
+from .overviews import check_movie_overviews, check_movies, match_overviews
+
+OVERVIEWS = "params:movie_overviews"
 
 
 def create_template() -> Pipeline:
-    """The pipeline before namespacing; ``movies`` and the parameters are shared."""
+    """The pipeline before namespacing; ``movies``, ``movie_overviews`` and the parameters are shared."""
     return Pipeline(
         [
             Node(check_movies, "movies", "movies_checked", name="check_movies"),
             Node(
+                check_movie_overviews,
+                ["movie_overviews", OVERVIEWS],
+                "movie_overviews_checked",
+                name="check_movie_overviews",
+            ),
+            Node(
+                match_overviews,
+                ["movies_checked", "movie_overviews_checked", OVERVIEWS],
+                "movies_matched",
+                name="match_overviews",
+            ),
+            Node(
                 embed_movies,
-                ["movies_checked", "embedding_model", "embedding_cache", "params:movie_embedding"],
+                ["movies_matched", "embedding_model", "embedding_cache", "params:movie_embedding"],
                 # the same cache file, read before and written after (a node cannot output its input)
                 ["movie_embeddings", "embedding_cache_updated"],
                 name="embed_movies",
@@ -28,7 +43,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     return sum(
         (
             Pipeline(
-                template, namespace=ns, inputs={"movies"}, parameters={"params:movie_embedding"}, tags="movie_embedding"
+                template,
+                namespace=ns,
+                inputs={"movies", "movie_overviews"},
+                parameters={"params:movie_embedding", OVERVIEWS},
+                tags="movie_embedding",
             )
             for ns in MOVIE_NAMESPACES
         ),

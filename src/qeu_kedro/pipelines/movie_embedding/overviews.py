@@ -1,0 +1,93 @@
+"""The movie table that ``embed_movies`` reads: each movie with its overview.
+
+Two raw inputs enter here, each checked by its own node: ``movies`` (the movie list:
+``movie_id``, ``title``) and ``movie_overviews`` (where the overviews come from). How a movie
+finds its overview is the parameter ``movie_overviews.match_on``:
+
+- ``movie_id``: the row of ``movie_overviews`` with the same ``movie_id``. The shipped sample's
+  movie list carries its overviews, so both catalog entries read the same file and every movie
+  finds its own row.
+- ``title_year``: a MovieLens title ``Title (Year)`` against TMDB's ``title`` and the year of its
+  ``release_date`` (:mod:`qeu_kedro.movielens`); the ``movielens`` environments.
+
+Movies without an overview are left out (logged); the ratings of those movies are then counted
+by ``ridge_analysis``'s join-loss check (``max_join_loss``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
+from qeu_kedro.validation import Column, check_table, fail
+
+logger = logging.getLogger(__name__)
+
+MOVIE_COLUMNS = (
+    Column("movie_id", "int", min=1, unique=True),
+    Column("title", "str"),
+)
+
+# What ``movie_overviews`` must hold, per matching rule.
+OVERVIEW_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "movie_id": (
+        Column("movie_id", "int", min=1, unique=True),
+        Column("overview", "str", hint="Every movie needs an overview to embed; drop the movie or fill it in."),
+    ),
+    # TMDB: a row without a title, a release date or an overview describes nothing and is skipped
+    "title_year": (
+        Column("title", "str", nullable=True),
+        Column("release_date", "str", nullable=True),
+        Column("overview", "str", nullable=True),
+    ),
+}
+
+
+def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
+    """Check the raw movie list (``movie_id``, ``title``) and return it typed."""
+    return check_table(movies, "movies", MOVIE_COLUMNS)
+
+
+def check_movie_overviews(overviews: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Check the raw overview source for ``params["match_on"]``'s columns and return them typed."""
+    return check_table(overviews, "movie_overviews", OVERVIEW_COLUMNS[params["match_on"]])
+
+
+def match_overviews(movies: pd.DataFrame, overviews: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """``movie_id, title, overview`` of the movies that ``overviews`` describes, in ``movies``' order.
+
+    Args:
+        movies: the checked movie list (:func:`check_movies`).
+        overviews: the checked overview source (:func:`check_movie_overviews`).
+        params: ``movie_overviews``: ``match_on`` (``movie_id`` or ``title_year``) and ``articles``
+            (``title_year``: the articles MovieLens moves to the end of a title).
+
+    Raises:
+        RawDataError: with ``title_year``, when no title of ``movies`` ends with a year: the file
+            is not a MovieLens movie list, or is read with another release's layout.
+    """
+    if params["match_on"] == "movie_id":
+        found = movies["movie_id"].map(overviews.set_index("movie_id")["overview"])
+        matched = movies.assign(overview=found)[found.notna().to_numpy()].reset_index(drop=True)
+    else:
+        if not any(movielens_title_keys(title, ())[1] is not None for title in movies["title"]):
+            fail(
+                "movies",
+                "title",
+                0,
+                f"no title ends with a year in brackets (found {movies['title'].iloc[0]!r}); "
+                "movie_overviews.match_on: title_year needs MovieLens titles such as 'Toy Story (1995)'",
+                "Check that the catalog entry 'movies' reads the file with its release's separator, "
+                "column names and encoding (load_args).",
+            )
+        matched = match_movielens_tmdb(movies, overviews, params["articles"])
+    logger.info(
+        "%d of %d movies of 'movies' have an overview in 'movie_overviews' (matched on %s)",
+        len(matched),
+        len(movies),
+        params["match_on"],
+    )
+    return matched
