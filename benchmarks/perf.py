@@ -206,7 +206,7 @@ def child_encode(args) -> dict[str, Any]:
     overviews = check_movie_overviews(catalog.load("movie_overviews"), params)
     movies = match_overviews(check_movies(catalog.load("movies")), overviews, params)
     texts = movies["title"].tolist() + movies["overview"].tolist()
-    model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    model = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load().model  # the SentenceTransformer
     base = {"batch_size": 256, "normalize_embeddings": True, "show_progress_bar": False}
     variants = {
         "plain encode (batch 256, fp32)": None,

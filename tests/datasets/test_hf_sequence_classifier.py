@@ -3,7 +3,8 @@
 import pytest
 from kedro.io import DatasetError
 
-from qeu_kedro.datasets.hf_sequence_classifier import HFModelFolder, HFSequenceClassifierDataset
+from qeu_kedro.datasets import ModelHandle
+from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
 
 
 def test_needs_a_model_or_a_filepath():
@@ -29,10 +30,13 @@ def test_save_and_load_a_classifier(tmp_path):
     )
     model = BertForSequenceClassification(config)
     ds = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf"))
-    with pytest.raises(DatasetError, match="'model' and 'tokenizer'"):
+    with pytest.raises(DatasetError, match="saves a ModelHandle, not BertForSequenceClassification"):
         ds.save(model)
-    ds.save({"model": model, "tokenizer": tokenizer})
+    ds.save(ModelHandle("a test classifier", model=model, tokenizer=tokenizer))
     loaded = ds.load()
-    assert isinstance(loaded, HFModelFolder) and ds.exists()
-    assert loaded.model().config.num_labels == 3
-    assert loaded.tokenizer()("良い")["input_ids"] == tokenizer("良い")["input_ids"]
+    assert isinstance(loaded, ModelHandle) and ds.exists() and not loaded.loaded  # nothing read until used
+    assert type(loaded.model).__name__ == "BertForSequenceClassification" and loaded.model.config.num_labels == 3
+    assert loaded.tokenizer("良い")["input_ids"] == tokenizer("良い")["input_ids"]
+    # a node that builds another model on the same weights (here the encoder without the head)
+    encoder = loaded.from_pretrained("AutoModel")
+    assert type(encoder).__name__ == "BertModel" and encoder.config.hidden_size == 8

@@ -1,4 +1,5 @@
-"""Base class for catalog entries that are a model folder: saved at ``filepath``, else named by a spec."""
+"""What every model entry of the catalog loads (:class:`ModelHandle`), and the base of the entries
+that are a model folder (:class:`ModelFolderDataset`: saved at ``filepath``, else named by a spec)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,85 @@ from qeu_kedro.datasets._atomic import clean_stale_temporaries, save_folder_atom
 from qeu_kedro.models import resolve_model
 
 
+class ModelHandle:
+    """A model and its tokenizer, and where they come from: the one type the project's model datasets
+    load and the nodes pass on.
+
+    ``source`` is the model's folder or spec, or a description such as ``"<base> + LoRA"`` (for logs,
+    reports and MLflow tags). ``model`` and ``tokenizer`` are loaded from ``source`` the first time
+    they are used, unless they were given (a model a node has just trained, or one a dataset loaded
+    with its adapter). A node that builds a new head on the same weights (a classifier with its own
+    labels) calls :meth:`from_pretrained`. :class:`~qeu_kedro.datasets.LazySentenceTransformer`
+    loads its model with sentence-transformers instead; nothing here imports torch.
+
+    Args:
+        source: a model folder or spec, or what the given model is.
+        model: the loaded model, if it is one already.
+        tokenizer: its tokenizer, if loaded.
+        load_args: keyword arguments for every ``from_pretrained``.
+        auto_class: the transformers auto class that ``model`` is loaded with.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        model: Any = None,
+        tokenizer: Any = None,
+        load_args: dict[str, Any] | None = None,
+        auto_class: str = "AutoModel",
+    ) -> None:
+        self.source = source
+        self._model = model
+        self._tokenizer = tokenizer
+        self._load_args = dict(load_args or {})
+        self.auto_class = auto_class
+
+    @property
+    def load_args(self) -> dict[str, Any]:
+        return dict(self._load_args)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded (or was given)."""
+        return self._model is not None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = self._load_tokenizer()
+        return self._tokenizer
+
+    def from_pretrained(self, auto_class: str | None = None, **kwargs: Any) -> Any:
+        """A fresh ``transformers.<auto_class>.from_pretrained(source, **load_args, **kwargs)`` (``source``: a folder)."""
+        import transformers
+
+        cls = getattr(transformers, auto_class or self.auto_class)
+        return cls.from_pretrained(self.source, **{**self._load_args, **kwargs})
+
+    def _load_model(self) -> Any:
+        return self.from_pretrained()
+
+    def _load_tokenizer(self) -> Any:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(self.source, **self._load_args)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.source!r}, loaded={self.loaded})"
+
+
 class ModelFolderDataset(AbstractDataset):
     """A model folder saved to ``filepath``, or else the model spec ``model`` resolved.
 
-    Subclasses set the class attributes and write ``load`` (from :meth:`source`) and
-    ``save`` (through :meth:`_save_folder`); nothing here imports torch.
+    Subclasses set the class attributes and write ``load`` (a :class:`ModelHandle` on
+    :meth:`source`) and ``save`` (through :meth:`_save_folder`); nothing here imports torch.
 
     Args:
         model: a spec for :func:`qeu_kedro.models.resolve_model` (bundled, folder or hub id),

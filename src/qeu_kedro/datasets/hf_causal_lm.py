@@ -1,31 +1,22 @@
 """Catalog entries for a causal language model and for a LoRA adapter trained on it.
 
-Both load a :class:`CausalLM` (model + tokenizer), so the nodes that generate or train take
-one type whatever its origin. Nothing here imports torch at module level.
+Both load a :class:`~qeu_kedro.datasets.ModelHandle` with the model and its tokenizer loaded, so
+the nodes that generate or train take one type whatever its origin. Nothing here imports torch at
+module level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from qeu_kedro.datasets._model_folder import ModelFolderDataset
+from qeu_kedro.datasets._model_folder import ModelFolderDataset, ModelHandle
 from qeu_kedro.models import resolve_model
 
 
-@dataclass
-class CausalLM:
-    """A causal LM and its tokenizer; ``source`` says where it came from (for logs and reports)."""
-
-    model: Any
-    tokenizer: Any
-    source: str
-
-
-def load_causal_lm(spec: str, allow_download: bool = False, load_args: dict[str, Any] | None = None) -> CausalLM:
+def load_causal_lm(spec: str, allow_download: bool = False, load_args: dict[str, Any] | None = None) -> ModelHandle:
     """Resolve ``spec`` (bundled, folder or hub id) and load it for CPU inference or training."""
     # Resolve first: an unavailable model fails at once, before the slow transformers import.
     path = resolve_model(spec, allow_download=allow_download)
@@ -37,7 +28,7 @@ def load_causal_lm(spec: str, allow_download: bool = False, load_args: dict[str,
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, **(load_args or {}))
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return CausalLM(model=model, tokenizer=tokenizer, source=spec)
+    return ModelHandle(spec, model=model, tokenizer=tokenizer, load_args=load_args, auto_class="AutoModelForCausalLM")
 
 
 class HFCausalLMDataset(AbstractDataset):
@@ -70,7 +61,7 @@ class HFCausalLMDataset(AbstractDataset):
     def _describe(self) -> dict[str, Any]:
         return {"model": self._model, "allow_download": self._allow_download}
 
-    def load(self) -> CausalLM:
+    def load(self) -> ModelHandle:
         return load_causal_lm(self._model, self._allow_download, self._load_args)
 
     def save(self, data: Any) -> None:
@@ -120,7 +111,7 @@ class PeftAdapterDataset(ModelFolderDataset):
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "base_model": self._model}
 
-    def load(self) -> CausalLM:
+    def load(self) -> ModelHandle:
         from peft import PeftModel
 
         if not self._exists():
@@ -128,10 +119,10 @@ class PeftAdapterDataset(ModelFolderDataset):
         base = load_causal_lm(self._model, self._allow_download, self._load_args)
         model = PeftModel.from_pretrained(base.model, str(self._filepath))
         model.eval()
-        return CausalLM(model=model, tokenizer=base.tokenizer, source=f"{self._model} + {self._filepath}")
+        return ModelHandle(f"{self._model} + {self._filepath}", model=model, tokenizer=base.tokenizer)
 
-    def save(self, data: CausalLM) -> None:
-        if not hasattr(data.model, "peft_config"):
+    def save(self, data: ModelHandle) -> None:
+        if not isinstance(data, ModelHandle) or not hasattr(data.model, "peft_config"):
             raise DatasetError("PeftAdapterDataset saves a peft model (with an adapter); got a plain model.")
 
         def write(tmp: Path) -> None:

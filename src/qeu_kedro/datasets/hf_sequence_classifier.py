@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kedro.io import DatasetError
 
-from qeu_kedro.datasets._model_folder import ModelFolderDataset
-
-
-@dataclass(frozen=True)
-class HFModelFolder:
-    """Where a transformers model lives; loads its parts on demand.
-
-    Nodes get this rather than a loaded model because they decide the head and its
-    configuration (number of labels, dropout) when they build it.
-    """
-
-    path: str
-    load_args: dict[str, Any] | None = None
-
-    def tokenizer(self, **kwargs: Any) -> Any:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(self.path, **{**(self.load_args or {}), **kwargs})
-
-    def model(self, auto_class: str = "AutoModelForSequenceClassification", **kwargs: Any) -> Any:
-        """``transformers.<auto_class>.from_pretrained(path, **kwargs)`` (for example ``AutoModel``)."""
-        import transformers
-
-        cls = getattr(transformers, auto_class)
-        return cls.from_pretrained(self.path, **{**(self.load_args or {}), **kwargs})
+from qeu_kedro.datasets._model_folder import ModelFolderDataset, ModelHandle
 
 
 class HFSequenceClassifierDataset(ModelFolderDataset):
-    """Loads an :class:`HFModelFolder`; saves ``{"model": ..., "tokenizer": ...}`` to ``filepath``.
+    """Loads a :class:`~qeu_kedro.datasets.ModelHandle` (nothing read until used); saves one to ``filepath``.
+
+    The handle's ``model`` is an ``AutoModelForSequenceClassification``; a node that fine-tunes
+    builds its own head with ``handle.from_pretrained(..., num_labels=...)``.
 
     Example catalog entries::
 
@@ -54,15 +31,15 @@ class HFSequenceClassifierDataset(ModelFolderDataset):
 
     MARKER = "config.json"
 
-    def load(self) -> HFModelFolder:
-        return HFModelFolder(self.source(), self._load_args)
+    def load(self) -> ModelHandle:
+        return ModelHandle(self.source(), load_args=self._load_args, auto_class="AutoModelForSequenceClassification")
 
-    def save(self, data: Any) -> None:
-        if not isinstance(data, dict) or not {"model", "tokenizer"} <= set(data):
-            raise DatasetError("HFSequenceClassifierDataset saves a dict with 'model' and 'tokenizer'.")
+    def save(self, data: ModelHandle) -> None:
+        if not isinstance(data, ModelHandle):
+            raise DatasetError(f"HFSequenceClassifierDataset saves a ModelHandle, not {type(data).__name__}.")
 
         def write(tmp: Path) -> None:
-            data["model"].save_pretrained(str(tmp))
-            data["tokenizer"].save_pretrained(str(tmp))
+            data.model.save_pretrained(str(tmp))
+            data.tokenizer.save_pretrained(str(tmp))
 
         self._save_folder(write)

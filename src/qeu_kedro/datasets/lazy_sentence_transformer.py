@@ -15,6 +15,7 @@ from typing import Any
 
 from kedro.io import DatasetError
 
+from qeu_kedro.datasets._model_folder import ModelHandle
 from qeu_kedro.datasets.sentence_transformer import SentenceTransformerDataset
 
 _CHUNK = 1 << 20
@@ -92,13 +93,12 @@ def weights_identity(model: Any) -> str:
     return digest.hexdigest()
 
 
-class LazySentenceTransformer:
-    """Stands for a ``SentenceTransformer`` at ``source``; loads it at the first ``load()`` / ``encode()``."""
+class LazySentenceTransformer(ModelHandle):
+    """A :class:`~qeu_kedro.datasets.ModelHandle` whose ``model`` is a ``SentenceTransformer`` at ``source``,
+    loaded at the first ``model`` / ``load()`` / ``encode()``; ``identity`` needs no loading for a folder."""
 
-    def __init__(self, source: str, load_args: dict[str, Any]) -> None:
-        self.source = source
-        self._load_args = load_args
-        self._model: Any = None
+    def __init__(self, source: str, load_args: dict[str, Any] | None = None, *, model: Any = None) -> None:
+        super().__init__(source, model=model, load_args=load_args)
 
     @cached_property
     def identity(self) -> str:
@@ -108,33 +108,27 @@ class LazySentenceTransformer:
             return folder_identity(folder)
         return weights_identity(self.load())
 
-    @property
-    def load_args(self) -> dict[str, Any]:
-        return dict(self._load_args)
+    def _load_model(self) -> Any:
+        from sentence_transformers import SentenceTransformer
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+        return SentenceTransformer(self.source, **self._load_args)
+
+    def _load_tokenizer(self) -> Any:
+        return self.model.tokenizer
 
     def load(self) -> Any:
-        if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
-            self._model = SentenceTransformer(self.source, **self._load_args)
-        return self._model
+        """The ``SentenceTransformer`` (loaded now if it was not)."""
+        return self.model
 
     def encode(self, *args: Any, **kwargs: Any) -> Any:
-        return self.load().encode(*args, **kwargs)
+        return self.model.encode(*args, **kwargs)
 
     def save(self, path: str) -> None:
-        self.load().save(path)
-
-    def __repr__(self) -> str:
-        return f"LazySentenceTransformer({self.source!r}, loaded={self.loaded})"
+        self.model.save(path)
 
 
 def as_sentence_transformer(model: Any) -> Any:
-    """The ``SentenceTransformer`` itself: loads a :class:`LazySentenceTransformer`, passes anything else through.
+    """The ``SentenceTransformer`` itself: a :class:`LazySentenceTransformer`'s (loaded now), anything else as it is.
 
     Nodes call it on a model input, so they work with the lazy dataset of the shipped catalog
     and with an eager ``SentenceTransformerDataset`` (or a model passed in a test) alike.

@@ -8,7 +8,8 @@ from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
 
 class SentenceTransformerDataset(ModelFolderDataset):
-    """Loads a ``SentenceTransformer``; saves one to ``filepath``.
+    """Loads a :class:`~qeu_kedro.datasets.LazySentenceTransformer` with its model read at once; saves
+    a ``SentenceTransformer`` (or a handle of one) to ``filepath``.
 
     Example catalog entries::
 
@@ -29,10 +30,12 @@ class SentenceTransformerDataset(ModelFolderDataset):
     DEFAULT_LOAD_ARGS = {"device": "cpu"}
 
     def load(self) -> Any:
-        source = self.source()
-        from sentence_transformers import SentenceTransformer
+        # imported here: lazy_sentence_transformer builds on this module
+        from qeu_kedro.datasets.lazy_sentence_transformer import LazySentenceTransformer
 
-        return SentenceTransformer(source, **self._load_args)
+        handle = LazySentenceTransformer(self.source(), dict(self._load_args))
+        handle.load()
+        return handle
 
     def save(self, data: Any) -> None:
         self._save_folder(lambda tmp: data.save(str(tmp)))

@@ -52,7 +52,7 @@ def base_model():
 
 
 def eager_model():
-    return SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    return SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load().model  # the SentenceTransformer
 
 
 def tiny_pairs(n=48, seed=5):

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from kedro.io import DatasetError
 
+from qeu_kedro.datasets import ModelHandle
 from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
 from qeu_kedro.models import ModelNotAvailableError
 from tests.conftest import REPO, load_config
@@ -78,7 +79,9 @@ def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path)
         label2id={"NEGATIVE": 0, "POSITIVE": 1},
     )
     HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).save(
-        {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
+        ModelHandle(
+            "tiny BERT", model=BertForSequenceClassification(config), tokenizer=BertTokenizerFast(vocab_file=str(vocab))
+        )
     )
     folder = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).load()
     test = pd.DataFrame(

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from qeu_kedro.datasets import ModelHandle
 from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
 from qeu_kedro.pipelines.jrte_sentiment.model import fine_tune_classifier, predict_run
 from tests.conftest import REPO, load_config
@@ -51,7 +52,9 @@ def tiny_bert(tmp_path_factory):
         initializer_range=0.5,  # logits far from uniform, so that the losses compared below differ clearly
     )
     HFSequenceClassifierDataset(filepath=str(folder / "clf")).save(
-        {"model": BertForSequenceClassification(config), "tokenizer": BertTokenizerFast(vocab_file=str(vocab))}
+        ModelHandle(
+            "tiny BERT", model=BertForSequenceClassification(config), tokenizer=BertTokenizerFast(vocab_file=str(vocab))
+        )
     )
     return HFSequenceClassifierDataset(filepath=str(folder / "clf")).load()
 
@@ -118,5 +121,5 @@ def test_trainer_arguments_come_from_parameters_under_their_own_names(tiny_bert)
     assert preds[[f"p_{n}" for n in NAMES]].sum(axis=1).to_numpy() == pytest.approx(1.0, abs=1e-5)
     # a run switched off trains nothing and predicts nothing
     off, info = fine_tune_classifier(data, data, tiny_bert, training, {**RUN, "enabled": False}, TASK)
-    assert off == {} and info == {"enabled": False, "history": []}
+    assert not off.loaded and "switched off" in off.source and info == {"enabled": False, "history": []}
     assert predict_run(off, data, data, data, training, {**RUN, "enabled": False}, TASK).empty

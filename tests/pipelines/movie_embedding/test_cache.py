@@ -58,7 +58,8 @@ def minilm_folder():
 
 @pytest.fixture(scope="module")
 def minilm(minilm_folder):
-    return SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    """The SentenceTransformer itself (a model passed in directly, keyed by its loaded weights)."""
+    return SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load().model
 
 
 def test_first_run_misses_rerun_hits_without_loading_the_model(tmp_path):
@@ -105,10 +106,13 @@ def test_changed_model_invalidates_the_cache(minilm, minilm_folder, tmp_path):
     _, updated = embed_movies(movies(), recording, cache, PARAMS)
     assert len(recording.encoded) == 6  # nothing reused from the other model
     assert updated["model_key"].nunique() == 1 and set(updated["model_key"]) != set(cache["model_key"])
-    # an eager model of the same weights hits the cache written with its identity
-    assert cache_key(minilm, PARAMS) == cache_key(
-        SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load(), PARAMS
-    )
+    # a model of the same weights loaded again hits the cache written with its identity
+    assert cache_key(minilm, PARAMS) == cache_key(minilm.__class__(minilm_folder, device="cpu"), PARAMS)
+    # the eager and the lazy dataset load the same handle type: both keyed by the folder, the model read or not
+    eager = SentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    lazy_base = LazySentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2").load()
+    assert eager.loaded and not lazy_base.loaded
+    assert cache_key(eager, PARAMS) == cache_key(lazy_base, PARAMS) and not lazy_base.loaded
 
 
 def test_folder_identity_follows_the_weights(minilm_folder, tmp_path):

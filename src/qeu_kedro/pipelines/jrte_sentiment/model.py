@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.datasets import ModelHandle
+
 from .data import class_names
 
 logger = logging.getLogger(__name__)
@@ -55,10 +57,10 @@ class EmbeddingZeroShot:
     ``pipeline``: a list of ``{"label", "score"}`` for the top class.
     """
 
-    def __init__(self, folder: Any, descriptions: dict[str, list[str]], params: dict[str, Any]) -> None:
+    def __init__(self, folder: ModelHandle, descriptions: dict[str, list[str]], params: dict[str, Any]) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model = SentenceTransformer(folder.path, device="cpu")
+        self.model = SentenceTransformer(folder.source, device="cpu")
         self.model.max_seq_length = params["max_length"]
         self.params = params
         self.labels = list(descriptions)
@@ -82,13 +84,13 @@ class EmbeddingZeroShot:
         return [{"label": self.labels[b], "score": float(p[b])} for b, p in zip(best, probs, strict=True)]
 
 
-def _two_class_model(folder: Any, params: dict[str, Any]) -> Any:
+def _two_class_model(folder: ModelHandle, params: dict[str, Any]) -> Any:
     if params["method"] == "embedding_zero_shot":
         return EmbeddingZeroShot(folder, params["descriptions"], params["zero_shot"])
     if params["method"] == "pipeline":
         from transformers import pipeline
 
-        clf = pipeline("text-classification", model=folder.path, device="cpu")
+        clf = pipeline("text-classification", model=folder.source, device="cpu")
         return lambda texts: clf(texts, batch_size=params["zero_shot"]["batch_size"], truncation=True)
     raise ValueError(f"level1.method must be 'embedding_zero_shot' or 'pipeline', not {params['method']!r}.")
 
@@ -123,7 +125,9 @@ def prediction_table(
     return table
 
 
-def predict_level1(test: pd.DataFrame, level1_model: Any, params: dict[str, Any], task: dict[str, Any]) -> pd.DataFrame:
+def predict_level1(
+    test: pd.DataFrame, level1_model: ModelHandle, params: dict[str, Any], task: dict[str, Any]
+) -> pd.DataFrame:
     """Level 1: classify ``test`` with a 2-class model (no training on this corpus), mapped to the task's classes."""
     model = _two_class_model(level1_model, params)
     logger.info("Level 1 (%s): classifying %d sentences", params["method"], len(test))
@@ -219,11 +223,11 @@ def trainer_arguments(scratch: str, training: dict[str, Any], run: dict[str, Any
 def fine_tune_classifier(
     train: pd.DataFrame,
     dev: pd.DataFrame,
-    base_model: Any,
+    base_model: ModelHandle,
     training: dict[str, Any],
     run: dict[str, Any],
     task: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[ModelHandle, dict[str, Any]]:
     """Fine-tune ``base_model`` with a head over the task's classes on ``train``, evaluated on ``dev`` every epoch.
 
     Args:
@@ -238,14 +242,14 @@ def fine_tune_classifier(
             (null or ``balanced``).
 
     Returns:
-        ``{"model", "tokenizer"}`` (``{}`` when the run is switched off) and the training
+        The fine-tuned classifier as a ``ModelHandle`` (one with no model when the run is switched off) and the training
         metrics: ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
         ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
         across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``.
     """
     if not run.get("enabled", True):
         logger.info("Run switched off (enabled: false): not trained")
-        return {}, {"enabled": False, "history": []}
+        return ModelHandle(f"{base_model.source}: not fine-tuned (run switched off)"), {"enabled": False, "history": []}
 
     import tempfile
 
@@ -253,8 +257,8 @@ def fine_tune_classifier(
 
     names = class_names(task)
     set_seed(training["trainer"]["seed"])
-    tokenizer = base_model.tokenizer()
-    model = base_model.model(
+    tokenizer = base_model.tokenizer
+    model = base_model.from_pretrained(
         "AutoModelForSequenceClassification",
         num_labels=len(names),
         id2label=dict(enumerate(names)),
@@ -313,7 +317,7 @@ def fine_tune_classifier(
         "n_train": int(len(train)),
         "n_dev": int(len(dev)),
     }
-    return {"model": trainer.model.eval(), "tokenizer": tokenizer}, metrics
+    return ModelHandle(f"{base_model.source} fine-tuned", model=trainer.model.eval(), tokenizer=tokenizer), metrics
 
 
 def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -333,14 +337,12 @@ def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def predict_classifier(
-    classifier: Any, params: dict[str, Any], names: list[str], **splits: pd.DataFrame
+    classifier: ModelHandle, params: dict[str, Any], names: list[str], **splits: pd.DataFrame
 ) -> pd.DataFrame:
     """Predictions (class, softmax confidence, ``p_<class>``) of a fine-tuned classifier on each named split."""
     import torch
 
-    if not isinstance(classifier, dict):  # the saved Level 2 model comes back from the catalog as a folder
-        classifier = {"model": classifier.model(), "tokenizer": classifier.tokenizer()}
-    model, tokenizer = classifier["model"].eval(), classifier["tokenizer"]
+    model, tokenizer = classifier.model.eval(), classifier.tokenizer
     batch_size = params["trainer"]["per_device_eval_batch_size"]
     tables = []
     for split, data in splits.items():
@@ -365,7 +367,7 @@ def predict_classifier(
 
 
 def predict_run(
-    classifier: Any,
+    classifier: ModelHandle,
     train: pd.DataFrame,
     dev: pd.DataFrame,
     test: pd.DataFrame,
