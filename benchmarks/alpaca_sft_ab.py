@@ -3,7 +3,7 @@
 Each run writes ``before_after.csv`` (one row per held-out prompt, the measures of the answers
 before and after training). Two runs of one environment hold out the same prompts, so their
 ``*_after`` columns are paired: the difference B - A of each measure that the pipeline compares
-with an interval (chrF, copying, repetition, ending by itself), with a 95 % paired bootstrap
+(every measure of the answers), with a 95 % paired bootstrap
 interval and a verdict (the pipeline's own directions and statistics).
 
 Usage:
@@ -16,8 +16,7 @@ import sys
 
 import pandas as pd
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import _paired
-from qeu_kedro.stats import paired_bootstrap
+from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, paired_change
 
 
 def main(path_a: str, path_b: str, ngram: int = 4) -> None:
@@ -26,11 +25,13 @@ def main(path_a: str, path_b: str, ngram: int = 4) -> None:
         sys.exit("The two runs did not hold out the same prompts in the same order: they cannot be paired.")
     print("| measure of the trained answers | A | B | B - A [95 % interval] | verdict for B |")
     print("| --- | ---: | ---: | ---: | --- |")
+    settings = {"bootstrap_resamples": 10_000, "bootstrap_seed": 0}
+    direction = {True: "higher is better", False: "lower is better", None: "neither is better"}
     for measure, higher in _paired({"ngram": ngram}).items():
-        c = paired_bootstrap(a[f"{measure}_after"], b[f"{measure}_after"], seed=0, higher_is_better=higher)
+        c = paired_change(a[f"{measure}_after"], b[f"{measure}_after"], higher, settings)
         print(
-            f"| {measure} ({'higher' if higher else 'lower'} is better) | {c.before:.4f} | {c.after:.4f} | "
-            f"{c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}] | {c.verdict} |"
+            f"| {measure} ({direction[higher]}) | {c['before']:.4f} | {c['after']:.4f} | "
+            f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['verdict']} |"
         )
     print(f"\nn = {len(a)} held-out prompts, 10,000 resamples.")
 

@@ -412,13 +412,13 @@ def train_lora(
     evaluated with the same trainer before training and on the chosen adapter.
 
     Returns:
-        The model with its chosen adapter (a ``CausalLM``, saved as an adapter by the catalog) and
+        The model with its chosen adapter (a ``ModelHandle``, saved as an adapter by the catalog) and
         the training metrics (losses, the validation chrF curve, the chosen step, time).
     """
     from peft import set_peft_model_state_dict
     from transformers import set_seed
 
-    from qeu_kedro.datasets.hf_causal_lm import CausalLM
+    from qeu_kedro.datasets import ModelHandle
 
     set_seed(params["trainer"]["seed"])
     tokenizer = base_model.tokenizer
@@ -469,7 +469,7 @@ def train_lora(
         metrics["eval_loss_before"],
         metrics["eval_loss_after"],
     )
-    return CausalLM(model=model, tokenizer=tokenizer, source=f"{base_model.source} + LoRA"), metrics
+    return ModelHandle(f"{base_model.source} + LoRA", model=model, tokenizer=tokenizer), metrics
 
 
 # ---------------------------------------------------------------- generation and measures
@@ -587,10 +587,42 @@ def _summary_columns(measures: Mapping[str, Any]) -> list[str]:
     return ["chrf", f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
 
 
-def _paired(measures: Mapping[str, Any]) -> dict[str, bool]:
-    """The measures compared with a paired interval, and whether higher is better for each."""
+def _paired(measures: Mapping[str, Any]) -> dict[str, bool | None]:
+    """Every before/after measure, compared with a paired interval, and whether higher is better for each.
+
+    None: neither direction is better (the answers' length); its verdict says "higher", "lower" or
+    "no evidence" instead of better or worse.
+    """
     n = measures["ngram"]
-    return {"chrf": True, f"copied_{n}gram_share": False, "ended_by_itself": True, f"repeated_{n}gram_share": False}
+    return {
+        "chrf": True,
+        f"copied_{n}gram_share": False,
+        "ended_by_itself": True,
+        f"repeated_{n}gram_share": False,
+        "duplicate_sentence_share": False,
+        "language_match": True,
+        "n_chars": None,
+        "n_new_tokens": None,
+    }
+
+
+def paired_change(
+    before: pd.Series, after: pd.Series, higher_is_better: bool | None, measures: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The paired bootstrap of ``after - before`` over the prompts (:func:`qeu_kedro.stats.paired_bootstrap`)
+    as a dict; for a measure with no better direction the verdict is "higher", "lower" or "no evidence"."""
+    from qeu_kedro.stats import paired_bootstrap
+
+    c = paired_bootstrap(
+        before.astype(float),
+        after.astype(float),
+        n_resamples=measures["bootstrap_resamples"],
+        seed=measures["bootstrap_seed"],
+        higher_is_better=True if higher_is_better is None else higher_is_better,
+    ).to_dict()
+    if higher_is_better is None:
+        c["verdict"] = {"better": "higher", "worse": "lower"}.get(c["verdict"], c["verdict"])
+    return c
 
 
 def compare_before_after(
@@ -599,14 +631,11 @@ def compare_before_after(
     """The before/after table (one row per held-out prompt) and the summary metrics.
 
     Summary: held-out eval loss before/after; the mean of each measure overall and per requested
-    language (``language_match`` and ``ended_by_itself`` as rates); for chrF, the copied and
-    repeated n-gram shares and the share of answers that end by themselves, the paired
+    language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
     difference over the held-out prompts with its 95 % bootstrap interval and a verdict
-    (:func:`qeu_kedro.stats.paired_bootstrap`); the references' own copied n-gram share (the
-    yardstick for copying); and the issue's targets, each met or not.
+    (:func:`paired_change`); the references' own copied n-gram share (the yardstick for copying);
+    and the issue's targets, each met or not.
     """
-    from qeu_kedro.stats import paired_bootstrap
-
     cols = _summary_columns(measures)
     n = measures["ngram"]
     keep = ["answer", *cols, "detected_language"]
@@ -619,13 +648,7 @@ def compare_before_after(
         return {c: round(float(frame[c].astype(float).mean()), 4) for c in cols}
 
     paired = {
-        c: paired_bootstrap(
-            table[f"{c}_before"].astype(float),
-            table[f"{c}_after"].astype(float),
-            n_resamples=measures["bootstrap_resamples"],
-            seed=measures["bootstrap_seed"],
-            higher_is_better=higher,
-        ).to_dict()
+        c: paired_change(table[f"{c}_before"], table[f"{c}_after"], higher, measures)
         for c, higher in _paired(measures).items()
     }
     reference_copied = round(float(before[f"reference_copied_{n}gram_share"].mean()), 4)
@@ -749,14 +772,14 @@ def _cell(text: Any, limit: int) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def describe_comparison(comparison: Mapping[str, Any], what: str, higher_is_better: bool) -> str:
+def describe_comparison(comparison: Mapping[str, Any], what: str, higher_is_better: bool | None) -> str:
     """One sentence for a paired comparison, saying which direction is better (for a measure where
-    lower is better, an interval above 0 is "worse")."""
+    lower is better, an interval above 0 is "worse"; None: neither is)."""
     c = comparison
-    direction = "higher" if higher_is_better else "lower"
+    direction = {True: "higher is better", False: "lower is better", None: "neither direction is better"}
     return (
         f"{what} changed by {c['difference']:+.4f} (95 % interval {c['ci_low']:+.4f} to {c['ci_high']:+.4f}, "
-        f"n = {c['n']}; {direction} is better): {c['verdict']}"
+        f"n = {c['n']}; {direction[higher_is_better]}): {c['verdict']}"
     )
 
 
@@ -768,6 +791,10 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
         f"copied_{n}gram_share": f"The share of {n}-grams copied from the prompt",
         "ended_by_itself": "The share of answers that end by themselves",
         f"repeated_{n}gram_share": f"The repeated {n}-gram share",
+        "duplicate_sentence_share": "The duplicate sentence share",
+        "language_match": "The share of answers in the requested language",
+        "n_chars": "The answers' length in characters",
+        "n_new_tokens": "The answers' length in new tokens",
     }
     higher = _paired(measures)
     lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
@@ -781,6 +808,39 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
         f"themselves not fewer after: **{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
     ]
     return lines
+
+
+_GENERATION_COLUMNS = {"prompt": "prompt", "reference": "reference", "before": "answer_before", "after": "answer_after"}
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as a markdown table (``DataFrame.to_markdown``), every value written as it is."""
+    return pd.DataFrame(rows).astype(str).to_markdown(index=False, disable_numparse=True)
+
+
+def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> list[dict[str, Any]]:
+    """The summary table: each measure before and after, the paired difference with its interval, the verdict."""
+    change = "after - before [95 % interval]"
+    loss = summary["eval_loss"]
+    rows = [
+        {"measure": "held-out eval loss", "before": loss["before"], "after": loss["after"], change: "", "verdict": ""}
+    ]
+    for c in cols:
+        cmp = summary["paired"][c]
+        rows.append(
+            {
+                "measure": c,
+                "before": summary["overall"]["before"][c],
+                "after": summary["overall"]["after"][c],
+                change: f"{cmp['difference']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]",
+                "verdict": cmp["verdict"],
+            }
+        )
+    ref = summary[f"reference_copied_{n}gram_share"]
+    rows.append(
+        {"measure": f"references' own copied_{n}gram_share", "before": ref, "after": "", change: "", "verdict": ""}
+    )
+    return rows
 
 
 def report_markdown(
@@ -809,34 +869,24 @@ def report_markdown(
         "",
         *_verdicts(summary, measures),
         "",
-        "| measure | before | after |",
-        "| --- | --- | --- |",
-        f"| held-out eval loss | {summary['eval_loss']['before']} | {summary['eval_loss']['after']} |",
+        _markdown_table(_summary_rows(summary, cols, measures["ngram"])),
     ]
-    lines += [f"| {c} | {summary['overall']['before'][c]} | {summary['overall']['after'][c]} |" for c in cols]
-    n = measures["ngram"]
-    lines += [f"| references' own copied_{n}gram_share | {summary[f'reference_copied_{n}gram_share']} | |"]
     if figure:
         lines += ["", f"![before vs after]({PurePosixPath(str(figure)).name})"]
-    lines += [
-        "",
-        "## By requested language",
-        "",
-        "| language | n | measure | before | after |",
-        "| --- | --- | --- | --- | --- |",
+    by_language = [
+        {"language": lang, "n": block["n"], "measure": c, "before": block["before"][c], "after": block["after"][c]}
+        for lang, block in summary["by_language"].items()
+        for c in cols
     ]
-    for lang, block in summary["by_language"].items():
-        lines += [f"| {lang} | {block['n']} | {c} | {block['before'][c]} | {block['after'][c]} |" for c in cols]
-    lines += [
-        "",
-        "## Generations",
-        "",
-        "| NO | lang | category | prompt | reference | before | after |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+    generations = [
+        {
+            "NO": r["NO"],
+            "lang": r["language"],
+            "category": f"{r['category']}/{r['uniqueness']}",
+            **{k: _cell(r[col], cell_chars) for k, col in _GENERATION_COLUMNS.items()},
+        }
+        for r in table.to_dict(orient="records")
     ]
-    for r in table.to_dict(orient="records"):
-        lines.append(
-            f"| {r['NO']} | {r['language']} | {r['category']}/{r['uniqueness']} | {_cell(r['prompt'], cell_chars)} | "
-            f"{_cell(r['reference'], cell_chars)} | {_cell(r['answer_before'], cell_chars)} | {_cell(r['answer_after'], cell_chars)} |"
-        )
+    lines += ["", "## By requested language", "", _markdown_table(by_language)]
+    lines += ["", "## Generations", "", _markdown_table(generations)]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""The before/after summary: every measure with its paired interval and verdict, and the report's tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, compare_before_after, report_markdown
+
+MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
+TRAIN = {
+    "eval_loss_before": 2.0,
+    "eval_loss_after": 1.5,
+    "base_model": "tiny",
+    "n_train": 8,
+    "n_validation": 2,
+    "global_step": 4,
+    "chosen_step": 4,
+    "instruction_language": "native",
+    "train_loss": 1.7,
+    "train_seconds": 1.0,
+    "validation_chrf_curve": [{"step": 0, "validation_chrf": 1.0}, {"step": 4, "validation_chrf": 2.0}],
+}
+
+
+def answers(n: int, after: bool) -> pd.DataFrame:
+    """``n`` prompts; after training each answer is 10 characters longer, in the right language, with
+    the same chrF, copying and repetition as before."""
+    return pd.DataFrame(
+        {
+            "NO": range(n),
+            "language": "ja",
+            "category": "open_qa",
+            "uniqueness": "simple",
+            "prompt": [f"問{i}|改行\nあり" for i in range(n)],
+            "reference": "答え",
+            "answer": [("長い答え" if after else "答え") + str(i) for i in range(n)],
+            "chrf": [float(i % 5) for i in range(n)],
+            "repeated_4gram_share": 0.1,
+            "copied_4gram_share": [0.2 + 0.01 * (i % 3) for i in range(n)],
+            "n_chars": [20 + i % 4 + (10 if after else 0) for i in range(n)],
+            "duplicate_sentence_share": 0.0,
+            "language_match": [1.0 if after or i % 2 else 0.0 for i in range(n)],
+            "ended_by_itself": True,
+            "n_new_tokens": [12 + i % 3 for i in range(n)],
+            "detected_language": "ja",
+            "reference_copied_4gram_share": 0.1,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def compared():
+    return compare_before_after(answers(24, False), answers(24, True), TRAIN, MEASURES)
+
+
+def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction(compared):
+    _, summary = compared
+    assert (
+        set(summary["paired"])
+        == set(_paired(MEASURES))
+        == {
+            "chrf",
+            "copied_4gram_share",
+            "repeated_4gram_share",
+            "ended_by_itself",
+            "duplicate_sentence_share",
+            "language_match",
+            "n_chars",
+            "n_new_tokens",
+        }
+    )
+    paired = summary["paired"]
+    # unchanged measures: a zero difference and no evidence
+    assert paired["chrf"]["difference"] == 0.0 and paired["chrf"]["verdict"] == "no evidence"
+    # half the answers move into the requested language: better, with the interval above 0
+    assert paired["language_match"]["difference"] == pytest.approx(0.5) and paired["language_match"]["ci_low"] > 0
+    assert paired["language_match"]["verdict"] == "better"
+    # length has no better direction: 10 characters longer is "higher", never "better"
+    assert paired["n_chars"]["difference"] == pytest.approx(10.0) and paired["n_chars"]["verdict"] == "higher"
+    assert paired["n_new_tokens"]["verdict"] == "no evidence"
+
+
+def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
+    table, summary = compared
+    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    header = next(line for line in report.splitlines() if line.startswith("| measure"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "measure",
+        "before",
+        "after",
+        "after - before [95 % interval]",
+        "verdict",
+    ]
+    row = next(line for line in report.splitlines() if line.startswith("| n_chars"))
+    n = summary["paired"]["n_chars"]
+    assert f"{n['difference']:+.4f} [{n['ci_low']:+.4f}, {n['ci_high']:+.4f}]" in row and "higher" in row
+    assert "The answers' length in characters changed by +10.0000" in report and "neither direction is better" in report
+    # the generations table: one row per prompt; a '|' or a line break in a cell cannot break the table
+    generations = report.split("## Generations")[1].strip().splitlines()
+    assert len(generations) == 2 + 24 and all(line.count(" | ") == 6 for line in generations[2:])
+    assert "問0\\|改行 ⏎ あり" in generations[2]
