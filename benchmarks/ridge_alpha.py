@@ -39,9 +39,10 @@ def main() -> None:
         context = session.load_context()
         catalog, params = context.catalog, context.params["ridge_analysis"]
         design, _ = build_model_input(
-            check_ratings(catalog.load("ratings")),
-            check_users(catalog.load("users")),
+            check_ratings(catalog.load("ratings"), params),
+            check_users(catalog.load("users"), params),
             catalog.load("base.movie_embeddings"),
+            params,
         )
     started = time.perf_counter()
     train, _ = split_ratings(design, params)

@@ -115,7 +115,7 @@ RATINGS_GOOD = {"user_id": lambda i: i + 1, "movie_id": lambda i: 10 + i, "ratin
 @SETTINGS
 @given(tables(["user_id", "movie_id", "rating"], RATINGS_GOOD))
 def test_ratings(table):
-    out = assert_passes_or_names(check_ratings, table, "ratings")
+    out = assert_passes_or_names(lambda t: check_ratings(t, PARAMS["ridge_analysis"]), table, "ratings")
     if out is not None:
         assert out["rating"].between(1, 5).all() and not out.duplicated(["user_id", "movie_id"]).any()
 
@@ -304,10 +304,10 @@ def test_ja_instruct_records(tasks, questions, answers):
 @pytest.mark.parametrize("value", [np.inf, -np.inf, 2**70, "1e3", True, np.nan])
 def test_edge_cells_of_a_number_column(value):
     table = pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 1], "rating": [3, value]})
-    assert_passes_or_names(check_ratings, table, "ratings")
+    assert_passes_or_names(lambda t: check_ratings(t, PARAMS["ridge_analysis"]), table, "ratings")
 
 
 def test_a_boolean_is_not_a_rating():
     table = pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 1], "rating": [3, True]}, dtype=object)
     with pytest.raises(RawDataError, match=r"column 'rating', row 1 .*expected a number, found True"):
-        check_ratings(table)
+        check_ratings(table, PARAMS["ridge_analysis"])

@@ -17,14 +17,14 @@ from qeu_kedro.pipelines.ridge_analysis.nodes import (
 )
 from qeu_kedro.pipelines.ridge_analysis.reference import build_flat_model_input
 
-from .test_exact_ridge import random_inputs
+from .test_exact_ridge import RIDGE, random_inputs
 
 CV = {"folds": 5, "repeats": 2, "seed": 3}
 
 
 def _design(seed=0, **kwargs):
     ratings, users, embeddings = random_inputs(seed, **kwargs)
-    design, _ = build_model_input(ratings, users, embeddings)
+    design, _ = build_model_input(ratings, users, embeddings, RIDGE)
     return design, build_flat_model_input(ratings, users, embeddings)
 
 

@@ -17,6 +17,7 @@ from qeu_kedro.pipelines.ridge_analysis.nodes import (
     top_coefficients,
 )
 from qeu_kedro.validation import RawDataError
+from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE  # conf/base, join loss unchecked
 
 PARAMS = {
     "alpha": 5.0,
@@ -60,7 +61,7 @@ def embeddings():
 
 
 def test_build_model_input_joins_one_hot_and_drops_movies_without_embedding():
-    design, stats = build_model_input(check_ratings(ratings()), check_users(users()), embeddings())
+    design, stats = build_model_input(check_ratings(ratings(), RIDGE), check_users(users(), RIDGE), embeddings(), RIDGE)
     table = design.to_frame()  # the flat table the original built, materialised for this check
     assert list(table.columns) == [
         "age",
@@ -97,7 +98,7 @@ def test_rating_by_unknown_user_is_an_input_error():
     bad = ratings()
     bad.loc[3, "user_id"] = 99
     with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'user_id', row 3 .*user 99 is not in 'users'"):
-        build_model_input(check_ratings(bad), check_users(users()), embeddings())
+        build_model_input(check_ratings(bad, RIDGE), check_users(users(), RIDGE), embeddings(), RIDGE)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +115,7 @@ def test_check_ratings_and_users(frame, dataset, column, words):
     check = check_ratings if dataset == "ratings" else check_users
     pattern = f"dataset '{dataset}'" + (f", column '{column}'" if column else "") + f".*{words}"
     with pytest.raises(RawDataError, match=pattern):
-        check(frame)
+        check(frame, RIDGE)
 
 
 @pytest.fixture
@@ -203,7 +204,7 @@ def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_wh
             "timestamp": 0,
         }
     )
-    design, _ = build_model_input(check_ratings(rated), check_users(six), embeddings())
+    design, _ = build_model_input(check_ratings(rated, RIDGE), check_users(six, RIDGE), embeddings(), RIDGE)
     params = {**PARAMS, "plot_features": ["occupation_writer", "title_embedding_0"]}
     top = top_coefficients(fit_ridge(design, PARAMS), PARAMS)
     fig = plot_top_features(design, top, params, LABELS)

@@ -13,12 +13,13 @@ from qeu_kedro.pipelines.ridge_analysis import nodes
 from qeu_kedro.pipelines.ridge_analysis import partitioned as P
 from qeu_kedro.validation import RawDataError
 from tests.conftest import run_kedro
-from tests.pipelines.ridge_analysis.test_exact_ridge import random_inputs
+from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE, random_inputs
 
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 PARAMS = {
+    **RIDGE,  # conf/base (join loss unchecked: random_inputs), these keys changed
     "alpha": 5.0,
     "fit_intercept": True,
     "test_size": 0.2,
@@ -84,7 +85,7 @@ def test_selections_are_scikit_learns_split_and_repeated_folds():
 
 def test_partition_sums_add_up_to_the_in_memory_statistics():
     ratings, users, embeddings = random_inputs(seed=3)
-    design, _ = nodes.build_model_input(ratings, users, embeddings)
+    design, _ = nodes.build_model_input(ratings, users, embeddings, PARAMS)
     tables = (design.user_features.to_numpy(np.float64), design.movie_features.to_numpy(np.float64))
     rows = pd.DataFrame({"user_row": design.user_row, "movie_row": design.movie_row, "rating": design.rating})
     cuts = [0, 700, 701, 2000, len(rows)]  # uneven partitions, one of a single rating
@@ -117,9 +118,10 @@ def test_movie_features_alone_and_half_stars_partitioned_equal_in_memory():
     in_memory, on_partitions = both(nodes.check_ratings(ratings, params), ids_only, embeddings, 6, params)
     assert_same(in_memory, on_partitions)
     assert on_partitions[0]["features"] == [c for c in embeddings.columns if c != "movie_id"]
-    # whole stars (the default) refuse a half star, naming its partition and row (every partition has one)
+    # conf/base's whole stars refuse a half star, naming its partition and row (every partition has one)
+    whole_stars = {**params, "rating_step": RIDGE["rating_step"]}
     with pytest.raises(RawDataError, match=r"ratings \(partition [0-2]\)', column 'rating', row [01] .*whole number"):
-        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), ids_only, embeddings)
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), ids_only, embeddings, whole_stars)
 
 
 def test_on_a_local_cluster_partitioned_ridge_equals_in_memory(cluster_client):
@@ -135,17 +137,17 @@ def test_a_bad_partition_is_named_with_column_and_row():
     ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
     ratings.loc[250, "rating"] = 9
     with pytest.raises(RawDataError, match=r"partition 2.*rating"):
-        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings)
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, PARAMS)
     ratings.loc[250, "rating"] = 3
     ratings.loc[10, "user_id"] = 999_999
     with pytest.raises(RawDataError, match=r"partition 0.*user_id.*999999"):
-        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings)
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, PARAMS)
 
 
 def test_scatter_sample_is_every_rating_when_they_fit():
     ratings, users, embeddings = random_inputs(seed=6, n_ratings=500)
-    design, _ = nodes.build_model_input(ratings, users, embeddings)
-    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=4), users, embeddings)
+    design, _ = nodes.build_model_input(ratings, users, embeddings, PARAMS)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=4), users, embeddings, PARAMS)
     whole = P.sample_design(pdesign, max_ratings=10_000, seed=0)
     np.testing.assert_array_equal(whole.rating, design.rating)
     np.testing.assert_array_equal(whole.column("e3"), design.column("e3"))
@@ -164,9 +166,9 @@ def test_a_worker_killed_mid_computation_does_not_change_the_result():
     from dask import delayed
 
     ratings, users, embeddings = random_inputs(seed=7, n_ratings=200_000, n_users=2000, n_movies=500, dim=64)
-    design, _ = nodes.build_model_input(ratings, users, embeddings)
+    design, _ = nodes.build_model_input(ratings, users, embeddings, PARAMS)
     expected = nodes.fit_ridge(design, PARAMS)
-    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=80), users, embeddings)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=80), users, embeddings, PARAMS)
     # each partition takes 50 ms to arrive (a slow read), so the kill lands mid-computation
     slow = tuple(delayed(operator.getitem)([delayed(time.sleep)(0.05), rows], 1) for rows in pdesign.rows)
     pdesign = replace(pdesign, rows=slow)

@@ -65,7 +65,10 @@ def test_sample_run_of_base_namespace_finds_the_planted_structure(project):
     embeddings = pd.read_parquet(project / "data" / "04_feature" / "base" / "movie_embeddings.parquet")
     ratings = pd.read_csv(project / "data" / "01_raw" / "ratings.csv")
     ratings["rating"] = np.random.default_rng(0).permutation(ratings["rating"].to_numpy())
-    table, stats = build_model_input(ratings, pd.read_csv(project / "data" / "01_raw" / "users.csv"), embeddings)
+    users = pd.read_csv(project / "data" / "01_raw" / "users.csv")
+    table, stats = build_model_input(
+        ratings, users, embeddings, load_config(project, None, "parameters")["ridge_analysis"]
+    )
     train, test = split_ratings(table, RIDGE)
     shuffled = evaluate_ridge(fit_ridge(train, RIDGE), train, test, stats)
     assert shuffled["r2_test"] < 0.05

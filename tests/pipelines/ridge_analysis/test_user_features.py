@@ -15,9 +15,8 @@ from qeu_kedro.pipelines.ridge_analysis.nodes import (
 )
 from qeu_kedro.pipelines.ridge_analysis.reference import build_flat_model_input, fit_ridge_flat, split_flat
 from qeu_kedro.validation import RawDataError
-from tests.pipelines.ridge_analysis.test_exact_ridge import assert_same_model, random_inputs
-
-FIT = {"alpha": 5.0, "fit_intercept": True, "test_size": 0.2, "seed": 42}
+from tests.conftest import REPO, load_config
+from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE, assert_same_model, random_inputs
 
 
 def flat_with(ratings, users, embeddings, user_columns):
@@ -34,7 +33,7 @@ def flat_with(ratings, users, embeddings, user_columns):
 )
 def test_fit_equals_sklearn_on_the_chosen_user_columns(features, user_cols):
     ratings, users, embeddings = random_inputs(seed=3)
-    params = {**FIT, "user_features": features}
+    params = {**RIDGE, "user_features": features}
     design, stats = build_model_input(ratings, users, embeddings, params)
     flat = flat_with(ratings, users, embeddings, user_cols)
     assert design.features == [c for c in flat.columns if c != "rating"]
@@ -48,7 +47,7 @@ def test_fit_equals_sklearn_on_the_chosen_user_columns(features, user_cols):
 
 def test_movie_features_alone_need_only_user_ids_which_may_repeat():
     ratings, users, embeddings = random_inputs(seed=4)
-    params = {**FIT, "user_features": []}
+    params = {**RIDGE, "user_features": []}
     # a 20M+ release: the users table is the ratings' user_id column, ids repeated
     ids_only = check_users(ratings[["user_id"]], params)
     assert list(ids_only.columns) == ["user_id"]
@@ -60,25 +59,25 @@ def test_movie_features_alone_need_only_user_ids_which_may_repeat():
     assert alone == full
 
 
-def test_default_user_features_are_age_gender_occupation():
+def test_base_user_features_are_age_gender_occupation():
+    assert RIDGE["user_features"] == ["age", "gender", "occupation"]  # conf/base
     ratings, users, embeddings = random_inputs(seed=5, n_ratings=500)
-    default, _ = build_model_input(ratings, users, embeddings)
-    explicit, _ = build_model_input(ratings, users, embeddings, {"user_features": ["age", "gender", "occupation"]})
-    assert default.features == explicit.features
-    assert default.features[:3] == ["age", "gender_F", "gender_M"]
-    pd.testing.assert_frame_equal(default.user_features, explicit.user_features)
+    design, _ = build_model_input(ratings, users, embeddings, RIDGE)
+    occupations = [f"occupation_{o}" for o in ("artist", "doctor", "student", "writer")]
+    assert design.features[:7] == ["age", "gender_F", "gender_M", *occupations]
+    assert design.features[7:] == [c for c in embeddings.columns if c != "movie_id"]
 
 
 def test_users_check_requires_only_the_configured_columns():
     _, users, _ = random_inputs(n_ratings=10)
-    checked = check_users(users.drop(columns=["gender", "occupation"]), {"user_features": ["age"]})
+    checked = check_users(users.drop(columns=["gender", "occupation"]), {**RIDGE, "user_features": ["age"]})
     assert list(checked.columns) == ["user_id", "age"]
     with pytest.raises(RawDataError, match=r"dataset 'users', column 'gender'.*required column is missing"):
-        check_users(users.drop(columns=["gender"]), {"user_features": ["age", "gender"]})
+        check_users(users.drop(columns=["gender"]), {**RIDGE, "user_features": ["age", "gender"]})
     with pytest.raises(RawDataError, match=r"dataset 'users', column 'user_id', row 1 .*duplicate id"):
-        check_users(users.iloc[[0, 0]], {"user_features": ["age"]})
+        check_users(users.iloc[[0, 0]], {**RIDGE, "user_features": ["age"]})
     with pytest.raises(ValueError, match=r"user_features names unknown columns \['zip_code'\]"):
-        check_users(users, {"user_features": ["zip_code"]})
+        check_users(users, {**RIDGE, "user_features": ["zip_code"]})
 
 
 def half_stars(n=200, seed=0):
@@ -94,7 +93,7 @@ def half_stars(n=200, seed=0):
 
 def test_half_star_ratings_pass_with_step_half_and_keep_their_values():
     table = half_stars()
-    checked = check_ratings(table, {"rating_step": 0.5})
+    checked = check_ratings(table, {**RIDGE, "rating_step": 0.5})
     np.testing.assert_array_equal(checked["rating"].to_numpy(), table["rating"].to_numpy())
     assert checked["rating"].min() == 0.5
 
@@ -107,26 +106,35 @@ def test_half_star_ratings_are_refused_with_whole_stars():
         match=rf"dataset 'ratings', column 'rating', row {row} .*whole number, found {table['rating'][row]}.*"
         r"rating_step",
     ):
-        check_ratings(table, {"rating_step": 1})
-    with pytest.raises(RawDataError, match=rf"column 'rating', row {row} .*"):
-        check_ratings(table)  # the default is whole stars
+        check_ratings(table, {**RIDGE, "rating_step": 1})
+
+
+def test_base_rating_step_is_whole_stars():
+    base = load_config(REPO, None, "parameters")["ridge_analysis"]
+    assert base["rating_step"] == 1
+    table = half_stars()
+    whole = table.assign(rating=np.ceil(table["rating"]).astype(int))  # 1 ... 5
+    pd.testing.assert_frame_equal(check_ratings(whole, base), whole)
+    row = int(np.flatnonzero(table["rating"] % 1 != 0)[0])
+    with pytest.raises(RawDataError, match=rf"column 'rating', row {row} .*whole number"):
+        check_ratings(table, base)
 
 
 def test_off_step_and_out_of_range_ratings_are_refused_with_half_stars():
     table = half_stars()
     table.loc[7, "rating"] = 3.25
     with pytest.raises(RawDataError, match=r"'ratings', column 'rating', row 7 .*multiple of 0.5, found 3.25"):
-        check_ratings(table, {"rating_step": 0.5})
+        check_ratings(table, {**RIDGE, "rating_step": 0.5})
     table.loc[7, "rating"] = 0.0
     with pytest.raises(RawDataError, match=r"'ratings', column 'rating', row 7 .*outside the allowed range \[0.5, 5"):
-        check_ratings(table, {"rating_step": 0.5})
+        check_ratings(table, {**RIDGE, "rating_step": 0.5})
 
 
 def test_half_star_ratings_fit_like_sklearn():
     ratings, users, embeddings = random_inputs(seed=6)
     ratings = ratings.drop_duplicates(["user_id", "movie_id"], ignore_index=True)  # one rating per pair
     ratings["rating"] = ratings["rating"] - 0.5 * (ratings.index.to_numpy() % 2)  # 0.5 ... 5
-    params = {**FIT, "rating_step": 0.5, "user_features": []}
+    params = {**RIDGE, "rating_step": 0.5, "user_features": []}
     checked = check_ratings(ratings, params)
     design, _ = build_model_input(checked, check_users(users, params), embeddings, params)
     train, _ = split_ratings(design, params)

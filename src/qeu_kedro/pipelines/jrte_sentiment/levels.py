@@ -23,7 +23,7 @@ def countermeasures_in_use(run: dict[str, Any]) -> list[str]:
     """Which countermeasures a run's parameters switch on (keys of ``level4.explanations``)."""
     trainer, model = run.get("trainer") or {}, run.get("config") or {}
     used = []
-    if run.get("enabled", True) and run.get("early_stopping_patience") is not None:
+    if run["enabled"] and run.get("early_stopping_patience") is not None:
         used.append("early_stopping")
     if (trainer.get("weight_decay") or 0) > 0:
         used.append("weight_decay")

@@ -247,7 +247,7 @@ def fine_tune_classifier(
         ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
         across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``.
     """
-    if not run.get("enabled", True):
+    if not run["enabled"]:
         logger.info("Run switched off (enabled: false): not trained")
         return ModelHandle(f"{base_model.source}: not fine-tuned (run switched off)"), {"enabled": False, "history": []}
 
@@ -376,7 +376,7 @@ def predict_run(
     task: dict[str, Any],
 ) -> pd.DataFrame:
     """Predictions on the run's ``predict_splits`` (Level 2 predicts train too, for Level 3); empty when switched off."""
-    if not run.get("enabled", True):
+    if not run["enabled"]:
         return pd.DataFrame(columns=["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"])
     data = {"train": train, "dev": dev, "test": test}
     return predict_classifier(classifier, training, class_names(task), **{s: data[s] for s in run["predict_splits"]})
@@ -402,7 +402,7 @@ def tune_class_bias(
     """
     from sklearn.metrics import f1_score
 
-    if not params.get("enabled", True):
+    if not params["enabled"]:
         return predictions.iloc[0:0], {"enabled": False}
     names = class_names(task)
     target = params["class"]

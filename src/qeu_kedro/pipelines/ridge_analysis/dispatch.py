@@ -30,14 +30,14 @@ __all__ = [
 ]
 
 
-def check_ratings(ratings: Any, params: dict[str, Any] | None = None) -> Any:
+def check_ratings(ratings: Any, params: dict[str, Any]) -> Any:
     """:func:`.nodes.check_ratings`; partitioned ratings pass through: ``build_model_input``
     checks each partition in its pass (with the same ``rating_step``)."""
     return ratings if is_partitioned(ratings) else nodes.check_ratings(ratings, params)
 
 
 def build_model_input(
-    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any] | None = None
+    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[Any, dict[str, int]]:
     """:func:`.nodes.build_model_input`, or :func:`.partitioned.build_partitioned_input` on a Dask DataFrame.
 

@@ -54,9 +54,9 @@ USER_FEATURES = ("age", *CATEGORICAL)  # the user columns that can be features (
 TARGET = "rating"
 
 
-def user_features_of(params: dict[str, Any] | None) -> list[str]:
-    """The user columns that are features: ``params["user_features"]``, all of them if unset."""
-    chosen = list((params or {}).get("user_features", USER_FEATURES))
+def user_features_of(params: dict[str, Any]) -> list[str]:
+    """The user columns that are features: ``params["user_features"]``, each one of ``USER_FEATURES``."""
+    chosen = list(params["user_features"])
     unknown = [c for c in chosen if c not in USER_FEATURES]
     if unknown:
         raise ValueError(
@@ -89,24 +89,24 @@ def user_columns(schema: dict[str, Any] | None, features: Sequence[str] = USER_F
     return tuple(c for c in columns if c.name == "user_id" or c.name in features)
 
 
-def check_ratings(ratings: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+def check_ratings(ratings: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     """Check the raw ``ratings`` table (user_id, movie_id, rating; one rating per user and movie).
 
-    Ratings are multiples of ``params["rating_step"]`` (default 1: whole stars 1-5).
+    Ratings are multiples of ``params["rating_step"]`` (conf/base: 1, whole stars 1-5).
     """
-    step = (params or {}).get("rating_step", 1)
+    step = params["rating_step"]
     return check_table(ratings, "ratings", rating_columns(step), unique_together=[RATING_KEY])
 
 
-def check_users(users: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-    """Check the raw ``users`` table: ``user_id`` and the ``params["user_features"]`` columns (default all).
+def check_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
+    """Check the raw ``users`` table: ``user_id`` and the ``params["user_features"]`` columns.
 
     Gender and occupation must be in ``params["schema"]``'s lists. With ``user_features: []``
     only ``user_id`` is read and a repeated id counts once (the 20M+ releases have no users
     file: their catalog reads the ratings' user ids as ``users``).
     """
     features = user_features_of(params)
-    checked = check_table(users, "users", user_columns((params or {}).get("schema"), features))
+    checked = check_table(users, "users", user_columns(params["schema"], features))
     return checked if features else checked.drop_duplicates("user_id", ignore_index=True)
 
 
@@ -187,11 +187,11 @@ class RatingDesign:
 
 
 def build_model_input(
-    ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any] | None = None
+    ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[RatingDesign, dict[str, int]]:
     """Index ratings by user and movie feature rows instead of joining them into one wide table.
 
-    The user columns of ``params["user_features"]`` (default age, gender, occupation; an empty
+    The user columns of ``params["user_features"]`` (conf/base: age, gender, occupation; an empty
     list: movie features alone) are features: ``gender`` and ``occupation`` one-hot encoded,
     ``age`` numeric; every embedding dimension is a feature. Ratings of movies without an embedding are dropped
     (and counted); a rating by an unknown user is an input error, and so is a dropped
@@ -215,7 +215,7 @@ def build_model_input(
     dropped = len(ratings) - len(kept)
     if kept.empty:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
-    check_join_loss(ratings, movie_embeddings, (params or {}).get("max_join_loss"))
+    check_join_loss(ratings, movie_embeddings, params["max_join_loss"])
 
     # Only users and movies with a kept rating: one-hot columns then match a get_dummies of the join.
     raters = users.loc[users["user_id"].isin(kept["user_id"]).to_numpy()].reset_index(drop=True)

@@ -319,7 +319,7 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
 
 
 def build_partitioned_input(
-    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any] | None = None
+    ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[PartitionedDesign, dict[str, int]]:
     """:func:`.nodes.build_model_input` for a Dask DataFrame of ratings: one pass over the partitions.
 
@@ -340,7 +340,7 @@ def build_partitioned_input(
     parts = ratings.to_delayed()
     all_users = delayed(np.sort(users["user_id"].to_numpy()), pure=True)
     all_movies = delayed(np.sort(movie_embeddings["movie_id"].to_numpy()), pure=True)
-    step = (params or {}).get("rating_step", 1)
+    step = params["rating_step"]
     scans = dask.compute(*[delayed(_scan_partition)(p, i, all_users, all_movies, step) for i, p in enumerate(parts)])
     n_in = sum(s["n_in"] for s in scans)
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
@@ -357,8 +357,8 @@ def build_partitioned_input(
             TARGET: np.ones(size, dtype=np.int64),
         }
     )
-    features = {"user_features": params["user_features"]} if params and "user_features" in params else None
-    small, _ = build_model_input(stand_in, users, movie_embeddings, features)
+    # The stand-in holds only movies with an embedding: its join loses nothing (max_join_loss passes).
+    small, _ = build_model_input(stand_in, users, movie_embeddings, params)
     # build_model_input keeps the users' and movies' table order; rows here index sorted ids.
     user_features = small.user_features.sort_index()
     movie_features = small.movie_features.sort_index()

@@ -45,7 +45,7 @@ def split_flat(table: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFram
 def fit_ridge_flat(train: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
     """scikit-learn's ``Ridge`` on the flattened rows; the model as plain data like :func:`.nodes.fit_ridge`."""
     features = [c for c in train.columns if c != TARGET]
-    model = Ridge(alpha=params["alpha"], fit_intercept=params.get("fit_intercept", True))
+    model = Ridge(alpha=params["alpha"], fit_intercept=params["fit_intercept"])
     model.fit(train[features].to_numpy(dtype=np.float64), train[TARGET].to_numpy(dtype=np.float64))
     return {
         "alpha": float(params["alpha"]),
