@@ -32,14 +32,13 @@ def ml1m(tmp_path, monkeypatch):
     return tmp_path
 
 
-OPEN_SCHEMA = {"genders": None, "occupations": None}
-
-
 def test_movielens_1m_loads_and_decodes_through_its_environment(ml1m):
     catalog = DataCatalog.from_config(load_config(REPO, env="movielens_1m"))
     params = load_config(REPO, env="movielens_1m", key="parameters")["ridge_analysis"]
-    # conf/movielens_1m lists no schema for its own occupations (conf/base's are 100K's): left open here
-    users = check_users(decode_users(catalog.load("users"), params), {**params, "schema": OPEN_SCHEMA})
+    # conf/movielens_1m's schema lists the occupations its code table decodes to, each of them once
+    occupations = params["schema"]["occupations"]
+    assert sorted(occupations) == sorted(set(params["user_codes"]["occupation"].values()))
+    users = check_users(decode_users(catalog.load("users"), params), params)
     assert users["age"].tolist() == [15, 60, 30]
     assert users["occupation"].tolist() == ["K-12 student", "self-employed", "scientist"]
     ratings = check_ratings(catalog.load("ratings"), params)
