@@ -1,5 +1,7 @@
 """Fine-tuning on tiny data with the bundled all-MiniLM-L6-v2: loss, save/reload, triplets, seeds."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -94,14 +96,30 @@ def test_same_seed_same_model_whether_the_model_comes_lazy_or_eager():
     np.testing.assert_allclose(first, second, atol=1e-6)
 
 
-def test_triplets_mined_and_given_train_and_evaluate_like_pairs():
+def test_mining_says_how_many_pairs_it_leaves_out(caplog):
+    """A pair whose every candidate is within the margin gets no negative and is left out of training."""
+    train, _ = split_pairs(tiny_pairs(32, seed=9), p())
+    strict = p()
+    strict["hard_negatives"].update(mine=True, relative_margin=0.6)
+    with caplog.at_level(logging.WARNING):
+        triplets = prepare_training_set(train, base_model(), strict)
+    assert 0 < len(triplets) < len(train)
+    (message,) = [r.getMessage() for r in caplog.records if "found no negative" in r.getMessage()]
+    assert f"no negative for {len(train) - len(triplets)} of {len(train)} training pairs" in message
+    assert "relative_margin" in message
+
+
+def test_triplets_mined_and_given_train_and_evaluate_like_pairs(caplog):
     pairs = tiny_pairs(32, seed=9)
     train, test = split_pairs(pairs, p())
     mine = p()
     mine["hard_negatives"]["mine"] = True
-    triplets = prepare_training_set(train, base_model(), mine)
+    with caplog.at_level(logging.WARNING):
+        triplets = prepare_training_set(train, base_model(), mine)
     assert list(triplets.columns) == ["anchor", "positive", "negative"]
     assert len(triplets) > 0
+    assert len(triplets) == len(train)  # every tiny pair finds a negative at the 5 % margin: no warning
+    assert not [r for r in caplog.records if "found no negative" in r.getMessage()]
     assert (triplets["negative"] != triplets["positive"]).all()
     # negatives are mined among the training positives only: no test text leaks in
     assert set(triplets["negative"]) <= set(train["positive"])
