@@ -66,6 +66,9 @@ pytestmark = [
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements.txt)")
 
 
+RENDERED = ".pipeline-metadata__preview-html .html-renderer"  # a markdown preview, rendered
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         pass
@@ -181,6 +184,22 @@ def _open(browser, url: str):
     return page
 
 
+def _open_selected(browser, url: str, selector: str):
+    """Open ``url`` (which selects a dataset) and wait for ``selector`` in its metadata panel.
+
+    Once in a full CI run (2026-12-05) the panel of a URL-selected dataset never opened in 60 s, while the
+    same commit passed when the test file was rerun; the page is loaded a second time before the test gives up.
+    """
+    page = _open(browser, url)
+    try:
+        page.locator(selector).first.wait_for(state="visible", timeout=20_000)
+    except playwright_api.TimeoutError:
+        page.close()
+        page = _open(browser, url)
+        page.locator(selector).first.wait_for(state="visible")
+    return page
+
+
 def _zoom_percent(page) -> int:
     """The zoom kedro-viz shows in its toolbar, once the zoom-to-fit transition has settled."""
     scale = page.locator(".pipeline-minimap-toolbar__scale")
@@ -277,9 +296,10 @@ def test_every_registered_pipeline_and_both_namespaces_show_in_the_browser(brows
 
 def test_dataset_previews_show_a_rounded_table_a_figure_and_markdown_reports(browser, site_url, movie_run_project):
     # a table: the first rows of the CSV the run wrote, rounded, only the columns the panel shows whole
-    page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients")
+    page = _open_selected(
+        browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients", ".pipeline-metadata .preview-table"
+    )
     table = page.locator(".pipeline-metadata .preview-table")
-    table.wait_for(state="visible")
     headers = [t.strip() for t in table.locator(".preview-table__header").all_inner_texts()]
     written = pd.read_csv(movie_run_project / "data/08_reporting/base/top_coefficients.csv")
     assert headers[-3:] == ["rank", "feature", "coefficient"]
@@ -298,9 +318,10 @@ def test_dataset_previews_show_a_rounded_table_a_figure_and_markdown_reports(bro
     page.close()
 
     # a figure: the PNG the run wrote, inline in the metadata panel
-    page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients_bar")
+    page = _open_selected(
+        browser, site_url + "/?pid=ridge_analysis&sn=base.top_coefficients_bar", ".pipeline-metadata__plot-image"
+    )
     image = page.locator(".pipeline-metadata__plot-image")
-    image.first.wait_for(state="visible")
     source = image.first.get_attribute("src") or ""
     assert source.startswith("data:image/png;base64,")
     width = page.evaluate("el => el.naturalWidth", image.first.element_handle())
@@ -310,9 +331,8 @@ def test_dataset_previews_show_a_rounded_table_a_figure_and_markdown_reports(bro
     page.close()
 
     # a markdown report, rendered: heading, bold, table; names with underscores kept whole
-    page = _open(browser, site_url + "/?pid=alpaca_sft&sn=alpaca_sft.report")
-    rendered = page.locator(".pipeline-metadata__preview-html .html-renderer")
-    rendered.wait_for(state="visible")
+    page = _open_selected(browser, site_url + "/?pid=alpaca_sft&sn=alpaca_sft.report", RENDERED)
+    rendered = page.locator(RENDERED)
     assert rendered.locator("h1").inner_text().strip() == "Viz test report"
     assert rendered.locator("strong").first.inner_text().strip() == "alpaca_sft.report"
     assert [c.strip() for c in rendered.locator("td").all_inner_texts()] == ["chrF", "1.5"]
@@ -321,9 +341,8 @@ def test_dataset_previews_show_a_rounded_table_a_figure_and_markdown_reports(bro
     page.close()
 
     # a report the run wrote: rendered, with the figures it links shown inline (the site cannot reach the files)
-    page = _open(browser, site_url + "/?pid=ridge_analysis&sn=base.ridge_report")
-    rendered = page.locator(".pipeline-metadata__preview-html .html-renderer")
-    rendered.wait_for(state="visible")
+    page = _open_selected(browser, site_url + "/?pid=ridge_analysis&sn=base.ridge_report", RENDERED)
+    rendered = page.locator(RENDERED)
     assert rendered.locator("h1").inner_text().strip().startswith("ridge_analysis / base:")
     images = rendered.locator("img")
     assert images.count() == 2
