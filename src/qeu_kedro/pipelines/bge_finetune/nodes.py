@@ -224,14 +224,15 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
         verbose=params["show_progress_bar"],
     ).to_pandas()
     logger.info("Mined hard negatives: %d triplets from %d pairs", len(mined), len(train))
-    if len(mined) < len(train):
+    left_out = len(train) - len(mined)
+    if left_out:
         logger.warning(
             "Hard-negative mining found no negative for %d of %d training pairs (%.0f %%); they are left out of "
             "training. To keep more of them, lower bge_finetune.hard_negatives.relative_margin (null: no margin) "
             "or raise range_max.",
-            len(train) - len(mined),
+            left_out,
             len(train),
-            100 * (len(train) - len(mined)) / len(train),
+            100 * left_out / len(train),
         )
     return mined[["anchor", "positive", "negative"]].reset_index(drop=True)
 
