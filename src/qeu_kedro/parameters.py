@@ -124,6 +124,8 @@ OPEN: frozenset[str] = frozenset(
         "jrte_sentiment.baseline.config",
         "jrte_sentiment.soft_labels.trainer",
         "jrte_sentiment.soft_labels.config",
+        "jrte_sentiment.weighted_soft_labels.trainer",
+        "jrte_sentiment.weighted_soft_labels.config",
         "ridge_analysis.user_codes.age",
         "ridge_analysis.user_codes.occupation",
     }

@@ -51,6 +51,7 @@ def _parts(tmp="data/08_reporting/jrte_sentiment"):
         "level2_training": {"enabled": True, "history": HISTORY, "epochs_run": 3},
         "baseline_training": {"enabled": False, "history": []},
         "soft_labels_training": {"enabled": True, "history": HISTORY[:1], "epochs_run": 1},
+        "weighted_soft_labels_training": {"enabled": False, "history": []},
     }
     for section, _, figure in SECTIONS:
         parts[f"{section}_text"] = f"# {section} report\n\n## Details\n\n```\n# not a heading\n```\n"
@@ -76,6 +77,7 @@ def test_the_course_report_has_the_overview_then_every_section_with_its_figure()
         ["level2", "3", "0.7000", "2"],
         ["baseline", "switched off", "", ""],
         ["soft_labels", "1", "0.9000", "1"],
+        ["weighted_soft_labels", "switched off", "", ""],
     ]
     assert (
         "- Level 3: Level 2 misclassified 8 test sentences (error rate 0.200); most often normal read as positive (5)."

@@ -8,6 +8,7 @@ from qeu_kedro.pipelines.jrte_sentiment.levels import compare_improvements, leve
 from qeu_kedro.pipelines.jrte_sentiment.model import (
     _macro_scores,
     apply_class_bias,
+    average_runs,
     balanced_class_weights,
     loss_history,
     map_two_to_task,
@@ -400,13 +401,13 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     )
     metrics, text, fig = compare_improvements(
         level2,
-        rule,
         {"enabled": True, "class": "normal", "bias": 0.3},
-        level2.iloc[0:0],
         PARAMS["level5"],
         "tiny model",
         TASK,
         STATS,
+        decision_rule=rule,
+        soft_labels=level2.iloc[0:0],
     )
     assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
@@ -414,3 +415,53 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert "**[fact]** The bias chosen on dev for 'normal' is +0.30." in text
     assert "Kept (highest dev macro-F1, above Level 2's): decision_rule" in text
     assert "test n = 6" in fig.axes[0].get_title()
+
+
+def test_compare_improvements_refuses_a_candidate_without_a_description():
+    level2 = predictions(TRUE, PRED)
+    with pytest.raises(ValueError, match=r"\['seeds'\] have no description in level5.candidates"):
+        compare_improvements(level2, {}, PARAMS["level5"], "m", TASK, STATS, seeds=level2)
+
+
+def _probs_run(rows):
+    """dev and test predictions of one run from per-sentence class probabilities (negative, normal, positive)."""
+    probs = np.asarray(rows, dtype=float)
+    tables = []
+    for split in ("dev", "test"):
+        pred = [NAMES[i] for i in probs.argmax(1)]
+        tables.append(predictions(TRUE, pred, split=split, confidence=probs.max(1), probs=probs))
+    return pd.concat(tables, ignore_index=True)
+
+
+ENSEMBLE = {"enabled": True, "members": ["level2", "soft_labels", "weighted_soft_labels"]}
+
+
+def test_the_ensemble_averages_the_members_probabilities():
+    # sentence 0: two members lean positive a little, one is sure of negative -> the mean says negative
+    a = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.1, 0.8]] * 5)
+    b = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.8, 0.1]] * 5)
+    c = _probs_run([[0.9, 0.05, 0.05]] + [[0.1, 0.8, 0.1]] * 5)
+    level2 = pd.concat([a, predictions(TRUE, PRED, split="train", probs=[[1, 0, 0]] * 6)], ignore_index=True)
+    out = average_runs(ENSEMBLE, TASK, level2=level2, soft_labels=b, weighted_soft_labels=c)
+    assert sorted(set(out["split"])) == ["dev", "test"]  # only the splits every member predicted
+    assert len(out) == 12
+    assert out["p_negative"].iloc[0] == pytest.approx(0.5) and out["predicted"].iloc[0] == "negative"
+    assert out["predicted"].iloc[1] == "normal" and out["confidence"].iloc[1] == pytest.approx(0.5667, abs=1e-4)
+    assert np.allclose(out[[f"p_{n}" for n in NAMES]].sum(axis=1), 1.0)
+    # a member switched off is left out: the mean of the other two
+    two = average_runs(ENSEMBLE, TASK, level2=level2, soft_labels=b, weighted_soft_labels=c.iloc[0:0])
+    assert two["p_positive"].iloc[0] == pytest.approx(0.4) and two["predicted"].iloc[0] == "positive"
+    # fewer than two members, or switched off: no ensemble
+    assert average_runs(ENSEMBLE, TASK, level2=level2, soft_labels=b.iloc[0:0], weighted_soft_labels=c.iloc[0:0]).empty
+    assert average_runs(
+        {**ENSEMBLE, "enabled": False}, TASK, level2=level2, soft_labels=b, weighted_soft_labels=c
+    ).empty
+
+
+def test_the_ensemble_refuses_members_of_other_sentences_or_unknown_runs():
+    a = _probs_run([[0.2, 0.3, 0.5]] * 6)
+    shuffled = a.iloc[::-1].reset_index(drop=True)
+    with pytest.raises(ValueError, match="not of the same sentences in the same order"):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=shuffled, weighted_soft_labels=a)
+    with pytest.raises(ValueError, match=r"members \['seeds'\] are not runs"):
+        average_runs({"enabled": True, "members": ["level2", "seeds"]}, TASK, level2=a, soft_labels=a)

@@ -16,7 +16,7 @@ BOUNDED = {
     "training": {"trainer": {"num_train_epochs": 1, "max_steps": 6, "disable_tqdm": True}},
     "baseline": {"trainer": {"num_train_epochs": 1}},
 }
-RUNS = ("level1", "level2", "baseline", "soft_labels")
+RUNS = ("level1", "level2", "baseline", "soft_labels", "weighted_soft_labels")
 REPORTS = [
     "report.md",
     "comparison.md",
@@ -50,6 +50,7 @@ def test_every_dataset_is_namespaced_and_every_node_tagged():
         "jrte_sentiment.level2",
         "jrte_sentiment.baseline",
         "jrte_sentiment.soft_labels",
+        "jrte_sentiment.weighted_soft_labels",
     } == namespaces
 
 
@@ -78,12 +79,12 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     history = json.loads((out / "level2_training_metrics.json").read_text())["history"]
     assert len(history) == 1 and {"epoch", "train_loss", "eval_cross_entropy"} <= set(history[0])
     level5 = json.loads((out / "level5_metrics.json").read_text())
-    assert set(level5["candidates"]) == {"decision_rule", "soft_labels"}
+    assert set(level5["candidates"]) == {"decision_rule", "soft_labels", "weighted_soft_labels", "ensemble"}
     assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()
     # the course report: every level's report, each with its figure, linked beside it
     course = (out / "report.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", course)
-    assert len(links) == 8 and all((out / link).is_file() for link in links), links
+    assert len(links) == 9 and all((out / link).is_file() for link in links), links
     assert "## Overview" in course and "## Level 4: over-fitting" in course
     return comparison
 
@@ -117,7 +118,7 @@ TWO_CLASS_LINES = [
 
 @pytest.mark.slow
 def test_a_two_class_corpus_runs_through_an_environment_alone(project):
-    """Labels 0/1 (negative/positive), no unsure class, the baseline and the soft-label run switched off."""
+    """Labels 0/1 (negative/positive), no unsure class, the baseline and the soft-label runs switched off."""
     rows = []
     for split, copies in (("train", 3), ("dev", 1), ("test", 2)):
         for k in range(copies):
@@ -149,6 +150,8 @@ jrte_sentiment:
   baseline:
     enabled: false
   soft_labels:
+    enabled: false
+  weighted_soft_labels:
     enabled: false
   level5:
     decision_rule:

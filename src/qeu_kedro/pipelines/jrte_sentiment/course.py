@@ -23,9 +23,10 @@ SECTIONS = (
     ("baseline", "baseline.report", "baseline.confusion_matrix"),
     ("level5", "level5_report", "level5_comparison"),
     ("soft_labels", "soft_labels.report", "soft_labels.confusion_matrix"),
+    ("weighted_soft_labels", "weighted_soft_labels.report", "weighted_soft_labels.confusion_matrix"),
 )
 # The fine-tuning runs whose training the overview sums up.
-TRAINED = ("level2", "baseline", "soft_labels")
+TRAINED = ("level2", "baseline", "soft_labels", "weighted_soft_labels")
 
 
 def course_inputs() -> dict[str, str]:

@@ -173,22 +173,26 @@ def _dev_macro_f1(predictions: pd.DataFrame, names: list[str]) -> float:
 
 def compare_improvements(
     level2_predictions: pd.DataFrame,
-    decision_rule_predictions: pd.DataFrame,
-    decision_rule: dict[str, Any],
-    soft_labels_predictions: pd.DataFrame,
+    rule: dict[str, Any],
     params: dict[str, Any],
     model: str,
     task: dict[str, Any],
     statistics: dict[str, Any],
+    **candidate_predictions: pd.DataFrame,
 ) -> tuple[dict[str, Any], str, Any]:
     """Level 5: each improvement switched on against Level 2 on the same test sentences; dev picks the one kept.
 
-    Candidates: the dev-tuned decision rule (a bias on one class's logit, no retraining) and the
-    run trained on the annotators' vote shares (soft labels). A candidate switched off is absent.
+    ``rule`` is the decision rule's tuning (its bias). ``candidate_predictions`` holds each
+    candidate's predictions under its key of ``params["candidates"]``: the dev-tuned decision
+    rule (a bias on one class's logit, no retraining), the runs trained on the annotators' vote shares (soft labels, with and without
+    class weights) and the ensemble of the trained runs. A candidate switched off (empty
+    predictions) is absent.
     """
     names = [c["name"] for c in task["classes"]]
-    candidates = {"decision_rule": decision_rule_predictions, "soft_labels": soft_labels_predictions}
-    candidates = {k: v for k, v in candidates.items() if not v.empty}
+    unknown = sorted(set(candidate_predictions) - set(params["candidates"]))
+    if unknown:
+        raise ValueError(f"Level 5 candidates {unknown} have no description in level5.candidates.")
+    candidates = {k: v for k, v in candidate_predictions.items() if not v.empty}
     level2_dev = _dev_macro_f1(level2_predictions, names)
     results: dict[str, Any] = {}
     for key, preds in candidates.items():
@@ -206,7 +210,7 @@ def compare_improvements(
         "level2_dev_macro_f1": level2_dev,
         "candidates": results,
         "chosen_by_dev": keep,
-        "decision_rule": decision_rule,
+        "decision_rule": rule,
     }
     lines = [f"# Level 5: improvements from the Level 3 findings ({model})", ""]
     lines += [
@@ -220,8 +224,8 @@ def compare_improvements(
         if key == "decision_rule":
             sentences.append(
                 fact(
-                    f"The bias chosen on dev for '{decision_rule['class']}' is {decision_rule['bias']:+.2f}.",
-                    decision_rule["bias"],
+                    f"The bias chosen on dev for '{rule['class']}' is {rule['bias']:+.2f}.",
+                    rule["bias"],
                 )
             )
         sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
@@ -234,7 +238,7 @@ def compare_improvements(
         lines += ["All candidates are switched off.", ""]
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig, ax = plt.subplots(figsize=(max(7, 1.2 * 2 * len(results)), 3.8))
     labels, diffs, lows, highs = [], [], [], []
     for key, r in results.items():
         for measure in ("accuracy", "macro_f1"):

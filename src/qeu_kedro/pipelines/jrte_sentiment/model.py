@@ -440,3 +440,49 @@ def tune_class_bias(
         "grid": [{"bias": float(b), "dev_macro_f1": float(s)} for b, s in zip(grid, scores, strict=True)],
     }
     return apply_class_bias(predictions, names, target, bias), tuned
+
+
+# ---------------------------------------------------------------- level 5: an ensemble of the trained runs
+def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFrame) -> pd.DataFrame:
+    """Level 5 ensemble: the mean class probabilities of ``params["members"]`` (runs' predictions), argmax.
+
+    No training of its own: the members are runs trained anyway (Level 2 and the Level 5 runs),
+    each from its own labels or loss, so their errors differ. Only the splits every member
+    predicted are kept (dev and test); the members must hold the same sentences there. A member
+    switched off is left out (logged); with fewer than two members left the ensemble is off and
+    its predictions are empty.
+    """
+    empty = pd.DataFrame(columns=["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"])
+    if not params["enabled"]:
+        return empty
+    unknown = [m for m in params["members"] if m not in runs]
+    if unknown:
+        raise ValueError(f"level5.ensemble.members {unknown} are not runs of the pipeline; choose from {sorted(runs)}.")
+    names = class_names(task)
+    cols = [f"p_{n}" for n in names]
+    members = {m: runs[m] for m in params["members"] if not runs[m].empty}
+    skipped = sorted(set(params["members"]) - set(members))
+    if skipped:
+        logger.warning("Ensemble: %s switched off, left out of the ensemble", skipped)
+    if len(members) < 2:
+        logger.warning("Ensemble: fewer than two members trained (%s); no ensemble", sorted(members))
+        return empty
+    splits = sorted(set.intersection(*(set(p["split"]) for p in members.values())))
+    first_name, first = next(iter(members.items()))
+    first = first[first["split"].isin(splits)].reset_index(drop=True)
+    probs = np.zeros((len(first), len(names)))
+    for member, preds in members.items():
+        preds = preds[preds["split"].isin(splits)].reset_index(drop=True)
+        if not preds[["split", "id"]].equals(first[["split", "id"]]):
+            raise ValueError(
+                f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences in the "
+                "same order; the runs must predict the same splits of one split_pn output."
+            )
+        probs += preds[cols].to_numpy(dtype=np.float64) / len(members)
+    out = first.drop(columns=cols)
+    out["predicted"] = np.array(names)[probs.argmax(1)]
+    out["confidence"] = np.round(probs.max(1), 4)
+    for j, col in enumerate(cols):
+        out[col] = probs[:, j]
+    logger.info("Ensemble of %s on %s: %d sentences", sorted(members), splits, len(out))
+    return out

@@ -2,9 +2,12 @@
 
 The whole pipeline is namespaced ``jrte_sentiment``. The fine-tuning runs are one template
 (train -> predict -> evaluate) instantiated per run, each a nested namespace with its own
-parameter block: ``level2`` (with the Level 4 countermeasures), ``baseline`` (without them)
-and ``soft_labels`` (Level 5: trained on the annotators' vote shares). The last node writes the
-course report ``jrte_sentiment.report`` from every level's report, figure and numbers.
+parameter block: ``level2`` (with the Level 4 countermeasures), ``baseline`` (without them),
+and two Level 5 candidates: ``soft_labels`` (trained on the annotators' vote shares) and
+``weighted_soft_labels`` (the same with balanced class weights). Two more Level 5 candidates
+need no training: ``decision_rule`` (a dev-tuned bias on Level 2's logits) and ``ensemble``
+(the trained runs' mean probabilities). The last node writes the course report
+``jrte_sentiment.report`` from every level's report, figure and numbers.
 """
 
 from kedro.pipeline import Node, Pipeline
@@ -12,11 +15,13 @@ from kedro.pipeline import Node, Pipeline
 from .course import course_inputs, course_report
 from .data import check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
-from .model import fine_tune_classifier, predict_level1, predict_run, tune_class_bias
+from .model import average_runs, fine_tune_classifier, predict_level1, predict_run, tune_class_bias
 from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
 NAMESPACE = "jrte_sentiment"
-RUNS = ("level2", "baseline", "soft_labels")
+RUNS = ("level2", "baseline", "soft_labels", "weighted_soft_labels")
+# Level 5 candidates, in the order of the reports: their predictions are `<candidate>.predictions`.
+CANDIDATES = ("decision_rule", "soft_labels", "weighted_soft_labels", "ensemble")
 SHARED = ["pn_train", "pn_dev", "pn_test", "level2_base_model"]
 TASK, STATS = "params:task", "params:statistics"
 
@@ -84,6 +89,12 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(report_run, "baseline.metrics", "baseline.report", name="report_baseline"),
         Node(report_run, "soft_labels.metrics", "soft_labels.report", name="report_soft_labels"),
         Node(
+            report_run,
+            "weighted_soft_labels.metrics",
+            "weighted_soft_labels.report",
+            name="report_weighted_soft_labels",
+        ),
+        Node(
             compare_levels,
             [
                 "level1.predictions",
@@ -137,17 +148,26 @@ def create_pipeline(**kwargs) -> Pipeline:
             name="tune_decision_rule",
         ),
         Node(
+            average_runs,
+            {
+                "params": "params:level5.ensemble",
+                "task": TASK,
+                **{run: f"{run}.predictions" for run in ("level2", "soft_labels", "weighted_soft_labels")},
+            },
+            "ensemble.predictions",
+            name="average_runs",
+        ),
+        Node(
             compare_improvements,
-            [
-                "level2.predictions",
-                "decision_rule.predictions",
-                "decision_rule.training_metrics",
-                "soft_labels.predictions",
-                "params:level5",
-                "params:level2.model",
-                TASK,
-                STATS,
-            ],
+            {
+                "level2_predictions": "level2.predictions",
+                "rule": "decision_rule.training_metrics",
+                "params": "params:level5",
+                "model": "params:level2.model",
+                "task": TASK,
+                "statistics": STATS,
+                **{candidate: f"{candidate}.predictions" for candidate in CANDIDATES},
+            },
             ["level5_metrics", "level5_report", "level5_comparison"],
             name="compare_improvements",
         ),
