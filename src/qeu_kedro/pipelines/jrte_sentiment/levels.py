@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -243,7 +244,7 @@ def compare_improvements(
     for key, r in results.items():
         for measure in ("accuracy", "macro_f1"):
             c = r["vs_level2"][measure]
-            labels.append(f"{key}\n{measure}")
+            labels.append(textwrap.fill(key.replace("_", " "), 14) + "\n" + measure.replace("_", "-"))
             diffs.append(c["difference"])
             lows.append(c["difference"] - c["ci_low"])
             highs.append(c["ci_high"] - c["difference"])
@@ -261,6 +262,7 @@ def compare_improvements(
     ax.axhline(0, color="grey", lw=1)
     ax.set_ylabel("candidate − Level 2 (test)")
     n = len(level2_predictions[level2_predictions["split"] == "test"])
-    ax.set_title(f"Level 5 vs Level 2: {model} — {task['corpus']}, test n = {n}", fontsize=10)
+    kept = f"; kept by dev: {keep.replace('_', ' ')}" if keep else ""
+    ax.set_title(f"Level 5 vs Level 2: {model} — {task['corpus']}, test n = {n}{kept}", fontsize=10)
     fig.tight_layout()
     return metrics, "\n".join(lines), fig
