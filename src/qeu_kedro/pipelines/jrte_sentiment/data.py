@@ -13,6 +13,9 @@ from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
 
+#: The columns every prediction table starts with (``p_<class>`` columns follow when the model gives them).
+PREDICTION_COLUMNS = ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
+
 DATASET = "pn"
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from qeu_kedro.datasets import ModelHandle
 
-from .data import class_names
+from .data import PREDICTION_COLUMNS, class_names
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +377,7 @@ def predict_run(
 ) -> pd.DataFrame:
     """Predictions on the run's ``predict_splits`` (Level 2 predicts train too, for Level 3); empty when switched off."""
     if not run["enabled"]:
-        return pd.DataFrame(columns=["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"])
+        return pd.DataFrame(columns=PREDICTION_COLUMNS)
     data = {"train": train, "dev": dev, "test": test}
     return predict_classifier(classifier, training, class_names(task), **{s: data[s] for s in run["predict_splits"]})
 
@@ -452,7 +452,7 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
     switched off is left out (logged); with fewer than two members left the ensemble is off and
     its predictions are empty.
     """
-    empty = pd.DataFrame(columns=["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"])
+    empty = pd.DataFrame(columns=PREDICTION_COLUMNS)
     if not params["enabled"]:
         return empty
     unknown = [m for m in params["members"] if m not in runs]

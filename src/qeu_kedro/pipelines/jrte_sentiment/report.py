@@ -16,7 +16,7 @@ import pandas as pd
 
 from qeu_kedro.stats import VERDICT_SENTENCE, bootstrap_statistic_interval, paired_bootstrap_statistic
 
-from .data import class_names
+from .data import PREDICTION_COLUMNS, class_names
 
 logger = logging.getLogger(__name__)
 
@@ -437,8 +437,7 @@ def analyse_errors(
     data["length_bucket"] = _bucket(data["length"], params["length_edges"], "[{lo:g}, {hi:g})")
     data["agreement_bucket"] = _bucket(data["agreement"], params["agreement_edges"], "[{lo:.2f}, {hi:.2f})")
     errors = data[data["error"]].sort_values(["split", "confidence"], ascending=[True, False])
-    columns = ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
-    errors = errors[columns].reset_index(drop=True)
+    errors = errors[PREDICTION_COLUMNS].reset_index(drop=True)
 
     def rate(by: str) -> dict[str, dict[str, dict[str, float]]]:
         out: dict[str, dict[str, dict[str, float]]] = {}
