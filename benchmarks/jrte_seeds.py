@@ -1,0 +1,165 @@
+"""jrte_sentiment Level 5: how much of a fine-tuning run's test macro-F1 is its seed.
+
+The full real-corpus run trains each Level 5 candidate once (seed 42). This script retrains one
+run with other seeds, everything else as committed, and tabulates every seed's dev and test
+macro-F1, each seed's paired difference from Level 2 on test, and the seed ensemble (the mean
+class probabilities over the seeds, the pipeline's own ``average_runs``). Run it from the
+repository root after the full run, whose predictions are Level 2's and the seed-42 member:
+
+    kedro run --env jrte --pipeline jrte_sentiment
+    python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3
+    python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3 --table-only   # no training
+
+Each seed is ``kedro run --env jrte --pipeline jrte_sentiment --to-nodes
+jrte_sentiment.<run>.evaluate --params <run>.trainer.seed=S,<run>.trainer.data_seed=S`` (the
+split, the corpus check and that one run: about 6 min on 2 cores). Its predictions are copied
+to ``data/benchmarks/jrte_seeds/<run>_seed<S>.csv`` with the run's start, end and commit; the
+full run's own predictions of that run are put back afterwards. The table is printed in
+markdown for ``benchmarks/RESULTS_jrte.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "data" / "07_model_output" / "jrte" / "jrte_sentiment"
+REPORTING = REPO / "data" / "08_reporting" / "jrte" / "jrte_sentiment"
+MODELS = REPO / "data" / "06_models" / "jrte" / "jrte_sentiment"  # level2_classifier (Level 2 saves its model)
+FOLDER = REPO / "data" / "benchmarks" / "jrte_seeds"
+FULL_RUN_SEED = 42  # conf/base: jrte_sentiment.training.trainer.seed
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A file or a folder (a saved model), replacing the target."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+    else:
+        shutil.copy(source, target)
+
+
+def _commit() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _train(run: str, seed: int) -> None:
+    """One seed of ``run``: the kedro command, its predictions and a record of when and where."""
+    params = f"jrte_sentiment.{run}.trainer.seed={seed},jrte_sentiment.{run}.trainer.data_seed={seed}"
+    command = ["kedro", "run", "--env", "jrte", "--pipeline", "jrte_sentiment"]
+    command += ["--to-nodes", f"jrte_sentiment.{run}.evaluate", "--params", params]
+    FOLDER.mkdir(parents=True, exist_ok=True)
+    log_path = FOLDER / f"{run}_seed{seed}.log"
+    print(f"[jrte_seeds] seed {seed}: {' '.join(command)} (log: {log_path})", flush=True)
+    start = time.time()
+    with open(log_path, "w") as log:
+        rc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc:
+        sys.exit(f"seed {seed} of {run} failed (exit code {rc}): read {log_path}")
+    shutil.copy(OUTPUT / f"{run}_predictions.csv", FOLDER / f"{run}_seed{seed}.csv")
+    record = {
+        "command": " ".join(command),
+        "commit": _commit(),
+        "start_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "wall_s": round(time.time() - start),
+        "load_average_end": os.getloadavg()[0],
+    }
+    (FOLDER / f"{run}_seed{seed}.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"[jrte_seeds] seed {seed}: {record['wall_s']} s", flush=True)
+
+
+def _parameters() -> dict:
+    """conf/base merged with conf/jrte, as ``kedro run --env jrte`` sees them."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(REPO)
+    with KedroSession.create(project_path=REPO, env="jrte") as session:
+        return session.load_context().params["jrte_sentiment"]
+
+
+def table(run: str, seeds: list[int]) -> str:
+    """Markdown: every seed of ``run`` and their ensemble, against the full run's Level 2 on test."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
+    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
+
+    params = _parameters()
+    task, statistics = params["task"], params["statistics"]
+    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
+    members = {f"seed {FULL_RUN_SEED} (the full run)": pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
+    for seed in seeds:
+        path = FOLDER / f"{run}_seed{seed}.csv"
+        if not path.exists():
+            sys.exit(f"{path} is missing: run without --table-only to train seed {seed}")
+        members[f"seed {seed}"] = pd.read_csv(path)
+    ensemble = average_runs({"enabled": True, "members": list(members)}, task, **members)
+    rows = {**members, f"ensemble of the {len(members)} seeds": ensemble}
+
+    lines = [
+        f"| `{run}` | dev macro-F1 | test macro-F1 [95 %] | minus Level 2 [95 % paired] | verdict |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    tests = []
+    for label, predictions in rows.items():
+        m = classification_metrics(predictions, task, statistics)
+        dev = classification_metrics(predictions, task, statistics, split="dev")["macro_f1"]
+        d = paired_comparison(level2, predictions, task, statistics)["macro_f1"]
+        if label.startswith("seed"):
+            tests.append(m["macro_f1"])
+        lines.append(
+            f"| {label} | {dev:.4f} | {m['macro_f1']:.4f} "
+            f"[{m['macro_f1_ci'][0]:.4f}, {m['macro_f1_ci'][1]:.4f}] | {d['difference']:+.4f} "
+            f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
+        )
+    l2 = classification_metrics(level2, task, statistics)
+    spread = max(tests) - min(tests)
+    lines += [
+        "",
+        f"Level 2 (seed {FULL_RUN_SEED}): dev macro-F1 {classification_metrics(level2, task, statistics, 'dev')['macro_f1']:.4f}, test {l2['macro_f1']:.4f}, "
+        f"n = {l2['n']} test sentences. Over the {len(tests)} seeds the test macro-F1 ranges from {min(tests):.4f} "
+        f"to {max(tests):.4f} (spread {spread:.4f}, mean {sum(tests) / len(tests):.4f}).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", default="weighted_soft_labels", help="a fine-tuning run of jrte_sentiment")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help=f"seeds besides {FULL_RUN_SEED}")
+    parser.add_argument("--table-only", action="store_true", help="tabulate seeds trained before")
+    args = parser.parse_args()
+    if FULL_RUN_SEED in args.seeds:
+        parser.error(f"seed {FULL_RUN_SEED} is the full run's own: its predictions are used as they are")
+    full_run = OUTPUT / f"{args.run}_predictions.csv"
+    if not full_run.exists():
+        parser.error(f"{full_run} is missing: run `kedro run --env jrte --pipeline jrte_sentiment` first")
+    if not args.table_only:
+        # the full run's outputs of this run (predictions, metrics, figures, a saved model) are put back after
+        originals = [p for folder in (OUTPUT, REPORTING, MODELS) for p in folder.glob(f"{args.run}_*")]
+        kept = FOLDER / "full_run"
+        for path in originals:
+            _copy(path, kept / path.relative_to(REPO / "data"))
+        try:
+            for seed in args.seeds:
+                _train(args.run, seed)
+        finally:
+            for path in originals:
+                _copy(kept / path.relative_to(REPO / "data"), path)
+    print(table(args.run, args.seeds))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
