@@ -36,7 +36,7 @@ OUTPUT = REPO / "data" / "07_model_output" / "jrte" / "jrte_sentiment"
 REPORTING = REPO / "data" / "08_reporting" / "jrte" / "jrte_sentiment"
 MODELS = REPO / "data" / "06_models" / "jrte" / "jrte_sentiment"  # level2_classifier (Level 2 saves its model)
 FOLDER = REPO / "data" / "benchmarks" / "jrte_seeds"
-FULL_RUN_SEED = 42  # conf/base: jrte_sentiment.training.trainer.seed
+FULL_RUN_SEED = 42  # conf/base: jrte_sentiment.training.trainer.seed (checked against the configuration)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -97,6 +97,10 @@ def table(run: str, seeds: list[int]) -> str:
 
     params = _parameters()
     task, statistics = params["task"], params["statistics"]
+    for name in ("level2", run):  # the full run's own predictions are taken as seed FULL_RUN_SEED
+        seed = {**params["training"]["trainer"], **params[name]["trainer"]}["seed"]
+        if seed != FULL_RUN_SEED:
+            sys.exit(f"the configuration trains {name} with seed {seed}: set FULL_RUN_SEED in {__file__} to it")
     level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
     members = {f"seed {FULL_RUN_SEED} (the full run)": pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
     for seed in seeds:
@@ -123,11 +127,11 @@ def table(run: str, seeds: list[int]) -> str:
             f"[{m['macro_f1_ci'][0]:.4f}, {m['macro_f1_ci'][1]:.4f}] | {d['difference']:+.4f} "
             f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
         )
-    l2 = classification_metrics(level2, task, statistics)
+    l2, l2_dev = (classification_metrics(level2, task, statistics, split) for split in ("test", "dev"))
     spread = max(tests) - min(tests)
     lines += [
         "",
-        f"Level 2 (seed {FULL_RUN_SEED}): dev macro-F1 {classification_metrics(level2, task, statistics, 'dev')['macro_f1']:.4f}, test {l2['macro_f1']:.4f}, "
+        f"Level 2 (seed {FULL_RUN_SEED}): dev macro-F1 {l2_dev['macro_f1']:.4f}, test {l2['macro_f1']:.4f}, "
         f"n = {l2['n']} test sentences. Over the {len(tests)} seeds the test macro-F1 ranges from {min(tests):.4f} "
         f"to {max(tests):.4f} (spread {spread:.4f}, mean {sum(tests) / len(tests):.4f}).",
     ]
