@@ -1,10 +1,10 @@
 """jrte_sentiment Level 5: how much of a fine-tuning run's test macro-F1 is its seed.
 
-The full real-corpus run trains each Level 5 candidate once (seed 42). This script retrains one
+The full real-corpus run trains each run once, with the configured seed (42). This script retrains one
 run with other seeds, everything else as committed, and tabulates every seed's dev and test
 macro-F1, each seed's paired difference from Level 2 on test, and the seed ensemble (the mean
 class probabilities over the seeds, the pipeline's own ``average_runs``). Run it from the
-repository root after the full run, whose predictions are Level 2's and the seed-42 member:
+repository root after the full run, whose predictions are Level 2's and the configured seed's member:
 
     kedro run --env jrte --pipeline jrte_sentiment
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3
@@ -36,7 +36,6 @@ OUTPUT = REPO / "data" / "07_model_output" / "jrte" / "jrte_sentiment"
 REPORTING = REPO / "data" / "08_reporting" / "jrte" / "jrte_sentiment"
 MODELS = REPO / "data" / "06_models" / "jrte" / "jrte_sentiment"  # level2_classifier (Level 2 saves its model)
 FOLDER = REPO / "data" / "benchmarks" / "jrte_seeds"
-FULL_RUN_SEED = 42  # conf/base: jrte_sentiment.training.trainer.seed (checked against the configuration)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -90,19 +89,20 @@ def _parameters() -> dict:
         return session.load_context().params["jrte_sentiment"]
 
 
-def table(run: str, seeds: list[int]) -> str:
+def configured_seed(params: dict, run: str) -> int:
+    """The seed the full run trained ``run`` with: the run's ``trainer`` block on top of ``training.trainer``."""
+    return {**params["training"]["trainer"], **params[run]["trainer"]}["seed"]
+
+
+def table(params: dict, run: str, seeds: list[int]) -> str:
     """Markdown: every seed of ``run`` and their ensemble, against the full run's Level 2 on test."""
     from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
     from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
 
-    params = _parameters()
     task, statistics = params["task"], params["statistics"]
-    for name in ("level2", run):  # the full run's own predictions are taken as seed FULL_RUN_SEED
-        seed = {**params["training"]["trainer"], **params[name]["trainer"]}["seed"]
-        if seed != FULL_RUN_SEED:
-            sys.exit(f"the configuration trains {name} with seed {seed}: set FULL_RUN_SEED in {__file__} to it")
     level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
-    members = {f"seed {FULL_RUN_SEED} (the full run)": pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
+    full_run = pd.read_csv(OUTPUT / f"{run}_predictions.csv")
+    members = {f"seed {configured_seed(params, run)} (the full run)": full_run}
     for seed in seeds:
         path = FOLDER / f"{run}_seed{seed}.csv"
         if not path.exists():
@@ -131,7 +131,7 @@ def table(run: str, seeds: list[int]) -> str:
     spread = max(tests) - min(tests)
     lines += [
         "",
-        f"Level 2 (seed {FULL_RUN_SEED}): dev macro-F1 {l2_dev['macro_f1']:.4f}, test {l2['macro_f1']:.4f}, "
+        f"Level 2 (seed {configured_seed(params, 'level2')}): dev macro-F1 {l2_dev['macro_f1']:.4f}, test {l2['macro_f1']:.4f}, "
         f"n = {l2['n']} test sentences. Over the {len(tests)} seeds the test macro-F1 ranges from {min(tests):.4f} "
         f"to {max(tests):.4f} (spread {spread:.4f}, mean {sum(tests) / len(tests):.4f}).",
     ]
@@ -141,11 +141,17 @@ def table(run: str, seeds: list[int]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default="weighted_soft_labels", help="a fine-tuning run of jrte_sentiment")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help=f"seeds besides {FULL_RUN_SEED}")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds besides the full run's")
     parser.add_argument("--table-only", action="store_true", help="tabulate seeds trained before")
     args = parser.parse_args()
-    if FULL_RUN_SEED in args.seeds:
-        parser.error(f"seed {FULL_RUN_SEED} is the full run's own: its predictions are used as they are")
+    from qeu_kedro.pipelines.jrte_sentiment.pipeline import RUNS
+
+    if args.run not in RUNS:
+        parser.error(f"--run {args.run}: not a fine-tuning run of jrte_sentiment; choose from {', '.join(RUNS)}")
+    params = _parameters()
+    own = configured_seed(params, args.run)
+    if own in args.seeds:
+        parser.error(f"seed {own} is the full run's own: its predictions are used as they are")
     full_run = OUTPUT / f"{args.run}_predictions.csv"
     if not full_run.exists():
         parser.error(f"{full_run} is missing: run `kedro run --env jrte --pipeline jrte_sentiment` first")
@@ -161,7 +167,7 @@ def main() -> int:
         finally:
             for path in originals:
                 _copy(kept / path.relative_to(REPO / "data"), path)
-    print(table(args.run, args.seeds))
+    print(table(params, args.run, args.seeds))
     return 0
 
 
