@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.movie_comparison.nodes import compare_ridge, plot_comparison, side_by_side
+from qeu_kedro.pipelines.movie_comparison.nodes import compare_ridge, plot_comparison, side_by_side, unpack_results
+from qeu_kedro.pipelines.ridge_analysis.nodes import collect_results
 
 
 def top(features, coefs):
@@ -107,3 +108,25 @@ def test_plot_comparison_draws_the_interval_and_states_the_verdict():
     assert len(fine_ax.patches) == 4
     assert "2 of 4 top features shared" in fig._suptitle.get_text()
     assert fine_ax.get_legend() is not None and diff_ax.get_legend() is not None
+
+
+def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
+    """ridge_analysis's one handoff file, saved and loaded by the catalog's dataset type, gives back
+    the same metrics, top-coefficient table and CV folds (floats exact), so the comparison is unchanged."""
+    from kedro_datasets.json import JSONDataset
+
+    cv = BASE_CV.assign(test_hash=[f"{i:016x}" for i in range(len(BASE_CV))])
+    dataset = JSONDataset(filepath=str(tmp_path / "ridge_results.json"))
+    dataset.save(collect_results(BASE_METRICS, BASE, cv))
+    metrics, top_back, cv_back = unpack_results(dataset.load())
+    assert metrics == BASE_METRICS
+    pd.testing.assert_frame_equal(top_back, BASE)
+    pd.testing.assert_frame_equal(cv_back, cv)
+    direct = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, cv, cv.copy(), RETRIEVAL, PARAMS)
+    via_file = compare_ridge(metrics, FINE_METRICS, top_back, FINE, cv_back, cv.copy(), RETRIEVAL, PARAMS)
+    assert via_file == direct
+
+
+def test_ridge_results_of_another_version_are_refused_with_what_to_run():
+    with pytest.raises(ValueError, match=r"no \['cv_scores'\].*kedro run --pipeline ridge_analysis"):
+        unpack_results({"metrics": BASE_METRICS, "top_coefficients": []})

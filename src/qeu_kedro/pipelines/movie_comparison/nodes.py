@@ -21,6 +21,18 @@ NAMESPACES = ("base", "finetuned")
 METRICS = ("r2_train", "r2_test", "rmse_train", "rmse_test")
 
 
+def unpack_results(results: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """One namespace's ``ridge_results`` (:func:`qeu_kedro.pipelines.ridge_analysis.nodes.collect_results`)
+    as the three things compared: its metrics, its top-coefficient table and its CV fold scores."""
+    missing = [key for key in ("metrics", "top_coefficients", "cv_scores") if key not in results]
+    if missing:
+        raise ValueError(
+            f"movie_comparison: ridge_results has no {missing}; it was written by another version of "
+            "ridge_analysis. Re-run `kedro run --pipeline ridge_analysis` before movie_comparison."
+        )
+    return dict(results["metrics"]), pd.DataFrame(results["top_coefficients"]), pd.DataFrame(results["cv_scores"])
+
+
 def compare_ridge(
     base_metrics: dict[str, Any],
     finetuned_metrics: dict[str, Any],

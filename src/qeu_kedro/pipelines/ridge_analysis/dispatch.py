@@ -12,13 +12,14 @@ from typing import Any
 import pandas as pd
 
 from . import nodes, partitioned
-from .nodes import check_users, plot_coefficients, top_coefficients  # the same on both paths
+from .nodes import check_users, collect_results, plot_coefficients, top_coefficients  # the same on both paths
 from .partitioned import is_partitioned
 
 __all__ = [
     "build_model_input",
     "check_ratings",
     "check_users",
+    "collect_results",
     "cross_validate_ridge",
     "evaluate_ridge",
     "fit_ridge",

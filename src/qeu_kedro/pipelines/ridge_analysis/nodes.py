@@ -568,6 +568,21 @@ def top_coefficients(model: dict[str, Any], params: dict[str, Any]) -> pd.DataFr
     return top.reset_index(drop=True)
 
 
+def collect_results(metrics: dict[str, Any], top: pd.DataFrame, cv_scores: pd.DataFrame) -> dict[str, Any]:
+    """What ``movie_comparison`` reads of one namespace, in one JSON document.
+
+    ``{"metrics": ridge_metrics, "top_coefficients": [row, ...], "cv_scores": [row, ...]}``: the
+    same numbers as ``ridge_metrics.json``, ``top_coefficients.csv`` and ``ridge_cv_scores.csv``
+    (rows as records, floats exact). One handoff per namespace keeps the closed ``base`` and
+    ``finetuned`` boxes of kedro-viz's default view down to their report and this file.
+    """
+    return {
+        "metrics": dict(metrics),
+        "top_coefficients": top.to_dict(orient="records"),
+        "cv_scores": cv_scores.to_dict(orient="records"),
+    }
+
+
 def _plot_features(top: pd.DataFrame, params: dict[str, Any]) -> list[str]:
     chosen = params.get("plot_features") or top["feature"].head(params["n_plot"]).tolist()
     return list(chosen)

@@ -8,6 +8,7 @@ from .dispatch import (
     build_model_input,
     check_ratings,
     check_users,
+    collect_results,
     cross_validate_ridge,
     evaluate_ridge,
     fit_ridge,
@@ -55,6 +56,13 @@ def create_template() -> Pipeline:
                 name="evaluate_ridge",
             ),
             Node(top_coefficients, ["ridge_model", P], "top_coefficients", name="top_coefficients"),
+            # the namespace's one handoff to movie_comparison (its metrics, top features and CV folds)
+            Node(
+                collect_results,
+                ["ridge_metrics", "top_coefficients", "ridge_cv_scores"],
+                "ridge_results",
+                name="collect_ridge_results",
+            ),
             # params:labels is namespaced: params:base.labels, params:finetuned.labels (model and data names)
             Node(
                 plot_top_features,
