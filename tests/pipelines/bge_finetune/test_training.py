@@ -193,6 +193,40 @@ def test_each_loss_trains_inside_matryoshka(name):
         build_loss(model, [384, 64], {"loss": {"name": "triplet"}})
 
 
+def test_loss_kwargs_reach_the_loss_and_change_what_it_computes():
+    """loss.kwargs go to the loss class as they are: the symmetric, hardness-weighted MNRL of the same
+    batch gives another loss value than the plain one; a key the class does not take is refused."""
+    import torch
+
+    model = eager_model()
+    batch = tiny_pairs(8)
+    features = [model.tokenize(batch["anchor"].tolist()), model.tokenize(batch["positive"].tolist())]
+    values = {}
+    for label, kwargs in {
+        "plain": {},
+        "tuned": {
+            "directions": ["query_to_doc", "doc_to_query"],
+            "hardness_mode": "in_batch_negatives",
+            "hardness_strength": 9.0,
+        },
+    }.items():
+        loss = build_loss(model, [384, 64], {"loss": {"name": "mnrl", "matryoshka_weights": None, "kwargs": kwargs}})
+        if kwargs:
+            assert tuple(loss.loss.directions) == ("query_to_doc", "doc_to_query")
+            assert loss.loss.hardness_mode == "in_batch_negatives" and loss.loss.hardness_strength == 9.0
+        with torch.no_grad():
+            values[label] = float(loss(features, labels=None))
+    assert values["plain"] != pytest.approx(values["tuned"])
+    with pytest.raises(
+        ValueError,
+        match=r"loss.kwargs \['temperature'\] are not keyword arguments of "
+        "MultipleNegativesRankingLoss",
+    ):
+        build_loss(
+            model, [384, 64], {"loss": {"name": "mnrl", "matryoshka_weights": None, "kwargs": {"temperature": 0.05}}}
+        )
+
+
 def _validation_run(learning_rate, n_pairs, epochs, eval_steps=None):
     from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
 

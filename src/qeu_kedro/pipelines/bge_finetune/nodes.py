@@ -256,19 +256,40 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
       model) to drop in-batch negatives that score above the positive: likely false negatives.
 
     ``loss.matryoshka_weights``: one weight per dimension (null: all 1).
+    ``loss.kwargs``: the loss class's own keyword arguments, passed as they are (MNRL's ``scale``,
+    ``directions`` for the symmetric loss, ``hardness_mode`` / ``hardness_strength`` to weigh the harder
+    in-batch negatives; GIST's ``margin_strategy``, ...); a key the class does not take is an error.
     """
+    import inspect
+
     from sentence_transformers.sentence_transformer import losses
 
     spec = params["loss"]
     name = spec["name"]
+    kwargs = dict(spec.get("kwargs") or {})
+    classes = {
+        "mnrl": losses.MultipleNegativesRankingLoss,
+        "cached_mnrl": losses.CachedMultipleNegativesRankingLoss,
+        "gist": losses.GISTEmbedLoss,
+        "cached_gist": losses.CachedGISTEmbedLoss,
+    }
+    if name in classes:
+        taken = inspect.signature(classes[name]).parameters
+        unknown = sorted(set(kwargs) - set(taken) | set(kwargs) & {"model", "guide", "mini_batch_size"})
+        if unknown:
+            raise ValueError(
+                f"parameters_bge_finetune.yml: loss.kwargs {unknown} are not keyword arguments of "
+                f"{classes[name].__name__} that the recipe leaves to you; it takes "
+                f"{sorted(set(taken) - {'self', 'model', 'guide', 'mini_batch_size'})}"
+            )
     if name == "mnrl":
-        inner = losses.MultipleNegativesRankingLoss(model)
+        inner = losses.MultipleNegativesRankingLoss(model, **kwargs)
     elif name == "cached_mnrl":
-        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec["mini_batch_size"])
+        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec["mini_batch_size"], **kwargs)
     elif name == "gist":
-        inner = losses.GISTEmbedLoss(model, guide=guide)
+        inner = losses.GISTEmbedLoss(model, guide=guide, **kwargs)
     elif name == "cached_gist":
-        inner = losses.CachedGISTEmbedLoss(model, guide=guide, mini_batch_size=spec["mini_batch_size"])
+        inner = losses.CachedGISTEmbedLoss(model, guide=guide, mini_batch_size=spec["mini_batch_size"], **kwargs)
     else:
         raise ValueError(
             f"parameters_bge_finetune.yml: loss.name must be mnrl, cached_mnrl, gist or cached_gist, not {name!r}"
