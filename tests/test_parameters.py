@@ -108,6 +108,16 @@ def test_open_mappings_take_any_label(base):
     check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "neutral"}), base)
 
 
+def test_the_loss_kwargs_take_the_loss_classs_own_keys(base):
+    # checked against the loss class by bge_finetune.build_loss (tests/pipelines/bge_finetune/test_training.py)
+    tuned = {
+        "directions": ["query_to_doc", "doc_to_query"],
+        "hardness_mode": "in_batch_negatives",
+        "hardness_strength": 9,
+    }
+    check_parameters(with_changes(base, bge_finetune__loss__kwargs=tuned), base)
+
+
 def test_a_key_set_to_null_in_an_environment_is_reported_missing(base):
     with pytest.raises(ParameterError, match=r"ridge_analysis\.schema \(the parameters\): expected a block"):
         check_parameters(with_changes(base, ridge_analysis__schema=None), base)

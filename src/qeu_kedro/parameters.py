@@ -126,6 +126,8 @@ OPEN: frozenset[str] = frozenset(
         "jrte_sentiment.soft_labels.config",
         "jrte_sentiment.weighted_soft_labels.trainer",
         "jrte_sentiment.weighted_soft_labels.config",
+        # the loss class's own keyword arguments: bge_finetune.build_loss checks them against its signature
+        "bge_finetune.loss.kwargs",
         "ridge_analysis.user_codes.age",
         "ridge_analysis.user_codes.occupation",
     }
