@@ -9,6 +9,7 @@ repository root after the full run, whose predictions are Level 2's and the conf
     kedro run --env jrte --pipeline jrte_sentiment
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3 --table-only   # no training
+    python benchmarks/jrte_seeds.py --pool level2 soft_labels weighted_soft_labels --seeds 1 2 3   # no training
 
 Each seed is ``kedro run --env jrte --pipeline jrte_sentiment --to-nodes
 jrte_sentiment.<run>.evaluate --params <run>.trainer.seed=S,<run>.trainer.data_seed=S`` (the
@@ -138,17 +139,68 @@ def table(params: dict, run: str, seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def _members(params: dict, run: str, seeds: list[int]) -> dict[str, pd.DataFrame]:
+    members = {f"{run} seed {configured_seed(params, run)}": pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
+    for seed in seeds:
+        path = FOLDER / f"{run}_seed{seed}.csv"
+        if not path.exists():
+            sys.exit(f"{path} is missing: run `python benchmarks/jrte_seeds.py --run {run} --seeds {seed}` first")
+        members[f"{run} seed {seed}"] = pd.read_csv(path)
+    return members
+
+
+def pooled_table(params: dict, runs: list[str], seeds: list[int]) -> str:
+    """Markdown: the seed ensemble of each run in ``runs`` and the ensemble of all their seeds together
+    (no training: the seeds' predictions must be there), dev and test, against Level 2 on test."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
+    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
+
+    task, statistics = params["task"], params["statistics"]
+    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
+    every: dict[str, pd.DataFrame] = {}
+    rows = {}
+    for run in runs:
+        members = _members(params, run, seeds)
+        every.update(members)
+        rows[f"`{run}`, {len(members)} seeds"] = average_runs(
+            {"enabled": True, "members": list(members)}, task, **members
+        )
+    rows[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = average_runs(
+        {"enabled": True, "members": list(every)}, task, **every
+    )
+    lines = [
+        "| ensemble (mean class probabilities) | dev macro-F1 | test macro-F1 [95 %] | minus Level 2 [95 % paired] | verdict |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for label, predictions in rows.items():
+        m = classification_metrics(predictions, task, statistics)
+        dev = classification_metrics(predictions, task, statistics, split="dev")["macro_f1"]
+        d = paired_comparison(level2, predictions, task, statistics)["macro_f1"]
+        lines.append(
+            f"| {label} | {dev:.4f} | {m['macro_f1']:.4f} [{m['macro_f1_ci'][0]:.4f}, {m['macro_f1_ci'][1]:.4f}] "
+            f"| {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default="weighted_soft_labels", help="a fine-tuning run of jrte_sentiment")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="seeds besides the full run's")
     parser.add_argument("--table-only", action="store_true", help="tabulate seeds trained before")
+    parser.add_argument(
+        "--pool", nargs="+", metavar="RUN", help="no training: the seed ensembles of these runs and of all their seeds"
+    )
     args = parser.parse_args()
     from qeu_kedro.pipelines.jrte_sentiment.pipeline import RUNS
 
-    if args.run not in RUNS:
-        parser.error(f"--run {args.run}: not a fine-tuning run of jrte_sentiment; choose from {', '.join(RUNS)}")
+    for run in [args.run, *(args.pool or [])]:
+        if run not in RUNS:
+            parser.error(f"{run}: not a fine-tuning run of jrte_sentiment; choose from {', '.join(RUNS)}")
     params = _parameters()
+    if args.pool:
+        print(pooled_table(params, args.pool, args.seeds))
+        return 0
     own = configured_seed(params, args.run)
     if own in args.seeds:
         parser.error(f"seed {own} is the full run's own: its predictions are used as they are")
