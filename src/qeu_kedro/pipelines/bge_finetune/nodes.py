@@ -275,7 +275,7 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     }
     if name in classes:
         taken = inspect.signature(classes[name]).parameters
-        unknown = sorted(set(kwargs) - set(taken) | set(kwargs) & {"model", "guide", "mini_batch_size"})
+        unknown = sorted((set(kwargs) - set(taken)) | (set(kwargs) & {"model", "guide", "mini_batch_size"}))
         if unknown:
             raise ValueError(
                 f"parameters_bge_finetune.yml: loss.kwargs {unknown} are not keyword arguments of "
