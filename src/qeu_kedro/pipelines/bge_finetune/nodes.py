@@ -266,34 +266,29 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
 
     spec = params["loss"]
     name = spec["name"]
-    kwargs = dict(spec.get("kwargs") or {})
     classes = {
         "mnrl": losses.MultipleNegativesRankingLoss,
         "cached_mnrl": losses.CachedMultipleNegativesRankingLoss,
         "gist": losses.GISTEmbedLoss,
         "cached_gist": losses.CachedGISTEmbedLoss,
     }
-    if name in classes:
-        taken = inspect.signature(classes[name]).parameters
-        unknown = sorted((set(kwargs) - set(taken)) | (set(kwargs) & {"model", "guide", "mini_batch_size"}))
-        if unknown:
-            raise ValueError(
-                f"parameters_bge_finetune.yml: loss.kwargs {unknown} are not keyword arguments of "
-                f"{classes[name].__name__} that the recipe leaves to you; it takes "
-                f"{sorted(set(taken) - {'self', 'model', 'guide', 'mini_batch_size'})}"
-            )
-    if name == "mnrl":
-        inner = losses.MultipleNegativesRankingLoss(model, **kwargs)
-    elif name == "cached_mnrl":
-        inner = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=spec["mini_batch_size"], **kwargs)
-    elif name == "gist":
-        inner = losses.GISTEmbedLoss(model, guide=guide, **kwargs)
-    elif name == "cached_gist":
-        inner = losses.CachedGISTEmbedLoss(model, guide=guide, mini_batch_size=spec["mini_batch_size"], **kwargs)
-    else:
+    if name not in classes:
         raise ValueError(
             f"parameters_bge_finetune.yml: loss.name must be mnrl, cached_mnrl, gist or cached_gist, not {name!r}"
         )
+    # what the recipe sets itself; loss.kwargs may add any other argument of the class
+    fixed: dict[str, Any] = {"guide": guide} if "gist" in name else {}
+    if name.startswith("cached_"):
+        fixed["mini_batch_size"] = spec["mini_batch_size"]
+    kwargs = dict(spec.get("kwargs") or {})
+    taken = set(inspect.signature(classes[name]).parameters) - {"self", "model", *fixed}
+    unknown = sorted(set(kwargs) - taken)
+    if unknown:
+        raise ValueError(
+            f"parameters_bge_finetune.yml: loss.kwargs {unknown} are not keyword arguments of "
+            f"{classes[name].__name__} that the recipe leaves to you; it takes {sorted(taken)}"
+        )
+    inner = classes[name](model, **fixed, **kwargs)
     weights = spec["matryoshka_weights"]
     if weights is not None and len(weights) != len(dims):
         raise ValueError(
