@@ -95,39 +95,65 @@ def configured_seed(params: dict, run: str) -> int:
     return {**params["training"]["trainer"], **params[run]["trainer"]}["seed"]
 
 
-def table(params: dict, run: str, seeds: list[int]) -> str:
-    """Markdown: every seed of ``run`` and their ensemble, against the full run's Level 2 on test."""
-    from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
-    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
-
-    task, statistics = params["task"], params["statistics"]
-    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
-    full_run = pd.read_csv(OUTPUT / f"{run}_predictions.csv")
-    members = {f"seed {configured_seed(params, run)} (the full run)": full_run}
+def _members(
+    params: dict,
+    run: str,
+    seeds: list[int],
+    full_run_label: str = "seed {seed} (the full run)",
+    label: str = "seed {seed}",
+) -> dict[str, pd.DataFrame]:
+    """The full run's predictions of ``run`` and those of each seed in ``seeds``, by label."""
+    own = configured_seed(params, run)
+    members = {full_run_label.format(run=run, seed=own): pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
     for seed in seeds:
         path = FOLDER / f"{run}_seed{seed}.csv"
         if not path.exists():
-            sys.exit(f"{path} is missing: run without --table-only to train seed {seed}")
-        members[f"seed {seed}"] = pd.read_csv(path)
-    ensemble = average_runs({"enabled": True, "members": list(members)}, task, **members)
-    rows = {**members, f"ensemble of the {len(members)} seeds": ensemble}
+            sys.exit(f"{path} is missing: run `python benchmarks/jrte_seeds.py --run {run} --seeds {seed}` first")
+        members[label.format(run=run, seed=seed)] = pd.read_csv(path)
+    return members
 
+
+def _ensemble(members: dict[str, pd.DataFrame], task: dict) -> pd.DataFrame:
+    """The mean class probabilities of ``members`` (the pipeline's own ``average_runs``)."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
+
+    return average_runs({"enabled": True, "members": list(members)}, task, **members)
+
+
+def _rows(params: dict, level2: pd.DataFrame, rows: dict[str, pd.DataFrame], heading: str) -> tuple[list[str], dict]:
+    """Markdown lines: each row's dev macro-F1, test macro-F1 with its interval, and its paired
+    difference from Level 2 on test with the verdict; and each row's test macro-F1 by label."""
+    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
+
+    task, statistics = params["task"], params["statistics"]
     lines = [
-        f"| `{run}` | dev macro-F1 | test macro-F1 [95 %] | minus Level 2 [95 % paired] | verdict |",
+        f"| {heading} | dev macro-F1 | test macro-F1 [95 %] | minus Level 2 [95 % paired] | verdict |",
         "| --- | ---: | ---: | --- | --- |",
     ]
-    tests = []
+    tests = {}
     for label, predictions in rows.items():
         m = classification_metrics(predictions, task, statistics)
         dev = classification_metrics(predictions, task, statistics, split="dev")["macro_f1"]
         d = paired_comparison(level2, predictions, task, statistics)["macro_f1"]
-        if label.startswith("seed"):
-            tests.append(m["macro_f1"])
+        tests[label] = m["macro_f1"]
         lines.append(
             f"| {label} | {dev:.4f} | {m['macro_f1']:.4f} "
             f"[{m['macro_f1_ci'][0]:.4f}, {m['macro_f1_ci'][1]:.4f}] | {d['difference']:+.4f} "
             f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
         )
+    return lines, tests
+
+
+def table(params: dict, run: str, seeds: list[int]) -> str:
+    """Markdown: every seed of ``run`` and their ensemble, against the full run's Level 2 on test."""
+    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics
+
+    task, statistics = params["task"], params["statistics"]
+    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
+    members = _members(params, run, seeds)
+    rows = {**members, f"ensemble of the {len(members)} seeds": _ensemble(members, task)}
+    lines, scores = _rows(params, level2, rows, f"`{run}`")
+    tests = [scores[label] for label in members]
     l2, l2_dev = (classification_metrics(level2, task, statistics, split) for split in ("test", "dev"))
     spread = max(tests) - min(tests)
     lines += [
@@ -139,48 +165,19 @@ def table(params: dict, run: str, seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def _members(params: dict, run: str, seeds: list[int]) -> dict[str, pd.DataFrame]:
-    members = {f"{run} seed {configured_seed(params, run)}": pd.read_csv(OUTPUT / f"{run}_predictions.csv")}
-    for seed in seeds:
-        path = FOLDER / f"{run}_seed{seed}.csv"
-        if not path.exists():
-            sys.exit(f"{path} is missing: run `python benchmarks/jrte_seeds.py --run {run} --seeds {seed}` first")
-        members[f"{run} seed {seed}"] = pd.read_csv(path)
-    return members
-
-
 def pooled_table(params: dict, runs: list[str], seeds: list[int]) -> str:
     """Markdown: the seed ensemble of each run in ``runs`` and the ensemble of all their seeds together
     (no training: the seeds' predictions must be there), dev and test, against Level 2 on test."""
-    from qeu_kedro.pipelines.jrte_sentiment.model import average_runs
-    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics, paired_comparison
-
-    task, statistics = params["task"], params["statistics"]
-    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
+    task = params["task"]
     every: dict[str, pd.DataFrame] = {}
     rows = {}
     for run in runs:
-        members = _members(params, run, seeds)
+        members = _members(params, run, seeds, "{run} seed {seed}", "{run} seed {seed}")
         every.update(members)
-        rows[f"`{run}`, {len(members)} seeds"] = average_runs(
-            {"enabled": True, "members": list(members)}, task, **members
-        )
-    rows[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = average_runs(
-        {"enabled": True, "members": list(every)}, task, **every
-    )
-    lines = [
-        "| ensemble (mean class probabilities) | dev macro-F1 | test macro-F1 [95 %] | minus Level 2 [95 % paired] | verdict |",
-        "| --- | ---: | ---: | --- | --- |",
-    ]
-    for label, predictions in rows.items():
-        m = classification_metrics(predictions, task, statistics)
-        dev = classification_metrics(predictions, task, statistics, split="dev")["macro_f1"]
-        d = paired_comparison(level2, predictions, task, statistics)["macro_f1"]
-        lines.append(
-            f"| {label} | {dev:.4f} | {m['macro_f1']:.4f} [{m['macro_f1_ci'][0]:.4f}, {m['macro_f1_ci'][1]:.4f}] "
-            f"| {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
-        )
-    return "\n".join(lines)
+        rows[f"`{run}`, {len(members)} seeds"] = _ensemble(members, task)
+    rows[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = _ensemble(every, task)
+    level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
+    return "\n".join(_rows(params, level2, rows, "ensemble (mean class probabilities)")[0])
 
 
 def main() -> int:
