@@ -10,6 +10,7 @@ repository root after the full run, whose predictions are Level 2's and the conf
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3 --table-only   # no training
     python benchmarks/jrte_seeds.py --pool level2 soft_labels weighted_soft_labels --seeds 1 2 3   # no training
+    python benchmarks/jrte_seeds.py --pool level2 soft_labels weighted_soft_labels --seeds 1 2 3 --decision-rule
 
 Each seed is ``kedro run --env jrte --pipeline jrte_sentiment --to-nodes
 jrte_sentiment.<run>.evaluate --params <run>.trainer.seed=S,<run>.trainer.data_seed=S`` (the
@@ -165,17 +166,29 @@ def table(params: dict, run: str, seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def pooled_table(params: dict, runs: list[str], seeds: list[int]) -> str:
+def pooled_table(params: dict, runs: list[str], seeds: list[int], decision_rule: bool = False) -> str:
     """Markdown: the seed ensemble of each run in ``runs`` and the ensemble of all their seeds together
-    (no training: the seeds' predictions must be there), dev and test, against Level 2 on test."""
+    (no training: the seeds' predictions must be there), dev and test, against Level 2 on test.
+
+    With ``decision_rule`` each ensemble also gets a row with Level 5's decision rule on top: the bias on
+    ``level5.decision_rule.class`` tuned on dev over the configured grid (the pipeline's ``tune_class_bias``).
+    """
+    from qeu_kedro.pipelines.jrte_sentiment.model import tune_class_bias
+
     task = params["task"]
+    rule = {**params["level5"]["decision_rule"], "enabled": True}
     every: dict[str, pd.DataFrame] = {}
-    rows = {}
+    ensembles = {}
     for run in runs:
         members = _members(params, run, seeds, "{run} seed {seed}", "{run} seed {seed}")
         every.update(members)
-        rows[f"`{run}`, {len(members)} seeds"] = _ensemble(members, task)
-    rows[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = _ensemble(every, task)
+        ensembles[f"`{run}`, {len(members)} seeds"] = _ensemble(members, task)
+    ensembles[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = _ensemble(every, task)
+    rows = dict(ensembles)
+    if decision_rule:
+        for label, ensemble in ensembles.items():
+            tuned, chosen = tune_class_bias(ensemble, rule, task)
+            rows[f"{label} + decision rule (bias {chosen['bias']:+.2f} on {chosen['class']!r})"] = tuned
     level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
     return "\n".join(_rows(params, level2, rows, "ensemble (mean class probabilities)")[0])
 
@@ -188,15 +201,22 @@ def main() -> int:
     parser.add_argument(
         "--pool", nargs="+", metavar="RUN", help="no training: the seed ensembles of these runs and of all their seeds"
     )
+    parser.add_argument(
+        "--decision-rule",
+        action="store_true",
+        help="with --pool: each ensemble also with the dev-tuned bias of level5.decision_rule on top",
+    )
     args = parser.parse_args()
     from qeu_kedro.pipelines.jrte_sentiment.pipeline import RUNS
 
     for run in [args.run, *(args.pool or [])]:
         if run not in RUNS:
             parser.error(f"{run}: not a fine-tuning run of jrte_sentiment; choose from {', '.join(RUNS)}")
+    if args.decision_rule and not args.pool:
+        parser.error("--decision-rule goes with --pool")
     params = _parameters()
     if args.pool:
-        print(pooled_table(params, args.pool, args.seeds))
+        print(pooled_table(params, args.pool, args.seeds, args.decision_rule))
         return 0
     own = configured_seed(params, args.run)
     if own in args.seeds:
