@@ -5,6 +5,13 @@ Each run of ``bge_finetune`` overwrites ``data/07_model_output/<prefix>bge_finet
 
     python benchmarks/bge_recipes_paired.py A_scores_after.parquet B_scores_after.parquet --labels A B
 
+B may be several files: runs of one recipe with different training seeds. Their per-query scores are
+then averaged over the runs (the recipe's mean over seeds), and that mean is compared with A. A may be
+``scores_before.parquet`` (the base model) to ask what the recipe gains on average:
+
+    python benchmarks/bge_recipes_paired.py s42/scores_before.parquet s42/scores_after.parquet \
+        s7/scores_after.parquet --labels base "recipe, mean of 2 seeds"
+
 Both runs must have scored the same test queries (the same split parameters); the script refuses
 otherwise. The interval is the paired bootstrap of ``qeu_kedro.stats`` (10,000 resamples of the
 queries, the same for every dimension), as in ``metrics.json``.
@@ -46,14 +53,32 @@ def paired_table(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], metr
     return "\n".join([*lines, "", f"n = {n} test queries, paired bootstrap over queries (10,000 resamples)."])
 
 
+def mean_over_runs(runs: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-(query, dim) mean of several runs' scores; the runs must have scored the same rows."""
+    keys = ["query_id", "dim"]
+    first = runs[0].sort_values(keys).reset_index(drop=True)
+    for i, run in enumerate(runs[1:], start=2):
+        run = run.sort_values(keys).reset_index(drop=True)
+        if not run[keys].equals(first[keys]):
+            raise SystemExit(
+                f"run {i} of B did not score the same (query, dim) rows as run 1; "
+                "average only runs made with the same split parameters."
+            )
+    stacked = pd.concat(runs, ignore_index=True)
+    return stacked.groupby(keys, as_index=False).mean(numeric_only=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path, help="scores_after.parquet of recipe A (the reference)")
-    parser.add_argument("b", type=Path, help="scores_after.parquet of recipe B")
+    parser.add_argument(
+        "b", type=Path, nargs="+", help="scores_after.parquet of recipe B; several: seeds of B, averaged per query"
+    )
     parser.add_argument("--labels", nargs=2, default=("A", "B"))
     parser.add_argument("--metric", default="ndcg@10", choices=["ndcg@10", "mrr@10", "recall@1", "recall@10"])
     args = parser.parse_args()
-    print(paired_table(pd.read_parquet(args.a), pd.read_parquet(args.b), tuple(args.labels), args.metric))
+    b = mean_over_runs([pd.read_parquet(path) for path in args.b])
+    print(paired_table(pd.read_parquet(args.a), b, tuple(args.labels), args.metric))
 
 
 if __name__ == "__main__":
