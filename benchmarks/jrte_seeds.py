@@ -171,9 +171,11 @@ def pooled_table(params: dict, runs: list[str], seeds: list[int], decision_rule:
     (no training: the seeds' predictions must be there), dev and test, against Level 2 on test.
 
     With ``decision_rule`` each ensemble also gets a row with Level 5's decision rule on top: the bias on
-    ``level5.decision_rule.class`` tuned on dev over the configured grid (the pipeline's ``tune_class_bias``).
+    ``level5.decision_rule.class`` tuned on dev over the configured grid (the pipeline's ``tune_class_bias``),
+    and a second table compares each ensemble with the rule against the same ensemble without it on test.
     """
     from qeu_kedro.pipelines.jrte_sentiment.model import tune_class_bias
+    from qeu_kedro.pipelines.jrte_sentiment.report import paired_comparison
 
     task = params["task"]
     rule = {**params["level5"]["decision_rule"], "enabled": True}
@@ -185,12 +187,23 @@ def pooled_table(params: dict, runs: list[str], seeds: list[int], decision_rule:
         ensembles[f"`{run}`, {len(members)} seeds"] = _ensemble(members, task)
     ensembles[f"all {len(every)} models ({len(runs)} runs x {len(seeds) + 1} seeds)"] = _ensemble(every, task)
     rows = dict(ensembles)
+    against_itself = [
+        "| ensemble | test macro-F1 with the rule minus without [95 % paired] | verdict for the rule |",
+        "| --- | --- | --- |",
+    ]
     if decision_rule:
         for label, ensemble in ensembles.items():
             tuned, chosen = tune_class_bias(ensemble, rule, task)
             rows[f"{label} + decision rule (bias {chosen['bias']:+.2f} on {chosen['class']!r})"] = tuned
+            d = paired_comparison(ensemble, tuned, task, params["statistics"])["macro_f1"]
+            against_itself.append(
+                f"| {label} | {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}] | {d['verdict']} |"
+            )
     level2 = pd.read_csv(OUTPUT / "level2_predictions.csv")
-    return "\n".join(_rows(params, level2, rows, "ensemble (mean class probabilities)")[0])
+    lines = _rows(params, level2, rows, "ensemble (mean class probabilities)")[0]
+    if decision_rule:
+        lines += ["", *against_itself]
+    return "\n".join(lines)
 
 
 def main() -> int:
