@@ -83,6 +83,7 @@ RULES: dict[str, Any] = {
     "bge_finetune.loss.name": Literal["mnrl", "cached_mnrl", "gist", "cached_gist"],
     "bge_finetune.loss.mini_batch_size": PositiveInt,
     "bge_finetune.loss.matryoshka_weights": list[PositiveFloat] | None,
+    "bge_finetune.soup.seeds": Annotated[list[Seed], Field(min_length=2)] | None,
     "bge_finetune.prompts.query": str,
     "bge_finetune.prompts.document": str,
     "bge_finetune.statistics.n_resamples": PositiveInt,

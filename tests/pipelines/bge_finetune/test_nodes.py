@@ -9,6 +9,7 @@ import yaml
 
 from qeu_kedro.pipelines.bge_finetune.nodes import (
     VALIDATION_METRIC,
+    average_state_dicts,
     build_retrieval_task,
     compare_scores,
     evaluate_retrieval,
@@ -18,6 +19,7 @@ from qeu_kedro.pipelines.bge_finetune.nodes import (
     plot_ndcg,
     prepare_training_set,
     report_metrics,
+    soup_seeds,
     split_pairs,
     split_validation,
 )
@@ -388,3 +390,55 @@ def test_training_arguments_carry_the_yaml_values_under_the_librarys_own_names(t
     plain = training_arguments(params(trainer={**trainer, "gradient_accumulation_steps": 2}), str(tmp_path), None, None)
     assert plain.eval_strategy.value == "no" and not plain.load_best_model_at_end
     assert plain.gradient_accumulation_steps == 2  # a new knob is a YAML key, no code
+
+
+# ---------------------------------------------------------------- model soup
+
+
+def test_a_soup_averages_float_tensors_and_keeps_integer_buffers():
+    import torch
+
+    ids = torch.arange(4)
+    states = [
+        {"w": torch.tensor([[1.0, 2.0]]), "ids": ids.clone()},
+        {"w": torch.tensor([[3.0, 6.0]]), "ids": ids.clone()},
+        {"w": torch.tensor([[2.0, 1.0]]), "ids": ids.clone()},
+    ]
+    out = average_state_dicts(states)
+    assert torch.allclose(out["w"], torch.tensor([[2.0, 3.0]])) and out["w"].dtype == torch.float32
+    assert torch.equal(out["ids"], ids)
+
+
+def test_a_soup_of_linear_layers_gives_the_mean_of_their_outputs():
+    import torch
+
+    torch.manual_seed(0)
+    members = [torch.nn.Linear(4, 3) for _ in range(3)]
+    layer = torch.nn.Linear(4, 3)
+    layer.load_state_dict(average_state_dicts([m.state_dict() for m in members]))
+    x = torch.randn(8, 4)
+    assert torch.allclose(layer(x), torch.stack([m(x) for m in members]).mean(dim=0), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("states", "message"),
+    [
+        ([{"w": [[0.0, 0.0]]}, {"w": [[0.0, 0.0]], "extra": [0.0]}], "other tensors"),
+        ([{"w": [[0.0, 0.0]]}, {"w": [[0.0], [0.0]]}], "different shapes"),
+        ([{"ids": [0, 1, 2]}, {"ids": [1, 2, 3]}], "non-float tensor 'ids' differs"),
+    ],
+)
+def test_models_that_cannot_be_averaged_are_refused(states, message):
+    import torch
+
+    with pytest.raises(ValueError, match=message):
+        average_state_dicts([{k: torch.tensor(v) for k, v in s.items()} for s in states])
+
+
+def test_soup_seeds_are_the_trainer_seed_or_a_list_of_two_or_more():
+    assert soup_seeds({"trainer": {"seed": 5}}) == [5]
+    assert soup_seeds({"trainer": {"seed": 5}, "soup": {"seeds": None}}) == [5]
+    assert soup_seeds({"trainer": {"seed": 5}, "soup": {"seeds": [42, 7]}}) == [42, 7]
+    for bad in ([42], [7, 7], 42):
+        with pytest.raises(ValueError, match="soup.seeds must be null or a list of 2 or more distinct seeds"):
+            soup_seeds({"trainer": {"seed": 5}, "soup": {"seeds": bad}})

@@ -260,3 +260,39 @@ def test_the_base_model_is_kept_when_no_checkpoint_beats_it():
     assert max(e["ndcg@10"] for e in validation["curve"]) <= validation["base_ndcg@10"], validation  # the scenario
     assert validation["chosen"] == "base model"
     assert final == pytest.approx(validation["base_ndcg@10"], abs=1e-6)
+
+
+def test_a_soup_is_the_mean_of_the_runs_each_seed_trains_alone():
+    """``soup.seeds``: one run per seed from the base weights, then their mean; each member is the very
+    model that seed trains alone, and the soup is scored on validation like a checkpoint."""
+    import torch
+
+    from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
+
+    params = p(max_steps=2, learning_rate=1e-4, per_device_train_batch_size=8)
+    params["validation"] = {
+        "fraction": 0.25,
+        "eval_steps": None,
+        "early_stopping_patience": None,
+        "keep_base_if_better": False,
+    }
+    pairs = tiny_pairs(48, seed=3)
+    fit, validation = split_validation(pairs, params)
+    task = build_retrieval_task(pairs, validation, params)
+    train_set = prepare_training_set(fit, None, params)
+    alone = []
+    for seed in (3, 4):
+        single = {**params, "trainer": {**params["trainer"], "seed": seed, "data_seed": seed}}
+        model, _ = fine_tune(base_model(), train_set, task, single)
+        alone.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    soup, log = fine_tune(base_model(), train_set, task, {**params, "soup": {"seeds": [3, 4]}})
+
+    weights = "0.model.encoder.layer.0.attention.self.query.weight"
+    assert not torch.allclose(alone[0][weights], alone[1][weights])  # the seeds train different models
+    expected = (alone[0][weights].double() + alone[1][weights].double()) / 2
+    assert torch.allclose(soup.state_dict()[weights].double(), expected, atol=1e-6)
+    assert log["soup_seeds"] == [3, 4] and log["steps"] == 4
+    assert [r["seed"] for r in log["validation"]["runs"]] == [3, 4]
+    assert log["validation"]["chosen"].startswith("soup of 2 runs (seed 3 step ")
+    final = float(_validation_evaluator(task, params)(soup)[VALIDATION_METRIC])
+    assert log["validation"]["best_ndcg@10"] == pytest.approx(final, abs=1e-6)

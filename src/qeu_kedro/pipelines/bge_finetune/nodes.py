@@ -356,6 +356,78 @@ def training_arguments(
     )
 
 
+def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameter-by-parameter mean of models with the same architecture (a uniform model soup).
+
+    Floating-point tensors are averaged (in float64, cast back to their dtype); other tensors
+    (integer buffers such as position ids) must be equal in every member and are kept as they are.
+    Members with different keys or shapes are an error that names the first offending tensor.
+    """
+    import torch
+
+    if not states:
+        raise ValueError("average_state_dicts: no models to average")
+    keys = list(states[0])
+    for i, state in enumerate(states[1:], start=2):
+        if list(state) != keys:
+            missing = sorted(set(keys) ^ set(state))
+            raise ValueError(f"model {i} has other tensors than model 1: {missing[:5]}")
+    soup = {}
+    for key in keys:
+        tensors = [s[key] for s in states]
+        shapes = {tuple(t.shape) for t in tensors}
+        if len(shapes) > 1:
+            raise ValueError(f"tensor {key!r} has different shapes in the models: {sorted(shapes)}")
+        if tensors[0].is_floating_point():
+            soup[key] = torch.stack([t.double() for t in tensors]).mean(dim=0).to(tensors[0].dtype)
+        else:
+            if any(not torch.equal(t, tensors[0]) for t in tensors[1:]):
+                raise ValueError(f"non-float tensor {key!r} differs between the models: cannot average it")
+            soup[key] = tensors[0].clone()
+    return soup
+
+
+def soup_seeds(params: dict[str, Any]) -> list[int]:
+    """The training seeds of one run: ``[trainer.seed]``, or ``soup.seeds`` (one training run per seed)."""
+    seeds = (params.get("soup") or {}).get("seeds")
+    if seeds is None:
+        return [params["trainer"]["seed"]]
+    if not isinstance(seeds, list) or len(set(seeds)) < max(2, len(seeds)):
+        raise ValueError(
+            f"parameters_bge_finetune.yml: soup.seeds must be null or a list of 2 or more distinct seeds, not {seeds!r}"
+        )
+    return [int(s) for s in seeds]
+
+
+def _train_once(
+    model: Any,
+    dataset: Any,
+    loss: Any,
+    evaluator: Any,
+    params: dict[str, Any],
+    column_prompts: dict[str, str] | None,
+    eval_steps: int | None,
+) -> tuple[Any, Any]:
+    """One trainer run on ``model`` (in place; the best checkpoint loaded back when ``eval_steps``);
+    returns the trainer's result and its final state (log history, epoch)."""
+    import transformers
+    from sentence_transformers import SentenceTransformerTrainer
+
+    patience = params["validation"]["early_stopping_patience"]
+    callbacks = []
+    if eval_steps is not None and patience:
+        callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=patience))
+    # The trainer wants an output_dir: checkpoints (weights only) live there until the best is
+    # loaded back; the model leaves through the catalog.
+    with tempfile.TemporaryDirectory(prefix="bge_finetune-") as scratch:
+        args = training_arguments(params, scratch, column_prompts, eval_steps)
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
+        )
+        result = trainer.train()
+    return result, trainer.state
+
+
 def fine_tune(
     base_model: Any, train_set: pd.DataFrame, validation_task: dict[str, Any], params: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
@@ -369,6 +441,11 @@ def fine_tune(
     never ends on a model worse than its best. Returns the model (``base_model`` itself, loaded if
     lazy and trained in place) and a training log with the loss and validation curves.
 
+    ``soup.seeds`` (a list) trains one run per seed from the base weights (``trainer.seed`` and
+    ``trainer.data_seed`` set to it; each run keeps its own best checkpoint) and returns the
+    parameter-by-parameter mean of their weights, a uniform "model soup" (Wortsman et al. 2022):
+    one model of the same size, scored on validation like a checkpoint.
+
     ``params["trainer"]`` holds ``SentenceTransformerTrainingArguments``' own keys and is passed as
     it is; this function sets only what the recipe fixes (output folder, sampler, prompts,
     evaluation and checkpoint schedule, no reporting, CPU).
@@ -378,10 +455,11 @@ def fine_tune(
 
     import transformers
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformerTrainer
 
     t, v = params["trainer"], params["validation"]
-    transformers.set_seed(t["seed"])
+    seeds = soup_seeds(params)
+    soup = len(seeds) > 1
+    transformers.set_seed(seeds[0])
     model = as_sentence_transformer(base_model)  # the catalog's model is lazy: load it here
     dims = matryoshka_dims(model.get_embedding_dimension(), params)
     guide = copy.deepcopy(model).eval() if params["loss"]["name"] in ("gist", "cached_gist") else None
@@ -398,32 +476,55 @@ def fine_tune(
     evaluator = _validation_evaluator(validation_task, params) if validate else None
     eval_steps = min(v["eval_steps"] or steps_per_epoch, total_steps)
     base_score = float(evaluator(model)[VALIDATION_METRIC]) if validate else None
-    initial_state = {k: value.detach().clone() for k, value in model.state_dict().items()} if validate else None
-    callbacks = []
-    if validate and v["early_stopping_patience"]:
-        callbacks.append(transformers.EarlyStoppingCallback(early_stopping_patience=v["early_stopping_patience"]))
+    keep_initial = validate or len(seeds) > 1
+    initial_state = {k: value.detach().clone() for k, value in model.state_dict().items()} if keep_initial else None
     started = time.perf_counter()
-    # The trainer wants an output_dir: checkpoints (weights only) live there until the best is
-    # loaded back; the model leaves through the catalog.
-    with tempfile.TemporaryDirectory(prefix="bge_finetune-") as scratch:
-        args = training_arguments(params, scratch, column_prompts or None, eval_steps if validate else None)
-        trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
+    runs = []
+    for i, seed in enumerate(seeds):
+        if i:
+            model.load_state_dict(initial_state)  # every member starts from the base weights
+        run_params = {**params, "trainer": {**t, "seed": seed, "data_seed": seed}} if soup else params
+        if soup:
+            logger.info("Model soup: training run %d of %d, seed %d", i + 1, len(seeds), seed)
+        result, state = _train_once(
+            model, dataset, loss, evaluator, run_params, column_prompts or None, eval_steps if validate else None
         )
-        result = trainer.train()
-    history = [
-        {"step": int(e["step"]), "epoch": float(e["epoch"]), "loss": float(e["loss"])}
-        for e in trainer.state.log_history
-        if "loss" in e
-    ]
-    curve = [
-        {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
-        for e in trainer.state.log_history
-        if f"eval_{VALIDATION_METRIC}" in e
-    ]
+        runs.append(
+            {
+                "seed": seed,
+                "result": result,
+                "history": [
+                    {"step": int(e["step"]), "epoch": float(e["epoch"]), "loss": float(e["loss"])}
+                    | ({"seed": seed} if soup else {})
+                    for e in state.log_history
+                    if "loss" in e
+                ],
+                "curve": [
+                    {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
+                    for e in state.log_history
+                    if f"eval_{VALIDATION_METRIC}" in e
+                ],
+                "epoch": float(state.epoch or 0.0),
+                "state": {k: value.detach().clone() for k, value in model.state_dict().items()} if soup else None,
+            }
+        )
+    if soup:
+        model.load_state_dict(average_state_dicts([r["state"] for r in runs]))
+    history = [h for r in runs for h in r["history"]]
     validation = {"n_queries": len(validation_task["queries"]) if validate else 0}
     if validate:
-        best = max(curve, key=lambda e: e["ndcg@10"]) if curve else None
+        if soup:
+            for r in runs:
+                r["best"] = max(r["curve"], key=lambda e: e["ndcg@10"]) if r["curve"] else None
+            soup_score = float(evaluator(model)[VALIDATION_METRIC])
+            best = {"ndcg@10": soup_score}
+            curve = [{"seed": r["seed"], **e} for r in runs for e in r["curve"]]
+            kept = ", ".join(f"seed {r['seed']} step {r['best']['step']}" for r in runs if r["best"])
+            chosen = f"soup of {len(runs)} runs ({kept})"
+        else:
+            curve = runs[0]["curve"]
+            best = max(curve, key=lambda e: e["ndcg@10"]) if curve else None
+            chosen = f"step {best['step']}" if best else "last step"
         keep_base = v["keep_base_if_better"] and (best is None or best["ndcg@10"] <= base_score)
         if keep_base:
             model.load_state_dict(initial_state)
@@ -437,29 +538,37 @@ def fine_tune(
                 "n_corpus": len(validation_task["corpus"]),
                 "base_ndcg@10": base_score,
                 "best_ndcg@10": best["ndcg@10"] if best else None,
-                "chosen": "base model" if keep_base else f"step {best['step']}" if best else "last step",
+                "chosen": "base model" if keep_base else chosen,
                 "curve": curve,
-                "stopped_early": bool(int(result.global_step) < total_steps),
+                "stopped_early": any(int(r["result"].global_step) < total_steps for r in runs),
             }
         )
+        if soup:
+            validation["runs"] = [
+                {"seed": r["seed"], "best_ndcg@10": r["best"]["ndcg@10"] if r["best"] else None} for r in runs
+            ]
         logger.info(
             "Validation NDCG@10: base %.4f, checkpoints %s; kept: %s",
             base_score,
             [round(e["ndcg@10"], 4) for e in curve],
             validation["chosen"],
         )
+        if soup:
+            logger.info("Validation NDCG@10 of the soup: %.4f", soup_score)
     log = {
         "matryoshka_dims": dims,
         "loss": params["loss"]["name"],
         "n_train_rows": len(train_set),
         "columns": list(train_set.columns),
-        "steps": int(result.global_step),
-        "epochs": float(trainer.state.epoch or 0.0),
-        "train_loss_mean": float(result.training_loss),
+        "steps": sum(int(r["result"].global_step) for r in runs),
+        "epochs": float(sum(r["epoch"] for r in runs)),
+        "train_loss_mean": float(np.mean([r["result"].training_loss for r in runs])),
         "runtime_s": round(time.perf_counter() - started, 1),
         "loss_history": history,
         "validation": validation,
     }
+    if soup:
+        log["soup_seeds"] = seeds
     logger.info(
         "Trained %d steps in %.0f s; loss %.4f -> %.4f",
         log["steps"],
