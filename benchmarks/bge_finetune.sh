@@ -4,7 +4,8 @@
 # Reads ../shared/data (or QEU_SHARED_DATA). Prints the markdown tables for benchmarks/RESULTS_bge.md.
 # Usage: bash benchmarks/bge_finetune.sh [tmdb-full|xquad|xquad-by-positive|xquad-40-steps|tmdb|tmdb-triplets ...]
 # tmdb-full is `kedro run --env movielens --pipeline bge_finetune` with the shipped defaults: every pair,
-# every test title (issue 12's target run).
+# every test title (issue 12's target run). conf/movielens ships a model soup (soup.seeds: [42, 7]), whose
+# seeds set each run's seed: SEED does not change tmdb-full.
 # (default: xquad tmdb). Runs of one environment share its output folder: run them one after the other
 # (never two at once). xquad is conf/xquad's recipe as it is (split by pair, mined hard negatives,
 # and the defaults of conf/base); SEED=7 bash ... repeats a run with another training seed; NICE=0 runs it

@@ -14,7 +14,7 @@ per test query at every Matryoshka dimension). It writes the per-query scores as
 Only folders this project wrote are read (safetensors weights; nothing is unpickled).
 
 Usage (about 2 min on 2 cores for TMDB's 960 queries and 4,796 overviews):
-    python benchmarks/bge_soup.py movielens RUN1/model RUN2/model [...] --out soup_dir
+    python benchmarks/bge_soup.py movielens RUN1/model RUN2/model [...] --out soup_dir [--save-model soup_dir/model]
     python benchmarks/bge_recipes_paired.py RUN1/scores_before.parquet soup_dir/scores_after.parquet \
         --labels "base model" "soup"
 """
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("env", help="the configuration environment whose test split scores the soup (movielens)")
     parser.add_argument("models", nargs="+", type=Path, help="folders of trained sentence-transformers models")
     parser.add_argument("--out", type=Path, required=True, help="folder for scores_after.parquet and soup.json")
+    parser.add_argument("--save-model", type=Path, help="also save the soup as a sentence-transformers folder here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -62,6 +63,9 @@ def main() -> None:
     scores.to_parquet(args.out / "scores_after.parquet", index=False)
     summary = {"members": [str(p) for p in args.models], "mean_scores": nodes.mean_scores(scores)}
     (args.out / "soup.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.save_model:
+        soup.save(str(args.save_model))
+        logger.info("Saved the soup to %s", args.save_model)
     for dim, means in summary["mean_scores"].items():
         logger.info("dim %s: NDCG@10 %.4f", dim, means["ndcg@10"])
 
