@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from qeu_kedro.pipelines.bge_finetune import nodes
-
-logger = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -41,14 +38,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for scores_after.parquet and soup.json")
     parser.add_argument("--save-model", type=Path, help="also save the soup as a sentence-transformers folder here")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     from sentence_transformers import SentenceTransformer
 
     members = [SentenceTransformer(str(path), device="cpu") for path in args.models]
     soup = members[0]
     soup.load_state_dict(nodes.average_state_dicts([m.state_dict() for m in members]))
-    logger.info("Averaged %d models: %s", len(members), ", ".join(str(p) for p in args.models))
 
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=args.env) as session:
@@ -65,9 +60,12 @@ def main() -> None:
     (args.out / "soup.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.save_model:
         soup.save(str(args.save_model))
-        logger.info("Saved the soup to %s", args.save_model)
+    # printed, not logged: kedro's logging configuration (set up by the session) hides this script's logger
+    print(f"soup of {len(members)} models -> {args.out / 'scores_after.parquet'}")
     for dim, means in summary["mean_scores"].items():
-        logger.info("dim %s: NDCG@10 %.4f", dim, means["ndcg@10"])
+        print(f"dim {dim}: NDCG@10 {means['ndcg@10']:.4f}")
+    if args.save_model:
+        print(f"saved the soup to {args.save_model}")
 
 
 if __name__ == "__main__":

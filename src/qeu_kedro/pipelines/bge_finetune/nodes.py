@@ -387,6 +387,11 @@ def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
     return soup
 
 
+def _weights(model: Any) -> dict[str, Any]:
+    """A copy of the model's weights (its state dict), detached from training."""
+    return {k: value.detach().clone() for k, value in model.state_dict().items()}
+
+
 def soup_seeds(params: dict[str, Any]) -> list[int]:
     """The training seeds of one run: ``[trainer.seed]``, or ``soup.seeds`` (one training run per seed)."""
     seeds = (params.get("soup") or {}).get("seeds")
@@ -477,7 +482,7 @@ def fine_tune(
     eval_steps = min(v["eval_steps"] or steps_per_epoch, total_steps)
     base_score = float(evaluator(model)[VALIDATION_METRIC]) if validate else None
     keep_initial = validate or len(seeds) > 1
-    initial_state = {k: value.detach().clone() for k, value in model.state_dict().items()} if keep_initial else None
+    initial_state = _weights(model) if keep_initial else None
     started = time.perf_counter()
     runs = []
     for i, seed in enumerate(seeds):
@@ -505,7 +510,7 @@ def fine_tune(
                     if f"eval_{VALIDATION_METRIC}" in e
                 ],
                 "epoch": float(state.epoch or 0.0),
-                "state": {k: value.detach().clone() for k, value in model.state_dict().items()} if soup else None,
+                "state": _weights(model) if soup else None,
             }
         )
     if soup:
