@@ -26,12 +26,22 @@ from qeu_kedro.pipelines.bge_finetune import nodes
 from qeu_kedro.stats import paired_bootstrap
 
 
-def _ndcg_at_10(queries: np.ndarray, corpus: np.ndarray, relevant: np.ndarray, dim: int) -> np.ndarray:
+def ndcg_at_10(queries: np.ndarray, corpus: np.ndarray, relevant: np.ndarray, dim: int) -> np.ndarray:
+    """Per-query NDCG@10 of one relevant document (``relevant[i]``: its row in ``corpus``) at the first ``dim`` axes."""
     q = queries[:, :dim] / np.linalg.norm(queries[:, :dim], axis=1, keepdims=True)
     c = corpus[:, :dim] / np.linalg.norm(corpus[:, :dim], axis=1, keepdims=True)
     scores = q @ c.T
     rank = (scores > scores[np.arange(len(relevant)), relevant][:, None]).sum(axis=1) + 1
     return np.where(rank <= 10, 1.0 / np.log2(rank + 1), 0.0)
+
+
+def encode_task(model, task: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A retrieval task (``nodes.build_retrieval_task``) embedded: queries, corpus, each query's relevant row."""
+    query_ids, corpus_ids = list(task["queries"]), list(task["corpus"])
+    queries = model.encode([task["queries"][q] for q in query_ids], batch_size=64, normalize_embeddings=True)
+    corpus = model.encode([task["corpus"][c] for c in corpus_ids], batch_size=64, normalize_embeddings=True)
+    position = {c: i for i, c in enumerate(corpus_ids)}
+    return queries, corpus, np.array([position[task["relevant"][q][0]] for q in query_ids])
 
 
 def main(env: str, split_by: str) -> None:
@@ -47,15 +57,11 @@ def main(env: str, split_by: str) -> None:
 
     fit_texts = list(pd.unique(pd.concat([fit["anchor"], fit["positive"]])))
     fitted = model.encode(fit_texts, batch_size=64, normalize_embeddings=True)
-    query_ids, corpus_ids = list(task["queries"]), list(task["corpus"])
-    queries = model.encode([task["queries"][q] for q in query_ids], batch_size=64, normalize_embeddings=True)
-    corpus = model.encode([task["corpus"][c] for c in corpus_ids], batch_size=64, normalize_embeddings=True)
-    position = {c: i for i, c in enumerate(corpus_ids)}
-    relevant = np.array([position[task["relevant"][q][0]] for q in query_ids])
+    queries, corpus, relevant = encode_task(model, task)
 
     print(f"## PCA rotation probe: env {env}, split by {split_by}")
     print(
-        f"rotation fitted on {len(fit_texts)} training-side texts; {len(query_ids)} test queries, corpus of {len(corpus_ids)}\n"
+        f"rotation fitted on {len(fit_texts)} training-side texts; {len(queries)} test queries, corpus of {len(corpus)}\n"
     )
     print("| rotation | dim | NDCG@10 base | NDCG@10 rotated | difference [95 % interval] | verdict |")
     print("| --- | ---: | ---: | ---: | ---: | --- |")
@@ -63,8 +69,8 @@ def main(env: str, split_by: str) -> None:
         x = fitted - fitted.mean(axis=0) if centred else fitted
         rotation = np.linalg.svd(x, full_matrices=False)[2]  # orthonormal rows, largest variance first
         for dim in nodes.matryoshka_dims(queries.shape[1], params):
-            before = _ndcg_at_10(queries, corpus, relevant, dim)
-            after = _ndcg_at_10(queries @ rotation.T, corpus @ rotation.T, relevant, dim)
+            before = ndcg_at_10(queries, corpus, relevant, dim)
+            after = ndcg_at_10(queries @ rotation.T, corpus @ rotation.T, relevant, dim)
             c = paired_bootstrap(before, after, n_resamples=10_000, confidence=0.95, seed=0)
             print(
                 f"| {name} | {dim} | {c.before:.4f} | {c.after:.4f} | "
