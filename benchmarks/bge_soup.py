@@ -5,7 +5,7 @@ improves accuracy without increasing inference time") averages, parameter by par
 of models fine-tuned from the same base with different seeds. The result is one model of the same
 size as each member. This script loads the trained models that `bge_finetune` saved (copies of
 ``data/06_models/<env>/bge_finetuned`` from runs that differ only in the training seed), averages
-every floating-point tensor (``nodes.average_state_dicts``, what ``soup.seeds`` does inside the
+every floating-point tensor (``qeu_kedro.weights.average_state_dicts``, what ``soup.seeds`` does inside the
 pipeline), and scores the soup on the environment's test split exactly as the
 pipeline's ``evaluate_after`` node does (``nodes.evaluate_retrieval``: NDCG@10, MRR@10, Recall@1/10
 per test query at every Matryoshka dimension). It writes the per-query scores as a parquet file that
@@ -29,6 +29,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from qeu_kedro.pipelines.bge_finetune import nodes
+from qeu_kedro.weights import average_state_dicts
 
 
 def main() -> None:
@@ -43,7 +44,7 @@ def main() -> None:
 
     members = [SentenceTransformer(str(path), device="cpu") for path in args.models]
     soup = members[0]
-    soup.load_state_dict(nodes.average_state_dicts([m.state_dict() for m in members]))
+    soup.load_state_dict(average_state_dicts([m.state_dict() for m in members]))
 
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=args.env) as session:

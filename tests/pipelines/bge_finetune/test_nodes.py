@@ -9,7 +9,6 @@ import yaml
 
 from qeu_kedro.pipelines.bge_finetune.nodes import (
     VALIDATION_METRIC,
-    average_state_dicts,
     build_retrieval_task,
     compare_scores,
     evaluate_retrieval,
@@ -25,6 +24,7 @@ from qeu_kedro.pipelines.bge_finetune.nodes import (
 )
 from qeu_kedro.sample_data.pairs import make_pairs as make_sample_pairs
 from qeu_kedro.validation import RawDataError
+from qeu_kedro.weights import average_state_dicts
 from tests.conftest import REPO
 
 SOURCE = {

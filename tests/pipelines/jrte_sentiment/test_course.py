@@ -2,7 +2,7 @@
 
 import pytest
 
-from qeu_kedro.pipelines.jrte_sentiment.course import SECTIONS, course_inputs, course_report, demote
+from qeu_kedro.pipelines.jrte_sentiment.course import SECTIONS, course_inputs, course_report, demote, training_table
 from qeu_kedro.pipelines.jrte_sentiment.pipeline import create_pipeline
 
 TASK = {"corpus": "hand-made"}
@@ -74,10 +74,10 @@ def test_the_course_report_has_the_overview_then_every_section_with_its_figure()
     assert scores[1][2:] == ["0.6000 (0.5000 to 0.7000)", "0.5000 (0.4000 to 0.6000)", "40"]
     # the runs: the lowest validation loss and its epoch; a run switched off is said to be
     assert _table(text, "### Fine-tuning runs")[1:] == [
-        ["level2", "3", "0.7000", "2"],
-        ["baseline", "switched off", "", ""],
-        ["soft_labels", "1", "0.9000", "1"],
-        ["weighted_soft_labels", "switched off", "", ""],
+        ["level2", "3", "0.7000", "2", "epoch 3 (the last)"],
+        ["baseline", "switched off", "", "", ""],
+        ["soft_labels", "1", "0.9000", "1", "epoch 1 (the last)"],
+        ["weighted_soft_labels", "switched off", "", "", ""],
     ]
     assert (
         "- Level 3: Level 2 misclassified 8 test sentences (error rate 0.200); most often normal read as positive (5)."
@@ -119,3 +119,26 @@ def test_the_course_report_reads_every_report_figure_and_summary_so_the_pipeline
     } | {"params:jrte_sentiment.task"}
     # kedro-viz draws a closed box's final outputs beside it: the course report and the table of errors
     assert pipeline.outputs() == {"jrte_sentiment.report", "jrte_sentiment.level3_errors"}
+
+
+def test_training_table_says_which_weights_each_run_kept():
+    history = [
+        {"epoch": 1.0, "train_loss": 0.9, "eval_cross_entropy": 0.7},
+        {"epoch": 2.0, "train_loss": 0.6, "eval_cross_entropy": 0.5},
+        {"epoch": 3.0, "train_loss": 0.4, "eval_cross_entropy": 0.6},
+    ]
+    table = training_table(
+        {
+            "level2": {"history": history, "epochs_run": 3, "restored_best": True, "averaged_epochs": None},
+            "baseline": {"history": history, "epochs_run": 3, "restored_best": False, "averaged_epochs": None},
+            "averaged": {"history": history, "epochs_run": 3, "restored_best": False, "averaged_epochs": [2.0, 3.0]},
+            "soft_labels": {"enabled": False, "history": []},
+        }
+    ).set_index("run")
+    assert table["weights kept"].to_dict() == {
+        "level2": "epoch 2 (restored)",
+        "baseline": "epoch 3 (the last)",
+        "averaged": "mean of epochs 2, 3",
+        "soft_labels": "",
+    }
+    assert table.loc["averaged", "at epoch"] == "2" and table.loc["soft_labels", "epochs run"] == "switched off"

@@ -123,3 +123,31 @@ def test_trainer_arguments_come_from_parameters_under_their_own_names(tiny_bert)
     off, info = fine_tune_classifier(data, data, tiny_bert, training, {**RUN, "enabled": False}, TASK)
     assert not off.loaded and "switched off" in off.source and info == {"enabled": False, "history": []}
     assert predict_run(off, data, data, data, training, {**RUN, "enabled": False}, TASK).empty
+
+
+def test_average_last_epochs_keeps_the_mean_of_the_last_epochs_weights(tiny_bert):
+    import torch
+
+    # a constant learning rate: the first 2 epochs of a 3-epoch run are a 2-epoch run, so each epoch's weights are known
+    data = sentences(SPLIT, LABELS)
+    trainer = {**TRAINING["trainer"], "lr_scheduler_type": "constant", "warmup_steps": 0, "learning_rate": 0.05}
+
+    def trained(epochs, **switches):
+        training = {**TRAINING, "trainer": {**trainer, "num_train_epochs": epochs}}
+        classifier, metrics = fine_tune_classifier(data, data, tiny_bert, training, {**RUN, **switches}, TASK)
+        return {n: p.detach().clone() for n, p in classifier.model.named_parameters()}, metrics
+
+    epoch2, _ = trained(2)
+    epoch3, _ = trained(3)
+    averaged, metrics = trained(3, average_last_epochs=2)
+    assert metrics["averaged_epochs"] == [2.0, 3.0] and metrics["restored_best"] is False
+    moved = [n for n in epoch3 if not epoch2[n].equal(epoch3[n])]
+    assert moved  # training changed the weights between the epochs, so the mean differs from either
+    for name in epoch3:
+        torch.testing.assert_close(averaged[name], (epoch2[name] + epoch3[name]) / 2, atol=1e-5, rtol=0, msg=name)
+    # more epochs asked for than were run: the mean of all of them; a run without the switch reports none
+    _, metrics = trained(2, average_last_epochs=5)
+    assert metrics["averaged_epochs"] == [1.0, 2.0]
+    assert trained(2)[1]["averaged_epochs"] is None
+    with pytest.raises(ValueError, match="average_last_epochs"):
+        trained(1, average_last_epochs=0)

@@ -20,6 +20,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.stats import paired_bootstrap
 from qeu_kedro.validation import Column, check_table, fail
+from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
 
 from .checks import check_split
 
@@ -354,37 +355,6 @@ def training_arguments(
         disable_tqdm=not params["show_progress_bar"],
         **params["trainer"],
     )
-
-
-def average_state_dicts(states: list[dict[str, Any]]) -> dict[str, Any]:
-    """The parameter-by-parameter mean of models with the same architecture (a uniform model soup).
-
-    Floating-point tensors are averaged (in float64, cast back to their dtype); other tensors
-    (integer buffers such as position ids) must be equal in every member and are kept as they are.
-    Members with different keys or shapes are an error that names the first offending tensor.
-    """
-    import torch
-
-    if not states:
-        raise ValueError("average_state_dicts: no models to average")
-    keys = list(states[0])
-    for i, state in enumerate(states[1:], start=2):
-        if list(state) != keys:
-            missing = sorted(set(keys) ^ set(state))
-            raise ValueError(f"model {i} has other tensors than model 1: {missing[:5]}")
-    soup = {}
-    for key in keys:
-        tensors = [s[key] for s in states]
-        shapes = {tuple(t.shape) for t in tensors}
-        if len(shapes) > 1:
-            raise ValueError(f"tensor {key!r} has different shapes in the models: {sorted(shapes)}")
-        if tensors[0].is_floating_point():
-            soup[key] = torch.stack([t.double() for t in tensors]).mean(dim=0).to(tensors[0].dtype)
-        else:
-            if any(not torch.equal(t, tensors[0]) for t in tensors[1:]):
-                raise ValueError(f"non-float tensor {key!r} differs between the models: cannot average it")
-            soup[key] = tensors[0].clone()
-    return soup
 
 
 def _weights(model: Any) -> dict[str, Any]:

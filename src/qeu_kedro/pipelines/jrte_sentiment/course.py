@@ -76,20 +76,28 @@ def score_table(comparison: dict[str, Any], improvements: dict[str, Any]) -> pd.
 
 
 def training_table(trainings: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """Each fine-tuning run: epochs run, the epoch with the lowest validation loss and that loss."""
+    """Each fine-tuning run: epochs run, the epoch with the lowest validation loss and that loss, the weights kept."""
     rows = []
     for run, training in trainings.items():
         history = pd.DataFrame(training.get("history") or [])
         if not training.get("enabled", True) or history.empty:
-            rows.append({"run": run, "epochs run": "switched off", "lowest validation loss": "", "at epoch": ""})
+            off = {"epochs run": "switched off", "lowest validation loss": "", "at epoch": "", "weights kept": ""}
+            rows.append({"run": run, **off})
             continue
         best = int(history["eval_cross_entropy"].idxmin())
+        if training.get("averaged_epochs"):
+            kept = "mean of epochs " + ", ".join(f"{e:g}" for e in training["averaged_epochs"])
+        elif training.get("restored_best"):
+            kept = f"epoch {history['epoch'][best]:g} (restored)"
+        else:
+            kept = f"epoch {history['epoch'].iloc[-1]:g} (the last)"
         rows.append(
             {
                 "run": run,
                 "epochs run": str(training.get("epochs_run", len(history))),
                 "lowest validation loss": f"{history['eval_cross_entropy'][best]:.4f}",
                 "at epoch": f"{history['epoch'][best]:g}",
+                "weights kept": kept,
             }
         )
     return pd.DataFrame(rows)

@@ -238,14 +238,17 @@ def fine_tune_classifier(
             ones: the Level 4 countermeasures weight decay, label smoothing, schedule), ``config``
             (model-config keys such as ``hidden_dropout_prob``), ``early_stopping_patience`` (null: off;
             on: the epoch with the lowest validation loss is restored) and the Level 5 switches
-            ``soft_labels`` (train on the annotators' vote shares) and ``class_weights``
-            (null or ``balanced``).
+            ``soft_labels`` (train on the annotators' vote shares), ``class_weights``
+            (null or ``balanced``) and ``average_last_epochs`` (null, or k: the kept weights are the
+            mean of the trainable weights at the end of the last k epochs run, in place of the
+            restored best epoch: checkpoint averaging along one run, Izmailov et al. 2018).
 
     Returns:
         The fine-tuned classifier as a ``ModelHandle`` (one with no model when the run is switched off) and the training
         metrics: ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
         ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
-        across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``.
+        across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``;
+        ``averaged_epochs`` (the epochs whose weights were averaged, or null).
     """
     if not run["enabled"]:
         logger.info("Run switched off (enabled: false): not trained")
@@ -279,6 +282,10 @@ def fine_tune_classifier(
             return soft_cross_entropy(outputs["logits"], labels, weights)
 
     early = run.get("early_stopping_patience")
+    average = run.get("average_last_epochs")
+    if average is not None and (isinstance(average, bool) or not isinstance(average, int) or average < 1):
+        raise ValueError(f"average_last_epochs must be null or a positive number of epochs, not {average!r}.")
+    snapshots = _EpochSnapshots(average) if average else None
     train_ds = _encode(tokenizer, train, names, training["max_length"], training["prefix"], soft)
     dev_ds = _encode(tokenizer, dev, names, training["max_length"], training["prefix"], soft=False)
     # Checkpoints are the Trainer's scratch space for restoring the best epoch; the kept
@@ -294,8 +301,11 @@ def fine_tune_classifier(
             compute_loss_func=loss_func,
             callbacks=[EarlyStoppingCallback(early_stopping_patience=early)] if early is not None else [],
         )
+        if snapshots is not None:
+            trainer.add_callback(snapshots.callback())
         result = trainer.train()
         history = loss_history(trainer.state.log_history)
+    averaged_epochs = snapshots.load_mean_into(trainer.model) if snapshots is not None else None
     best = min(history, key=lambda r: r.get("eval_cross_entropy", np.inf))["epoch"] if history else None
     logger.info(
         "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s); lowest validation loss at epoch %s\n%s",
@@ -311,13 +321,60 @@ def fine_tune_classifier(
         "history": history,
         "best_epoch": best,
         "epochs_run": len(history),
-        "restored_best": early is not None,
+        "restored_best": early is not None and averaged_epochs is None,
+        "averaged_epochs": averaged_epochs,
         "class_weights": None if weights is None else dict(zip(names, weights.round(4).tolist(), strict=True)),
         "train_runtime_s": float(result.metrics["train_runtime"]),
         "n_train": int(len(train)),
         "n_dev": int(len(dev)),
     }
     return ModelHandle(f"{base_model.source} fine-tuned", model=trainer.model.eval(), tokenizer=tokenizer), metrics
+
+
+class _EpochSnapshots:
+    """The trainable weights at the end of each of the last ``k`` epochs, and their mean (checkpoint averaging).
+
+    Only the parameters that train are copied (the frozen token embeddings, most of the model, are
+    the same at every epoch); ``k`` copies of the rest stay in memory (about 90 MB each for
+    multilingual-e5-small with frozen embeddings).
+    """
+
+    def __init__(self, k: int) -> None:
+        from collections import deque
+
+        self.k = k
+        self.kept: deque[tuple[float, dict[str, Any]]] = deque(maxlen=k)
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        outer = self
+
+        class _Snapshot(TrainerCallback):
+            def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+                weights = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+                outer.kept.append((float(state.epoch), weights))
+
+        return _Snapshot()
+
+    def load_mean_into(self, model: Any) -> list[float]:
+        """Set the model's trainable weights to the mean of the kept epochs'; returns those epochs."""
+        import torch
+
+        from qeu_kedro.weights import average_state_dicts
+
+        if not self.kept:
+            raise RuntimeError("average_last_epochs: no epoch ended, so there are no weights to average.")
+        epochs = [round(epoch, 4) for epoch, _ in self.kept]
+        mean = average_state_dicts([weights for _, weights in self.kept])
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if name in mean:
+                    parameter.copy_(mean[name])
+        logger.info(
+            "Checkpoint averaging: the weights are the mean of epochs %s (asked for the last %d)", epochs, self.k
+        )
+        return epochs
 
 
 def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
