@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -59,6 +60,14 @@ def run_kedro(
     bootstrap_project(project_path)
     with KedroSession.create(project_path=project_path, env=env, runtime_params=params) as session:
         return session.run(**run_args)
+
+
+def load_benchmark(name: str) -> Any:
+    """``benchmarks/<name>.py`` as a module: the benchmarks are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_config(project_path: Path, env: str | None = None, key: str = "catalog") -> dict:

@@ -1,23 +1,18 @@
 """benchmarks/jrte_paired.py: two runs' predictions compared sentence by sentence."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "jrte_paired.py"
+from tests.conftest import load_benchmark
+
 NAMES = ["negative", "normal", "positive"]
 STATS = {"n_resamples": 200, "confidence": 0.95, "seed": 0}
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("jrte_paired", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("jrte_paired")
 
 
 def predictions(true: list[str], predicted: list[str], split: str = "test") -> pd.DataFrame:

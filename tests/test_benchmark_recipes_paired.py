@@ -1,21 +1,15 @@
 """benchmarks/bge_recipes_paired.py: recipes compared query by query, and several seeds of one recipe averaged."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bge_recipes_paired.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("bge_recipes_paired", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bge_recipes_paired")
 
 
 def scores(values: dict[int, list[float]], seed: int = 0) -> pd.DataFrame:

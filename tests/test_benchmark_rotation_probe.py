@@ -1,20 +1,14 @@
 """benchmarks/bge_rotation_probe.py: a learned orthogonal rotation moves the ranking signal into the kept axes."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bge_rotation_probe.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("bge_rotation_probe", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bge_rotation_probe")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
