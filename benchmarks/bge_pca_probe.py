@@ -44,13 +44,19 @@ def encode_task(model, task: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return queries, corpus, np.array([position[task["relevant"][q][0]] for q in query_ids])
 
 
-def main(env: str, split_by: str) -> None:
+def load_environment(env: str, split_by: str) -> tuple[dict, pd.DataFrame, object]:
+    """The environment's ``bge_finetune`` parameters (with ``split.by``), its pairs and its base model."""
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=env, runtime_params={"bge_finetune": {"split": {"by": split_by}}}) as session:
         catalog = session.load_context().catalog
         params = catalog.load("params:bge_finetune")
         pairs = nodes.make_pairs(catalog.load("bge_pairs"), params)
         model = nodes.as_sentence_transformer(catalog.load("base.embedding_model"))
+    return params, pairs, model
+
+
+def main(env: str, split_by: str) -> None:
+    params, pairs, model = load_environment(env, split_by)
     train, test = nodes.split_pairs(pairs, params)
     fit, _ = nodes.split_validation(train, params)
     task = nodes.build_retrieval_task(pairs, test, params)

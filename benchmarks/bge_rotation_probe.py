@@ -26,15 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
 from tqdm.auto import tqdm
 
 from qeu_kedro.pipelines.bge_finetune import nodes
 from qeu_kedro.stats import paired_bootstrap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bge_pca_probe import encode_task, ndcg_at_10  # noqa: E402  (its sibling script: the same scoring)
+from bge_pca_probe import encode_task, load_environment, ndcg_at_10  # noqa: E402  (its sibling script: the same scoring)
 
 SCALE = 20.0  # the inverse temperature of sentence-transformers' MNRL
 STEPS, EVAL_EVERY, LR = 400, 10, 1e-3  # defaults of --steps, --eval-every, --lr
@@ -79,12 +77,7 @@ def _fit_rotation(
 
 
 def main(env: str, split_by: str, steps: int, eval_every: int, lr: float) -> None:
-    bootstrap_project(Path.cwd())
-    with KedroSession.create(env=env, runtime_params={"bge_finetune": {"split": {"by": split_by}}}) as session:
-        catalog = session.load_context().catalog
-        params = catalog.load("params:bge_finetune")
-        pairs = nodes.make_pairs(catalog.load("bge_pairs"), params)
-        model = nodes.as_sentence_transformer(catalog.load("base.embedding_model"))
+    params, pairs, model = load_environment(env, split_by)
     start = time.time()
     train, test = nodes.split_pairs(pairs, params)
     fit_pairs, validation_pairs = nodes.split_validation(train, params)

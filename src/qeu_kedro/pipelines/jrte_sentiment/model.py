@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.datasets import ModelHandle
+from qeu_kedro.weights import average_state_dicts  # imports torch only when called
 
 from .data import PREDICTION_COLUMNS, class_names
 
@@ -360,8 +361,6 @@ class _EpochSnapshots:
     def load_mean_into(self, model: Any) -> list[float]:
         """Set the model's trainable weights to the mean of the kept epochs'; returns those epochs."""
         import torch
-
-        from qeu_kedro.weights import average_state_dicts
 
         if not self.kept:
             raise RuntimeError("average_last_epochs: no epoch ended, so there are no weights to average.")
