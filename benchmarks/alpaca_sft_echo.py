@@ -13,26 +13,18 @@ Usage:
 
 from __future__ import annotations
 
-import re
 import sys
 
 import numpy as np
 import pandas as pd
 
 from qeu_kedro.pipelines.alpaca_sft.measures import chrf, copied_from_prompt_share
-from qeu_kedro.pipelines.alpaca_sft.nodes import paired_change
-
-HEADER = re.compile(r"^### [^\n:]+:\s*$", re.MULTILINE)
-
-
-def echo(prompt: str) -> str:
-    """The prompt's own text: its sections without their ``### <header>:`` lines."""
-    return "\n".join(line for line in HEADER.sub("", prompt).splitlines() if line.strip())
+from qeu_kedro.pipelines.alpaca_sft.nodes import echo_prompt, paired_change
 
 
 def main(path: str, ngram: int = 4) -> None:
     table = pd.read_csv(path, keep_default_na=False)
-    echoes = [echo(p) for p in table["prompt"]]
+    echoes = [echo_prompt(p) for p in table["prompt"]]
     scores = pd.Series([chrf(e, r) for e, r in zip(echoes, table["reference"], strict=True)])
     copied = np.mean([copied_from_prompt_share(e, p, ngram) for e, p in zip(echoes, table["prompt"], strict=True)])
     settings = {"bootstrap_resamples": 10_000, "bootstrap_seed": 0}

@@ -56,6 +56,10 @@ def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_t
         r"did you mean 'alpaca_sft\.train\.lora\.lora_alpha'",
     ):
         check_parameters(with_changes(base, alpaca_sft__train__lora__lora_alhpa=32), base)
+    # alpaca_sft.train.preference is TRL's DPOConfig: label_smoothing is one of its fields
+    check_parameters(with_changes(base, alpaca_sft__train__preference__label_smoothing=0.1), base)
+    with pytest.raises(ParameterError, match=r"alpaca_sft\.train\.preference\.bta .*not a field of trl\.DPOConfig"):
+        check_parameters(with_changes(base, alpaca_sft__train__preference__bta=0.2), base)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +80,8 @@ def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_t
         ("ridge_analysis__schema", ["M", "F"], "expected a block of keys"),
         ("ridge_analysis__user_features", ["zip_code"], "'age', 'gender' or 'occupation'"),
         ("ridge_analysis__rating_step", 0.25, "0.5 or 1"),
+        ("alpaca_sft__train__objective", "dpo", "'sft' or 'preference'"),
+        ("alpaca_sft__train__preference__beta", 0, "greater than 0"),
     ],
 )
 def test_types_and_ranges_are_checked(base, key, value, words):

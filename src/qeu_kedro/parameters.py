@@ -4,7 +4,7 @@ The keys a block may hold are the keys ``conf/base`` gives it: an environment (o
 ``--params``) changes values of known keys, and a key that ``conf/base`` does not have is a
 typo, reported with the closest known key ("did you mean"). A key added to ``conf/base``
 is known at once, without code. Blocks passed as they are to a library's config class
-(:data:`LIBRARY_BLOCKS`: ``SFTConfig``, ``LoraConfig``, ``SentenceTransformerTrainingArguments``)
+(:data:`LIBRARY_BLOCKS`: ``SFTConfig``, ``DPOConfig``, ``LoraConfig``, ``SentenceTransformerTrainingArguments``)
 also take any field of that class. Types and ranges are checked for the keys in
 :data:`RULES` (pydantic types), and every error names the key and the file it came from.
 
@@ -107,6 +107,8 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
     "alpaca_sft.split.eval_size": PositiveInt,
     "alpaca_sft.train.checkpoint_every": PositiveInt,
+    "alpaca_sft.train.objective": Literal["sft", "preference"],
+    "alpaca_sft.train.preference.beta": PositiveFloat,
     "alpaca_sft.train.trainer.max_steps": PositiveInt,
     "alpaca_sft.train.trainer.per_device_train_batch_size": PositiveInt,
     "alpaca_sft.train.trainer.per_device_eval_batch_size": PositiveInt,
@@ -145,6 +147,7 @@ LIBRARY_BLOCKS: dict[str, str] = {
     "bge_finetune.trainer": "sentence_transformers:SentenceTransformerTrainingArguments",
     "alpaca_sft.train.trainer": "trl:SFTConfig",
     "alpaca_sft.train.lora": "peft:LoraConfig",
+    "alpaca_sft.train.preference": "trl:DPOConfig",
 }
 
 _ADAPTERS: dict[str, TypeAdapter] = {}

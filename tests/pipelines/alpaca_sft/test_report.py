@@ -17,6 +17,7 @@ TRAIN = {
     "global_step": 4,
     "chosen_step": 4,
     "instruction_language": "native",
+    "objective": "sft",
     "train_loss": 1.7,
     "train_seconds": 1.0,
     "validation_chrf_curve": [{"step": 0, "validation_chrf": 1.0}, {"step": 4, "validation_chrf": 2.0}],
@@ -84,6 +85,7 @@ def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction
 def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     table, summary = compared
     report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    assert "objective: sft; instruction language: native" in report  # how the adapter was trained
     header = next(line for line in report.splitlines() if line.startswith("| measure"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
         "measure",

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import build_trainer, decode_whole, format_prompt, model_prompt
+from qeu_kedro.pipelines.alpaca_sft.nodes import (
+    build_trainer,
+    decode_whole,
+    dpo_config,
+    echo_prompt,
+    format_prompt,
+    held_out_loss,
+    model_prompt,
+    train_lora,
+)
 
 ANSWERS = ["日本の首都は東京です。", "The capital of France is Paris.", "水は100度で沸騰します。"]
 
@@ -21,13 +30,21 @@ def lm():
 QUESTIONS = ["日本の首都はどこですか。", "What is the capital of France?", "水は何度で沸騰しますか。"]
 
 
+def _frame(params) -> pd.DataFrame:
+    rows = [{"instruction": q, "input": "", "reasoning": "Answer in one sentence."} for q in QUESTIONS]
+    return pd.DataFrame({"prompt": [format_prompt(r, params["prompt"]) for r in rows], "completion": ANSWERS})
+
+
+def _train_params(params, trainer=None, **changes) -> dict:
+    """conf/base's train block for three examples in one batch, with ``changes`` (``trainer``: SFTConfig/DPOConfig keys)."""
+    keys = {**params["train"]["trainer"], "per_device_train_batch_size": 3, **(trainer or {})}
+    return {**params["train"], **changes, "trainer": keys}
+
+
 @pytest.fixture(scope="module")
 def trainer(lm, params, tmp_path_factory):
-    prompt = params["prompt"]
-    rows = [{"instruction": q, "input": "", "reasoning": "Answer in one sentence."} for q in QUESTIONS]
-    frame = pd.DataFrame({"prompt": [format_prompt(r, prompt) for r in rows], "completion": ANSWERS})
-    train = {**params["train"], "trainer": {**params["train"]["trainer"], "per_device_train_batch_size": 3}}
-    return build_trainer(frame, frame, lm, prompt, train, str(tmp_path_factory.mktemp("sft")))
+    frame = _frame(params)
+    return build_trainer(frame, frame, lm, params["prompt"], _train_params(params), str(tmp_path_factory.mktemp("sft")))
 
 
 @pytest.mark.slow
@@ -102,3 +119,89 @@ def test_the_ja_instruct_max_length_keeps_the_end_of_turn_of_more_examples_than_
 
     assert kept(192) < 0.25  # measured 0.217: the old setting
     assert kept(params["train"]["trainer"]["max_length"]) > 0.45  # 0.465 at 384
+
+
+# ---------------------------------------------------------------- objective: preference (DPO against the echo)
+def test_the_echo_is_the_prompt_text_without_its_headers(params):
+    text = format_prompt(
+        {"instruction": "日本の首都は?", "input": "東京, 大阪", "reasoning": "短く。"}, params["prompt"]
+    )
+    assert text.startswith("### Instruction:\n")
+    assert echo_prompt(text) == "日本の首都は?\n東京, 大阪\n短く。"
+
+
+def test_a_trainer_key_that_dpo_does_not_take_is_refused_before_any_work(params):
+    train = _train_params(params, objective="preference", trainer={"completion_only_loss": True})
+    with pytest.raises(ValueError, match=r"DPOConfig does not take \(completion_only_loss\)"):
+        dpo_config(train, "unused")
+    assert dpo_config(_train_params(params), "unused").loss_type == ["sigmoid", "sft"]
+
+
+@pytest.mark.slow
+def test_the_preference_batch_pairs_the_reference_against_the_echo_after_the_generation_prompt(params, tmp_path):
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+
+    lm = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the trainer wraps the model in its adapter
+    frame = _frame(params)
+    trainer = build_trainer(
+        frame, frame, lm, params["prompt"], _train_params(params, objective="preference"), str(tmp_path)
+    )
+    tokenizer = lm.tokenizer
+    batch = next(iter(trainer.get_train_dataloader()))
+    # DPOTrainer stacks the chosen sequences, then the rejected ones, each prompt + completion.
+    assert batch["input_ids"].shape[0] == 6
+    decoded = []
+    for ids, learned, mask in zip(batch["input_ids"], batch["completion_mask"], batch["attention_mask"], strict=True):
+        first = int(learned.nonzero()[0])
+        decoded.append(
+            (tokenizer.decode(ids[:first].tolist()), tokenizer.decode(ids[(learned == 1) & (mask == 1)].tolist()))
+        )
+    generation_prompts = {model_prompt(tokenizer, p, True) for p in frame["prompt"]}
+    assert {prompt for prompt, _ in decoded} == generation_prompts
+    eos = tokenizer.eos_token
+    assert sorted(c for _, c in decoded[:3]) == sorted(a + eos for a in ANSWERS)
+    assert sorted(c for _, c in decoded[3:]) == sorted(echo_prompt(p) + eos for p in frame["prompt"])
+
+
+def _sequence_logp(model, tokenizer, prompt: str, completion: str) -> float:
+    import torch
+
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    ids = torch.tensor([tokenizer(prompt + completion + tokenizer.eos_token)["input_ids"]])
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1]
+    logp = torch.log_softmax(logits, -1).gather(1, ids[0, 1:, None])[:, 0]
+    return float(logp[len(prompt_ids) - 1 :].sum())
+
+
+@pytest.mark.slow
+def test_preference_training_moves_the_model_from_the_echo_to_the_reference(params):
+    """What the switch says it does, on tiny data: after a few steps the adapter gives the reference
+    answer more log-probability relative to the echo than the base model does; the held-out loss is
+    the answers' loss (as the sft objective reports it), not DPO's."""
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+
+    fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the run wraps this model in its adapter
+    frame = _frame(params)
+    train = _train_params(params, objective="preference", checkpoint_every=3, trainer={"max_steps": 3})
+    generation = {**params["generation"], "max_new_tokens": 8}
+    handle, metrics = train_lora(frame, frame, frame, fresh, params["prompt"], train, generation)
+    model, tokenizer = handle.model, handle.tokenizer
+    assert metrics["objective"] == "preference" and metrics["global_step"] == 3
+
+    def margins() -> list[float]:
+        out = []
+        for p, answer in zip(frame["prompt"], ANSWERS, strict=True):
+            text = model_prompt(tokenizer, p, True)
+            out.append(
+                _sequence_logp(model, tokenizer, text, answer) - _sequence_logp(model, tokenizer, text, echo_prompt(p))
+            )
+        return out
+
+    after = margins()
+    with model.disable_adapter():
+        before = margins()
+        base_loss = held_out_loss(model, tokenizer, frame, params["prompt"], train)
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+    assert metrics["eval_loss_before"] == pytest.approx(base_loss, abs=1e-4)
+    assert metrics["eval_loss_after"] < metrics["eval_loss_before"]  # the SFT term teaches the answer too

@@ -301,24 +301,93 @@ def build_trainer(
     output_dir: str,
     callbacks: Sequence[Any] = (),
 ) -> Any:
-    """TRL's ``SFTTrainer`` with a LoRA adapter, loss on the completion only, no packing.
+    """The trainer of ``params["objective"]``, with a LoRA adapter (``params["lora"]``, peft's
+    ``LoraConfig`` keys, passed as they are):
 
-    ``params["trainer"]`` (``SFTConfig``'s keys) and ``params["lora"]`` (``LoraConfig``'s) are
-    passed as they are; this function sets only what the recipe fixes.
+    - ``sft``: TRL's ``SFTTrainer`` on prompt/completion pairs (:func:`sft_dataset`), loss on the
+      completion only, no packing (:func:`sft_config`);
+    - ``preference``: TRL's ``DPOTrainer`` on the pairs of :func:`preference_dataset` (:func:`dpo_config`);
+      the reference model is the base model (the adapter switched off).
     """
     from peft import LoraConfig
+
+    objective = params["objective"]
+    tokenizer = base_model.tokenizer
+    common = {
+        "model": base_model.model,
+        "processing_class": tokenizer,
+        "peft_config": LoraConfig(**params["lora"]),
+        "callbacks": list(callbacks),
+    }
+    if objective == "sft":
+        from trl import SFTTrainer
+
+        return SFTTrainer(
+            args=sft_config(params, output_dir),
+            train_dataset=sft_dataset(train, tokenizer, prompt),
+            eval_dataset=sft_dataset(held_out, tokenizer, prompt),
+            **common,
+        )
+    if objective == "preference":
+        from trl import DPOTrainer
+
+        args = dpo_config(params, output_dir)
+        return DPOTrainer(args=args, train_dataset=preference_dataset(train, tokenizer, prompt), **common)
+    raise ValueError(f"alpaca_sft.train.objective must be 'sft' or 'preference', got {objective!r}")
+
+
+HEADER_LINE = re.compile(r"^### [^\n:]+:\s*$", re.MULTILINE)
+
+
+def echo_prompt(text: str) -> str:
+    """The prompt's own text without its ``### <header>:`` lines: an "answer" that only repeats the question."""
+    return "\n".join(line for line in HEADER_LINE.sub("", text).splitlines() if line.strip())
+
+
+def preference_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) -> Any:
+    """Preference pairs for TRL's DPO: the prompt as :func:`sft_dataset` gives it, ``chosen`` the
+    reference answer, ``rejected`` the prompt echoed (:func:`echo_prompt`): the copy that the
+    SFT runs drifted towards. DPOTrainer appends the end-of-turn token to both."""
+    from datasets import Dataset
+
+    chat = bool(prompt["use_chat_template"])
+    return Dataset.from_dict(
+        {
+            "prompt": [model_prompt(tokenizer, p, chat) for p in frame["prompt"]],
+            "chosen": frame["completion"].tolist(),
+            "rejected": [echo_prompt(p) for p in frame["prompt"]],
+        }
+    )
+
+
+def held_out_loss(
+    model: Any, tokenizer: Any, held_out: pd.DataFrame, prompt: Mapping[str, Any], params: Mapping[str, Any]
+) -> float:
+    """The loss of ``model`` (as it is: base or with its adapter) on the held-out reference answers,
+    computed as the ``sft`` objective's trainer computes it (completion tokens only), whatever the objective."""
     from trl import SFTTrainer
 
-    tokenizer = base_model.tokenizer
-    return SFTTrainer(
-        model=base_model.model,
-        args=sft_config(params, output_dir),
-        train_dataset=sft_dataset(train, tokenizer, prompt),
-        eval_dataset=sft_dataset(held_out, tokenizer, prompt),
-        processing_class=tokenizer,
-        peft_config=LoraConfig(**params["lora"]),
-        callbacks=list(callbacks),
-    )
+    with tempfile.TemporaryDirectory(prefix="alpaca_sft-eval-") as scratch:
+        data = sft_dataset(held_out, tokenizer, prompt)
+        evaluator = SFTTrainer(
+            model=model,
+            args=sft_config(params, scratch),
+            train_dataset=data,
+            eval_dataset=data,
+            processing_class=tokenizer,
+        )
+        return float(evaluator.evaluate()["eval_loss"])
+
+
+# Fixed by the recipe for both objectives: checkpoints are chosen on validation chrF by a callback, in
+# memory; runs are tracked by kedro-mlflow; the CPU.
+_RECIPE_ARGS = {
+    "eval_strategy": "no",
+    "save_strategy": "no",
+    "report_to": "none",
+    "use_cpu": True,
+    "dataloader_num_workers": 0,
+}
 
 
 def sft_config(params: Mapping[str, Any], output_dir: str) -> Any:
@@ -331,14 +400,30 @@ def sft_config(params: Mapping[str, Any], output_dir: str) -> Any:
         # decodes the unmasked labels of a batch); examples are never packed together.
         completion_only_loss=True,
         packing=False,
-        # Checkpoints are chosen on validation chrF by a callback, in memory; runs are tracked by kedro-mlflow.
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        dataloader_num_workers=0,
+        **_RECIPE_ARGS,
         **params["trainer"],
     )
+
+
+def dpo_config(params: Mapping[str, Any], output_dir: str) -> Any:
+    """TRL's ``DPOConfig`` from ``params["trainer"]`` (shared with the ``sft`` objective) and
+    ``params["preference"]`` (``DPOConfig``'s own keys: ``beta``, ``loss_type``, ``loss_weights``).
+
+    With ``loss_type: [sigmoid, sft]`` the loss is DPO's plus the SFT loss on the reference answer
+    (RPO): the model learns the answer and to prefer it to the echo. A trainer key that
+    ``DPOConfig`` does not have (an ``SFTConfig``-only one) is refused.
+    """
+    from dataclasses import fields
+
+    from trl import DPOConfig
+
+    unknown = sorted(set(params["trainer"]) - {f.name for f in fields(DPOConfig)})
+    if unknown:
+        raise ValueError(
+            f"alpaca_sft.train.trainer has keys that TRL's DPOConfig does not take ({', '.join(unknown)}): "
+            "remove them to train with objective 'preference'."
+        )
+    return DPOConfig(output_dir=output_dir, **_RECIPE_ARGS, **params["trainer"], **params["preference"])
 
 
 def _chrf_checkpoint_callback(
@@ -427,14 +512,21 @@ def train_lora(
     )
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
+        preference = params["objective"] == "preference"
+        if preference:  # the held-out loss stays the answers' loss (DPOTrainer's own loss is DPO's)
+            before = {"eval_loss": held_out_loss(base_model.model, tokenizer, held_out, prompt, params)}
         trainer = build_trainer(train, held_out, base_model, prompt, params, scratch, callbacks=[checkpoint])
-        before = trainer.evaluate()
+        if not preference:
+            before = trainer.evaluate()
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
         model = trainer.model
         set_peft_model_state_dict(model, checkpoint.best_state)
-        after = trainer.evaluate()
+        if preference:
+            after = {"eval_loss": held_out_loss(model, tokenizer, held_out, prompt, params)}
+        else:
+            after = trainer.evaluate()
     model.eval()
     trainable, total = model.get_nb_trainable_parameters()
     metrics = {
@@ -447,6 +539,7 @@ def train_lora(
         "chosen_step": checkpoint.best_step,
         "validation_chrf_curve": checkpoint.curve,
         "instruction_language": prompt["instruction_language"],
+        "objective": params["objective"],
         "train_loss": round(float(result.training_loss), 4),
         "eval_loss_before": round(float(before["eval_loss"]), 4),
         "eval_loss_after": round(float(after["eval_loss"]), 4),
@@ -666,6 +759,7 @@ def compare_before_after(
                 "global_step",
                 "chosen_step",
                 "instruction_language",
+                "objective",
                 "train_loss",
                 "train_seconds",
                 "validation_chrf_curve",
@@ -760,7 +854,7 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     fig.suptitle(
         f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
         f"{t['n_train']} training examples, n = {summary['n_prompts']} held-out prompts; "
-        f"instruction language: {t['instruction_language']}",
+        f"objective: {t['objective']}; instruction language: {t['instruction_language']}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -862,7 +956,7 @@ def report_markdown(
         "",
         f"Model: {t['base_model']}; {t['n_train']} training examples, {t['global_step']} steps "
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
-        f"validation prompts; instruction language: {t['instruction_language']}; "
+        f"validation prompts; objective: {t['objective']}; instruction language: {t['instruction_language']}; "
         f"{summary['n_prompts']} held-out prompts, greedy decoding.",
         "",
         "## Verdict (paired differences over the held-out prompts, 95 % bootstrap intervals)",
