@@ -555,7 +555,9 @@ def train_lora(
         ],
     }
     logger.info(
-        "LoRA SFT: %d steps in %.0f s; adapter of step %d chosen on validation chrF; held-out loss %.3f -> %.3f",
+        "LoRA training (objective %s): %d steps in %.0f s; adapter of step %d chosen on validation chrF; "
+        "held-out loss of the reference answers %.3f -> %.3f",
+        metrics["objective"],
         metrics["global_step"],
         seconds,
         metrics["chosen_step"],
@@ -952,7 +954,7 @@ def report_markdown(
     cols = _summary_columns(measures)
     t = summary["train"]
     lines = [
-        "# alpaca_sft: before vs after LoRA SFT",
+        "# alpaca_sft: before vs after LoRA training",
         "",
         f"Model: {t['base_model']}; {t['n_train']} training examples, {t['global_step']} steps "
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
