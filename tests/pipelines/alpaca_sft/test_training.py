@@ -205,3 +205,47 @@ def test_preference_training_moves_the_model_from_the_echo_to_the_reference(para
     assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
     assert metrics["eval_loss_before"] == pytest.approx(base_loss, abs=1e-4)
     assert metrics["eval_loss_after"] < metrics["eval_loss_before"]  # the SFT term teaches the answer too
+
+
+@pytest.mark.slow
+def test_the_two_stage_probe_trains_the_sft_adapter_against_a_frozen_copy_of_it(params):
+    """benchmarks/alpaca_sft_then_preference.py: the preference stage starts from the SFT adapter, keeps
+    a frozen copy of it as the reference ("ref"), and moves the trained adapter from the echo to the reference."""
+    import torch
+
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+    from tests.conftest import load_benchmark
+
+    probe = load_benchmark("alpaca_sft_then_preference")
+    frame = _frame(params)
+    train = _train_params(params, checkpoint_every=2, trainer={"max_steps": 2})
+    generation = {**params["generation"], "max_new_tokens": 8}
+    lm, sft_metrics, stage2 = probe.sft_then_preference(
+        frame, frame, frame, load_causal_lm("bundled:SmolLM2-135M-Instruct"), params["prompt"], train, generation, 1.0
+    )
+    model, tokenizer = lm.model, lm.tokenizer
+    assert sft_metrics["objective"] == "sft" and stage2["global_step"] == 2 and stage2["chosen_step"] == 2
+    assert model.active_adapter == "default" and set(model.peft_config) == {"default", "ref"}
+    weights = dict(model.named_parameters())
+    ref_b = [w for name, w in weights.items() if ".lora_B.ref." in name]
+    assert ref_b and all(torch.count_nonzero(w) > 0 for w in ref_b)  # the reference is the trained SFT adapter
+    moved = [
+        not torch.equal(w, weights[name.replace(".default.", ".ref.")])
+        for name, w in weights.items()
+        if ".lora_B.default." in name
+    ]
+    assert any(moved)  # the preference stage trained the default adapter, not the reference
+
+    def margins() -> list[float]:
+        out = []
+        for p, answer in zip(frame["prompt"], ANSWERS, strict=True):
+            text = model_prompt(tokenizer, p, True)
+            reference = _sequence_logp(model, tokenizer, text, answer)
+            out.append(reference - _sequence_logp(model, tokenizer, text, echo_prompt(p)))
+        return out
+
+    after = margins()
+    model.set_adapter("ref")
+    sft_only = margins()
+    model.set_adapter("default")
+    assert all(a > b for a, b in zip(after, sft_only, strict=True)), (sft_only, after)
