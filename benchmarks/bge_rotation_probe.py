@@ -91,6 +91,7 @@ def main(env: str, split_by: str, steps: int, eval_every: int, lr: float, fit_di
     validation = encode_task(model, validation_task)
     queries, corpus, relevant = encode_task(model, test_task)
     dims = nodes.matryoshka_dims(queries.shape[1], params)
+    fit_dims = [d for d in (fit_dims or dims) if d < queries.shape[1]]  # the loss and the step choice
     fit_texts = np.concatenate([fit[0], fit[1]])  # the PCA is fitted on the same training-side texts
     pca = np.linalg.svd(fit_texts, full_matrices=False)[2].T  # columns: axes, largest variance first
 
@@ -99,7 +100,7 @@ def main(env: str, split_by: str, steps: int, eval_every: int, lr: float, fit_di
         f"fit: {len(fit[0])} questions against {len(fit[1])} paragraphs; validation: {len(validation[0])} "
         f"questions against {len(validation[1])} training-side paragraphs; test: {len(queries)} queries, "
         f"corpus of {len(corpus)}; {steps} full-batch Adam steps (lr {lr}), evaluated every {eval_every}; "
-        f"loss and validation on the dimensions {[d for d in (fit_dims or dims) if d < queries.shape[1]]}\n"
+        f"loss and validation on the dimensions {fit_dims}\n"
     )
     rows = []
     for name, m0 in (
@@ -110,7 +111,7 @@ def main(env: str, split_by: str, steps: int, eval_every: int, lr: float, fit_di
         if m0 is None:
             m, chosen = pca, "-"
         else:
-            m, curve = _fit_rotation(m0, fit, validation, fit_dims or dims, steps, eval_every, lr)
+            m, curve = _fit_rotation(m0, fit, validation, fit_dims, steps, eval_every, lr)
             best = max(curve, key=lambda r: r[2])
             chosen = f"step {best[0]} (validation {best[2]:.4f}, start {curve[0][2]:.4f})"
         for dim in dims:
