@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.figures import suptitle
 from qeu_kedro.validation import Column, check_table, fail
 
 from .measures import measure_answer
@@ -853,7 +854,8 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     ax.legend(fontsize=7)
     axes.flat[0].legend(handles=list(axes.flat[0].patches), labels=["before (base model)", "after (LoRA)"], fontsize=7)
     t = summary["train"]
-    fig.suptitle(
+    suptitle(
+        fig,
         f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
         f"{t['n_train']} training examples, n = {summary['n_prompts']} held-out prompts; "
         f"objective: {t['objective']}; instruction language: {t['instruction_language']}",

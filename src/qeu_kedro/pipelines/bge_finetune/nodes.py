@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
+from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import paired_bootstrap
 from qeu_kedro.validation import Column, check_table, fail
 from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
@@ -744,7 +745,8 @@ def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
     data = metrics["data"]
     ax.set_title(f"{data['n_test_queries']} test queries, corpus of {data['n_corpus']}", fontsize=10)
     better = sum(v == "better" for v in metrics["verdicts"].values())
-    fig.suptitle(
+    suptitle(
+        fig,
         f"bge_finetune: {metrics['model']} fine-tuned on {metrics['data_label']}, n = {data['n_test_queries']} test queries: "
         f"NDCG@10 better at {better} of {len(dims)} dimensions",
         fontsize=11,

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.figures import suptitle
+
 from .report import (
     _pyplot,
     classification_metrics,
@@ -59,7 +61,8 @@ def plot_loss_curves(
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("loss")
     some = runs[0][1] if runs else {"n_train": 0, "n_dev": 0}
-    fig.suptitle(
+    suptitle(
+        fig,
         f"Level 4: loss per epoch, {model} — {task['corpus']}, train n = {some.get('n_train')}, "
         f"dev n = {some.get('n_dev')}",
         fontsize=11,

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import VERDICT_SENTENCE, bootstrap_statistic_interval, paired_bootstrap_statistic
 
 from .data import PREDICTION_COLUMNS, class_names
@@ -481,7 +482,7 @@ def analyse_errors(
         pair_table.plot.barh(ax=axes[2])
     axes[2].set_title("Misclassified samples by (true → predicted)", fontsize=10)
     axes[2].set_xlabel("count")
-    fig.suptitle(f"Level 3: errors of {model} — {task['corpus']}, {n_text}", fontsize=11)
+    suptitle(fig, f"Level 3: errors of {model} — {task['corpus']}, {n_text}", fontsize=11)
     fig.tight_layout()
     return errors, summary, fig, _error_report(summary, errors, params, model)
 

@@ -12,6 +12,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import corrected_cv_interval
 
 logger = logging.getLogger(__name__)
@@ -186,7 +187,8 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         fontsize=7,
         loc="lower right",
     )
-    fig.suptitle(
+    suptitle(
+        fig,
         f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings): fine-tuned vs pretrained embeddings: "
         f"{VERDICT_TITLE[cv['verdict']]}; {summary['n_shared_top_features']} of {n} top features shared",
         fontsize=10,

@@ -19,6 +19,7 @@ from sklearn.metrics import mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from qeu_kedro.figures import suptitle
 from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -680,7 +681,7 @@ def plot_top_features(
         ax.set_xlabel(feature, fontsize=8)
     for ax in list(axes.flat)[len(features) :]:
         ax.set_visible(False)
-    fig.suptitle(_figure_title(f"top {len(features)} features against the rating", labels, len(rating)), fontsize=10)
+    suptitle(fig, _figure_title(f"top {len(features)} features against the rating", labels, len(rating)), fontsize=10)
     fig.tight_layout()
     return fig
 
