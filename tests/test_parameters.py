@@ -9,7 +9,7 @@ import pytest
 from qeu_kedro.parameters import ParameterError, base_parameters, check_parameters
 from tests.conftest import REPO, load_config, run_kedro
 
-ENVS = ["local", "movielens", "xquad", "jrte", "ja_instruct", "hub"]
+ENVS = ["local", "movielens", "xquad", "debian", "jrte", "ja_instruct", "hub"]
 
 
 @pytest.fixture(scope="module")
