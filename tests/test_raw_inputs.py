@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset
 
+from qeu_kedro.models import count_truncated
 from qeu_kedro.pipelines.jrte_sentiment.data import check_pn
-from qeu_kedro.pipelines.movie_embedding.nodes import count_truncated, encode_texts
+from qeu_kedro.pipelines.movie_embedding.nodes import encode_texts
 from qeu_kedro.pipelines.movie_embedding.overviews import check_movies
 from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, check_ratings, check_users
 from qeu_kedro.validation import RawDataError

@@ -20,6 +20,7 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 logger = logging.getLogger(__name__)
@@ -148,3 +149,14 @@ def resolve_model(spec: str, allow_download: bool = False) -> str:
         raise _offline_error(spec, "the model hub cannot be reached from this machine")
     logger.info("Model %s will be downloaded from the hub", spec)
     return spec
+
+
+def count_truncated(model: Any, texts: list[str]) -> int:
+    """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (the model sees only the start)."""
+    limit = getattr(model, "max_seq_length", None)
+    tokenizer = getattr(model, "tokenizer", None)
+    if not limit or tokenizer is None or not texts:
+        return 0
+    # One token past the limit is enough to know; never tokenizes a huge text in full.
+    ids = tokenizer(texts, truncation=True, max_length=limit + 1, add_special_tokens=True)["input_ids"]
+    return sum(len(t) > limit for t in ids)

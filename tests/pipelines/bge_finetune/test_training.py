@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qeu_kedro.datasets import LazySentenceTransformerDataset, SentenceTransformerDataset
@@ -296,3 +297,20 @@ def test_a_soup_is_the_mean_of_the_runs_each_seed_trains_alone():
     assert log["validation"]["chosen"].startswith("soup of 2 runs (seed 3 step ")
     final = float(_validation_evaluator(task, params)(soup)[VALIDATION_METRIC])
     assert log["validation"]["best_ndcg@10"] == pytest.approx(final, abs=1e-6)
+
+
+def test_the_evaluation_says_how_many_texts_the_model_cuts(caplog):
+    model = eager_model()
+    model.max_seq_length = 8  # [CLS] + 6 word pieces + [SEP]
+    long = " ".join(["retrieval"] * 20)
+    pairs = pd.DataFrame(
+        {"id": list("abcd"), "anchor": ["q a", "q b", "q c", "q d"], "positive": ["short", long, "tiny", long + " x"]}
+    )
+    task = build_retrieval_task(pairs, pairs, p())
+    with caplog.at_level(logging.WARNING):
+        evaluate_retrieval(model, task, p())
+    messages = [r.getMessage() for r in caplog.records if "longer than the model's" in r.getMessage()]
+    assert messages == [
+        "2 of 4 corpus documents are longer than the model's 8 tokens: only their first 8 tokens are embedded, in "
+        "training as here. A model with a longer limit (or documents split into passages) sees all of them."
+    ]

@@ -19,6 +19,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.figures import suptitle
+from qeu_kedro.models import count_truncated
 from qeu_kedro.stats import paired_bootstrap
 from qeu_kedro.validation import Column, check_table, fail
 from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
@@ -600,6 +601,20 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
         "convert_to_tensor": True,
         "show_progress_bar": params["show_progress_bar"],
     }
+    query_texts = [(query_prompt or "") + task["queries"][q] for q in query_ids]
+    document_texts = [(document_prompt or "") + d for d in task["corpus"].values()]
+    for what, texts in (("test queries", query_texts), ("corpus documents", document_texts)):
+        truncated = count_truncated(model, texts)
+        if truncated:
+            logger.warning(
+                "%d of %d %s are longer than the model's %d tokens: only their first %d tokens are embedded, in "
+                "training as here. A model with a longer limit (or documents split into passages) sees all of them.",
+                truncated,
+                len(texts),
+                what,
+                model.max_seq_length,
+                model.max_seq_length,
+            )
     queries = model.encode_query([task["queries"][q] for q in query_ids], prompt=query_prompt, **encode).cpu()
     corpus = model.encode_document(list(task["corpus"].values()), prompt=document_prompt, **encode).cpu()
     frames = []

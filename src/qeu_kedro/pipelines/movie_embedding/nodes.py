@@ -21,6 +21,7 @@ from qeu_kedro.datasets.lazy_sentence_transformer import (
     as_sentence_transformer,
     weights_identity,
 )
+from qeu_kedro.models import count_truncated
 
 logger = logging.getLogger(__name__)
 
@@ -76,17 +77,6 @@ def _quantized(model: Any) -> Any:
                     module.model, {torch.nn.Linear}, dtype=torch.qint8
                 )
     return quantized
-
-
-def count_truncated(model: Any, texts: list[str]) -> int:
-    """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (the model sees only the start)."""
-    limit = getattr(model, "max_seq_length", None)
-    tokenizer = getattr(model, "tokenizer", None)
-    if not limit or tokenizer is None or not texts:
-        return 0
-    # One token past the limit is enough to know; never tokenizes a huge text in full.
-    ids = tokenizer(texts, truncation=True, max_length=limit + 1, add_special_tokens=True)["input_ids"]
-    return sum(len(t) > limit for t in ids)
 
 
 def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.ndarray:
