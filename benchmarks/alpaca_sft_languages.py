@@ -6,7 +6,7 @@ Run from the repository root, with the real data in ../shared/data (or QEU_SHARE
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/alpaca_sft_languages.py            # both runs, then the record
     python benchmarks/alpaca_sft_languages.py --record-only --dir data/benchmarks/...  # record runs made before
 
-Each run is ``kedro run --env ja_instruct --pipeline alpaca_sft`` (conf/ja_instruct as committed),
+Each run is ``kedro run --env ja_instruct --pipelines alpaca_sft`` (conf/ja_instruct as committed),
 the second with ``--params alpaca_sft.prompt.instruction_language=en``; its outputs are copied to
 ``<dir>/<native|en>/`` with a ``meta.txt`` (start/end time, load average, commit, wall time).
 Both runs hold out the same prompts (the split does not depend on the prompt's wording), so the
@@ -36,7 +36,7 @@ RUNS = {"native": [], "en": ["--params", "alpaca_sft.prompt.instruction_language
 
 
 def _run(label: str, extra: list[str], folder: Path) -> None:
-    command = ["kedro", "run", "--env", "ja_instruct", "--pipeline", "alpaca_sft", *extra]
+    command = ["kedro", "run", "--env", "ja_instruct", "--pipelines", "alpaca_sft", *extra]
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
@@ -101,7 +101,7 @@ def _run_section(label: str, folder: Path) -> list[str]:
     lines = [
         f"### instruction language `{label}`",
         "",
-        f"- Command: `{meta['prefix']}kedro run --env ja_instruct --pipeline alpaca_sft{extra}` "
+        f"- Command: `{meta['prefix']}kedro run --env ja_instruct --pipelines alpaca_sft{extra}` "
         f"(commit {meta['commit']}), {meta['start']} to {meta['end']}: {int(meta['wall_s']) / 60:.1f} min of wall time; "
         f"load average {meta['load_start']} at start, {meta['load_end']} at end (the machine was shared with other jobs)",
         f"- {t['n_train']} training examples, {t['global_step']} LoRA steps ({t['seconds_per_step']} s/step, "
@@ -202,7 +202,7 @@ def main() -> int:
             lines += [
                 f"### instruction language `{label}`",
                 "",
-                f"- Command: `{_meta_prefix(args.dir / label)}kedro run --env ja_instruct --pipeline alpaca_sft {shlex.join(RUNS[label])}`"
+                f"- Command: `{_meta_prefix(args.dir / label)}kedro run --env ja_instruct --pipelines alpaca_sft {shlex.join(RUNS[label])}`"
                 f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {meta[-2] if len(meta) > 2 else ''}",
                 "- Not finished: only its base-model answers (before training) were written.",
                 "",

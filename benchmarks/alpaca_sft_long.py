@@ -6,7 +6,7 @@ Run from the repository root, with the real data in ../shared/data (or QEU_SHARE
     python benchmarks/alpaca_sft_long.py --steps 24 --eval-size 32 --max-new-tokens 64 --max-length 384
                                                                  # = conf/ja_instruct as committed
 
-It is `kedro run --env ja_instruct --pipeline alpaca_sft --params ...` with larger sizes (the command is
+It is `kedro run --env ja_instruct --pipelines alpaca_sft --params ...` with larger sizes (the command is
 printed and recorded). Outputs land where that run writes them (data/*/ja_instruct/alpaca_sft/, replacing
 the previous real-data run's); the summary is appended to RESULTS_alpaca.md (the generations, which quote the licensed data, stay in
 the git-ignored report).
@@ -43,7 +43,7 @@ def main() -> int:
         f"alpaca_sft.train.trainer.max_steps={args.steps},alpaca_sft.split.eval_size={args.eval_size},"
         f"alpaca_sft.generation.max_new_tokens={args.max_new_tokens},alpaca_sft.train.trainer.max_length={args.max_length}"
     )
-    command = ["kedro", "run", "--env", "ja_instruct", "--pipeline", "alpaca_sft", "--params", params]
+    command = ["kedro", "run", "--env", "ja_instruct", "--pipelines", "alpaca_sft", "--params", params]
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     print("[bench]", shlex.join(command), flush=True)
     load_before = os.getloadavg()

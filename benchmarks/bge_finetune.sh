@@ -3,7 +3,7 @@
 # XQuAD English (question -> paragraph, env xquad) and TMDB 5000 (title -> overview, env movielens).
 # Reads ../shared/data (or QEU_SHARED_DATA). Prints the markdown tables for benchmarks/RESULTS_bge.md.
 # Usage: bash benchmarks/bge_finetune.sh [tmdb-full|xquad|xquad-by-positive|xquad-40-steps|tmdb|tmdb-triplets ...]
-# tmdb-full is `kedro run --env movielens --pipeline bge_finetune` with the shipped defaults: every pair,
+# tmdb-full is `kedro run --env movielens --pipelines bge_finetune` with the shipped defaults: every pair,
 # every test title (issue 12's target run). conf/movielens ships a model soup (soup.seeds: [42, 7]), whose
 # seeds set each run's seed: SEED does not change tmdb-full.
 # (default: xquad tmdb). Runs of one environment share its output folder: run them one after the other
@@ -32,9 +32,9 @@ for run in "${@:-xquad tmdb}"; do
             tmdb-triplets) env=movielens; params="$TMDB,bge_finetune.hard_negatives.mine=true" ;;
             *) echo "unknown run $name" >&2; exit 2 ;;
         esac
-        echo "== $name: kedro run --env $env --pipeline bge_finetune --params \"$params\""
+        echo "== $name: kedro run --env $env --pipelines bge_finetune --params \"$params\""
         start=$(date +%s)
-        nice -n "${NICE:-10}" kedro run --env "$env" --pipeline bge_finetune --params "$params"
+        nice -n "${NICE:-10}" kedro run --env "$env" --pipelines bge_finetune --params "$params"
         echo "== $name finished in $(( $(date +%s) - start )) s"
         python benchmarks/bge_tables.py "data/08_reporting/$env/bge_finetune/metrics.json" "$name"
     done

@@ -16,7 +16,7 @@ several right answers), a description of at least `--min-words` words. Then a se
 packages. Output columns: package (the id), synopsis, description.
 
     python benchmarks/debian_pairs.py --n 3000 --seed 0 --out data/benchmarks/debian/pairs.csv
-    kedro run --env debian --pipeline bge_finetune     # conf/debian: the catalog entry and column names only
+    kedro run --env debian --pipelines bge_finetune     # conf/debian: the catalog entry and column names only
 """
 
 from __future__ import annotations

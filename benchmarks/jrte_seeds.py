@@ -6,13 +6,13 @@ macro-F1, each seed's paired difference from Level 2 on test, and the seed ensem
 class probabilities over the seeds, the pipeline's own ``average_runs``). Run it from the
 repository root after the full run, whose predictions are Level 2's and the configured seed's member:
 
-    kedro run --env jrte --pipeline jrte_sentiment
+    kedro run --env jrte --pipelines jrte_sentiment
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3
     python benchmarks/jrte_seeds.py --run weighted_soft_labels --seeds 1 2 3 --table-only   # no training
     python benchmarks/jrte_seeds.py --pool level2 soft_labels weighted_soft_labels --seeds 1 2 3   # no training
     python benchmarks/jrte_seeds.py --pool level2 soft_labels weighted_soft_labels --seeds 1 2 3 --decision-rule
 
-Each seed is ``kedro run --env jrte --pipeline jrte_sentiment --to-nodes
+Each seed is ``kedro run --env jrte --pipelines jrte_sentiment --to-nodes
 jrte_sentiment.<run>.evaluate --params <run>.trainer.seed=S,<run>.trainer.data_seed=S`` (the
 split, the corpus check and that one run: about 6 min on 2 cores). Its predictions are copied
 to ``data/benchmarks/jrte_seeds/<run>_seed<S>.csv`` with the run's start, end and commit; the
@@ -59,7 +59,7 @@ def _commit() -> str:
 def _train(run: str, seed: int) -> None:
     """One seed of ``run``: the kedro command, its predictions and a record of when and where."""
     params = f"jrte_sentiment.{run}.trainer.seed={seed},jrte_sentiment.{run}.trainer.data_seed={seed}"
-    command = ["kedro", "run", "--env", "jrte", "--pipeline", "jrte_sentiment"]
+    command = ["kedro", "run", "--env", "jrte", "--pipelines", "jrte_sentiment"]
     command += ["--to-nodes", f"jrte_sentiment.{run}.evaluate", "--params", params]
     FOLDER.mkdir(parents=True, exist_ok=True)
     log_path = FOLDER / f"{run}_seed{seed}.log"
@@ -236,7 +236,7 @@ def main() -> int:
         parser.error(f"seed {own} is the full run's own: its predictions are used as they are")
     full_run = OUTPUT / f"{args.run}_predictions.csv"
     if not full_run.exists():
-        parser.error(f"{full_run} is missing: run `kedro run --env jrte --pipeline jrte_sentiment` first")
+        parser.error(f"{full_run} is missing: run `kedro run --env jrte --pipelines jrte_sentiment` first")
     if not args.table_only:
         # the full run's outputs of this run (predictions, metrics, figures, a saved model) are put back after
         originals = [p for folder in (OUTPUT, REPORTING, MODELS) for p in folder.glob(f"{args.run}_*")]

@@ -4,7 +4,7 @@
 # of test R² (5 x 5 folds, corrected 95 % interval) and its verdict, for RESULTS.md / RESULTS_bge.md.
 # Usage: bash benchmarks/movie_comparison.sh [sample|movielens ...]   (default: sample)
 # The finetuned namespace reads the model bge_finetune wrote in that environment: run bge_finetune first
-# (sample: `kedro run --pipeline bge_finetune`; movielens: `bash benchmarks/bge_finetune.sh tmdb-full`).
+# (sample: `kedro run --pipelines bge_finetune`; movielens: `bash benchmarks/bge_finetune.sh tmdb-full`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091

@@ -40,7 +40,7 @@ def trial(root: Path, concurrency: int, src: Path) -> list[tuple[int, str]]:
     """Start ``concurrency`` runs at once in a fresh copy; (return code, last error line) of each."""
     project = fresh_copy(root)
     env = {**os.environ, "PYTHONPATH": str(src), "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    command = [sys.executable, "-m", "kedro", "run", "--pipeline", "ridge_analysis", "--nodes", NODES]
+    command = [sys.executable, "-m", "kedro", "run", "--pipelines", "ridge_analysis", "--nodes", NODES]
     procs = [
         subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for _ in range(concurrency)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set up (if needed), then `kedro run` on the embedded defaults. Extra
-# arguments go to kedro run, e.g. `bash scripts/run.sh --pipeline ridge_analysis`.
+# arguments go to kedro run, e.g. `bash scripts/run.sh --pipelines ridge_analysis`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

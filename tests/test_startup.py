@@ -63,7 +63,7 @@ def test_viz_build_does_not_import_torch(project):
 @pytest.mark.slow
 def test_ridge_run_with_embeddings_present_does_not_import_torch(project):
     write_embeddings(project)
-    modules = imported_modules(project, "run", "--pipeline", "ridge_analysis")
+    modules = imported_modules(project, "run", "--pipelines", "ridge_analysis")
     assert (project / "data/08_reporting/base/ridge_metrics.json").exists()
     assert (project / "data/08_reporting/finetuned/top_coefficients_bar.png").exists()
     assert heavy(modules) == []
@@ -72,9 +72,9 @@ def test_ridge_run_with_embeddings_present_does_not_import_torch(project):
 @pytest.mark.slow
 def test_cached_rerun_of_the_shipped_catalog_does_not_import_torch(project):
     # the shipped base.embedding_model is lazy: with every text cached, no model is read
-    first = imported_modules(project, "run", "--pipeline", "movie_embedding", "--namespaces", "base")
+    first = imported_modules(project, "run", "--pipelines", "movie_embedding", "--namespaces", "base")
     assert "torch" in first  # the first run encodes
     before = pd.read_parquet(project / "data/04_feature/base/movie_embeddings.parquet")
-    again = imported_modules(project, "run", "--pipeline", "movie_embedding", "--namespaces", "base")
+    again = imported_modules(project, "run", "--pipelines", "movie_embedding", "--namespaces", "base")
     assert heavy(again) == []
     pd.testing.assert_frame_equal(pd.read_parquet(project / "data/04_feature/base/movie_embeddings.parquet"), before)

@@ -16,13 +16,13 @@ def pipeline_names() -> list[str]:
 
 
 def check_requested(requested: list[str] | None) -> None:
-    """Fail on a ``--pipeline`` name that is no pipeline, with the closest name and the list."""
+    """Fail on a ``--pipelines`` name that is no pipeline, with the closest name and the list."""
     names = pipeline_names()
     for name in requested or []:
         if name not in names:
             close = difflib.get_close_matches(name, names, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"Unknown pipeline '{name}' (--pipeline).{hint} Pipelines: {', '.join(names)}.")
+            raise ValueError(f"Unknown pipeline '{name}' (--pipelines).{hint} Pipelines: {', '.join(names)}.")
 
 
 def register_pipelines() -> dict[str, Pipeline]:

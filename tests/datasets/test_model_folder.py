@@ -6,7 +6,7 @@ from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
 class DemoDataset(ModelFolderDataset):
     MARKER = "weights.bin"
-    RUN_FIRST = "kedro run --pipeline demo"
+    RUN_FIRST = "kedro run --pipelines demo"
 
     def load(self) -> str:
         return self.source()
@@ -32,7 +32,7 @@ def test_exists_follows_the_marker_file(tmp_path):
 
 
 def test_unsaved_folder_without_model_says_which_pipeline_to_run(tmp_path):
-    with pytest.raises(DatasetError, match=r"No model has been saved at .*first \(kedro run --pipeline demo\)\."):
+    with pytest.raises(DatasetError, match=r"No model has been saved at .*first \(kedro run --pipelines demo\)\."):
         DemoDataset(filepath=str(tmp_path / "demo")).load()
 
 

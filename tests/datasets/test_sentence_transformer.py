@@ -25,7 +25,7 @@ def test_save_folder_atomically_keeps_old_folder_when_writing_fails(tmp_path):
 def test_missing_trained_model_tells_which_pipeline_to_run(tmp_path):
     dataset = SentenceTransformerDataset(filepath=str(tmp_path / "bge_finetuned"))
     assert not dataset.exists()
-    with pytest.raises(DatasetError, match="kedro run --pipeline bge_finetune"):
+    with pytest.raises(DatasetError, match="kedro run --pipelines bge_finetune"):
         dataset.load()
 
 

@@ -105,7 +105,7 @@ class ModelFolderDataset(AbstractDataset):
     MARKER: ClassVar[str] = "config.json"
     #: What is saved, for the "not saved yet" message.
     KIND: ClassVar[str] = "model"
-    #: How to produce the folder, e.g. ``kedro run --pipeline alpaca_sft`` ("" for no hint).
+    #: How to produce the folder, e.g. ``kedro run --pipelines alpaca_sft`` ("" for no hint).
     RUN_FIRST: ClassVar[str] = ""
     DEFAULT_LOAD_ARGS: ClassVar[dict[str, Any]] = {}
 

@@ -94,7 +94,7 @@ class PeftAdapterDataset(ModelFolderDataset):
 
     MARKER = "adapter_config.json"
     KIND = "adapter"
-    RUN_FIRST = "kedro run --pipeline alpaca_sft"
+    RUN_FIRST = "kedro run --pipelines alpaca_sft"
 
     def __init__(
         self,

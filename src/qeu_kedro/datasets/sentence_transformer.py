@@ -26,7 +26,7 @@ class SentenceTransformerDataset(ModelFolderDataset):
     """
 
     MARKER = "modules.json"
-    RUN_FIRST = "for the fine-tuned embedding model: kedro run --pipeline bge_finetune"
+    RUN_FIRST = "for the fine-tuned embedding model: kedro run --pipelines bge_finetune"
     DEFAULT_LOAD_ARGS = {"device": "cpu"}
 
     def load(self) -> Any:

@@ -96,7 +96,7 @@ def test_sample_run_trains_then_embeds_the_finetuned_namespace_with_the_trained_
 
 @pytest.mark.slow
 def test_finetuned_namespace_without_a_trained_model_says_to_run_bge_finetune_first(project):
-    with pytest.raises(Exception, match=r"kedro run --pipeline bge_finetune"):
+    with pytest.raises(Exception, match=r"kedro run --pipelines bge_finetune"):
         run_kedro(project, pipeline_names=["movie_embedding"], namespaces=["finetuned"])
 
 

@@ -128,5 +128,5 @@ def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
 
 
 def test_ridge_results_of_another_version_are_refused_with_what_to_run():
-    with pytest.raises(ValueError, match=r"no \['cv_scores'\].*kedro run --pipeline ridge_analysis"):
+    with pytest.raises(ValueError, match=r"no \['cv_scores'\].*kedro run --pipelines ridge_analysis"):
         unpack_results({"metrics": BASE_METRICS, "top_coefficients": []})

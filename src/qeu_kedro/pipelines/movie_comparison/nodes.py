@@ -29,7 +29,7 @@ def unpack_results(results: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFram
     if missing:
         raise ValueError(
             f"movie_comparison: ridge_results has no {missing}; it was written by another version of "
-            "ridge_analysis. Re-run `kedro run --pipeline ridge_analysis` before movie_comparison."
+            "ridge_analysis. Re-run `kedro run --pipelines ridge_analysis` before movie_comparison."
         )
     return dict(results["metrics"]), pd.DataFrame(results["top_coefficients"]), pd.DataFrame(results["cv_scores"])
 
