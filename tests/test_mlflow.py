@@ -48,6 +48,7 @@ BOUNDED_BGE = {
         "subset": {"max_train_pairs": 48, "max_test_queries": 16, "max_corpus": 32},
         "validation": {"keep_base_if_better": False},
         "matryoshka_dims": [384, 64],
+        "loss": {"matryoshka_weights": [64, 1]},  # one weight per dimension
     }
 }
 # One repeat of the k-fold CV instead of five: the layout of the runs is under test, not the interval.

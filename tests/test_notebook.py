@@ -30,6 +30,7 @@ BOUNDED_BGE = {
         "trainer": {"max_steps": 1, "per_device_train_batch_size": 16},
         "subset": {"max_train_pairs": 16, "max_test_queries": 16, "max_corpus": 32},
         "matryoshka_dims": [384, 64],
+        "loss": {"matryoshka_weights": [64, 1]},  # one weight per dimension
     }
 }
 # Figures the runs above make; the notebook must show each one.

@@ -188,6 +188,7 @@ def test_each_loss_trains_inside_matryoshka(name):
     assert type(loss.loss).__name__ == expected[name]
     trained, log = fine_tune(model, prepare_training_set(tiny_pairs(16), None, params), None, params)
     assert log["loss"] == name and log["steps"] == 1
+    assert log["matryoshka_weights"] == [2.0, 1.0] and log["loss_kwargs"] == {}  # what trained, in metrics.json
     with pytest.raises(ValueError, match="matryoshka_weights has 1 weights for 2 dims"):
         build_loss(model, [384, 64], {"loss": {"name": "mnrl", "matryoshka_weights": [1.0]}})
     with pytest.raises(ValueError, match="loss.name"):

@@ -535,6 +535,8 @@ def fine_tune(
     log = {
         "matryoshka_dims": dims,
         "loss": params["loss"]["name"],
+        "matryoshka_weights": params["loss"].get("matryoshka_weights"),  # null: all 1
+        "loss_kwargs": dict(params["loss"].get("kwargs") or {}),
         "n_train_rows": len(train_set),
         "columns": list(train_set.columns),
         "steps": sum(int(r["result"].global_step) for r in runs),
