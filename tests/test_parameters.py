@@ -47,6 +47,20 @@ def test_a_typo_is_refused_with_the_closest_key(base):
         check_parameters(with_changes(base, bge_finetune__split__tset_size=0.3), base)
 
 
+def test_matryoshka_weights_must_match_the_dimensions_before_anything_runs(base):
+    # conf/base weighs 5 dimensions (auto); a run that asks for 2 dimensions must give 2 weights (or null)
+    with pytest.raises(
+        ParameterError,
+        match=r"bge_finetune\.loss\.matryoshka_weights \(the parameters\): 5 weights for the 2 dimensions of "
+        r"bge_finetune\.matryoshka_dims \[384, 64\]",
+    ):
+        check_parameters(with_changes(base, bge_finetune__matryoshka_dims=[384, 64]), base)
+    two = with_changes(base, bge_finetune__matryoshka_dims=[384, 64])
+    check_parameters(with_changes(two, bge_finetune__loss__matryoshka_weights=[64, 1]), base)
+    check_parameters(with_changes(two, bge_finetune__loss__matryoshka_weights=None), base)
+    check_parameters(base, base)  # auto: the count is known only with the model (the loss checks it then)
+
+
 def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_those(base):
     # alpaca_sft.train.lora is passed as it is to peft's LoraConfig: use_rslora is one of its fields
     check_parameters(with_changes(base, alpaca_sft__train__lora__use_rslora=True), base)

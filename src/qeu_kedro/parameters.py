@@ -279,10 +279,28 @@ def check_parameters(
             if any(path.startswith(f"{o}.") for o in OPEN):
                 continue
             problems.append(f"- {path}: missing (set to null or removed by {where(parent or path)})")
+    if blocks is None or "bge_finetune" in blocks:
+        problems += _matryoshka_weights_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
         )
+
+
+def _matryoshka_weights_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """One Matryoshka weight per dimension, when both are lists (``auto`` dims are known only with the model)."""
+    _, dims = _get(params, "bge_finetune.matryoshka_dims")
+    key = "bge_finetune.loss.matryoshka_weights"
+    _, weights = _get(params, key)
+    if not (isinstance(dims, list) and isinstance(weights, list)):
+        return []
+    n_dims = len({d for d in dims if isinstance(d, int)})
+    if len(weights) == n_dims:
+        return []
+    return [
+        f"- {key} ({where(key)}): {len(weights)} weights for the {n_dims} dimensions of "
+        f"bge_finetune.matryoshka_dims {dims}; give one weight per dimension (largest first), or null for all 1"
+    ]
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
