@@ -160,3 +160,19 @@ def count_truncated(model: Any, texts: list[str]) -> int:
     # One token past the limit is enough to know; never tokenizes a huge text in full.
     ids = tokenizer(texts, truncation=True, max_length=limit + 1, add_special_tokens=True)["input_ids"]
     return sum(len(t) > limit for t in ids)
+
+
+def warn_truncated(model: Any, texts: list[str], what: str = "texts", advice: str = "") -> int:
+    """Log a warning naming how many ``texts`` the model cuts at its token limit (``advice`` appended); return the count."""
+    truncated = count_truncated(model, texts)
+    if truncated:
+        logger.warning(
+            "%d of %d %s are longer than the model's %d tokens: only their first %d tokens are embedded%s",
+            truncated,
+            len(texts),
+            what,
+            model.max_seq_length,
+            model.max_seq_length,
+            advice,
+        )
+    return truncated

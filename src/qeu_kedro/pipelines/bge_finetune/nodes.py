@@ -19,7 +19,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.figures import suptitle
-from qeu_kedro.models import count_truncated
+from qeu_kedro.models import warn_truncated
 from qeu_kedro.stats import paired_bootstrap
 from qeu_kedro.validation import Column, check_table, fail
 from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
@@ -603,22 +603,16 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
         "convert_to_tensor": True,
         "show_progress_bar": params["show_progress_bar"],
     }
-    query_texts = [(query_prompt or "") + task["queries"][q] for q in query_ids]
-    document_texts = [(document_prompt or "") + d for d in task["corpus"].values()]
-    for what, texts in (("test queries", query_texts), ("corpus documents", document_texts)):
-        truncated = count_truncated(model, texts)
-        if truncated:
-            logger.warning(
-                "%d of %d %s are longer than the model's %d tokens: only their first %d tokens are embedded, in "
-                "training as here. A model with a longer limit (or documents split into passages) sees all of them.",
-                truncated,
-                len(texts),
-                what,
-                model.max_seq_length,
-                model.max_seq_length,
-            )
-    queries = model.encode_query([task["queries"][q] for q in query_ids], prompt=query_prompt, **encode).cpu()
-    corpus = model.encode_document(list(task["corpus"].values()), prompt=document_prompt, **encode).cpu()
+    query_texts = [task["queries"][q] for q in query_ids]
+    document_texts = list(task["corpus"].values())
+    advice = ", in training as here. A model with a longer limit (or documents split into passages) sees all of them."
+    for what, prompt, texts in (
+        ("test queries", query_prompt, query_texts),
+        ("corpus documents", document_prompt, document_texts),
+    ):
+        warn_truncated(model, [(prompt or "") + t for t in texts], what, advice)  # the prefix counts too
+    queries = model.encode_query(query_texts, prompt=query_prompt, **encode).cpu()
+    corpus = model.encode_document(document_texts, prompt=document_prompt, **encode).cpu()
     frames = []
     discounts = 1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float64))  # ranks 1..10
     for dim in dims:

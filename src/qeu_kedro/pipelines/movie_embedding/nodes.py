@@ -21,7 +21,7 @@ from qeu_kedro.datasets.lazy_sentence_transformer import (
     as_sentence_transformer,
     weights_identity,
 )
-from qeu_kedro.models import count_truncated
+from qeu_kedro.models import warn_truncated
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +84,7 @@ def encode_texts(model: Any, texts: list[str], params: dict[str, Any]) -> np.nda
 
     Texts longer than the model's ``max_seq_length`` are truncated by the model; how many is logged as a warning.
     """
-    truncated = count_truncated(model, texts)
-    if truncated:
-        logger.warning(
-            "%d of %d texts are longer than the model's %d tokens: only their first %d tokens are embedded",
-            truncated,
-            len(texts),
-            model.max_seq_length,
-            model.max_seq_length,
-        )
+    warn_truncated(model, texts)
     encoder = _encoder_params(params)
     if encoder["quantize"] == "int8":
         model = _quantized(model)
