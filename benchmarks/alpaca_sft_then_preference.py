@@ -33,21 +33,29 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from qeu_kedro.pipelines.alpaca_sft import nodes
+from qeu_kedro.pipelines.alpaca_sft.pipeline import create_pipeline
+
+SPLIT = ("alpaca_sft.train", "alpaca_sft.validation", "alpaca_sft.held_out")
 
 
 def load(env: str) -> tuple[dict, tuple, object, object]:
     """The environment's alpaca_sft parameters, its (train, validation, held-out) split and two copies
-    of the base model (one is wrapped by training, the other answers "before")."""
+    of the base model (one is wrapped by training, the other answers "before").
+
+    The split comes from the pipeline's own nodes up to ``split_sft_examples`` (checks, categories,
+    reasoning rules, examples, split), run in memory in the pipeline's order: nothing is written.
+    """
     bootstrap_project(Path.cwd())
     with KedroSession.create(env=env) as session:
         catalog = session.load_context().catalog
+        values: dict[str, object] = {}
+        for node in create_pipeline().to_outputs(*SPLIT).nodes:  # topologically sorted
+            values.update(
+                node.run({name: values[name] if name in values else catalog.load(name) for name in node.inputs})
+            )
         params = catalog.load("params:alpaca_sft")
-        checked = nodes.check_alpaca(catalog.load("alpaca_raw"), params["schema"], params["category_rules"])
-        categorised = nodes.assign_categories(checked, params["category_rules"], params["schema"])
-        records = nodes.to_records(nodes.apply_reasoning_rules(categorised, params["reasoning_rules"]))
-        split = nodes.split_examples(nodes.make_examples(records, params["prompt"]), params["split"])
         trained, base = catalog.load("alpaca_base_model"), catalog.load("alpaca_base_model")
-    return params, split, trained, base
+    return params, tuple(values[name] for name in SPLIT), trained, base
 
 
 def sft_then_preference(
@@ -65,7 +73,7 @@ def sft_then_preference(
     sft = {**params, "objective": "sft"}
     handle, sft_metrics = nodes.train_lora(train, validation, held_out, base_model, prompt, sft, generation)
     pref = {**sft, "preference": {**sft["preference"], "loss_weights": [weight, 1.0]}}
-    checkpoint = nodes._chrf_checkpoint_callback(
+    checkpoint = nodes.chrf_checkpoint_callback(
         validation, handle.tokenizer, prompt, generation, pref["checkpoint_every"], pref["trainer"]["max_steps"]
     )
     started = time.time()

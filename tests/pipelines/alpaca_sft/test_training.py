@@ -249,3 +249,20 @@ def test_the_two_stage_probe_trains_the_sft_adapter_against_a_frozen_copy_of_it(
     sft_only = margins()
     model.set_adapter("default")
     assert all(a > b for a, b in zip(after, sft_only, strict=True)), (sft_only, after)
+
+
+def test_the_two_stage_probe_reads_the_pipelines_own_split_and_writes_nothing(project, shared_data):
+    """benchmarks/alpaca_sft_then_preference.py takes its data from the pipeline's nodes (run in memory):
+    the ja_instruct split has the sizes conf/ja_instruct asks for, its parts share no prompt, and no file
+    is written under data/."""
+    from tests.conftest import load_benchmark
+
+    before = sorted(p for p in (project / "data").rglob("*") if p.is_file())
+    params, (train, validation, held_out), trained, base = load_benchmark("alpaca_sft_then_preference").load(
+        "ja_instruct"
+    )
+    assert (len(validation), len(held_out)) == (params["split"]["validation_size"], params["split"]["eval_size"])
+    assert len(train) > 100 and trained is not base
+    prompts = [set(part["prompt"]) for part in (train, validation, held_out)]
+    assert not (prompts[0] & prompts[1] or prompts[0] & prompts[2] or prompts[1] & prompts[2])
+    assert sorted(p for p in (project / "data").rglob("*") if p.is_file()) == before

@@ -427,7 +427,7 @@ def dpo_config(params: Mapping[str, Any], output_dir: str) -> Any:
     return DPOConfig(output_dir=output_dir, **_RECIPE_ARGS, **params["trainer"], **params["preference"])
 
 
-def _chrf_checkpoint_callback(
+def chrf_checkpoint_callback(
     validation: pd.DataFrame,
     tokenizer: Any,
     prompt: Mapping[str, Any],
@@ -508,7 +508,7 @@ def train_lora(
 
     set_seed(params["trainer"]["seed"])
     tokenizer = base_model.tokenizer
-    checkpoint = _chrf_checkpoint_callback(
+    checkpoint = chrf_checkpoint_callback(
         validation, tokenizer, prompt, generation, params["checkpoint_every"], params["trainer"]["max_steps"]
     )
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
