@@ -17,7 +17,7 @@ starts from the SFT model and keeps it as the reference. Here:
 The parameters are ``conf/ja_instruct``'s (``train.preference`` included); ``--weight`` sets the
 preference term's weight (``loss_weights: [w, 1.0]``). Reads ../shared/data through the catalog.
 
-Usage (about 20 min on 2 idle cores):
+Usage (about 20 min on 2 idle cores with conf/ja_instruct's former 64-token answers; longer with its 256):
     python benchmarks/alpaca_sft_then_preference.py --weight 0.3 --out data/benchmarks/alpaca_sft/sft_then_pref
 """
 
