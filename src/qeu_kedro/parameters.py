@@ -109,6 +109,7 @@ RULES: dict[str, Any] = {
     "alpaca_sft.train.checkpoint_every": PositiveInt,
     "alpaca_sft.train.objective": Literal["sft", "preference"],
     "alpaca_sft.train.preference.beta": PositiveFloat,
+    "alpaca_sft.train.rejected_ends_turn": StrictBool,
     "alpaca_sft.train.trainer.max_steps": PositiveInt,
     "alpaca_sft.train.trainer.per_device_train_batch_size": PositiveInt,
     "alpaca_sft.train.trainer.per_device_eval_batch_size": PositiveInt,

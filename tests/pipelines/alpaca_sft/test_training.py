@@ -208,6 +208,26 @@ def test_preference_training_moves_the_model_from_the_echo_to_the_reference(para
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("rejected_ends_turn", [True, False])
+def test_the_rejected_echo_ends_its_turn_only_when_asked(params, tmp_path, rejected_ends_turn):
+    """``rejected_ends_turn``: TRL's DPOTrainer appends the end-of-turn token to both answers; switched
+    off, the rejected sequence is the echo alone while the chosen one (the reference) keeps its end."""
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+
+    fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the trainer wraps this model in its adapter
+    frame = _frame(params)
+    train = _train_params(params, objective="preference", rejected_ends_turn=rejected_ends_turn)
+    trainer = build_trainer(frame, frame, fresh, params["prompt"], train, str(tmp_path))
+    tokenizer, eos = fresh.tokenizer, fresh.tokenizer.eos_token_id
+    pairs = trainer.train_dataset
+    assert [tokenizer.decode(ids) for ids in pairs["chosen_ids"]] == [a + tokenizer.eos_token for a in ANSWERS]
+    rejected = [tokenizer.decode(ids) for ids in pairs["rejected_ids"]]
+    echoes = [echo_prompt(p) + (tokenizer.eos_token if rejected_ends_turn else "") for p in frame["prompt"]]
+    assert rejected == echoes
+    assert all((ids[-1] == eos) == rejected_ends_turn for ids in pairs["rejected_ids"])
+
+
+@pytest.mark.slow
 def test_the_two_stage_probe_trains_the_sft_adapter_against_a_frozen_copy_of_it(params):
     """benchmarks/alpaca_sft_then_preference.py: the preference stage starts from the SFT adapter, keeps
     a frozen copy of it as the reference ("ref"), and moves the trained adapter from the echo to the reference."""

@@ -330,10 +330,9 @@ def build_trainer(
             **common,
         )
     if objective == "preference":
-        from trl import DPOTrainer
-
+        trainer_class = dpo_trainer_class(params["rejected_ends_turn"])
         args = dpo_config(params, output_dir)
-        return DPOTrainer(args=args, train_dataset=preference_dataset(train, tokenizer, prompt), **common)
+        return trainer_class(args=args, train_dataset=preference_dataset(train, tokenizer, prompt), **common)
     raise ValueError(f"alpaca_sft.train.objective must be 'sft' or 'preference', got {objective!r}")
 
 
@@ -345,10 +344,38 @@ def echo_prompt(text: str) -> str:
     return "\n".join(line for line in HEADER_LINE.sub("", text).splitlines() if line.strip())
 
 
+def dpo_trainer_class(rejected_ends_turn: bool) -> type:
+    """TRL's ``DPOTrainer``, or (``rejected_ends_turn`` false) a subclass whose rejected answers do not end their turn.
+
+    For prompt/completion text DPOTrainer appends the end-of-turn token to the chosen and to the
+    rejected answer alike, so DPO also lowers the probability of ending the turn after the echo,
+    which may teach the model not to end at all. Without it, the rejected sequence is the echo alone
+    (the chosen one keeps its end-of-turn token).
+    """
+    from trl import DPOTrainer
+
+    if rejected_ends_turn:
+        return DPOTrainer
+
+    class RejectedWithoutEndTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+            dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            eos = self._tokenizer.eos_token_id
+
+            def drop_end(example: dict[str, Any]) -> dict[str, Any]:
+                ids = example["rejected_ids"]
+                return {"rejected_ids": ids[:-1] if ids and ids[-1] == eos else ids}
+
+            return dataset.map(drop_end, desc=f"Dropping the end-of-turn token from {dataset_name}'s rejected answers")
+
+    return RejectedWithoutEndTrainer
+
+
 def preference_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) -> Any:
     """Preference pairs for TRL's DPO: the prompt as :func:`sft_dataset` gives it, ``chosen`` the
     reference answer, ``rejected`` the prompt echoed (:func:`echo_prompt`): the copy that the
-    SFT runs drifted towards. DPOTrainer appends the end-of-turn token to both."""
+    SFT runs drifted towards. DPOTrainer appends the end-of-turn token to both (to the chosen only
+    with ``rejected_ends_turn: false``, :func:`dpo_trainer_class`)."""
     from datasets import Dataset
 
     chat = bool(prompt["use_chat_template"])
