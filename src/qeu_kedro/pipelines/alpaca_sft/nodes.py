@@ -350,7 +350,9 @@ def dpo_trainer_class(rejected_ends_turn: bool) -> type:
     For prompt/completion text DPOTrainer appends the end-of-turn token to the chosen and to the
     rejected answer alike, so DPO also lowers the probability of ending the turn after the echo,
     which may teach the model not to end at all. Without it, the rejected sequence is the echo alone
-    (the chosen one keeps its end-of-turn token).
+    (the chosen one keeps its end-of-turn token). The subclass extends TRL's private
+    ``_prepare_dataset`` (TRL is pinned to 1.16: ``tests/pipelines/alpaca_sft/test_training.py``
+    decodes the prepared pairs and fails if an update changes it).
     """
     from trl import DPOTrainer
 
