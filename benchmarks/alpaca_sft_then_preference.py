@@ -68,7 +68,6 @@ def sft_then_preference(
     Returns the model handle (adapter ``default`` active), the SFT stage's metrics and the stage-2 metrics.
     """
     from peft import set_peft_model_state_dict
-    from trl import DPOTrainer
 
     sft = {**params, "objective": "sft"}
     handle, sft_metrics = nodes.train_lora(train, validation, held_out, base_model, prompt, sft, generation)
@@ -78,7 +77,7 @@ def sft_then_preference(
     )
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-pref-") as scratch:
-        trainer = DPOTrainer(
+        trainer = nodes.dpo_trainer_class(pref["rejected_ends_turn"])(  # the pipeline's switch holds here too
             model=handle.model,
             args=nodes.dpo_config(pref, scratch),
             train_dataset=nodes.preference_dataset(train, handle.tokenizer, prompt),
