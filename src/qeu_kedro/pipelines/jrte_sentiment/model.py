@@ -170,6 +170,52 @@ def soft_cross_entropy(logits: Any, targets: Any, class_weights: Any = None) -> 
     return -(targets * w * logp).sum() / (targets * w).sum()
 
 
+POOLINGS = ("first_token", "mean")
+
+
+def use_pooling(model: Any, pooling: str | None = None) -> Any:
+    """Make ``model`` pool as ``pooling`` says (default: what its config recorded), and record it in the config.
+
+    ``first_token`` is the classifier as transformers builds it: the head reads the final hidden state
+    of the first token (``<s>`` / ``[CLS]``). ``mean`` puts the mean of the sentence's final hidden
+    states (padding left out) in that token's place before the head reads it: the pooling e5 models
+    were trained with (Wang et al. 2022, "Text Embeddings by Weakly-Supervised Contrastive
+    Pre-training"), whereas their first token was never trained to summarise a sentence. The weights
+    and their names are unchanged (the head is the same); only two forward hooks are added, and the
+    config key ``sentence_pooling`` saved with the model tells :func:`predict_classifier` to add them
+    again to a model loaded from disk.
+    """
+    pooling = pooling or getattr(model.config, "sentence_pooling", "first_token")
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {list(POOLINGS)}, not {pooling!r}.")
+    model.config.sentence_pooling = pooling
+    if pooling == "first_token" or getattr(model, "_mean_pooling_hooks", None):
+        return model
+    encoder = getattr(model.base_model, "encoder", None)
+    if encoder is None:
+        raise ValueError(f"pooling: mean needs a model with an encoder stack; {type(model).__name__} has none.")
+    mask: dict[str, Any] = {}
+
+    def keep_mask(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        mask["value"] = kwargs.get("attention_mask")
+
+    def mean_into_first_token(module: Any, args: Any, output: Any) -> Any:
+        import torch
+
+        hidden = output[0]
+        m = mask.get("value")
+        m = torch.ones(hidden.shape[:2], dtype=hidden.dtype) if m is None else m.to(hidden.dtype)
+        mean = (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
+        output["last_hidden_state"] = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
+        return output
+
+    model._mean_pooling_hooks = (
+        model.register_forward_pre_hook(keep_mask, with_kwargs=True),
+        encoder.register_forward_hook(mean_into_first_token),
+    )
+    return model
+
+
 def _encode(tokenizer: Any, data: pd.DataFrame, names: list[str], max_length: int, prefix: str, soft: bool) -> Any:
     from datasets import Dataset
 
@@ -242,7 +288,8 @@ def fine_tune_classifier(
             ``soft_labels`` (train on the annotators' vote shares), ``class_weights``
             (null or ``balanced``) and ``average_last_epochs`` (null, or k: the kept weights are the
             mean of the trainable weights at the end of the last k epochs run, in place of the
-            restored best epoch: checkpoint averaging along one run, Izmailov et al. 2018).
+            restored best epoch: checkpoint averaging along one run, Izmailov et al. 2018), and
+            ``pooling`` (``first_token``, the default, or ``mean``: :func:`use_pooling`).
 
     Returns:
         The fine-tuned classifier as a ``ModelHandle`` (one with no model when the run is switched off) and the training
@@ -269,6 +316,7 @@ def fine_tune_classifier(
         label2id={c: i for i, c in enumerate(names)},
         **(run.get("config") or {}),
     )
+    use_pooling(model, run.get("pooling") or "first_token")
     if training.get("freeze_embeddings"):
         for p in model.base_model.embeddings.word_embeddings.parameters():
             p.requires_grad = False
@@ -309,11 +357,13 @@ def fine_tune_classifier(
     averaged_epochs = snapshots.load_mean_into(trainer.model) if snapshots is not None else None
     best = min(history, key=lambda r: r.get("eval_cross_entropy", np.inf))["epoch"] if history else None
     logger.info(
-        "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s); lowest validation loss at epoch %s\n%s",
+        "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s, pooling %s); lowest validation loss at"
+        " epoch %s\n%s",
         len(history),
         result.metrics["train_runtime"],
         soft,
         run.get("class_weights"),
+        model.config.sentence_pooling,
         best,
         pd.DataFrame(history).to_string(index=False),
     )
@@ -324,6 +374,7 @@ def fine_tune_classifier(
         "epochs_run": len(history),
         "restored_best": early is not None and averaged_epochs is None,
         "averaged_epochs": averaged_epochs,
+        "pooling": model.config.sentence_pooling,
         "class_weights": None if weights is None else dict(zip(names, weights.round(4).tolist(), strict=True)),
         "train_runtime_s": float(result.metrics["train_runtime"]),
         "n_train": int(len(train)),
@@ -398,7 +449,7 @@ def predict_classifier(
     """Predictions (class, softmax confidence, ``p_<class>``) of a fine-tuned classifier on each named split."""
     import torch
 
-    model, tokenizer = classifier.model.eval(), classifier.tokenizer
+    model, tokenizer = use_pooling(classifier.model).eval(), classifier.tokenizer
     batch_size = params["trainer"]["per_device_eval_batch_size"]
     tables = []
     for split, data in splits.items():
