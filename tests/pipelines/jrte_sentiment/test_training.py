@@ -151,3 +151,60 @@ def test_average_last_epochs_keeps_the_mean_of_the_last_epochs_weights(tiny_bert
     assert trained(2)[1]["averaged_epochs"] is None
     with pytest.raises(ValueError, match="average_last_epochs"):
         trained(1, average_last_epochs=0)
+
+
+def test_mean_pooling_gives_the_head_the_mean_of_the_sentence_tokens_and_nothing_of_the_padding(tiny_bert):
+    import torch
+
+    from qeu_kedro.pipelines.jrte_sentiment.model import use_pooling
+
+    enc = tiny_bert.tokenizer(["良い", "悪い普通良い"], padding=True, return_tensors="pt")
+    lengths = enc["attention_mask"].sum(1).tolist()
+    assert lengths[0] < lengths[1]  # the first sentence is padded
+
+    def head_input(pooling):
+        model = tiny_bert.from_pretrained("AutoModelForSequenceClassification", num_labels=3).eval()
+        seen = {}
+        # registered before use_pooling's hook: the encoder's own output, before the pooling changes it
+        model.bert.encoder.register_forward_hook(lambda m, a, out: seen.__setitem__("tokens", out[0].clone()))
+        model.bert.pooler.register_forward_pre_hook(lambda m, a: seen.__setitem__("first", a[0][:, 0].clone()))
+        use_pooling(model, pooling)
+        with torch.no_grad():
+            model(**enc)
+        return seen["tokens"], seen["first"], model
+
+    tokens, first, model = head_input("first_token")
+    torch.testing.assert_close(first, tokens[:, 0])
+    assert model.config.sentence_pooling == "first_token"
+    tokens, first, model = head_input("mean")
+    for i, n in enumerate(lengths):
+        torch.testing.assert_close(first[i], tokens[i, :n].mean(0))
+    assert not torch.allclose(first[0], tokens[0].mean(0), atol=1e-4)  # a mean over the padding too would differ
+    assert model.config.sentence_pooling == "mean"
+    use_pooling(model)  # again, from the config: no second pair of hooks
+    assert len(model.bert.encoder._forward_hooks) == 2
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        use_pooling(model, "max")
+
+
+def test_a_saved_mean_pooling_classifier_predicts_as_it_did_in_memory(tiny_bert, tmp_path):
+    import torch
+
+    data = sentences(SPLIT, LABELS)
+    data.loc[::2, "text"] = data.loc[::2, "text"] + "普通良い"  # sentences of two lengths: padding in every batch
+    classifier, metrics = fine_tune_classifier(data, data, tiny_bert, TRAINING, {**RUN, "pooling": "mean"}, TASK)
+    assert metrics["pooling"] == "mean"
+    assert fine_tune_classifier(data, data, tiny_bert, TRAINING, RUN, TASK)[1]["pooling"] == "first_token"
+    in_memory = predict_run(classifier, data, data, data, TRAINING, RUN, TASK)
+    HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).save(classifier)
+    loaded = HFSequenceClassifierDataset(filepath=str(tmp_path / "clf")).load()
+    assert loaded.model.config.sentence_pooling == "mean"
+    # the loaded weights with transformers' own first-token head answer differently ...
+    enc = loaded.tokenizer(list(data["text"]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        plain = torch.softmax(loaded.model.eval()(**enc).logits, -1).numpy()
+    p = [f"p_{n}" for n in NAMES]
+    assert abs(plain - in_memory[in_memory["split"] == "dev"][p].to_numpy()).max() > 1e-3
+    # ... and prediction puts the mean pooling back from the saved config
+    reloaded = predict_run(loaded, data, data, data, TRAINING, RUN, TASK)
+    assert reloaded[p].to_numpy() == pytest.approx(in_memory[p].to_numpy(), abs=1e-5)
