@@ -33,6 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from qeu_kedro.pipelines.jrte_sentiment.report import macro_f1_codes  # noqa: E402
 from qeu_kedro.stats import paired_bootstrap_statistic  # noqa: E402
 
 Stat = Callable[[np.ndarray], float]
@@ -67,18 +68,10 @@ def aligned(tables: list[pd.DataFrame], split: str) -> tuple[np.ndarray, np.ndar
     return true, np.stack([p.map(code).to_numpy() for p in predicted]), np.stack(probs), names
 
 
-def macro_f1(true: np.ndarray, pred: np.ndarray, k: int) -> float:
-    """Macro-F1 over ``k`` classes from confusion counts (a class never true nor predicted scores 0)."""
-    counts = np.bincount(true * k + pred, minlength=k * k).reshape(k, k)
-    tp = np.diag(counts).astype(np.float64)
-    denominator = counts.sum(0) + counts.sum(1)  # predicted + true: F1 = 2 tp / (pred + true)
-    return float(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0).mean())
-
-
 def statistics(true: np.ndarray, preds: list[np.ndarray], k: int) -> dict[str, Stat]:
     """Seed-mean macro-F1 and accuracy of the given predictions, as functions of a resample's indices."""
     return {
-        "macro_f1": lambda i: float(np.mean([macro_f1(true[i], p[i], k) for p in preds])),
+        "macro_f1": lambda i: float(np.mean([macro_f1_codes(true[i], p[i], k) for p in preds])),
         "accuracy": lambda i: float(np.mean([(true[i] == p[i]).mean() for p in preds])),
     }
 

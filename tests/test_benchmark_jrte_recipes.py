@@ -41,19 +41,6 @@ def _rows(text):
     }
 
 
-def test_macro_f1_from_counts_is_scikit_learns_with_every_configured_class(script):
-    from sklearn.metrics import f1_score
-
-    rng = np.random.default_rng(1)
-    for true, pred in [
-        (rng.integers(0, 3, 200), rng.integers(0, 3, 200)),
-        (rng.integers(0, 2, 50), rng.integers(0, 2, 50)),  # class 2 never true nor predicted: it scores 0
-        (np.zeros(10, int), np.full(10, 2)),  # every one wrong
-    ]:
-        expected = f1_score(true, pred, labels=[0, 1, 2], average="macro", zero_division=0)
-        assert script.macro_f1(true, pred, 3) == pytest.approx(expected, abs=1e-12)
-
-
 def test_one_seed_repeats_the_pipelines_paired_comparison_and_ensembles_are_the_mean_probabilities(script):
     rng = np.random.default_rng(0)
     true = list(rng.choice(NAMES, size=90))
@@ -102,3 +89,21 @@ def test_other_sentences_or_a_missing_seed_are_refused(script):
         script.compare([a, a], [a], ["42", "1"], ("A", "B"), BOOT)
     with pytest.raises(ValueError, match="classes"):
         script.compare([a], [a.drop(columns="p_negative")], ["42"], ("A", "B"), BOOT)
+
+
+def test_the_bootstrap_speed_script_times_two_ways_to_the_same_interval():
+    speed = load_benchmark("jrte_bootstrap_speed")
+    rng = np.random.default_rng(2)
+    true = list(rng.choice(NAMES, size=60))
+    a, b = table(true, rng.dirichlet([1, 1, 1], 60)), table(true, rng.dirichlet([1, 1, 1], 60))
+    results = speed.time_both(a, b, "test", BOOT)
+    (slow, c_slow), (fast, c_fast) = results.values()
+    assert slow > 0 and fast > 0
+    assert (c_slow.difference, c_slow.ci_low, c_slow.ci_high) == (c_fast.difference, c_fast.ci_low, c_fast.ci_high)
+    # a table without class probabilities (Level 1's) takes its classes from the other
+    no_probs = a.drop(columns=[f"p_{n}" for n in NAMES])
+    assert speed.time_both(no_probs, b, "test", BOOT)["scikit-learn f1_score"][1] == c_slow
+    with pytest.raises(ValueError, match="same test sentences"):
+        speed.time_both(a, b.assign(id=[f"t{i}" for i in range(60)]), "test", BOOT)
+    with pytest.raises(ValueError, match="p_<class> columns"):
+        speed.time_both(no_probs, no_probs, "test", BOOT)

@@ -104,6 +104,29 @@ def test_metrics_on_a_tiny_known_case():
     assert classification_metrics(mixed, TASK, STATS)["accuracy"] == pytest.approx(4 / 6)
 
 
+def test_macro_f1_from_confusion_counts_is_scikit_learns():
+    from sklearn.metrics import f1_score
+
+    from qeu_kedro.pipelines.jrte_sentiment.report import class_codes, macro_f1_codes
+
+    rng = np.random.default_rng(1)
+    names = ["negative", "normal", "positive"]
+    cases = [
+        (rng.choice(names, 200), rng.choice(names, 200)),
+        (rng.choice(names[:2], 50), rng.choice(names[:2], 50)),  # "positive" never true nor predicted: it scores 0
+        (np.array(["negative"] * 10), np.array(["positive"] * 10)),  # every one wrong
+        (
+            rng.choice([*names, "other"], 100),
+            rng.choice([*names, "gone"], 100),
+        ),  # labels outside the task count against
+    ]
+    for true, pred in cases:
+        expected = f1_score(true, pred, labels=names, average="macro", zero_division=0)
+        assert macro_f1_codes(class_codes(true, names), class_codes(pred, names), 3) == pytest.approx(
+            expected, abs=1e-12
+        )
+
+
 def test_macro_f1_averages_over_the_configured_classes_only():
     true = ["positive"] * 4 + ["negative"] * 2
     pred = ["positive", "positive", "positive", "negative", "negative", "negative"]

@@ -52,15 +52,36 @@ def _test(predictions: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     return predictions[predictions["split"] == split].reset_index(drop=True)
 
 
+def macro_f1_codes(true: np.ndarray, pred: np.ndarray, k: int) -> float:
+    """Macro-F1 over the classes ``0 .. k-1`` from confusion counts; ``k`` codes a class outside them.
+
+    The same number as ``f1_score(true, pred, labels=range(k), average="macro", zero_division=0)``
+    (a class never true nor predicted scores 0; a sentence of another class counts against the class
+    it was confused with), about a hundred times faster, which the bootstrap's resamples need.
+    """
+    counts = np.bincount(true * (k + 1) + pred, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)[:k, :k]
+    tp = np.diag(counts).astype(np.float64)
+    predicted = np.bincount(pred, minlength=k + 1)[:k]
+    actual = np.bincount(true, minlength=k + 1)[:k]
+    denominator = predicted + actual  # F1 = 2 tp / (predicted + actual)
+    return float(np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0).mean())
+
+
+def class_codes(labels: Any, names: list[str]) -> np.ndarray:
+    """Class names as codes ``0 .. len(names)-1`` in the order of ``names``; any other label is ``len(names)``."""
+    code = {n: i for i, n in enumerate(names)}
+    return np.fromiter((code.get(x, len(names)) for x in labels), dtype=np.int64, count=len(labels))
+
+
 def _scores(true: np.ndarray, pred: np.ndarray, names: list[str]) -> tuple[Any, Any]:
-    from sklearn.metrics import f1_score
+    t, p, k = class_codes(true, names), class_codes(pred, names), len(names)
 
     def accuracy(i: np.ndarray) -> float:
         return float((true[i] == pred[i]).mean())
 
     def macro_f1(i: np.ndarray) -> float:
         # averaged over the configured classes only (labels=names): no class outside the task counts
-        return float(f1_score(true[i], pred[i], labels=names, average="macro", zero_division=0))
+        return macro_f1_codes(t[i], p[i], k)
 
     return accuracy, macro_f1
 
