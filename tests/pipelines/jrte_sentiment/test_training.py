@@ -162,7 +162,7 @@ def test_mean_pooling_gives_the_head_the_mean_of_the_sentence_tokens_and_nothing
     lengths = enc["attention_mask"].sum(1).tolist()
     assert lengths[0] < lengths[1]  # the first sentence is padded
 
-    def head_input(pooling):
+    def head_input(pooling, positional=False):
         model = tiny_bert.from_pretrained("AutoModelForSequenceClassification", num_labels=3).eval()
         seen = {}
         # registered before use_pooling's hook: the encoder's own output, before the pooling changes it
@@ -170,7 +170,7 @@ def test_mean_pooling_gives_the_head_the_mean_of_the_sentence_tokens_and_nothing
         model.bert.pooler.register_forward_pre_hook(lambda m, a: seen.__setitem__("first", a[0][:, 0].clone()))
         use_pooling(model, pooling)
         with torch.no_grad():
-            model(**enc)
+            model(enc["input_ids"], enc["attention_mask"]) if positional else model(**enc)
         return seen["tokens"], seen["first"], model
 
     tokens, first, model = head_input("first_token")
@@ -180,6 +180,7 @@ def test_mean_pooling_gives_the_head_the_mean_of_the_sentence_tokens_and_nothing
     for i, n in enumerate(lengths):
         torch.testing.assert_close(first[i], tokens[i, :n].mean(0))
     assert not torch.allclose(first[0], tokens[0].mean(0), atol=1e-4)  # a mean over the padding too would differ
+    torch.testing.assert_close(head_input("mean", positional=True)[1], first)  # the mask passed by position
     assert model.config.sentence_pooling == "mean"
     use_pooling(model)  # again, from the config: no second pair of hooks
     assert len(model.bert.encoder._forward_hooks) == 2

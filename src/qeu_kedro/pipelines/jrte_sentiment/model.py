@@ -197,16 +197,20 @@ def use_pooling(model: Any, pooling: str | None = None) -> Any:
     mask: dict[str, Any] = {}
 
     def keep_mask(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        mask["value"] = kwargs.get("attention_mask")
+        # forward(input_ids, attention_mask, ...): by keyword (the Trainer, predict_classifier) or by position
+        mask["value"] = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
 
     def mean_into_first_token(module: Any, args: Any, output: Any) -> Any:
         import torch
 
         hidden = output[0]
         m = mask.get("value")
-        m = torch.ones(hidden.shape[:2], dtype=hidden.dtype) if m is None else m.to(hidden.dtype)
+        m = hidden.new_ones(hidden.shape[:2]) if m is None else m.to(hidden.dtype)
         mean = (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
-        output["last_hidden_state"] = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
+        pooled = torch.cat([mean.unsqueeze(1), hidden[:, 1:]], dim=1)
+        if isinstance(output, tuple):
+            return (pooled, *output[1:])
+        output["last_hidden_state"] = pooled
         return output
 
     model._mean_pooling_hooks = (
