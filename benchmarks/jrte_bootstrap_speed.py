@@ -27,14 +27,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from qeu_kedro.pipelines.jrte_sentiment.report import class_codes, macro_f1_codes  # noqa: E402
 from qeu_kedro.stats import paired_bootstrap_statistic  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from jrte_recipes import class_names  # noqa: E402  (its sibling script: the classes of a prediction table)
+
 
 def paired_tables(a: pd.DataFrame, b: pd.DataFrame, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """The split's true classes and A's and B's predicted classes, the same sentences in the same order."""
     # the classes: the p_<class> columns of either table (Level 1's table has none)
-    columns = [[c.removeprefix("p_") for c in t.columns if c.startswith("p_")] for t in (a, b)]
-    names = columns[0] or columns[1]
-    if not names or (all(columns) and columns[0] != columns[1]):
-        raise ValueError(f"the tables' p_<class> columns name no classes, or different ones: {columns}")
+    with_classes = [t for t in (a, b) if any(c.startswith("p_") for c in t.columns)]
+    if not with_classes:
+        raise ValueError("neither table has p_<class> columns: pass a table the pipeline's predict node writes")
+    names = class_names(with_classes[0])
+    if any(class_names(t) != names for t in with_classes):
+        raise ValueError(
+            f"the two tables' p_<class> columns name different classes: {[class_names(t) for t in with_classes]}"
+        )
     a = a[a["split"] == split].set_index("id")
     b = b[b["split"] == split].set_index("id")
     if set(a.index) != set(b.index):

@@ -14,8 +14,8 @@ for ``benchmarks/RESULTS_jrte.md``:
   ``average_runs``), B's minus A's, and both recipes' models in one ensemble minus A's ensemble.
 
 Macro-F1 is over the classes of the tables' ``p_<class>`` columns (the pipeline's: every configured
-class counts, an absent one scores 0). The scores are computed from confusion counts, so 10,000
-resamples take seconds; ``tests/test_benchmark_jrte_recipes.py`` checks them against scikit-learn.
+class counts, an absent one scores 0), from confusion counts (the pipeline's ``report.macro_f1_codes``,
+tested against scikit-learn's ``f1_score``), so 10,000 resamples take seconds.
 
     python benchmarks/jrte_recipes.py --a A_seed42.csv A_seed1.csv --b B_seed42.csv B_seed1.csv \\
         --seeds 42 1 --labels "first token" "mean pooling"
@@ -33,7 +33,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from qeu_kedro.pipelines.jrte_sentiment.report import macro_f1_codes  # noqa: E402
+from qeu_kedro.pipelines.jrte_sentiment.report import class_codes, macro_f1_codes  # noqa: E402
 from qeu_kedro.stats import paired_bootstrap_statistic  # noqa: E402
 
 Stat = Callable[[np.ndarray], float]
@@ -63,9 +63,8 @@ def aligned(tables: list[pd.DataFrame], split: str) -> tuple[np.ndarray, np.ndar
     unknown = sorted(set(first["true"]).union(*map(set, predicted)) - set(names))
     if unknown:
         raise ValueError(f"classes {unknown} are not among the p_<class> columns {names}")
-    code = {n: i for i, n in enumerate(names)}
-    true = first["true"].map(code).to_numpy()
-    return true, np.stack([p.map(code).to_numpy() for p in predicted]), np.stack(probs), names
+    true = class_codes(first["true"], names)
+    return true, np.stack([class_codes(p, names) for p in predicted]), np.stack(probs), names
 
 
 def statistics(true: np.ndarray, preds: list[np.ndarray], k: int) -> dict[str, Stat]:

@@ -57,10 +57,9 @@ def macro_f1_codes(true: np.ndarray, pred: np.ndarray, k: int) -> float:
 
     The same number as ``f1_score(true, pred, labels=range(k), average="macro", zero_division=0)``
     (a class never true nor predicted scores 0; a sentence of another class counts against the class
-    it was confused with), about a hundred times faster, which the bootstrap's resamples need.
+    it was confused with), over a hundred times faster, which the bootstrap's resamples need.
     """
-    counts = np.bincount(true * (k + 1) + pred, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)[:k, :k]
-    tp = np.diag(counts).astype(np.float64)
+    tp = np.bincount(true[true == pred], minlength=k + 1)[:k].astype(np.float64)
     predicted = np.bincount(pred, minlength=k + 1)[:k]
     actual = np.bincount(true, minlength=k + 1)[:k]
     denominator = predicted + actual  # F1 = 2 tp / (predicted + actual)
