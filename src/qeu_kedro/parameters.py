@@ -107,6 +107,8 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.baseline.pooling": Literal["first_token", "mean"],
     "jrte_sentiment.soft_labels.pooling": Literal["first_token", "mean"],
     "jrte_sentiment.weighted_soft_labels.pooling": Literal["first_token", "mean"],
+    "jrte_sentiment.level5.seed_ensemble.enabled": StrictBool,
+    "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
     "alpaca_sft.split.eval_size": PositiveInt,

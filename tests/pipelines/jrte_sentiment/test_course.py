@@ -52,6 +52,10 @@ def _parts(tmp="data/08_reporting/jrte_sentiment"):
         "baseline_training": {"enabled": False, "history": []},
         "soft_labels_training": {"enabled": True, "history": HISTORY[:1], "epochs_run": 1},
         "weighted_soft_labels_training": {"enabled": False, "history": []},
+        "seed_ensemble_training": {
+            "enabled": True,
+            "members": {"seed_1": {"history": HISTORY[:2], "epochs_run": 2, "restored_best": True}},
+        },
     }
     for section, _, figure in SECTIONS:
         parts[f"{section}_text"] = f"# {section} report\n\n## Details\n\n```\n# not a heading\n```\n"
@@ -78,7 +82,11 @@ def test_the_course_report_has_the_overview_then_every_section_with_its_figure()
         ["baseline", "switched off", "", "", ""],
         ["soft_labels", "1", "0.9000", "1", "epoch 1 (the last)"],
         ["weighted_soft_labels", "switched off", "", "", ""],
+        ["seed_ensemble (seed 1)", "2", "0.7000", "2", "epoch 2 (restored)"],
     ]
+    parts = {**_parts(), "seed_ensemble_training": {"enabled": False, "members": {}}}
+    off = course_report(TASK, COMPARISON, ERRORS, {"countermeasures": []}, IMPROVEMENTS, **parts)
+    assert _table(off, "### Fine-tuning runs")[-1] == ["seed_ensemble", "switched off", "", "", ""]
     assert (
         "- Level 3: Level 2 misclassified 8 test sentences (error rate 0.200); most often normal read as positive (5)."
         in text

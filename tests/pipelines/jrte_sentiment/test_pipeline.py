@@ -15,6 +15,7 @@ from tests.conftest import run_kedro
 BOUNDED = {
     "training": {"trainer": {"num_train_epochs": 1, "max_steps": 6, "disable_tqdm": True}},
     "baseline": {"trainer": {"num_train_epochs": 1}},
+    "level5": {"seed_ensemble": {"seeds": [1]}},  # one extra seed: the candidate runs, at the cost of one run
 }
 RUNS = ("level1", "level2", "baseline", "soft_labels", "weighted_soft_labels")
 REPORTS = [
@@ -35,6 +36,7 @@ REPORTS = [
     "level2_training_metrics.json",
     "baseline_training_metrics.json",
     "decision_rule_training_metrics.json",
+    "seed_ensemble_training_metrics.json",
 ] + [f"{run}_{what}" for run in RUNS for what in ("report.md", "metrics.json", "confusion_matrix.png")]
 
 
@@ -79,7 +81,15 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     history = json.loads((out / "level2_training_metrics.json").read_text())["history"]
     assert len(history) == 1 and {"epoch", "train_loss", "eval_cross_entropy"} <= set(history[0])
     level5 = json.loads((out / "level5_metrics.json").read_text())
-    assert set(level5["candidates"]) == {"decision_rule", "soft_labels", "weighted_soft_labels", "ensemble"}
+    assert set(level5["candidates"]) == {
+        "decision_rule",
+        "soft_labels",
+        "weighted_soft_labels",
+        "ensemble",
+        "seed_ensemble",
+    }
+    seeds = json.loads((out / "seed_ensemble_training_metrics.json").read_text())
+    assert seeds["seeds"] == [1] and seeds["members"]["seed_1"]["seed"] == 1
     assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()
     # the course report: every level's report, each with its figure, linked beside it
     course = (out / "report.md").read_text(encoding="utf-8")
@@ -170,7 +180,10 @@ jrte_sentiment:
     assert "Switched off in the parameters" in (out / "baseline_report.md").read_text()
     comparison = json.loads((out / "comparison_metrics.json").read_text())
     assert set(comparison["levels"]) == {"level1", "level2"}
-    assert set(json.loads((out / "level5_metrics.json").read_text())["candidates"]) == {"decision_rule"}
+    assert set(json.loads((out / "level5_metrics.json").read_text())["candidates"]) == {
+        "decision_rule",
+        "seed_ensemble",
+    }
 
 
 def test_bad_input_writes_nothing(project):

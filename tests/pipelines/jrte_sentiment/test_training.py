@@ -5,7 +5,7 @@ import pytest
 
 from qeu_kedro.datasets import ModelHandle
 from qeu_kedro.datasets.hf_sequence_classifier import HFSequenceClassifierDataset
-from qeu_kedro.pipelines.jrte_sentiment.model import fine_tune_classifier, predict_run
+from qeu_kedro.pipelines.jrte_sentiment.model import fine_tune_classifier, predict_run, train_seed_ensemble
 from tests.conftest import REPO, load_config
 
 PARAMS = load_config(REPO, None, "parameters")["jrte_sentiment"]
@@ -57,6 +57,22 @@ def tiny_bert(tmp_path_factory):
         )
     )
     return HFSequenceClassifierDataset(filepath=str(folder / "clf")).load()
+
+
+@pytest.fixture(scope="module")
+def headless_bert(tmp_path_factory):
+    """A tiny BERT saved without a classification head: fine-tuning draws the head's weights at random."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("headless")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "良", "い", "悪", "普", "通"]) + "\n")
+    config = BertConfig(vocab_size=9, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    BertModel(config).save_pretrained(folder / "bert")
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(folder / "bert")
+    return HFSequenceClassifierDataset(filepath=str(folder / "bert")).load()
 
 
 def sentences(votes, labels):
@@ -209,3 +225,66 @@ def test_a_saved_mean_pooling_classifier_predicts_as_it_did_in_memory(tiny_bert,
     # ... and prediction puts the mean pooling back from the saved config
     reloaded = predict_run(loaded, data, data, data, TRAINING, RUN, TASK)
     assert reloaded[p].to_numpy() == pytest.approx(in_memory[p].to_numpy(), abs=1e-5)
+
+
+FROZEN = {**TRAINING, "trainer": {**TRAINING["trainer"], "learning_rate": 0.0, "max_steps": 1}}  # weights stay initial
+
+
+def initial_head(headless_bert, run_trainer, training=FROZEN):
+    data = sentences(SPLIT, LABELS)
+    classifier, metrics = fine_tune_classifier(
+        data, data, headless_bert, training, {**RUN, "trainer": run_trainer}, TASK
+    )
+    return classifier.model.classifier.weight.detach().clone(), metrics["seed"]
+
+
+def test_the_runs_own_seed_draws_the_heads_initial_weights(headless_bert):
+    import torch
+
+    one, seed = initial_head(headless_bert, {"seed": 1, "data_seed": 1})
+    assert seed == 1
+    assert torch.equal(one, initial_head(headless_bert, {"seed": 1, "data_seed": 1})[0])  # reproducible
+    assert not torch.equal(one, initial_head(headless_bert, {"seed": 2, "data_seed": 2})[0])
+    # without a seed of its own the run takes the shared one
+    shared = {**FROZEN, "trainer": {**FROZEN["trainer"], "seed": 1}}
+    shared_head, shared_seed = initial_head(headless_bert, {}, shared)
+    assert shared_seed == 1 and torch.equal(shared_head, one)
+
+
+def test_the_seed_ensemble_averages_level2_with_its_recipe_trained_on_other_seeds(headless_bert):
+    data = sentences(SPLIT, LABELS)
+    level2 = {**RUN, "predict_splits": ["train", "dev", "test"]}
+    classifier, _ = fine_tune_classifier(data, data, headless_bert, TRAINING, level2, TASK)
+    level2_predictions = predict_run(classifier, data, data, data, TRAINING, level2, TASK)
+    params = {"enabled": True, "seeds": [1, 2]}
+    ensemble, info = train_seed_ensemble(
+        data, data, data, headless_bert, TRAINING, level2, params, level2_predictions, TASK
+    )
+    assert info["level2_seed"] == 42 and info["seeds"] == [1, 2] and set(info["members"]) == {"seed_1", "seed_2"}
+    assert [info["members"][m]["seed"] for m in ("seed_1", "seed_2")] == [1, 2]
+    assert all(len(m["history"]) == 2 for m in info["members"].values())
+    # each member is Level 2's run with only the seed changed
+    p = [f"p_{n}" for n in NAMES]
+    members = [level2_predictions[level2_predictions["split"] != "train"].reset_index(drop=True)[p].to_numpy()]
+    for seed in (1, 2):
+        run = {**level2, "trainer": {"seed": seed, "data_seed": seed}, "predict_splits": ["dev", "test"]}
+        member, _ = fine_tune_classifier(data, data, headless_bert, TRAINING, run, TASK)
+        members.append(predict_run(member, data, data, data, TRAINING, run, TASK)[p].to_numpy())
+    assert abs(members[1] - members[2]).max() > 1e-4  # the seeds' models differ
+    assert ensemble.groupby("split").size().to_dict() == {"dev": 8, "test": 8}
+    assert ensemble[p].to_numpy() == pytest.approx(sum(members) / 3, abs=1e-6)
+    assert (ensemble["predicted"] == [NAMES[i] for i in ensemble[p].to_numpy().argmax(1)]).all()
+    # switched off, or Level 2 switched off: no training, empty predictions
+    off = train_seed_ensemble(
+        data, data, data, headless_bert, TRAINING, level2, {**params, "enabled": False}, level2_predictions, TASK
+    )
+    assert off[0].empty and off[1] == {"enabled": False, "members": {}}
+    assert train_seed_ensemble(
+        data, data, data, headless_bert, TRAINING, {**level2, "enabled": False}, params, level2_predictions, TASK
+    )[0].empty
+    # Level 2's own seed is a member already; a repeated seed would count one model twice
+    for seeds in ([42, 1], [1, 1], []):
+        with pytest.raises(ValueError, match="distinct seeds other than Level 2's own"):
+            train_seed_ensemble(
+                data, data, data, headless_bert, TRAINING, level2, {**params, "seeds": seeds}, level2_predictions, TASK
+            )

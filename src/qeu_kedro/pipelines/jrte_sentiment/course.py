@@ -39,6 +39,7 @@ def course_inputs() -> dict[str, str]:
         "improvements": "level5_metrics",
     }
     inputs.update({f"{run}_training": f"{run}.training_metrics" for run in TRAINED})
+    inputs["seed_ensemble_training"] = "seed_ensemble.training_metrics"
     for section, text, figure in SECTIONS:
         inputs[f"{section}_text"] = text
         inputs[f"{section}_figure"] = figure
@@ -73,6 +74,13 @@ def score_table(comparison: dict[str, Any], improvements: dict[str, Any]) -> pd.
             }
         )
     return pd.DataFrame(rows)
+
+
+def seed_members(seed_ensemble: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The seed ensemble's extra trainings as runs of the training table (one switched-off row when it is off)."""
+    if not seed_ensemble.get("enabled"):
+        return {"seed_ensemble": {"enabled": False}}
+    return {f"seed_ensemble ({name.replace('_', ' ')})": member for name, member in seed_ensemble["members"].items()}
 
 
 def training_table(trainings: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -165,7 +173,8 @@ def course_report(
 ) -> str:
     """The course report in markdown (the node's inputs: :func:`course_inputs`).
 
-    ``parts`` holds ``<run>_training`` (the runs' training histories), ``<section>_text`` (the
+    ``parts`` holds ``<run>_training`` (the runs' training histories, and the seed ensemble's members'
+    as ``seed_ensemble_training``), ``<section>_text`` (the
     levels' reports) and ``<section>_figure`` (the path each figure was saved to, by
     :class:`qeu_kedro.datasets.FigureDataset`). A figure is linked by its file name: the catalog
     saves the figures beside this report.
@@ -176,7 +185,7 @@ def course_report(
             f"course_report: missing {sorted(expected - set(parts))}, unknown {sorted(set(parts) - expected)}; "
             "wire the node with course_inputs()."
         )
-    trainings = {run: parts[f"{run}_training"] for run in TRAINED}
+    trainings = {run: parts[f"{run}_training"] for run in TRAINED} | seed_members(parts["seed_ensemble_training"])
     lines = [
         f"# JRTE `pn` sentiment, Levels 1-5 ({task['corpus']})",
         "",

@@ -297,7 +297,7 @@ def fine_tune_classifier(
 
     Returns:
         The fine-tuned classifier as a ``ModelHandle`` (one with no model when the run is switched off) and the training
-        metrics: ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
+        metrics: ``seed`` (the run's, which also drew the head's initial weights), ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
         ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
         across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``;
         ``averaged_epochs`` (the epochs whose weights were averaged, or null).
@@ -311,7 +311,10 @@ def fine_tune_classifier(
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
     names = class_names(task)
-    set_seed(training["trainer"]["seed"])
+    # The run's own seed (its trainer block on top of the shared one): it draws the classifier head's
+    # initial weights here, before the Trainer seeds dropout and the batch order with the same number.
+    seed = {**training["trainer"], **(run.get("trainer") or {})}["seed"]
+    set_seed(seed)
     tokenizer = base_model.tokenizer
     model = base_model.from_pretrained(
         "AutoModelForSequenceClassification",
@@ -361,10 +364,11 @@ def fine_tune_classifier(
     averaged_epochs = snapshots.load_mean_into(trainer.model) if snapshots is not None else None
     best = min(history, key=lambda r: r.get("eval_cross_entropy", np.inf))["epoch"] if history else None
     logger.info(
-        "Fine-tuned %d epochs in %.0f s (soft labels %s, class weights %s, pooling %s); lowest validation loss at"
-        " epoch %s\n%s",
+        "Fine-tuned %d epochs in %.0f s (seed %d, soft labels %s, class weights %s, pooling %s); lowest validation"
+        " loss at epoch %s\n%s",
         len(history),
         result.metrics["train_runtime"],
+        seed,
         soft,
         run.get("class_weights"),
         model.config.sentence_pooling,
@@ -373,6 +377,7 @@ def fine_tune_classifier(
     )
     metrics = {
         "enabled": True,
+        "seed": seed,
         "history": history,
         "best_epoch": best,
         "epochs_run": len(history),
@@ -597,3 +602,63 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
         out[col] = probs[:, j]
     logger.info("Ensemble of %s on %s: %d sentences", sorted(members), splits, len(out))
     return out
+
+
+def train_seed_ensemble(
+    train: pd.DataFrame,
+    dev: pd.DataFrame,
+    test: pd.DataFrame,
+    base_model: ModelHandle,
+    training: dict[str, Any],
+    level2: dict[str, Any],
+    params: dict[str, Any],
+    level2_predictions: pd.DataFrame,
+    task: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Level 5 seed ensemble: Level 2's recipe trained again with each of ``params["seeds"]``, averaged with Level 2.
+
+    Each extra model is Level 2's run with ``trainer.seed`` and ``trainer.data_seed`` set to one seed: a
+    different initial head, dropout and batch order, everything else the same. The candidate's predictions
+    are the mean class probabilities of Level 2 and those models on dev and test (:func:`average_runs`).
+    The extra models are used for their predictions and not kept. Switched off (or Level 2 switched off):
+    empty predictions.
+
+    Returns:
+        The ensemble's predictions and, per extra seed, its training summary (``members``: ``seed_<s>``
+        -> best epoch, epochs run, training seconds, the per-epoch ``history``).
+    """
+    if not params["enabled"] or not level2["enabled"]:
+        return pd.DataFrame(columns=PREDICTION_COLUMNS), {"enabled": False, "members": {}}
+    own = {**training["trainer"], **(level2.get("trainer") or {})}["seed"]
+    seeds = list(params["seeds"])
+    if not seeds or own in seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(
+            f"level5.seed_ensemble.seeds {seeds} must be one or more distinct seeds other than Level 2's own ({own}), "
+            "which is a member already; change the list in parameters_jrte_sentiment.yml."
+        )
+    members = {"level2": level2_predictions}
+    summaries: dict[str, Any] = {}
+    for i, seed in enumerate(seeds, 1):
+        logger.info("Seed ensemble: member %d of %d, Level 2's recipe with seed %d", i, len(seeds), seed)
+        run = {
+            **level2,
+            "trainer": {**(level2.get("trainer") or {}), "seed": seed, "data_seed": seed},
+            "predict_splits": ["dev", "test"],
+        }
+        classifier, metrics = fine_tune_classifier(train, dev, base_model, training, run, task)
+        members[f"seed_{seed}"] = predict_run(classifier, train, dev, test, training, run, task)
+        del classifier
+        summaries[f"seed_{seed}"] = {
+            k: metrics[k]
+            for k in (
+                "seed",
+                "best_epoch",
+                "epochs_run",
+                "restored_best",
+                "averaged_epochs",
+                "train_runtime_s",
+                "history",
+            )
+        }
+    ensemble = average_runs({"enabled": True, "members": list(members)}, task, **members)
+    return ensemble, {"enabled": True, "level2_seed": own, "seeds": seeds, "members": summaries}

@@ -6,7 +6,8 @@ parameter block: ``level2`` (with the Level 4 countermeasures), ``baseline`` (wi
 and two Level 5 candidates: ``soft_labels`` (trained on the annotators' vote shares) and
 ``weighted_soft_labels`` (the same with balanced class weights). Two more Level 5 candidates
 need no training: ``decision_rule`` (a dev-tuned bias on Level 2's logits) and ``ensemble``
-(the trained runs' mean probabilities). The last node writes the course report
+(the trained runs' mean probabilities). A fifth, ``seed_ensemble``, trains Level 2's recipe again with
+other seeds and averages those models with Level 2. The last node writes the course report
 ``jrte_sentiment.report`` from every level's report, figure and numbers.
 """
 
@@ -15,13 +16,20 @@ from kedro.pipeline import Node, Pipeline
 from .course import course_inputs, course_report
 from .data import check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
-from .model import average_runs, fine_tune_classifier, predict_level1, predict_run, tune_class_bias
+from .model import (
+    average_runs,
+    fine_tune_classifier,
+    predict_level1,
+    predict_run,
+    train_seed_ensemble,
+    tune_class_bias,
+)
 from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
 NAMESPACE = "jrte_sentiment"
 RUNS = ("level2", "baseline", "soft_labels", "weighted_soft_labels")
 # Level 5 candidates, in the order of the reports: their predictions are `<candidate>.predictions`.
-CANDIDATES = ("decision_rule", "soft_labels", "weighted_soft_labels", "ensemble")
+CANDIDATES = ("decision_rule", "soft_labels", "weighted_soft_labels", "ensemble", "seed_ensemble")
 SHARED = ["pn_train", "pn_dev", "pn_test", "level2_base_model"]
 TASK, STATS = "params:task", "params:statistics"
 
@@ -156,6 +164,22 @@ def create_pipeline(**kwargs) -> Pipeline:
             },
             "ensemble.predictions",
             name="average_runs",
+        ),
+        Node(
+            train_seed_ensemble,
+            [
+                "pn_train",
+                "pn_dev",
+                "pn_test",
+                "level2_base_model",
+                "params:training",
+                "params:level2",
+                "params:level5.seed_ensemble",
+                "level2.predictions",
+                TASK,
+            ],
+            ["seed_ensemble.predictions", "seed_ensemble.training_metrics"],
+            name="train_seed_ensemble",
         ),
         Node(
             compare_improvements,
