@@ -189,7 +189,8 @@ def compare_improvements(
     ``rule`` is the decision rule's tuning (its bias). ``candidate_predictions`` holds each
     candidate's predictions under its key of ``params["candidates"]``: the dev-tuned decision
     rule (a bias on one class's logit, no retraining), the runs trained on the annotators' vote
-    shares (soft labels, with and without class weights) and the ensemble of the trained runs.
+    shares (soft labels, with and without class weights), the ensemble of the trained runs and the seed
+    ensemble (Level 2's recipe trained with other seeds, averaged with Level 2).
     A candidate switched off (empty predictions) is absent.
     """
     names = [c["name"] for c in task["classes"]]

@@ -297,9 +297,10 @@ def fine_tune_classifier(
 
     Returns:
         The fine-tuned classifier as a ``ModelHandle`` (one with no model when the run is switched off) and the training
-        metrics: ``seed`` (the run's, which also drew the head's initial weights), ``history``, one dict per epoch with ``epoch``, ``train_loss``, ``eval_loss``,
-        ``eval_cross_entropy`` (without smoothing or weights: the validation loss compared
-        across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``; ``epochs_run``;
+        metrics: ``seed`` (the run's own, which also drew the head's initial weights); ``history``, one dict per
+        epoch with ``epoch``, ``train_loss``, ``eval_loss``, ``eval_cross_entropy`` (without smoothing or
+        weights: the validation loss compared across runs), ``eval_accuracy``, ``eval_macro_f1``; ``best_epoch``;
+        ``epochs_run``;
         ``averaged_epochs`` (the epochs whose weights were averaged, or null).
     """
     if not run["enabled"]:
