@@ -246,6 +246,11 @@ def _macro_scores(eval_pred: Any) -> dict[str, float]:
     }
 
 
+def run_trainer(training: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """A run's ``TrainingArguments`` keys: its own ``trainer`` block on top of the shared ``training.trainer``."""
+    return {**training["trainer"], **(run.get("trainer") or {})}
+
+
 def trainer_arguments(scratch: str, training: dict[str, Any], run: dict[str, Any]) -> Any:
     """``TrainingArguments``: the fixed settings of this pipeline, then ``training.trainer`` and the run's ``trainer``.
 
@@ -268,7 +273,7 @@ def trainer_arguments(scratch: str, training: dict[str, Any], run: dict[str, Any
         "report_to": "none",
         "dataloader_num_workers": 0,
     }
-    return TrainingArguments(**{**fixed, **training["trainer"], **(run.get("trainer") or {})})
+    return TrainingArguments(**{**fixed, **run_trainer(training, run)})
 
 
 def fine_tune_classifier(
@@ -314,7 +319,7 @@ def fine_tune_classifier(
     names = class_names(task)
     # The run's own seed (its trainer block on top of the shared one): it draws the classifier head's
     # initial weights here, before the Trainer seeds dropout and the batch order with the same number.
-    seed = {**training["trainer"], **(run.get("trainer") or {})}["seed"]
+    seed = run_trainer(training, run)["seed"]
     set_seed(seed)
     tokenizer = base_model.tokenizer
     model = base_model.from_pretrained(
@@ -630,7 +635,7 @@ def train_seed_ensemble(
     """
     if not params["enabled"] or not level2["enabled"]:
         return pd.DataFrame(columns=PREDICTION_COLUMNS), {"enabled": False, "members": {}}
-    own = {**training["trainer"], **(level2.get("trainer") or {})}["seed"]
+    own = run_trainer(training, level2)["seed"]
     seeds = list(params["seeds"])
     if not seeds or own in seeds or len(set(seeds)) != len(seeds):
         raise ValueError(
