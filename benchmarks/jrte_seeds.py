@@ -92,8 +92,10 @@ def _parameters() -> dict:
 
 
 def configured_seed(params: dict, run: str) -> int:
-    """The seed the full run trained ``run`` with: the run's ``trainer`` block on top of ``training.trainer``."""
-    return {**params["training"]["trainer"], **params[run]["trainer"]}["seed"]
+    """The seed the full run trained ``run`` with, merged as the pipeline merges it (``run_trainer``)."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import run_trainer
+
+    return run_trainer(params["training"], params[run])["seed"]
 
 
 def _members(

@@ -61,6 +61,27 @@ def test_matryoshka_weights_must_match_the_dimensions_before_anything_runs(base)
     check_parameters(base, base)  # auto: the count is known only with the model (the loss checks it then)
 
 
+def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):
+    # soft_labels and weighted_soft_labels train with the pipeline's own loss: the Trainer would skip smoothing
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.soft_labels\.trainer\.label_smoothing_factor \(the parameters\): 0\.1 has no effect "
+        r"in the run 'soft_labels', whose soft_labels give the Trainer its own loss",
+    ):
+        check_parameters(with_changes(base, jrte_sentiment__soft_labels__trainer__label_smoothing_factor=0.1), base)
+    # set in the shared block, it reaches every run that does not set its own
+    weighted = with_changes(base, jrte_sentiment__training__trainer__label_smoothing_factor=0.1)
+    del weighted["jrte_sentiment"]["weighted_soft_labels"]["trainer"]["label_smoothing_factor"]
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.training\.trainer\.label_smoothing_factor .*in the run 'weighted_soft_labels', "
+        r"whose soft_labels and class_weights",
+    ):
+        check_parameters(weighted, base)
+    # Level 2 trains with the Trainer's own loss: smoothing works there
+    check_parameters(with_changes(base, jrte_sentiment__level2__trainer__label_smoothing_factor=0.1), base)
+
+
 def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_those(base):
     # alpaca_sft.train.lora is passed as it is to peft's LoraConfig: use_rslora is one of its fields
     check_parameters(with_changes(base, alpaca_sft__train__lora__use_rslora=True), base)

@@ -288,6 +288,8 @@ def check_parameters(
             problems.append(f"- {path}: missing (set to null or removed by {where(parent or path)})")
     if blocks is None or "bge_finetune" in blocks:
         problems += _matryoshka_weights_problems(params, where)
+    if blocks is None or "jrte_sentiment" in blocks:
+        problems += _label_smoothing_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -308,6 +310,35 @@ def _matryoshka_weights_problems(params: Mapping[str, Any], where: Any) -> list[
         f"- {key} ({where(key)}): {len(weights)} weights for the {n_dims} dimensions of "
         f"bge_finetune.matryoshka_dims {dims}; give one weight per dimension (largest first), or null for all 1"
     ]
+
+
+def _label_smoothing_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte runs: label smoothing cannot be combined with soft labels or class weights.
+
+    Those switches give the Trainer the pipeline's own loss, and the Trainer then skips its label
+    smoother: the smoothing would be configured, reported as a countermeasure, and not trained with.
+    """
+    block = params.get("jrte_sentiment")
+    if not isinstance(block, Mapping) or not isinstance(block.get("training"), Mapping):
+        return []
+    shared = block["training"].get("trainer") or {}
+    problems = []
+    for name, run in block.items():
+        if not (isinstance(run, Mapping) and "trainer" in run and "soft_labels" in run):
+            continue
+        own = run.get("trainer") or {}
+        smoothing = {**shared, **own}.get("label_smoothing_factor") or 0
+        switches = [k for k in ("soft_labels", "class_weights") if run.get(k)]
+        if smoothing > 0 and switches:
+            key = f"jrte_sentiment.{name}.trainer.label_smoothing_factor"
+            if "label_smoothing_factor" not in own:
+                key = "jrte_sentiment.training.trainer.label_smoothing_factor"
+            problems.append(
+                f"- {key} ({where(key)}): {smoothing} has no effect in the run {name!r}, whose "
+                f"{' and '.join(switches)} give the Trainer its own loss (the Trainer then skips label smoothing); "
+                f"set jrte_sentiment.{name}.trainer.label_smoothing_factor to 0.0, or switch {' and '.join(switches)} off"
+            )
+    return problems
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -125,8 +125,13 @@ def test_the_course_report_reads_every_report_figure_and_summary_so_the_pipeline
     assert set(node.inputs) == {
         f"jrte_sentiment.{d}" for d in course_inputs().values() if not d.startswith("params:")
     } | {"params:jrte_sentiment.task"}
-    # kedro-viz draws a closed box's final outputs beside it: the course report and the table of errors
-    assert pipeline.outputs() == {"jrte_sentiment.report", "jrte_sentiment.level3_errors"}
+    # kedro-viz draws a closed box's final outputs beside it: the course report, the table of errors and the
+    # seed ensemble's members' predictions (kept for scoring or pooling them again without retraining)
+    assert pipeline.outputs() == {
+        "jrte_sentiment.report",
+        "jrte_sentiment.level3_errors",
+        "jrte_sentiment.seed_ensemble.member_predictions",
+    }
 
 
 def test_training_table_says_which_weights_each_run_kept():

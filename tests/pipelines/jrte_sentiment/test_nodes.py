@@ -284,6 +284,15 @@ def test_error_analysis_lists_every_error_and_summarises_it():
     assert len(fig.axes) == 3 and "tiny model" in fig._suptitle.get_text()
 
 
+def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):
+    test = predictions(TRUE, PRED, length=[5, 5, 1500, 5, 30, 5])
+    params = {"splits": ["test"], "length_edges": [0, 10, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}
+    with caplog.at_level("WARNING"):
+        _, summary, _, _ = analyse_errors(test, params, TASK, "tiny model")
+    assert sum(b["n"] for b in summary["by_length"]["test"].values()) == 5  # the 1,500-character row is in no bucket
+    assert "1 rows lie outside error_analysis.length_edges [0, 10, 1000]" in caplog.text
+
+
 # ---- level 4
 LOG = [
     {"loss": 1.0, "epoch": 1.0, "step": 10},
@@ -328,11 +337,13 @@ def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
         training(hist),
         PARAMS["level2"],
         PARAMS["baseline"],
+        PARAMS["training"],
         PARAMS["level4"],
         {"paired": {}},
         "tiny model",
     )
     assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout"]  # label smoothing is 0 here
+    assert summary["baseline_countermeasures"] == [] and "still trains with" not in text
     explanations = PARAMS["level4"]["explanations"]
     for key in summary["countermeasures"]:
         assert len(" ".join(explanations[key]["explanation"].split())) >= 100
@@ -347,13 +358,79 @@ def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
     assert "**[fact]** With countermeasures: the validation loss did not rise within the 2 epochs run." in text
 
 
+def curve(train_loss, eval_loss):
+    return training(
+        [
+            {"epoch": float(i + 1), "train_loss": t, "eval_cross_entropy": v}
+            for i, (t, v) in enumerate(zip(train_loss, eval_loss, strict=True))
+        ]
+    )
+
+
+def curve_facts(train_loss, eval_loss):
+    hist = curve(train_loss, eval_loss)
+    summary, text = level4_report(
+        hist, hist, PARAMS["level2"], PARAMS["baseline"], PARAMS["training"], PARAMS["level4"], {"paired": {}}, "m"
+    )
+    return [line for line in text.splitlines() if line.startswith("- **[fact]** With countermeasures")]
+
+
+def test_level4_curve_facts_hold_for_the_whole_curve_not_its_ends():
+    # a rise in the middle, then a new low at the end: not "did not rise"
+    facts = curve_facts([0.9, 0.7, 0.5], [0.60, 0.70, 0.55])
+    assert not any("did not rise" in f for f in facts)
+    assert any("rose from epoch 1 to 2 (+0.1000), then fell to its lowest at the last epoch run" in f for f in facts)
+    # a rise at the end while the training loss rose too: "kept falling" would be false
+    facts = curve_facts([0.9, 0.5, 0.6, 0.8], [0.6, 0.5, 0.6, 0.65])
+    assert any(
+        "rose to 0.6500 at epoch 4 (+0.1500) while the training loss went from 0.5000 to 0.8000" in f for f in facts
+    )
+    assert not any("kept falling" in f for f in facts)
+    # the training loss falling all the way after the lowest validation loss
+    facts = curve_facts([0.9, 0.5, 0.4, 0.3], [0.6, 0.5, 0.6, 0.65])
+    assert any("(+0.1500) while the training loss kept falling." in f for f in facts)
+    # falling throughout
+    assert any("did not rise within the 3 epochs run" in f for f in curve_facts([0.9, 0.7, 0.5], [0.6, 0.5, 0.4]))
+
+
+def test_level4_counts_countermeasures_set_in_the_shared_trainer_block():
+    shared = {**PARAMS["training"], "trainer": {**PARAMS["training"]["trainer"], "label_smoothing_factor": 0.1}}
+    hist = curve([0.9, 0.5], [0.6, 0.5])
+    summary, text = level4_report(
+        hist, hist, PARAMS["level2"], PARAMS["baseline"], shared, PARAMS["level4"], {"paired": {}}, "m"
+    )
+    # Level 2 sets 0.0 itself, so only the baseline... which sets 0.0 too: neither trains with it
+    assert "label_smoothing" not in summary["countermeasures"] and summary["baseline_countermeasures"] == []
+    level2 = {
+        **PARAMS["level2"],
+        "trainer": {k: v for k, v in PARAMS["level2"]["trainer"].items() if k != "label_smoothing_factor"},
+    }
+    baseline = {
+        **PARAMS["baseline"],
+        "trainer": {k: v for k, v in PARAMS["baseline"]["trainer"].items() if k != "weight_decay"},
+    }
+    shared = {
+        **PARAMS["training"],
+        "trainer": {**PARAMS["training"]["trainer"], "label_smoothing_factor": 0.1, "weight_decay": 0.05},
+    }
+    summary, text = level4_report(hist, hist, level2, baseline, shared, PARAMS["level4"], {"paired": {}}, "m")
+    assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout", "label_smoothing"]
+    assert "Szegedy" in text  # label smoothing's source, now that Level 2 trains with it
+    assert summary["baseline_countermeasures"] == ["weight_decay"]
+    assert "the run without countermeasures still trains with: Weight decay (decoupled, AdamW)" in text
+    assert "'weight_decay': 0.05" in text  # the settings shown are those trained with
+
+
 # ---- level 5 switches
 def test_the_class_bias_moves_predictions_towards_that_class_only():
     probs = [[0.5, 0.3, 0.2], [0.1, 0.35, 0.55], [0.2, 0.1, 0.7]]
     table = predictions(["negative", "normal", "positive"], ["negative", "positive", "positive"], probs=probs)
     assert apply_class_bias(table, NAMES, "normal", 0.0)["predicted"].tolist() == ["negative", "positive", "positive"]
     # +0.5 on log p(normal): 0.35 * e^0.5 = 0.577 > 0.55 flips the second; the others stay
-    assert apply_class_bias(table, NAMES, "normal", 0.5)["predicted"].tolist() == ["negative", "normal", "positive"]
+    biased = apply_class_bias(table, NAMES, "normal", 0.5)
+    assert biased["predicted"].tolist() == ["negative", "normal", "positive"]
+    # the confidence is the model's own probability of the class now predicted
+    assert biased["confidence"].tolist() == [0.5, 0.35, 0.7]
     # a large negative bias never predicts normal
     assert "normal" not in apply_class_bias(table, NAMES, "normal", -5)["predicted"].tolist()
 

@@ -2,6 +2,7 @@
 and a bounded run on the real corpus."""
 
 import json
+import pathlib
 import re
 
 import pandas as pd
@@ -90,6 +91,9 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     }
     seeds = json.loads((out / "seed_ensemble_training_metrics.json").read_text())
     assert seeds["seeds"] == [1] and seeds["members"]["seed_1"]["seed"] == 1
+    model_output = pathlib.Path(str(out).replace("08_reporting", "07_model_output"))
+    members = pd.read_csv(model_output / "seed_ensemble_member_predictions.csv")
+    assert set(members["member"]) == {"seed_1"} and set(members["split"]) == {"dev", "test"}
     assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()
     # the course report: every level's report, each with its figure, linked beside it
     course = (out / "report.md").read_text(encoding="utf-8")

@@ -257,7 +257,7 @@ def test_the_seed_ensemble_averages_level2_with_its_recipe_trained_on_other_seed
     classifier, _ = fine_tune_classifier(data, data, headless_bert, TRAINING, level2, TASK)
     level2_predictions = predict_run(classifier, data, data, data, TRAINING, level2, TASK)
     params = {"enabled": True, "seeds": [1, 2]}
-    ensemble, info = train_seed_ensemble(
+    ensemble, member_predictions, info = train_seed_ensemble(
         data, data, data, headless_bert, TRAINING, level2, params, level2_predictions, TASK
     )
     assert info["level2_seed"] == 42 and info["seeds"] == [1, 2] and set(info["members"]) == {"seed_1", "seed_2"}
@@ -271,6 +271,12 @@ def test_the_seed_ensemble_averages_level2_with_its_recipe_trained_on_other_seed
         member, _ = fine_tune_classifier(data, data, headless_bert, TRAINING, run, TASK)
         members.append(predict_run(member, data, data, data, TRAINING, run, TASK)[p].to_numpy())
     assert abs(members[1] - members[2]).max() > 1e-4  # the seeds' models differ
+    # the extra members' own predictions are kept, one table, each member's rows its own
+    assert list(member_predictions.columns[:2]) == ["member", "split"]
+    assert member_predictions["member"].unique().tolist() == ["seed_1", "seed_2"]
+    for i, seed in enumerate((1, 2), 1):
+        own = member_predictions[member_predictions["member"] == f"seed_{seed}"]
+        assert own[p].to_numpy() == pytest.approx(members[i], abs=1e-6)
     assert ensemble.groupby("split").size().to_dict() == {"dev": 8, "test": 8}
     assert ensemble[p].to_numpy() == pytest.approx(sum(members) / 3, abs=1e-6)
     assert (ensemble["predicted"] == [NAMES[i] for i in ensemble[p].to_numpy().argmax(1)]).all()
@@ -278,7 +284,8 @@ def test_the_seed_ensemble_averages_level2_with_its_recipe_trained_on_other_seed
     off = train_seed_ensemble(
         data, data, data, headless_bert, TRAINING, level2, {**params, "enabled": False}, level2_predictions, TASK
     )
-    assert off[0].empty and off[1] == {"enabled": False, "members": {}}
+    assert off[0].empty and off[1].empty and off[2] == {"enabled": False, "members": {}}
+    assert list(off[1].columns[:2]) == ["member", "split"]
     assert train_seed_ensemble(
         data, data, data, headless_bert, TRAINING, {**level2, "enabled": False}, params, level2_predictions, TASK
     )[0].empty
@@ -288,3 +295,13 @@ def test_the_seed_ensemble_averages_level2_with_its_recipe_trained_on_other_seed
             train_seed_ensemble(
                 data, data, data, headless_bert, TRAINING, level2, {**params, "seeds": seeds}, level2_predictions, TASK
             )
+
+
+@pytest.mark.parametrize("switch", [{"soft_labels": True}, {"class_weights": "balanced"}])
+def test_label_smoothing_with_the_pipelines_own_loss_is_refused_before_training(switch):
+    # the Trainer skips its label smoother when given a loss function: the smoothing would not be trained with
+    run = {**RUN, **switch, "trainer": {"label_smoothing_factor": 0.1}}
+    never_loaded = ModelHandle("not a model: refused before loading")
+    data = sentences(SPLIT, LABELS)
+    with pytest.raises(ValueError, match="label_smoothing_factor has no effect with"):
+        fine_tune_classifier(data, data, never_loaded, TRAINING, run, TASK)

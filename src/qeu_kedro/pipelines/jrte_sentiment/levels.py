@@ -10,6 +10,7 @@ import pandas as pd
 
 from qeu_kedro.figures import suptitle
 
+from .model import run_trainer
 from .report import (
     _pyplot,
     classification_metrics,
@@ -22,9 +23,14 @@ from .report import (
 
 
 # ---------------------------------------------------------------- level 4
-def countermeasures_in_use(run: dict[str, Any]) -> list[str]:
-    """Which countermeasures a run's parameters switch on (keys of ``level4.explanations``)."""
-    trainer, model = run.get("trainer") or {}, run.get("config") or {}
+def countermeasures_in_use(run: dict[str, Any], training: dict[str, Any]) -> list[str]:
+    """Which countermeasures a run trains with (keys of ``level4.explanations``).
+
+    The ``TrainingArguments`` keys are those the run trains with: its ``trainer`` block on top of the
+    shared ``training.trainer`` (:func:`~.model.run_trainer`), so a countermeasure set in the shared
+    block counts too.
+    """
+    trainer, model = run_trainer(training, run), run.get("config") or {}
     used = []
     if run["enabled"] and run.get("early_stopping_patience") is not None:
         used.append("early_stopping")
@@ -71,24 +77,38 @@ def plot_loss_curves(
     return fig
 
 
+def _falls_throughout(values: pd.Series) -> bool:
+    """Every step lower than the one before (a single value has nothing to fall from)."""
+    return len(values) > 1 and bool((values.diff().dropna() < 0).all())
+
+
 def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The loss curves in words: each fact checked against the whole curve, not its ends alone."""
     hist = pd.DataFrame(training["history"])
-    best = int(hist["eval_cross_entropy"].idxmin())
-    e_best, v_best = float(hist["epoch"][best]), float(hist["eval_cross_entropy"][best])
-    e_last, v_last = float(hist["epoch"].iloc[-1]), float(hist["eval_cross_entropy"].iloc[-1])
+    val, train, epochs = hist["eval_cross_entropy"], hist["train_loss"], hist["epoch"]
+    best = int(val.idxmin())
+    e_best, v_best = float(epochs[best]), float(val[best])
+    e_last, v_last = float(epochs.iloc[-1]), float(val.iloc[-1])
+    rises = [i for i in range(1, len(hist)) if val[i] > val[i - 1]]
     out = [
         fact(
-            f"{name}: the training loss went from {hist['train_loss'].iloc[0]:.4f} (epoch {hist['epoch'].iloc[0]:g}) to "
-            f"{hist['train_loss'].iloc[-1]:.4f} (epoch {e_last:g}).",
-            float(hist["train_loss"].iloc[-1]),
+            f"{name}: the training loss went from {train.iloc[0]:.4f} (epoch {epochs.iloc[0]:g}) to "
+            f"{train.iloc[-1]:.4f} (epoch {e_last:g}).",
+            float(train.iloc[-1]),
         ),
         fact(f"{name}: the validation loss was lowest at epoch {e_best:g} ({v_best:.4f}).", v_best),
     ]
     if v_last > v_best:
+        after = train.iloc[best:]
+        meanwhile = (
+            "while the training loss kept falling"
+            if _falls_throughout(after)
+            else f"while the training loss went from {after.iloc[0]:.4f} to {after.iloc[-1]:.4f}"
+        )
         out.append(
             fact(
                 f"{name}: after epoch {e_best:g} the validation loss rose to {v_last:.4f} at epoch {e_last:g} "
-                f"(+{v_last - v_best:.4f}) while the training loss kept falling.",
+                f"(+{v_last - v_best:.4f}) {meanwhile}.",
                 round(v_last - v_best, 4),
             )
         )
@@ -96,6 +116,20 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
             possibility(
                 f"{name}: the model may be learning particulars of the training sentences that do not carry over to "
                 "new ones (over-fitting); the rise is one run with one seed."
+            )
+        )
+    elif rises:
+        steps = ", ".join(f"epoch {epochs[i - 1]:g} to {epochs[i]:g} (+{val[i] - val[i - 1]:.4f})" for i in rises)
+        out.append(
+            fact(
+                f"{name}: the validation loss rose from {steps}, then fell to its lowest at the last epoch run.",
+                round(float(max(val[i] - val[i - 1] for i in rises)), 4),
+            )
+        )
+        out.append(
+            possibility(
+                f"{name}: those rises may be the noise of one run with one seed; more epochs may be needed before a "
+                "lasting rise (over-fitting) shows, or it may not show on this data."
             )
         )
     else:
@@ -113,12 +147,18 @@ def level4_report(
     baseline_training: dict[str, Any],
     level2_run: dict[str, Any],
     baseline_run: dict[str, Any],
+    shared_training: dict[str, Any],
     params: dict[str, Any],
     comparison: dict[str, Any],
     model: str,
 ) -> tuple[dict[str, Any], str]:
-    """Level 4: the countermeasures in use, each with its explanation and source; the loss curves and test scores in words."""
-    used = countermeasures_in_use(level2_run)
+    """Level 4: the countermeasures in use, each with its explanation and source; the loss curves and test scores in words.
+
+    ``shared_training`` is the ``training`` block every run shares: its ``trainer`` keys count as the runs' own.
+    A countermeasure the run "without countermeasures" still trains with is named in the report.
+    """
+    used = countermeasures_in_use(level2_run, shared_training)
+    left = countermeasures_in_use(baseline_run, shared_training) if baseline_run["enabled"] else []
     explanations = params["explanations"]
     missing = [k for k in used if k not in explanations]
     if missing:
@@ -133,14 +173,24 @@ def level4_report(
         e = explanations[key]
         lines += [f"### {e['name']}", "", " ".join(e["explanation"].split()), "", f"Source: {e['source']}", ""]
     lines += [
-        "Settings (TrainingArguments and model-config keys): "
-        f"`trainer: {level2_run.get('trainer')}`, `config: {level2_run.get('config')}`, "
+        "Settings (TrainingArguments keys, the shared `training.trainer` with the run's own on top, and "
+        f"model-config keys): `trainer: {run_trainer(shared_training, level2_run)}`, "
+        f"`config: {level2_run.get('config')}`, "
         f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
-        f"the run without them: `trainer: {baseline_run.get('trainer')}`.",
+        f"the run without them: `trainer: {run_trainer(shared_training, baseline_run)}`, "
+        f"`config: {baseline_run.get('config')}`.",
         "",
     ]
+    if left:
+        names = ", ".join(explanations.get(k, {}).get("name", k) for k in left)
+        lines += [
+            f"**Note:** the run without countermeasures still trains with: {names} (set in `training.trainer` or "
+            "in its own blocks), so the comparison below understates what they do. Switch them off in "
+            "`baseline.trainer` / `baseline.config` for a clean comparison.",
+            "",
+        ]
     sentences = []
-    summary: dict[str, Any] = {"countermeasures": used}
+    summary: dict[str, Any] = {"countermeasures": used, "baseline_countermeasures": left}
     for name, training in (("Without countermeasures", baseline_training), ("With countermeasures", level2_training)):
         if training.get("enabled", True) and training["history"]:
             sentences += _curve_sentences(name, training)

@@ -317,6 +317,13 @@ def fine_tune_classifier(
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
     names = class_names(task)
+    own_loss = [k for k in ("soft_labels", "class_weights") if run.get(k)]
+    if own_loss and (run_trainer(training, run).get("label_smoothing_factor") or 0) > 0:
+        raise ValueError(
+            f"label_smoothing_factor has no effect with {' and '.join(own_loss)} (the pipeline gives the Trainer its "
+            "own loss, and the Trainer then skips label smoothing); set the run's trainer.label_smoothing_factor "
+            "to 0.0, or switch them off."
+        )
     # The run's own seed (its trainer block on top of the shared one): it draws the classifier head's
     # initial weights here, before the Trainer seeds dropout and the batch order with the same number.
     seed = run_trainer(training, run)["seed"]
@@ -506,11 +513,18 @@ def predict_run(
 
 # ---------------------------------------------------------------- level 5: a decision rule tuned on dev
 def apply_class_bias(predictions: pd.DataFrame, names: list[str], target: str, bias: float) -> pd.DataFrame:
-    """Add ``bias`` to the log-probability of class ``target`` and re-take the argmax (no retraining)."""
-    logp = np.log(np.clip(predictions[[f"p_{n}" for n in names]].to_numpy(dtype=np.float64), 1e-12, None))
+    """Add ``bias`` to the log-probability of class ``target`` and re-take the argmax (no retraining).
+
+    ``confidence`` becomes the model's own probability of the class now predicted (the ``p_`` columns
+    are left as the model gave them).
+    """
+    probs = predictions[[f"p_{n}" for n in names]].to_numpy(dtype=np.float64)
+    logp = np.log(np.clip(probs, 1e-12, None))
     logp[:, names.index(target)] += bias
+    chosen = logp.argmax(1)
     out = predictions.copy()
-    out["predicted"] = np.array(names)[logp.argmax(1)]
+    out["predicted"] = np.array(names)[chosen]
+    out["confidence"] = np.round(probs[np.arange(len(probs)), chosen], 4)
     return out
 
 
@@ -620,21 +634,24 @@ def train_seed_ensemble(
     params: dict[str, Any],
     level2_predictions: pd.DataFrame,
     task: dict[str, Any],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Level 5 seed ensemble: Level 2's recipe trained again with each of ``params["seeds"]``, averaged with Level 2.
 
     Each extra model is Level 2's run with ``trainer.seed`` and ``trainer.data_seed`` set to one seed: a
     different initial head, dropout and batch order, everything else the same. The candidate's predictions
     are the mean class probabilities of Level 2 and those models on dev and test (:func:`average_runs`).
-    The extra models are used for their predictions and not kept. Switched off (or Level 2 switched off):
+    The extra models are used for their predictions and not kept; their predictions are, so that each
+    member can be scored or pooled again without retraining. Switched off (or Level 2 switched off):
     empty predictions.
 
     Returns:
-        The ensemble's predictions and, per extra seed, its training summary (``members``: ``seed_<s>``
-        -> best epoch, epochs run, training seconds, the per-epoch ``history``).
+        The ensemble's predictions; the extra members' own predictions on dev and test, one table with
+        a ``member`` column (``seed_<s>``) in front; and, per extra seed, its training summary
+        (``members``: ``seed_<s>`` -> best epoch, epochs run, training seconds, the per-epoch ``history``).
     """
     if not params["enabled"] or not level2["enabled"]:
-        return pd.DataFrame(columns=PREDICTION_COLUMNS), {"enabled": False, "members": {}}
+        off = {"enabled": False, "members": {}}
+        return pd.DataFrame(columns=PREDICTION_COLUMNS), pd.DataFrame(columns=["member", *PREDICTION_COLUMNS]), off
     own = run_trainer(training, level2)["seed"]
     seeds = list(params["seeds"])
     if not seeds or own in seeds or len(set(seeds)) != len(seeds):
@@ -667,4 +684,8 @@ def train_seed_ensemble(
             )
         }
     ensemble = average_runs({"enabled": True, "members": list(members)}, task, **members)
-    return ensemble, {"enabled": True, "level2_seed": own, "seeds": seeds, "members": summaries}
+    extra = pd.concat(
+        [preds.assign(member=name) for name, preds in members.items() if name != "level2"], ignore_index=True
+    )
+    extra = extra[["member", *[c for c in extra.columns if c != "member"]]]
+    return ensemble, extra, {"enabled": True, "level2_seed": own, "seeds": seeds, "members": summaries}

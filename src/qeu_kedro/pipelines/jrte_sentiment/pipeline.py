@@ -140,6 +140,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "baseline.training_metrics",
                 "params:level2",
                 "params:baseline",
+                "params:training",
                 "params:level4",
                 "comparison_metrics",
                 "params:level2.model",
@@ -178,7 +179,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "level2.predictions",
                 TASK,
             ],
-            ["seed_ensemble.predictions", "seed_ensemble.training_metrics"],
+            ["seed_ensemble.predictions", "seed_ensemble.member_predictions", "seed_ensemble.training_metrics"],
             name="train_seed_ensemble",
         ),
         Node(

@@ -436,10 +436,25 @@ def compare_levels(
 
 
 # ---------------------------------------------------------------- level 3
-def _bucket(values: pd.Series, edges: list[float], fmt: str) -> pd.Series:
-    """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order."""
+def _bucket(values: pd.Series, edges: list[float], fmt: str, key: str) -> pd.Series:
+    """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order.
+
+    A value outside the edges is in no bucket: it is left out of the tables, and a warning names the
+    parameter ``key`` to widen.
+    """
     labels = [fmt.format(lo=lo, hi=hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    return pd.cut(values, bins=edges, labels=labels, right=False, include_lowest=True)
+    buckets = pd.cut(values, bins=edges, labels=labels, right=False, include_lowest=True)
+    outside = int((values.notna() & buckets.isna()).sum())
+    if outside:
+        logger.warning(
+            "Level 3: %d rows lie outside %s %s (from %g to %g) and are left out of that table; widen the edges",
+            outside,
+            key,
+            edges,
+            values.min(),
+            values.max(),
+        )
+    return buckets
 
 
 def analyse_errors(
@@ -455,8 +470,12 @@ def analyse_errors(
     plt = _pyplot()
     data = predictions[predictions["split"].isin(params["splits"])].copy()
     data["error"] = data["true"] != data["predicted"]
-    data["length_bucket"] = _bucket(data["length"], params["length_edges"], "[{lo:g}, {hi:g})")
-    data["agreement_bucket"] = _bucket(data["agreement"], params["agreement_edges"], "[{lo:.2f}, {hi:.2f})")
+    data["length_bucket"] = _bucket(
+        data["length"], params["length_edges"], "[{lo:g}, {hi:g})", "error_analysis.length_edges"
+    )
+    data["agreement_bucket"] = _bucket(
+        data["agreement"], params["agreement_edges"], "[{lo:.2f}, {hi:.2f})", "error_analysis.agreement_edges"
+    )
     errors = data[data["error"]].sort_values(["split", "confidence"], ascending=[True, False])
     errors = errors[PREDICTION_COLUMNS].reset_index(drop=True)
 
