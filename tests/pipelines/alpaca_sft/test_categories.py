@@ -51,12 +51,22 @@ def test_each_field_pattern(params, field, expected):
         ("code_summary", "coding"),  # coding (1st) before summarization (3rd)
         ("number_list", "math"),  # math (2nd) before brainstorming (6th)
         ("story_paraphrase", "summarization"),  # summarization (3rd) before creative (5th)
-        ("story_summary", "math"),  # "_sum" (math, 2nd) is found before "summar" (3rd)
+        ("story_summary", "summarization"),  # "_sum(?!mar)" (math, 2nd) is a sum, not a summary
+        ("paper_summarization", "summarization"),  # a seed task of the real data (was math/simple)
+        ("program_for_summation", "coding"),  # coding (1st) before math's "_sum" (2nd)
+        ("target_sum", "math"),  # "_sum" itself is still math
+        ("series_summation", "math"),  # a summation is a sum
         ("email_plan", "creative"),  # creative (5th) before brainstorming (6th)
     ],
 )
 def test_the_first_matching_pattern_wins(params, field, expected):
     assert _category(params, field) == expected
+
+
+def test_a_summarization_task_is_not_math_nor_simple(params):
+    """Math's "_sum" once matched "_summarization": the real data's paper_summarization became math, hence simple."""
+    out = categorised(_sheet((None, "paper_summarization", "論文の本文", LONG, None)), params)
+    assert out[["category", "uniqueness"]].iloc[0].tolist() == ["summarization", "complex"]
 
 
 def test_reordering_the_patterns_changes_the_category(params):
@@ -116,6 +126,19 @@ def test_the_sample_sheet_passes_unchanged(sheet, params):
     out = assign_categories(checked, params["category_rules"], params["schema"])
     pd.testing.assert_frame_equal(out, checked)
     assert out["category"].tolist() == sheet["category"].tolist()
+
+
+@pytest.mark.parametrize("space", [" ", "  \t", "\u3000", "\n"])
+def test_a_category_or_uniqueness_of_only_whitespace_is_blank(params, space):
+    """As an empty cell: the rules decide (it was refused as an unknown value with the hint to leave it blank)."""
+    rows = [("classification", "write_poem", "", LONG, None), (None, "write_poem", "", LONG, None)]
+    blank = categorised(_sheet(*rows), params)
+    spaced = categorised(_sheet(*[(space if c is None else c, f, i, o, space) for c, f, i, o, _ in rows]), params)
+    pd.testing.assert_frame_equal(spaced, blank)
+    assert spaced["category"].tolist() == ["classification", "creative"]
+    assert spaced["uniqueness"].tolist() == ["simple", "complex"]
+    checked = check_alpaca(_sheet((space, "f", "", LONG, space)), params["schema"], params["category_rules"])
+    assert checked[["category", "uniqueness"]].isna().all(axis=None)
 
 
 def test_an_unknown_label_in_the_raw_table_names_dataset_column_and_row(params):

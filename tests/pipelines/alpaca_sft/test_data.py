@@ -54,6 +54,30 @@ def _write(tmp_path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     return _catalog(tmp_path).load("alpaca_raw")
 
 
+# ("#N/A" is left out: written to a cell it is Excel's error value, which pandas reads as missing either way)
+NA_LIKE = ["NA", "None", "null", "N/A", "nan", "NaN", "NULL", "n/a"]
+
+
+def test_cells_that_read_like_na_are_text_only_empty_cells_are_missing(tmp_path, sheet, params):
+    """pandas' default NA strings would read a cell "NA" (a country code, sodium) as missing: the input
+    became "" and the reference answer "None" was rejected as blank. Only an empty cell is missing."""
+    rows = list(range(2, 2 + len(NA_LIKE)))
+    for column in ("input", "output", "instruction", "field", "reasoning"):
+        sheet[column] = sheet[column].astype(object)
+        sheet.loc[rows, column] = NA_LIKE
+    sheet["seq"] = sheet["seq"].astype(object)
+    sheet.loc[0, ["input", "reasoning", "category", "uniqueness", "seq"]] = None  # empty cells
+    raw = _write(tmp_path, sheet)
+    checked = check_alpaca(raw, params["schema"], params["category_rules"])
+    for column in ("input", "output", "instruction", "field", "reasoning"):
+        assert checked.loc[rows, column].tolist() == NA_LIKE, column
+    # an empty cell is still missing: blank text, the category and uniqueness left to the rules, no seq
+    first = checked.iloc[0]
+    assert first["input"] == "" and first["reasoning"] == ""
+    assert pd.isna(first["category"]) and pd.isna(first["uniqueness"]) and pd.isna(first["seq"])
+    assert checked["NO"].tolist() == sheet["NO"].tolist()
+
+
 def test_missing_column_is_a_clear_error(tmp_path, sheet, params):
     raw = _write(tmp_path, sheet.drop(columns=["uniqueness"]))
     with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw', column 'uniqueness'.*required column is missing"):

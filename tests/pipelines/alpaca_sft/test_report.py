@@ -102,3 +102,36 @@ def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     generations = report.split("## Generations")[1].strip().splitlines()
     assert len(generations) == 2 + 24 and all(line.count(" | ") == 6 for line in generations[2:])
     assert "問0\\|改行 ⏎ あり" in generations[2]
+
+
+def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none(tmp_path):
+    """The catalog's answers_before/after entries: what the model said is read back as written (pandas'
+    default NA strings made an empty answer or the answer "None" NaN, printed as ``nan`` in report.md)."""
+    import yaml
+    from kedro.io import DataCatalog
+
+    from .conftest import REPO
+
+    config = yaml.safe_load((REPO / "conf" / "base" / "catalog_alpaca_sft.yml").read_text(encoding="utf-8"))
+    names = ("alpaca_sft.answers_before", "alpaca_sft.answers_after")
+    catalog = DataCatalog.from_config(
+        {name: dict(config[name], filepath=str(tmp_path / f"{name}.csv")) for name in names}
+    )
+    before, after = answers(6, False), answers(6, True)
+    said = ["", "None", "NA", "nan", "null", "N/A"]  # ended its turn at once, then answers that are these words
+    after["answer"] = said
+    before["reference"] = ["None", "NA", "", "答え", "答え", "答え"]
+    catalog.save(names[0], before)
+    catalog.save(names[1], after)
+    loaded_before, loaded_after = catalog.load(names[0]), catalog.load(names[1])
+    assert loaded_after["answer"].tolist() == said
+    assert loaded_before["reference"].tolist() == before["reference"].tolist()
+    pd.testing.assert_frame_equal(loaded_after, after, check_dtype=False)
+    pd.testing.assert_frame_equal(loaded_before, before, check_dtype=False)
+
+    table, summary = compare_before_after(loaded_before, loaded_after, TRAIN, MEASURES)
+    assert table["answer_after"].tolist() == said
+    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    rows = report.split("## Generations")[1].strip().splitlines()[2:]
+    assert [[c.strip() for c in row.strip("|").split(" | ")][-1] for row in rows] == said
+    assert "| None " in rows[0] and "nan" not in rows[0] + rows[1]

@@ -96,6 +96,22 @@ def test_a_generation_cut_at_any_token_decodes_to_whole_characters(lm):
     assert decode_whole(tokenizer, ids) == text
 
 
+def test_an_end_of_turn_token_inside_a_four_byte_character_leaves_no_replacement_character(lm):
+    """The end-of-turn token ended the answer after 3 of a 4-byte character's 4 byte tokens: it was counted
+    among the 3 trailing tokens dropped, so the character's first byte stayed and decoded to U+FFFD."""
+    tokenizer = lm.tokenizer
+    eos = tokenizer.eos_token_id
+    text = "𠮷野家"  # 𠮷 (U+20BB7) is 4 UTF-8 bytes, one byte token each in SmolLM2's vocabulary
+    ids = tokenizer(text)["input_ids"]
+    assert tokenizer.decode(ids[:4]) == "𠮷" and all(tokenizer.decode(ids[:k]).endswith("\ufffd") for k in (1, 2, 3))
+    assert decode_whole(tokenizer, [*ids[:3], eos]) == ""
+    for k in range(len(ids) + 1):
+        for tail in ([], [eos], [eos, eos]):
+            whole = decode_whole(tokenizer, ids[:k] + tail)
+            assert "\ufffd" not in whole and text.startswith(whole), (k, tail, whole)
+    assert decode_whole(tokenizer, [*ids, eos]) == text
+
+
 @pytest.mark.real_data
 def test_the_ja_instruct_max_length_keeps_the_end_of_turn_of_more_examples_than_the_old_one(shared_data, lm):
     """One cause of the copying, measured: at the old max_length of 192 tokens most training examples

@@ -31,7 +31,8 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: M
     reasoning, seq, uniqueness) and return it typed, with missing free text as ``""``.
 
     ``category`` may be blank or a source's own label (a key of ``category_rules.labels``) and
-    ``uniqueness`` blank: :func:`assign_categories` completes them.
+    ``uniqueness`` blank: :func:`assign_categories` completes them. A cell of only whitespace
+    there is blank, as an empty cell is (missing, for the rules to decide).
 
     Args:
         raw: the sheet as loaded by the catalog.
@@ -71,11 +72,23 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: M
             hint='"simple": one right answer; "complex": several; blank: the category rules decide.',
         ),
     )
-    checked = check_table(raw, DATASET, columns)
+    checked = check_table(_whitespace_as_blank(raw, ("category", "uniqueness")), DATASET, columns)
     for name in ("field", "input", "reasoning"):
         checked[name] = checked[name].map(lambda v: v.strip() if isinstance(v, str) else "")
     logger.info("alpaca sheet: %d rows, languages %s", len(checked), checked["language"].value_counts().to_dict())
     return checked
+
+
+def _whitespace_as_blank(raw: Any, names: Sequence[str]) -> Any:
+    """``raw`` with the cells of ``names`` that hold only whitespace made missing, as an empty cell is
+    (anything else, a missing column included, is left for :func:`check_table` to judge)."""
+    if not isinstance(raw, pd.DataFrame):
+        return raw
+    out = raw.copy()
+    for name in names:
+        if name in out.columns and isinstance(out[name], pd.Series):
+            out[name] = out[name].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
+    return out
 
 
 def _check_category_rules(rules: Mapping[str, Any], categories: Sequence[str]) -> list[tuple[re.Pattern, str]]:
@@ -519,12 +532,17 @@ def train_lora(
     params: Mapping[str, Any],
     generation: Mapping[str, Any],
 ) -> tuple[Any, dict[str, Any]]:
-    """LoRA fine-tuning with TRL's ``SFTTrainer`` on prompt/completion pairs (loss on the completion only).
+    """LoRA fine-tuning with the trainer of ``params["objective"]`` (:func:`build_trainer`): TRL's
+    ``SFTTrainer`` on prompt/completion pairs (loss on the completion only) for ``sft``, TRL's
+    ``DPOTrainer`` on the reference answer preferred to the echoed prompt for ``preference``.
 
     Every ``checkpoint_every`` steps the adapter answers the validation prompts (carved from the
     training rows, never the held-out ones) and the adapter with the best mean chrF is kept:
-    the checkpoint is chosen on what the answers are, not on eval loss. The held-out loss is
-    evaluated with the same trainer before training and on the chosen adapter.
+    the checkpoint is chosen on what the answers are, not on eval loss. The held-out loss (of the
+    reference answers, completion tokens only) is evaluated before training and on the chosen
+    adapter: for ``sft`` by the training ``SFTTrainer`` itself (its eval set is the held-out one),
+    for ``preference`` by a separate ``SFTTrainer`` (:func:`held_out_loss`, as ``DPOTrainer``'s own
+    loss is DPO's), so both objectives report the same measure.
 
     Returns:
         The model with its chosen adapter (a ``ModelHandle``, saved as an adapter by the catalog) and
@@ -602,11 +620,16 @@ def decode_whole(tokenizer: Any, ids: Sequence[int]) -> str:
     """The text of ``ids`` without a character cut in two at the end.
 
     A byte-level BPE token can carry part of a multi-byte UTF-8 character (most kanji are 3
-    bytes): a generation stopped by ``max_new_tokens`` can end inside one, which decodes to
-    U+FFFD. The trailing tokens of such an incomplete character are dropped (at most 3: a
-    UTF-8 character has at most 4 bytes).
+    bytes): a generation stopped by ``max_new_tokens`` (or by an end-of-turn token the model put
+    inside a character) can end inside one, which decodes to U+FFFD. The trailing tokens of such an
+    incomplete character are dropped (at most 3: a UTF-8 character has at most 4 bytes). Trailing
+    special tokens (the end-of-turn token) decode to nothing and are dropped first, so they do not
+    count among the 3.
     """
     ids = list(ids)
+    special = set(getattr(tokenizer, "all_special_ids", None) or ())
+    while ids and ids[-1] in special:
+        ids.pop()
     text = tokenizer.decode(ids, skip_special_tokens=True)
     cut = 0
     while text.endswith("\ufffd") and cut < min(3, len(ids)):
