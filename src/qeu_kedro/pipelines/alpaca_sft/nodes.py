@@ -773,6 +773,17 @@ def paired_change(
     return c
 
 
+def _paired_within(rows: pd.DataFrame, measures: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`paired_change` of every paired measure over ``rows`` (a subgroup of the before/after table);
+    empty for a single prompt, whose bootstrap would be one value (an interval of zero width)."""
+    if len(rows) < 2:
+        return {}
+    return {
+        c: paired_change(rows[f"{c}_before"], rows[f"{c}_after"], higher, measures)
+        for c, higher in _paired(measures).items()
+    }
+
+
 def compare_before_after(
     before: pd.DataFrame, after: pd.DataFrame, train_metrics: Mapping[str, Any], measures: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -781,7 +792,7 @@ def compare_before_after(
     Summary: held-out eval loss before/after; the mean of each measure overall and per requested
     language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
     difference over the held-out prompts with its 95 % bootstrap interval and a verdict
-    (:func:`paired_change`); the references' own copied n-gram share (the yardstick for copying);
+    (:func:`paired_change`), overall and within each language of two or more prompts; the references' own copied n-gram share (the yardstick for copying);
     and the issue's targets, each met or not.
     """
     cols = _summary_columns(measures)
@@ -829,6 +840,7 @@ def compare_before_after(
                 "n": int((before["language"] == lang).sum()),
                 "before": means(before[before["language"] == lang]),
                 "after": means(after[after["language"] == lang]),
+                "paired": _paired_within(table[table["language"] == lang], measures),
             }
             for lang in sorted(before["language"].unique())
         },
@@ -968,6 +980,16 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
     return pd.DataFrame(rows).astype(str).to_markdown(index=False, disable_numparse=True)
 
 
+def _change_cells(cmp: Mapping[str, Any] | None, n: int, change: str) -> dict[str, str]:
+    """The difference with its interval and the verdict, or why there is none."""
+    if cmp is None:
+        return {change: "one prompt: no interval" if n < 2 else "", "verdict": ""}
+    return {
+        change: f"{cmp['difference']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]",
+        "verdict": cmp["verdict"],
+    }
+
+
 def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> list[dict[str, Any]]:
     """The summary table: each measure before and after, the paired difference with its interval, the verdict."""
     change = "after - before [95 % interval]"
@@ -1023,8 +1045,16 @@ def report_markdown(
     ]
     if figure:
         lines += ["", f"![before vs after]({PurePosixPath(str(figure)).name})"]
+    change = "after - before [95 % interval]"
     by_language = [
-        {"language": lang, "n": block["n"], "measure": c, "before": block["before"][c], "after": block["after"][c]}
+        {
+            "language": lang,
+            "n": block["n"],
+            "measure": c,
+            "before": block["before"][c],
+            "after": block["after"][c],
+            **_change_cells(block.get("paired", {}).get(c), block["n"], change),
+        }
         for lang, block in summary["by_language"].items()
         for c in cols
     ]
