@@ -89,6 +89,28 @@ def test_make_pairs_fails_on_blank_text_unless_asked_to_drop_it():
     assert kept["anchor"].tolist() == ["q1", "q3"]
 
 
+def test_make_pairs_errors_name_the_raw_row_when_blank_rows_are_dropped():
+    """With drop_incomplete, a later error still names the row of the file as loaded, dropped rows counted."""
+    drop = params(source={**SOURCE, "id_column": "id", "drop_incomplete": True})
+    raw = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d", "d"],
+            "anchor": ["q1", "", "q3", "q4", "q5"],
+            "positive": ["p1", "p2", None, "p4", "p5"],
+        }
+    )
+    with pytest.raises(RawDataError, match=r"column 'id', row 4 .*duplicate id 'd' \(first seen in row 3\)"):
+        make_pairs(raw, drop)
+    mistyped = raw.assign(id=list("abcde"), positive=["p1", "p2", None, 7, "p5"])
+    with pytest.raises(RawDataError, match=r"column 'positive', row 3 .*expected text, found 7"):
+        make_pairs(mistyped, drop)
+    # the blank rows are still dropped, and a table of blank rows only is refused
+    kept = make_pairs(raw.assign(id=list("abcde")), drop)
+    assert kept["id"].tolist() == ["a", "d", "e"]  # rows 1 (blank anchor) and 2 (missing positive) dropped
+    with pytest.raises(RawDataError, match="every row has a blank anchor/positive"):
+        make_pairs(raw.assign(id=list("abcde"), anchor=" "), drop)
+
+
 def test_make_pairs_names_a_missing_column_and_the_parameter_to_set():
     with pytest.raises(RawDataError, match=r"'bge_pairs', column 'positive'.*positive_column"):
         make_pairs(pd.DataFrame({"anchor": ["q"], "text": ["t"]}), params())
@@ -367,7 +389,7 @@ def test_query_and_document_prompts_reach_the_encoder():
     evaluate_retrieval(model, task, params(prompts={"query": "query: ", "document": "passage: "}))
     assert model.prompts == {"query": "query: ", "document": "passage: "}
     evaluate_retrieval(model, task, params())
-    assert model.prompts == {"query": None, "document": None}  # empty prefixes: the model's own default
+    assert model.prompts == {"query": "", "document": ""}  # empty prefixes: none, not the model's own
 
 
 # ---------------------------------------------------------------- training arguments

@@ -264,6 +264,65 @@ def test_the_base_model_is_kept_when_no_checkpoint_beats_it():
     assert final == pytest.approx(validation["base_ndcg@10"], abs=1e-6)
 
 
+def test_steps_per_epoch_are_counted_as_the_trainer_counts_them(tmp_path):
+    """Optimizer steps, not batches: gradient accumulation and the last partial batch or accumulation
+    give the very number the library's trainer plans for an epoch."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformerTrainer
+
+    from qeu_kedro.pipelines.bge_finetune.nodes import training_arguments, update_steps_per_epoch
+
+    model = eager_model()
+    pairs = tiny_pairs(13)
+    for n, batch, accumulation, drop_last in [
+        (13, 4, 1, False),  # 4 batches, the last of 1 row: 4 steps
+        (13, 4, 2, False),  # 4 batches: 2 steps
+        (12, 4, 2, False),  # 3 batches: 2 steps, the last one batch only
+        (13, 4, 2, True),  # the last batch dropped: 3 batches, 2 steps
+        (13, 2, 3, False),  # 7 batches: 3 steps
+        (5, 8, 4, False),  # 1 batch: 1 step
+    ]:
+        trainer = {
+            **TRAINER,
+            "max_steps": -1,
+            "per_device_train_batch_size": batch,
+            "gradient_accumulation_steps": accumulation,
+            "dataloader_drop_last": drop_last,
+        }
+        args = training_arguments(p(**trainer), str(tmp_path), None, None)
+        dataset = Dataset.from_pandas(pairs[["anchor", "positive"]].head(n), preserve_index=False)
+        library = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset)
+        planned = library.set_initial_training_values(args, library.get_train_dataloader())[1]
+        assert update_steps_per_epoch(n, trainer) == planned, (n, batch, accumulation, drop_last)
+
+
+def test_gradient_accumulation_keeps_one_evaluation_per_epoch_and_no_early_stop():
+    """With gradient_accumulation_steps the default evaluation is still once per epoch, at the epoch's last
+    optimizer step, and a run that trains every epoch is not reported as stopped early (counting the 3
+    batches as steps, the run of 2 optimizer steps fell short of the 3 planned: "stopped early")."""
+    params = p(max_steps=-1, num_train_epochs=1, per_device_train_batch_size=2, gradient_accumulation_steps=2)
+    params["validation"] = {
+        "fraction": 0.25,
+        "eval_steps": None,
+        "early_stopping_patience": None,
+        "keep_base_if_better": False,
+    }
+    words = ["red", "blue", "green", "cold", "warm", "fast", "slow", "loud"]
+    pairs = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(8)],
+            "anchor": [f"a {w} one" for w in words],
+            "positive": [f"the {w}" for w in words],
+        }
+    )
+    fit, validation = pairs.iloc[:6], pairs.iloc[6:]  # 3 batches of 2: 2 optimizer steps (2 batches, then 1)
+    task = build_retrieval_task(pairs, validation, params)
+    _, log = fine_tune(base_model(), prepare_training_set(fit, None, params), task, params)
+    assert log["steps"] == 2
+    assert [e["step"] for e in log["validation"]["curve"]] == [2]
+    assert log["validation"]["stopped_early"] is False
+
+
 def test_a_soup_is_the_mean_of_the_runs_each_seed_trains_alone():
     """``soup.seeds``: one run per seed from the base weights, then their mean; each member is the very
     model that seed trains alone, and the soup is scored on validation like a checkpoint."""
@@ -315,3 +374,29 @@ def test_the_evaluation_says_how_many_texts_the_model_cuts(caplog):
         "2 of 4 corpus documents are longer than the model's 8 tokens: only their first 8 tokens are embedded, in "
         "training as here. A model with a longer limit (or documents split into passages) sees all of them."
     ]
+
+
+def test_an_empty_prompt_adds_none_of_the_models_own_prompts_where_training_adds_none():
+    """The trainer adds only the configured prompts; with an empty one the evaluation, the validation
+    evaluator and hard-negative mining must not add the model's own ``prompts`` either: the same scores
+    and negatives as the same model without prompts. (A prefix longer than the model's 256 tokens makes
+    every prompted query the same vector, so a prompt slipping in cannot go unnoticed.)"""
+    from qeu_kedro.pipelines.bge_finetune.nodes import _validation_evaluator
+
+    pairs = tiny_pairs(24, seed=7)
+    train, test = split_pairs(pairs, p())
+    task = build_retrieval_task(pairs, test, p())
+    mine = p()
+    mine["hard_negatives"]["mine"] = True
+    flooding = "please read this note first. " * 60
+    plain, prompted = eager_model(), eager_model()
+    prompted.prompts = {"query": flooding, "document": flooding}
+    assert plain.prompts == {"query": "", "document": ""}
+
+    expected = evaluate_retrieval(plain, task, p())
+    # the scenario: these prompts, when given, do change the scores
+    flooded = {**p(), "prompts": {"query": flooding, "document": flooding}}
+    assert not evaluate_retrieval(plain, task, flooded).equals(expected)
+    pd.testing.assert_frame_equal(evaluate_retrieval(prompted, task, p()), expected)
+    assert _validation_evaluator(task, p())(prompted) == _validation_evaluator(task, p())(plain)
+    pd.testing.assert_frame_equal(prepare_training_set(train, prompted, mine), prepare_training_set(train, plain, mine))

@@ -63,7 +63,9 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     ``params["source"]``: ``format`` is ``table`` (a table whose ``anchor_column``,
     ``positive_column``, optional ``negative_column`` and optional ``id_column`` are renamed to
     the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
-    ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing.
+    ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing; every
+    other rule (an id in every row, no id twice, text cells) holds for every row of the input, and
+    an error names the row of the input as loaded (0-based), dropped rows counted.
     Repeated anchors keep their first row: a query with two answers would be ambiguous.
     """
     source = params["source"]
@@ -94,13 +96,19 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
         )
 
     texts = [c for c in ("anchor", "positive", "negative") if c in table.columns]
-    if source["drop_incomplete"]:
-        blank = table[texts].apply(lambda col: col.isna() | col.astype(str).str.strip().eq("")).any(axis=1)
+    drop = bool(source["drop_incomplete"])
+    # The whole table is checked before any row is dropped, so an error names the row of the raw
+    # input; with drop_incomplete a blank text passes here and its row is dropped after.
+    hint = "source.drop_incomplete drops rows with a blank text only: every row still needs its own id." if drop else ""
+    columns = [Column("id", "str", unique=True, hint=hint)] + [Column(c, "str", nullable=drop) for c in texts]
+    pairs = check_table(table.astype({"id": str}), DATASET, columns)
+    if drop:
+        blank = pairs[texts].apply(lambda col: col.map(lambda v: not isinstance(v, str) or not v.strip())).any(axis=1)
         if blank.any():
             logger.info("Dropped %d pairs with a blank %s", int(blank.sum()), "/".join(texts))
-        table = table.loc[~blank.to_numpy()]
-    columns = [Column("id", "str", unique=True)] + [Column(c, "str") for c in texts]
-    pairs = check_table(table.astype({"id": str}), DATASET, columns)
+            pairs = pairs.loc[~blank.to_numpy()].reset_index(drop=True)
+        if pairs.empty:
+            fail(DATASET, None, None, f"every row has a blank {'/'.join(texts)}: none is left once they are dropped")
     repeated = pairs["anchor"].duplicated(keep="first")
     if repeated.any():
         logger.info("Dropped %d pairs whose anchor repeats an earlier one", int(repeated.sum()))
@@ -199,7 +207,8 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
 
     A ``negative`` column in the data is used as given; with ``hard_negatives.mine`` one is
     mined from the *training* positives only (so no test text leaks in) with
-    ``sentence_transformers.util.mine_hard_negatives`` and the base model.
+    ``sentence_transformers.util.mine_hard_negatives`` and the base model, which scores the texts
+    with the configured ``prompts`` as training and evaluation see them.
     """
     hard = params["hard_negatives"]
     if "negative" in train.columns and hard["use_negative_column"]:
@@ -212,11 +221,14 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
+    query_prompt, document_prompt = _prompts(params)
     mined = mine_hard_negatives(
         Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False),
         as_sentence_transformer(base_model),
         anchor_column_name="anchor",
         positive_column_name="positive",
+        query_prompt=query_prompt,
+        corpus_prompt=document_prompt,
         range_min=hard["range_min"],
         range_max=hard["range_max"],
         relative_margin=hard["relative_margin"],
@@ -243,10 +255,15 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
 # ---------------------------------------------------------------- training
 
 
-def _prompts(params: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The query and document prefixes the model expects (e5: ``query: `` / ``passage: ``); None when empty."""
+def _prompts(params: dict[str, Any]) -> tuple[str, str]:
+    """The query and document prefixes the model expects (e5: ``query: `` / ``passage: ``); ``""`` when empty.
+
+    Every encode outside the trainer passes them explicitly, ``""`` included: sentence-transformers
+    would otherwise add the model's own ``prompts["query"]`` / ``prompts["document"]``, which the
+    trainer (column prompts only) never adds, so training and evaluation would see different text.
+    """
     prompts = params["prompts"]
-    return prompts["query"] or None, prompts["document"] or None
+    return prompts["query"] or "", prompts["document"] or ""
 
 
 def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any = None) -> Any:
@@ -302,6 +319,7 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
 
 
 def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
+    """Full-dimension cosine retrieval metrics on ``task``, with the configured prompts (``""``: none)."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.util import cos_sim
 
@@ -405,6 +423,20 @@ def _train_once(
     return result, trainer.state
 
 
+def update_steps_per_epoch(n_rows: int, trainer: dict[str, Any]) -> int:
+    """Optimizer steps in one epoch over ``n_rows`` training rows, counted as transformers' ``Trainer`` does.
+
+    The epoch has ``ceil(n_rows / per_device_train_batch_size)`` batches (``n_rows // batch`` with
+    ``dataloader_drop_last``); each step accumulates ``gradient_accumulation_steps`` of them, and a last,
+    partial accumulation is a step too; at least 1.
+    """
+    import math
+
+    batch = trainer["per_device_train_batch_size"]
+    batches = n_rows // batch if trainer.get("dataloader_drop_last") else math.ceil(n_rows / batch)
+    return max(1, math.ceil(batches / trainer.get("gradient_accumulation_steps", 1)))
+
+
 def fine_tune(
     base_model: Any, train_set: pd.DataFrame, validation_task: dict[str, Any], params: dict[str, Any]
 ) -> tuple[Any, dict[str, Any]]:
@@ -446,7 +478,7 @@ def fine_tune(
     column_prompts = {"anchor": query_prompt, "positive": document_prompt, "negative": document_prompt}
     column_prompts = {c: p for c, p in column_prompts.items() if p and c in train_set.columns}
 
-    steps_per_epoch = max(1, math.ceil(len(train_set) / t["per_device_train_batch_size"]))
+    steps_per_epoch = update_steps_per_epoch(len(train_set), t)
     # max_steps -1 (the library's "no limit") trains every epoch
     total_steps = t["max_steps"] if t["max_steps"] > 0 else math.ceil(steps_per_epoch * t["num_train_epochs"])
     validate = bool(validation_task and validation_task["queries"])
@@ -581,7 +613,8 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
     The same numbers as sentence-transformers' ``InformationRetrievalEvaluator`` (a test checks
     that their means agree), kept per query so that before/after can be compared with a paired
     bootstrap over queries. Queries and corpus are embedded once at full size and truncated per
-    dimension (truncation happens after the forward pass; cosine renormalises).
+    dimension (truncation happens after the forward pass; cosine renormalises), with the configured
+    ``prompts`` (``""``: none, not the model's own), the very text training sees.
 
     Returns:
         One row per (query, dimension): ``query_id, dim, ndcg@10, mrr@10, recall@1, recall@10``.
@@ -610,7 +643,7 @@ def evaluate_retrieval(model: Any, task: dict[str, Any], params: dict[str, Any])
         ("test queries", query_prompt, query_texts),
         ("corpus documents", document_prompt, document_texts),
     ):
-        warn_truncated(model, [(prompt or "") + t for t in texts], what, advice)  # the prefix counts too
+        warn_truncated(model, [prompt + t for t in texts], what, advice)  # the prefix counts too
     queries = model.encode_query(query_texts, prompt=query_prompt, **encode).cpu()
     corpus = model.encode_document(document_texts, prompt=document_prompt, **encode).cpu()
     frames = []
