@@ -18,6 +18,7 @@ from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from qeu_kedro.pipelines.ridge_analysis.layouts import decode_users
 from qeu_kedro.pipelines.ridge_analysis.nodes import (
     build_model_input,
     check_ratings,
@@ -40,7 +41,7 @@ def main() -> None:
         catalog, params = context.catalog, context.params["ridge_analysis"]
         design, _ = build_model_input(
             check_ratings(catalog.load("ratings"), params),
-            check_users(catalog.load("users"), params),
+            check_users(decode_users(catalog.load("users"), params), params),  # as the pipeline: codes first
             catalog.load("base.movie_embeddings"),
             params,
         )

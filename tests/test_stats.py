@@ -157,3 +157,14 @@ def test_verdict_words(low, high, expected):
 def test_describe_says_the_interval_and_the_verdict():
     text = paired_bootstrap(np.zeros(10), np.zeros(10)).describe("NDCG@10")
     assert "NDCG@10 changed by +0.0000" in text and "95 % interval" in text and "no evidence" in text
+
+
+def test_describe_names_the_side_of_0_the_interval_is_on_whichever_direction_is_better():
+    lower = paired_bootstrap([1.0] * 5, [0.5, 0.6, 0.5, 0.4, 0.5], higher_is_better=False)
+    assert lower.verdict == "better" and lower.describe("copied share").endswith(
+        "better (the whole interval is below 0)"
+    )
+    higher = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5], [1.0] * 5)
+    assert higher.describe("NDCG@10").endswith("better (the whole interval is above 0)")
+    worse_lower = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5], [1.0] * 5, higher_is_better=False)
+    assert worse_lower.describe("copied share").endswith("worse (the whole interval is above 0)")

@@ -57,19 +57,31 @@ class Comparison:
         return asdict(self)
 
     def describe(self, what: str, change: str = "changed") -> str:
-        """One sentence: ``"<what> changed by +0.0123 (95 % interval +0.0040 to +0.0210, n = 238): better"``."""
+        """One sentence: ``"<what> changed by +0.0123 (95 % interval +0.0040 to +0.0210, n = 238): better"``.
+
+        The side of 0 named is the interval's own, so the sentence is right whichever direction is better.
+        """
         pct = f"{self.confidence:.0%}".replace("%", " %")
         return (
             f"{what} {change} by {self.difference:+.4f} ({pct} interval {self.ci_low:+.4f} to "
-            f"{self.ci_high:+.4f}, n = {self.n}): {VERDICT_SENTENCE[self.verdict]}"
+            f"{self.ci_high:+.4f}, n = {self.n}): {verdict_sentence(self.verdict, self.ci_low > 0)}"
         )
 
 
-VERDICT_SENTENCE: dict[str, str] = {
-    "better": "better (the whole interval is above 0)",
-    "no evidence": "no evidence of a difference (the interval contains 0)",
-    "worse": "worse (the whole interval is below 0)",
-}
+def verdict_sentence(verdict: Verdict, above_zero: bool | None = None) -> str:
+    """The verdict in words, with the side of 0 the interval lies on.
+
+    ``above_zero`` is that side; None takes it from the verdict as for a measure where higher is
+    better (better: above 0). For a lower-is-better measure "better" lies below 0.
+    """
+    if verdict == "no evidence":
+        return "no evidence of a difference (the interval contains 0)"
+    above = (verdict == "better") if above_zero is None else above_zero
+    return f"{verdict} (the whole interval is {'above' if above else 'below'} 0)"
+
+
+#: The verdicts in words for a measure where higher is better (accuracy, F1, NDCG, R²).
+VERDICT_SENTENCE: dict[str, str] = {v: verdict_sentence(v) for v in VERDICTS}
 
 
 def verdict(ci_low: float, ci_high: float, higher_is_better: bool = True) -> Verdict:

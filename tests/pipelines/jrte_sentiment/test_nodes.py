@@ -245,6 +245,9 @@ def test_level2_report_compares_with_level1_on_the_same_sentences():
     assert "## Compared with Level 1" in text and "**[fact]** Accuracy of Level 2 minus Level 1: +0.3333" in text
     pair = paired_comparison(l1, l2, TASK, STATS)
     assert pair["accuracy"]["difference"] == pytest.approx(2 / 6)
+    # a sentence predicted twice would shift the pairing of every later one: refused
+    with pytest.raises(ValueError, match=r"after predictions hold test sentence ids more than once \(\['test1'\]\)"):
+        paired_comparison(l1, pd.concat([l2.iloc[:2], l2.iloc[1:]]), TASK, STATS)
     comparison, table, fig = compare_levels(l1, l2, l2, m1, m2, m2, TASK, STATS)
     assert set(comparison["paired"]) == {"level2_vs_level1", "baseline_vs_level2"}
     assert "| Level 1 " in table and "0.6667" in table and len(fig.axes) == 2

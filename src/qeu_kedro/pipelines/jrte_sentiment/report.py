@@ -118,6 +118,13 @@ def paired_comparison(
     """``after - before`` accuracy and macro-F1 on the same sentences, with paired 95 % bootstrap intervals."""
     names = class_names(task)
     b, a = _test(before, split).set_index("id"), _test(after, split).set_index("id")
+    for side, table in (("before", b), ("after", a)):
+        if not table.index.is_unique:
+            repeated = sorted(table.index[table.index.duplicated()].astype(str).unique())[:5]
+            raise ValueError(
+                f"paired comparison: the {side} predictions hold {split} sentence ids more than once ({repeated}); "
+                "each sentence must be predicted once, or the pairing would shift"
+            )
     if set(b.index) != set(a.index):
         raise ValueError(f"paired comparison needs the same {split} sentences on both sides")
     a = a.loc[b.index]
