@@ -70,3 +70,10 @@ def test_a_nullable_whole_number_beyond_int64_is_named():
     table = pd.DataFrame({"seq": [1.0, None, -(2.0**64)]})
     with pytest.raises(RawDataError, match=r"column 'seq', row 2 .*below 2\*\*63"):
         check_table(table, "things", (Column("seq", "int", nullable=True),))
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), "inf", "-Infinity"])
+def test_an_infinite_number_is_refused_even_where_only_a_minimum_is_set(bad):
+    columns = (Column("id", "int", unique=True), Column("rating", "float", min=0.5))
+    with pytest.raises(RawDataError, match=r"dataset 'things', column 'rating', row 1 .*expected a finite number"):
+        check_table(pd.DataFrame({"id": [1, 2], "rating": [1.5, bad]}), "things", columns)

@@ -36,6 +36,8 @@ RULES: dict[str, Any] = {
     "movie_embedding.encoder.batching": Literal["fixed", "length_buckets"],
     "movie_embedding.encoder.max_tokens_per_batch": PositiveInt,
     "movie_embedding.encoder.quantize": Literal["none", "int8"],
+    "movie_embedding.encoder.text_partitions": Annotated[int, Field(ge=0)],
+    "movie_embedding.show_progress_bar": StrictBool,
     "movie_overviews.match_on": Literal["movie_id", "title_year"],
     "movie_overviews.articles": list[str],
     "ridge_analysis.alpha": PositiveFloat | Literal["auto"],

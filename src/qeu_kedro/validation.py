@@ -95,6 +95,10 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
     if bad.any():
         i = _first(bad)
         fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)
+    infinite = np.isinf(numeric.to_numpy(dtype="float64", na_value=np.nan))
+    if infinite.any():
+        i = _first(infinite)
+        fail(dataset, col.name, i, f"expected a finite number, found {_show(series.iloc[i])}", col.hint)
     if col.kind == "int":
         present = numeric.notna().to_numpy()
         huge = present & (np.abs(numeric.fillna(0).to_numpy()) >= 2**63)  # beyond int64: pandas cannot hold it
