@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from kedro.io import AbstractDataset
 
 from tests.conftest import run_kedro
 
@@ -55,3 +58,83 @@ def test_the_next_run_names_what_a_failed_run_wrote(project):
     text = "\n".join(messages.lines)
     assert "did not finish (failed: ValueError); it wrote" in text and "base.ridge_model" in text
     assert list((project / "data/.runs").glob("*.json")) == []  # reported once; this run ended well
+
+
+class HalfWritten(AbstractDataset):
+    """A file whose save writes its first bytes, then fails as a full disk does."""
+
+    def __init__(self, filepath: str) -> None:
+        self._filepath = Path(filepath)
+
+    def _describe(self) -> dict:
+        return {"filepath": str(self._filepath)}
+
+    def load(self) -> str:
+        return self._filepath.read_text()
+
+    def save(self, data: str) -> None:
+        with self._filepath.open("w") as file:
+            file.write(data[: len(data) // 2])
+            file.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_the_save_a_failure_interrupts_is_named_as_unfinished(tmp_path):
+    from kedro.framework.hooks.manager import _create_hook_manager
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.pipeline import Node, Pipeline
+    from kedro.runner import SequentialRunner
+
+    from qeu_kedro.datasets import CSVDataset
+    from qeu_kedro.hooks import UnfinishedRunHook
+
+    def run(run_id: str, catalog: DataCatalog, pipeline: Pipeline) -> None:
+        hook = UnfinishedRunHook()
+        hooks = _create_hook_manager()
+        hooks.register(hook)
+        run_params = {"project_path": str(tmp_path), "run_id": run_id, "pipeline_names": ["demo"]}
+        hook.before_pipeline_run(run_params, pipeline, catalog)
+        try:
+            SequentialRunner().run(pipeline, catalog, hooks)
+        except Exception as error:
+            hook.on_pipeline_error(error, run_params, pipeline, catalog)
+            raise
+        hook.after_pipeline_run(run_params, None, pipeline, catalog)
+
+    pipeline = Pipeline(
+        [
+            Node(lambda: pd.DataFrame({"x": [1, 2]}), None, "small", name="a"),
+            Node(lambda small: "x" * 1000, "small", "memo", name="b"),
+            Node(lambda memo: "# report\n" * 100, "memo", "report", name="c"),
+        ]
+    )
+    catalog = DataCatalog(
+        {
+            "small": CSVDataset(filepath=str(tmp_path / "small.csv")),
+            "memo": MemoryDataset(),
+            "report": HalfWritten(str(tmp_path / "report.md")),
+        }
+    )
+    with pytest.raises(Exception, match="No space left on device"):
+        run("run1", catalog, pipeline)
+    (record,) = (tmp_path / "data/.runs").glob("*.json")
+    written = {w["dataset"]: w for w in json.loads(record.read_text())["written"]}
+    assert set(written) == {"small", "report"}  # not the one in memory
+    assert written["report"] == {"dataset": "report", "filepath": str(tmp_path / "report.md"), "finished": False}
+    assert written["small"]["finished"] is True
+
+    messages = Collect()
+    logger = logging.getLogger("qeu_kedro.hooks")
+    logger.addHandler(messages)
+    try:
+        run(
+            "run2",
+            DataCatalog({"small": CSVDataset(filepath=str(tmp_path / "small.csv"))}),
+            Pipeline(pipeline.nodes[:1]),
+        )
+    finally:
+        logger.removeHandler(messages)
+    (text,) = messages.lines
+    assert f"report ({tmp_path / 'report.md'}; its save did not finish)" in text
+    assert f"small ({tmp_path / 'small.csv'})" in text
+    assert list((tmp_path / "data/.runs").glob("*.json")) == []

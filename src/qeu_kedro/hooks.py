@@ -678,6 +678,8 @@ class UnfinishedRunHook:
     """Record each run's saved files in ``data/.runs/<run id>.json`` until the run ends well.
 
     The record is created with the first file the run saves (a run that writes nothing leaves none).
+    A file is recorded as its save starts and marked finished when it ends, so the save a failure
+    or a kill interrupts is named too, as one that did not finish.
 
     A run that fails keeps its record; a killed run cannot remove it. The next run names
     what such a run wrote (e.g. the model inputs of one run beside the model of another)
@@ -688,6 +690,7 @@ class UnfinishedRunHook:
         self._record: Path | None = None
         self._catalog: Any = None
         self._entry: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     @staticmethod
     def _folder(project_path: str) -> Path:
@@ -725,7 +728,12 @@ class UnfinishedRunHook:
                     entry.get("run_id"),
                     entry.get("started"),
                     entry.get("failed") or "killed",
-                    ", ".join(f"{w['dataset']} ({w['filepath']})" for w in entry["written"]),
+                    ", ".join(
+                        f"{w['dataset']} ({w['filepath']}"
+                        + ("" if w.get("finished", True) else "; its save did not finish")
+                        + ")"
+                        for w in entry["written"]
+                    ),
                     ", ".join(entry.get("pipelines") or ["__default__"]),
                 )
             old.unlink(missing_ok=True)
@@ -738,20 +746,37 @@ class UnfinishedRunHook:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "written": [],
         }
-        # The record file appears with the first saved file: a run refused before it writes anything leaves nothing.
+        # The record file appears as the first save starts: a run refused before it writes anything leaves nothing.
 
-    @hook_impl
-    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
-        if self._record is None:
-            return
+    def _filepath(self, dataset_name: str) -> str | None:
         try:
             filepath = getattr(self._catalog[dataset_name], "_filepath", None)
         except Exception:  # noqa: BLE001 - recording must never fail a run
             filepath = None
-        if filepath is None:
-            return  # in memory: nothing left behind
-        self._entry["written"].append({"dataset": dataset_name, "filepath": str(filepath)})
-        self._write()
+        return None if filepath is None else str(filepath)  # None: in memory, nothing left behind
+
+    def _mark(self, dataset_name: str, finished: bool) -> None:
+        if self._record is None:
+            return
+        with self._lock:  # a threaded runner saves several outputs at once
+            written = next((w for w in self._entry["written"] if w["dataset"] == dataset_name), None)
+            if written is None:
+                filepath = self._filepath(dataset_name)
+                if filepath is None:
+                    return
+                written = {"dataset": dataset_name, "filepath": filepath}
+                self._entry["written"].append(written)
+            written["finished"] = finished
+            self._write()
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        # Recorded before the save starts: a save that fails or is killed part-way is named too.
+        self._mark(dataset_name, finished=False)
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
+        self._mark(dataset_name, finished=True)
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict[str, Any], run_result: Any, pipeline: Any, catalog: Any) -> None:

@@ -8,7 +8,9 @@
   12.5 renders as HTML for a preview of type ``HTMLPreview`` (headings, bold, lists, tables); the
   figures a report links (``![title](figure.png)`` beside the report) are shown inline.
 
-Loading and saving are kedro-datasets' own; only ``preview`` changes.
+Loading is kedro-datasets' own; so is writing, into a temporary file that then replaces the file
+(:class:`~qeu_kedro.datasets._atomic.AtomicFileSave`: a save that fails part-way leaves the previous
+file whole).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from kedro_datasets._typing import HTMLPreview, TablePreview
 from kedro_datasets.pandas import CSVDataset as _CSVDataset
 from kedro_datasets.pandas import ParquetDataset as _ParquetDataset
 from kedro_datasets.text import TextDataset as _TextDataset
+
+from qeu_kedro.datasets._atomic import AtomicFileSave
 
 DIGITS = 4
 # A linked figure larger than this is named in the preview, not shown (the preview is part of the built site).
@@ -41,8 +45,8 @@ def rounded(table: pd.DataFrame, digits: int = DIGITS, columns: list[str] | None
     return shown.astype(object).where(shown.notna(), None).to_dict(orient="split")
 
 
-class CSVDataset(_CSVDataset):
-    """``pandas.CSVDataset`` whose kedro-viz preview rounds floats."""
+class CSVDataset(AtomicFileSave, _CSVDataset):
+    """``pandas.CSVDataset`` whose kedro-viz preview rounds floats; saved atomically."""
 
     def preview(self, nrows: int = 5, digits: int = DIGITS, columns: list[str] | None = None) -> TablePreview:
         dataset = self._copy()
@@ -50,8 +54,8 @@ class CSVDataset(_CSVDataset):
         return TablePreview(rounded(dataset.load(), digits, columns))
 
 
-class ParquetDataset(_ParquetDataset):
-    """``pandas.ParquetDataset`` whose kedro-viz preview rounds floats."""
+class ParquetDataset(AtomicFileSave, _ParquetDataset):
+    """``pandas.ParquetDataset`` whose kedro-viz preview rounds floats; saved atomically."""
 
     def preview(self, nrows: int = 5, digits: int = DIGITS, columns: list[str] | None = None) -> TablePreview:
         import pyarrow.parquet as pq
@@ -60,8 +64,8 @@ class ParquetDataset(_ParquetDataset):
         return TablePreview(rounded(table.to_pandas(), digits))
 
 
-class MarkdownDataset(_TextDataset):
-    """``text.TextDataset`` of a markdown report, previewed as rendered markdown in kedro-viz."""
+class MarkdownDataset(AtomicFileSave, _TextDataset):
+    """``text.TextDataset`` of a markdown report, previewed as rendered markdown in kedro-viz; saved atomically."""
 
     def preview(self) -> HTMLPreview:
         return HTMLPreview(for_kedro_viz(self.load(), Path(str(self._get_load_path())).parent))
