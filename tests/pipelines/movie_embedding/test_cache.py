@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.datasets import SentenceTransformerDataset
-from qeu_kedro.datasets.embedding_cache import EmbeddingCacheDataset
+from qeu_kedro.datasets.embedding_cache import EmbeddingCacheDataset, empty_cache
 from qeu_kedro.datasets.lazy_sentence_transformer import (
+    LazySentenceTransformer,
     LazySentenceTransformerDataset,
     folder_identity,
     weights_identity,
@@ -131,6 +132,45 @@ def test_settings_that_change_vectors_change_the_key(minilm):
     assert cache_key(minilm, PARAMS) == cache_key(minilm, {**PARAMS, "batch_size": 3})
     with pytest.raises(ValueError, match="encoder.batching"):
         cache_key(minilm, {**PARAMS, "encoder": {**ENCODER, "batching": "sorted"}})
+
+
+def test_load_args_that_change_vectors_change_the_key(minilm, minilm_folder):
+    def lazy(**load_args):
+        return LazySentenceTransformerDataset(model="bundled:all-MiniLM-L6-v2", load_args=load_args).load()
+
+    full, small = lazy(), lazy(truncate_dim=32)
+    assert cache_key(small, PARAMS) != cache_key(full, PARAMS)
+    prompted = lazy(prompts={"movie": "A movie: "}, default_prompt_name="movie")
+    assert cache_key(prompted, PARAMS) != cache_key(full, PARAMS)
+    assert cache_key(lazy(model_kwargs={"attn_implementation": "eager"}), PARAMS) != cache_key(full, PARAMS)
+    # where the model runs is not part of the key (the dataset's default is device="cpu")
+    assert cache_key(LazySentenceTransformer(full.source, {}), PARAMS) == cache_key(full, PARAMS)
+    assert not (full.loaded or small.loaded or prompted.loaded)  # keyed without loading
+    # a SentenceTransformer given as it is: its truncate_dim counts
+    truncated = minilm.__class__(minilm_folder, device="cpu", truncate_dim=32)
+    assert cache_key(truncated, PARAMS) != cache_key(minilm, PARAMS)
+
+    # the run with truncate_dim=32 does not reuse the full model's vectors: it encodes its own
+    first, cache = embed_movies(movies(2), full, empty_cache(), PARAMS)
+    second, _ = embed_movies(movies(2), small, cache, PARAMS)
+    assert small.loaded
+    assert first.shape[1] == 1 + 2 * 384 and second.shape[1] == 1 + 2 * 32
+
+
+def test_cached_vectors_agree_with_a_fresh_run_to_float32_rounding(minilm):
+    """A text's vector depends slightly on the texts in its batch: a run that reuses vectors encoded
+    in other batches agrees with a fresh run to float32 rounding (measured up to 2.1e-7), not bit for bit."""
+    titles = [f"Movie {i}: " + " ".join(["a long and winding tale"] * (i % 7)) for i in range(40)]
+    overviews = [f"The plot of {t.lower()}" for t in reversed(titles)]
+    table = pd.DataFrame({"movie_id": range(1, 41), "title": titles, "overview": overviews})
+    for batching in ("fixed", "length_buckets"):
+        params = {**PARAMS, "batch_size": 16, "encoder": {**ENCODER, "batching": batching, "max_tokens_per_batch": 256}}
+        fresh, _ = embed_movies(table, minilm, empty_cache(), params)
+        _, history = embed_movies(table.head(7), minilm, empty_cache(), params)  # an earlier, smaller run
+        recording = Recording(minilm)
+        reused, _ = embed_movies(table, recording, history, params)
+        assert 0 < len(recording.encoded) < 80  # some vectors reused, the others encoded in other batches
+        np.testing.assert_allclose(reused.drop(columns="movie_id"), fresh.drop(columns="movie_id"), rtol=0, atol=1e-5)
 
 
 def test_cache_file_round_trip(tmp_path):
