@@ -14,6 +14,7 @@ from qeu_kedro.stats import (
     corrected_cv_interval,
     paired_bootstrap,
     paired_bootstrap_statistic,
+    signed,
     verdict,
 )
 
@@ -168,3 +169,10 @@ def test_describe_names_the_side_of_0_the_interval_is_on_whichever_direction_is_
     assert higher.describe("NDCG@10").endswith("better (the whole interval is above 0)")
     worse_lower = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5], [1.0] * 5, higher_is_better=False)
     assert worse_lower.describe("copied share").endswith("worse (the whole interval is above 0)")
+
+
+def test_a_difference_too_small_for_four_decimals_is_shown_in_significant_digits():
+    assert signed(0.01234) == "+0.0123" and signed(0.0) == "+0.0000" and signed(-0.5) == "-0.5000"
+    assert signed(-4e-5) == "-4e-05" and signed(2.1e-7) == "+2.1e-07"
+    tiny = paired_bootstrap(np.zeros(25), np.full(25, -4e-5) + np.linspace(-1e-6, 1e-6, 25))
+    assert tiny.verdict == "worse" and "changed by -4e-05" in tiny.describe("R²")

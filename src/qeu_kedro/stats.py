@@ -63,9 +63,17 @@ class Comparison:
         """
         pct = f"{self.confidence:.0%}".replace("%", " %")
         return (
-            f"{what} {change} by {self.difference:+.4f} ({pct} interval {self.ci_low:+.4f} to "
-            f"{self.ci_high:+.4f}, n = {self.n}): {verdict_sentence(self.verdict, self.ci_low > 0)}"
+            f"{what} {change} by {signed(self.difference)} ({pct} interval {signed(self.ci_low)} to "
+            f"{signed(self.ci_high)}, n = {self.n}): {verdict_sentence(self.verdict, self.ci_low > 0)}"
         )
+
+
+def signed(value: float, decimals: int = 4) -> str:
+    """``value`` with its sign and ``decimals`` decimals; one too small to show there (it would read
+    +0.0000 beside a firm verdict) in two significant digits instead."""
+    if value != 0 and abs(value) < 0.5 * 10**-decimals:
+        return f"{value:+.2g}"
+    return f"{value:+.{decimals}f}"
 
 
 def verdict_sentence(verdict: Verdict, above_zero: bool | None = None) -> str:

@@ -392,6 +392,9 @@ def test_level4_curve_facts_hold_for_the_whole_curve_not_its_ends():
     # the training loss falling all the way after the lowest validation loss
     facts = curve_facts([0.9, 0.5, 0.4, 0.3], [0.6, 0.5, 0.6, 0.65])
     assert any("(+0.1500) while the training loss kept falling." in f for f in facts)
+    # a rise too small for four decimals is shown in significant digits, not as +0.0000
+    facts = curve_facts([0.9, 0.5, 0.4], [0.45, 0.40000, 0.40002])
+    assert any("rose to 0.4000 at epoch 3 (+2e-05)" in f for f in facts)
     # falling throughout
     assert any("did not rise within the 3 epochs run" in f for f in curve_facts([0.9, 0.7, 0.5], [0.6, 0.5, 0.4]))
 
@@ -516,7 +519,12 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
     assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
     assert "**[fact]** The bias chosen on dev for 'normal' is +0.30." in text
-    assert "Kept (highest dev macro-F1, above Level 2's): decision_rule" in text
+    # the dev pick with its paired dev interval: on 3 dev sentences it is a point estimate, not a gain
+    dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
+    assert dev["n"] == 3 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
+    assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 3 dev sentences)" in text
+    assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
+    assert f"on dev the difference is {dev['verdict']}" in text
     assert "test n = 6" in fig.axes[0].get_title()
 
 

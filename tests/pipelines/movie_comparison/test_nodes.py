@@ -63,6 +63,12 @@ def test_identical_cv_scores_are_no_evidence():
     assert cv["difference"] == 0 and cv["ci_low"] <= 0 <= cv["ci_high"]
     assert cv["verdict"] == "no evidence" and "no evidence" in cv["conclusion"]
     assert cv["n"] == 25 and cv["n_ratings"] == 1000
+    # 5 repeats of 5-fold CV, not "25-fold" (which would be 4 % test folds)
+    assert (
+        cv["cv_repeats"] == 5
+        and cv["cv_folds"] == 5
+        and "(5 x 5-fold CV, 25 fold scores, 1000 ratings)" in cv["conclusion"]
+    )
 
 
 def test_a_consistent_gain_on_every_fold_is_better_and_a_loss_worse():
@@ -109,6 +115,8 @@ def test_plot_comparison_draws_the_interval_and_states_the_verdict():
     assert len(fine_ax.patches) == 4
     assert "2 of 4 top features shared" in fig._suptitle.get_text()
     assert fine_ax.get_legend() is not None and diff_ax.get_legend() is not None
+    legend = [t.get_text() for t in diff_ax.get_legend().get_texts()]
+    assert "5 x 5-fold CV mean of 25 fold scores, 95% interval" in legend
 
 
 def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):

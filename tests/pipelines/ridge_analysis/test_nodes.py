@@ -226,5 +226,8 @@ def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_wh
 
     metrics = evaluate_ridge(fit_ridge(design, PARAMS), *split_ratings(design, PARAMS), {"n_ratings_used": 12})
     bars = plot_coefficients(top, metrics, LABELS)
-    assert "ridge_analysis / base" in bars.axes[0].get_title() and "n = 12 ratings" in bars.axes[0].get_title()
+    title = bars.axes[0].get_title()
+    # the coefficients are the training split's fit: its n, and the test R² with the test split's n
+    assert "ridge_analysis / base" in title and f"n = {metrics['n_train']} ratings" in title
+    assert f"on {metrics['n_test']} test ratings" in title
     assert [t.get_text() for t in bars.axes[0].get_legend().get_texts()] == ["raises the rating", "lowers the rating"]

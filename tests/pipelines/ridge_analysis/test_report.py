@@ -15,6 +15,8 @@ METRICS = {
     "cv_r2_test_mean": 0.48473,
     "cv_r2_test_sd": 0.02496,
     "cv_n_folds": 25,
+    "cv_repeats": 5,
+    "cv_folds": 5,
     "n_ratings_used": 3699,
     "n_users": 160,
 }
@@ -42,7 +44,7 @@ def test_the_report_states_the_fit_the_counts_and_links_both_figures():
     assert "Counts: 3,699 ratings used; 160 users." in text  # only the counts the metrics hold
     assert "## Fit (Ridge, alpha = 5)" in text
     assert _row(text, "| test ") == ["test", "0.4768", "0.6743", "740"]
-    assert "(25 folds): test R² 0.4847 on average, standard deviation 0.0250." in text
+    assert "(5 x 5-fold, 25 fold scores): test R² 0.4847 on average, standard deviation 0.0250." in text
     assert "## Top 10 coefficients by size (of 12 in `top_coefficients.csv`)" in text
     assert _row(text, "|      1 ") == ["1", "f1", "-0.5594"] and _row(text, "|      2 ")[2] == "+0.4737"
     assert "f11" not in text

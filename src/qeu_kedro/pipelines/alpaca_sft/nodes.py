@@ -604,7 +604,7 @@ def train_lora(
     }
     logger.info(
         "LoRA training (objective %s): %d steps in %.0f s; adapter of step %d chosen on validation chrF; "
-        "held-out loss of the reference answers %.3f -> %.3f",
+        "held-out loss of the reference answers %.3f -> %.3f (one pooled number each: no interval, no verdict)",
         metrics["objective"],
         metrics["global_step"],
         seconds,
@@ -874,7 +874,8 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     n = measures["ngram"]
     colors = ["#9aa5b1", "#2f7ed8"]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
-    panels = [("held-out loss (lower is better)", summary["eval_loss"]["before"], summary["eval_loss"]["after"], None)]
+    loss = summary["eval_loss"]
+    panels = [("held-out loss (pooled: no interval)", loss["before"], loss["after"], None)]
     for key in (
         "chrf",
         "copied_{n}gram_share",
@@ -995,7 +996,13 @@ def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> li
     change = "after - before [95 % interval]"
     loss = summary["eval_loss"]
     rows = [
-        {"measure": "held-out eval loss", "before": loss["before"], "after": loss["after"], change: "", "verdict": ""}
+        {
+            "measure": "held-out eval loss",
+            "before": loss["before"],
+            "after": loss["after"],
+            change: "one pooled number each: no interval",
+            "verdict": "(none)",
+        }
     ]
     for c in cols:
         cmp = summary["paired"][c]

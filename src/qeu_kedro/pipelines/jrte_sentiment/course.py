@@ -145,7 +145,11 @@ def overview(
     )
     kept = improvements.get("chosen_by_dev")
     if kept:
-        lines.append(f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, above Level 2's).")
+        dev = improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
+        sure = f"; on dev against Level 2: {dev['verdict']}" if dev else ""
+        lines.append(
+            f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, a point estimate above Level 2's{sure})."
+        )
     elif improvements["candidates"]:
         lines.append("- Level 5: no candidate kept (none has a dev macro-F1 above Level 2's).")
     else:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
+from qeu_kedro.stats import signed
 
 from .model import run_trainer
 from .report import (
@@ -108,7 +109,7 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
         out.append(
             fact(
                 f"{name}: after epoch {e_best:g} the validation loss rose to {v_last:.4f} at epoch {e_last:g} "
-                f"(+{v_last - v_best:.4f}) {meanwhile}.",
+                f"({signed(v_last - v_best)}) {meanwhile}.",
                 round(v_last - v_best, 4),
             )
         )
@@ -119,7 +120,7 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
             )
         )
     elif rises:
-        steps = ", ".join(f"epoch {epochs[i - 1]:g} to {epochs[i]:g} (+{val[i] - val[i - 1]:.4f})" for i in rises)
+        steps = ", ".join(f"epoch {epochs[i - 1]:g} to {epochs[i]:g} ({signed(val[i] - val[i - 1])})" for i in rises)
         out.append(
             fact(
                 f"{name}: the validation loss rose from {steps}, then fell to its lowest at the last epoch run.",
@@ -258,6 +259,8 @@ def compare_improvements(
                 k: v for k, v in classification_metrics(preds, task, statistics).items() if k != "classification_report"
             },
             "vs_level2": paired_comparison(level2_predictions, preds, task, statistics),
+            # the dev split picks the candidate (a point estimate); this says how sure that pick is
+            "dev_vs_level2": paired_comparison(level2_predictions, preds, task, statistics, split="dev"),
         }
     chosen = max(results, key=lambda k: results[k]["dev_macro_f1"]) if results else None
     keep = chosen if chosen and results[chosen]["dev_macro_f1"] > level2_dev else None
@@ -275,7 +278,15 @@ def compare_improvements(
     ]
     for key, r in results.items():
         lines += [f"## {key}: {r['description']}", ""]
-        sentences = [fact(f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}).", r["dev_macro_f1"])]
+        dev = r["dev_vs_level2"]["macro_f1"]
+        sentences = [
+            fact(
+                f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}); minus Level 2: "
+                f"{signed(dev['difference'])} (95 % paired interval {signed(dev['ci_low'])} to {signed(dev['ci_high'])}, "
+                f"n = {dev['n']} dev sentences): {dev['verdict']}.",
+                dev["difference"],
+            )
+        ]
         if key == "decision_rule":
             sentences.append(
                 fact(
@@ -286,7 +297,13 @@ def compare_improvements(
         sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
         lines.append(render(sentences))
     if keep:
-        lines += [f"**Kept (highest dev macro-F1, above Level 2's): {keep}.**", ""]
+        dev = results[keep]["dev_vs_level2"]["macro_f1"]
+        lines += [
+            f"**Kept: {keep}**, the highest dev macro-F1, {results[keep]['dev_macro_f1']:.4f} against Level 2's "
+            f"{level2_dev:.4f} (the dev split's pick, a point estimate; on dev the difference is {dev['verdict']}, "
+            "its interval above). Whether it gains on test is its paired test comparison above.",
+            "",
+        ]
     elif results:
         lines += ["**Kept: none** (no candidate's dev macro-F1 is above Level 2's).", ""]
     else:

@@ -104,11 +104,15 @@ def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[s
         confidence=params["confidence"],
     )
     n_ratings = int(paired["n_test_base"].iloc[0] + paired["n_train_base"].iloc[0])
+    repeats, folds = int(paired["repeat"].nunique()), int(paired["fold"].nunique())
+    design = f"{repeats} x {folds}-fold CV, {len(paired)} fold scores"
     return {
         **result.to_dict(),
         "n_ratings": n_ratings,
+        "cv_repeats": repeats,
+        "cv_folds": folds,
         "conclusion": result.describe(
-            f"With the fine-tuned embeddings, the cross-validated test R² ({len(paired)} folds, {n_ratings} ratings)"
+            f"With the fine-tuned embeddings, the cross-validated test R² ({design}, {n_ratings} ratings)"
         ),
     }
 
@@ -150,7 +154,8 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         color="tab:purple",
         capsize=8,
         markersize=7,
-        label=f"{cv['n']}-fold CV mean, {cv['confidence']:.0%} interval",
+        label=f"{cv['cv_repeats']} x {cv['cv_folds']}-fold CV mean of {cv['n']} fold scores, "
+        f"{cv['confidence']:.0%} interval",
     )
     ax.set_xlim(-0.5, 0.5)
     ax.set_xticks([])

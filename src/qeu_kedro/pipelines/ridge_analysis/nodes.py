@@ -554,7 +554,9 @@ def evaluate_ridge(
     if cv_scores is not None:
         metrics["cv_r2_test_mean"] = float(cv_scores["r2_test"].mean())
         metrics["cv_r2_test_sd"] = float(cv_scores["r2_test"].std(ddof=1))
-        metrics["cv_n_folds"] = int(len(cv_scores))
+        metrics["cv_n_folds"] = int(len(cv_scores))  # fold scores: repeats x folds
+        metrics["cv_repeats"] = int(cv_scores["repeat"].nunique())
+        metrics["cv_folds"] = int(cv_scores["fold"].nunique())
     metrics.update(input_stats)
     logger.info("Ridge R² train %.4f, test %.4f", metrics["r2_train"], metrics["r2_test"])
     return metrics
@@ -706,8 +708,11 @@ def plot_coefficients(
     what = f"top {len(top)} |coefficients|"
     n = 0
     if metrics:
-        what += f" (alpha = {metrics['alpha']:g}, test R² = {metrics['r2_test']:.4f})"
-        n = int(metrics.get("n_ratings_used", metrics.get("n_train", 0) + metrics.get("n_test", 0)))
+        # the coefficients are the fit on the training split: n is its ratings; the test R² says its own n
+        what += (
+            f" (alpha = {metrics['alpha']:g}; test R² = {metrics['r2_test']:.4f} on {metrics['n_test']:,} test ratings)"
+        )
+        n = int(metrics["n_train"])
     ax.set_title(_figure_title(what, labels, n), fontsize=9.5)
     fig.tight_layout()
     return fig

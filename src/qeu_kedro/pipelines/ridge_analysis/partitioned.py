@@ -526,7 +526,9 @@ def evaluate_partitioned(
     if cv_scores is not None:
         metrics["cv_r2_test_mean"] = float(cv_scores["r2_test"].mean())
         metrics["cv_r2_test_sd"] = float(cv_scores["r2_test"].std(ddof=1))
-        metrics["cv_n_folds"] = int(len(cv_scores))
+        metrics["cv_n_folds"] = int(len(cv_scores))  # fold scores: repeats x folds
+        metrics["cv_repeats"] = int(cv_scores["repeat"].nunique())
+        metrics["cv_folds"] = int(cv_scores["fold"].nunique())
     metrics.update(input_stats)
     logger.info("Ridge R² train %.4f, test %.4f (partitioned)", metrics["r2_train"], metrics["r2_test"])
     return metrics

@@ -52,7 +52,8 @@ def ridge_report(
     ]
     if "cv_r2_test_mean" in metrics:
         lines += [
-            f"Repeated k-fold cross-validation over all ratings ({metrics['cv_n_folds']} folds): test R² "
+            f"Repeated k-fold cross-validation over all ratings ({metrics['cv_repeats']} x {metrics['cv_folds']}-fold, "
+            f"{metrics['cv_n_folds']} fold scores): test R² "
             f"{metrics['cv_r2_test_mean']:.4f} on average, standard deviation {metrics['cv_r2_test_sd']:.4f}.",
             "",
         ]
