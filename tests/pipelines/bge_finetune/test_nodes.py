@@ -348,9 +348,16 @@ def test_report_and_plot():
         [pytest.approx(base[8].mean() + 0.2), pytest.approx(metrics["after"]["4"]["ndcg@10"])],
     ]
     title = " ".join(fig._suptitle.get_text().split())  # the title may be wrapped to the figure's width
-    assert "better at 1 of 2 dimensions" in title
+    assert "better at 1 of 2 dimensions, worse at 1" in title  # a worse dimension is named too
     assert "test model" in title and "test pairs" in title
     assert diff_ax.get_legend() is not None
+    assert metrics["base_weights_kept"] is False and "base weights kept" not in title
+    # validation kept the base weights: said first in the conclusion, and in the figure's title
+    kept_log = {**log, "validation": {"chosen": "base model"}}
+    kept = report_metrics(before, before.copy(), kept_log, task, params())
+    assert kept["base_weights_kept"] is True and len(kept["conclusion"]) == 3
+    assert kept["conclusion"][0].startswith("No checkpoint beat the base model on validation")
+    assert "base weights kept" in " ".join(plot_ndcg(kept)._suptitle.get_text().split())
 
 
 def test_validation_split_comes_from_the_training_side_only():

@@ -44,7 +44,11 @@ def check_metrics(metrics, dims):
         assert c["difference"] == pytest.approx(metrics["after"][d]["ndcg@10"] - metrics["before"][d]["ndcg@10"])
         assert c["ci_low"] <= c["difference"] <= c["ci_high"]
         assert metrics["verdicts"][d] == c["verdict"] in ("better", "no evidence", "worse")
-    assert len(metrics["conclusion"]) == len(dims)
+    # one sentence per dimension, after a first one saying so when validation kept the base weights
+    kept = metrics["training"]["validation"].get("chosen") == "base model"
+    assert metrics["base_weights_kept"] is kept and len(metrics["conclusion"]) == len(dims) + kept
+    if kept:
+        assert metrics["conclusion"][0].startswith("No checkpoint beat the base model on validation")
 
 
 @pytest.mark.slow

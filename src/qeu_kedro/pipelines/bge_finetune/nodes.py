@@ -718,6 +718,13 @@ def report_metrics(
     dims = list(comparison)
     verdicts = {d: comparison[d]["ndcg@10"]["verdict"] for d in dims}
     conclusion = [_comparison_sentence(f"NDCG@10 at {d} dims", comparison[d]["ndcg@10"]) for d in dims]
+    base_kept = (training_log.get("validation") or {}).get("chosen") == "base model"
+    if base_kept:
+        conclusion.insert(
+            0,
+            "No checkpoint beat the base model on validation, so the base weights were kept: 'after' is the base "
+            "model, and every difference below is 0 by construction.",
+        )
     for line in conclusion:
         logger.info("%s", line)
     return {
@@ -736,6 +743,7 @@ def report_metrics(
         "comparison": comparison,
         "verdicts": verdicts,
         "better_at_every_dim": all(v == "better" for v in verdicts.values()),
+        "base_weights_kept": base_kept,
         "conclusion": conclusion,
         "training": training_log,
     }
@@ -789,10 +797,13 @@ def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
     data = metrics["data"]
     ax.set_title(f"{data['n_test_queries']} test queries, corpus of {data['n_corpus']}", fontsize=10)
     better = sum(v == "better" for v in metrics["verdicts"].values())
+    worse = sum(v == "worse" for v in metrics["verdicts"].values())
     suptitle(
         fig,
-        f"bge_finetune: {metrics['model']} fine-tuned on {metrics['data_label']}, n = {data['n_test_queries']} test queries: "
-        f"NDCG@10 better at {better} of {len(dims)} dimensions",
+        f"bge_finetune: {metrics['model']} fine-tuned on {metrics['data_label']}"
+        + (" (base weights kept: no checkpoint beat them on validation)" if metrics.get("base_weights_kept") else "")
+        + f", n = {data['n_test_queries']} test queries: "
+        f"NDCG@10 better at {better} of {len(dims)} dimensions" + (f", worse at {worse}" if worse else ""),
         fontsize=11,
     )
     fig.tight_layout()
