@@ -49,10 +49,14 @@ BOXES = {"base", "finetuned", "bge_finetune", "alpaca_sft", "movie_comparison", 
 # movie namespace hands movie_comparison one file (<ns>.ridge_results).
 DEFAULT_VIEW_MAX_DATASETS = 28
 DEFAULT_VIEW_MIN_ZOOM = 50  # per cent
-# What the closed box of jrte_sentiment shows: its corpus and models, its course report and its table of
-# errors; nothing per level.
+# What the closed box of jrte_sentiment shows: its corpus and models, its course report, its table of
+# errors and the seed ensemble's members' predictions; nothing per level.
 JRTE_INPUTS = {"jrte_sentiment.pn", "jrte_sentiment.level1_model", "jrte_sentiment.level2_base_model"}
-JRTE_OUTPUTS = {"jrte_sentiment.report", "jrte_sentiment.level3_errors"}
+JRTE_OUTPUTS = {
+    "jrte_sentiment.report",
+    "jrte_sentiment.level3_errors",
+    "jrte_sentiment.seed_ensemble.member_predictions",
+}
 # Kedro's data layers, in order: the catalog gives every dataset one.
 LAYERS = ["raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting"]
 # A markdown report for the markdown preview: alpaca_sft's own run takes minutes, so the fixture saves
