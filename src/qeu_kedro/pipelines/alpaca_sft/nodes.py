@@ -1005,14 +1005,12 @@ def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> li
         }
     ]
     for c in cols:
-        cmp = summary["paired"][c]
         rows.append(
             {
                 "measure": c,
                 "before": summary["overall"]["before"][c],
                 "after": summary["overall"]["after"][c],
-                change: f"{cmp['difference']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]",
-                "verdict": cmp["verdict"],
+                **_change_cells(summary["paired"][c], summary["n_prompts"], change),
             }
         )
     ref = summary[f"reference_copied_{n}gram_share"]

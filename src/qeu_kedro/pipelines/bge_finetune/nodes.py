@@ -8,6 +8,7 @@ same recipe runs on any pairs table (or a SQuAD-format file), optionally as trip
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 import time
 from typing import Any
@@ -430,8 +431,6 @@ def update_steps_per_epoch(n_rows: int, trainer: dict[str, Any]) -> int:
     ``dataloader_drop_last``); each step accumulates ``gradient_accumulation_steps`` of them, and a last,
     partial accumulation is a step too; at least 1.
     """
-    import math
-
     batch = trainer["per_device_train_batch_size"]
     batches = n_rows // batch if trainer.get("dataloader_drop_last") else math.ceil(n_rows / batch)
     return max(1, math.ceil(batches / trainer.get("gradient_accumulation_steps", 1)))
@@ -460,7 +459,6 @@ def fine_tune(
     evaluation and checkpoint schedule, no reporting, CPU).
     """
     import copy
-    import math
 
     import transformers
     from datasets import Dataset
