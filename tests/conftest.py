@@ -19,6 +19,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Figures are saved, never shown: no GUI backend even where a display exists (scripts/*.sh do the same).
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Under pytest-xdist (`-n 2`) each of the two workers computes on one core: two workers each asking
+# for both cores would make torch's OpenMP threads wait on each other. Set before torch is imported.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +98,11 @@ def matched_movies(env: str) -> Any:
     params = load_config(REPO, env, "parameters")["movie_overviews"]
     overviews = check_movie_overviews(catalog.load("movie_overviews"), params)
     return match_overviews(check_movies(catalog.load("movies")), overviews, params)
+
+
+# Two-worker Dask clusters for the tests; qeu_kedro.dask_cluster.local_cluster_arguments keeps their servers on 127.0.0.1.
+DASK_IN_PROCESS = {"local_cluster": {"processes": False, "n_workers": 2, "threads_per_worker": 1}}
+DASK_PROCESSES = {"local_cluster": {"processes": True, "n_workers": 2, "threads_per_worker": 1}}
 
 
 # ---- issue 7 (kedro-viz browser test, MLflow tracking, executed notebook): shared fixtures ----------

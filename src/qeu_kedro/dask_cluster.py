@@ -46,6 +46,27 @@ def cluster_settings(config_loader: Any, env: str | None) -> dict[str, Any] | No
     return settings
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
+    """``distributed.LocalCluster`` arguments from ``settings["local_cluster"]``, every server on this machine.
+
+    A null value keeps ``LocalCluster``'s default, except where that default listens beyond this
+    machine: the scheduler's HTTP server (health and metrics; the dashboard pages need bokeh) is
+    started even with ``dashboard_address=None``, on port 8787 of every interface when the cluster
+    runs in-process, so it gets ``127.0.0.1:0`` (a free port); so do the in-process workers' HTTP
+    servers, and worker processes get ``host: 127.0.0.1``. A host or address the settings name is kept.
+    """
+    kwargs = {key: value for key, value in (settings.get("local_cluster") or {}).items() if value is not None}
+    kwargs.setdefault("dashboard_address", f"{LOOPBACK}:0")
+    if kwargs.get("processes", True):
+        kwargs.setdefault("host", LOOPBACK)  # scheduler, nannies and workers (in-process: inproc://, no host)
+    else:
+        kwargs.setdefault("worker_dashboard_address", f"{LOOPBACK}:0")
+    return kwargs
+
+
 def start_client(settings: dict[str, Any]) -> tuple[Any, Any]:
     """A ``distributed.Client`` (the default client from now on) and the ``LocalCluster`` it started, if any."""
     from distributed import Client, LocalCluster
@@ -57,10 +78,7 @@ def start_client(settings: dict[str, Any]) -> tuple[Any, Any]:
             "Dask: connected to the scheduler at %s (%d workers)", address, len(client.scheduler_info()["workers"])
         )
         return client, None
-    kwargs = dict(
-        settings.get("local_cluster") or {}
-    )  # None keeps a LocalCluster default (n_workers) or turns off (dashboard)
-    cluster = LocalCluster(**kwargs)
+    cluster = LocalCluster(**local_cluster_arguments(settings))
     client = Client(cluster)
     workers = client.scheduler_info()["workers"].values()
     logger.info(

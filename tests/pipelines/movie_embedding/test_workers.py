@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qeu_kedro.dask_cluster import local_cluster_arguments
 from qeu_kedro.datasets import LazySentenceTransformerDataset, SentenceTransformerDataset
 from qeu_kedro.datasets.embedding_cache import empty_cache
 from qeu_kedro.datasets.lazy_sentence_transformer import folder_identity
 from qeu_kedro.models import resolve_model
 from qeu_kedro.pipelines.movie_embedding import workers
 from qeu_kedro.pipelines.movie_embedding.nodes import embed_movies
+from tests.conftest import DASK_IN_PROCESS, DASK_PROCESSES
 
 distributed = pytest.importorskip("distributed")
 
@@ -53,7 +55,7 @@ def test_partitions_on_an_in_process_cluster_give_the_in_process_vectors_with_on
     workers.LOADS.clear()
     workers._MODELS.clear()
     with (
-        distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.LocalCluster(**local_cluster_arguments(DASK_IN_PROCESS)) as cluster,
         distributed.Client(cluster) as client,
     ):
         model = lazy_model()
@@ -74,9 +76,7 @@ def test_partitions_on_an_in_process_cluster_give_the_in_process_vectors_with_on
 def test_worker_processes_load_the_model_once_each():
     table = movies(24)
     with (
-        distributed.LocalCluster(
-            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        ) as cluster,
+        distributed.LocalCluster(**local_cluster_arguments(DASK_PROCESSES)) as cluster,
         distributed.Client(cluster) as client,
     ):
         got, _ = embed_movies(table, lazy_model(), None, partitioned(8))

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import RepeatedKFold, train_test_split
 
+from qeu_kedro.dask_cluster import local_cluster_arguments
 from qeu_kedro.pipelines.ridge_analysis import nodes
 from qeu_kedro.pipelines.ridge_analysis import partitioned as P
 from qeu_kedro.validation import RawDataError
-from tests.conftest import run_kedro
+from tests.conftest import DASK_IN_PROCESS, DASK_PROCESSES, run_kedro
 from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE, random_inputs
 
 dd = pytest.importorskip("dask.dataframe")
@@ -35,9 +36,9 @@ PARAMS = {
 
 @pytest.fixture(scope="module")
 def cluster_client():
-    """A two-worker in-process cluster (in-process transport: no port opened), the default scheduler meanwhile."""
+    """A two-worker in-process cluster (its HTTP servers on 127.0.0.1), the default scheduler meanwhile."""
     with (
-        distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster,
+        distributed.LocalCluster(**local_cluster_arguments(DASK_IN_PROCESS)) as cluster,
         distributed.Client(cluster) as client,
     ):
         yield client
@@ -173,9 +174,7 @@ def test_a_worker_killed_mid_computation_does_not_change_the_result():
     slow = tuple(delayed(operator.getitem)([delayed(time.sleep)(0.05), rows], 1) for rows in pdesign.rows)
     pdesign = replace(pdesign, rows=slow)
     with (
-        distributed.LocalCluster(
-            processes=True, n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
-        ) as cluster,
+        distributed.LocalCluster(**local_cluster_arguments(DASK_PROCESSES)) as cluster,
         distributed.Client(cluster) as client,
     ):
         future = client.compute(P.sums_graph(pdesign))

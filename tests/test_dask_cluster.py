@@ -1,0 +1,56 @@
+"""The Dask cluster a run starts (``--env dask``) listens on this machine only, on free ports."""
+
+import psutil
+import pytest
+import yaml
+
+from qeu_kedro.dask_cluster import local_cluster_arguments, start_client
+from tests.conftest import DASK_IN_PROCESS, REPO
+
+pytest.importorskip("distributed")
+
+
+def listening_addresses() -> set[tuple[str, int]]:
+    """(ip, port) of every listening TCP socket of this process and its children (the worker processes)."""
+    me = psutil.Process()
+    sockets = set()
+    for process in (me, *me.children(recursive=True)):
+        sockets |= {
+            (c.laddr.ip, c.laddr.port) for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+        }
+    return sockets
+
+
+def servers_of(settings: dict) -> set[tuple[str, int]]:
+    before = listening_addresses()
+    client, cluster = start_client(settings)
+    try:
+        return listening_addresses() - before
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        yaml.safe_load((REPO / "conf" / "dask" / "dask.yml").read_text())["dask"],
+        {"local_cluster": {**DASK_IN_PROCESS["local_cluster"], "n_workers": 1}},
+    ],
+    ids=["shipped-dask-env", "in-process"],
+)
+def test_every_server_of_a_local_cluster_is_on_127_0_0_1_and_a_free_port(settings):
+    servers = servers_of(settings)
+    assert servers, "the scheduler's HTTP server at least"
+    assert {ip for ip, _ in servers} == {"127.0.0.1"}, servers
+    # not Dask's fixed 8787: two runs at once do not fight over it
+    assert 8787 not in {port for _, port in servers}, servers
+
+
+def test_a_host_or_address_the_settings_name_is_kept():
+    kwargs = local_cluster_arguments(
+        {"local_cluster": {"host": "10.0.0.5", "dashboard_address": ":8790", "n_workers": None}}
+    )
+    assert kwargs == {"host": "10.0.0.5", "dashboard_address": ":8790"}  # null: LocalCluster's own default
+    in_process = local_cluster_arguments({"local_cluster": {"processes": False}})
+    assert "host" not in in_process and in_process["worker_dashboard_address"] == "127.0.0.1:0"
