@@ -87,6 +87,9 @@ def _meta_prefix(folder: Path) -> str:
     return f"{prefix} " if prefix else ""
 
 
+ANSWER_LOSS = "The reference answers' loss (mean per answer)"
+
+
 def _run_section(label: str, folder: Path) -> list[str]:
     from qeu_kedro.pipelines.alpaca_sft.nodes import describe_comparison
 
@@ -107,7 +110,7 @@ def _run_section(label: str, folder: Path) -> list[str]:
         f"- {t['n_train']} training examples, {t['global_step']} LoRA steps ({t['seconds_per_step']} s/step, "
         f"{t['trainable_parameters']} trainable parameters = {100 * t['trainable_share']:.2f} %); validation chrF by step "
         f"({t['n_validation']} prompts carved from training): {curve}; adapter of step {t['chosen_step']} chosen",
-        f"- Held-out eval loss {m['eval_loss']['before']} -> {m['eval_loss']['after']}",
+        f"- {describe_comparison(m['paired']['answer_loss'], ANSWER_LOSS, False)}.",
         "",
         "| measure (mean over the held-out prompts) | before | after |",
         "| --- | --- | --- |",

@@ -68,8 +68,11 @@ def main() -> int:
         f"- Wall time of the kedro run: {wall / 60:.1f} min; training {train['train_seconds']} s "
         f"({train['seconds_per_step']} s/step, {train['n_train']} training examples, "
         f"{train['trainable_parameters']} trainable parameters = {100 * train['trainable_share']:.2f} %)",
-        f"- Train loss (mean over the run) {train['train_loss']}; held-out eval loss "
-        f"{metrics['eval_loss']['before']} -> {metrics['eval_loss']['after']}",
+        f"- Train loss (mean over the run) {train['train_loss']}; the reference answers' loss (mean per answer) "
+        f"{metrics['overall']['before']['answer_loss']} -> {metrics['overall']['after']['answer_loss']}, "
+        f"after - before {metrics['paired']['answer_loss']['difference']:+.4f} "
+        f"[{metrics['paired']['answer_loss']['ci_low']:+.4f}, {metrics['paired']['answer_loss']['ci_high']:+.4f}]: "
+        f"{metrics['paired']['answer_loss']['verdict']}",
         "",
         # The generations quote the licensed prompts and reference answers: they stay in the
         # git-ignored report under data/, not in the repository's RESULTS file.

@@ -59,7 +59,7 @@ def load(env: str) -> tuple[dict, tuple, object, object]:
 
 
 def sft_then_preference(
-    train, validation, held_out, base_model, prompt: dict, params: dict, generation: dict, weight: float
+    train, validation, base_model, prompt: dict, params: dict, generation: dict, weight: float
 ) -> tuple[object, dict, dict]:
     """Stage 1: the pipeline's ``train_lora`` with ``objective: sft``. Stage 2: DPO (+ SFT loss, the
     preference term weighted ``weight``) on the same adapter, the SFT adapter kept frozen as TRL's
@@ -70,7 +70,7 @@ def sft_then_preference(
     from peft import set_peft_model_state_dict
 
     sft = {**params, "objective": "sft"}
-    handle, sft_metrics = nodes.train_lora(train, validation, held_out, base_model, prompt, sft, generation)
+    handle, sft_metrics = nodes.train_lora(train, validation, base_model, prompt, sft, generation)
     pref = {**sft, "preference": {**sft["preference"], "loss_weights": [weight, 1.0]}}
     checkpoint = nodes.chrf_checkpoint_callback(
         validation, handle.tokenizer, prompt, generation, pref["checkpoint_every"], pref["trainer"]["max_steps"]
@@ -94,7 +94,6 @@ def sft_then_preference(
         "chosen_step": checkpoint.best_step,
         "validation_chrf_curve": checkpoint.curve,
         "seconds": round(time.time() - started, 1),
-        "eval_loss_after": round(nodes.held_out_loss(model, handle.tokenizer, held_out, prompt, pref), 4),
     }
     lm = type(handle)(f"{handle.source} + preference stage", model=model, tokenizer=handle.tokenizer)
     return lm, sft_metrics, stage2
@@ -104,10 +103,10 @@ def main(env: str, weight: float, out: Path) -> None:
     params, (train, validation, held_out), trained, base = load(env)
     prompt, generation, measures = params["prompt"], params["generation"], params["measures"]
     lm, sft_metrics, stage2 = sft_then_preference(
-        train, validation, held_out, trained, prompt, params["train"], generation, weight
+        train, validation, trained, prompt, params["train"], generation, weight
     )
-    before = nodes.generate_answers(held_out, base, prompt, generation, measures)
-    after = nodes.generate_answers(held_out, lm, prompt, generation, measures)
+    before = nodes.generate_answers(held_out, base, prompt, generation, measures, params["train"])
+    after = nodes.generate_answers(held_out, lm, prompt, generation, measures, params["train"])
     train_metrics = {
         **sft_metrics,
         "objective": f"sft ({sft_metrics['global_step']} steps, step {sft_metrics['chosen_step']} kept) "
@@ -115,7 +114,6 @@ def main(env: str, weight: float, out: Path) -> None:
         "global_step": stage2["global_step"],
         "chosen_step": stage2["chosen_step"],
         "validation_chrf_curve": stage2["validation_chrf_curve"],
-        "eval_loss_after": stage2["eval_loss_after"],
         "train_seconds": round(sft_metrics["train_seconds"] + stage2["seconds"], 1),
         "sft_validation_chrf_curve": sft_metrics["validation_chrf_curve"],
         "preference_seconds": stage2["seconds"],

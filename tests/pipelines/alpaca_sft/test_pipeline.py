@@ -49,9 +49,9 @@ def check_outputs(
     assert 0 in scored and max_steps in scored and train["chosen_step"] in scored and train["chosen_step"] > 0
     assert scored[train["chosen_step"]] == max(v for k, v in scored.items() if k > 0)
     for when in ("before", "after"):
-        loss = metrics["eval_loss"][when]
-        assert math.isfinite(loss) and 0 < loss < 10
         overall = metrics["overall"][when]
+        # each reference answer's loss under the model, one per prompt (so that before and after pair)
+        assert table[f"answer_loss_{when}"].map(math.isfinite).all() and 0 < overall["answer_loss"] < 10
         assert 0 <= overall["language_match"] <= 1 and 0 <= overall["repeated_4gram_share"] <= 1
         assert 0 < overall["n_new_tokens"] <= max_new_tokens and 0 <= overall["ended_by_itself"] <= 1
         assert 0 <= overall["chrf"] <= 100
@@ -72,7 +72,10 @@ def check_outputs(
     config = json.loads((adapter / "adapter_config.json").read_text())
     assert set(config["target_modules"]) == LINEAR and config["r"] == 8
     assert _lora_b_norm(adapter) > 0
-    assert metrics["eval_loss"]["after"] != metrics["eval_loss"]["before"]
+    loss = metrics["paired"]["answer_loss"]  # trained: the reference answers' loss moved, with its interval
+    assert (
+        loss["difference"] != 0 and loss["ci_low"] <= loss["difference"] <= loss["ci_high"] and loss["n"] == n_prompts
+    )
     assert (out / "before_after.png").stat().st_size > 10_000
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Generations" in report and report.count("\n| ") >= n_prompts

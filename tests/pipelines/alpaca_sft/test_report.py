@@ -9,8 +9,6 @@ from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, compare_before_after, 
 
 MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
 TRAIN = {
-    "eval_loss_before": 2.0,
-    "eval_loss_after": 1.5,
     "base_model": "tiny",
     "n_train": 8,
     "n_validation": 2,
@@ -25,8 +23,8 @@ TRAIN = {
 
 
 def answers(n: int, after: bool) -> pd.DataFrame:
-    """``n`` prompts; after training each answer is 10 characters longer, in the right language, with
-    the same chrF, copying and repetition as before."""
+    """``n`` prompts; after training each answer is 10 characters longer, in the right language, the
+    reference answer's loss 0.5 lower, with the same chrF, copying and repetition as before."""
     return pd.DataFrame(
         {
             "NO": range(n),
@@ -36,6 +34,7 @@ def answers(n: int, after: bool) -> pd.DataFrame:
             "prompt": [f"問{i}|改行\nあり" for i in range(n)],
             "reference": "答え",
             "answer": [("長い答え" if after else "答え") + str(i) for i in range(n)],
+            "answer_loss": [2.0 + 0.1 * (i % 4) - (0.5 if after else 0.0) for i in range(n)],
             "chrf": [float(i % 5) for i in range(n)],
             "repeated_4gram_share": 0.1,
             "copied_4gram_share": [0.2 + 0.01 * (i % 3) for i in range(n)],
@@ -61,6 +60,7 @@ def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction
         set(summary["paired"])
         == set(_paired(MEASURES))
         == {
+            "answer_loss",
             "chrf",
             "copied_4gram_share",
             "repeated_4gram_share",
@@ -80,6 +80,9 @@ def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction
     # length has no better direction: 10 characters longer is "higher", never "better"
     assert paired["n_chars"]["difference"] == pytest.approx(10.0) and paired["n_chars"]["verdict"] == "higher"
     assert paired["n_new_tokens"]["verdict"] == "no evidence"
+    # the reference answers' loss: lower is better, so 0.5 lower is "better", with the interval below 0
+    loss = paired["answer_loss"]
+    assert loss["difference"] == pytest.approx(-0.5) and loss["ci_high"] < 0 and loss["verdict"] == "better"
 
 
 def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
@@ -98,6 +101,8 @@ def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     n = summary["paired"]["n_chars"]
     assert f"{n['difference']:+.4f} [{n['ci_low']:+.4f}, {n['ci_high']:+.4f}]" in row and "higher" in row
     assert "The answers' length in characters changed by +10.0000" in report and "neither direction is better" in report
+    loss = next(line for line in report.splitlines() if line.startswith("| answer_loss"))
+    assert "-0.5000 [-0.5000, -0.5000]" in loss and "better" in loss and "pooled" not in report
     # the generations table: one row per prompt; a '|' or a line break in a cell cannot break the table
     generations = report.split("## Generations")[1].strip().splitlines()
     assert len(generations) == 2 + 24 and all(line.count(" | ") == 6 for line in generations[2:])

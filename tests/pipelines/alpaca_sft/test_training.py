@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.pipelines.alpaca_sft.nodes import (
+    answer_losses,
     build_trainer,
     decode_whole,
     dpo_config,
     echo_prompt,
     format_prompt,
-    held_out_loss,
     model_prompt,
     train_lora,
 )
@@ -44,7 +44,7 @@ def _train_params(params, trainer=None, **changes) -> dict:
 @pytest.fixture(scope="module")
 def trainer(lm, params, tmp_path_factory):
     frame = _frame(params)
-    return build_trainer(frame, frame, lm, params["prompt"], _train_params(params), str(tmp_path_factory.mktemp("sft")))
+    return build_trainer(frame, lm, params["prompt"], _train_params(params), str(tmp_path_factory.mktemp("sft")))
 
 
 @pytest.mark.slow
@@ -159,9 +159,7 @@ def test_the_preference_batch_pairs_the_reference_against_the_echo_after_the_gen
 
     lm = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the trainer wraps the model in its adapter
     frame = _frame(params)
-    trainer = build_trainer(
-        frame, frame, lm, params["prompt"], _train_params(params, objective="preference"), str(tmp_path)
-    )
+    trainer = build_trainer(frame, lm, params["prompt"], _train_params(params, objective="preference"), str(tmp_path))
     tokenizer = lm.tokenizer
     batch = next(iter(trainer.get_train_dataloader()))
     # DPOTrainer stacks the chosen sequences, then the rejected ones, each prompt + completion.
@@ -191,17 +189,40 @@ def _sequence_logp(model, tokenizer, prompt: str, completion: str) -> float:
 
 
 @pytest.mark.slow
+def test_each_answer_s_loss_is_its_mean_token_cross_entropy_given_its_prompt(lm, params):
+    """answer_losses, checked by hand: minus the log-probability of the answer and its end-of-turn
+    token given the chat prompt, per token; one number per answer, in the frame's order."""
+    frame = _frame(params)
+    tokenizer = lm.tokenizer
+    losses = answer_losses(lm.model, tokenizer, frame, params["prompt"], _train_params(params))
+    expected = []
+    for p, answer in zip(frame["prompt"], ANSWERS, strict=True):
+        text = model_prompt(tokenizer, p, True)
+        n = len(tokenizer(text + answer + tokenizer.eos_token)["input_ids"]) - len(tokenizer(text)["input_ids"])
+        expected.append(-_sequence_logp(lm.model, tokenizer, text, answer) / n)
+    assert losses == pytest.approx(expected, abs=1e-4)
+    assert len(set(losses)) == 3  # three answers, three numbers (not one pooled number repeated)
+
+
+def test_a_prompt_that_leaves_its_answer_no_token_is_named(lm, params):
+    frame = _frame(params).assign(NO=[7, 8, 9])
+    short = _train_params(params, trainer={"max_length": 4})  # every prompt is longer than 4 tokens
+    with pytest.raises(ValueError, match=r"prompt\(s\) NO \[7, 8, 9\] fill train.trainer.max_length \(4\) tokens"):
+        answer_losses(lm.model, lm.tokenizer, frame, params["prompt"], short)
+
+
+@pytest.mark.slow
 def test_preference_training_moves_the_model_from_the_echo_to_the_reference(params):
     """What the switch says it does, on tiny data: after a few steps the adapter gives the reference
-    answer more log-probability relative to the echo than the base model does; the held-out loss is
-    the answers' loss (as the sft objective reports it), not DPO's."""
+    answer more log-probability relative to the echo than the base model does, and the reference answers'
+    loss (:func:`answer_losses`, the measure both objectives report) is lower."""
     from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
 
     fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the run wraps this model in its adapter
     frame = _frame(params)
     train = _train_params(params, objective="preference", checkpoint_every=3, trainer={"max_steps": 3})
     generation = {**params["generation"], "max_new_tokens": 8}
-    handle, metrics = train_lora(frame, frame, frame, fresh, params["prompt"], train, generation)
+    handle, metrics = train_lora(frame, frame, fresh, params["prompt"], train, generation)
     model, tokenizer = handle.model, handle.tokenizer
     assert metrics["objective"] == "preference" and metrics["global_step"] == 3
 
@@ -215,12 +236,12 @@ def test_preference_training_moves_the_model_from_the_echo_to_the_reference(para
         return out
 
     after = margins()
+    loss_after = answer_losses(model, tokenizer, frame, params["prompt"], train)
     with model.disable_adapter():
         before = margins()
-        base_loss = held_out_loss(model, tokenizer, frame, params["prompt"], train)
+        loss_before = answer_losses(model, tokenizer, frame, params["prompt"], train)
     assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
-    assert metrics["eval_loss_before"] == pytest.approx(base_loss, abs=1e-4)
-    assert metrics["eval_loss_after"] < metrics["eval_loss_before"]  # the SFT term teaches the answer too
+    assert sum(loss_after) < sum(loss_before)  # the SFT term teaches the answer too
 
 
 @pytest.mark.slow
@@ -233,7 +254,7 @@ def test_the_rejected_echo_ends_its_turn_only_when_asked(params, tmp_path, rejec
     fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the trainer wraps this model in its adapter
     frame = _frame(params)
     train = _train_params(params, objective="preference", rejected_ends_turn=rejected_ends_turn)
-    trainer = build_trainer(frame, frame, fresh, params["prompt"], train, str(tmp_path))
+    trainer = build_trainer(frame, fresh, params["prompt"], train, str(tmp_path))
     tokenizer, eos = fresh.tokenizer, fresh.tokenizer.eos_token_id
     pairs = trainer.train_dataset
     assert [tokenizer.decode(ids) for ids in pairs["chosen_ids"]] == [a + tokenizer.eos_token for a in ANSWERS]
@@ -257,7 +278,7 @@ def test_the_two_stage_probe_trains_the_sft_adapter_against_a_frozen_copy_of_it(
     train = _train_params(params, checkpoint_every=2, trainer={"max_steps": 2})
     generation = {**params["generation"], "max_new_tokens": 8}
     lm, sft_metrics, stage2 = probe.sft_then_preference(
-        frame, frame, frame, load_causal_lm("bundled:SmolLM2-135M-Instruct"), params["prompt"], train, generation, 1.0
+        frame, frame, load_causal_lm("bundled:SmolLM2-135M-Instruct"), params["prompt"], train, generation, 1.0
     )
     model, tokenizer = lm.model, lm.tokenizer
     assert sft_metrics["objective"] == "sft" and stage2["global_step"] == 2 and stage2["chosen_step"] == 2

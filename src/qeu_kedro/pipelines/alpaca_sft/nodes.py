@@ -308,7 +308,6 @@ def sft_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str, Any]) 
 
 def build_trainer(
     train: pd.DataFrame,
-    held_out: pd.DataFrame,
     base_model: Any,
     prompt: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -339,7 +338,6 @@ def build_trainer(
         return SFTTrainer(
             args=sft_config(params, output_dir),
             train_dataset=sft_dataset(train, tokenizer, prompt),
-            eval_dataset=sft_dataset(held_out, tokenizer, prompt),
             **common,
         )
     if objective == "preference":
@@ -403,23 +401,57 @@ def preference_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str,
     )
 
 
-def held_out_loss(
-    model: Any, tokenizer: Any, held_out: pd.DataFrame, prompt: Mapping[str, Any], params: Mapping[str, Any]
-) -> float:
-    """The loss of ``model`` (as it is: base or with its adapter) on the held-out reference answers,
-    computed as the ``sft`` objective's trainer computes it (completion tokens only), whatever the objective."""
+def answer_losses(
+    model: Any, tokenizer: Any, frame: pd.DataFrame, prompt: Mapping[str, Any], params: Mapping[str, Any]
+) -> list[float]:
+    """Each reference answer's loss under ``model`` (as it is: base or with its adapter): the mean
+    cross-entropy over the answer's tokens and its end-of-turn token, given its prompt in the model's
+    format, one answer at a time (lower: the model finds the reference more likely).
+
+    The examples are made by the ``sft`` objective's own trainer (TRL's ``SFTTrainer`` with
+    :func:`sft_config`: the same prompt format, completion-only labels and ``max_length``), whatever
+    the objective, so the measure is the SFT loss split by answer; their mean is ``SFTTrainer.evaluate``'s
+    ``eval_loss`` with one answer per batch. A per-answer number pairs before with after over the prompts.
+
+    Raises:
+        ValueError: a prompt fills ``train.trainer.max_length`` on its own, so its answer has no token left.
+    """
+    import torch
     from trl import SFTTrainer
 
-    with tempfile.TemporaryDirectory(prefix="alpaca_sft-eval-") as scratch:
-        data = sft_dataset(held_out, tokenizer, prompt)
-        evaluator = SFTTrainer(
+    one_per_batch = {**params, "trainer": {**params["trainer"], "per_device_eval_batch_size": 1}}
+    with tempfile.TemporaryDirectory(prefix="alpaca_sft-loss-") as scratch:
+        data = sft_dataset(frame, tokenizer, prompt)
+        trainer = SFTTrainer(  # it wants a train_dataset too; nothing is trained
             model=model,
-            args=sft_config(params, scratch),
+            args=sft_config(one_per_batch, scratch),
             train_dataset=data,
             eval_dataset=data,
             processing_class=tokenizer,
         )
-        return float(evaluator.evaluate()["eval_loss"])
+        if len(trainer.eval_dataset) != len(frame):  # TRL drops an example whose answer truncation removed
+            limit = trainer.args.max_length
+            full = [
+                record.get("NO")
+                for record, text in zip(frame.to_dict(orient="records"), data["prompt"], strict=True)
+                if len(tokenizer(text)["input_ids"]) >= limit
+            ]
+            raise ValueError(
+                f"alpaca_sft: the prompt(s) NO {full} fill train.trainer.max_length ({limit}) tokens on their own, "
+                "so their reference answers have no token left to score: raise max_length or shorten the prompts."
+            )
+        loader = trainer.get_eval_dataloader()
+        was_training = model.training
+        model.eval()
+        losses = []
+        try:
+            with torch.no_grad():
+                for batch in loader:
+                    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels") if k in batch}
+                    losses.append(float(model(**inputs).loss))
+        finally:
+            model.train(was_training)
+    return losses
 
 
 # Fixed by the recipe for both objectives: checkpoints are chosen on validation chrF by a callback, in
@@ -526,7 +558,6 @@ def chrf_checkpoint_callback(
 def train_lora(
     train: pd.DataFrame,
     validation: pd.DataFrame,
-    held_out: pd.DataFrame,
     base_model: Any,
     prompt: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -538,11 +569,9 @@ def train_lora(
 
     Every ``checkpoint_every`` steps the adapter answers the validation prompts (carved from the
     training rows, never the held-out ones) and the adapter with the best mean chrF is kept:
-    the checkpoint is chosen on what the answers are, not on eval loss. The held-out loss (of the
-    reference answers, completion tokens only) is evaluated before training and on the chosen
-    adapter: for ``sft`` by the training ``SFTTrainer`` itself (its eval set is the held-out one),
-    for ``preference`` by a separate ``SFTTrainer`` (:func:`held_out_loss`, as ``DPOTrainer``'s own
-    loss is DPO's), so both objectives report the same measure.
+    the checkpoint is chosen on what the answers are, not on eval loss. The held-out prompts are not
+    an input: their answers, and the reference answers' loss (:func:`answer_losses`), are measured
+    by :func:`generate_answers` before and after, one number per prompt, so that they pair.
 
     Returns:
         The model with its chosen adapter (a ``ModelHandle``, saved as an adapter by the catalog) and
@@ -560,28 +589,18 @@ def train_lora(
     )
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
-        preference = params["objective"] == "preference"
-        if preference:  # the held-out loss stays the answers' loss (DPOTrainer's own loss is DPO's)
-            before = {"eval_loss": held_out_loss(base_model.model, tokenizer, held_out, prompt, params)}
-        trainer = build_trainer(train, held_out, base_model, prompt, params, scratch, callbacks=[checkpoint])
-        if not preference:
-            before = trainer.evaluate()
+        trainer = build_trainer(train, base_model, prompt, params, scratch, callbacks=[checkpoint])
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
         model = trainer.model
         set_peft_model_state_dict(model, checkpoint.best_state)
-        if preference:
-            after = {"eval_loss": held_out_loss(model, tokenizer, held_out, prompt, params)}
-        else:
-            after = trainer.evaluate()
     model.eval()
     trainable, total = model.get_nb_trainable_parameters()
     metrics = {
         "base_model": base_model.source,
         "n_train": len(train),
         "n_validation": len(validation),
-        "n_eval": len(held_out),
         "max_steps": params["trainer"]["max_steps"],
         "global_step": int(result.global_step),
         "chosen_step": checkpoint.best_step,
@@ -589,8 +608,6 @@ def train_lora(
         "instruction_language": prompt["instruction_language"],
         "objective": params["objective"],
         "train_loss": round(float(result.training_loss), 4),
-        "eval_loss_before": round(float(before["eval_loss"]), 4),
-        "eval_loss_after": round(float(after["eval_loss"]), 4),
         "train_seconds": round(seconds, 1),
         "seconds_per_step": round(seconds / max(1, int(result.global_step)), 2),
         "trainable_parameters": int(trainable),
@@ -603,14 +620,11 @@ def train_lora(
         ],
     }
     logger.info(
-        "LoRA training (objective %s): %d steps in %.0f s; adapter of step %d chosen on validation chrF; "
-        "held-out loss of the reference answers %.3f -> %.3f (one pooled number each: no interval, no verdict)",
+        "LoRA training (objective %s): %d steps in %.0f s; adapter of step %d chosen on validation chrF",
         metrics["objective"],
         metrics["global_step"],
         seconds,
         metrics["chosen_step"],
-        metrics["eval_loss_before"],
-        metrics["eval_loss_after"],
     )
     return ModelHandle(f"{base_model.source} + LoRA", model=model, tokenizer=tokenizer), metrics
 
@@ -684,12 +698,14 @@ def generate_answers(
     prompt: Mapping[str, Any],
     generation: Mapping[str, Any],
     measures: Mapping[str, Any],
+    train: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """Greedy answers to the held-out prompts (bounded by ``max_new_tokens``), with their measures.
+    """Greedy answers to the held-out prompts (bounded by ``max_new_tokens``), with their measures,
+    and the reference answers' loss under the model (:func:`answer_losses`, with ``train``'s ``max_length``).
 
     Returns:
         One row per prompt: NO, language, category, uniqueness, prompt, reference, answer,
-        n_new_tokens, ended_by_itself, hit_max_new_tokens, then the measures of
+        n_new_tokens, ended_by_itself, hit_max_new_tokens, answer_loss, then the measures of
         :func:`measure_answer` (chrF against the reference included).
     """
     from transformers import set_seed
@@ -701,8 +717,10 @@ def generate_answers(
     records = held_out.to_dict(orient="records")
     start = time.perf_counter()
     answers = _generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)
+    # after generating: the trainer answer_losses builds cannot change how the model generates
+    losses = answer_losses(model, tokenizer, held_out, prompt, train)
     rows = []
-    for record, got in zip(records, answers, strict=True):
+    for record, got, loss in zip(records, answers, losses, strict=True):
         rows.append(
             {
                 "NO": record["NO"],
@@ -713,6 +731,7 @@ def generate_answers(
                 "reference": record["completion"],
                 **got,
                 "hit_max_new_tokens": not got["ended_by_itself"],
+                "answer_loss": loss,
                 **measure_answer(
                     got["answer"],
                     record["language"],
@@ -723,7 +742,13 @@ def generate_answers(
                 ),
             }
         )
-    logger.info("Generated %d answers with %s in %.0f s", len(rows), lm.source, time.perf_counter() - start)
+    logger.info(
+        "Generated %d answers with %s and scored the reference answers (mean loss %.3f) in %.0f s",
+        len(rows),
+        lm.source,
+        sum(losses) / max(1, len(losses)),
+        time.perf_counter() - start,
+    )
     return pd.DataFrame(rows)
 
 
@@ -732,7 +757,7 @@ _SUMMARY = ("n_chars", "duplicate_sentence_share", "language_match", "ended_by_i
 
 def _summary_columns(measures: Mapping[str, Any]) -> list[str]:
     n = measures["ngram"]
-    return ["chrf", f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
+    return ["answer_loss", "chrf", f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
 
 
 def _paired(measures: Mapping[str, Any]) -> dict[str, bool | None]:
@@ -743,6 +768,7 @@ def _paired(measures: Mapping[str, Any]) -> dict[str, bool | None]:
     """
     n = measures["ngram"]
     return {
+        "answer_loss": False,
         "chrf": True,
         f"copied_{n}gram_share": False,
         "ended_by_itself": True,
@@ -789,7 +815,7 @@ def compare_before_after(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The before/after table (one row per held-out prompt) and the summary metrics.
 
-    Summary: held-out eval loss before/after; the mean of each measure overall and per requested
+    Summary: the mean of each measure (the reference answers' loss among them) overall and per requested
     language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
     difference over the held-out prompts with its 95 % bootstrap interval and a verdict
     (:func:`paired_change`), overall and within each language of two or more prompts; the references' own copied n-gram share (the yardstick for copying);
@@ -815,7 +841,6 @@ def compare_before_after(
     copied_after = overall["after"][f"copied_{n}gram_share"]
     summary: dict[str, Any] = {
         "n_prompts": len(table),
-        "eval_loss": {"before": train_metrics["eval_loss_before"], "after": train_metrics["eval_loss_after"]},
         "train": {
             k: train_metrics[k]
             for k in (
@@ -855,6 +880,7 @@ def compare_before_after(
 
 
 _LABELS = {
+    "answer_loss": "reference answers' loss (mean per answer)",
     "chrf": "chrF vs reference (0-100)",
     "repeated_{n}gram_share": "repeated {n}-gram share",
     "copied_{n}gram_share": "{n}-grams copied from the prompt",
@@ -866,17 +892,17 @@ _LABELS = {
 
 
 def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], data: str) -> Any:
-    """A 2 x 4 grid of before/after bars: held-out loss, chrF, copying (with the references'
-    own share as a line), repetition, ending, language, length; paired 95 % intervals of the
-    difference in the panel titles where computed; the validation chrF curve of the training."""
+    """A 2 x 4 grid of before/after bars: the reference answers' loss, chrF, copying (with the
+    references' own share as a line), repetition, ending, language, length, each with the paired 95 %
+    interval of the difference and its verdict in the panel title; the validation chrF curve of the training."""
     import matplotlib.pyplot as plt
 
     n = measures["ngram"]
     colors = ["#9aa5b1", "#2f7ed8"]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
-    loss = summary["eval_loss"]
-    panels = [("held-out loss (pooled: no interval)", loss["before"], loss["after"], None)]
+    panels = []
     for key in (
+        "answer_loss",
         "chrf",
         "copied_{n}gram_share",
         "repeated_{n}gram_share",
@@ -900,13 +926,13 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
         if cmp is not None:
             title += f"\nafter-before {cmp['difference']:+.3g} [{cmp['ci_low']:+.3g}, {cmp['ci_high']:+.3g}]: {cmp['verdict']}"
         ax.set_title(title, fontsize=8.5)
-        top = max(a, b)
+        top, room = max(a, b), 1.45  # room for a legend above the bar labels
         if label.startswith(f"{n}-grams copied"):
             ref = summary[f"reference_copied_{n}gram_share"]
             ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
-            top = max(top, ref)
-            ax.legend(fontsize=7, loc="best")
-        ax.set_ylim(0, top * 1.25 if top > 0 else 1.0)
+            top, room = max(top, ref), 1.8
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_ylim(0, top * room if top > 0 else 1.0)
     curve = summary["train"]["validation_chrf_curve"]
     ax = axes.flat[-1]
     ax.plot([p["step"] for p in curve], [p["validation_chrf"] for p in curve], marker="o", label="validation chrF")
@@ -950,6 +976,7 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
     """The paired comparisons and the targets, as sentences."""
     n = measures["ngram"]
     names = {
+        "answer_loss": "The reference answers' loss (mean cross-entropy per token, one number per answer)",
         "chrf": "chrF against the reference",
         f"copied_{n}gram_share": f"The share of {n}-grams copied from the prompt",
         "ended_by_itself": "The share of answers that end by themselves",
@@ -994,16 +1021,7 @@ def _change_cells(cmp: Mapping[str, Any] | None, n: int, change: str) -> dict[st
 def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> list[dict[str, Any]]:
     """The summary table: each measure before and after, the paired difference with its interval, the verdict."""
     change = "after - before [95 % interval]"
-    loss = summary["eval_loss"]
-    rows = [
-        {
-            "measure": "held-out eval loss",
-            "before": loss["before"],
-            "after": loss["after"],
-            change: "one pooled number each: no interval",
-            "verdict": "(none)",
-        }
-    ]
+    rows = []
     for c in cols:
         rows.append(
             {

@@ -54,7 +54,6 @@ def create_template() -> Pipeline:
                 [
                     "train",
                     "validation",
-                    "held_out",
                     "alpaca_base_model",
                     f"{P}.prompt",
                     f"{P}.train",
@@ -65,13 +64,13 @@ def create_template() -> Pipeline:
             ),
             Node(
                 generate_answers,
-                ["held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
+                ["held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures", f"{P}.train"],
                 "answers_before",
                 name="generate_answers_before",
             ),
             Node(
                 generate_answers,
-                ["held_out", "lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
+                ["held_out", "lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures", f"{P}.train"],
                 "answers_after",
                 name="generate_answers_after",
             ),
