@@ -105,8 +105,8 @@ def main(env: str, weight: float, out: Path) -> None:
     lm, sft_metrics, stage2 = sft_then_preference(
         train, validation, trained, prompt, params["train"], generation, weight
     )
-    before = nodes.generate_answers(held_out, base, prompt, generation, measures, params["train"])
-    after = nodes.generate_answers(held_out, lm, prompt, generation, measures, params["train"])
+    before = nodes.generate_answers(held_out, base, prompt, generation, measures)
+    after = nodes.generate_answers(held_out, lm, prompt, generation, measures)
     train_metrics = {
         **sft_metrics,
         "objective": f"sft ({sft_metrics['global_step']} steps, step {sft_metrics['chosen_step']} kept) "

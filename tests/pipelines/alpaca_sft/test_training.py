@@ -12,6 +12,7 @@ from qeu_kedro.pipelines.alpaca_sft.nodes import (
     decode_whole,
     dpo_config,
     echo_prompt,
+    examples_trained_on,
     format_prompt,
     model_prompt,
     train_lora,
@@ -190,11 +191,11 @@ def _sequence_logp(model, tokenizer, prompt: str, completion: str) -> float:
 
 @pytest.mark.slow
 def test_each_answer_s_loss_is_its_mean_token_cross_entropy_given_its_prompt(lm, params):
-    """answer_losses, checked by hand: minus the log-probability of the answer and its end-of-turn
+    """answer_losses, checked by hand: minus the log-probability of the whole answer and its end-of-turn
     token given the chat prompt, per token; one number per answer, in the frame's order."""
     frame = _frame(params)
     tokenizer = lm.tokenizer
-    losses = answer_losses(lm.model, tokenizer, frame, params["prompt"], _train_params(params))
+    losses = answer_losses(lm.model, tokenizer, frame, params["prompt"])
     expected = []
     for p, answer in zip(frame["prompt"], ANSWERS, strict=True):
         text = model_prompt(tokenizer, p, True)
@@ -202,13 +203,29 @@ def test_each_answer_s_loss_is_its_mean_token_cross_entropy_given_its_prompt(lm,
         expected.append(-_sequence_logp(lm.model, tokenizer, text, answer) / n)
     assert losses == pytest.approx(expected, abs=1e-4)
     assert len(set(losses)) == 3  # three answers, three numbers (not one pooled number repeated)
+    # training's max_length does not cut the scored answer: a prompt alone longer than it is scored whole
+    # (TRL would drop that example, and truncate one whose answer crosses max_length)
+    text = model_prompt(tokenizer, frame["prompt"][0] * 40, True)
+    assert len(tokenizer(text)["input_ids"]) > params["train"]["trainer"]["max_length"]
+    n = len(tokenizer(text + ANSWERS[0] + tokenizer.eos_token)["input_ids"]) - len(tokenizer(text)["input_ids"])
+    long = frame.head(1).assign(prompt=frame["prompt"][0] * 40)
+    assert answer_losses(lm.model, tokenizer, long, params["prompt"]) == pytest.approx(
+        [-_sequence_logp(lm.model, tokenizer, text, ANSWERS[0]) / n], abs=1e-4
+    )
 
 
-def test_a_prompt_that_leaves_its_answer_no_token_is_named(lm, params):
-    frame = _frame(params).assign(NO=[7, 8, 9])
-    short = _train_params(params, trainer={"max_length": 4})  # every prompt is longer than 4 tokens
-    with pytest.raises(ValueError, match=r"prompt\(s\) NO \[7, 8, 9\] fill train.trainer.max_length \(4\) tokens"):
-        answer_losses(lm.model, lm.tokenizer, frame, params["prompt"], short)
+def test_a_training_example_trl_drops_is_counted_and_named_in_a_warning(params, tmp_path, caplog):
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+
+    frame = _frame(params)
+    frame.loc[0, "prompt"] = frame["prompt"][0] * 40  # this prompt alone is longer than max_length
+    train = _train_params(params)
+    fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")  # the trainer wraps this model in its adapter
+    trainer = build_trainer(frame, fresh, params["prompt"], train, str(tmp_path))
+    with caplog.at_level("WARNING"):
+        assert examples_trained_on(trainer, frame, train) == 2
+    assert "1 of the 3 training examples are not trained on" in caplog.text
+    assert f"max_length ({train['trainer']['max_length']} tokens)" in caplog.text
 
 
 @pytest.mark.slow
@@ -236,10 +253,10 @@ def test_preference_training_moves_the_model_from_the_echo_to_the_reference(para
         return out
 
     after = margins()
-    loss_after = answer_losses(model, tokenizer, frame, params["prompt"], train)
+    loss_after = answer_losses(model, tokenizer, frame, params["prompt"])
     with model.disable_adapter():
         before = margins()
-        loss_before = answer_losses(model, tokenizer, frame, params["prompt"], train)
+        loss_before = answer_losses(model, tokenizer, frame, params["prompt"])
     assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
     assert sum(loss_after) < sum(loss_before)  # the SFT term teaches the answer too
 

@@ -347,6 +347,21 @@ def build_trainer(
     raise ValueError(f"alpaca_sft.train.objective must be 'sft' or 'preference', got {objective!r}")
 
 
+def examples_trained_on(trainer: Any, train: pd.DataFrame, params: Mapping[str, Any]) -> int:
+    """How many of the ``train`` rows ``trainer`` trains on, with a warning when it is fewer: TRL
+    drops an example whose prompt alone fills ``max_length`` (no answer token left to learn)."""
+    kept = len(trainer.train_dataset)
+    if kept < len(train):
+        logger.warning(
+            "alpaca_sft: %d of the %d training examples are not trained on: their prompt alone fills "
+            "train.trainer.max_length (%s tokens), so TRL drops them; raise max_length to keep them.",
+            len(train) - kept,
+            len(train),
+            params["trainer"].get("max_length"),
+        )
+    return kept
+
+
 HEADER_LINE = re.compile(r"^### [^\n:]+:\s*$", re.MULTILINE)
 
 
@@ -401,52 +416,38 @@ def preference_dataset(frame: pd.DataFrame, tokenizer: Any, prompt: Mapping[str,
     )
 
 
-def answer_losses(
-    model: Any, tokenizer: Any, frame: pd.DataFrame, prompt: Mapping[str, Any], params: Mapping[str, Any]
-) -> list[float]:
+def answer_losses(model: Any, tokenizer: Any, frame: pd.DataFrame, prompt: Mapping[str, Any]) -> list[float]:
     """Each reference answer's loss under ``model`` (as it is: base or with its adapter): the mean
-    cross-entropy over the answer's tokens and its end-of-turn token, given its prompt in the model's
-    format, one answer at a time (lower: the model finds the reference more likely).
+    cross-entropy over the whole answer's tokens and its end-of-turn token, given its prompt in the
+    model's format, one answer at a time (lower: the model finds the reference more likely).
 
     The examples are made by the ``sft`` objective's own trainer (TRL's ``SFTTrainer`` with
-    :func:`sft_config`: the same prompt format, completion-only labels and ``max_length``), whatever
-    the objective, so the measure is the SFT loss split by answer; their mean is ``SFTTrainer.evaluate``'s
-    ``eval_loss`` with one answer per batch. A per-answer number pairs before with after over the prompts.
-
-    Raises:
-        ValueError: a prompt fills ``train.trainer.max_length`` on its own, so its answer has no token left.
+    :func:`sft_config`: the same prompt format and completion-only labels), whatever the objective,
+    so the measure is the SFT loss split by answer, except that nothing is truncated: training's
+    ``max_length`` bounds memory, and would score a long answer on its beginning only (or, where
+    the prompt alone fills it, not at all). A per-answer number pairs before with after over the prompts.
     """
     import torch
     from trl import SFTTrainer
 
-    one_per_batch = {**params, "trainer": {**params["trainer"], "per_device_eval_batch_size": 1}}
+    whole = {"trainer": {"max_length": None, "per_device_eval_batch_size": 1}}
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-loss-") as scratch:
         data = sft_dataset(frame, tokenizer, prompt)
         trainer = SFTTrainer(  # it wants a train_dataset too; nothing is trained
             model=model,
-            args=sft_config(one_per_batch, scratch),
+            args=sft_config(whole, scratch),
             train_dataset=data,
             eval_dataset=data,
             processing_class=tokenizer,
         )
-        if len(trainer.eval_dataset) != len(frame):  # TRL drops an example whose answer truncation removed
-            limit = trainer.args.max_length
-            full = [
-                record.get("NO")
-                for record, text in zip(frame.to_dict(orient="records"), data["prompt"], strict=True)
-                if len(tokenizer(text)["input_ids"]) >= limit
-            ]
-            raise ValueError(
-                f"alpaca_sft: the prompt(s) NO {full} fill train.trainer.max_length ({limit}) tokens on their own, "
-                "so their reference answers have no token left to score: raise max_length or shorten the prompts."
-            )
-        loader = trainer.get_eval_dataloader()
+        if len(trainer.eval_dataset) != len(frame):  # TRL drops examples with no answer token left
+            raise RuntimeError(f"alpaca_sft: TRL kept {len(trainer.eval_dataset)} of the {len(frame)} answers to score")
         was_training = model.training
         model.eval()
         losses = []
         try:
             with torch.no_grad():
-                for batch in loader:
+                for batch in trainer.get_eval_dataloader():
                     inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels") if k in batch}
                     losses.append(float(model(**inputs).loss))
         finally:
@@ -590,6 +591,7 @@ def train_lora(
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
         trainer = build_trainer(train, base_model, prompt, params, scratch, callbacks=[checkpoint])
+        trained_on = examples_trained_on(trainer, train, params)
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
@@ -600,6 +602,7 @@ def train_lora(
     metrics = {
         "base_model": base_model.source,
         "n_train": len(train),
+        "n_train_trained_on": trained_on,
         "n_validation": len(validation),
         "max_steps": params["trainer"]["max_steps"],
         "global_step": int(result.global_step),
@@ -698,10 +701,9 @@ def generate_answers(
     prompt: Mapping[str, Any],
     generation: Mapping[str, Any],
     measures: Mapping[str, Any],
-    train: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Greedy answers to the held-out prompts (bounded by ``max_new_tokens``), with their measures,
-    and the reference answers' loss under the model (:func:`answer_losses`, with ``train``'s ``max_length``).
+    and the reference answers' loss under the model (:func:`answer_losses`).
 
     Returns:
         One row per prompt: NO, language, category, uniqueness, prompt, reference, answer,
@@ -718,7 +720,7 @@ def generate_answers(
     start = time.perf_counter()
     answers = _generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)
     # after generating: the trainer answer_losses builds cannot change how the model generates
-    losses = answer_losses(model, tokenizer, held_out, prompt, train)
+    losses = answer_losses(model, tokenizer, held_out, prompt)
     rows = []
     for record, got, loss in zip(records, answers, losses, strict=True):
         rows.append(

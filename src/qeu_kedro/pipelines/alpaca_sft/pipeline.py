@@ -64,13 +64,13 @@ def create_template() -> Pipeline:
             ),
             Node(
                 generate_answers,
-                ["held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures", f"{P}.train"],
+                ["held_out", "alpaca_base_model", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
                 "answers_before",
                 name="generate_answers_before",
             ),
             Node(
                 generate_answers,
-                ["held_out", "lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures", f"{P}.train"],
+                ["held_out", "lora_adapter", f"{P}.prompt", f"{P}.generation", f"{P}.measures"],
                 "answers_after",
                 name="generate_answers_after",
             ),
