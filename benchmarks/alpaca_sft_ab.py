@@ -31,13 +31,20 @@ def main(path_a: str, path_b: str, stage: str = "after", ngram: int = 4) -> None
     print("| --- | ---: | ---: | ---: | --- |")
     settings = {"bootstrap_resamples": 10_000, "bootstrap_seed": 0}
     direction = {True: "higher is better", False: "lower is better", None: "neither is better"}
+    missing = []
     for measure, higher in _paired({"ngram": ngram}).items():
+        column = f"{measure}_{stage}"
+        if column not in a or column not in b:  # a run made before the measure existed (answer_loss: 2026-12-07)
+            missing.append(measure)
+            continue
         c = paired_change(a[f"{measure}_{stage}"], b[f"{measure}_{stage}"], higher, settings)
         print(
             f"| {measure} ({direction[higher]}) | {c['before']:.4f} | {c['after']:.4f} | "
             f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | {c['verdict']} |"
         )
     print(f"\nn = {len(a)} held-out prompts, 10,000 resamples.")
+    if missing:
+        print(f"Not in both files (runs made before the measure existed), so not compared: {', '.join(missing)}.")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,9 @@ def _run_section(label: str, folder: Path) -> list[str]:
         f"- {t['n_train']} training examples, {t['global_step']} LoRA steps ({t['seconds_per_step']} s/step, "
         f"{t['trainable_parameters']} trainable parameters = {100 * t['trainable_share']:.2f} %); validation chrF by step "
         f"({t['n_validation']} prompts carved from training): {curve}; adapter of step {t['chosen_step']} chosen",
-        f"- {describe_comparison(m['paired']['answer_loss'], ANSWER_LOSS, False)}.",
+        f"- {describe_comparison(m['paired']['answer_loss'], ANSWER_LOSS, False)}."
+        if "answer_loss" in m["paired"]
+        else "- The reference answers' loss: not measured (a run made before 2026-12-07).",
         "",
         "| measure (mean over the held-out prompts) | before | after |",
         "| --- | --- | --- |",

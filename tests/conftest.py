@@ -19,10 +19,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # Figures are saved, never shown: no GUI backend even where a display exists (scripts/*.sh do the same).
 os.environ.setdefault("MPLBACKEND", "Agg")
-# Under pytest-xdist (`-n 2`) each of the two workers computes on one core: two workers each asking
-# for both cores would make torch's OpenMP threads wait on each other. Set before torch is imported.
+# Under pytest-xdist (`-n 2`) the workers share the cores (one each on 2 cores): workers each asking for
+# all cores would make torch's OpenMP threads wait on each other. Set before torch is imported.
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 @pytest.fixture(scope="session")

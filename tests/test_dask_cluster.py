@@ -8,6 +8,7 @@ from qeu_kedro.dask_cluster import local_cluster_arguments, start_client
 from tests.conftest import DASK_IN_PROCESS, REPO
 
 pytest.importorskip("distributed")
+SHIPPED = yaml.safe_load((REPO / "conf" / "dask" / "dask.yml").read_text())["dask"]
 
 
 def listening_addresses() -> set[tuple[str, int]]:
@@ -34,10 +35,11 @@ def servers_of(settings: dict) -> set[tuple[str, int]]:
 @pytest.mark.parametrize(
     "settings",
     [
-        yaml.safe_load((REPO / "conf" / "dask" / "dask.yml").read_text())["dask"],
+        SHIPPED,
         {"local_cluster": {**DASK_IN_PROCESS["local_cluster"], "n_workers": 1}},
+        {"local_cluster": {**SHIPPED["local_cluster"], "processes": False, "n_workers": 1, "host": "127.0.0.1"}},
     ],
-    ids=["shipped-dask-env", "in-process"],
+    ids=["shipped-dask-env", "in-process", "shipped-switched-to-in-process-with-a-host"],
 )
 def test_every_server_of_a_local_cluster_is_on_127_0_0_1_and_a_free_port(settings):
     servers = servers_of(settings)
@@ -54,3 +56,5 @@ def test_a_host_or_address_the_settings_name_is_kept():
     assert kwargs == {"host": "10.0.0.5", "dashboard_address": ":8790"}  # null: LocalCluster's own default
     in_process = local_cluster_arguments({"local_cluster": {"processes": False}})
     assert "host" not in in_process and in_process["worker_dashboard_address"] == "127.0.0.1:0"
+    # an in-process cluster has no host (inproc://): Dask would refuse to start with one
+    assert "host" not in local_cluster_arguments({"local_cluster": {"processes": False, "host": "127.0.0.1"}})

@@ -178,3 +178,31 @@ def test_notebook_names_what_to_run_for_each_missing_dataset(executed):
         assert f"**`{name}` is missing**: run `kedro run --pipeline" in text
     for name in FIGURES + ["base.ridge_metrics", "finetuned.ridge_metrics", "bge_finetune.metrics"]:
         assert f"**`{name}` is missing**" not in text
+
+
+def test_the_alpaca_conclusion_words_each_measure_in_its_own_direction():
+    """The notebook's alpaca_sft cell on a summary the pipeline's own code made (not run above: minutes of
+    training): a lower-is-better measure that fell is a gain, a measure with no better direction is
+    "higher" or "lower", never a gain."""
+    from qeu_kedro.pipelines.alpaca_sft.nodes import compare_before_after
+    from tests.pipelines.alpaca_sft.test_report import MEASURES, TRAIN, answers
+
+    _, summary = compare_before_after(answers(24, False), answers(24, True), TRAIN, MEASURES)
+    code = [cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells if cell.cell_type == "code"]
+    said: list[str] = []
+    namespace: dict = {}
+    exec(next(s for s in code if "def change(" in s), namespace)  # the notebook's helpers
+    namespace.update(
+        load=lambda name, command: summary if name == "alpaca_sft.metrics" else None,
+        show_figure=lambda *args: None,
+        display=lambda *args: None,
+        conclude=lambda *lines: said.append(" ".join(lines)),
+    )
+    exec(next(s for s in code if 'load("alpaca_sft.metrics"' in s), namespace)
+    (text,) = said
+    assert (
+        "changed answer_loss by -0.5000 (95 % interval -0.5000 to -0.5000, n = 24 prompts): "
+        "a gain (the whole interval is below 0, and lower is better)" in text
+    )
+    assert "changed n_chars by +10.0000" in text and "higher (the whole interval is above 0; neither" in text
+    assert "changed chrF against the reference by +0.0000" in text and "no evidence of a gain" in text

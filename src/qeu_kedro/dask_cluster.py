@@ -56,13 +56,15 @@ def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
     machine: the scheduler's HTTP server (health and metrics; the dashboard pages need bokeh) is
     started even with ``dashboard_address=None``, on port 8787 of every interface when the cluster
     runs in-process, so it gets ``127.0.0.1:0`` (a free port); so do the in-process workers' HTTP
-    servers, and worker processes get ``host: 127.0.0.1``. A host or address the settings name is kept.
+    servers, and worker processes get ``host: 127.0.0.1``. A host or address the settings name is kept,
+    except a host for an in-process cluster, which has none.
     """
     kwargs = {key: value for key, value in (settings.get("local_cluster") or {}).items() if value is not None}
     kwargs.setdefault("dashboard_address", f"{LOOPBACK}:0")
     if kwargs.get("processes", True):
-        kwargs.setdefault("host", LOOPBACK)  # scheduler, nannies and workers (in-process: inproc://, no host)
-    else:
+        kwargs.setdefault("host", LOOPBACK)  # scheduler, nannies and workers
+    else:  # in-process: the scheduler talks over inproc://, which has no host (Dask refuses one)
+        kwargs.pop("host", None)
         kwargs.setdefault("worker_dashboard_address", f"{LOOPBACK}:0")
     return kwargs
 

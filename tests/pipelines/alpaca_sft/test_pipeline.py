@@ -44,6 +44,7 @@ def check_outputs(
     assert len(table) == n_prompts == metrics["n_prompts"] and set(table["language"]) == languages
     assert table["answer_before"].notna().all() and table["answer_after"].notna().all()
     assert train["global_step"] == max_steps and train["trainable_share"] < 0.02
+    assert 0 < train["n_train_trained_on"] <= train["n_train"]
     # The checkpoint was chosen on validation chrF among the scored steps (step 0 = before training).
     scored = {p["step"]: p["validation_chrf"] for p in train["validation_chrf_curve"]}
     assert 0 in scored and max_steps in scored and train["chosen_step"] in scored and train["chosen_step"] > 0

@@ -11,6 +11,7 @@ MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
 TRAIN = {
     "base_model": "tiny",
     "n_train": 8,
+    "n_train_trained_on": 7,  # TRL dropped one (its prompt alone filled max_length)
     "n_validation": 2,
     "global_step": 4,
     "chosen_step": 4,
@@ -89,6 +90,7 @@ def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     table, summary = compared
     report = report_markdown(table, summary, MEASURES, cell_chars=40)
     assert "objective: sft; instruction language: native" in report  # how the adapter was trained
+    assert "Model: tiny; 8 (7 trained on) training examples" in report
     header = next(line for line in report.splitlines() if line.startswith("| measure"))
     assert [c.strip() for c in header.strip("|").split("|")] == [
         "measure",

@@ -214,6 +214,7 @@ def test_each_answer_s_loss_is_its_mean_token_cross_entropy_given_its_prompt(lm,
     )
 
 
+@pytest.mark.slow
 def test_a_training_example_trl_drops_is_counted_and_named_in_a_warning(params, tmp_path, caplog):
     from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
 

@@ -786,7 +786,8 @@ def paired_change(
     before: pd.Series, after: pd.Series, higher_is_better: bool | None, measures: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The paired bootstrap of ``after - before`` over the prompts (:func:`qeu_kedro.stats.paired_bootstrap`)
-    as a dict; for a measure with no better direction the verdict is "higher", "lower" or "no evidence"."""
+    as a dict, with ``higher_is_better`` so that a reader of ``metrics.json`` can word it; for a measure
+    with no better direction (None) the verdict is "higher", "lower" or "no evidence"."""
     from qeu_kedro.stats import paired_bootstrap
 
     c = paired_bootstrap(
@@ -798,6 +799,7 @@ def paired_change(
     ).to_dict()
     if higher_is_better is None:
         c["verdict"] = {"better": "higher", "worse": "lower"}.get(c["verdict"], c["verdict"])
+    c["higher_is_better"] = higher_is_better
     return c
 
 
@@ -848,6 +850,7 @@ def compare_before_after(
             for k in (
                 "base_model",
                 "n_train",
+                "n_train_trained_on",
                 "n_validation",
                 "global_step",
                 "chosen_step",
@@ -950,12 +953,18 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     suptitle(
         fig,
         f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
-        f"{t['n_train']} training examples, n = {summary['n_prompts']} held-out prompts; "
+        f"{_trained_on(t)} training examples, n = {summary['n_prompts']} held-out prompts; "
         f"objective: {t['objective']}; instruction language: {t['instruction_language']}",
         fontsize=10,
     )
     fig.tight_layout()
     return fig
+
+
+def _trained_on(train: Mapping[str, Any]) -> str:
+    """``n_train``, and how many of them were trained on where TRL dropped some (:func:`examples_trained_on`)."""
+    kept = train.get("n_train_trained_on", train["n_train"])
+    return str(train["n_train"]) if kept == train["n_train"] else f"{train['n_train']} ({kept} trained on)"
 
 
 def _cell(text: Any, limit: int) -> str:
@@ -1057,7 +1066,7 @@ def report_markdown(
     lines = [
         "# alpaca_sft: before vs after LoRA training",
         "",
-        f"Model: {t['base_model']}; {t['n_train']} training examples, {t['global_step']} steps "
+        f"Model: {t['base_model']}; {_trained_on(t)} training examples, {t['global_step']} steps "
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
         f"validation prompts; objective: {t['objective']}; instruction language: {t['instruction_language']}; "
         f"{summary['n_prompts']} held-out prompts, greedy decoding.",
