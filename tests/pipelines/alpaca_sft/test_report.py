@@ -111,9 +111,9 @@ def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     assert "問0\\|改行 ⏎ あり" in generations[2]
 
 
-def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none(tmp_path):
-    """The catalog's answers_before/after entries: what the model said is read back as written (pandas'
-    default NA strings made an empty answer or the answer "None" NaN, printed as ``nan`` in report.md)."""
+def written_and_read_back(tmp_path, said: list[str], references: list[str]) -> tuple[pd.DataFrame, ...]:
+    """Six prompts' answers before and after (the answers after are ``said``, the references
+    ``references``) saved and loaded through the catalog's own answers_before/after entries."""
     import yaml
     from kedro.io import DataCatalog
 
@@ -125,12 +125,20 @@ def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none
         {name: dict(config[name], filepath=str(tmp_path / f"{name}.csv")) for name in names}
     )
     before, after = answers(6, False), answers(6, True)
-    said = ["", "None", "NA", "nan", "null", "N/A"]  # ended its turn at once, then answers that are these words
     after["answer"] = said
-    before["reference"] = ["None", "NA", "", "答え", "答え", "答え"]
+    before["reference"] = references
     catalog.save(names[0], before)
     catalog.save(names[1], after)
-    loaded_before, loaded_after = catalog.load(names[0]), catalog.load(names[1])
+    return before, after, catalog.load(names[0]), catalog.load(names[1])
+
+
+def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none(tmp_path):
+    """The catalog's answers_before/after entries: what the model said is read back as written (pandas'
+    default NA strings made an empty answer or the answer "None" NaN, printed as ``nan`` in report.md)."""
+    said = ["", "None", "NA", "nan", "null", "N/A"]  # ended its turn at once, then answers that are these words
+    before, after, loaded_before, loaded_after = written_and_read_back(
+        tmp_path, said, ["None", "NA", "", "答え", "答え", "答え"]
+    )
     assert loaded_after["answer"].tolist() == said
     assert loaded_before["reference"].tolist() == before["reference"].tolist()
     pd.testing.assert_frame_equal(loaded_after, after, check_dtype=False)
@@ -142,6 +150,16 @@ def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none
     rows = report.split("## Generations")[1].strip().splitlines()[2:]
     assert [[c.strip() for c in row.strip("|").split(" | ")][-1] for row in rows] == said
     assert "| None " in rows[0] and "nan" not in rows[0] + rows[1]
+
+
+def test_answers_that_are_all_numbers_are_read_back_as_text(tmp_path):
+    """Held-out math prompts answered "42", "3.0", "007": read back as numbers they would lose their form
+    ("007" -> 7) and stop being strings the report and the measures can read."""
+    said, references = ["42", "3.0", "007", "1e3", "-5", "12"], ["42", "3", "7", "1000", "-5", "12"]
+    _, _, loaded_before, loaded_after = written_and_read_back(tmp_path, said, references)
+    assert loaded_after["answer"].tolist() == said and loaded_before["reference"].tolist() == references
+    table, _ = compare_before_after(loaded_before, loaded_after, TRAIN, MEASURES)
+    assert table["answer_after"].tolist() == said and table["reference"].tolist() == references
 
 
 def test_each_language_gets_its_own_paired_interval_except_a_single_prompt():

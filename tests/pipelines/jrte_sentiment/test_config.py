@@ -102,3 +102,43 @@ def test_level1_through_transformers_pipeline_on_a_local_2_class_model(tmp_path)
     assert (out["predicted"] == "normal").tolist() == (out["confidence"] < params["mapping"]["unsure_below"]).tolist()
     with pytest.raises(ValueError, match="level1.method"):
         predict_level1(test, folder, {**params, "method": "nope"}, TASK)
+
+
+@pytest.mark.parametrize(
+    "entry", ["jrte_sentiment.{run}.predictions", "jrte_sentiment.seed_ensemble.member_predictions"]
+)
+def test_predictions_are_read_back_as_written(entry, tmp_path):
+    """A prediction table goes to CSV between nodes. Class names, ids and texts that look like numbers or
+    like pandas' NA words ("1", "1000", "NA") must come back as the same text; read back as numbers,
+    every sentence fell outside the configured classes and macro-F1 dropped to 0 with no error."""
+    from kedro.io import DataCatalog
+
+    from qeu_kedro.pipelines.jrte_sentiment.report import classification_metrics
+
+    config = dict(load_config(REPO)[entry], filepath=str(tmp_path / "predictions.csv"))
+    name = entry.replace("{run}", "level2")
+    catalog = DataCatalog.from_config({name: config})
+    task = {"corpus": "stars", "classes": [{"value": v, "name": n} for v, n in ((1, "1"), (2, "2"), (3, "NA"))]}
+    names = ["1", "2", "NA"]
+    rows = 30
+    written = pd.DataFrame(
+        {
+            "split": ["test"] * rows,
+            "id": [str(1000 + i) for i in range(rows)],
+            "text": ["None" if i % 7 == 0 else str(i) for i in range(rows)],
+            "true": [names[i % 3] for i in range(rows)],
+            "predicted": [names[i % 3] if i % 5 else names[(i + 1) % 3] for i in range(rows)],
+            "confidence": [0.9] * rows,
+        }
+    )
+    catalog.save(name, written)
+    loaded = catalog.load(name)
+    pd.testing.assert_frame_equal(
+        loaded.astype({c: object for c in ("split", "id", "text", "true", "predicted")}),
+        written.astype({c: object for c in ("split", "id", "text", "true", "predicted")}),
+    )
+    stats = {"n_resamples": 50, "confidence": 0.95, "seed": 0}
+    assert classification_metrics(loaded, task, stats)["macro_f1"] == pytest.approx(
+        classification_metrics(written, task, stats)["macro_f1"]
+    )
+    assert classification_metrics(loaded, task, stats)["macro_f1"] > 0.5

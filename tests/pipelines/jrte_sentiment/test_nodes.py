@@ -152,7 +152,11 @@ def test_confusion_figure_and_report_carry_the_label_names():
     assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
     assert [t.get_text() for t in ax.get_yticklabels()] == NAMES
     title = ax.get_title()
-    assert "Level 2" in title and PARAMS["level2"]["model"][:20] in title.replace("\n", " ") and "n = 6" in title
+    assert (
+        title.startswith("jrte_sentiment · Level 2")
+        and PARAMS["level2"]["model"][:20] in title.replace("\n", " ")
+        and "n = 6" in title
+    )
     assert metrics["model"] == PARAMS["level2"]["model"]
 
 
@@ -285,6 +289,7 @@ def test_error_analysis_lists_every_error_and_summarises_it():
     assert summary["error_rate"]["train"] == pytest.approx(0.5)
     assert "| test    | positive | normal      |       1 |" in report
     assert len(fig.axes) == 3 and "tiny model" in fig._suptitle.get_text()
+    assert fig._suptitle.get_text().startswith("jrte_sentiment · Level 3")
 
 
 def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):
@@ -329,7 +334,12 @@ def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs()
     ticks = fig.axes[0].get_xticks()
     assert np.allclose(ticks, np.round(ticks))
     title = fig._suptitle.get_text()
-    assert "Level 4" in title and "tiny model" in title and TASK["corpus"] in title and "train n = 30" in title
+    assert (
+        title.startswith("jrte_sentiment · Level 4")
+        and "tiny model" in title
+        and TASK["corpus"] in title
+        and "train n = 30" in title
+    )
     assert fig.axes[0].get_legend() is not None
 
 
@@ -525,7 +535,7 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 3 dev sentences)" in text
     assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
     assert f"on dev the difference is {dev['verdict']}" in text
-    assert "test n = 6" in fig.axes[0].get_title()
+    assert "test n = 6" in fig.axes[0].get_title() and fig.axes[0].get_title().startswith("jrte_sentiment · Level 5")
 
 
 def test_compare_improvements_refuses_a_candidate_without_a_description():

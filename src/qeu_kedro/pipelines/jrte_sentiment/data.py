@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 #: The columns every prediction table starts with (``p_<class>`` columns follow when the model gives them).
 PREDICTION_COLUMNS = ["split", "id", "text", "true", "predicted", "confidence", "length", "agreement"]
 
+NAMESPACE = "jrte_sentiment"  # the pipeline's namespace: its datasets' and parameters' names and its figures' titles
 DATASET = "pn"
 
 

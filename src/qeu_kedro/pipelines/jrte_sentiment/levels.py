@@ -11,6 +11,7 @@ import pandas as pd
 from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import signed
 
+from .data import NAMESPACE
 from .model import run_trainer
 from .report import (
     _pyplot,
@@ -70,7 +71,7 @@ def plot_loss_curves(
     some = runs[0][1] if runs else {"n_train": 0, "n_dev": 0}
     suptitle(
         fig,
-        f"Level 4: loss per epoch, {model} — {task['corpus']}, train n = {some.get('n_train')}, "
+        f"{NAMESPACE} · Level 4: loss per epoch, {model} — {task['corpus']}, train n = {some.get('n_train')}, "
         f"dev n = {some.get('n_dev')}",
         fontsize=11,
     )
@@ -334,6 +335,6 @@ def compare_improvements(
     ax.set_ylabel("candidate − Level 2 (test)")
     n = len(level2_predictions[level2_predictions["split"] == "test"])
     kept = f"; kept by dev: {keep.replace('_', ' ')}" if keep else ""
-    ax.set_title(f"Level 5 vs Level 2: {model} — {task['corpus']}, test n = {n}{kept}", fontsize=10)
+    ax.set_title(f"{NAMESPACE} · Level 5 vs Level 2: {model} — {task['corpus']}, test n = {n}{kept}", fontsize=10)
     fig.tight_layout()
     return metrics, "\n".join(lines), fig

@@ -14,7 +14,7 @@ other seeds and averages those models with Level 2. The last node writes the cou
 from kedro.pipeline import Node, Pipeline
 
 from .course import course_inputs, course_report
-from .data import check_pn, split_pn
+from .data import NAMESPACE, check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
 from .model import (
     average_runs,
@@ -26,7 +26,6 @@ from .model import (
 )
 from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
-NAMESPACE = "jrte_sentiment"
 RUNS = ("level2", "baseline", "soft_labels", "weighted_soft_labels")
 # Level 5 candidates, in the order of the reports: their predictions are `<candidate>.predictions`.
 CANDIDATES = ("decision_rule", "soft_labels", "weighted_soft_labels", "ensemble", "seed_ensemble")

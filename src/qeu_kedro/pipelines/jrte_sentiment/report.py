@@ -17,7 +17,7 @@ import pandas as pd
 from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import VERDICT_SENTENCE, bootstrap_statistic_interval, paired_bootstrap_statistic
 
-from .data import PREDICTION_COLUMNS, class_names
+from .data import NAMESPACE, PREDICTION_COLUMNS, class_names
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ def paired_comparison(
 
 
 def title_of(params: dict[str, Any], task: dict[str, Any], n: int, split: str = "test") -> str:
-    """What every figure's title says: level, model, data and n."""
-    return f"{params['level']}: {params['model']} — {task['corpus']}, {split} n = {n}"
+    """What every figure's title says: the pipeline's namespace, level, model, data and n."""
+    return f"{NAMESPACE} · {params['level']}: {params['model']} — {task['corpus']}, {split} n = {n}"
 
 
 def confusion_figure(predictions: pd.DataFrame, names: list[str], title: str, ax: Any = None) -> Any:
@@ -528,7 +528,7 @@ def analyse_errors(
         pair_table.plot.barh(ax=axes[2])
     axes[2].set_title("Misclassified samples by (true → predicted)", fontsize=10)
     axes[2].set_xlabel("count")
-    suptitle(fig, f"Level 3: errors of {model} — {task['corpus']}, {n_text}", fontsize=11)
+    suptitle(fig, f"{NAMESPACE} · Level 3: errors of {model} — {task['corpus']}, {n_text}", fontsize=11)
     fig.tight_layout()
     return errors, summary, fig, _error_report(summary, errors, params, model)
 
