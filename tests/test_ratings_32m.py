@@ -27,6 +27,17 @@ def test_movie_popularity_is_heavy_tailed():
     assert top[0] < 0.01
 
 
+def test_distinct_draws_keep_each_users_movies_distinct_and_follow_popularity():
+    rng = np.random.default_rng(0)
+    p = np.array([0.7, 0.1, 0.1, 0.05, 0.05])
+    user_id = np.repeat([1, 2, 3], [5, 3, 1])  # user 1 rates every movie; user 3 one
+    movie = G.distinct_draws(rng, user_id, p)
+    assert sorted(movie[:5]) == [0, 1, 2, 3, 4] and len(set(movie[5:8])) == 3
+    # one rating per user: plain draws by popularity
+    many = G.distinct_draws(rng, np.arange(20_000), p)
+    assert np.bincount(many, minlength=5) / 20_000 == pytest.approx(p, abs=0.02)
+
+
 def test_writes_partitioned_parquet_sorted_by_user(tmp_path):
     info = G.write(tmp_path, n_rows=60_000, partition_rows=25_000, seed=1, embedding_dim=4)
     files = sorted((tmp_path / "ratings").glob("part-*.parquet"))
@@ -35,6 +46,8 @@ def test_writes_partitioned_parquet_sorted_by_user(tmp_path):
     assert list(ratings.columns) == ["user_id", "movie_id", "rating", "timestamp"]
     assert len(ratings) == 60_000 and ratings["user_id"].is_monotonic_increasing
     assert ratings["rating"].between(1, 5).all() and ratings["movie_id"].between(1, G.N_MOVIES).all()
+    # each user rates a movie once, as in MovieLens (the ridge's checks refuse a repeated pair)
+    assert not ratings.duplicated(["user_id", "movie_id"]).any()
     # a user's ratings are never split over two partitions
     firsts = [pd.read_parquet(f)["user_id"] for f in files]
     assert all(a.max() < b.min() for a, b in pairwise(firsts))

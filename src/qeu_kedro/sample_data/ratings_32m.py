@@ -7,7 +7,8 @@ that shape at any size: 87,585 movies, users in proportion to the rows (200,948 
 each user rating at least 20 movies (as MovieLens keeps only such users), user activity
 log-normal (a long tail of very active users), movie popularity Zipf-Mandelbrot
 (``p ∝ (rank + 50)^-1``: a few movies rated by a large share of users, most by few).
-Ratings are whole stars from a linear model of the movie's embedding, the user's
+Each user rates a movie at most once (as in MovieLens; the ridge's check refuses a repeated
+pair). Ratings are whole stars from a linear model of the movie's embedding, the user's
 occupation and noise, so the ridge finds something.
 
 It writes, under ``--out``:
@@ -87,6 +88,18 @@ def users_table(n_users: int, seed: int) -> pd.DataFrame:
     )
 
 
+def distinct_draws(rng: np.random.Generator, user_id: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """A movie (index into ``p``) for each rating, drawn by popularity ``p``, no user rating a movie
+    twice (as in MovieLens): repeated draws of a user are drawn again until none is left."""
+    movie = rng.choice(len(p), size=len(user_id), p=p)
+    key = user_id.astype(np.int64) * len(p)
+    while True:
+        repeated = pd.Series(key + movie).duplicated().to_numpy()
+        if not repeated.any():
+            return movie
+        movie[repeated] = rng.choice(len(p), size=int(repeated.sum()), p=p)
+
+
 def write(
     out: Path, n_rows: int, partition_rows: int = 1_000_000, seed: int = 0, embedding_dim: int = EMBEDDING_DIM
 ) -> dict[str, float]:
@@ -115,7 +128,7 @@ def write(
     for part, (a, b) in enumerate(pairwise(bounds)):
         prng = np.random.default_rng([seed, part])
         user_id = np.repeat(np.arange(a + 1, b + 1), counts[a:b])
-        movie_id = ids[prng.choice(N_MOVIES, size=len(user_id), p=p)]
+        movie_id = ids[distinct_draws(prng, user_id, p)]
         score = 3.5 + effect[movie_id - 1] + user_effect[user_id - 1] + prng.normal(0, 0.9, len(user_id))
         pd.DataFrame(
             {

@@ -145,6 +145,50 @@ def test_a_bad_partition_is_named_with_column_and_row():
         P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, PARAMS)
 
 
+def unique_pairs(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``ratings`` with each (user, movie) pair once (random_inputs draws pairs with replacement)."""
+    return ratings.drop_duplicates(["user_id", "movie_id"], ignore_index=True)
+
+
+@pytest.mark.parametrize(("repeat_from", "repeat_to", "partition", "row"), [(5, 250, 2, 50), (210, 250, 2, 50)])
+def test_a_pair_rated_twice_is_named_by_partition_and_row(repeat_from, repeat_to, partition, row):
+    """Across partitions (row 5 of partition 0 repeated in partition 2) and within one (rows 10 and 50
+    of partition 2): the in-memory check_ratings refuses both, so must the partitioned one."""
+    ratings, _, _ = random_inputs(seed=5, n_ratings=330)
+    ratings = unique_pairs(ratings).iloc[:300].copy()
+    parts = dd.from_pandas(ratings, npartitions=3, sort=False)
+    assert P.check_partitioned_ratings(parts) is parts
+    ratings.loc[repeat_to, ["user_id", "movie_id"]] = ratings.loc[repeat_from, ["user_id", "movie_id"]].to_numpy()
+    first = f"partition {repeat_from // 100}, row {repeat_from % 100}"
+    with pytest.raises(
+        RawDataError, match=rf"partition {partition}\)'.*user_id, movie_id.*row {row} .*first seen in {first}"
+    ):
+        P.check_partitioned_ratings(dd.from_pandas(ratings, npartitions=3, sort=False))
+    with pytest.raises(RawDataError, match="duplicate key"):
+        nodes.check_ratings(ratings, PARAMS)
+
+
+def test_the_partitioned_join_loss_is_checked_as_in_memory():
+    """random_inputs rates 10 movies that have no embedding: over max_join_loss = 0 both paths refuse, naming
+    the first lost rating (in memory: its row; partitioned: its partition and row)."""
+    ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
+    strict = {**PARAMS, "max_join_loss": 0.0}
+    lost = np.flatnonzero(~ratings["movie_id"].isin(embeddings["movie_id"]).to_numpy())
+    with pytest.raises(RawDataError, match=rf"'ratings', column 'movie_id', row {lost[0]} .*max_join_loss") as memory:
+        nodes.build_model_input(ratings, users, embeddings, strict)
+    first = lost[0]
+    with pytest.raises(
+        RawDataError, match=rf"partition {first // 100}\)', column 'movie_id', row {first % 100} "
+    ) as parts:
+        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, strict)
+    # the same count, share and missing ids in both messages
+    assert str(memory.value).split("):", 1)[1] == str(parts.value).split("):", 1)[1]
+    share = len(lost) / len(ratings)
+    P.build_partitioned_input(
+        dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, {**PARAMS, "max_join_loss": share}
+    )
+
+
 def test_scatter_sample_is_every_rating_when_they_fit():
     ratings, users, embeddings = random_inputs(seed=6, n_ratings=500)
     design, _ = nodes.build_model_input(ratings, users, embeddings, PARAMS)

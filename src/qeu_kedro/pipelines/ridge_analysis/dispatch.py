@@ -32,9 +32,14 @@ __all__ = [
 
 
 def check_ratings(ratings: Any, params: dict[str, Any]) -> Any:
-    """:func:`.nodes.check_ratings`; partitioned ratings pass through: ``build_model_input``
-    checks each partition in its pass (with the same ``rating_step``)."""
-    return ratings if is_partitioned(ratings) else nodes.check_ratings(ratings, params)
+    """:func:`.nodes.check_ratings`; on partitioned ratings, :func:`.partitioned.check_partitioned_ratings`
+    (each (user, movie) pair once across the partitions), and ``build_model_input`` checks each
+    partition's columns in its pass (with the same ``rating_step``)."""
+    return (
+        partitioned.check_partitioned_ratings(ratings)
+        if is_partitioned(ratings)
+        else nodes.check_ratings(ratings, params)
+    )
 
 
 def build_model_input(
@@ -42,8 +47,7 @@ def build_model_input(
 ) -> tuple[Any, dict[str, int]]:
     """:func:`.nodes.build_model_input`, or :func:`.partitioned.build_partitioned_input` on a Dask DataFrame.
 
-    The join-loss check (``max_join_loss``) runs on the in-memory path; the partitioned path counts
-    the dropped ratings in its report but does not check the share.
+    Both check the join loss (``max_join_loss``).
     """
     if is_partitioned(ratings):
         return partitioned.build_partitioned_input(ratings, users, movie_embeddings, params)

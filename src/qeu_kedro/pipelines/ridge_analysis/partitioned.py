@@ -33,6 +33,7 @@ from scipy import sparse
 from qeu_kedro.validation import check_table, fail
 
 from .nodes import (
+    RATING_KEY,
     TARGET,
     RatingDesign,
     RidgeStats,
@@ -297,12 +298,51 @@ def _scan_partition(
         fail(dataset, "user_id", i, f"user {users[i]} is not in 'users'")
     movies = part["movie_id"].to_numpy()
     _, kept = _lookup(movie_ids, movies)
+    lost = np.flatnonzero(~kept)
     return {
         "n_in": len(part),
         "n_kept": int(kept.sum()),
         "users": np.unique(users[kept]),
         "movies": np.unique(movies[kept]),
+        "lost_movies": pd.unique(movies[lost]),  # in order of appearance, as the in-memory message
+        "first_lost_row": int(lost[0]) if len(lost) else None,
     }
+
+
+def _pair_rows(part: pd.DataFrame, user: Any, movie: Any) -> np.ndarray:
+    """Rows (0-based, in the partition) where ``user`` rated ``movie``."""
+    return np.flatnonzero((part["user_id"].to_numpy() == user) & (part["movie_id"].to_numpy() == movie))
+
+
+def check_partitioned_ratings(ratings: Any) -> Any:
+    """The partitioned counterpart of :func:`.nodes.check_ratings`' unique key: each (user, movie) pair
+    rated once across all partitions (a repeat would count the pair twice in the fit).
+
+    One pass: the pairs are counted by a hash-partitioned groupby (``split_out`` = the number of
+    partitions, so no worker holds every pair). The other checks of each partition (rating columns,
+    unknown users) run in :func:`build_partitioned_input`'s pass. A repeated pair is then located
+    (a second pass, only on failure) and named by partition and row.
+    """
+    import dask
+    from dask import delayed
+
+    key = list(RATING_KEY)
+    counts = ratings[key].assign(n=1).groupby(key)["n"].sum(split_out=max(1, ratings.npartitions))
+    repeated = counts[counts > 1].head(1, npartitions=-1)
+    if repeated.empty:
+        return ratings
+    user, movie = repeated.index[0]
+    found = dask.compute(*[delayed(_pair_rows)(p, user, movie) for p in ratings.to_delayed()])
+    places = [(i, int(row)) for i, rows in enumerate(found) for row in rows]
+    (first_part, first_row), (part, row) = places[0], places[1]
+    fail(
+        f"ratings (partition {part})",
+        ", ".join(key),
+        row,
+        f"duplicate key ({', '.join(key)}) = ({user}, {movie}) (first seen in partition {first_part}, row {first_row})",
+        "Each combination may appear only once: remove or merge the repeated rows.",
+    )
+    return ratings  # not reached: fail raises
 
 
 def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndarray) -> pd.DataFrame:
@@ -318,6 +358,26 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
     )
 
 
+def _check_partitioned_join_loss(scans: list[dict[str, Any]], n_in: int, n_kept: int, max_share: float | None) -> None:
+    """:func:`.nodes.check_join_loss` from the partitions' counts: fail when more than ``max_share`` of
+    the ratings are of movies without an embedding, naming the first such rating's partition and row."""
+    share = (n_in - n_kept) / n_in if n_in else 0.0
+    if max_share is None or share <= max_share:
+        return
+    missing = pd.unique(np.concatenate([s["lost_movies"] for s in scans]))
+    part = next(i for i, s in enumerate(scans) if s["first_lost_row"] is not None)
+    fail(
+        f"ratings (partition {part})",
+        "movie_id",
+        scans[part]["first_lost_row"],
+        f"{n_in - n_kept} of {n_in} ratings ({share:.1%}) are of movies not in 'movies' / the embeddings, "
+        f"more than ridge_analysis.max_join_loss = {max_share:.1%}; {len(missing)} movie ids are missing, "
+        f"the first: {[int(m) for m in missing[:10]]}",
+        "Check that the movies file is complete, or raise max_join_loss in parameters_ridge_analysis.yml "
+        "if these movies are expected to have no overview.",
+    )
+
+
 def build_partitioned_input(
     ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[PartitionedDesign, dict[str, int]]:
@@ -326,8 +386,8 @@ def build_partitioned_input(
     The pass checks each partition (rating columns, unknown users) and collects the users and
     movies with a kept rating. The feature tables are then built by :func:`.nodes.build_model_input`
     itself, on a stand-in ratings table holding exactly those users and movies (the tables depend
-    on nothing else), so columns and their order are the in-memory ones. ``params``: ``rating_step``
-    and ``user_features``, as in memory (``max_join_loss`` is not checked here).
+    on nothing else), so columns and their order are the in-memory ones. ``params``: ``rating_step``,
+    ``user_features`` and ``max_join_loss`` (checked on the pass's counts), as in memory.
     """
     import dask
     from dask import delayed
@@ -346,6 +406,7 @@ def build_partitioned_input(
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
     if n_kept.sum() == 0:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
+    _check_partitioned_join_loss(scans, n_in, int(n_kept.sum()), params.get("max_join_loss"))
     user_ids = np.unique(np.concatenate([s["users"] for s in scans]))
     movie_ids = np.unique(np.concatenate([s["movies"] for s in scans]))
     # Stand-in ratings: every kept user and movie once (the shorter list repeated).
@@ -357,7 +418,8 @@ def build_partitioned_input(
             TARGET: np.ones(size, dtype=np.int64),
         }
     )
-    # The stand-in holds only movies with an embedding: its join loses nothing (max_join_loss passes).
+    # The stand-in holds only movies with an embedding: its join loses nothing (max_join_loss, checked
+    # above on the real counts, passes).
     small, _ = build_model_input(stand_in, users, movie_embeddings, params)
     # build_model_input keeps the users' and movies' table order; rows here index sorted ids.
     user_features = small.user_features.sort_index()
