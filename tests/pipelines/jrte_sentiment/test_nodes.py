@@ -459,18 +459,73 @@ def test_the_decision_rule_is_tuned_on_dev_and_applied_to_test():
         probs=[[0.1, 0.4, 0.5], [0.1, 0.42, 0.48], [0.05, 0.15, 0.8], [0.8, 0.1, 0.1]],
     )
     test = predictions(["normal", "positive"], ["positive", "positive"], probs=[[0.1, 0.4, 0.5], [0.1, 0.2, 0.7]])
-    tuned, rule = tune_class_bias(
-        pd.concat([dev, test]), {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.1]}, TASK
-    )
+    rule_params = {
+        "enabled": True,
+        "class": "normal",
+        "grid": [-1.0, 1.0, 0.1],
+        "cross_fit_folds": 5,
+        "cross_fit_seed": 0,
+    }
+    tuned, rule = tune_class_bias(pd.concat([dev, test]), rule_params, TASK)
     # the smallest bias that makes both dev normals normal without the positive: log(0.5/0.4) = 0.223 -> 0.3
     assert rule["bias"] == pytest.approx(0.3) and rule["dev_macro_f1"] == pytest.approx(1.0)
     assert tuned[tuned["split"] == "test"]["predicted"].tolist() == ["normal", "positive"]
+    # 4 dev sentences are too few for 5 folds: the dev predictions are the in-sample ones, and say so
+    assert rule["dev_predictions"] == "in-sample"
+    assert tuned[tuned["split"] == "dev"]["predicted"].tolist() == ["normal", "normal", "positive", "negative"]
     off, info = tune_class_bias(
         pd.concat([dev, test]), {"enabled": False, "class": "normal", "grid": [-1, 1, 0.1]}, TASK
     )
     assert off.empty and info == {"enabled": False}
     with pytest.raises(ValueError, match="not a class of the task"):
         tune_class_bias(pd.concat([dev, test]), {"enabled": True, "class": "neutral", "grid": [-1, 1, 0.1]}, TASK)
+
+
+def borderline_dev(n: int, seed: int) -> pd.DataFrame:
+    """``n`` dev sentences whose "normal" probability is close to the top one, half of them truly normal."""
+    rng = np.random.default_rng(seed)
+    p_normal = rng.uniform(0.30, 0.45, n)
+    p_positive = rng.uniform(0.45, 0.55, n)
+    probs = np.column_stack([1 - p_normal - p_positive, p_normal, p_positive])
+    true = np.where(rng.random(n) < 0.5, "normal", "positive")
+    return predictions(list(true), ["positive"] * n, split="dev", probs=probs)
+
+
+def test_the_decision_rule_predicts_each_dev_sentence_without_its_own_label():
+    """Cross-fitted dev predictions: a dev sentence's prediction comes from a bias tuned on the other
+    folds, so changing that sentence's own label never changes it. Tuned in-sample (one fold), it does
+    for some sentence: that is how a tuned rule scores above Level 2 on dev whatever it does elsewhere."""
+    params = {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.05], "cross_fit_folds": 5, "cross_fit_seed": 3}
+    in_sample_params = {**params, "cross_fit_folds": 1}
+    changed_in_sample = 0
+    for seed in (0, 1):
+        dev = borderline_dev(40, seed)
+        tuned, rule = tune_class_bias(dev, params, TASK)
+        assert rule["dev_predictions"] == "cross-fitted" and len(rule["fold_biases"]) == 5
+        in_sample = tune_class_bias(dev, in_sample_params, TASK)[0]
+        for i in range(len(dev)):
+            flipped = dev.copy()
+            flipped.loc[i, "true"] = "negative" if dev.loc[i, "true"] == "normal" else "normal"
+            assert tune_class_bias(flipped, params, TASK)[0].loc[i, "predicted"] == tuned.loc[i, "predicted"]
+            changed_in_sample += (
+                tune_class_bias(flipped, in_sample_params, TASK)[0].loc[i, "predicted"] != in_sample.loc[i, "predicted"]
+            )
+        # the same seed deals the same folds: the same output
+        pd.testing.assert_frame_equal(tune_class_bias(dev, params, TASK)[0], tuned)
+    assert changed_in_sample > 0
+
+
+def test_a_bias_that_helps_everywhere_helps_on_the_cross_fitted_dev_too():
+    """Every truly normal sentence has p(normal) just below p(positive), every positive one far below:
+    each fold's bias lifts exactly the normals, and the cross-fitted dev predictions are all right."""
+    n = 30
+    true = ["normal" if i % 2 else "positive" for i in range(n)]
+    probs = [[0.1, 0.42, 0.48] if t == "normal" else [0.1, 0.1, 0.8] for t in true]
+    dev = predictions(true, ["positive"] * n, split="dev", probs=probs)
+    params = {"enabled": True, "class": "normal", "grid": [-1.0, 1.0, 0.1], "cross_fit_folds": 3, "cross_fit_seed": 0}
+    tuned, rule = tune_class_bias(dev, params, TASK)
+    assert rule["dev_predictions"] == "cross-fitted" and all(b > 0 for b in rule["fold_biases"])
+    assert tuned["predicted"].tolist() == true
 
 
 def test_soft_cross_entropy_on_known_cases():
@@ -528,7 +583,26 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
     assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
-    assert "**[fact]** The bias chosen on dev for 'normal' is +0.30." in text
+    assert "**[fact]** The bias chosen on dev for 'normal' is +0.30 (applied to test)." in text
+    assert "**[possibility]** Its dev macro-F1 is scored on the sentences the bias was tuned on" in text
+    cross_fitted = {
+        "enabled": True,
+        "class": "normal",
+        "bias": 0.3,
+        "dev_macro_f1": 0.9,
+        "dev_predictions": "cross-fitted",
+        "cross_fit_folds": 2,
+        "fold_biases": [0.2, 0.4],
+    }
+    text_cf = compare_improvements(
+        level2, cross_fitted, PARAMS["level5"], "tiny model", TASK, STATS, decision_rule=rule
+    )[1]
+    assert (
+        "**[fact]** Its dev predictions are cross-fitted: each of 2 dev folds is predicted with the bias tuned "
+        "on the other folds (+0.20, +0.40)"
+        in text_cf
+        and "(tuned and scored on all of dev: 0.9000)" in text_cf
+    )
     # the dev pick with its paired dev interval: on 3 dev sentences it is a point estimate, not a gain
     dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
     assert dev["n"] == 3 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])

@@ -291,10 +291,28 @@ def compare_improvements(
         if key == "decision_rule":
             sentences.append(
                 fact(
-                    f"The bias chosen on dev for '{rule['class']}' is {rule['bias']:+.2f}.",
+                    f"The bias chosen on dev for '{rule['class']}' is {rule['bias']:+.2f} (applied to test).",
                     rule["bias"],
                 )
             )
+            if rule.get("dev_predictions") == "cross-fitted":
+                biases = ", ".join(f"{b:+.2f}" for b in rule["fold_biases"])
+                sentences.append(
+                    fact(
+                        f"Its dev predictions are cross-fitted: each of {rule['cross_fit_folds']} dev folds is "
+                        f"predicted with the bias tuned on the other folds ({biases}), so the dev macro-F1 above "
+                        f"is not scored on the sentences the bias was tuned on (tuned and scored on all of dev: "
+                        f"{rule['dev_macro_f1']:.4f}).",
+                        rule["cross_fit_folds"],
+                    )
+                )
+            else:
+                sentences.append(
+                    possibility(
+                        "Its dev macro-F1 is scored on the sentences the bias was tuned on (too few dev "
+                        "sentences to cross-fit), so it may overstate the rule against the other candidates."
+                    )
+                )
         sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")
         lines.append(render(sentences))
     if keep:

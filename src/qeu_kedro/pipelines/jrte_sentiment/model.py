@@ -12,6 +12,7 @@ from qeu_kedro.datasets import ModelHandle
 from qeu_kedro.weights import average_state_dicts  # imports torch only when called
 
 from .data import PREDICTION_COLUMNS, class_names
+from .report import class_codes, macro_f1_codes
 
 logger = logging.getLogger(__name__)
 
@@ -528,54 +529,88 @@ def apply_class_bias(predictions: pd.DataFrame, names: list[str], target: str, b
     return out
 
 
+def _best_class_bias(
+    dev: pd.DataFrame, names: list[str], target: str, grid: np.ndarray
+) -> tuple[float, float, list[float]]:
+    """The bias of ``grid`` with the highest macro-F1 on ``dev`` (among equals, the one closest to 0),
+    its macro-F1, and the macro-F1 of every grid point (:func:`apply_class_bias`'s rule, from confusion counts)."""
+    logp = np.log(np.clip(dev[[f"p_{n}" for n in names]].to_numpy(dtype=np.float64), 1e-12, None))
+    true, column, k = class_codes(dev["true"], names), names.index(target), len(names)
+    scores = []
+    for b in grid:
+        shifted = logp.copy()
+        shifted[:, column] += b
+        scores.append(macro_f1_codes(true, shifted.argmax(1), k))
+    best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(grid[i])))
+    return float(grid[best]), scores[best], scores
+
+
 def tune_class_bias(
     predictions: pd.DataFrame, params: dict[str, Any], task: dict[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Level 5 decision rule: the bias on ``params["class"]``'s logit that maximises dev macro-F1, applied to every split.
+    """Level 5 decision rule: the bias on ``params["class"]``'s logit that maximises dev macro-F1.
 
     The grid is ``params["grid"]`` (``[start, stop, step]``); among equal dev macro-F1 the
-    bias closest to 0 wins, so no change is made without a gain on dev.
-    """
-    from sklearn.metrics import f1_score
+    bias closest to 0 wins, so no change is made without a gain on dev. The test (and any other
+    non-dev) predictions use the bias tuned on the whole dev split.
 
+    The dev predictions are cross-fitted, so that the dev split can still judge the rule against the
+    other candidates: the dev sentences are dealt into ``params["cross_fit_folds"]`` folds (seeded by
+    ``params["cross_fit_seed"]``) and each fold is predicted with the bias tuned on the other folds.
+    Tuned and scored on the same sentences, the rule could never score below Level 2 on dev (a bias
+    of 0 is Level 2 itself), whatever it does on new sentences. With fewer than two dev sentences a
+    fold, the dev predictions are the in-sample ones, and ``dev_predictions`` says so.
+    """
     if not params["enabled"]:
         return predictions.iloc[0:0], {"enabled": False}
     names = class_names(task)
     target = params["class"]
     if target not in names:
         raise ValueError(f"level5.decision_rule.class {target!r} is not a class of the task ({names}).")
-    dev = predictions[predictions["split"] == "dev"]
+    is_dev = (predictions["split"] == "dev").to_numpy()
+    dev = predictions[is_dev]
     if dev.empty:
         raise ValueError("the decision rule is tuned on dev: the Level 2 predictions hold no dev split.")
     start, stop, step = params["grid"]
     grid = np.round(np.arange(start, stop + step / 2, step), 6)
-    scores = [
-        f1_score(
-            dev["true"],
-            apply_class_bias(dev, names, target, b)["predicted"],
-            labels=names,
-            average="macro",
-            zero_division=0,
+    bias, best, scores = _best_class_bias(dev, names, target, grid)
+    out = apply_class_bias(predictions, names, target, bias)
+
+    folds = int(params["cross_fit_folds"])
+    tuned: dict[str, Any] = {"enabled": True, "class": target, "bias": bias, "dev_macro_f1": best}
+    if folds >= 2 and len(dev) >= 2 * folds:
+        fold_of = np.random.default_rng(params["cross_fit_seed"]).permutation(len(dev)) % folds
+        dev_rows = np.flatnonzero(is_dev)
+        columns = [out.columns.get_loc(c) for c in ("predicted", "confidence")]
+        fold_biases = []
+        for k in range(folds):
+            fold_bias = _best_class_bias(dev.iloc[fold_of != k], names, target, grid)[0]
+            held = dev_rows[fold_of == k]
+            out.iloc[held, columns] = apply_class_bias(predictions.iloc[held], names, target, fold_bias)[
+                ["predicted", "confidence"]
+            ].to_numpy()
+            fold_biases.append(fold_bias)
+        tuned.update(dev_predictions="cross-fitted", cross_fit_folds=folds, fold_biases=fold_biases)
+    else:
+        logger.warning(
+            "Decision rule: %s; its dev predictions are scored on the sentences the bias was tuned on "
+            "(an optimistic dev macro-F1 for choosing among the Level 5 candidates)",
+            f"{len(dev)} dev sentences are too few for {folds} cross-fitting folds"
+            if folds >= 2
+            else "cross-fitting is off (cross_fit_folds < 2)",
         )
-        for b in grid
-    ]
-    best = max(range(len(grid)), key=lambda i: (round(scores[i], 12), -abs(grid[i])))
-    bias = float(grid[best])
+        tuned.update(dev_predictions="in-sample")
     logger.info(
-        "Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f)",
+        "Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f); dev predictions %s%s",
         bias,
         target,
-        scores[best],
+        best,
         scores[int(np.argmin(np.abs(grid)))],
+        tuned["dev_predictions"],
+        f" (fold biases {', '.join(f'{b:+.2f}' for b in tuned['fold_biases'])})" if "fold_biases" in tuned else "",
     )
-    tuned = {
-        "enabled": True,
-        "class": target,
-        "bias": bias,
-        "dev_macro_f1": float(scores[best]),
-        "grid": [{"bias": float(b), "dev_macro_f1": float(s)} for b, s in zip(grid, scores, strict=True)],
-    }
-    return apply_class_bias(predictions, names, target, bias), tuned
+    tuned["grid"] = [{"bias": float(b), "dev_macro_f1": float(s)} for b, s in zip(grid, scores, strict=True)]
+    return out, tuned
 
 
 # ---------------------------------------------------------------- level 5: an ensemble of the trained runs
