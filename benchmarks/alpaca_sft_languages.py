@@ -31,6 +31,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "data" / "08_reporting" / "ja_instruct" / "alpaca_sft"
+ANSWERS = REPO / "data" / "07_model_output" / "ja_instruct" / "alpaca_sft"
 RESULTS = REPO / "benchmarks" / "RESULTS_alpaca.md"
 RUNS = {"native": [], "en": ["--params", "alpaca_sft.prompt.instruction_language=en"]}
 
@@ -53,8 +54,16 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
     )
     meta.append(f"prefix {_prefix()}")
     (folder / "meta.txt").write_text("\n".join(meta) + "\n")
-    for name in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png"):
-        shutil.copy(OUT / name, folder / name)
+    # Only what this run wrote: a run that fails part-way leaves the last run's files in OUT, which
+    # must not be recorded as this run's (a run stopped after the base model's answers keeps those).
+    outputs = [
+        OUT / n for n in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png")
+    ]
+    for path in [*outputs, ANSWERS / "answers_before.csv"]:
+        target = folder / path.name
+        target.unlink(missing_ok=True)
+        if path.exists() and path.stat().st_mtime >= start - 1:  # (1 s: a coarse file-system clock)
+            shutil.copy(path, target)
     if rc:
         sys.exit(f"{label} run failed (rc {rc}): see {folder / 'log.txt'}")
 
@@ -204,11 +213,12 @@ def main() -> int:
         else:
             meta = (args.dir / label / "meta.txt").read_text().split("\n")
             start = meta[0].split()
+            end = next((line for line in meta if line.startswith("end ")), "")
             lines += [
                 f"### instruction language `{label}`",
                 "",
                 f"- Command: `{_meta_prefix(args.dir / label)}kedro run --env ja_instruct --pipelines alpaca_sft {shlex.join(RUNS[label])}`"
-                f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {meta[-2] if len(meta) > 2 else ''}",
+                f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {end}",
                 "- Not finished: only its base-model answers (before training) were written.",
                 "",
             ]

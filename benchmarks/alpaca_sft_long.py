@@ -2,9 +2,11 @@
 
 Run from the repository root, with the real data in ../shared/data (or QEU_SHARED_DATA):
 
-    nice -n 10 python benchmarks/alpaca_sft_long.py            # the long run (defaults below; --steps 300 on an idle machine)
-    python benchmarks/alpaca_sft_long.py --steps 24 --eval-size 32 --max-new-tokens 64 --max-length 384
+    nice -n 10 python benchmarks/alpaca_sft_long.py            # the first long run's sizes (2026-11-23; --steps 300 on an idle machine)
+    python benchmarks/alpaca_sft_long.py --steps 24 --eval-size 32 --max-new-tokens 256 --max-length 384
                                                                  # = conf/ja_instruct as committed
+
+Every size is passed to the run (the defaults below override conf/ja_instruct's).
 
 It is `kedro run --env ja_instruct --pipelines alpaca_sft --params ...` with larger sizes (the command is
 printed and recorded). Outputs land where that run writes them (data/*/ja_instruct/alpaca_sft/, replacing
@@ -76,7 +78,12 @@ def main() -> int:
         "",
         # The generations quote the licensed prompts and reference answers: they stay in the
         # git-ignored report under data/, not in the repository's RESULTS file.
-        report.split("\n", 2)[2].split("\n## Generations")[0].replace("\n## ", "\n### "),
+        # Its figure stays beside the report too: the image line would be a broken link here.
+        "\n".join(
+            line
+            for line in report.split("\n", 2)[2].split("\n## Generations")[0].replace("\n## ", "\n### ").split("\n")
+            if not line.startswith("![")
+        ),
         "",
         f"Generations (prompt, reference, before, after): `{OUT.relative_to(REPO)}/report.md` (not versioned: it quotes the licensed data).",
     ]

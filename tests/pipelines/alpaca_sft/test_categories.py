@@ -57,6 +57,12 @@ def test_each_field_pattern(params, field, expected):
         ("target_sum", "math"),  # "_sum" itself is still math
         ("series_summation", "math"),  # a summation is a sum
         ("email_plan", "creative"),  # creative (5th) before brainstorming (6th)
+        # a pattern inside another word (seed tasks of the real data): no match, the default decides
+        ("exercise_explanation", "open_qa"),  # "plan" in "explanation" is not a plan (was brainstorming)
+        ("stereotype_explanation", "open_qa"),
+        ("datatuner_example", "open_qa"),  # "ner_" in "datatuner_" is not named entities (was information_extraction)
+        ("ner_tagging", "information_extraction"),
+        ("weekly_meal_plan", "brainstorming"),
     ],
 )
 def test_the_first_matching_pattern_wins(params, field, expected):

@@ -78,6 +78,18 @@ def test_cells_that_read_like_na_are_text_only_empty_cells_are_missing(tmp_path,
     assert checked["NO"].tolist() == sheet["NO"].tolist()
 
 
+def test_numbers_typed_into_text_cells_are_text(tmp_path, sheet, params):
+    """A math prompt's input 12 and reference answer 42 are numbers in Excel: read as the text they show
+    (they were refused as "expected text, found 42", with the hint that the row had no output)."""
+    for column in ("input", "output", "instruction", "reasoning"):
+        sheet[column] = sheet[column].astype(object)
+    sheet.loc[3, ["input", "output"]] = [12, 42]
+    sheet.loc[4, ["instruction", "output", "reasoning"]] = [7, 3.5, 0]
+    checked = check_alpaca(_write(tmp_path, sheet), params["schema"], params["category_rules"])
+    assert checked.loc[3, ["input", "output"]].tolist() == ["12", "42"]
+    assert checked.loc[4, ["instruction", "output", "reasoning"]].tolist() == ["7", "3.5", "0"]
+
+
 def test_missing_column_is_a_clear_error(tmp_path, sheet, params):
     raw = _write(tmp_path, sheet.drop(columns=["uniqueness"]))
     with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw', column 'uniqueness'.*required column is missing"):

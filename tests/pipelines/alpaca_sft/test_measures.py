@@ -118,3 +118,7 @@ def test_measure_answer_with_a_reference_scores_it_and_the_references_own_copyin
     # 日本の首 本の首都 の首都は are in the prompt: 3 of the reference's 7 character 4-grams (punctuation dropped).
     assert m["reference_copied_4gram_share"] == pytest.approx(3 / 7, abs=1e-4)
     assert "chrf" not in measure_answer("x", "en", 4, 0.1, prompt)
+    # the reference's own language by the same detector: the ceiling of language_match
+    assert m["reference_language_match"] is True
+    assert measure_answer("東京", "ja", 4, 0.1, prompt, "東京")["reference_language_match"] is False  # kanji only: zh
+    assert measure_answer("42", "ja", 4, 0.1, prompt, "42")["reference_language_match"] is False  # no letters: none

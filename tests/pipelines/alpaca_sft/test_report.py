@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, compare_before_after, report_markdown
+from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, compare_before_after, plot_before_after, report_markdown
 
 MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
 TRAIN = {
@@ -46,6 +46,7 @@ def answers(n: int, after: bool) -> pd.DataFrame:
             "n_new_tokens": [12 + i % 3 for i in range(n)],
             "detected_language": "ja",
             "reference_copied_4gram_share": 0.1,
+            "reference_language_match": [i % 4 != 0 for i in range(n)],  # 3 of 4 references read as Japanese
         }
     )
 
@@ -105,6 +106,11 @@ def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     assert "The answers' length in characters changed by +10.0000" in report and "neither direction is better" in report
     loss = next(line for line in report.splitlines() if line.startswith("| answer_loss"))
     assert "-0.5000 [-0.5000, -0.5000]" in loss and "better" in loss and "pooled" not in report
+    # the references' own shares: the yardsticks of copying and of the language
+    assert summary["reference_language_match"] == 0.75
+    row = next(line for line in report.splitlines() if line.startswith("| references' own language_match"))
+    assert [c.strip() for c in row.strip("|").split("|")][:2] == ["references' own language_match", "0.75"]
+    assert "The references themselves are in the requested language by the same detector in 0.7500" in report
     # the generations table: one row per prompt; a '|' or a line break in a cell cannot break the table
     generations = report.split("## Generations")[1].strip().splitlines()
     assert len(generations) == 2 + 24 and all(line.count(" | ") == 6 for line in generations[2:])
@@ -185,3 +191,18 @@ def test_each_language_gets_its_own_paired_interval_except_a_single_prompt():
     en_chars = next(line for line in section.splitlines() if line.startswith("| en") and "| n_chars " in line)
     c = by["en"]["paired"]["n_chars"]
     assert f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" in en_chars and "higher" in en_chars
+
+
+def test_the_figure_draws_the_references_own_shares_on_the_copying_and_language_panels(compared):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _, summary = compared
+    fig = plot_before_after(summary, MEASURES, "hand-made answers")
+    lines = {ax.get_title().split("\n")[0]: [line.get_ydata()[0] for line in ax.get_lines()] for ax in fig.axes}
+    assert lines["4-grams copied from the prompt"] == [0.1] and lines["answer in requested language"] == [0.75]
+    assert lines["chrF vs reference (0-100)"] == []
+    # an answers table written before the language yardstick existed: no line, no row, no sentence
+    old = {**summary, "reference_language_match": None}
+    fig = plot_before_after(old, MEASURES, "hand-made answers")
+    assert not next(ax for ax in fig.axes if ax.get_title().startswith("answer in requested")).get_lines()

@@ -99,8 +99,10 @@ def measure_answer(
 ) -> dict[str, Any]:
     """All measures of one answer; ``language_match`` compares the detected language with the requested one.
 
-    With a ``reference``, also its ``chrf`` against the answer and the reference's own share of
-    ``n``-grams copied from the prompt (``reference_copied_<n>gram_share``: the yardstick for copying).
+    With a ``reference``, also its ``chrf`` against the answer and the yardsticks the reference itself
+    sets: its own share of ``n``-grams copied from the prompt (``reference_copied_<n>gram_share``) and
+    whether the detector finds it in the requested language (``reference_language_match``: a
+    reference of kanji only reads as Chinese, one of digits or code as no language or English).
     """
     c = script_counts(text)
     letters = max(1, c["kana"] + c["han"] + c["latin"])
@@ -119,4 +121,5 @@ def measure_answer(
     if reference is not None:
         out["chrf"] = round(chrf(text, reference), 4)
         out[f"reference_copied_{ngram}gram_share"] = round(copied_from_prompt_share(reference, prompt, ngram), 4)
+        out["reference_language_match"] = detect_language(reference, kana_share_for_ja) == language
     return out

@@ -841,6 +841,13 @@ def compare_before_after(
         for c, higher in _paired(measures).items()
     }
     reference_copied = round(float(before[f"reference_copied_{n}gram_share"].mean()), 4)
+    # the references' own share in the requested language: the ceiling of language_match (answers tables
+    # written before this yardstick existed have no column for it)
+    reference_language = (
+        round(float(before["reference_language_match"].astype(float).mean()), 4)
+        if "reference_language_match" in before
+        else None
+    )
     overall = {"before": means(before), "after": means(after)}
     copied_after = overall["after"][f"copied_{n}gram_share"]
     summary: dict[str, Any] = {
@@ -864,6 +871,7 @@ def compare_before_after(
         "chrf": paired["chrf"],
         "paired": paired,
         f"reference_copied_{n}gram_share": reference_copied,
+        "reference_language_match": reference_language,
         "overall": overall,
         "by_language": {
             lang: {
@@ -932,8 +940,11 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
             title += f"\nafter-before {cmp['difference']:+.3g} [{cmp['ci_low']:+.3g}, {cmp['ci_high']:+.3g}]: {cmp['verdict']}"
         ax.set_title(title, fontsize=8.5)
         top, room = max(a, b), 1.45  # room for a legend above the bar labels
-        if label.startswith(f"{n}-grams copied"):
-            ref = summary[f"reference_copied_{n}gram_share"]
+        ref = {
+            _LABELS["copied_{n}gram_share"].format(n=n): summary[f"reference_copied_{n}gram_share"],
+            _LABELS["language_match"]: summary.get("reference_language_match"),
+        }.get(label)
+        if ref is not None:
             ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
             top, room = max(top, ref), 1.8
             ax.legend(fontsize=7, loc="upper right")
@@ -1001,6 +1012,13 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
     lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
     ref = summary[f"reference_copied_{n}gram_share"]
     t = summary["targets"]
+    if summary.get("reference_language_match") is not None:
+        lines.append(
+            f"- The references themselves are in the requested language by the same detector in "
+            f"{summary['reference_language_match']:.4f} of the prompts (a reference of kanji only reads as Chinese, "
+            "one of digits or code as no language or English): the share of answers in the requested language "
+            "is read against that."
+        )
     lines += [
         "",
         f"Targets: chrF better: **{'met' if t['chrf_better'] else 'not met'}**; copied {n}-gram share after "
@@ -1046,6 +1064,16 @@ def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> li
     rows.append(
         {"measure": f"references' own copied_{n}gram_share", "before": ref, "after": "", change: "", "verdict": ""}
     )
+    if summary.get("reference_language_match") is not None:
+        rows.append(
+            {
+                "measure": "references' own language_match",
+                "before": summary["reference_language_match"],
+                "after": "",
+                change: "",
+                "verdict": "",
+            }
+        )
     return rows
 
 
