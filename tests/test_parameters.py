@@ -61,6 +61,14 @@ def test_matryoshka_weights_must_match_the_dimensions_before_anything_runs(base)
     check_parameters(base, base)  # auto: the count is known only with the model (the loss checks it then)
 
 
+def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
+    with pytest.raises(ParameterError, match=r"jrte_sentiment\.level2\.enabled \(the parameters\): Level 2 cannot be"):
+        check_parameters(with_changes(base, jrte_sentiment__level2__enabled=False), base)
+    check_parameters(
+        with_changes(base, jrte_sentiment__baseline__enabled=False, jrte_sentiment__soft_labels__enabled=False), base
+    )
+
+
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):
     # soft_labels and weighted_soft_labels train with the pipeline's own loss: the Trainer would skip smoothing
     with pytest.raises(

@@ -292,6 +292,7 @@ def check_parameters(
         problems += _matryoshka_weights_problems(params, where)
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
+        problems += _level2_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -311,6 +312,22 @@ def _matryoshka_weights_problems(params: Mapping[str, Any], where: Any) -> list[
     return [
         f"- {key} ({where(key)}): {len(weights)} weights for the {n_dims} dimensions of "
         f"bge_finetune.matryoshka_dims {dims}; give one weight per dimension (largest first), or null for all 1"
+    ]
+
+
+def _level2_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: Level 2 cannot be switched off. It is the model Level 3 analyses, the dev predictions the
+    Level 5 decision rule is tuned on and the reference every Level 4 and 5 comparison is paired with;
+    without it the run would fail late, after hours of training the other runs."""
+    block = params.get("jrte_sentiment")
+    level2 = block.get("level2") if isinstance(block, Mapping) else None
+    if not isinstance(level2, Mapping) or level2.get("enabled", True) is not False:
+        return []
+    key = "jrte_sentiment.level2.enabled"
+    return [
+        f"- {key} ({where(key)}): Level 2 cannot be switched off: Level 3 analyses its errors and Levels 4 and 5 "
+        "are compared with it; switch off the other runs instead (baseline, soft_labels, weighted_soft_labels "
+        "and level5.decision_rule / ensemble / seed_ensemble each have enabled: false)"
     ]
 
 
