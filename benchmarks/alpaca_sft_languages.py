@@ -45,6 +45,11 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     meta = [f"start {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} load {load} commit {commit}"]
     print("[bench]", shlex.join(command), flush=True)
+    outputs = [
+        *(OUT / n for n in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png")),
+        ANSWERS / "answers_before.csv",
+    ]
+    before = {path: path.stat().st_mtime_ns if path.exists() else None for path in outputs}
     start = time.time()
     with open(folder / "log.txt", "w") as log:
         rc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
@@ -56,13 +61,10 @@ def _run(label: str, extra: list[str], folder: Path) -> None:
     (folder / "meta.txt").write_text("\n".join(meta) + "\n")
     # Only what this run wrote: a run that fails part-way leaves the last run's files in OUT, which
     # must not be recorded as this run's (a run stopped after the base model's answers keeps those).
-    outputs = [
-        OUT / n for n in ("metrics.json", "train_metrics.json", "before_after.csv", "report.md", "before_after.png")
-    ]
-    for path in [*outputs, ANSWERS / "answers_before.csv"]:
+    for path in outputs:
         target = folder / path.name
         target.unlink(missing_ok=True)
-        if path.exists() and path.stat().st_mtime >= start - 1:  # (1 s: a coarse file-system clock)
+        if path.exists() and path.stat().st_mtime_ns != before[path]:
             shutil.copy(path, target)
     if rc:
         sys.exit(f"{label} run failed (rc {rc}): see {folder / 'log.txt'}")
@@ -219,10 +221,15 @@ def main() -> int:
                 "",
                 f"- Command: `{_meta_prefix(args.dir / label)}kedro run --env ja_instruct --pipelines alpaca_sft {shlex.join(RUNS[label])}`"
                 f" (commit {start[-1]}), started {start[1]} at load average {start[3]}; {end}",
-                "- Not finished: only its base-model answers (before training) were written.",
+                "- Not finished: only its base-model answers (before training) were written."
+                if (args.dir / label / "answers_before.csv").exists()
+                else "- Not finished: it wrote no answers.",
                 "",
             ]
-    lines += _language_section(args.dir)
+    if (args.dir / "native" / "before_after.csv").exists() and any(
+        (args.dir / "en" / name).exists() for name in ("before_after.csv", "answers_before.csv")
+    ):
+        lines += _language_section(args.dir)
     text = "\n".join(lines)
     if args.no_write:
         print(text)

@@ -61,3 +61,15 @@ def test_a_finished_run_records_its_outputs(bench, tmp_path, monkeypatch):
     folder = tmp_path / "native"
     module._run("native", [], folder)
     assert all((folder / p.name).read_text() == "this run" for p in written)
+
+
+def test_the_last_runs_files_written_a_moment_before_are_not_taken_for_this_runs(bench, tmp_path, monkeypatch):
+    """Runs go back to back: the previous run's last files can be younger than a second when this one starts."""
+    module, out, answers = bench
+    for path in [out / "metrics.json", out / "report.md", answers / "answers_before.csv"]:
+        path.write_text("last run, just now")
+    monkeypatch.setattr(module.subprocess, "run", fake_run([], rc=1))
+    folder = tmp_path / "en"
+    with pytest.raises(SystemExit):
+        module._run("en", [], folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["log.txt", "meta.txt"]

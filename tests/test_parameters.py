@@ -67,6 +67,8 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
     check_parameters(
         with_changes(base, jrte_sentiment__baseline__enabled=False, jrte_sentiment__soft_labels__enabled=False), base
     )
+    with pytest.raises(ParameterError, match=r"jrte_sentiment\.level2\.enabled \(the parameters\): .*bool"):
+        check_parameters(with_changes(base, jrte_sentiment__level2__enabled=0), base)  # not a way round the rule
 
 
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):

@@ -585,6 +585,8 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
     assert "**[fact]** The bias chosen on dev for 'normal' is +0.30 (applied to test)." in text
     assert "**[possibility]** Its dev macro-F1 is scored on the sentences the bias was tuned on" in text
+    assert "(too few dev sentences to cross-fit)" not in text  # the rule above names no folds: switched off
+    assert "(cross-fitting is switched off)" in text
     cross_fitted = {
         "enabled": True,
         "class": "normal",

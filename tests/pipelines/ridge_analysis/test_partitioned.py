@@ -168,6 +168,15 @@ def test_a_pair_rated_twice_is_named_by_partition_and_row(repeat_from, repeat_to
         nodes.check_ratings(ratings, PARAMS)
 
 
+def test_a_pair_is_the_same_pair_whether_its_ids_are_read_as_numbers_or_as_text():
+    """Another reader may give one partition's ids as text: "1" and 1 are one user, as the build reads them."""
+    ratings, _, _ = random_inputs(seed=5, n_ratings=330)
+    ratings = unique_pairs(ratings).iloc[:300].astype({"user_id": object, "movie_id": object})
+    ratings.loc[250, ["user_id", "movie_id"]] = [str(v) for v in ratings.loc[5, ["user_id", "movie_id"]]]
+    with pytest.raises(RawDataError, match=r"partition 2\)'.*row 50 .*first seen in partition 0, row 5"):
+        P.check_partitioned_ratings(dd.from_pandas(ratings, npartitions=3, sort=False))
+
+
 def test_the_partitioned_join_loss_is_checked_as_in_memory():
     """random_inputs rates 10 movies that have no embedding: over max_join_loss = 0 both paths refuse, naming
     the first lost rating (in memory: its row; partitioned: its partition and row)."""

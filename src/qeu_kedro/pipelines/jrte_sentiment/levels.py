@@ -307,10 +307,15 @@ def compare_improvements(
                     )
                 )
             else:
+                why = (
+                    "cross-fitting is switched off"
+                    if rule.get("cross_fit_folds", 0) < 2
+                    else "too few dev sentences to cross-fit"
+                )
                 sentences.append(
                     possibility(
-                        "Its dev macro-F1 is scored on the sentences the bias was tuned on (too few dev "
-                        "sentences to cross-fit), so it may overstate the rule against the other candidates."
+                        f"Its dev macro-F1 is scored on the sentences the bias was tuned on ({why}), so it may "
+                        "overstate the rule against the other candidates."
                     )
                 )
         sentences += comparison_sentences(r["vs_level2"], "Level 2", key, f"only the {key} switch")

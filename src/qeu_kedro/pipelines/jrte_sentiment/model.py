@@ -599,7 +599,7 @@ def tune_class_bias(
             if folds >= 2
             else "cross-fitting is off (cross_fit_folds < 2)",
         )
-        tuned.update(dev_predictions="in-sample")
+        tuned.update(dev_predictions="in-sample", cross_fit_folds=folds)
     logger.info(
         "Decision rule: bias %+.2f on %s (dev macro-F1 %.4f; at 0: %.4f); dev predictions %s%s",
         bias,

@@ -310,8 +310,10 @@ def _scan_partition(
 
 
 def _pair_rows(part: pd.DataFrame, user: Any, movie: Any) -> np.ndarray:
-    """Rows (0-based, in the partition) where ``user`` rated ``movie``."""
-    return np.flatnonzero((part["user_id"].to_numpy() == user) & (part["movie_id"].to_numpy() == movie))
+    """Rows (0-based, in the partition) where ``user`` rated ``movie`` (ids compared as numbers)."""
+    users = pd.to_numeric(part["user_id"], errors="coerce").to_numpy()
+    movies = pd.to_numeric(part["movie_id"], errors="coerce").to_numpy()
+    return np.flatnonzero((users == user) & (movies == movie))
 
 
 def check_partitioned_ratings(ratings: Any) -> Any:
@@ -327,7 +329,10 @@ def check_partitioned_ratings(ratings: Any) -> Any:
     from dask import delayed
 
     key = list(RATING_KEY)
-    counts = ratings[key].assign(n=1).groupby(key)["n"].sum(split_out=max(1, ratings.npartitions))
+    # the ids as numbers, as the build's per-partition check reads them (a user 1 in one partition and
+    # "1" in another is one user); an id that is not a number is left to that check, which names it
+    ids = ratings[key].map_partitions(lambda part: part.apply(pd.to_numeric, errors="coerce"))
+    counts = ids.assign(n=1).groupby(key)["n"].sum(split_out=max(1, ratings.npartitions))
     repeated = counts[counts > 1].head(1, npartitions=-1)
     if repeated.empty:
         return ratings
