@@ -126,8 +126,11 @@ def _question_id(value: Any, where: tuple[Path, int], first_line: Mapping[int, i
 
 
 # ---------------------------------------------------------------- the two sources as rows
-def _row(category: str | None, field: str, inp: str, instruction: str, output: str, seq: int) -> dict[str, Any]:
+def _row(
+    category: str | None, field: str, inp: str, instruction: str, output: str, seq: int, where: tuple[Path, int]
+) -> dict[str, Any]:
     return {
+        "source": f"{where[0].name}, line {where[1]}",
         "category": category,
         "field": field,
         "input": inp,
@@ -156,7 +159,7 @@ def seed_tasks_to_rows(tasks: Lines, path: Path) -> list[dict[str, Any]]:
             instance = _object(item, where, column)
             inp = _text(instance.get("input"), where, f"{column}.input", blank_ok=True).strip()
             output = _text(instance.get("output"), where, f"{column}.output")
-            rows.append(_row("classification" if flagged else None, name, inp, instruction, output, seq))
+            rows.append(_row("classification" if flagged else None, name, inp, instruction, output, seq, where))
     return rows
 
 
@@ -184,12 +187,18 @@ def vicuna_to_rows(questions: Lines, answers: Lines, questions_path: Path, answe
         if qid not in by_id:
             logger.warning("Vicuna question %s (%s, line %d) has no answer: left out", qid, questions_path, line)
             continue
-        rows.append(_row(category, category, "", instruction, by_id[qid], 1))
+        rows.append(_row(category, category, "", instruction, by_id[qid], 1, where))
     return rows
 
 
 def to_alpaca_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The rows as a table with the sheet's columns, numbered ``NO`` = 1, 2, ..."""
+    """The rows as a table with the sheet's columns, numbered ``NO`` = 1, 2, ...
+
+    ``attrs["sources"]`` holds each row's file and line (``seed_tasks_japanese.jsonl, line 12``), so a
+    check of the table (``check_alpaca``) can say where a row it refuses came from.
+    """
     frame = pd.DataFrame(list(rows), columns=[c for c in ALPACA_COLUMNS if c != "NO"])
     frame.insert(0, "NO", range(1, len(frame) + 1))
-    return frame[ALPACA_COLUMNS]
+    frame = frame[ALPACA_COLUMNS]
+    frame.attrs["sources"] = [row.get("source") for row in rows]
+    return frame

@@ -23,7 +23,15 @@ Kind = Literal["int", "float", "str", "bool"]
 
 
 class RawDataError(ValueError):
-    """A raw input does not have the shape or values the pipeline needs."""
+    """A raw input does not have the shape or values the pipeline needs.
+
+    Raised by :func:`fail`, it also carries the ``dataset``, ``column`` and 0-based ``row`` it names
+    (None where it names none), so a caller can say more about that row.
+    """
+
+    dataset: str | None = None
+    column: str | None = None
+    row: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,9 @@ def fail(
     message = f"Bad input in {where}: {problem}."
     if hint:
         message += f" {hint}"
-    raise RawDataError(message)
+    error = RawDataError(message)
+    error.dataset, error.column, error.row = dataset, column, row
+    raise error
 
 
 def _show(value: Any) -> str:

@@ -141,6 +141,30 @@ def test_a_bad_record_through_the_dataset_keeps_the_raw_data_error(tmp_path):
     assert frame["field"].tolist() == ["ok", "math"] and frame["category"].fillna("-").tolist() == ["-", "math"]
 
 
+def test_a_row_the_sheet_check_refuses_is_traced_to_its_file_and_line(tmp_path, params):
+    """The reader accepts any Vicuna category (deciding categories is the pipeline's); the sheet check
+    refuses an unknown one, naming the row of the combined table and the file and line it came from."""
+    from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca
+
+    seeds, questions, answers = (tmp_path / n for n in ("seeds.jsonl", "question.jsonl", "answers.jsonl"))
+    seeds.write_text(json.dumps({**_task("two", "一"), "instances": [{"output": "一"}, {"output": "二"}]}) + "\n")
+    questions.write_text(
+        "\n".join(
+            json.dumps({"question_id": q, "category": c, "turns": ["?"]}) for q, c in ((1, "math"), (2, "poetry"))
+        )
+        + "\n"
+    )
+    answers.write_text(json.dumps(_answer(1, "2")) + "\n" + json.dumps(_answer(2, "詩")) + "\n")
+    frame = JaInstructDataset(str(seeds), str(questions), str(answers)).load()
+    assert frame.attrs["sources"] == ["seeds.jsonl, line 1", "seeds.jsonl, line 1", "question.jsonl, line 1",
+                                      "question.jsonl, line 2"]  # fmt: skip
+    with pytest.raises(RawDataError) as info:
+        check_alpaca(frame, params["schema"], params["category_rules"])
+    message = str(info.value)
+    assert "column 'category', row 3" in message and "'poetry'" in message
+    assert message.endswith("The row comes from question.jsonl, line 2.") and info.value.row == 3
+
+
 def test_missing_files_say_where_the_data_is_expected(tmp_path):
     ds = JaInstructDataset(str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c"))
     with pytest.raises(DatasetError, match="ja_instruct environment reads the real data"):

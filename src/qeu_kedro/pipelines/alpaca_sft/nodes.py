@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
-from qeu_kedro.validation import Column, check_table, fail
+from qeu_kedro.validation import Column, RawDataError, check_table, fail
 
 from .measures import measure_answer
 
@@ -72,7 +72,16 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: M
             hint='"simple": one right answer; "complex": several; blank: the category rules decide.',
         ),
     )
-    checked = check_table(_whitespace_as_blank(raw, ("category", "uniqueness")), DATASET, columns)
+    try:
+        checked = check_table(_whitespace_as_blank(raw, ("category", "uniqueness")), DATASET, columns)
+    except RawDataError as error:
+        # a table read from files (the ja_instruct reader) says where each row came from
+        sources = raw.attrs.get("sources") if isinstance(raw, pd.DataFrame) else None
+        if not sources or error.row is None or sources[error.row] is None:
+            raise
+        located = RawDataError(f"{error} The row comes from {sources[error.row]}.")
+        located.dataset, located.column, located.row = error.dataset, error.column, error.row
+        raise located from error
     for name in ("field", "input", "reasoning"):
         checked[name] = checked[name].map(lambda v: v.strip() if isinstance(v, str) else "")
     logger.info("alpaca sheet: %d rows, languages %s", len(checked), checked["language"].value_counts().to_dict())
