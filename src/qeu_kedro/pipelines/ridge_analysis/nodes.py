@@ -114,15 +114,25 @@ def check_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
 def check_join_loss(ratings: pd.DataFrame, movie_embeddings: pd.DataFrame, max_share: float | None) -> None:
     """Fail when more than ``max_share`` of the ratings are of movies without an embedding."""
     lost = ~ratings["movie_id"].isin(movie_embeddings["movie_id"]).to_numpy()
-    share = float(lost.mean()) if len(lost) else 0.0
+    if len(lost) and lost.any():
+        missing = pd.unique(ratings["movie_id"].to_numpy()[lost])
+        fail_join_loss("ratings", int(np.flatnonzero(lost)[0]), int(lost.sum()), len(lost), missing, max_share)
+
+
+def fail_join_loss(
+    dataset: str, first_row: int, n_lost: int, n_ratings: int, missing: np.ndarray, max_share: float | None
+) -> None:
+    """Fail when ``n_lost`` of ``n_ratings`` (the ratings of the ``missing`` movie ids, in order of
+    appearance, the first at ``first_row`` of ``dataset``) is more than ``max_share``; the in-memory and
+    the partitioned check (:mod:`.partitioned`) word it the same way."""
+    share = n_lost / n_ratings if n_ratings else 0.0
     if max_share is None or share <= max_share:
         return
-    missing = pd.unique(ratings["movie_id"].to_numpy()[lost])
     fail(
-        "ratings",
+        dataset,
         "movie_id",
-        int(np.flatnonzero(lost)[0]),
-        f"{int(lost.sum())} of {len(lost)} ratings ({share:.1%}) are of movies not in 'movies' / the embeddings, "
+        first_row,
+        f"{n_lost} of {n_ratings} ratings ({share:.1%}) are of movies not in 'movies' / the embeddings, "
         f"more than ridge_analysis.max_join_loss = {max_share:.1%}; {len(missing)} movie ids are missing, "
         f"the first: {[int(m) for m in missing[:10]]}",
         "Check that the movies file is complete, or raise max_join_loss in parameters_ridge_analysis.yml "

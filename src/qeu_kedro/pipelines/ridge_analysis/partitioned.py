@@ -40,6 +40,7 @@ from .nodes import (
     _as_model,
     _solve_stats,
     build_model_input,
+    fail_join_loss,
     plot_top_features,
     rating_columns,
     solve_ridge,
@@ -364,22 +365,13 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
 
 
 def _check_partitioned_join_loss(scans: list[dict[str, Any]], n_in: int, n_kept: int, max_share: float | None) -> None:
-    """:func:`.nodes.check_join_loss` from the partitions' counts: fail when more than ``max_share`` of
-    the ratings are of movies without an embedding, naming the first such rating's partition and row."""
-    share = (n_in - n_kept) / n_in if n_in else 0.0
-    if max_share is None or share <= max_share:
+    """:func:`.nodes.check_join_loss` from the partitions' counts, naming the first lost rating's partition and row."""
+    if n_kept == n_in:
         return
-    missing = pd.unique(np.concatenate([s["lost_movies"] for s in scans]))
     part = next(i for i, s in enumerate(scans) if s["first_lost_row"] is not None)
-    fail(
-        f"ratings (partition {part})",
-        "movie_id",
-        scans[part]["first_lost_row"],
-        f"{n_in - n_kept} of {n_in} ratings ({share:.1%}) are of movies not in 'movies' / the embeddings, "
-        f"more than ridge_analysis.max_join_loss = {max_share:.1%}; {len(missing)} movie ids are missing, "
-        f"the first: {[int(m) for m in missing[:10]]}",
-        "Check that the movies file is complete, or raise max_join_loss in parameters_ridge_analysis.yml "
-        "if these movies are expected to have no overview.",
+    missing = pd.unique(np.concatenate([s["lost_movies"] for s in scans]))
+    fail_join_loss(
+        f"ratings (partition {part})", scans[part]["first_lost_row"], n_in - n_kept, n_in, missing, max_share
     )
 
 
