@@ -76,12 +76,10 @@ def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: M
         checked = check_table(_whitespace_as_blank(raw, ("category", "uniqueness")), DATASET, columns)
     except RawDataError as error:
         # a table read from files (the ja_instruct reader) says where each row came from
-        sources = raw.attrs.get("sources") if isinstance(raw, pd.DataFrame) else None
-        if not sources or error.row is None or sources[error.row] is None:
-            raise
-        located = RawDataError(f"{error} The row comes from {sources[error.row]}.")
-        located.dataset, located.column, located.row = error.dataset, error.column, error.row
-        raise located from error
+        sources = getattr(raw, "attrs", {}).get("sources")
+        if sources and error.row is not None and sources[error.row]:
+            error.args = (f"{error} The row comes from {sources[error.row]}.",)
+        raise
     for name in ("field", "input", "reasoning"):
         checked[name] = checked[name].map(lambda v: v.strip() if isinstance(v, str) else "")
     logger.info("alpaca sheet: %d rows, languages %s", len(checked), checked["language"].value_counts().to_dict())
@@ -922,6 +920,11 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     n = measures["ngram"]
     colors = ["#9aa5b1", "#2f7ed8"]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
+    # the references' own share, drawn as a line where the measure has that yardstick
+    yardsticks = {
+        f"copied_{n}gram_share": summary[f"reference_copied_{n}gram_share"],
+        "language_match": summary.get("reference_language_match"),
+    }
     panels = []
     for key in (
         "answer_loss",
@@ -939,9 +942,10 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
                 summary["overall"]["before"][col],
                 summary["overall"]["after"][col],
                 summary["paired"].get(col),
+                yardsticks.get(col),
             )
         )
-    for ax, (label, b, a, cmp) in zip(axes.flat, panels, strict=False):
+    for ax, (label, b, a, cmp, ref) in zip(axes.flat, panels, strict=False):
         bars = ax.bar(["before", "after"], [b, a], color=colors, label=["before", "after"])
         ax.bar_label(bars, fmt="%.3g", fontsize=8)
         title = label
@@ -949,10 +953,6 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
             title += f"\nafter-before {cmp['difference']:+.3g} [{cmp['ci_low']:+.3g}, {cmp['ci_high']:+.3g}]: {cmp['verdict']}"
         ax.set_title(title, fontsize=8.5)
         top, room = max(a, b), 1.45  # room for a legend above the bar labels
-        ref = {
-            _LABELS["copied_{n}gram_share"].format(n=n): summary[f"reference_copied_{n}gram_share"],
-            _LABELS["language_match"]: summary.get("reference_language_match"),
-        }.get(label)
         if ref is not None:
             ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
             top, room = max(top, ref), 1.8
