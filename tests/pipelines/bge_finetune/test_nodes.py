@@ -87,6 +87,10 @@ def test_make_pairs_fails_on_blank_text_unless_asked_to_drop_it():
         make_pairs(raw, params())
     kept = make_pairs(raw, params(source={**SOURCE, "drop_incomplete": True}))
     assert kept["anchor"].tolist() == ["q1", "q3"]
+    # every row dropped: the error names a column and a row (the first row's blank text), as every raw error does
+    empty = pd.DataFrame({"anchor": ["q1", " "], "positive": [None, "p2"]})
+    with pytest.raises(RawDataError, match=r"column 'positive', row 0 .*none is left once they are dropped"):
+        make_pairs(empty, params(source={**SOURCE, "drop_incomplete": True}))
 
 
 def test_make_pairs_errors_name_the_raw_row_when_blank_rows_are_dropped():

@@ -108,8 +108,14 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
         if blank.any():
             logger.info("Dropped %d pairs with a blank %s", int(blank.sum()), "/".join(texts))
             pairs = pairs.loc[~blank.to_numpy()].reset_index(drop=True)
-        if pairs.empty:
-            fail(DATASET, None, None, f"every row has a blank {'/'.join(texts)}: none is left once they are dropped")
+        if pairs.empty:  # name the first row's blank text: every row has one
+            column = next(c for c in texts if not isinstance(table[c].iloc[0], str) or not table[c].iloc[0].strip())
+            fail(
+                DATASET,
+                column,
+                0,
+                f"blank; every row has a blank {'/'.join(texts)}: none is left once they are dropped",
+            )
     repeated = pairs["anchor"].duplicated(keep="first")
     if repeated.any():
         logger.info("Dropped %d pairs whose anchor repeats an earlier one", int(repeated.sum()))
