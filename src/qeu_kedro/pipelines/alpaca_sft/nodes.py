@@ -440,10 +440,10 @@ def answer_losses(model: Any, tokenizer: Any, frame: pd.DataFrame, prompt: Mappi
     whole = {"trainer": {"max_length": None, "per_device_eval_batch_size": 1}}
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-loss-") as scratch:
         data = sft_dataset(frame, tokenizer, prompt)
-        trainer = SFTTrainer(  # it wants a train_dataset too; nothing is trained
+        trainer = SFTTrainer(  # it wants a train_dataset too (one example, tokenized for nothing); nothing is trained
             model=model,
             args=sft_config(whole, scratch),
-            train_dataset=data,
+            train_dataset=data.select(range(min(1, len(data)))),
             eval_dataset=data,
             processing_class=tokenizer,
         )
