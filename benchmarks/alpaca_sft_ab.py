@@ -17,7 +17,7 @@ import sys
 
 import pandas as pd
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, paired_change
+from qeu_kedro.pipelines.alpaca_sft.evaluation import _paired, paired_change
 
 
 def main(path_a: str, path_b: str, stage: str = "after", ngram: int = 4) -> None:

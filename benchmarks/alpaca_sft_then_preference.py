@@ -32,7 +32,7 @@ from pathlib import Path
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from qeu_kedro.pipelines.alpaca_sft import nodes
+from qeu_kedro.pipelines.alpaca_sft import nodes, training
 from qeu_kedro.pipelines.alpaca_sft.pipeline import create_pipeline
 
 SPLIT = ("alpaca_sft.train", "alpaca_sft.validation", "alpaca_sft.held_out")
@@ -72,15 +72,15 @@ def sft_then_preference(
     sft = {**params, "objective": "sft"}
     handle, sft_metrics = nodes.train_lora(train, validation, base_model, prompt, sft, generation)
     pref = {**sft, "preference": {**sft["preference"], "loss_weights": [weight, 1.0]}}
-    checkpoint = nodes.chrf_checkpoint_callback(
+    checkpoint = training.chrf_checkpoint_callback(
         validation, handle.tokenizer, prompt, generation, pref["checkpoint_every"], pref["trainer"]["max_steps"]
     )
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-pref-") as scratch:
-        trainer = nodes.dpo_trainer_class(pref["rejected_ends_turn"])(  # the pipeline's switch holds here too
+        trainer = training.dpo_trainer_class(pref["rejected_ends_turn"])(  # the pipeline's switch holds here too
             model=handle.model,
-            args=nodes.dpo_config(pref, scratch),
-            train_dataset=nodes.preference_dataset(train, handle.tokenizer, prompt),
+            args=training.dpo_config(pref, scratch),
+            train_dataset=training.preference_dataset(train, handle.tokenizer, prompt),
             processing_class=handle.tokenizer,
             callbacks=[checkpoint],
         )

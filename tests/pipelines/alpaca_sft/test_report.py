@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import _paired, compare_before_after, plot_before_after, report_markdown
+from qeu_kedro.pipelines.alpaca_sft.evaluation import _paired, compare_before_after, plot_before_after, report_markdown
 
 MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
 TRAIN = {

@@ -6,15 +6,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from qeu_kedro.pipelines.alpaca_sft.nodes import (
+from qeu_kedro.pipelines.alpaca_sft.data import format_prompt, model_prompt
+from qeu_kedro.pipelines.alpaca_sft.generation import decode_whole
+from qeu_kedro.pipelines.alpaca_sft.training import (
     answer_losses,
     build_trainer,
-    decode_whole,
     dpo_config,
     echo_prompt,
     examples_trained_on,
-    format_prompt,
-    model_prompt,
     train_lora,
 )
 

@@ -1,0 +1,287 @@
+"""The sheet's data for ``alpaca_sft``: check the raw sheet, complete its categories, apply the reasoning
+rules, write the JSON records, and turn them into prompts split into train / validation / held-out."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qeu_kedro.validation import Column, RawDataError, check_table, fail
+
+logger = logging.getLogger(__name__)
+
+DATASET = "alpaca_raw"
+TEXT_COLUMNS = ("category", "field", "input", "instruction", "language", "output", "reasoning", "uniqueness")
+
+
+def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: Mapping[str, Any]) -> pd.DataFrame:
+    """Check the raw sheet (columns NO, category, field, input, instruction, language, output,
+    reasoning, seq, uniqueness) and return it typed, with missing free text as ``""``.
+
+    ``category`` may be blank or a source's own label (a key of ``category_rules.labels``) and
+    ``uniqueness`` blank: :func:`assign_categories` completes them. A cell of only whitespace
+    there is blank, as an empty cell is (missing, for the rules to decide).
+
+    Args:
+        raw: the sheet as loaded by the catalog.
+        schema: allowed ``categories``, ``languages`` and ``uniqueness`` values.
+        category_rules: its ``labels`` are the other category values allowed.
+
+    Raises:
+        RawDataError: a missing column, a missing instruction/output, an unknown category,
+            language or uniqueness value, a duplicate NO; the message names the row.
+    """
+    hint_cat = (
+        "Add the category to alpaca_sft.schema.categories (or a source's label to alpaca_sft.category_rules.labels) "
+        "in parameters_alpaca_sft.yml, fix the cell, or leave it blank for the category rules."
+    )
+    columns = (
+        Column("NO", "int", unique=True),
+        Column(
+            "category", "str", nullable=True, allowed=[*schema["categories"], *category_rules["labels"]], hint=hint_cat
+        ),
+        Column("field", "str", nullable=True),
+        Column("input", "str", nullable=True),
+        Column("instruction", "str", hint="Every row needs an instruction."),
+        Column(
+            "language",
+            "str",
+            allowed=schema["languages"],
+            hint="Use a language code listed in alpaca_sft.schema.languages.",
+        ),
+        Column("output", "str", hint="Every row needs a reference output to train on."),
+        Column("reasoning", "str", nullable=True),
+        Column("seq", "int", nullable=True),
+        Column(
+            "uniqueness",
+            "str",
+            nullable=True,
+            allowed=schema["uniqueness"],
+            hint='"simple": one right answer; "complex": several; blank: the category rules decide.',
+        ),
+    )
+    try:
+        checked = check_table(_whitespace_as_blank(raw, ("category", "uniqueness")), DATASET, columns)
+    except RawDataError as error:
+        # a table read from files (the ja_instruct reader) says where each row came from
+        sources = getattr(raw, "attrs", {}).get("sources")
+        if sources and error.row is not None and sources[error.row]:
+            error.args = (f"{error} The row comes from {sources[error.row]}.",)
+        raise
+    for name in ("field", "input", "reasoning"):
+        checked[name] = checked[name].map(lambda v: v.strip() if isinstance(v, str) else "")
+    logger.info("alpaca sheet: %d rows, languages %s", len(checked), checked["language"].value_counts().to_dict())
+    return checked
+
+
+def _whitespace_as_blank(raw: Any, names: Sequence[str]) -> Any:
+    """``raw`` with the cells of ``names`` that hold only whitespace made missing, as an empty cell is
+    (anything else, a missing column included, is left for :func:`check_table` to judge)."""
+    if not isinstance(raw, pd.DataFrame):
+        return raw
+    out = raw.copy()
+    for name in names:
+        if name in out.columns and isinstance(out[name], pd.Series):
+            out[name] = out[name].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
+    return out
+
+
+def _check_category_rules(rules: Mapping[str, Any], categories: Sequence[str]) -> list[tuple[re.Pattern, str]]:
+    """The compiled ``field_patterns``; every category the rules name must be one of ``categories``."""
+    where = "parameters alpaca_sft.category_rules"
+    hint = f"Use one of alpaca_sft.schema.categories: {list(categories)}."
+    named = [("labels", label, target) for label, target in rules["labels"].items()]
+    named += [("field_patterns", rule["pattern"], rule["category"]) for rule in rules["field_patterns"]]
+    named += [("simple_categories", c, c) for c in rules["simple_categories"]]
+    for key, source, target in named:
+        if target not in categories:
+            fail(where, key, None, f"{source!r} leads to the unknown category {target!r}", hint)
+    compiled = []
+    for i, rule in enumerate(rules["field_patterns"]):
+        try:
+            compiled.append((re.compile(rule["pattern"]), rule["category"]))
+        except re.error as exc:
+            fail(where, "field_patterns", None, f"pattern {i} {rule['pattern']!r} is not a regular expression ({exc})")
+    return compiled
+
+
+def assign_categories(
+    checked: pd.DataFrame, category_rules: Mapping[str, Any], schema: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Complete each row's ``category`` and ``uniqueness`` by the rules; the values a row has are kept.
+
+    - ``category``: a source's own label is translated by ``labels`` (Japanese Vicuna's categories);
+      a blank one is the category of the first of ``field_patterns`` whose regex is found in
+      ``field`` (a seed task's name), else ``closed_qa`` when the row has an input and ``open_qa``
+      when not (Dolly's definitions);
+    - ``uniqueness``: a blank one is ``simple`` (one right answer) when the category is in
+      ``simple_categories`` or the reference output is at most ``simple_max_output_chars``
+      characters long (stripped), else ``complex``.
+
+    The sample sheet gives both on every row, so it passes unchanged; the ja_instruct reader leaves
+    them to these rules.
+
+    Raises:
+        RawDataError: a rule leads to a category not in ``schema.categories``, or a pattern is not a regex.
+    """
+    patterns = _check_category_rules(category_rules, schema["categories"])
+
+    def by_rules(field: str, inp: str) -> str:
+        for pattern, category in patterns:
+            if pattern.search(field):
+                return category
+        return "closed_qa" if inp else "open_qa"
+
+    out = checked.copy()
+    blank = out["category"].isna()
+    categories = [
+        by_rules(f, i) if b else category_rules["labels"].get(c, c)
+        for c, f, i, b in zip(out["category"], out["field"], out["input"], blank, strict=True)
+    ]
+    out["category"] = pd.Series(categories, index=out.index, dtype=checked["category"].dtype)
+    simple = out["category"].isin(category_rules["simple_categories"]) | (
+        out["output"].str.strip().str.len() <= category_rules["simple_max_output_chars"]
+    )
+    unset = out["uniqueness"].isna()
+    out.loc[unset, "uniqueness"] = np.where(simple[unset], "simple", "complex")
+    logger.info(
+        "Categories: %d rows by the rules, %d kept or translated; uniqueness set on %d rows; now %s",
+        int(blank.sum()),
+        int((~blank).sum()),
+        int(unset.sum()),
+        out["category"].value_counts().to_dict(),
+    )
+    return out
+
+
+def _matches(frame: pd.DataFrame, when: Mapping[str, Any]) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    for column, wanted in when.items():
+        values = wanted if isinstance(wanted, list | tuple) else [wanted]
+        mask &= frame[column].isin(values)
+    return mask
+
+
+def apply_reasoning_rules(records: pd.DataFrame, rules: Mapping[str, Any]) -> pd.DataFrame:
+    """Append each rule's sentence to ``reasoning`` on the rows where all its conditions hold.
+
+    A rule is ``{when: {column: value or [values], ...}, append: text}``. Idempotent: a
+    sentence already in a row's reasoning is not appended again, so running the rules on
+    their own output (or on a sheet already edited by hand) changes nothing.
+
+    Raises:
+        RawDataError: a rule names a column the sheet does not have, or has no condition.
+    """
+    out = records.copy()
+    separator = rules["separator"]
+    for i, rule in enumerate(rules["rules"]):
+        when = rule.get("when") or {}
+        if not when:
+            fail("parameters alpaca_sft.reasoning_rules", None, None, f"rule {i} has no 'when' conditions")
+        for column in when:
+            if column not in out.columns:
+                fail(
+                    "parameters alpaca_sft.reasoning_rules",
+                    column,
+                    None,
+                    f"rule {i} tests a column the sheet does not have (columns: {list(out.columns)})",
+                )
+        sentence = rule["append"].strip()
+        hit = _matches(out, when)
+        todo = hit & ~out["reasoning"].map(lambda r, s=sentence: s in r)
+        out.loc[todo, "reasoning"] = out.loc[todo, "reasoning"].map(
+            lambda r, s=sentence: f"{r}{separator}{s}" if r else s
+        )
+        logger.info("Rule %d (%s): matches %d rows, appended to %d", i, when, int(hit.sum()), int(todo.sum()))
+    return out
+
+
+def to_records(records: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as JSON-ready records (plain ints and strings), in sheet order."""
+    rows = []
+    for row in records.to_dict(orient="records"):
+        rows.append(
+            {k: (int(v) if isinstance(v, int | np.integer) else ("" if v is None else v)) for k, v in row.items()}
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- prompts and split
+def format_prompt(record: Mapping[str, Any], prompt: Mapping[str, Any]) -> str:
+    """The prompt text for one record: a ``### <header>:`` section per non-empty column.
+
+    ``instruction_language`` is the original's hypothesis as a switch: ``native`` keeps the
+    sheet's instruction as it is; ``en`` puts the fixed English ``english_instruction`` in the
+    instruction's section and moves the record's own instruction (Japanese, say) to the top of
+    the ``input`` section (the original, with Phi-2, found an English instruction with the
+    Japanese content in the input answered better).
+
+    With ``use_chat_template`` the text becomes the user turn and the chat template marks where
+    the answer starts; without it (base models such as Phi-2) a ``### <response_header>:`` line does.
+    """
+    language = prompt["instruction_language"]
+    if language not in ("native", "en"):
+        raise ValueError(f"alpaca_sft.prompt.instruction_language must be 'native' or 'en', got {language!r}")
+    values = {s["column"]: str(record.get(s["column"]) or "").strip() for s in prompt["sections"]}
+    if language == "en":
+        own = values.get("instruction", "")
+        values["instruction"] = prompt["english_instruction"].strip()
+        values["input"] = "\n\n".join(v for v in (own, values.get("input", "")) if v)
+    parts = [f"### {s['header']}:\n{values[s['column']]}" for s in prompt["sections"] if values[s["column"]]]
+    text = "\n\n".join(parts)
+    if not prompt["use_chat_template"]:
+        text += f"\n\n### {prompt['response_header']}:\n"
+    return text
+
+
+def model_prompt(tokenizer: Any, text: str, use_chat_template: bool) -> str:
+    """What the model sees: ``text`` as a user turn in the tokenizer's chat template, or as is."""
+    if use_chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(
+                "alpaca_sft.prompt.use_chat_template is true but this tokenizer has no chat template "
+                "(a base model such as Phi-2): set it to false for that model."
+            )
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+    return text
+
+
+def make_examples(records: list[dict[str, Any]], prompt: Mapping[str, Any]) -> pd.DataFrame:
+    """One supervised example per record: ``prompt`` (formatted), ``completion`` (the reference output)."""
+    frame = pd.DataFrame(records)
+    frame["prompt"] = [format_prompt(r, prompt) for r in records]
+    frame["completion"] = frame["output"].astype(str).str.strip()
+    return frame[["NO", "language", "category", "uniqueness", "prompt", "completion"]]
+
+
+def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Hold out ``eval_size`` examples for the before/after evaluation, then carve
+    ``validation_size`` examples from the rest to choose the checkpoint on (both stratified by
+    ``stratify_by`` when set). The held-out prompts never influence training or the choice.
+
+    Returns:
+        ``(train, validation, held_out)``, each sorted by NO.
+    """
+    from sklearn.model_selection import train_test_split
+
+    def carve(frame: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        stratify = frame[split["stratify_by"]] if split["stratify_by"] else None
+        rest, part = train_test_split(frame, test_size=size, random_state=split["seed"], stratify=stratify)
+        return rest.sort_values("NO").reset_index(drop=True), part.sort_values("NO").reset_index(drop=True)
+
+    rest, held_out = carve(examples, split["eval_size"])
+    train, validation = carve(rest, split["validation_size"])
+    logger.info(
+        "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts",
+        len(train),
+        len(validation),
+        len(held_out),
+    )
+    return train, validation, held_out

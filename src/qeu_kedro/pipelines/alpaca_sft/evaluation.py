@@ -1,0 +1,462 @@
+"""Before / after for ``alpaca_sft``: the held-out answers with their measures, the paired comparison
+over the prompts, the figure and the report."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from qeu_kedro.figures import suptitle
+
+from .data import model_prompt
+from .generation import generate
+from .measures import measure_answer
+from .training import answer_losses
+
+logger = logging.getLogger(__name__)
+
+
+def generate_answers(
+    held_out: pd.DataFrame,
+    lm: Any,
+    prompt: Mapping[str, Any],
+    generation: Mapping[str, Any],
+    measures: Mapping[str, Any],
+) -> pd.DataFrame:
+    """Greedy answers to the held-out prompts (bounded by ``max_new_tokens``), with their measures,
+    and the reference answers' loss under the model (:func:`answer_losses`).
+
+    Returns:
+        One row per prompt: NO, language, category, uniqueness, prompt, reference, answer,
+        n_new_tokens, ended_by_itself, hit_max_new_tokens, answer_loss, then the measures of
+        :func:`measure_answer` (chrF against the reference included).
+    """
+    from transformers import set_seed
+
+    set_seed(generation["seed"])
+    tokenizer, model = lm.tokenizer, lm.model
+    model.eval()
+    chat = bool(prompt["use_chat_template"])
+    records = held_out.to_dict(orient="records")
+    start = time.perf_counter()
+    answers = generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)
+    # after generating: the trainer answer_losses builds cannot change how the model generates
+    losses = answer_losses(model, tokenizer, held_out, prompt)
+    rows = []
+    for record, got, loss in zip(records, answers, losses, strict=True):
+        rows.append(
+            {
+                "NO": record["NO"],
+                "language": record["language"],
+                "category": record["category"],
+                "uniqueness": record["uniqueness"],
+                "prompt": record["prompt"],
+                "reference": record["completion"],
+                **got,
+                "hit_max_new_tokens": not got["ended_by_itself"],
+                "answer_loss": loss,
+                **measure_answer(
+                    got["answer"],
+                    record["language"],
+                    measures["ngram"],
+                    measures["kana_share_for_ja"],
+                    record["prompt"],
+                    record["completion"],
+                ),
+            }
+        )
+    logger.info(
+        "Generated %d answers with %s and scored the reference answers (mean loss %.3f) in %.0f s",
+        len(rows),
+        lm.source,
+        sum(losses) / max(1, len(losses)),
+        time.perf_counter() - start,
+    )
+    return pd.DataFrame(rows)
+
+
+_SUMMARY = ("n_chars", "duplicate_sentence_share", "language_match", "ended_by_itself", "n_new_tokens")
+
+
+def _summary_columns(measures: Mapping[str, Any]) -> list[str]:
+    n = measures["ngram"]
+    return ["answer_loss", "chrf", f"repeated_{n}gram_share", f"copied_{n}gram_share", *_SUMMARY]
+
+
+def _paired(measures: Mapping[str, Any]) -> dict[str, bool | None]:
+    """Every before/after measure, compared with a paired interval, and whether higher is better for each.
+
+    None: neither direction is better (the answers' length); its verdict says "higher", "lower" or
+    "no evidence" instead of better or worse.
+    """
+    n = measures["ngram"]
+    return {
+        "answer_loss": False,
+        "chrf": True,
+        f"copied_{n}gram_share": False,
+        "ended_by_itself": True,
+        f"repeated_{n}gram_share": False,
+        "duplicate_sentence_share": False,
+        "language_match": True,
+        "n_chars": None,
+        "n_new_tokens": None,
+    }
+
+
+def paired_change(
+    before: pd.Series, after: pd.Series, higher_is_better: bool | None, measures: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The paired bootstrap of ``after - before`` over the prompts (:func:`qeu_kedro.stats.paired_bootstrap`)
+    as a dict, with ``higher_is_better`` so that a reader of ``metrics.json`` can word it; for a measure
+    with no better direction (None) the verdict is "higher", "lower" or "no evidence"."""
+    from qeu_kedro.stats import paired_bootstrap
+
+    c = paired_bootstrap(
+        before.astype(float),
+        after.astype(float),
+        n_resamples=measures["bootstrap_resamples"],
+        seed=measures["bootstrap_seed"],
+        higher_is_better=True if higher_is_better is None else higher_is_better,
+    ).to_dict()
+    if higher_is_better is None:
+        c["verdict"] = {"better": "higher", "worse": "lower"}.get(c["verdict"], c["verdict"])
+    c["higher_is_better"] = higher_is_better
+    return c
+
+
+def _paired_within(rows: pd.DataFrame, measures: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`paired_change` of every paired measure over ``rows`` (a subgroup of the before/after table);
+    empty for a single prompt, whose bootstrap would be one value (an interval of zero width)."""
+    if len(rows) < 2:
+        return {}
+    return {
+        c: paired_change(rows[f"{c}_before"], rows[f"{c}_after"], higher, measures)
+        for c, higher in _paired(measures).items()
+    }
+
+
+def compare_before_after(
+    before: pd.DataFrame, after: pd.DataFrame, train_metrics: Mapping[str, Any], measures: Mapping[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The before/after table (one row per held-out prompt) and the summary metrics.
+
+    Summary: the mean of each measure (the reference answers' loss among them) overall and per requested
+    language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
+    difference over the held-out prompts with its 95 % bootstrap interval and a verdict
+    (:func:`paired_change`), overall and within each language of two or more prompts; the references' own copied n-gram share (the yardstick for copying);
+    and the issue's targets, each met or not.
+    """
+    cols = _summary_columns(measures)
+    n = measures["ngram"]
+    keep = ["answer", *cols, "detected_language"]
+    table = before[["NO", "language", "category", "uniqueness", "prompt", "reference"]].copy()
+    for name, frame in (("before", before), ("after", after)):
+        part = frame.set_index("NO")[keep].add_suffix(f"_{name}")
+        table = table.join(part, on="NO")
+
+    def means(frame: pd.DataFrame) -> dict[str, float]:
+        return {c: round(float(frame[c].astype(float).mean()), 4) for c in cols}
+
+    paired = {
+        c: paired_change(table[f"{c}_before"], table[f"{c}_after"], higher, measures)
+        for c, higher in _paired(measures).items()
+    }
+    reference_copied = round(float(before[f"reference_copied_{n}gram_share"].mean()), 4)
+    # the references' own share in the requested language: the ceiling of language_match (answers tables
+    # written before this yardstick existed have no column for it)
+    reference_language = (
+        round(float(before["reference_language_match"].astype(float).mean()), 4)
+        if "reference_language_match" in before
+        else None
+    )
+    overall = {"before": means(before), "after": means(after)}
+    copied_after = overall["after"][f"copied_{n}gram_share"]
+    summary: dict[str, Any] = {
+        "n_prompts": len(table),
+        "train": {
+            k: train_metrics[k]
+            for k in (
+                "base_model",
+                "n_train",
+                "n_train_trained_on",
+                "n_validation",
+                "global_step",
+                "chosen_step",
+                "instruction_language",
+                "objective",
+                "train_loss",
+                "train_seconds",
+                "validation_chrf_curve",
+            )
+        },
+        "chrf": paired["chrf"],
+        "paired": paired,
+        f"reference_copied_{n}gram_share": reference_copied,
+        "reference_language_match": reference_language,
+        "overall": overall,
+        "by_language": {
+            lang: {
+                "n": int((before["language"] == lang).sum()),
+                "before": means(before[before["language"] == lang]),
+                "after": means(after[after["language"] == lang]),
+                "paired": _paired_within(table[table["language"] == lang], measures),
+            }
+            for lang in sorted(before["language"].unique())
+        },
+        "targets": {
+            "chrf_better": paired["chrf"]["verdict"] == "better",
+            f"copied_{n}gram_share_within_reference_plus_0.10": copied_after <= reference_copied + 0.10,
+            "ended_by_itself_not_lower": overall["after"]["ended_by_itself"] >= overall["before"]["ended_by_itself"],
+        },
+    }
+    logger.info("Before/after: %s", summary["overall"])
+    return table, summary
+
+
+_LABELS = {
+    "answer_loss": "reference answers' loss (mean per answer)",
+    "chrf": "chrF vs reference (0-100)",
+    "repeated_{n}gram_share": "repeated {n}-gram share",
+    "copied_{n}gram_share": "{n}-grams copied from the prompt",
+    "duplicate_sentence_share": "duplicate sentence share",
+    "language_match": "answer in requested language",
+    "ended_by_itself": "answers that end by themselves",
+    "n_chars": "answer length (chars)",
+}
+
+
+def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], data: str) -> Any:
+    """A 2 x 4 grid of before/after bars: the reference answers' loss, chrF, copying (with the
+    references' own share as a line), repetition, ending, language, length, each with the paired 95 %
+    interval of the difference and its verdict in the panel title; the validation chrF curve of the training."""
+    import matplotlib.pyplot as plt
+
+    n = measures["ngram"]
+    colors = ["#9aa5b1", "#2f7ed8"]
+    fig, axes = plt.subplots(2, 4, figsize=(13, 6.4))
+    # the references' own share, drawn as a line where the measure has that yardstick
+    yardsticks = {
+        f"copied_{n}gram_share": summary[f"reference_copied_{n}gram_share"],
+        "language_match": summary.get("reference_language_match"),
+    }
+    panels = []
+    for key in (
+        "answer_loss",
+        "chrf",
+        "copied_{n}gram_share",
+        "repeated_{n}gram_share",
+        "ended_by_itself",
+        "language_match",
+        "n_chars",
+    ):
+        col = key.format(n=n)
+        panels.append(
+            (
+                _LABELS[key].format(n=n),
+                summary["overall"]["before"][col],
+                summary["overall"]["after"][col],
+                summary["paired"].get(col),
+                yardsticks.get(col),
+            )
+        )
+    for ax, (label, b, a, cmp, ref) in zip(axes.flat, panels, strict=False):
+        bars = ax.bar(["before", "after"], [b, a], color=colors, label=["before", "after"])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        title = label
+        if cmp is not None:
+            title += f"\nafter-before {cmp['difference']:+.3g} [{cmp['ci_low']:+.3g}, {cmp['ci_high']:+.3g}]: {cmp['verdict']}"
+        ax.set_title(title, fontsize=8.5)
+        top, room = max(a, b), 1.45  # room for a legend above the bar labels
+        if ref is not None:
+            ax.axhline(ref, color="#d9534f", linestyle="--", label="references' own share")
+            top, room = max(top, ref), 1.8
+            ax.legend(fontsize=7, loc="upper right")
+        ax.set_ylim(0, top * room if top > 0 else 1.0)
+    curve = summary["train"]["validation_chrf_curve"]
+    ax = axes.flat[-1]
+    ax.plot([p["step"] for p in curve], [p["validation_chrf"] for p in curve], marker="o", label="validation chrF")
+    ax.axvline(summary["train"]["chosen_step"], color="#d9534f", linestyle="--", label="chosen checkpoint")
+    ax.set_xlabel("LoRA step", fontsize=8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    ax.set_title("checkpoint choice", fontsize=8.5)
+    ax.legend(fontsize=7)
+    axes.flat[0].legend(handles=list(axes.flat[0].patches), labels=["before (base model)", "after (LoRA)"], fontsize=7)
+    t = summary["train"]
+    suptitle(
+        fig,
+        f"alpaca_sft on {data}: {t['base_model']}, {t['global_step']} LoRA steps (step {t['chosen_step']} chosen), "
+        f"{_trained_on(t)} training examples, n = {summary['n_prompts']} held-out prompts; "
+        f"objective: {t['objective']}; instruction language: {t['instruction_language']}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _trained_on(train: Mapping[str, Any]) -> str:
+    """``n_train``, and how many of them were trained on where TRL dropped some (:func:`examples_trained_on`)."""
+    kept = train.get("n_train_trained_on", train["n_train"])
+    return str(train["n_train"]) if kept == train["n_train"] else f"{train['n_train']} ({kept} trained on)"
+
+
+def _cell(text: Any, limit: int) -> str:
+    s = str(text).replace("|", "\\|").replace("\n", " ⏎ ")
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def describe_comparison(comparison: Mapping[str, Any], what: str, higher_is_better: bool | None) -> str:
+    """One sentence for a paired comparison, saying which direction is better (for a measure where
+    lower is better, an interval above 0 is "worse"; None: neither is)."""
+    c = comparison
+    direction = {True: "higher is better", False: "lower is better", None: "neither direction is better"}
+    return (
+        f"{what} changed by {c['difference']:+.4f} (95 % interval {c['ci_low']:+.4f} to {c['ci_high']:+.4f}, "
+        f"n = {c['n']}; {direction[higher_is_better]}): {c['verdict']}"
+    )
+
+
+def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[str]:
+    """The paired comparisons and the targets, as sentences."""
+    n = measures["ngram"]
+    names = {
+        "answer_loss": "The reference answers' loss (mean cross-entropy per token, one number per answer)",
+        "chrf": "chrF against the reference",
+        f"copied_{n}gram_share": f"The share of {n}-grams copied from the prompt",
+        "ended_by_itself": "The share of answers that end by themselves",
+        f"repeated_{n}gram_share": f"The repeated {n}-gram share",
+        "duplicate_sentence_share": "The duplicate sentence share",
+        "language_match": "The share of answers in the requested language",
+        "n_chars": "The answers' length in characters",
+        "n_new_tokens": "The answers' length in new tokens",
+    }
+    higher = _paired(measures)
+    lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
+    ref = summary[f"reference_copied_{n}gram_share"]
+    t = summary["targets"]
+    if summary.get("reference_language_match") is not None:
+        lines.append(
+            f"- The references themselves are in the requested language by the same detector in "
+            f"{summary['reference_language_match']:.4f} of the prompts (a reference of kanji only reads as Chinese, "
+            "one of digits or code as no language or English): the share of answers in the requested language "
+            "is read against that."
+        )
+    lines += [
+        "",
+        f"Targets: chrF better: **{'met' if t['chrf_better'] else 'not met'}**; copied {n}-gram share after "
+        f"({summary['overall']['after'][f'copied_{n}gram_share']}) at most the references' own ({ref}) + 0.10: "
+        f"**{'met' if t[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; answers ending by "
+        f"themselves not fewer after: **{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
+    ]
+    return lines
+
+
+_GENERATION_COLUMNS = {"prompt": "prompt", "reference": "reference", "before": "answer_before", "after": "answer_after"}
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    """``rows`` as a markdown table (``DataFrame.to_markdown``), every value written as it is."""
+    return pd.DataFrame(rows).astype(str).to_markdown(index=False, disable_numparse=True)
+
+
+def _change_cells(cmp: Mapping[str, Any] | None, n: int, change: str) -> dict[str, str]:
+    """The difference with its interval and the verdict, or why there is none."""
+    if cmp is None:
+        return {change: "one prompt: no interval" if n < 2 else "", "verdict": ""}
+    return {
+        change: f"{cmp['difference']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]",
+        "verdict": cmp["verdict"],
+    }
+
+
+def _summary_rows(summary: Mapping[str, Any], cols: Sequence[str], n: int) -> list[dict[str, Any]]:
+    """The summary table: each measure before and after, the paired difference with its interval, the verdict."""
+    change = "after - before [95 % interval]"
+    rows = []
+    for c in cols:
+        rows.append(
+            {
+                "measure": c,
+                "before": summary["overall"]["before"][c],
+                "after": summary["overall"]["after"][c],
+                **_change_cells(summary["paired"][c], summary["n_prompts"], change),
+            }
+        )
+    ref = summary[f"reference_copied_{n}gram_share"]
+    rows.append(
+        {"measure": f"references' own copied_{n}gram_share", "before": ref, "after": "", change: "", "verdict": ""}
+    )
+    if summary.get("reference_language_match") is not None:
+        rows.append(
+            {
+                "measure": "references' own language_match",
+                "before": summary["reference_language_match"],
+                "after": "",
+                change: "",
+                "verdict": "",
+            }
+        )
+    return rows
+
+
+def report_markdown(
+    table: pd.DataFrame,
+    summary: Mapping[str, Any],
+    measures: Mapping[str, Any],
+    cell_chars: int,
+    figure: str | None = None,
+) -> str:
+    """A readable report: the verdicts in words, the summary before/after, then the generations as a table.
+
+    ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
+    linked by its file name after the summary: the catalog saves it beside the report.
+    """
+    cols = _summary_columns(measures)
+    t = summary["train"]
+    lines = [
+        "# alpaca_sft: before vs after LoRA training",
+        "",
+        f"Model: {t['base_model']}; {_trained_on(t)} training examples, {t['global_step']} steps "
+        f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
+        f"validation prompts; objective: {t['objective']}; instruction language: {t['instruction_language']}; "
+        f"{summary['n_prompts']} held-out prompts, greedy decoding.",
+        "",
+        "## Verdict (paired differences over the held-out prompts, 95 % bootstrap intervals)",
+        "",
+        *_verdicts(summary, measures),
+        "",
+        _markdown_table(_summary_rows(summary, cols, measures["ngram"])),
+    ]
+    if figure:
+        lines += ["", f"![before vs after]({PurePosixPath(str(figure)).name})"]
+    change = "after - before [95 % interval]"
+    by_language = [
+        {
+            "language": lang,
+            "n": block["n"],
+            "measure": c,
+            "before": block["before"][c],
+            "after": block["after"][c],
+            **_change_cells(block.get("paired", {}).get(c), block["n"], change),
+        }
+        for lang, block in summary["by_language"].items()
+        for c in cols
+    ]
+    generations = [
+        {
+            "NO": r["NO"],
+            "lang": r["language"],
+            "category": f"{r['category']}/{r['uniqueness']}",
+            **{k: _cell(r[col], cell_chars) for k, col in _GENERATION_COLUMNS.items()},
+        }
+        for r in table.to_dict(orient="records")
+    ]
+    lines += ["", "## By requested language", "", _markdown_table(by_language)]
+    lines += ["", "## Generations", "", _markdown_table(generations)]
+    return "\n".join(lines) + "\n"
