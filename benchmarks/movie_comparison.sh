@@ -26,8 +26,8 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 cv = s["cv_r2_test"]
 print(f"- data: {s['data']}; models: {s['models']}")
-print(f"- single split test R²: base {s['r2_test']['base']:.5f}, finetuned {s['r2_test']['finetuned']:.5f} "
-      f"({s['r2_test']['finetuned_minus_base']:+.5f}, no interval)")
+print(f"- single split test R² (each namespace's own; their difference has no interval, so none is printed): "
+      f"base {s['r2_test']['base']:.5f}, finetuned {s['r2_test']['finetuned']:.5f}")
 print(f"- CV test R² ({cv['n']} folds, {cv['n_ratings']} ratings): base {cv['before']:.5f}, finetuned {cv['after']:.5f}, "
       f"difference {cv['difference']:+.5f} [{cv['ci_low']:+.5f}, {cv['ci_high']:+.5f}]: {cv['verdict']}")
 print(f"- {s['n_shared_top_features']} of {s['top_k']['base']} top features shared")

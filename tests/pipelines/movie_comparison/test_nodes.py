@@ -139,3 +139,24 @@ def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
 def test_ridge_results_of_another_version_are_refused_with_what_to_run():
     with pytest.raises(ValueError, match=r"no \['cv_scores'\].*kedro run --pipelines ridge_analysis"):
         unpack_results({"metrics": BASE_METRICS, "top_coefficients": []})
+
+
+def test_the_benchmark_script_prints_the_summary_compare_ridge_writes(tmp_path):
+    """benchmarks/movie_comparison.sh reads summary.json after three kedro runs: a key it reads that the
+    summary no longer has would fail only then (it read the single-split difference after it was dropped)."""
+    import json
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (Path(__file__).parents[3] / "benchmarks" / "movie_comparison.sh").read_text()
+    printer = re.search(r"<<'PY'\n(.*?)\nPY\n", script, re.S).group(1)
+    gain = cv_scores(BASE_CV["r2_test"].to_numpy() + 0.01)
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, gain, RETRIEVAL, PARAMS)
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    out = subprocess.run([sys.executable, "-c", printer, str(path)], capture_output=True, text=True, check=True).stdout
+    assert "base 0.30000, finetuned 0.35000" in out
+    assert f"difference {summary['cv_r2_test']['difference']:+.5f}" in out
+    assert ": better" in out
