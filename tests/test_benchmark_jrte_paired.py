@@ -48,8 +48,8 @@ def test_identical_runs_differ_by_zero_and_a_better_run_is_better(script):
 
 
 def test_other_sentences_or_classes_are_refused(script):
-    a = predictions(["normal", "positive"], ["normal", "normal"])
+    a = predictions(["normal", "positive"] * 3, ["normal", "normal"] * 3)
     with pytest.raises(ValueError, match="same test sentences"):
-        script.compare(a, a.assign(id=["t0", "t1"]), ("A", "B"), STATS)
+        script.compare(a, a.assign(id=[f"t{i}" for i in range(6)]), ("A", "B"), STATS)
     with pytest.raises(ValueError, match="different classes"):
         script.compare(a, a.drop(columns="p_negative"), ("A", "B"), STATS)

@@ -9,9 +9,11 @@ import pytest
 from sklearn.metrics import f1_score
 
 from qeu_kedro.stats import (
+    MIN_UNITS,
     bootstrap_interval,
     bootstrap_statistic_interval,
     corrected_cv_interval,
+    expanded_tail,
     paired_bootstrap,
     paired_bootstrap_statistic,
     signed,
@@ -55,7 +57,7 @@ def test_noise_around_zero_gives_no_evidence():
     assert result.verdict == "no evidence"
 
 
-def test_the_interval_agrees_with_scipy_paired_percentile_bootstrap():
+def test_the_interval_agrees_with_scipy_paired_percentile_bootstrap_at_the_expanded_level():
     from scipy import stats
 
     rng = np.random.default_rng(5)
@@ -68,6 +70,7 @@ def test_the_interval_agrees_with_scipy_paired_percentile_bootstrap():
         paired=True,
         n_resamples=20_000,
         method="percentile",
+        confidence_level=1 - 2 * expanded_tail(120, 0.95),
         rng=np.random.default_rng(7),
     ).confidence_interval
     # Two Monte Carlo estimates of the same quantiles: within a small fraction of the width.
@@ -161,13 +164,13 @@ def test_describe_says_the_interval_and_the_verdict():
 
 
 def test_describe_names_the_side_of_0_the_interval_is_on_whichever_direction_is_better():
-    lower = paired_bootstrap([1.0] * 5, [0.5, 0.6, 0.5, 0.4, 0.5], higher_is_better=False)
+    lower = paired_bootstrap([1.0] * 6, [0.5, 0.6, 0.5, 0.4, 0.5, 0.5], higher_is_better=False)
     assert lower.verdict == "better" and lower.describe("copied share").endswith(
         "better (the whole interval is below 0)"
     )
-    higher = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5], [1.0] * 5)
+    higher = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5, 0.5], [1.0] * 6)
     assert higher.describe("NDCG@10").endswith("better (the whole interval is above 0)")
-    worse_lower = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5], [1.0] * 5, higher_is_better=False)
+    worse_lower = paired_bootstrap([0.5, 0.6, 0.5, 0.4, 0.5, 0.5], [1.0] * 6, higher_is_better=False)
     assert worse_lower.describe("copied share").endswith("worse (the whole interval is above 0)")
 
 
@@ -176,3 +179,41 @@ def test_a_difference_too_small_for_four_decimals_is_shown_in_significant_digits
     assert signed(-4e-5) == "-4e-05" and signed(2.1e-7) == "+2.1e-07"
     tiny = paired_bootstrap(np.zeros(25), np.full(25, -4e-5) + np.linspace(-1e-6, 1e-6, 25))
     assert tiny.verdict == "worse" and "changed by -4e-05" in tiny.describe("R²")
+
+
+def test_the_expanded_tail_matches_the_t_interval_it_stands_for():
+    """Hesterberg's level: z at the tail times sqrt((n-1)/n) is the t quantile (his ``ExpandProbs``)."""
+    from scipy import stats
+
+    for n in (6, 10, 32, 553):
+        tail = expanded_tail(n, 0.95)
+        assert -stats.norm.ppf(tail) * math.sqrt((n - 1) / n) == pytest.approx(stats.t.ppf(0.975, n - 1))
+    assert expanded_tail(6, 0.95) == pytest.approx(0.00243, abs=1e-5)  # far out: few units
+    assert 0.0245 < expanded_tail(553, 0.95) < 0.025  # the plain 0.025, nearly, on many
+
+
+def test_three_of_six_yes_no_changes_are_no_evidence():
+    """3 of 6 prompts start to end by themselves, none stops: a sign test gives p = 0.25 (two-sided), so
+    no verdict. The plain percentile interval read it as better: the resamples with none of the 3 are
+    1.6 %, under its 2.5 % tail, while the expanded tail (0.24 %) takes them in."""
+    before, after = np.zeros(6), np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
+    result = paired_bootstrap(before, after, seed=0)
+    assert result.verdict == "no evidence" and result.ci_low <= 0 < result.ci_high
+    diffs = (after - before)[np.random.default_rng(0).integers(0, 6, size=(10_000, 6))].mean(axis=1)
+    assert np.quantile(diffs, 0.025) > 0  # what the plain percentile interval would have said: better
+
+
+def test_fewer_units_than_the_minimum_have_no_interval():
+    assert MIN_UNITS == 6
+    with pytest.raises(ValueError, match="at least 6 units"):
+        paired_bootstrap([0.2, 0.3, 0.1, 0.4, 0.5], [0.7, 0.8, 0.6, 0.9, 1.0])
+    with pytest.raises(ValueError, match="at least 6 units"):
+        bootstrap_statistic_interval(lambda i: 0.5, 1)
+    assert paired_bootstrap(np.zeros(6), np.ones(6)).verdict == "better"  # 6 of 6 the same way: p = 1/32
+
+
+def test_a_statistic_that_is_not_finite_on_a_resample_is_refused():
+    with pytest.raises(ValueError, match="not finite"):
+        paired_bootstrap_statistic(
+            lambda i: 0.0, lambda i: np.nan if len(set(i.tolist())) < 3 else 1.0, 6, n_resamples=200
+        )

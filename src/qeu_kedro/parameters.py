@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
+from qeu_kedro.stats import MIN_UNITS
+
 PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(gt=0, lt=1)]  # strictly between 0 and 1
@@ -65,7 +67,7 @@ RULES: dict[str, Any] = {
     "bge_finetune.split.test_size": Share,
     "bge_finetune.split.seed": Seed,
     "bge_finetune.subset.max_train_pairs": PositiveInt | None,
-    "bge_finetune.subset.max_test_queries": PositiveInt | None,
+    "bge_finetune.subset.max_test_queries": Annotated[int, Field(ge=MIN_UNITS)] | None,
     "bge_finetune.subset.max_corpus": PositiveInt | None,
     "bge_finetune.matryoshka_dims": Literal["auto"] | Annotated[list[PositiveInt], Field(min_length=1)],
     "bge_finetune.trainer.num_train_epochs": PositiveFloat,
@@ -91,7 +93,9 @@ RULES: dict[str, Any] = {
     "bge_finetune.statistics.n_resamples": PositiveInt,
     "bge_finetune.statistics.confidence": Annotated[float, Field(gt=0, lt=1)],
     "bge_finetune.minimum.train_pairs": PositiveInt,
-    "bge_finetune.minimum.test_queries": PositiveInt,
+    "bge_finetune.minimum.test_queries": Annotated[
+        int, Field(ge=MIN_UNITS)
+    ],  # the fewest units an interval is given for
     "bge_finetune.minimum.corpus": PositiveInt,
     "jrte_sentiment.training.trainer.per_device_train_batch_size": PositiveInt,
     "jrte_sentiment.training.trainer.per_device_eval_batch_size": PositiveInt,
@@ -117,7 +121,7 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
-    "alpaca_sft.split.eval_size": PositiveInt,
+    "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.train.checkpoint_every": PositiveInt,
     "alpaca_sft.train.objective": Literal["sft", "preference"],
     "alpaca_sft.train.preference.beta": PositiveFloat,

@@ -92,7 +92,7 @@ def test_identical_answers_give_a_zero_difference_and_an_interval_containing_zer
     from qeu_kedro.stats import paired_bootstrap
 
     answers = ["東京です。", "三千メートル。", "A cat sat.", "沸騰します。"]
-    scores = [chrf(a, r) for a, r in zip(answers, REFERENCES, strict=True)]
+    scores = [chrf(a, r) for a, r in zip(answers, REFERENCES, strict=True)] * 2  # 8 prompts: an interval needs 6
     result = paired_bootstrap(scores, scores, n_resamples=2000, seed=0)
     assert result.difference == 0.0 and result.ci_low <= 0.0 <= result.ci_high
     assert result.verdict == "no evidence"

@@ -10,9 +10,10 @@ import pytest
 
 from tests.conftest import run_kedro
 
-# Bounded for tests: 2 LoRA steps, 3 held-out and 3 validation prompts (one per language), 8 new tokens.
+# Bounded for tests: 2 LoRA steps, 6 held-out prompts (two per language; the fewest an interval is given
+# for) and 3 validation prompts (one per language), 8 new tokens.
 BOUNDED = {
-    "split": {"eval_size": 3, "validation_size": 3},
+    "split": {"eval_size": 6, "validation_size": 3},
     "train": {"checkpoint_every": 1, "trainer": {"max_steps": 2}},
     "generation": {"max_new_tokens": 8},
 }
@@ -96,7 +97,7 @@ def test_sample_run_end_to_end(project):
         (project / "data" / "02_intermediate" / "alpaca_sft" / "alpaca_records.json").read_text(encoding="utf-8")
     )
     assert len(records) == 36 and sum(OPEN in r["reasoning"] for r in records) == 6
-    check_outputs(project, "", n_prompts=3, languages={"ja", "en", "zh"}, max_steps=2, max_new_tokens=8)
+    check_outputs(project, "", n_prompts=6, languages={"ja", "en", "zh"}, max_steps=2, max_new_tokens=8)
     answers = pd.read_csv(project / "data" / "07_model_output" / "alpaca_sft" / "answers_after.csv")
     assert (answers["n_new_tokens"] <= 8).all()
 

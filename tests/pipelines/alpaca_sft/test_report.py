@@ -168,26 +168,28 @@ def test_answers_that_are_all_numbers_are_read_back_as_text(tmp_path):
     assert table["answer_after"].tolist() == said and table["reference"].tolist() == references
 
 
-def test_each_language_gets_its_own_paired_interval_except_a_single_prompt():
+def test_each_language_gets_its_own_paired_interval_except_one_of_too_few_prompts():
     before, after = answers(24, False), answers(24, True)
     for frame in (before, after):
-        frame.loc[12:22, "language"] = "en"  # 12 ja, 11 en, 1 zh
-        frame.loc[23, "language"] = "zh"
+        frame.loc[12:22, "language"] = "en"  # 12 ja, 6 en, 5 zh, 1 ko
+        frame.loc[18:22, "language"] = "zh"
+        frame.loc[23, "language"] = "ko"
     table, summary = compare_before_after(before, after, TRAIN, MEASURES)
     by = summary["by_language"]
-    assert {lang: block["n"] for lang, block in by.items()} == {"en": 11, "ja": 12, "zh": 1}
+    assert {lang: block["n"] for lang, block in by.items()} == {"en": 6, "ja": 12, "ko": 1, "zh": 5}
     # within a language: the same paired bootstrap as overall, on that language's prompts only
     en = table[table["language"] == "en"]
     mean_gain = (en["language_match_after"] - en["language_match_before"]).mean()
     assert by["en"]["paired"]["language_match"]["difference"] == pytest.approx(mean_gain)
-    assert by["en"]["paired"]["n_chars"]["verdict"] == "higher" and by["en"]["paired"]["n_chars"]["n"] == 11
-    assert by["zh"]["paired"] == {}  # one prompt: no interval, and so no verdict
+    assert by["en"]["paired"]["n_chars"]["verdict"] == "higher" and by["en"]["paired"]["n_chars"]["n"] == 6
+    assert by["zh"]["paired"] == {} and by["ko"]["paired"] == {}  # fewer than 6 prompts: no interval, no verdict
     report = report_markdown(table, summary, MEASURES, cell_chars=40)
     section = report.split("## By requested language")[1].split("## Generations")[0]
     header = next(line for line in section.splitlines() if line.startswith("| language"))
     assert "after - before [95 % interval]" in header and "verdict" in header
-    zh = [line for line in section.splitlines() if line.startswith("| zh")]
-    assert len(zh) == len(summary["overall"]["before"]) and all("one prompt: no interval" in line for line in zh)
+    for lang, few in (("zh", "5 prompts (fewer than 6): no interval"), ("ko", "1 prompt (fewer than 6): no interval")):
+        rows = [line for line in section.splitlines() if line.startswith(f"| {lang}")]
+        assert len(rows) == len(summary["overall"]["before"]) and all(few in line for line in rows)
     en_chars = next(line for line in section.splitlines() if line.startswith("| en") and "| n_chars " in line)
     c = by["en"]["paired"]["n_chars"]
     assert f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]" in en_chars and "higher" in en_chars

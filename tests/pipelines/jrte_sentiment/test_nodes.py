@@ -560,13 +560,13 @@ def test_balanced_class_weights():
 def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
     level2 = pd.concat(
         [
-            predictions(["normal", "positive", "negative"], ["positive", "positive", "negative"], split="dev"),
+            predictions(["normal", "positive", "negative"] * 2, ["positive", "positive", "negative"] * 2, split="dev"),
             predictions(TRUE, PRED),
         ]
     )
     rule = pd.concat(
         [
-            predictions(["normal", "positive", "negative"], ["normal", "positive", "negative"], split="dev"),
+            predictions(["normal", "positive", "negative"] * 2, ["normal", "positive", "negative"] * 2, split="dev"),
             predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
         ]
     )
@@ -605,10 +605,10 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
         in text_cf
         and "(tuned and scored on all of dev: 0.9000)" in text_cf
     )
-    # the dev pick with its paired dev interval: on 3 dev sentences it is a point estimate, not a gain
+    # the dev pick with its paired dev interval: on 6 dev sentences it is a point estimate, not a gain
     dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
-    assert dev["n"] == 3 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
-    assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 3 dev sentences)" in text
+    assert dev["n"] == 6 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
+    assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
     assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
     assert f"on dev the difference is {dev['verdict']}" in text
     assert "test n = 6" in fig.axes[0].get_title() and fig.axes[0].get_title().startswith("jrte_sentiment · Level 5")

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
+from qeu_kedro.stats import MIN_UNITS
 
 from .data import model_prompt
 from .generation import generate
@@ -131,8 +132,8 @@ def paired_change(
 
 def _paired_within(rows: pd.DataFrame, measures: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`paired_change` of every paired measure over ``rows`` (a subgroup of the before/after table);
-    empty for a single prompt, whose bootstrap would be one value (an interval of zero width)."""
-    if len(rows) < 2:
+    empty for fewer than :data:`~qeu_kedro.stats.MIN_UNITS` prompts, too few for an interval."""
+    if len(rows) < MIN_UNITS:
         return {}
     return {
         c: paired_change(rows[f"{c}_before"], rows[f"{c}_after"], higher, measures)
@@ -368,7 +369,8 @@ def _markdown_table(rows: list[dict[str, Any]]) -> str:
 def _change_cells(cmp: Mapping[str, Any] | None, n: int, change: str) -> dict[str, str]:
     """The difference with its interval and the verdict, or why there is none."""
     if cmp is None:
-        return {change: "one prompt: no interval" if n < 2 else "", "verdict": ""}
+        few = f"{n} prompt{'' if n == 1 else 's'} (fewer than {MIN_UNITS}): no interval"
+        return {change: few if n < MIN_UNITS else "", "verdict": ""}
     return {
         change: f"{cmp['difference']:+.4f} [{cmp['ci_low']:+.4f}, {cmp['ci_high']:+.4f}]",
         "verdict": cmp["verdict"],
