@@ -6,6 +6,7 @@ from sklearn.linear_model import Ridge
 from qeu_kedro.pipelines.ridge_analysis.nodes import (
     RatingDesign,
     build_model_input,
+    check_rated_users,
     check_ratings,
     check_users,
     evaluate_ridge,
@@ -97,8 +98,21 @@ def test_build_model_input_joins_one_hot_and_drops_movies_without_embedding():
 def test_rating_by_unknown_user_is_an_input_error():
     bad = ratings()
     bad.loc[3, "user_id"] = 99
-    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'user_id', row 3 .*user 99 is not in 'users'"):
+    pattern = r"dataset 'ratings', column 'user_id', row 3 .*user 99 is not in 'users'"
+    with pytest.raises(RawDataError, match=pattern):
+        check_rated_users(check_ratings(bad, RIDGE), check_users(users(), RIDGE))
+    with pytest.raises(RawDataError, match=pattern):  # a direct caller of build_model_input is checked too
         build_model_input(check_ratings(bad, RIDGE), check_users(users(), RIDGE), embeddings(), RIDGE)
+
+
+def test_the_users_of_the_ratings_are_checked_before_the_movies_are_embedded():
+    """check_rated_users needs only the checked raw tables, so it runs before embed_movies writes anything."""
+    from qeu_kedro.pipelines.movie_embedding.pipeline import create_pipeline as movie_embedding
+    from qeu_kedro.pipelines.ridge_analysis.pipeline import create_pipeline as ridge_analysis
+
+    order = [n.name for n in (movie_embedding() + ridge_analysis()).nodes]  # kedro's run order
+    for ns in ("base", "finetuned"):
+        assert order.index(f"{ns}.check_rated_users") < order.index(f"{ns}.embed_movies")
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,12 @@ def check_ratings(ratings: Any, params: dict[str, Any]) -> Any:
     )
 
 
+def check_rated_users(ratings: Any, users: pd.DataFrame) -> pd.DataFrame:
+    """:func:`.nodes.check_rated_users` on ratings in memory; on partitioned ratings each partition's users
+    are checked in ``build_model_input``'s pass (one pass over the data, not two)."""
+    return users if is_partitioned(ratings) else nodes.check_rated_users(ratings, users)
+
+
 def build_model_input(
     ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[Any, dict[str, int]]:

@@ -111,6 +111,16 @@ def check_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     return checked if features else checked.drop_duplicates("user_id", ignore_index=True)
 
 
+def check_rated_users(ratings: pd.DataFrame, users: pd.DataFrame) -> pd.DataFrame:
+    """``users`` (checked), once every rating's user is among them: a rating by an unknown user is an
+    input error, found here, before the movies are embedded or anything is written."""
+    unknown_user = ~ratings["user_id"].isin(users["user_id"]).to_numpy()
+    if unknown_user.any():
+        i = int(np.flatnonzero(unknown_user)[0])
+        fail("ratings", "user_id", i, f"user {ratings['user_id'].iloc[i]} is not in 'users'")
+    return users
+
+
 def check_join_loss(ratings: pd.DataFrame, movie_embeddings: pd.DataFrame, max_share: float | None) -> None:
     """Fail when more than ``max_share`` of the ratings are of movies without an embedding."""
     lost = ~ratings["movie_id"].isin(movie_embeddings["movie_id"]).to_numpy()
@@ -212,10 +222,7 @@ def build_model_input(
     Returns:
         The :class:`RatingDesign` and counts for the metrics report.
     """
-    unknown_user = ~ratings["user_id"].isin(users["user_id"]).to_numpy()
-    if unknown_user.any():
-        i = int(np.flatnonzero(unknown_user)[0])
-        fail("ratings", "user_id", i, f"user {ratings['user_id'].iloc[i]} is not in 'users'")
+    check_rated_users(ratings, users)  # the pipeline's check_rated_users node has done it: for direct callers
     for table, name, key in ((users, "users", "user_id"), (movie_embeddings, "movie_embeddings", "movie_id")):
         duplicated = table[key].duplicated().to_numpy()
         if duplicated.any():

@@ -6,6 +6,7 @@ from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
 from .dispatch import (
     build_model_input,
+    check_rated_users,
     check_ratings,
     check_users,
     collect_results,
@@ -34,9 +35,11 @@ def create_template() -> Pipeline:
             Node(check_ratings, ["ratings", P], "ratings_checked", name="check_ratings"),
             Node(decode_users, ["users", P], "users_decoded", name="decode_users"),
             Node(check_users, ["users_decoded", P], "users_checked", name="check_users"),
+            # before build_model_input, which waits for the embeddings: a bad input stops the run first
+            Node(check_rated_users, ["ratings_checked", "users_checked"], "rated_users", name="check_rated_users"),
             Node(
                 build_model_input,
-                ["ratings_checked", "users_checked", "movie_embeddings", P],
+                ["ratings_checked", "rated_users", "movie_embeddings", P],
                 ["ridge_input", "ridge_input_stats"],
                 name="build_model_input",
             ),
