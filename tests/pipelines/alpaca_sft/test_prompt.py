@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from qeu_kedro.pipelines.alpaca_sft.nodes import format_prompt, make_examples, model_prompt, split_examples
+from qeu_kedro.validation import RawDataError
 
 RECORD = {
     "NO": 1,
@@ -79,3 +81,29 @@ def test_english_instruction_switch_moves_the_own_instruction_into_the_input(par
     assert text.endswith("### Input:\n猫とは？")
     with pytest.raises(ValueError, match="'native' or 'en'"):
         format_prompt(RECORD, dict(params["prompt"], instruction_language="ja"))
+
+
+@pytest.mark.parametrize(
+    ("keep", "split", "words"),
+    [
+        (8, {}, r"alpaca_sft.split.validation_size = 6 needs more than the rows left after the held-out prompts \(2\)"),
+        (5, {}, r"alpaca_sft.split.eval_size = 6 needs more than the sheet's rows \(5\)"),
+        (None, {"eval_size": 2}, r"column 'language'.*eval_size = 2 of 36 rows cannot hold each of the 3 values"),
+        ("one zh", {}, r"column 'language'.*one row with language 'zh'"),
+    ],
+)
+def test_a_sheet_too_small_for_the_split_is_refused_in_words(sheet, params, keep, split, words):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, to_records
+
+    records = to_records(
+        apply_reasoning_rules(
+            check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
+        )
+    )
+    examples = make_examples(records, params["prompt"])
+    if keep == "one zh":
+        examples = pd.concat([examples[examples["language"] != "zh"], examples[examples["language"] == "zh"].head(1)])
+    elif keep is not None:
+        examples = examples.head(keep)
+    with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw'.*" + words):
+        split_examples(examples, {**params["split"], **split})

@@ -125,8 +125,28 @@ def test_split_uses_usage_and_caps_are_stratified_and_seeded():
     assert set(capped["label"]) == {1, 0, -1}
     again = split_pn(pn, {"seed": 0, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
     assert capped["id"].tolist() == again["id"].tolist()
-    with pytest.raises(RawDataError, match="no row has usage 'dev'"):
-        split_pn(pn[pn["usage"] != "dev"], {"seed": 0})
+    raw = make_pn(n_rows=300)
+    with pytest.raises(RawDataError, match="column 'usage'.*no row has usage 'dev'"):
+        check_pn(raw[raw["usage"] != "dev"].reset_index(drop=True), TASK)  # at the check, not at the split
+
+
+def test_judges_that_count_a_label_twice_or_absurdly_often_are_refused():
+    raw = make_pn(n_rows=30)
+    raw.loc[4, "judges"] = '{"1": 3, "1": 0, "0": 1}'
+    with pytest.raises(RawDataError, match=r"column 'judges', row 4 .*label '1' is counted twice"):
+        check_pn(raw, TASK)
+    raw.loc[4, "judges"] = '{"1": 99999999999999999999999}'
+    with pytest.raises(RawDataError, match=r"column 'judges', row 4 .*expected a JSON object of vote counts"):
+        check_pn(raw, TASK)
+
+
+@pytest.mark.parametrize("value", ["1", 1.0, True])
+def test_a_class_value_that_is_not_a_whole_number_is_refused(value):
+    task = {
+        "classes": [{"value": -1, "name": "negative"}, {"value": 0, "name": "normal"}, {"value": value, "name": "p"}]
+    }
+    with pytest.raises(ValueError, match=r"each value must be the whole number"):
+        check_pn(make_pn(n_rows=30), task)
 
 
 def test_shipped_sample_is_what_the_generator_writes(tmp_path):

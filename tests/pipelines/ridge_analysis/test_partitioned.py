@@ -177,6 +177,42 @@ def test_a_pair_is_the_same_pair_whether_its_ids_are_read_as_numbers_or_as_text(
         P.check_partitioned_ratings(dd.from_pandas(ratings, npartitions=3, sort=False))
 
 
+def test_ids_and_ratings_read_as_text_give_the_in_memory_fit():
+    """A reader (or the dask environment's CSV entry) may give every cell as text: the scan checks and
+    types them, and the fit reads them as the scan did (it compared text ids with numbers and crashed)."""
+    ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
+    design, stats = nodes.build_model_input(ratings, users, embeddings, PARAMS)
+    model = nodes.fit_ridge(nodes.split_ratings(design, PARAMS)[0], PARAMS)
+    as_text = dd.from_pandas(ratings.astype(str), npartitions=3, sort=False)
+    pdesign, pstats = P.build_partitioned_input(as_text, users, embeddings, PARAMS)
+    text_model = P.fit_partitioned(P.split_partitioned(pdesign, PARAMS)[0], PARAMS)
+    assert pstats["n_ratings_in"] == stats["n_ratings_in"] == 300
+    np.testing.assert_allclose(text_model["coefficients"], model["coefficients"], atol=1e-9)
+
+
+def test_an_empty_partition_is_no_error_but_an_empty_table_is():
+    ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
+    parts = dd.concat(
+        [
+            dd.from_pandas(ratings.iloc[:150], npartitions=1),
+            dd.from_pandas(ratings.iloc[0:0], npartitions=1),
+            dd.from_pandas(ratings.iloc[150:], npartitions=1),
+        ]
+    )
+    assert parts.npartitions == 3
+    _, stats = P.build_partitioned_input(parts, users, embeddings, PARAMS)
+    assert stats["n_ratings_in"] == 300
+    with pytest.raises(RawDataError, match=r"dataset 'ratings': the table is empty \(every partition\)"):
+        P.build_partitioned_input(dd.from_pandas(ratings.iloc[0:0], npartitions=2), users, embeddings, PARAMS)
+
+
+def test_a_renamed_column_is_named_before_anything_reads_it():
+    ratings, _, _ = random_inputs(seed=5, n_ratings=60)
+    renamed = dd.from_pandas(unique_pairs(ratings).rename(columns={"rating": "stars"}), npartitions=2)
+    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'rating': required column is missing"):
+        P.check_partitioned_ratings(renamed)
+
+
 def test_the_partitioned_join_loss_is_checked_as_in_memory():
     """random_inputs rates 10 movies that have no embedding: over max_join_loss = 0 both paths refuse, naming
     the first lost rating (in memory: its row; partitioned: its partition and row)."""
@@ -268,3 +304,21 @@ def test_env_dask_writes_the_same_ridge_metrics_as_the_default_run(project):
     np.testing.assert_allclose(on_dask_cv["r2_test"], cv["r2_test"], atol=1e-9, rtol=0)
     for figure in ("top_features_scatter.png", "top_coefficients_bar.png"):
         assert (project / "data/08_reporting/dask/base" / figure).stat().st_size > 10_000
+
+
+def test_the_dask_env_csv_entry_leaves_a_bad_cell_to_the_check_which_names_it(tmp_path):
+    """conf/dask reads the ratings CSV as text: a bad cell far down the file is named by partition and row
+    (dask's own type guess from the first block failed on a later block, naming no row)."""
+    from kedro_datasets.dask import CSVDataset
+
+    from tests.conftest import REPO, load_config
+
+    ratings, users, embeddings = random_inputs(seed=5, n_ratings=6000)
+    ratings = unique_pairs(ratings).astype({"rating": object})
+    ratings.loc[len(ratings) - 10, "rating"] = "five"
+    ratings.to_csv(tmp_path / "ratings.csv", index=False)
+    entry = load_config(REPO, "dask")["ratings"]
+    parts = CSVDataset(filepath=str(tmp_path / "ratings.csv"), load_args=entry["load_args"]).load()
+    assert parts.npartitions > 1
+    with pytest.raises(RawDataError, match=r"'ratings \(partition \d+\)', column 'rating', row \d+ .*'five'"):
+        P.build_partitioned_input(P.check_partitioned_ratings(parts), users, embeddings, PARAMS)

@@ -261,6 +261,35 @@ def make_examples(records: list[dict[str, Any]], prompt: Mapping[str, Any]) -> p
     return frame[["NO", "language", "category", "uniqueness", "prompt", "completion"]]
 
 
+def _check_carve(frame: pd.DataFrame, size: int, key: str, stratify_by: str | None) -> None:
+    """Refuse, in words, a split the sheet is too small for (scikit-learn's own error names neither)."""
+    left = "the sheet's rows" if key == "eval_size" else "the rows left after the held-out prompts"
+    hint = f"Lower alpaca_sft.split.{key}, or give the sheet more rows."
+    if size >= len(frame):
+        fail(DATASET, None, None, f"alpaca_sft.split.{key} = {size} needs more than {left} ({len(frame)})", hint)
+    if not stratify_by:
+        return
+    counts = frame[stratify_by].value_counts()
+    if (counts < 2).any():
+        value = counts[counts < 2].index[0]
+        fail(
+            DATASET,
+            stratify_by,
+            None,
+            f"{left} have one row with {stratify_by} {value!r}: a split stratified by it needs at least 2",
+            "Give it another row, or set alpaca_sft.split.stratify_by: null.",
+        )
+    if size < len(counts) or len(frame) - size < len(counts):
+        fail(
+            DATASET,
+            stratify_by,
+            None,
+            f"alpaca_sft.split.{key} = {size} of {len(frame)} rows cannot hold each of the {len(counts)} values of "
+            f"{stratify_by} on both sides of the split",
+            f"Set it to at least {len(counts)} (and leave as many), or set alpaca_sft.split.stratify_by: null.",
+        )
+
+
 def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hold out ``eval_size`` examples for the before/after evaluation, then carve
     ``validation_size`` examples from the rest to choose the checkpoint on (both stratified by
@@ -271,13 +300,15 @@ def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd
     """
     from sklearn.model_selection import train_test_split
 
-    def carve(frame: pd.DataFrame, size: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def carve(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        size = split[key]
+        _check_carve(frame, size, key, split["stratify_by"])
         stratify = frame[split["stratify_by"]] if split["stratify_by"] else None
         rest, part = train_test_split(frame, test_size=size, random_state=split["seed"], stratify=stratify)
         return rest.sort_values("NO").reset_index(drop=True), part.sort_values("NO").reset_index(drop=True)
 
-    rest, held_out = carve(examples, split["eval_size"])
-    train, validation = carve(rest, split["validation_size"])
+    rest, held_out = carve(examples, "eval_size")
+    train, validation = carve(rest, "validation_size")
     logger.info(
         "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts",
         len(train),

@@ -31,8 +31,15 @@ def name_of_value(task: dict[str, Any]) -> dict[int, str]:
 
 
 def check_task(task: dict[str, Any]) -> None:
-    """Refuse a schema the pipeline would misread: fewer than two classes, repeated values or names."""
+    """Refuse a schema the pipeline would misread: fewer than two classes, a value that is not a whole
+    number (``"1"`` and ``1`` would be two labels here and one in the corpus), repeated values or names."""
     values, names = [c["value"] for c in task["classes"]], class_names(task)
+    not_int = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
+    if not_int:
+        raise ValueError(
+            f"parameters jrte_sentiment.task.classes: each value must be the whole number the corpus's label "
+            f'column holds, found {not_int!r}. Write it without quotes (value: 1, not value: "1").'
+        )
     if len(values) < 2 or len(set(values)) != len(values) or len(set(names)) != len(names):
         raise ValueError(
             f"parameters jrte_sentiment.task.classes need at least two classes with distinct values and names, "
@@ -57,6 +64,24 @@ def pn_columns(task: dict[str, Any]) -> tuple[Column, ...]:
     )
 
 
+#: More votes than this for one label in one row is a broken file, not a corpus (JRTE has 3 annotators).
+MAX_VOTES = 2**31
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, refusing a key given twice (``json`` would keep the last silently)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen[key] = value
+    return seen
+
+
 def _parse_judges(judges: pd.Series, task: dict[str, Any]) -> pd.DataFrame:
     """Votes per class (columns ``votes_<name>``), failing at the first bad JSON or unknown label."""
     columns = pn_columns(task)
@@ -64,13 +89,15 @@ def _parse_judges(judges: pd.Series, task: dict[str, Any]) -> pd.DataFrame:
     counts = np.zeros((len(judges), len(values)), int)
     for i, raw in enumerate(judges):
         try:
-            votes = json.loads(raw)
+            votes = json.loads(raw, object_pairs_hook=_no_repeated_keys)
         except json.JSONDecodeError as exc:
             fail(DATASET, "judges", i, f"not valid JSON ({exc.msg} at character {exc.pos}): {raw!r}", columns[3].hint)
+        except _RepeatedKey as exc:
+            fail(DATASET, "judges", i, f"label {exc.args[0]!r} is counted twice: {raw!r}", columns[3].hint)
         if (
             not isinstance(votes, dict)
             or not votes
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in votes.values())
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_VOTES for v in votes.values())
             or sum(votes.values()) == 0
         ):
             fail(DATASET, "judges", i, f"expected a JSON object of vote counts, found {raw!r}", columns[3].hint)
@@ -89,8 +116,8 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
         task: ``classes``, a list of ``{value, name}``: the corpus's label values and their names.
 
     Raises:
-        RawDataError: a missing column, a label not in the configured set, an unknown usage,
-            a duplicate id or judges that are not a JSON object of vote counts of configured
+        RawDataError: a missing column, a label not in the configured set, an unknown usage, a split
+            (train, dev, test) with no row, a duplicate id or judges that are not a JSON object of vote counts of configured
             labels; the message names the dataset, the column and the first bad row.
     """
     check_task(task)
@@ -109,6 +136,10 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
     checked = check_table(pn, DATASET, columns)
     checked["label_name"] = checked["label"].map(name_of_value(task))
     votes = _parse_judges(checked["judges"], task)
+    present = set(checked["usage"])
+    for split in ("train", "dev", "test"):  # here, not at the split: before anything else runs
+        if split not in present:
+            fail(DATASET, "usage", None, f"no row has usage '{split}'", "Each split (train, dev, test) needs rows.")
     checked = pd.concat([checked, votes], axis=1)
     checked["n_judges"] = votes.sum(axis=1)
     checked["agreement"] = votes.max(axis=1) / checked["n_judges"]
@@ -129,9 +160,7 @@ def split_pn(pn: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd
     """
     out = []
     for split in ("train", "dev", "test"):
-        part = pn[pn["usage"] == split]
-        if part.empty:
-            fail(DATASET, "usage", None, f"no row has usage '{split}'", "Each split needs rows.")
+        part = pn[pn["usage"] == split]  # not empty: check_pn has seen every split
         cap = (params.get("max_rows") or {}).get(split)
         if cap and len(part) > cap:
             frac = cap / len(part)

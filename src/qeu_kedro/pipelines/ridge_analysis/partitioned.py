@@ -291,6 +291,16 @@ def _scan_partition(
     of its kept ratings (ids sorted)."""
     dataset = f"ratings (partition {index})"
     columns = rating_columns(rating_step)
+    if part.empty:  # a reader may leave a partition empty; the whole table's emptiness is checked on the counts
+        nothing = np.array([], dtype=np.int64)
+        return {
+            "n_in": 0,
+            "n_kept": 0,
+            "users": nothing,
+            "movies": nothing,
+            "lost_movies": nothing,
+            "first_lost_row": None,
+        }
     part = check_table(part[["user_id", "movie_id", TARGET]].reset_index(drop=True), dataset, columns)
     users = part["user_id"].to_numpy()
     _, known = _lookup(user_ids, users)
@@ -330,6 +340,15 @@ def check_partitioned_ratings(ratings: Any) -> Any:
     from dask import delayed
 
     key = list(RATING_KEY)
+    for column in (*RATING_KEY, TARGET):  # before anything reads them (a renamed column is a KeyError later)
+        if column not in ratings.columns:
+            fail(
+                "ratings",
+                column,
+                None,
+                f"required column is missing (the partitions have {list(ratings.columns)})",
+                "Rename the column, or read it under this name in the catalog.",
+            )
     # the ids as numbers, as the build's per-partition check reads them (a user 1 in one partition and
     # "1" in another is one user); an id that is not a number is left to that check, which names it
     ids = ratings[key].map_partitions(lambda part: part.apply(pd.to_numeric, errors="coerce"))
@@ -353,13 +372,14 @@ def check_partitioned_ratings(ratings: Any) -> Any:
 
 def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndarray) -> pd.DataFrame:
     """A partition's kept ratings as feature-table row numbers (``user_ids`` / ``movie_ids`` are sorted)."""
-    movie_row, kept = _lookup(movie_ids, part["movie_id"].to_numpy())
-    user_row, _ = _lookup(user_ids, part["user_id"].to_numpy()[kept])
+    # as numbers, as the scan's check read them (a reader may give ids or ratings as text)
+    movie_row, kept = _lookup(movie_ids, pd.to_numeric(part["movie_id"]).to_numpy())
+    user_row, _ = _lookup(user_ids, pd.to_numeric(part["user_id"]).to_numpy()[kept])
     return pd.DataFrame(
         {
             "user_row": user_row.astype(np.int32),
             "movie_row": movie_row[kept].astype(np.int32),
-            TARGET: part[TARGET].to_numpy(dtype=np.float64)[kept],
+            TARGET: pd.to_numeric(part[TARGET]).to_numpy(dtype=np.float64)[kept],
         }
     )
 
@@ -400,6 +420,8 @@ def build_partitioned_input(
     step = params["rating_step"]
     scans = dask.compute(*[delayed(_scan_partition)(p, i, all_users, all_movies, step) for i, p in enumerate(parts)])
     n_in = sum(s["n_in"] for s in scans)
+    if n_in == 0:
+        fail("ratings", None, None, "the table is empty (every partition)")
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
     if n_kept.sum() == 0:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
