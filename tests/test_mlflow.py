@@ -215,6 +215,16 @@ def test_a_report_becomes_metrics_params_step_series_and_tables_without_repeats(
     assert split_report(again, "", logged={"after.64.ndcg": 0.5}).metrics == {"comparison.64.ndcg.difference": 0.1}
 
 
+def test_a_mean_and_its_copy_at_full_precision_are_one_metric_whatever_its_fifth_decimal():
+    """alpaca's report rounds its means to 4 decimals and keeps the paired ones at full precision: the copy
+    was dropped when its fifth decimal was 0 and logged when not, so runs differed in their metric names."""
+    for chrf in (41.1351, 37.25625, 37.256249999):
+        report = {"before": {"chrf": round(chrf, 4)}, "paired": {"chrf": {"before": chrf, "difference": 1.5}}}
+        assert split_report(report, "").metrics == {"before.chrf": round(chrf, 4), "paired.chrf.difference": 1.5}
+    different = {"before": {"chrf": 37.2563}, "paired": {"chrf": {"before": 37.2564}}}
+    assert "paired.chrf.before" in split_report(different, "").metrics  # another number is not a copy
+
+
 def test_a_history_s_x_axis_is_its_step_or_whole_epoch_else_its_position():
     assert history_steps([{"step": 2, "loss": 1.0}, {"step": 4, "loss": 0.5}]) == ("step", [2, 4])
     assert history_steps([{"epoch": 1.0}, {"epoch": 2.0}]) == ("epoch", [1, 2])

@@ -42,3 +42,19 @@ def test_kedro_viz_build_makes_a_static_site_of_all_pipelines(project):
     assert any("fit_ridge" in n for n in node_names)
     modular = pipelines.get("modular_pipelines", {})
     assert {"base", "finetuned"} <= set(modular)
+
+
+def test_the_shared_data_is_found_from_a_subfolder_of_the_project(monkeypatch):
+    """The notebooks' kernel runs in notebooks/; kedro finds the project from src/ too: ../shared/data is
+    then beside the project, not beside the current folder."""
+    from qeu_kedro.settings import shared_data_dir
+
+    expected = (REPO.parent / "shared" / "data").resolve()
+    if not expected.is_dir():
+        pytest.skip("no ../shared/data beside the project")
+    monkeypatch.delenv("QEU_SHARED_DATA", raising=False)
+    for folder in (REPO, REPO / "notebooks", REPO / "src"):
+        monkeypatch.chdir(folder)
+        assert shared_data_dir() == str(expected)
+    monkeypatch.setenv("QEU_SHARED_DATA", "/elsewhere")
+    assert shared_data_dir() == "/elsewhere"

@@ -229,9 +229,15 @@ def _repeats(key: str, value: Any, logged: Mapping[str, Any]) -> bool:
             continue
         if isinstance(value, str) and old == value:
             return True
-        if _is_number(value) and _is_number(old) and math.isclose(old, value, rel_tol=1e-9, abs_tol=1e-12):
+        if _is_number(value) and _is_number(old) and _same_number(old, value):
             return True
     return False
+
+
+def _same_number(a: float, b: float) -> bool:
+    """Equal, or one is the other rounded to 4 decimals (reports round their means for reading: a copy at
+    full precision is the same number, whether or not its fifth decimal happens to be 0)."""
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12) or round(a, 4) == b or round(b, 4) == a
 
 
 def split_report(

@@ -21,8 +21,16 @@ warnings.filterwarnings(
 
 
 def shared_data_dir() -> str:
-    """Folder of the licensed real data: ``QEU_SHARED_DATA``, else ``../shared/data`` beside the project."""
-    return os.environ.get("QEU_SHARED_DATA") or str((Path.cwd().parent / "shared" / "data").resolve())
+    """Folder of the licensed real data: ``QEU_SHARED_DATA``, else ``../shared/data`` beside the project.
+
+    "The project" is the folder kedro runs in; from a subfolder (``notebooks/``, ``src/``), where that
+    has no ``../shared/data``, it is the project this package belongs to (``src/qeu_kedro/`` is in it).
+    """
+    if os.environ.get("QEU_SHARED_DATA"):
+        return os.environ["QEU_SHARED_DATA"]
+    beside_cwd = (Path.cwd().parent / "shared" / "data").resolve()
+    beside_package = (Path(__file__).resolve().parents[3] / "shared" / "data").resolve()
+    return str(beside_package if not beside_cwd.is_dir() and beside_package.is_dir() else beside_cwd)
 
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

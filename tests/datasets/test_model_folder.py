@@ -32,7 +32,10 @@ def test_exists_follows_the_marker_file(tmp_path):
 
 
 def test_unsaved_folder_without_model_says_which_pipeline_to_run(tmp_path):
-    with pytest.raises(DatasetError, match=r"No model has been saved at .*first \(kedro run --pipelines demo\)\."):
+    with pytest.raises(
+        DatasetError,
+        match=r"No model has been saved at .*first \(kedro run --pipelines demo, with the same --env as this run\)\.",
+    ):
         DemoDataset(filepath=str(tmp_path / "demo")).load()
 
 

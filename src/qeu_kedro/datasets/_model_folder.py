@@ -134,7 +134,8 @@ class ModelFolderDataset(AbstractDataset):
         return self._filepath is not None and (self._filepath / self.MARKER).exists()
 
     def _not_saved_error(self) -> DatasetError:
-        hint = f" ({self.RUN_FIRST})" if self.RUN_FIRST else ""
+        # the folder is the environment's (data/06_models/<env prefix>/...): the same --env trains it there
+        hint = f" ({self.RUN_FIRST}, with the same --env as this run)" if self.RUN_FIRST else ""
         return DatasetError(
             f"No {self.KIND} has been saved at '{self._filepath}' yet: run the pipeline that trains it first{hint}."
         )
