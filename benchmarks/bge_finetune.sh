@@ -19,7 +19,7 @@ export KEDRO_DISABLE_TELEMETRY=true HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 SEED="bge_finetune.trainer.seed=${SEED:-42},bge_finetune.trainer.data_seed=${SEED:-42}"
 XQUAD="$SEED"
 XQUAD_40="$SEED,bge_finetune.split.by=positive,bge_finetune.hard_negatives.mine=false,bge_finetune.trainer.max_steps=40,bge_finetune.trainer.per_device_train_batch_size=16,bge_finetune.trainer.learning_rate=5e-5"
-TMDB="$SEED,bge_finetune.subset.max_train_pairs=1280,bge_finetune.subset.max_test_queries=300,bge_finetune.subset.max_corpus=600,bge_finetune.trainer.max_steps=40,bge_finetune.trainer.per_device_train_batch_size=16,bge_finetune.trainer.learning_rate=5e-5"
+TMDB="$SEED,bge_finetune.soup.seeds=null,bge_finetune.subset.max_train_pairs=1280,bge_finetune.subset.max_test_queries=300,bge_finetune.subset.max_corpus=600,bge_finetune.trainer.max_steps=40,bge_finetune.trainer.per_device_train_batch_size=16,bge_finetune.trainer.learning_rate=5e-5"
 
 for run in "${@:-xquad tmdb}"; do
     for name in $run; do

@@ -462,6 +462,9 @@ def test_both_namespaces_are_nested_runs_of_one_parent_with_the_same_metric_name
     # the models differ (the trained weights are kept), so do the results
     assert base.data.metrics["r2_test"] != finetuned.data.metrics["r2_test"]
     assert base.data.params["ridge_analysis.cv.repeats"] == "1" and base.data.params["cv_n_folds"] == "5"
+    # the namespaces' own parameters line up by name too: labels.model, not base.labels.model
+    assert base.data.params["labels.model"] != finetuned.data.params["labels.model"]
+    assert not any(k.startswith(("base.", "finetuned.")) for run in (base, finetuned) for k in run.data.params)
 
 
 @pytest.mark.slow

@@ -58,3 +58,12 @@ def test_the_shared_data_is_found_from_a_subfolder_of_the_project(monkeypatch):
         assert shared_data_dir() == str(expected)
     monkeypatch.setenv("QEU_SHARED_DATA", "/elsewhere")
     assert shared_data_dir() == "/elsewhere"
+
+
+def test_an_unknown_sample_name_lists_the_samples(tmp_path, monkeypatch):
+    from qeu_kedro.sample_data.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=r"Unknown sample 'movie'. Did you mean 'movies'\? Samples: movies, alpaca"):
+        main(["movie"])
+    assert not (tmp_path / "data").exists()  # nothing written before the refusal

@@ -463,9 +463,13 @@ class MlflowOutputsHook:
             try:
                 run_id = self._nested(run, group)
                 params: dict[str, str] = {}
+                # a namespace's own parameters (params:base.labels) under the same names in every namespace's
+                # run (labels.model), so that the base and finetuned runs line up column by column
+                own = f"{group.namespace}." if group.namespace else None
                 for name, value in inputs.items():
                     if name.startswith("params:"):
-                        params.update(flatten_params(value, name.removeprefix("params:")))
+                        key = name.removeprefix("params:")
+                        params.update(flatten_params(value, key.removeprefix(own) if own else key))
                     elif name == "parameters":
                         params.update(flatten_params(value, ""))
                 if params:

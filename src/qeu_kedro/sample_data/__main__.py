@@ -16,7 +16,14 @@ WRITERS = {
 
 
 def main(argv: list[str]) -> None:
+    import difflib
+
     folder = Path("data/01_raw")
+    for name in argv:
+        if name not in WRITERS:
+            close = difflib.get_close_matches(name, list(WRITERS), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise SystemExit(f"Unknown sample '{name}'.{hint} Samples: {', '.join(WRITERS)} (none: all of them).")
     for name in argv or list(WRITERS):
         for path in WRITERS[name](folder):
             print(f"wrote {path}")

@@ -208,3 +208,18 @@ def test_the_figure_draws_the_references_own_shares_on_the_copying_and_language_
     old = {**summary, "reference_language_match": None}
     fig = plot_before_after(old, MEASURES, "hand-made answers")
     assert not next(ax for ax in fig.axes if ax.get_title().startswith("answer in requested")).get_lines()
+
+
+def test_the_report_says_when_no_checkpoint_beat_the_untrained_model():
+    table, summary = compare_before_after(answers(8, False), answers(8, True), TRAIN, MEASURES)
+    assert "No checkpoint beat the untrained model" not in report_markdown(table, summary, MEASURES, cell_chars=40)
+    worse = {
+        **TRAIN,
+        "validation_chrf_curve": [{"step": 0, "validation_chrf": 3.0}, {"step": 4, "validation_chrf": 2.0}],
+    }
+    table, summary = compare_before_after(answers(8, False), answers(8, True), worse, MEASURES)
+    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    assert (
+        "**No checkpoint beat the untrained model on validation chrF** (step 0: 3.0; the adapter kept, step 4: 2.0"
+        in report
+    )

@@ -158,6 +158,8 @@ def test_confusion_figure_and_report_carry_the_label_names():
         and "n = 6" in title
     )
     assert metrics["model"] == PARAMS["level2"]["model"]
+    off, fig = evaluate(predictions(TRUE, PRED).iloc[0:0], PARAMS["level2"], TASK, STATS)
+    assert off["enabled"] is False and fig.axes[0].get_title().startswith("jrte_sentiment · Level 2")
 
 
 # ---- the fact / possibility sentences on a hand-made metrics case
@@ -255,6 +257,7 @@ def test_level2_report_compares_with_level1_on_the_same_sentences():
     comparison, table, fig = compare_levels(l1, l2, l2, m1, m2, m2, TASK, STATS)
     assert set(comparison["paired"]) == {"level2_vs_level1", "baseline_vs_level2"}
     assert "| Level 1 " in table and "0.6667" in table and len(fig.axes) == 2
+    assert all(ax.get_title().startswith("jrte_sentiment · Level ") for ax in fig.axes)
     # a run switched off leaves the comparison without it
     comparison, _, _ = compare_levels(l1, l2, l2.iloc[0:0], m1, m2, {"enabled": False}, TASK, STATS)
     assert set(comparison["levels"]) == {"level1", "level2"} and set(comparison["paired"]) == {"level2_vs_level1"}

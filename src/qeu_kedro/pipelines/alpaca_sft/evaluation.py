@@ -45,7 +45,10 @@ def generate_answers(
     chat = bool(prompt["use_chat_template"])
     records = held_out.to_dict(orient="records")
     start = time.perf_counter()
-    answers = generate(model, tokenizer, [model_prompt(tokenizer, r["prompt"], chat) for r in records], generation)
+    texts = [model_prompt(tokenizer, r["prompt"], chat) for r in records]
+    answers = generate(
+        model, tokenizer, texts, generation, desc=f"Answering {len(texts)} held-out prompts ({lm.source})"
+    )
     # after generating: the trainer answer_losses builds cannot change how the model generates
     losses = answer_losses(model, tokenizer, held_out, prompt)
     rows = []
@@ -301,6 +304,19 @@ def plot_before_after(summary: Mapping[str, Any], measures: Mapping[str, Any], d
     return fig
 
 
+def _no_better_than_untrained(train: Mapping[str, Any]) -> list[str]:
+    """A sentence when no checkpoint beat the untrained model (step 0) on validation chrF, else nothing."""
+    curve = {p["step"]: p["validation_chrf"] for p in train.get("validation_chrf_curve") or []}
+    if 0 not in curve or train["chosen_step"] not in curve or curve[train["chosen_step"]] > curve[0]:
+        return []
+    return [
+        "",
+        f"**No checkpoint beat the untrained model on validation chrF** (step 0: {curve[0]}; the adapter kept, "
+        f"step {train['chosen_step']}: {curve[train['chosen_step']]}; point estimates on {train['n_validation']} "
+        "prompts): the comparison below is of an adapter that validation did not prefer to the base model.",
+    ]
+
+
 def _trained_on(train: Mapping[str, Any]) -> str:
     """``n_train``, and how many of them were trained on where TRL dropped some (:func:`examples_trained_on`)."""
     kept = train.get("n_train_trained_on", train["n_train"])
@@ -428,6 +444,7 @@ def report_markdown(
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
         f"validation prompts; objective: {t['objective']}; instruction language: {t['instruction_language']}; "
         f"{summary['n_prompts']} held-out prompts, greedy decoding.",
+        *_no_better_than_untrained(t),
         "",
         "## Verdict (paired differences over the held-out prompts, 95 % bootstrap intervals)",
         "",

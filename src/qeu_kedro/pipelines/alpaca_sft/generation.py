@@ -28,17 +28,22 @@ def decode_whole(tokenizer: Any, ids: Sequence[int]) -> str:
     return text
 
 
-def generate(model: Any, tokenizer: Any, texts: Sequence[str], generation: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Greedy answers to ``texts`` (already in the model's prompt format), in batches padded on the left.
+def generate(
+    model: Any, tokenizer: Any, texts: Sequence[str], generation: Mapping[str, Any], desc: str = "Generating answers"
+) -> list[dict[str, Any]]:
+    """Greedy answers to ``texts`` (already in the model's prompt format), in batches padded on the left,
+    with a progress bar (``desc``) over the answers.
 
     Each answer is decoded whole (:func:`decode_whole`); ``ended_by_itself`` says the model ended
     its turn (eos) before ``max_new_tokens``.
     """
     import torch
+    from tqdm.auto import tqdm
 
     eos = tokenizer.eos_token_id
     padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     out_rows = []
+    bar = tqdm(total=len(texts), desc=desc, unit="answer", leave=False)
     try:
         for lo in range(0, len(texts), generation["batch_size"]):
             batch = tokenizer(list(texts[lo : lo + generation["batch_size"]]), return_tensors="pt", padding=True)
@@ -63,6 +68,8 @@ def generate(model: Any, tokenizer: Any, texts: Sequence[str], generation: Mappi
                         "ended_by_itself": stopped,
                     }
                 )
+            bar.update(len(out))
     finally:
+        bar.close()
         tokenizer.padding_side = padding_side
     return out_rows

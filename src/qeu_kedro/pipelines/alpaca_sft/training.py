@@ -263,7 +263,7 @@ def chrf_checkpoint_callback(
             was_training = model.training
             model.eval()
             try:
-                answers = generate(model, tokenizer, texts, generation)
+                answers = generate(model, tokenizer, texts, generation, desc="Validation answers (chrF)")
             finally:
                 model.train(was_training)
             return float(np.mean([chrf(a["answer"], r) for a, r in zip(answers, references, strict=True)]))
@@ -360,4 +360,16 @@ def train_lora(
         seconds,
         metrics["chosen_step"],
     )
+    untrained = checkpoint.curve[0]["validation_chrf"] if checkpoint.curve else None
+    if untrained is not None and checkpoint.best_chrf <= untrained:
+        # the adapter is kept (a comparison needs a trained model); the report says it was no better
+        logger.warning(
+            "No checkpoint scored above the untrained model on validation chrF (step 0: %.2f; best: %.2f at step "
+            "%d, a point estimate on %d prompts): the adapter kept is no better on validation. Train longer or "
+            "at another learning rate (alpaca_sft.train.trainer).",
+            untrained,
+            checkpoint.best_chrf,
+            checkpoint.best_step,
+            len(validation),
+        )
     return ModelHandle(f"{base_model.source} + LoRA", model=model, tokenizer=tokenizer), metrics

@@ -472,6 +472,14 @@ def fine_tune(
     t, v = params["trainer"], params["validation"]
     seeds = soup_seeds(params)
     soup = len(seeds) > 1
+    if soup:  # said every time: a --params trainer.seed would otherwise be accepted and silently unused
+        logger.info(
+            "Model soup: soup.seeds %s set each run's trainer.seed and data_seed (trainer.seed %s and data_seed %s "
+            "are not used; soup.seeds=null trains one run with them)",
+            seeds,
+            params["trainer"].get("seed"),
+            params["trainer"].get("data_seed"),
+        )
     transformers.set_seed(seeds[0])
     model = as_sentence_transformer(base_model)  # the catalog's model is lazy: load it here
     dims = matryoshka_dims(model.get_embedding_dimension(), params)

@@ -170,7 +170,8 @@ def evaluate(
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(5, 1.5))
         ax.axis("off")
-        ax.text(0.5, 0.5, f"{params['level']}: switched off (enabled: false)", ha="center")
+        ax.set_title(f"{NAMESPACE} · {params['level']}: {params['model']} — {task['corpus']}", fontsize=10)
+        ax.text(0.5, 0.5, f"{params['level']}: switched off (enabled: false), nothing to show", ha="center")
         return {"enabled": False, "level": params["level"], "model": params["model"]}, fig
     metrics = {
         "enabled": True,
@@ -437,7 +438,9 @@ def compare_levels(
     text += paired.to_markdown(index=False) + "\n"
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 5))
     for ax, preds, m in ((axes[0], level1_predictions, level1_metrics), (axes[1], level2_predictions, level2_metrics)):
-        confusion_figure(preds, names, f"{m['level']}: {m['model']} — {task['corpus']}, test n = {m['n']}", ax=ax)
+        confusion_figure(
+            preds, names, f"{NAMESPACE} · {m['level']}: {m['model']} — {task['corpus']}, test n = {m['n']}", ax=ax
+        )
     fig.tight_layout()
     return {"levels": levels, "paired": pairs}, text, fig
 
