@@ -613,8 +613,37 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     assert dev["n"] == 6 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
     assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
     assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
-    assert f"on dev the difference is {dev['verdict']}" in text
+    pick = metrics["pick_on_dev"]  # the best of the candidates present (1 here: the soft-label run is off)
+    assert pick["k"] == 1 and pick["confidence"] == pytest.approx(0.95) and pick["ci_low"] == dev["ci_low"]
+    assert f"The only candidate run: on dev it is {pick['verdict']} against Level 2" in text and "best of 1" not in text
+
     assert "test n = 6" in fig.axes[0].get_title() and fig.axes[0].get_title().startswith("jrte_sentiment · Level 5")
+
+
+def test_the_dev_pick_is_read_with_a_bonferroni_interval_over_the_candidates():
+    """The best of k candidates on dev clears a single 95 % interval more often than 1 in 20: the kept one's
+    dev difference gets the interval at 1 - 0.05 / k, wider than its single-comparison one."""
+    rng = np.random.default_rng(3)
+    true = rng.choice(NAMES, size=200)
+    level2 = pd.concat(
+        [
+            predictions(true, np.where(rng.random(200) < 0.7, true, rng.choice(NAMES, size=200)), split="dev"),
+            predictions(TRUE, PRED),
+        ]
+    )
+    runs = {}
+    for key in ("decision_rule", "soft_labels", "weighted_soft_labels"):
+        dev = np.where(rng.random(200) < 0.75, true, rng.choice(NAMES, size=200))
+        runs[key] = pd.concat([predictions(true, dev, split="dev"), predictions(TRUE, PRED)])
+    metrics, text, _ = compare_improvements(
+        level2, {"enabled": True, "class": "normal", "bias": 0.0}, PARAMS["level5"], "m", TASK, STATS, **runs
+    )
+    kept, pick = metrics["chosen_by_dev"], metrics["pick_on_dev"]
+    single = metrics["candidates"][kept]["dev_vs_level2"]["macro_f1"]
+    assert pick["k"] == 3 and pick["confidence"] == pytest.approx(1 - 0.05 / 3)
+    assert pick["difference"] == pytest.approx(single["difference"])
+    assert pick["ci_low"] < single["ci_low"] and pick["ci_high"] > single["ci_high"]
+    assert "Picked as the best of 3 on the same dev sentences" in text
 
 
 def test_compare_improvements_refuses_a_candidate_without_a_description():

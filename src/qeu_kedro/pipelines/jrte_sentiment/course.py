@@ -145,8 +145,8 @@ def overview(
     )
     kept = improvements.get("chosen_by_dev")
     if kept:
-        dev = improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
-        sure = f"; on dev against Level 2: {dev['verdict']}" if dev else ""
+        pick = improvements.get("pick_on_dev")
+        sure = f"; on dev against Level 2, read as the best of {pick['k']}: {pick['verdict']}" if pick else ""
         lines.append(
             f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, a point estimate above Level 2's{sure})."
         )
