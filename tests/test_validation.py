@@ -33,6 +33,8 @@ def test_good_table_is_typed_and_trimmed():
         (frame(id=[1, 2, 1]), "id", 2, "duplicate id 1 (first seen in row 0)"),
         (frame(name=["x", " ", "z"]), "name", 1, "missing or blank"),
         (frame(name=["x", None, "z"]), "name", 1, "missing or blank"),
+        (frame(name=["x", "\u200b", "z"]), "name", 1, "missing or blank"),  # a zero-width space: nothing to read
+        (frame(name=["x", "\ufeff ", "z"]), "name", 1, "missing or blank"),  # a stray byte-order mark
         (frame(kind=["a", "b", "c"]), "kind", 2, "unknown value 'c'"),
         (frame(id=[1, 2, 2.0**63]), "id", 2, "below 2**63, found 9.223372036854776e+18"),  # was a pandas TypeError
     ],
@@ -77,3 +79,11 @@ def test_an_infinite_number_is_refused_even_where_only_a_minimum_is_set(bad):
     columns = (Column("id", "int", unique=True), Column("rating", "float", min=0.5))
     with pytest.raises(RawDataError, match=r"dataset 'things', column 'rating', row 1 .*expected a finite number"):
         check_table(pd.DataFrame({"id": [1, 2], "rating": [1.5, bad]}), "things", columns)
+
+
+def test_a_column_repeated_in_the_header_is_refused(tmp_path):
+    """pandas reads a repeated header name as 'score' and 'score.1' and the check kept the first silently."""
+    path = tmp_path / "things.csv"
+    path.write_text("id,name,kind,score,score\n1,x,a,3,5\n2,y,b,4,1\n")
+    with pytest.raises(RawDataError, match=r"column 'score': the column appears more than once in the header"):
+        check_table(pd.read_csv(path), "things", COLUMNS)

@@ -72,7 +72,8 @@ def read_jsonl(path: Path, on_malformed: str = "skip") -> list[tuple[int, Any]]:
     if on_malformed not in {"skip", "error"}:
         raise ValueError(f"on_malformed must be 'skip' or 'error', not {on_malformed!r}")
     records = []
-    with open(path, encoding="utf-8") as handle:
+    # utf-8-sig: a byte-order mark (some editors write one) would make line 1 malformed JSON, skipped
+    with open(path, encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

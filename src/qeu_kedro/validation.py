@@ -12,6 +12,7 @@ node that writes, and their outputs are in memory: a bad input writes nothing.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,6 +75,14 @@ def fail(
 def _show(value: Any) -> str:
     """repr of a cell as the user typed it (numpy scalars shown as plain Python values)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _blank(value: object) -> bool:
+    """Text with nothing to read: only whitespace and invisible format characters (a zero-width space, a
+    byte-order mark, a soft hyphen), which ``str.strip`` keeps."""
+    if not isinstance(value, str):
+        return False
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
 
 
 def _first(mask: np.ndarray) -> int:
@@ -267,9 +276,17 @@ def check_table(
         raw = df[col.name]
         if isinstance(raw, pd.DataFrame):  # two columns with this name
             fail(dataset, col.name, None, "the column appears more than once in the header")
+        if f"{col.name}.1" in df.columns:  # pandas renames a repeated header name instead of failing
+            fail(
+                dataset,
+                col.name,
+                None,
+                f"the column appears more than once in the header (the reader renamed the second '{col.name}.1')",
+                "Remove or rename the repeated column.",
+            )
         nulls = raw.isna().to_numpy()
         if col.kind == "str":
-            nulls = nulls | raw.map(lambda v: isinstance(v, str) and not v.strip()).to_numpy(dtype=bool)
+            nulls = nulls | raw.map(_blank).to_numpy(dtype=bool)
         if not col.nullable and nulls.any():
             i = _first(nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)

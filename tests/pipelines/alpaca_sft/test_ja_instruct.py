@@ -55,6 +55,12 @@ def test_malformed_line_is_skipped_with_a_warning_or_raises(tmp_path, caplog):
         read_jsonl(path, "error")
 
 
+def test_a_byte_order_mark_does_not_cost_the_first_record(tmp_path):
+    path = tmp_path / "question.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps({"a": 1}) + "\n" + json.dumps({"a": 2}) + "\n").encode())
+    assert read_jsonl(path, "error") == [(1, {"a": 1}), (2, {"a": 2})]
+
+
 def test_seed_tasks_become_rows_with_only_what_the_source_says():
     tasks = _lines(
         _task("spring_poem", "桜が舞う"),

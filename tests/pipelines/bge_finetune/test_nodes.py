@@ -146,6 +146,30 @@ def test_make_pairs_reads_squad_questions_and_paragraphs():
         make_pairs({"articles": []}, params(source={**SOURCE, "format": "squad"}))
 
 
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (["oops"], r"article 0 is str, not an object with 'paragraphs'"),
+        ([{"paragraphs": [3]}], r"article 0, paragraph 0 is int, not an object"),
+        (
+            [{"paragraphs": [{"qas": [{"id": "a", "question": "Q?"}]}]}],
+            r"column 'positive'.*article 0, paragraph 0: 'context' is missing",
+        ),
+        (
+            [{"paragraphs": [{"context": "P.", "qas": [{"id": None, "question": "Q?"}]}]}],
+            r"column 'id'.*article 0, paragraph 0, question 0: the id is None",
+        ),
+        (
+            [{"paragraphs": [{"context": "P.", "qas": ["Q?"]}]}],
+            r"column 'question'.*question 0: a 'qas' entry has no 'question'",
+        ),
+    ],
+)
+def test_a_malformed_squad_file_is_named_by_article_paragraph_and_question(data, words):
+    with pytest.raises(RawDataError, match=r"dataset 'bge_pairs'.*" + words):
+        make_pairs({"version": "1.1", "data": data}, params(source={**SOURCE, "format": "squad"}))
+
+
 # ---------------------------------------------------------------- split and task
 
 

@@ -89,7 +89,7 @@ def test_by_title_and_year_skips_ambiguous_and_incomplete_tmdb_rows():
             ("Alien", None, "No release date."),
             ("Alien", "1979-05-25", "   "),  # a blank overview describes nothing
             ("Brazil", "1985-02-20", None),
-            ("Ran", "not a date", "No year."),
+            ("Ran", " ", "No year."),  # a blank date (a date that cannot be read is refused by the check)
         ]
     )
     out = run(movies, overviews, BY_TITLE)
@@ -136,3 +136,9 @@ def test_check_movie_overviews_follows_the_rule():
     assert checked["release_date"].isna().tolist() == [True, False] and checked["title"].tolist() == ["Heat", "Alien"]
     with pytest.raises(RawDataError, match=r"dataset 'movie_overviews', column 'release_date'.*missing"):
         check_movie_overviews(tmdb_rows.drop(columns="release_date"), BY_TITLE)
+    # a date that cannot be read would drop its row from the match without a word: refused, at its row
+    odd = tmdb([("Heat", "1995-12-15", "A."), ("Casino", "30/12/1995", "B."), ("Alien", "not a date", "C.")])
+    with pytest.raises(
+        RawDataError, match=r"column 'release_date', row 1 .*expected a date YYYY-MM-DD, found '30/12/1995'"
+    ):
+        check_movie_overviews(odd, BY_TITLE)

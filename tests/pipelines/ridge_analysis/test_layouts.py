@@ -55,6 +55,28 @@ def test_an_unknown_code_names_column_row_and_table():
         decode_users(pd.DataFrame({"occupation": ["1", "99"]}), {"user_codes": {"occupation": {1: "artist"}}})
 
 
+def test_a_blank_code_is_named_at_its_row_and_the_codes_of_a_column_it_made_float_still_decode(ml1m):
+    """A blank age turns the column into floats (1.0, 56.0, ...): those decode as 1 and 56, and the blank is
+    named as missing at its own row (it was named as an unknown code 1.0 at row 0)."""
+    (ml1m / "movielens-1m" / "users.dat").write_text(
+        "1::F::1::10::48067\n2::M::56::16::70072\n3::M::25::15::55117\n4::M::::7::02460\n"
+    )
+    catalog = DataCatalog.from_config(load_config(REPO, env="movielens_1m"))
+    params = load_config(REPO, env="movielens_1m", key="parameters")["ridge_analysis"]
+    users = catalog.load("users")
+    assert users["age"].dtype.kind == "f"
+    with pytest.raises(RawDataError, match=r"'users', column 'age', row 3 .*missing value"):
+        decode_users(users, params)
+    decoded = decode_users(users.iloc[:3], params)
+    assert decoded["age"].tolist() == [15, 60, 30]  # the code table's values, as from whole-number codes
+
+
+@pytest.mark.parametrize("code", ["²", "١", "1.5"])
+def test_a_code_that_only_looks_like_a_number_is_unknown(code):
+    with pytest.raises(RawDataError, match=r"column 'occupation', row 1.*not in ridge_analysis.user_codes"):
+        decode_users(pd.DataFrame({"occupation": ["1", code]}), {"user_codes": {"occupation": {1: "artist"}}})
+
+
 def test_empty_code_tables_leave_the_100k_users_as_they_are():
     users = pd.DataFrame({"user_id": [1], "age": [24], "gender": ["M"], "occupation": ["technician"]})
     pd.testing.assert_frame_equal(decode_users(users, {"user_codes": {"age": {}, "occupation": {}}}), users)

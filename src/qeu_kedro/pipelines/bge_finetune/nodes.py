@@ -47,11 +47,20 @@ def _squad_to_table(raw: Any) -> pd.DataFrame:
         fail(DATASET, None, None, "expected SQuAD v1.1 JSON: an object with a 'data' list of articles")
     rows = []
     for a, article in enumerate(raw["data"]):
+        if not isinstance(article, dict):
+            fail(DATASET, None, None, f"article {a} is {type(article).__name__}, not an object with 'paragraphs'")
         for p, paragraph in enumerate(article.get("paragraphs") or []):
+            if not isinstance(paragraph, dict):
+                fail(DATASET, None, None, f"article {a}, paragraph {p} is {type(paragraph).__name__}, not an object")
             context = paragraph.get("context")
-            for qa in paragraph.get("qas") or []:
-                if "question" not in qa:
-                    fail(DATASET, "question", None, f"article {a}, paragraph {p}: a 'qas' entry has no 'question'")
+            if not isinstance(context, str) or not context.strip():
+                fail(DATASET, "positive", None, f"article {a}, paragraph {p}: 'context' is missing or blank")
+            for q, qa in enumerate(paragraph.get("qas") or []):
+                where = f"article {a}, paragraph {p}, question {q}"
+                if not isinstance(qa, dict) or "question" not in qa:
+                    fail(DATASET, "question", None, f"{where}: a 'qas' entry has no 'question'")
+                if "id" in qa and (qa["id"] is None or not str(qa["id"]).strip()):
+                    fail(DATASET, "id", None, f"{where}: the id is {qa['id']!r}", "Give it an id, or leave 'id' out.")
                 rows.append((str(qa.get("id", len(rows))), qa["question"], context))
     if not rows:
         fail(DATASET, None, None, "the SQuAD file holds no questions")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
@@ -52,8 +53,27 @@ def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_movie_overviews(overviews: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
-    """Check the raw overview source for ``params["match_on"]``'s columns and return them typed."""
-    return check_table(overviews, "movie_overviews", OVERVIEW_COLUMNS[params["match_on"]])
+    """Check the raw overview source for ``params["match_on"]``'s columns and return them typed.
+
+    With ``title_year`` a release date, where there is one, must be a date (YYYY-MM-DD, as TMDB writes it):
+    the match reads its year, and a row whose date cannot be read would be dropped without a word.
+    """
+    checked = check_table(overviews, "movie_overviews", OVERVIEW_COLUMNS[params["match_on"]])
+    if params["match_on"] == "title_year":
+        dates = checked["release_date"]
+        present = dates.notna().to_numpy() & (dates.astype(str).str.strip() != "").to_numpy()
+        parsed = pd.to_datetime(dates.where(present), format="%Y-%m-%d", errors="coerce")
+        unreadable = present & parsed.isna().to_numpy()
+        if unreadable.any():
+            i = int(np.flatnonzero(unreadable)[0])
+            fail(
+                "movie_overviews",
+                "release_date",
+                i,
+                f"expected a date YYYY-MM-DD, found {dates.iloc[i]!r}",
+                "Write it as TMDB does (1995-10-30), or leave it blank: a row without a date is not matched.",
+            )
+    return checked
 
 
 def match_overviews(movies: pd.DataFrame, overviews: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:

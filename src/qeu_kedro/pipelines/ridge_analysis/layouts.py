@@ -27,6 +27,9 @@ def decode_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
             continue
         codes = pd.Series({_key(k): v for k, v in table.items()})
         keys = decoded[column].map(_key)
+        missing = keys.isna().to_numpy()
+        if missing.any():  # a blank cell (it also turns the column's numbers into floats: 1.0, read as 1)
+            fail("users", column, int(np.flatnonzero(missing)[0]), "missing value", "Each user needs a code here.")
         unknown = ~keys.isin(codes.index).to_numpy()
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
@@ -41,10 +44,19 @@ def decode_users(users: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:
     return decoded
 
 
-def _key(value: Any) -> str:
-    """Codes compare as text: YAML keys may be read as int, file values as int or str."""
-    return (
-        str(int(value))
-        if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit())
-        else str(value)
-    )
+def _key(value: Any) -> str | None:
+    """Codes compare as text: YAML keys may be read as int, file values as int, float (a column with a blank
+    cell) or str. A whole number is its digits (1, 1.0 and "01" are "1"; only ASCII digits count as digits,
+    not "²" or "١"); a blank or NaN is None."""
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        return str(int(text)) if text.isascii() and text.isdigit() else text
+    return str(value)
