@@ -133,9 +133,10 @@ def main() -> None:
         for address, pid in client.run(os.getpid).items():
             memory.pids[f"worker {address.rsplit(':', 1)[-1]}"] = pid
         ratings = dd.read_parquet(str(args.data / "ratings"), columns=["user_id", "movie_id", "rating"])
-        # the pipeline's check_ratings node on partitions: each (user, movie) pair once (a pass of its own,
-        # timed apart from the ridge)
-        timed("check_ratings", P.check_partitioned_ratings, ratings)
+        # the pipeline's check nodes on partitions, timed apart from the ridge: check_ratings (each partition's
+        # cells, each (user, movie) pair once: one pass) and check_rated_users (a pass over the user ids)
+        timed("check_ratings", P.check_partitioned_ratings, ratings, params["rating_step"])
+        timed("check_rated_users", P.check_partitioned_users, ratings, users)
         start = time.perf_counter()
         with get_task_stream() as stream:
             design, stats = timed("build_model_input", P.build_partitioned_input, ratings, users, embeddings, params)

@@ -306,6 +306,25 @@ def test_env_dask_writes_the_same_ridge_metrics_as_the_default_run(project):
         assert (project / "data/08_reporting/dask/base" / figure).stat().st_size > 10_000
 
 
+def test_the_checks_on_partitions_name_a_bad_cell_and_an_unknown_user_before_the_build():
+    """The pipeline's check nodes on partitions (check_ratings, check_rated_users) find what the build's pass
+    would, so a bad input stops the run before embed_movies writes anything."""
+    from qeu_kedro.pipelines.ridge_analysis import dispatch
+
+    ratings, users, _ = random_inputs(seed=5, n_ratings=330)
+    ratings = unique_pairs(ratings).iloc[:300].astype({"rating": object})
+    ratings.loc[250, "rating"] = "five"
+    with pytest.raises(RawDataError, match=r"partition 2\)', column 'rating', row 50 .*'five'"):
+        dispatch.check_ratings(dd.from_pandas(ratings, npartitions=3, sort=False), PARAMS)
+    ratings.loc[250, "rating"] = 4
+    ratings.loc[120, "user_id"] = 999_999
+    parts = dd.from_pandas(ratings, npartitions=3, sort=False)
+    assert dispatch.check_ratings(parts, PARAMS) is parts
+    with pytest.raises(RawDataError, match=r"partition 1\)', column 'user_id', row 20 .*user 999999 is not in 'users'"):
+        dispatch.check_rated_users(parts, users)
+    assert dispatch.check_rated_users(dd.from_pandas(ratings.drop(index=120), npartitions=3), users) is users
+
+
 def test_the_dask_env_csv_entry_leaves_a_bad_cell_to_the_check_which_names_it(tmp_path):
     """conf/dask reads the ratings CSV as text: a bad cell far down the file is named by partition and row
     (dask's own type guess from the first block failed on a later block, naming no row)."""

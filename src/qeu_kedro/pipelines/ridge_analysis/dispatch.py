@@ -33,19 +33,19 @@ __all__ = [
 
 def check_ratings(ratings: Any, params: dict[str, Any]) -> Any:
     """:func:`.nodes.check_ratings`; on partitioned ratings, :func:`.partitioned.check_partitioned_ratings`
-    (each (user, movie) pair once across the partitions), and ``build_model_input`` checks each
-    partition's columns in its pass (with the same ``rating_step``)."""
+    (each partition's cells, and each (user, movie) pair once across the partitions)."""
     return (
-        partitioned.check_partitioned_ratings(ratings)
+        partitioned.check_partitioned_ratings(ratings, params["rating_step"])
         if is_partitioned(ratings)
         else nodes.check_ratings(ratings, params)
     )
 
 
 def check_rated_users(ratings: Any, users: pd.DataFrame) -> pd.DataFrame:
-    """:func:`.nodes.check_rated_users` on ratings in memory; on partitioned ratings each partition's users
-    are checked in ``build_model_input``'s pass (one pass over the data, not two)."""
-    return users if is_partitioned(ratings) else nodes.check_rated_users(ratings, users)
+    """:func:`.nodes.check_rated_users`, or :func:`.partitioned.check_partitioned_users` on a Dask DataFrame."""
+    if is_partitioned(ratings):
+        return partitioned.check_partitioned_users(ratings, users)
+    return nodes.check_rated_users(ratings, users)
 
 
 def build_model_input(

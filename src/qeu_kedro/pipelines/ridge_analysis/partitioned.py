@@ -327,14 +327,27 @@ def _pair_rows(part: pd.DataFrame, user: Any, movie: Any) -> np.ndarray:
     return np.flatnonzero((users == user) & (movies == movie))
 
 
-def check_partitioned_ratings(ratings: Any) -> Any:
-    """The partitioned counterpart of :func:`.nodes.check_ratings`' unique key: each (user, movie) pair
-    rated once across all partitions (a repeat would count the pair twice in the fit).
+def _checked_key(part: pd.DataFrame, rating_step: float, partition_info: dict | None = None) -> pd.DataFrame:
+    """One partition checked as :func:`.nodes.check_ratings` checks a table (its cells typed, a bad one named
+    by partition and row); its (user, movie) pairs, as numbers."""
+    if part.empty:  # a reader may leave a partition empty
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in RATING_KEY})
+    index = partition_info["number"] if partition_info else 0
+    checked = check_table(
+        part[[*RATING_KEY, TARGET]].reset_index(drop=True), f"ratings (partition {index})", rating_columns(rating_step)
+    )
+    return checked[list(RATING_KEY)].astype("int64")
 
-    One pass: the pairs are counted by a hash-partitioned groupby (``split_out`` = the number of
-    partitions, so no worker holds every pair). The other checks of each partition (rating columns,
-    unknown users) run in :func:`build_partitioned_input`'s pass. A repeated pair is then located
-    (a second pass, only on failure) and named by partition and row.
+
+def check_partitioned_ratings(ratings: Any, rating_step: float = 1) -> Any:
+    """The partitioned counterpart of :func:`.nodes.check_ratings`: each partition's cells (ratings
+    multiples of ``rating_step``), and each (user, movie) pair rated once across all partitions (a repeat
+    would count the pair twice in the fit).
+
+    One pass: each partition is checked and typed, and the pairs are counted by a hash-partitioned groupby
+    (``split_out`` = the number of partitions, so no worker holds every pair). A repeated pair is then
+    located (a second pass, only on failure) and named by partition and row. Run as the pipeline's first
+    node on the ratings, so a bad input stops the run before anything is written.
     """
     import dask
     from dask import delayed
@@ -349,9 +362,9 @@ def check_partitioned_ratings(ratings: Any) -> Any:
                 f"required column is missing (the partitions have {list(ratings.columns)})",
                 "Rename the column, or read it under this name in the catalog.",
             )
-    # the ids as numbers, as the build's per-partition check reads them (a user 1 in one partition and
-    # "1" in another is one user); an id that is not a number is left to that check, which names it
-    ids = ratings[key].map_partitions(lambda part: part.apply(pd.to_numeric, errors="coerce"))
+    # the ids as numbers, as the check types them (a user 1 in one partition and "1" in another is one user)
+    meta = pd.DataFrame({c: pd.Series(dtype="int64") for c in RATING_KEY})
+    ids = ratings[[*key, TARGET]].map_partitions(_checked_key, rating_step, meta=meta)
     counts = ids.assign(n=1).groupby(key)["n"].sum(split_out=max(1, ratings.npartitions))
     repeated = counts[counts > 1].head(1, npartitions=-1)
     if repeated.empty:
@@ -368,6 +381,30 @@ def check_partitioned_ratings(ratings: Any) -> Any:
         "Each combination may appear only once: remove or merge the repeated rows.",
     )
     return ratings  # not reached: fail raises
+
+
+def _unknown_users(part: pd.DataFrame, known: np.ndarray, partition_info: dict | None = None) -> pd.DataFrame:
+    """The rows of a partition whose user is not in ``known`` (sorted ids): partition, row, user."""
+    ids = pd.to_numeric(part["user_id"]).to_numpy()
+    _, found = _lookup(known, ids)
+    rows = np.flatnonzero(~found)
+    index = partition_info["number"] if partition_info else 0
+    return pd.DataFrame({"partition": np.full(len(rows), index, dtype="int64"), "row": rows, "user": ids[rows]})
+
+
+def check_partitioned_users(ratings: Any, users: pd.DataFrame) -> pd.DataFrame:
+    """:func:`.nodes.check_rated_users` on partitions: ``users``, once every rating's user is among them (a
+    pass over the ratings' user ids only, before the movies are embedded); an unknown user is named by
+    partition and row."""
+    known = np.sort(users["user_id"].to_numpy())
+    meta = pd.DataFrame(
+        {"partition": pd.Series(dtype="int64"), "row": pd.Series(dtype="int64"), "user": pd.Series(dtype="int64")}
+    )
+    first = ratings[["user_id"]].map_partitions(_unknown_users, known, meta=meta).head(1, npartitions=-1)
+    if not first.empty:
+        part, row, user = (first.iloc[0][c] for c in ("partition", "row", "user"))
+        fail(f"ratings (partition {part})", "user_id", int(row), f"user {user} is not in 'users'")
+    return users
 
 
 def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndarray) -> pd.DataFrame:
