@@ -60,6 +60,7 @@ from qeu_kedro.mlflow_runs import (
     runner_name,
     split_report,
 )
+from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
 logger = logging.getLogger(__name__)
 
@@ -463,9 +464,9 @@ class MlflowOutputsHook:
             try:
                 run_id = self._nested(run, group)
                 params: dict[str, str] = {}
-                # a namespace's own parameters (params:base.labels) under the same names in every namespace's
-                # run (labels.model), so that the base and finetuned runs line up column by column
-                own = f"{group.namespace}." if group.namespace else None
+                # the movie namespaces' own parameters (params:base.labels) under one name in both runs
+                # (labels.model), so that the base and finetuned runs line up column by column
+                own = f"{group.namespace}." if group.namespace in MOVIE_NAMESPACES else None
                 for name, value in inputs.items():
                     if name.startswith("params:"):
                         key = name.removeprefix("params:")

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from qeu_kedro.validation import is_blank
+
 _YEAR = re.compile(r"\s*\((\d{4})\)\s*$")
 _ALT = re.compile(r"\s*\(([^()]*)\)\s*$")
 
@@ -71,7 +73,7 @@ def match_movielens_tmdb(items: pd.DataFrame, tmdb: pd.DataFrame, articles: Sequ
         articles: the articles MovieLens moves to the end of a title.
     """
     tmdb = tmdb.dropna(subset=["title", "release_date", "overview"]).copy()
-    tmdb = tmdb[tmdb["overview"].str.strip() != ""]
+    tmdb = tmdb[~tmdb["overview"].map(is_blank)]  # only whitespace or invisible characters: nothing to embed
     tmdb["year"] = pd.to_datetime(tmdb["release_date"], errors="coerce").dt.year
     tmdb = tmdb.dropna(subset=["year"])
     tmdb["key"] = tmdb["title"].map(normalise_title)

@@ -121,6 +121,8 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
+    "jrte_sentiment.split.max_rows.dev": Annotated[int, Field(ge=MIN_UNITS)] | None,  # scored with intervals
+    "jrte_sentiment.split.max_rows.test": Annotated[int, Field(ge=MIN_UNITS)] | None,
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.train.checkpoint_every": PositiveInt,
     "alpaca_sft.train.objective": Literal["sft", "preference"],

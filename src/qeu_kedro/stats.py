@@ -7,9 +7,10 @@ Two methods, one result shape (:class:`Comparison`):
   the difference of the statistic. With per-unit scores the statistic is the mean; any other
   statistic (accuracy, macro-F1) is a function of the resampled row indices.
 
-  The plain percentile interval is too narrow on few units: with 6 prompts and no true
-  difference it called 14 % of cases better or worse, not 5 % (10 units: 8 %; 32: 5.5 %), and with
-  one unit it has no width at all. The expanded percentile interval (Hesterberg 2015) reads the
+  The plain percentile interval is too narrow on few units: with 6 units of normal noise and no true
+  difference it called 14.1 % of cases better or worse, not 5 % (10 units: 9.8 %; 32: 7.1 %; the
+  expanded interval 7.0 %, 5.7 % and 5.5 %: ``benchmarks/interval_coverage.py``), and with one unit it
+  has no width at all. The expanded percentile interval (Hesterberg 2015) reads the
   resamples at the tail ``Φ(-sqrt(n / (n - 1)) · t_{n-1, 0.975})`` instead of 0.025, which is what a
   t interval does for a mean; on hundreds of units it is the plain interval to within a few
   thousandths of its width. Fewer than :data:`MIN_UNITS` (6) units give no interval (an error).

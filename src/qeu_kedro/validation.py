@@ -77,7 +77,7 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _blank(value: object) -> bool:
+def is_blank(value: object) -> bool:
     """Text with nothing to read: only whitespace and invisible format characters (a zero-width space, a
     byte-order mark, a soft hyphen), which ``str.strip`` keeps."""
     if not isinstance(value, str):
@@ -286,7 +286,7 @@ def check_table(
             )
         nulls = raw.isna().to_numpy()
         if col.kind == "str":
-            nulls = nulls | raw.map(_blank).to_numpy(dtype=bool)
+            nulls = nulls | raw.map(is_blank).to_numpy(dtype=bool)
         if not col.nullable and nulls.any():
             i = _first(nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)

@@ -152,8 +152,8 @@ def test_make_pairs_reads_squad_questions_and_paragraphs():
         (["oops"], r"article 0 is str, not an object with 'paragraphs'"),
         ([{"paragraphs": [3]}], r"article 0, paragraph 0 is int, not an object"),
         (
-            [{"paragraphs": [{"qas": [{"id": "a", "question": "Q?"}]}]}],
-            r"column 'positive'.*article 0, paragraph 0: 'context' is missing",
+            [{"paragraphs": [{"context": 7, "qas": [{"id": "a", "question": "Q?"}]}]}],
+            r"column 'positive'.*article 0, paragraph 0: 'context' is int, not text",
         ),
         (
             [{"paragraphs": [{"context": "P.", "qas": [{"id": None, "question": "Q?"}]}]}],
@@ -500,3 +500,16 @@ def test_soup_seeds_are_the_trainer_seed_or_a_list_of_two_or_more():
     for bad in ([42], [7, 7], 42):
         with pytest.raises(ValueError, match="soup.seeds must be null or a list of 2 or more distinct seeds"):
             soup_seeds({"trainer": {"seed": 5}, "soup": {"seeds": bad}})
+
+
+def test_a_blank_squad_paragraph_or_an_invisible_text_is_dropped_with_drop_incomplete():
+    paragraphs = [
+        {"context": "ctx", "qas": [{"id": "1", "question": "q1"}]},
+        {"context": "", "qas": [{"id": "2", "question": "q2"}]},
+        {"context": "ctx 3", "qas": [{"id": "3", "question": "\u200b"}]},
+    ]
+    squad = {"data": [{"paragraphs": paragraphs}]}
+    pairs = make_pairs(squad, params(source={**SOURCE, "format": "squad", "drop_incomplete": True}))
+    assert pairs["id"].tolist() == ["1"]
+    with pytest.raises(RawDataError, match=r"missing or blank"):
+        make_pairs(squad, params(source={**SOURCE, "format": "squad", "drop_incomplete": False}))

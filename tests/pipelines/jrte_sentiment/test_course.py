@@ -93,6 +93,20 @@ def test_the_course_report_has_the_overview_then_every_section_with_its_figure()
     )
     assert "- Level 4: the Level 2 run uses early stopping against over-fitting." in text
     assert "- Level 5: kept decision rule" in text
+    # the pick's dev verdict: read as the best of k when there were several, as it is when there was one, and
+    # from the single comparison in metrics written before pick_on_dev
+    for pick, single, words in (
+        ({"k": 3, "verdict": "better"}, None, "on dev against Level 2, read as the best of 3: better"),
+        ({"k": 1, "verdict": "no evidence"}, None, "on dev against Level 2: no evidence)"),
+        (None, {"macro_f1": {"verdict": "worse"}}, "on dev against Level 2: worse)"),
+    ):
+        improvements = {**IMPROVEMENTS, "pick_on_dev": pick}
+        if single:
+            improvements["candidates"] = {
+                "decision_rule": {**IMPROVEMENTS["candidates"]["decision_rule"], "dev_vs_level2": single}
+            }
+        report = course_report(TASK, COMPARISON, ERRORS, {"countermeasures": []}, improvements, **_parts())
+        assert words in report and "best of 1" not in report
     # sections in reading order, each demoted one level and followed by its figure's file name
     positions = [text.index(f"## {section} report") for section, _, _ in SECTIONS]
     assert positions == sorted(positions)

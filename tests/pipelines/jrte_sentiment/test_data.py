@@ -36,8 +36,12 @@ GOOD = [
 ]
 
 
+# enough dev and test rows for their intervals (check_pn asks for MIN_UNITS = 6 of each)
+SIZED = [f'x{i}\t1\t良い。\t{{"1": 3}}\t{"dev" if i < 6 else "test"}' for i in range(12)]
+
+
 def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
-    pn = check_pn(pn_dataset(write_tsv(tmp_path, GOOD)).load(), TASK)
+    pn = check_pn(pn_dataset(write_tsv(tmp_path, GOOD + SIZED)).load(), TASK).iloc[:4]
     assert list(pn["id"]) == ["a1", "a2", "a3", "a4"]
     assert list(pn["label"]) == [1, 0, -1, 1]
     assert list(pn["label_name"]) == ["positive", "normal", "negative", "positive"]
@@ -128,6 +132,13 @@ def test_split_uses_usage_and_caps_are_stratified_and_seeded():
     raw = make_pn(n_rows=300)
     with pytest.raises(RawDataError, match="column 'usage'.*no row has usage 'dev'"):
         check_pn(raw[raw["usage"] != "dev"].reset_index(drop=True), TASK)  # at the check, not at the split
+
+
+def test_a_dev_or_test_split_too_small_for_its_intervals_is_refused(tmp_path):
+    with pytest.raises(
+        RawDataError, match=r"column 'usage'.*only 1 rows have usage 'dev'; its intervals need at least 6"
+    ):
+        check_pn(pn_dataset(write_tsv(tmp_path, GOOD)).load(), TASK)
 
 
 def test_judges_that_count_a_label_twice_or_absurdly_often_are_refused():

@@ -87,7 +87,7 @@ def test_by_title_and_year_skips_ambiguous_and_incomplete_tmdb_rows():
             ("Twins", "1988-12-09", "Arnold."),
             ("Twins", "1988-01-01", "Other twins."),  # two TMDB films share title and year: neither matches
             ("Alien", None, "No release date."),
-            ("Alien", "1979-05-25", "   "),  # a blank overview describes nothing
+            ("Alien", "1979-05-25", " \u200b "),  # a blank overview (spaces, a zero-width space) describes nothing
             ("Brazil", "1985-02-20", None),
             ("Ran", " ", "No year."),  # a blank date (a date that cannot be read is refused by the check)
         ]

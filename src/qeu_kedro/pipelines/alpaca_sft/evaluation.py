@@ -152,7 +152,7 @@ def compare_before_after(
     Summary: the mean of each measure (the reference answers' loss among them) overall and per requested
     language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
     difference over the held-out prompts with its 95 % bootstrap interval and a verdict
-    (:func:`paired_change`), overall and within each language of two or more prompts; the references' own copied n-gram share (the yardstick for copying);
+    (:func:`paired_change`), overall and within each language of at least :data:`~qeu_kedro.stats.MIN_UNITS` (6) prompts; the references' own copied n-gram share (the yardstick for copying);
     and the issue's targets, each met or not.
     """
     cols = _summary_columns(measures)

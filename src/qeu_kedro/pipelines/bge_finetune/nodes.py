@@ -22,7 +22,7 @@ from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.figures import suptitle
 from qeu_kedro.models import warn_truncated
 from qeu_kedro.stats import paired_bootstrap
-from qeu_kedro.validation import Column, check_table, fail
+from qeu_kedro.validation import Column, check_table, fail, is_blank
 from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
 
 from .checks import check_split
@@ -53,8 +53,15 @@ def _squad_to_table(raw: Any) -> pd.DataFrame:
             if not isinstance(paragraph, dict):
                 fail(DATASET, None, None, f"article {a}, paragraph {p} is {type(paragraph).__name__}, not an object")
             context = paragraph.get("context")
-            if not isinstance(context, str) or not context.strip():
-                fail(DATASET, "positive", None, f"article {a}, paragraph {p}: 'context' is missing or blank")
+            if context is not None and not isinstance(
+                context, str
+            ):  # a blank one is a blank positive (drop_incomplete)
+                fail(
+                    DATASET,
+                    "positive",
+                    None,
+                    f"article {a}, paragraph {p}: 'context' is {type(context).__name__}, not text",
+                )
             for q, qa in enumerate(paragraph.get("qas") or []):
                 where = f"article {a}, paragraph {p}, question {q}"
                 if not isinstance(qa, dict) or "question" not in qa:
@@ -113,12 +120,12 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     columns = [Column("id", "str", unique=True, hint=hint)] + [Column(c, "str", nullable=drop) for c in texts]
     pairs = check_table(table.astype({"id": str}), DATASET, columns)
     if drop:
-        blank = pairs[texts].apply(lambda col: col.map(lambda v: not isinstance(v, str) or not v.strip())).any(axis=1)
+        blank = pairs[texts].apply(lambda col: col.map(lambda v: not isinstance(v, str) or is_blank(v))).any(axis=1)
         if blank.any():
             logger.info("Dropped %d pairs with a blank %s", int(blank.sum()), "/".join(texts))
             pairs = pairs.loc[~blank.to_numpy()].reset_index(drop=True)
         if pairs.empty:  # name the first row's blank text: every row has one
-            column = next(c for c in texts if not isinstance(table[c].iloc[0], str) or not table[c].iloc[0].strip())
+            column = next(c for c in texts if not isinstance(table[c].iloc[0], str) or is_blank(table[c].iloc[0]))
             fail(
                 DATASET,
                 column,

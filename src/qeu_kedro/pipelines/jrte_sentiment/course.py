@@ -146,7 +146,15 @@ def overview(
     kept = improvements.get("chosen_by_dev")
     if kept:
         pick = improvements.get("pick_on_dev")
-        sure = f"; on dev against Level 2, read as the best of {pick['k']}: {pick['verdict']}" if pick else ""
+        single = (
+            improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
+        )  # metrics of before pick_on_dev
+        if pick and pick["k"] > 1:
+            sure = f"; on dev against Level 2, read as the best of {pick['k']}: {pick['verdict']}"
+        elif pick or single:
+            sure = f"; on dev against Level 2: {(pick or single)['verdict']}"
+        else:
+            sure = ""
         lines.append(
             f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, a point estimate above Level 2's{sure})."
         )

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.stats import MIN_UNITS
 from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -136,10 +137,19 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
     checked = check_table(pn, DATASET, columns)
     checked["label_name"] = checked["label"].map(name_of_value(task))
     votes = _parse_judges(checked["judges"], task)
-    present = set(checked["usage"])
+    counts = checked["usage"].value_counts()
     for split in ("train", "dev", "test"):  # here, not at the split: before anything else runs
-        if split not in present:
+        if split not in counts:
             fail(DATASET, "usage", None, f"no row has usage '{split}'", "Each split (train, dev, test) needs rows.")
+    for split in ("dev", "test"):  # each is scored with intervals, which need MIN_UNITS sentences
+        if counts[split] < MIN_UNITS:
+            fail(
+                DATASET,
+                "usage",
+                None,
+                f"only {counts[split]} rows have usage '{split}'; its intervals need at least {MIN_UNITS}",
+                f"Give the {split} split more rows.",
+            )
     checked = pd.concat([checked, votes], axis=1)
     checked["n_judges"] = votes.sum(axis=1)
     checked["agreement"] = votes.max(axis=1) / checked["n_judges"]
