@@ -36,6 +36,31 @@ def test_every_shipped_environment_passes(env):
     check_parameters(merged, base_parameters(REPO / "conf"))
 
 
+@pytest.mark.parametrize("env", ENVS)
+def test_no_environment_tries_to_empty_a_block_of_conf_base(env):
+    """Parameters merge key by key onto conf/base: an empty mapping in an environment changes nothing (conf/xquad's
+    `loss.kwargs: {}` left conf/base's symmetric MNRL in place). An environment must say the values it wants."""
+    import yaml
+
+    def empties(tree, path=()):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from ([path + (key,)] if not value else empties(value, path + (key,)))
+
+    base = load_config(REPO, None, "parameters")
+    for file in sorted((REPO / "conf" / env).glob("parameters*.yml")):
+        for path in empties(yaml.safe_load(file.read_text()) or {}):
+            node = base
+            for key in path:
+                node = node.get(key, {}) if isinstance(node, dict) else {}
+            assert not node, f"{file.name}: {'.'.join(path)} is {{}}, which keeps conf/base's {node}"
+
+
+def test_the_xquad_environment_trains_with_the_one_way_loss_it_says():
+    loss = load_config(REPO, "xquad", "parameters")["bge_finetune"]["loss"]
+    assert loss["kwargs"] == {"directions": ["query_to_doc"]} and loss["matryoshka_weights"] is None
+
+
 def test_a_typo_is_refused_with_the_closest_key(base):
     with pytest.raises(
         ParameterError, match=r"ridge_analysis\.alpah .*unknown key; did you mean 'ridge_analysis\.alpha'"

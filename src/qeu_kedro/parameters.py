@@ -79,6 +79,7 @@ RULES: dict[str, Any] = {
     "bge_finetune.trainer.seed": Seed,
     "bge_finetune.trainer.data_seed": Seed,
     "bge_finetune.hard_negatives.batch_size": PositiveInt,
+    "bge_finetune.hard_negatives.sampling_strategy": Literal["top", "random"],  # mine_hard_negatives' own choices
     "bge_finetune.evaluation.batch_size": PositiveInt,
     "bge_finetune.validation.fraction": Annotated[float, Field(ge=0, lt=1)],
     "bge_finetune.validation.eval_steps": PositiveInt | None,

@@ -109,8 +109,12 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         return out
     numeric = pd.to_numeric(series, errors="coerce")
     bad = numeric.isna().to_numpy() & series.notna().to_numpy()
-    # true/false is not a number of stars, an age or an id (pandas would read it as 1/0)
-    bad |= series.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    # true/false is not a number of stars, an age or an id (pandas would read it as 1/0); only a boolean or a
+    # mixed (object) column can hold one: a numeric column is not looked at cell by cell (1M rows: 1.3 s)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        bad |= series.notna().to_numpy()
+    elif not pd.api.types.is_numeric_dtype(series.dtype):
+        bad |= series.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     if bad.any():
         i = _first(bad)
         fail(dataset, col.name, i, f"expected a number, found {_show(series.iloc[i])}", col.hint)

@@ -232,8 +232,10 @@ def test_matryoshka_dims():
     assert matryoshka_dims(384, params()) == [384, 256, 128, 64, 32]
     assert matryoshka_dims(768, params()) == [768, 512, 256, 128, 64]
     assert matryoshka_dims(384, params(matryoshka_dims=[64, 384, 128])) == [384, 128, 64]
-    with pytest.raises(ValueError, match="exceed the model's 384"):
+    with pytest.raises(ValueError, match="must start at the model's 384"):
         matryoshka_dims(384, params(matryoshka_dims=[768, 64]))
+    with pytest.raises(ValueError, match="must start at the model's 384"):  # the full dimension left out
+        matryoshka_dims(384, params(matryoshka_dims=[256, 128]))
 
 
 def test_prepare_training_set_pairs_or_given_triplets():

@@ -110,6 +110,23 @@ def test_mining_says_how_many_pairs_it_leaves_out(caplog):
     assert "relative_margin" in message
 
 
+def test_randomly_sampled_negatives_are_the_same_for_the_same_parameters_and_leave_random_alone():
+    """sampling_strategy random draws from Python's random module: seeded by split.seed inside the node."""
+    import random
+
+    train, _ = split_pairs(tiny_pairs(32, seed=9), p())
+    sampled = p()
+    sampled["hard_negatives"].update(mine=True, sampling_strategy="random", relative_margin=None, range_max=10)
+    random.seed(1)
+    first = prepare_training_set(train, base_model(), sampled)
+    after_first = random.random()
+    random.seed(2)
+    second = prepare_training_set(train, base_model(), sampled)
+    pd.testing.assert_frame_equal(first, second)
+    random.seed(1)
+    assert random.random() == after_first  # the caller's random state is given back
+
+
 def test_triplets_mined_and_given_train_and_evaluate_like_pairs(caplog):
     pairs = tiny_pairs(32, seed=9)
     train, test = split_pairs(pairs, p())

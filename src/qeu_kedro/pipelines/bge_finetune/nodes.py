@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import tempfile
 import time
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.figures import suptitle
@@ -163,6 +162,8 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
 
 
 def _split(pairs: pd.DataFrame, by: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
     if by == "positive":
         splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
         keep_idx, held_idx = next(splitter.split(pairs, groups=pairs["positive"]))
@@ -217,10 +218,11 @@ def matryoshka_dims(embedding_dim: int, params: dict[str, Any]) -> list[int]:
     if dims == "auto":
         return [embedding_dim] + [d for d in _SMALLER_DIMS if d < embedding_dim][: N_DIMS - 1]
     dims = sorted({int(d) for d in dims}, reverse=True)
-    if dims[0] > embedding_dim:
+    if dims[0] != embedding_dim:  # the full dimension is what movie_embedding uses: it must be trained and reported
         raise ValueError(
-            f"parameters_bge_finetune.yml: matryoshka_dims {dims} exceed the model's {embedding_dim} dimensions; "
-            "use 'auto' or smaller values."
+            f"parameters_bge_finetune.yml: matryoshka_dims {dims} must start at the model's {embedding_dim} "
+            f"dimensions (the full embedding, which movie_embedding uses), then smaller ones; use 'auto' or "
+            f"[{embedding_dim}, ...]."
         )
     return dims
 
@@ -245,22 +247,29 @@ def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str,
     from sentence_transformers.util import mine_hard_negatives
 
     query_prompt, document_prompt = _prompts(params)
-    mined = mine_hard_negatives(
-        Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False),
-        as_sentence_transformer(base_model),
-        anchor_column_name="anchor",
-        positive_column_name="positive",
-        query_prompt=query_prompt,
-        corpus_prompt=document_prompt,
-        range_min=hard["range_min"],
-        range_max=hard["range_max"],
-        relative_margin=hard["relative_margin"],
-        num_negatives=1,
-        sampling_strategy=hard["sampling_strategy"],
-        batch_size=hard["batch_size"],
-        output_format="triplet",
-        verbose=params["show_progress_bar"],
-    ).to_pandas()
+    # sampling_strategy "random" draws from Python's random module: seeded here (split.seed), and the
+    # caller's random state given back, so the same parameters give the same triplets
+    state = random.getstate()
+    random.seed(params["split"]["seed"])
+    try:
+        mined = mine_hard_negatives(
+            Dataset.from_pandas(train[["anchor", "positive"]], preserve_index=False),
+            as_sentence_transformer(base_model),
+            anchor_column_name="anchor",
+            positive_column_name="positive",
+            query_prompt=query_prompt,
+            corpus_prompt=document_prompt,
+            range_min=hard["range_min"],
+            range_max=hard["range_max"],
+            relative_margin=hard["relative_margin"],
+            num_negatives=1,
+            sampling_strategy=hard["sampling_strategy"],
+            batch_size=hard["batch_size"],
+            output_format="triplet",
+            verbose=params["show_progress_bar"],
+        ).to_pandas()
+    finally:
+        random.setstate(state)
     logger.info("Mined hard negatives: %d triplets from %d pairs", len(mined), len(train))
     left_out = len(train) - len(mined)
     if left_out:
@@ -359,6 +368,7 @@ def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
         batch_size=params["evaluation"]["batch_size"],
         name="validation",
         write_csv=False,
+        show_progress_bar=params["show_progress_bar"],  # each checkpoint re-embeds the validation corpus
         score_functions={"cosine": cos_sim},
         query_prompt=query_prompt,
         corpus_prompt=document_prompt,
@@ -783,8 +793,10 @@ def _comparison_sentence(what: str, c: dict[str, Any]) -> str:
     return Comparison(**c).describe(what, change="changed after fine-tuning")
 
 
-def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
+def plot_ndcg(metrics: dict[str, Any]) -> Any:
     """NDCG@10 against dimension before/after, and the paired difference with its 95 % interval per dimension."""
+    import matplotlib.pyplot as plt
+
     dims = metrics["dims"]
     fig, (ax, diff_ax) = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.2, 1]})
     for stage, style in (("before", "o--"), ("after", "o-")):
@@ -808,7 +820,9 @@ def plot_ndcg(metrics: dict[str, Any]) -> plt.Figure:
 
     diff_ax.legend(
         handles=[Line2D([], [], marker="o", linestyle="", color=col, label=v) for v, col in colours.items()],
-        title="verdict (95 % interval)",
+        title=f"verdict ({metrics['comparison'][str(dims[0])]['ndcg@10']['confidence']:.0%} interval)".replace(
+            "%", " %"
+        ),
         fontsize=8,
         title_fontsize=8,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
@@ -136,11 +135,13 @@ def side_by_side(base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> pd.Data
     return table
 
 
-def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> plt.Figure:
+def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_top: pd.DataFrame) -> Any:
     """The CV difference of test R² with its 95 % interval (on an axis where it shows), and both top-coefficient charts.
 
     The title states the verdict; purple bars are features in both top lists.
     """
+    import matplotlib.pyplot as plt
+
     cv = summary["cv_r2_test"]
     n = max(len(base_top), len(finetuned_top))
     fig, axes = plt.subplots(1, 3, figsize=(16, 0.3 * n + 3.2), gridspec_kw={"width_ratios": [1.1, 2, 2]})
@@ -194,15 +195,18 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
     suptitle(
         fig,
         f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings): fine-tuned vs pretrained embeddings: "
-        f"{VERDICT_TITLE[cv['verdict']]}; {summary['n_shared_top_features']} of {n} top features shared",
+        f"{verdict_title(cv['verdict'], cv['confidence'])}; {summary['n_shared_top_features']} of {n} top features shared",
         fontsize=10,
     )
     fig.tight_layout()
     return fig
 
 
-VERDICT_TITLE = {
-    "better": "test R² better (95 % interval above 0)",
-    "no evidence": "no evidence of a change in test R² (95 % interval contains 0)",
-    "worse": "test R² worse (95 % interval below 0)",
-}
+def verdict_title(verdict: str, confidence: float) -> str:
+    """The verdict in the figure's title, with the interval's own confidence."""
+    pct = f"{confidence:.0%}".replace("%", " %")
+    return {
+        "better": f"test R² better ({pct} interval above 0)",
+        "no evidence": f"no evidence of a change in test R² ({pct} interval contains 0)",
+        "worse": f"test R² worse ({pct} interval below 0)",
+    }[verdict]
