@@ -146,9 +146,8 @@ def overview(
     kept = improvements.get("chosen_by_dev")
     if kept:
         pick = improvements.get("pick_on_dev")
-        single = (
-            improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
-        )  # metrics of before pick_on_dev
+        # metrics written before pick_on_dev existed hold only the single comparison
+        single = improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
         if pick and pick["k"] > 1:
             sure = f"; on dev against Level 2, read as the best of {pick['k']}: {pick['verdict']}"
         elif pick or single:

@@ -11,12 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import linalg, sparse
-from sklearn.metrics import mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from qeu_kedro.figures import suptitle
@@ -289,6 +286,8 @@ def split_ratings(design: RatingDesign, params: dict[str, Any]) -> tuple[RatingD
     The same shuffle as ``train_test_split`` of the flat table: it depends only on the
     number of ratings and the seed.
     """
+    from sklearn.model_selection import train_test_split
+
     train, test = train_test_split(np.arange(len(design)), test_size=params["test_size"], random_state=params["seed"])
     return design.subset(train), design.subset(test)
 
@@ -510,6 +509,7 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
     minus the test fold's. The alpha is the namespace's chosen one (with ``alpha: auto`` chosen
     on the training split, which the folds overlap: the same small optimism in both namespaces).
     """
+    from sklearn.metrics import r2_score
     from sklearn.model_selection import RepeatedKFold
 
     cv = params["cv"]
@@ -562,6 +562,8 @@ def evaluate_ridge(
     cv_scores: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """R² and RMSE on train and test, the repeated-CV test R² (mean and sd over folds), and the counts."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
     for name, part in (("train", train), ("test", test)):
         y, y_hat = part.rating, predict(model, part)
@@ -635,7 +637,7 @@ def _figure_title(what: str, labels: dict[str, Any] | None, n: int) -> str:
 
 def plot_top_features(
     model_input: RatingDesign, top: pd.DataFrame, params: dict[str, Any], labels: dict[str, Any] | None = None
-) -> plt.Figure:
+) -> Any:
     """Each plotted feature against the rating, titled with its correlation.
 
     A binary (0/1) feature, such as a one-hot occupation, is drawn as the mean rating of each group
@@ -644,6 +646,7 @@ def plot_top_features(
     ``labels`` (namespace, model, data) go into the title. Only the plotted features are gathered
     per rating, never the whole flat matrix.
     """
+    import matplotlib.pyplot as plt
     from scipy import stats
 
     features = _plot_features(top, params)
@@ -707,8 +710,9 @@ def plot_top_features(
 
 def plot_coefficients(
     top: pd.DataFrame, metrics: dict[str, Any] | None = None, labels: dict[str, Any] | None = None
-) -> plt.Figure:
+) -> Any:
     """Horizontal bar chart of the top coefficients, signed; ``metrics`` gives n and alpha for the title."""
+    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(top) + 2.0))
