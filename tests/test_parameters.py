@@ -86,6 +86,24 @@ def test_matryoshka_weights_must_match_the_dimensions_before_anything_runs(base)
     check_parameters(base, base)  # auto: the count is known only with the model (the loss checks it then)
 
 
+def test_a_loss_its_kwargs_do_not_fit_and_a_trainer_key_the_recipe_sets_are_refused_before_the_run(base):
+    """Both failed inside the training node, after the base model had been scored (a review found them)."""
+    gist = with_changes(base, bge_finetune__loss__name="gist")  # conf/base's kwargs are MNRL's (directions)
+    with pytest.raises(
+        ParameterError,
+        match=r"bge_finetune\.loss .*loss\.kwargs \['directions'\] are not keyword "
+        r"arguments of GISTEmbedLoss.*Set loss\.kwargs for the loss you choose",
+    ):
+        check_parameters(gist, base)
+    check_parameters(with_changes(gist, bge_finetune__loss__kwargs={}), base)
+    with pytest.raises(
+        ParameterError,
+        match=r"bge_finetune\.trainer\.eval_steps .*the recipe sets it itself "
+        r"\(validation\.eval_steps",
+    ):
+        check_parameters(with_changes(base, bge_finetune__trainer__eval_steps=5), base)
+
+
 def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
     with pytest.raises(ParameterError, match=r"jrte_sentiment\.level2\.enabled \(the parameters\): Level 2 cannot be"):
         check_parameters(with_changes(base, jrte_sentiment__level2__enabled=False), base)

@@ -301,6 +301,7 @@ def check_parameters(
             problems.append(f"- {path}: missing (set to null or removed by {where(parent or path)})")
     if blocks is None or "bge_finetune" in blocks:
         problems += _matryoshka_weights_problems(params, where)
+        problems += _bge_recipe_problems(params, where)
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
         problems += _level2_problems(params, where)
@@ -308,6 +309,30 @@ def check_parameters(
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
         )
+
+
+def _bge_recipe_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """bge_finetune: a loss its kwargs do not fit, or a trainer key the recipe sets itself (both failed inside
+    the training node, after the base model had been scored)."""
+    block = params.get("bge_finetune")
+    if not isinstance(block, Mapping):
+        return []
+    from qeu_kedro.pipelines.bge_finetune.nodes import RECIPE_TRAINER_KEYS, loss_problem
+
+    problems = []
+    loss = block.get("loss")
+    if isinstance(loss, Mapping) and "name" in loss:
+        problem = loss_problem(dict(loss))
+        if problem:
+            problems.append(f"- bge_finetune.loss ({where('bge_finetune.loss.kwargs')}): {problem}")
+    trainer = block.get("trainer")
+    for key in sorted(set(trainer or {}) & set(RECIPE_TRAINER_KEYS)) if isinstance(trainer, Mapping) else []:
+        path = f"bge_finetune.trainer.{key}"
+        problems.append(
+            f"- {path} ({where(path)}): the recipe sets it itself (validation.eval_steps for evaluation and "
+            "checkpoints, show_progress_bar for the bars); remove it"
+        )
+    return problems
 
 
 def _matryoshka_weights_problems(params: Mapping[str, Any], where: Any) -> list[str]:

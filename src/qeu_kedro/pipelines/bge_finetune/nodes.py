@@ -298,6 +298,61 @@ def _prompts(params: dict[str, Any]) -> tuple[str, str]:
     return prompts["query"] or "", prompts["document"] or ""
 
 
+# loss.name -> the sentence-transformers loss class it names
+LOSS_CLASSES = {
+    "mnrl": "MultipleNegativesRankingLoss",
+    "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+    "gist": "GISTEmbedLoss",
+    "cached_gist": "CachedGISTEmbedLoss",
+}
+# what training_arguments sets itself: the same key in ``trainer`` would be given twice
+RECIPE_TRAINER_KEYS = (
+    "output_dir",
+    "batch_sampler",
+    "prompts",
+    "eval_strategy",
+    "eval_steps",
+    "save_strategy",
+    "save_steps",
+    "save_only_model",
+    "save_total_limit",
+    "load_best_model_at_end",
+    "metric_for_best_model",
+    "greater_is_better",
+    "logging_first_step",
+    "report_to",
+    "use_cpu",
+    "disable_tqdm",
+)
+
+
+def loss_problem(spec: dict[str, Any]) -> str | None:
+    """What is wrong with ``loss`` (an unknown name, or ``kwargs`` the class does not take), or None.
+
+    Also run by the parameter check before anything runs, so a recipe that cannot build its loss stops
+    at once, not after the base model has been scored.
+    """
+    import inspect
+
+    from sentence_transformers.sentence_transformer import losses
+
+    name = spec["name"]
+    if name not in LOSS_CLASSES:
+        return f"loss.name must be one of {sorted(LOSS_CLASSES)}, not {name!r}"
+    cls = getattr(losses, LOSS_CLASSES[name])
+    fixed = {"guide"} if "gist" in name else set()
+    if name.startswith("cached_"):
+        fixed.add("mini_batch_size")
+    taken = set(inspect.signature(cls).parameters) - {"self", "model", *fixed}
+    unknown = sorted(set(spec.get("kwargs") or {}) - taken)
+    if not unknown:
+        return None
+    return (
+        f"loss.kwargs {unknown} are not keyword arguments of {cls.__name__} that the recipe leaves to you; it "
+        f"takes {sorted(taken)}. Set loss.kwargs for the loss you choose (conf/base's are MNRL's)."
+    )
+
+
 def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any = None) -> Any:
     """``MatryoshkaLoss`` around the in-batch-negatives loss named by ``loss.name``.
 
@@ -312,35 +367,18 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     ``directions`` for the symmetric loss, ``hardness_mode`` / ``hardness_strength`` to weigh the harder
     in-batch negatives; GIST's ``margin_strategy``, ...); a key the class does not take is an error.
     """
-    import inspect
-
     from sentence_transformers.sentence_transformer import losses
 
     spec = params["loss"]
     name = spec["name"]
-    classes = {
-        "mnrl": losses.MultipleNegativesRankingLoss,
-        "cached_mnrl": losses.CachedMultipleNegativesRankingLoss,
-        "gist": losses.GISTEmbedLoss,
-        "cached_gist": losses.CachedGISTEmbedLoss,
-    }
-    if name not in classes:
-        raise ValueError(
-            f"parameters_bge_finetune.yml: loss.name must be mnrl, cached_mnrl, gist or cached_gist, not {name!r}"
-        )
+    problem = loss_problem(spec)
+    if problem:
+        raise ValueError(f"parameters_bge_finetune.yml: {problem}")
     # what the recipe sets itself; loss.kwargs may add any other argument of the class
     fixed: dict[str, Any] = {"guide": guide} if "gist" in name else {}
     if name.startswith("cached_"):
         fixed["mini_batch_size"] = spec["mini_batch_size"]
-    kwargs = dict(spec.get("kwargs") or {})
-    taken = set(inspect.signature(classes[name]).parameters) - {"self", "model", *fixed}
-    unknown = sorted(set(kwargs) - taken)
-    if unknown:
-        raise ValueError(
-            f"parameters_bge_finetune.yml: loss.kwargs {unknown} are not keyword arguments of "
-            f"{classes[name].__name__} that the recipe leaves to you; it takes {sorted(taken)}"
-        )
-    inner = classes[name](model, **fixed, **kwargs)
+    inner = getattr(losses, LOSS_CLASSES[name])(model, **fixed, **dict(spec.get("kwargs") or {}))
     weights = spec["matryoshka_weights"]
     if weights is not None and len(weights) != len(dims):
         raise ValueError(
