@@ -317,7 +317,9 @@ def _bge_recipe_problems(params: Mapping[str, Any], where: Any) -> list[str]:
     block = params.get("bge_finetune")
     if not isinstance(block, Mapping):
         return []
-    from qeu_kedro.pipelines.bge_finetune.nodes import RECIPE_TRAINER_KEYS, loss_problem
+    from qeu_kedro.pipelines.bge_finetune.nodes import loss_problem, recipe_arguments
+
+    recipe_keys = set(recipe_arguments({"show_progress_bar": True}, "", None, None))
 
     problems = []
     loss = block.get("loss")
@@ -326,7 +328,7 @@ def _bge_recipe_problems(params: Mapping[str, Any], where: Any) -> list[str]:
         if problem:
             problems.append(f"- bge_finetune.loss ({where('bge_finetune.loss.kwargs')}): {problem}")
     trainer = block.get("trainer")
-    for key in sorted(set(trainer or {}) & set(RECIPE_TRAINER_KEYS)) if isinstance(trainer, Mapping) else []:
+    for key in sorted(set(trainer) & recipe_keys) if isinstance(trainer, Mapping) else []:
         path = f"bge_finetune.trainer.{key}"
         problems.append(
             f"- {path} ({where(path)}): the recipe sets it itself (validation.eval_steps for evaluation and "

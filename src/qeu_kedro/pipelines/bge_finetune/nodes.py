@@ -52,9 +52,8 @@ def _squad_to_table(raw: Any) -> pd.DataFrame:
             if not isinstance(paragraph, dict):
                 fail(DATASET, None, None, f"article {a}, paragraph {p} is {type(paragraph).__name__}, not an object")
             context = paragraph.get("context")
-            if context is not None and not isinstance(
-                context, str
-            ):  # a blank one is a blank positive (drop_incomplete)
+            # a blank context is a blank positive, left to drop_incomplete; one that is not text is refused
+            if context is not None and not isinstance(context, str):
                 fail(
                     DATASET,
                     "positive",
@@ -305,25 +304,6 @@ LOSS_CLASSES = {
     "gist": "GISTEmbedLoss",
     "cached_gist": "CachedGISTEmbedLoss",
 }
-# what training_arguments sets itself: the same key in ``trainer`` would be given twice
-RECIPE_TRAINER_KEYS = (
-    "output_dir",
-    "batch_sampler",
-    "prompts",
-    "eval_strategy",
-    "eval_steps",
-    "save_strategy",
-    "save_steps",
-    "save_only_model",
-    "save_total_limit",
-    "load_best_model_at_end",
-    "metric_for_best_model",
-    "greater_is_better",
-    "logging_first_step",
-    "report_to",
-    "use_cpu",
-    "disable_tqdm",
-)
 
 
 def loss_problem(spec: dict[str, Any]) -> str | None:
@@ -423,10 +403,21 @@ def training_arguments(
     and what the recipe fixes: the sampler, the column prompts, and with ``eval_steps`` an evaluation and
     checkpoint every ``eval_steps`` steps, the best one loaded at the end (None: neither)."""
     from sentence_transformers import SentenceTransformerTrainingArguments
+
+    return SentenceTransformerTrainingArguments(
+        **recipe_arguments(params, output_dir, prompts, eval_steps), **params["trainer"]
+    )
+
+
+def recipe_arguments(
+    params: dict[str, Any], output_dir: str, prompts: dict[str, str] | None, eval_steps: int | None
+) -> dict[str, Any]:
+    """The training arguments the recipe sets itself (a ``trainer`` key among them would be given twice: the
+    parameter check refuses it before the run)."""
     from sentence_transformers.base.sampler import BatchSamplers
 
     validate = eval_steps is not None
-    return SentenceTransformerTrainingArguments(
+    return dict(
         output_dir=output_dir,
         # MNRL: a duplicate text in a batch would be a false negative, hence the no-duplicates sampler.
         batch_sampler=BatchSamplers.NO_DUPLICATES,
@@ -444,7 +435,6 @@ def training_arguments(
         report_to="none",
         use_cpu=True,
         disable_tqdm=not params["show_progress_bar"],
-        **params["trainer"],
     )
 
 
