@@ -417,3 +417,40 @@ def test_an_empty_prompt_adds_none_of_the_models_own_prompts_where_training_adds
     pd.testing.assert_frame_equal(evaluate_retrieval(prompted, task, p()), expected)
     assert _validation_evaluator(task, p())(prompted) == _validation_evaluator(task, p())(plain)
     pd.testing.assert_frame_equal(prepare_training_set(train, prompted, mine), prepare_training_set(train, plain, mine))
+
+
+def test_rows_no_batch_holds_are_counted_as_the_trainer_feeds_them(monkeypatch, caplog):
+    """12 questions on 3 paragraphs, batch 4: a no-duplicates batch holds at most 3 of them, and the trainer
+    takes the 3 batches the sampler announces, so at least 3 rows go unseen each epoch. The count in the
+    training log is the number of questions the loss never saw (read here from the tokens each training
+    step's loss is given), and the log says so."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    trained: list[list[str]] = []
+    compute_loss = SentenceTransformerTrainer.compute_loss
+
+    def watched(self, model, inputs, *args, **kwargs):
+        tokenizer = model.tokenizer if hasattr(model, "tokenizer") else model.module.tokenizer
+        trained.append(tokenizer.batch_decode(inputs["anchor_input_ids"], skip_special_tokens=True))
+        return compute_loss(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformerTrainer, "compute_loss", watched)
+    paragraphs = ["the red house", "the blue river", "the green hill"]
+    questions = [f"question {i} about {paragraphs[i % 3].split()[1]}" for i in range(12)]
+    pairs = pd.DataFrame(
+        {"id": [str(i) for i in range(12)], "anchor": questions, "positive": [paragraphs[i % 3] for i in range(12)]}
+    )
+    params = p(max_steps=-1, num_train_epochs=2, per_device_train_batch_size=4)
+    with caplog.at_level(logging.WARNING):
+        _, log = fine_tune(base_model(), prepare_training_set(pairs, None, params), None, params)
+    assert len(trained) == 2 * 3 and set(sum(trained, [])) <= set(questions)  # 2 epochs of 3 steps, read back
+    unseen = [12 - len({q for batch in trained[e * 3 : e * 3 + 3] for q in batch}) for e in range(2)]
+    assert min(unseen) >= 3  # the scenario
+    assert log["rows_left_out_by_epoch"] == unseen
+    assert "Epoch 1 leaves" in caplog.text and "of 12 training rows" in caplog.text
+
+
+def test_no_rows_are_left_out_when_every_text_is_distinct():
+    params = p(max_steps=-1, num_train_epochs=1, per_device_train_batch_size=8)
+    _, log = fine_tune(base_model(), prepare_training_set(tiny_pairs(24), None, params), None, params)
+    assert log["rows_left_out_by_epoch"] == [0]

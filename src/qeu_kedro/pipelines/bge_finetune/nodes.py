@@ -463,9 +463,11 @@ def _train_once(
     params: dict[str, Any],
     column_prompts: dict[str, str] | None,
     eval_steps: int | None,
-) -> tuple[Any, Any]:
+    complete_epochs: int,
+) -> tuple[Any, Any, list[int]]:
     """One trainer run on ``model`` (in place; the best checkpoint loaded back when ``eval_steps``);
-    returns the trainer's result and its final state (log history, epoch)."""
+    returns the trainer's result, its final state (log history, epoch) and, per complete epoch, the
+    training rows its batches leave out (:func:`rows_left_out`)."""
     import transformers
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -480,8 +482,55 @@ def _train_once(
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
         )
+        left_out = rows_left_out(trainer, complete_epochs)
         result = trainer.train()
-    return result, trainer.state
+    return result, trainer.state, left_out
+
+
+def rows_left_out(trainer: Any, epochs: int) -> list[int]:
+    """Per epoch, the training rows that none of the batches the trainer takes holds.
+
+    The no-duplicates sampler puts a row into a batch only if none of its texts is there already, so
+    rows whose texts repeat (a paragraph with many questions, a mined negative that is another row's
+    positive) wait for later, smaller batches; the trainer takes only the batches the sampler
+    announced (``len``, counted as if every batch were full) and the rest of the epoch's rows go
+    unseen. This replays the trainer's own sampler (``get_batch_sampler``, seeded per epoch as in
+    training), so the counts are those of the run; training is not changed.
+    """
+    import torch
+
+    args = trainer.args
+    sampler = trainer.get_batch_sampler(
+        trainer.train_dataset,
+        batch_size=args.per_device_train_batch_size,
+        drop_last=args.dataloader_drop_last,
+        valid_label_columns=trainer.data_collator.valid_label_columns,
+        generator=torch.Generator(),
+        seed=args.seed,
+    )
+    n_rows, taken = len(trainer.train_dataset), len(sampler)
+    left = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        seen: set[int] = set()
+        for i, batch in enumerate(sampler):
+            if i == taken:
+                break
+            seen.update(batch)
+        left.append(n_rows - len(seen))
+        if left[-1]:
+            logger.warning(
+                "Epoch %d leaves %d of %d training rows (%.1f %%) unseen: the no-duplicates sampler keeps rows "
+                "whose texts repeat out of a batch that has them, and the trainer takes the %d batches of %d "
+                "it counted. A smaller per_device_train_batch_size leaves fewer out.",
+                epoch + 1,
+                left[-1],
+                n_rows,
+                100 * left[-1] / n_rows,
+                taken,
+                args.per_device_train_batch_size,
+            )
+    return left
 
 
 def update_steps_per_epoch(n_rows: int, trainer: dict[str, Any]) -> int:
@@ -561,8 +610,15 @@ def fine_tune(
         run_params = {**params, "trainer": {**t, "seed": seed, "data_seed": seed}} if soup else params
         if soup:
             logger.info("Model soup: training run %d of %d, seed %d", i + 1, len(seeds), seed)
-        result, state = _train_once(
-            model, dataset, loss, evaluator, run_params, column_prompts or None, eval_steps if validate else None
+        result, state, left_out = _train_once(
+            model,
+            dataset,
+            loss,
+            evaluator,
+            run_params,
+            column_prompts or None,
+            eval_steps if validate else None,
+            total_steps // steps_per_epoch,
         )
         runs.append(
             {
@@ -580,6 +636,7 @@ def fine_tune(
                     if f"eval_{VALIDATION_METRIC}" in e
                 ],
                 "epoch": float(state.epoch or 0.0),
+                "rows_left_out": left_out,
                 "state": _weights(model) if soup else None,
             }
         )
@@ -636,6 +693,8 @@ def fine_tune(
         "matryoshka_weights": params["loss"].get("matryoshka_weights"),  # null: all 1
         "loss_kwargs": dict(params["loss"].get("kwargs") or {}),
         "n_train_rows": len(train_set),
+        # per complete epoch (of each soup run): rows none of the trainer's batches held (rows_left_out)
+        "rows_left_out_by_epoch": [n for r in runs for n in r["rows_left_out"]],
         "columns": list(train_set.columns),
         "steps": sum(int(r["result"].global_step) for r in runs),
         "epochs": float(sum(r["epoch"] for r in runs)),
