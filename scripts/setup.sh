@@ -17,8 +17,15 @@ fi
 stamp="$VENV/.qeu-setup-stamp"
 want="$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "[setup] installing requirements (torch==2.13.0 CPU wheel, kedro, sentence-transformers, ...)"
+    echo "[setup] installing requirements (torch 2.13.0 CPU build, kedro, sentence-transformers, ...)"
     python -m pip install --quiet --upgrade pip
+    # torch first, as the CPU build 2.13.0+cpu: on PyPI, Linux's torch==2.13.0 is the CUDA build (several GB of
+    # nvidia packages). A wheel source pip already knows (a local mirror) is tried first, then PyTorch's own CPU
+    # index. requirements.txt's torch==2.13.0 is then already met (a local label such as +cpu matches it).
+    if ! python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}+cpu" 2>/dev/null; then
+        echo "[setup] torch ${TORCH_VERSION:-2.13.0}+cpu not in the configured wheel sources: from download.pytorch.org/whl/cpu"
+        python -m pip install --quiet --index-url https://download.pytorch.org/whl/cpu "torch==${TORCH_VERSION:-2.13.0}+cpu"
+    fi
     python -m pip install --quiet -r requirements.txt
     python -m pip install --quiet --no-deps -r requirements-nodeps.txt
     python -m pip install --quiet --no-deps -e .
