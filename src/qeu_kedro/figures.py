@@ -14,7 +14,19 @@ def suptitle(fig: Any, text: str, fontsize: float = 11, margin: float = 0.98) ->
     line (existing line breaks are kept) is wrapped to fewer characters until the title is at most
     ``margin`` of the figure's width. Call it before ``fig.tight_layout()``, which then makes room.
     """
-    title = fig.suptitle(text, fontsize=fontsize)
+    return _fit(fig, fig.suptitle(text, fontsize=fontsize), text, margin)
+
+
+def axes_title(ax: Any, text: str, fontsize: float = 11, margin: float = 0.98) -> Any:
+    """``ax.set_title(text)``, wrapped like :func:`suptitle` until it fits the width of the figure.
+
+    Measured against the whole figure, not the axes: ``tight_layout`` centres the title over the axes
+    and the saved PNG keeps what fits the figure. Call it before ``fig.tight_layout()``.
+    """
+    return _fit(ax.figure, ax.set_title(text, fontsize=fontsize), text, margin)
+
+
+def _fit(fig: Any, title: Any, text: str, margin: float) -> Any:
     renderer = fig.canvas.get_renderer()
     lines = text.split("\n")
     width = max(len(line) for line in lines)
