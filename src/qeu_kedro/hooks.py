@@ -677,6 +677,68 @@ class InputChecksHook:
             blocks=used,
             source_of=sources(self._conf_source, self._envs, runtime),
         )
+        problem = missing_inputs(pipeline, catalog, self._envs[-1])
+        if problem:
+            raise FileNotFoundError(problem)
+
+
+def _writers(name: str) -> list[str]:
+    """The project's pipelines (not ``__default__``) that write dataset ``name``.
+
+    Built here, since kedro registers only the pipelines a run asks for."""
+    import importlib
+
+    from qeu_kedro.pipeline_registry import pipeline_names
+
+    return [
+        p
+        for p in pipeline_names()
+        if p != "__default__"
+        and name in importlib.import_module(f"qeu_kedro.pipelines.{p}").create_pipeline().all_outputs()
+    ]
+
+
+def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
+    """What to do about the file inputs of this run that are not there, or None when all are.
+
+    Only the run's free inputs stored by kedro-datasets' own file types are looked at (the project's
+    datasets say themselves what is missing, and an embedding cache may rightly not exist yet): a
+    file another pipeline writes names that pipeline; one under the shared real-data folder names
+    that folder; otherwise the catalog entry's ``metadata: {qeu_kedro: {if_missing: ...}}`` advice.
+    """
+    from qeu_kedro.settings import shared_data_dir
+
+    shared = Path(shared_data_dir()).resolve()
+    where_env = "" if env in ("local", "base") else f" --env {env}"
+    lines = []
+    for name in sorted(pipeline.inputs()):
+        if name == "parameters" or name.startswith("params:"):
+            continue
+        try:
+            dataset = catalog[name]
+        except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
+            continue
+        if not type(dataset).__module__.startswith("kedro_datasets."):
+            continue
+        path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
+        if path is None or "://" in str(path) or Path(str(path)).exists():
+            continue
+        writers = _writers(name)
+        advice = ((getattr(dataset, "metadata", None) or {}).get("qeu_kedro") or {}).get("if_missing")
+        if writers:
+            advice = (
+                f"it is written by the pipeline {' or '.join(writers)}: run that first "
+                f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
+            )
+        elif Path(str(path)).resolve().is_relative_to(shared):
+            advice = advice or (
+                f"this environment reads licensed real data from {shared} (the folder ../shared/data beside the "
+                "project, or the one QEU_SHARED_DATA names); the README's 'Real data' says what goes where"
+            )
+        lines.append(f"- {name}: no file {path}; {advice or 'put the file there or change the catalog entry'}")
+    if not lines:
+        return None
+    return f"The run{where_env} cannot start: {len(lines)} input(s) are missing.\n" + "\n".join(lines)
 
 
 class UnfinishedRunHook:

@@ -1,0 +1,44 @@
+"""A run whose input files are not there stops before any node, saying what to do for each."""
+
+import pytest
+
+from tests.conftest import run_kedro
+
+pytestmark = pytest.mark.slow
+
+
+def _written(project):
+    return sorted(p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts)
+
+
+def test_missing_real_data_names_the_shared_folder(project, tmp_path, monkeypatch):
+    empty = tmp_path / "no-shared-data"
+    empty.mkdir()
+    monkeypatch.setenv("QEU_SHARED_DATA", str(empty))
+    with pytest.raises(FileNotFoundError) as raised:
+        run_kedro(project, env="movielens", pipeline_names=["movie_embedding"], namespaces=["base"])
+    text = str(raised.value)
+    assert "The run --env movielens cannot start" in text
+    assert f"movie_overviews: no file {empty}/tmdb5000/tmdb_5000_movies.csv" in text
+    assert "licensed real data" in text and "QEU_SHARED_DATA" in text
+    assert _written(project) == []
+
+
+def test_an_input_another_pipeline_writes_names_that_pipeline(project):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"bge_finetune\.metrics: no file .*written by the pipeline "
+        r"bge_finetune: run that first \(kedro run --pipelines bge_finetune\)",
+    ):
+        run_kedro(project, pipeline_names=["movie_comparison"])
+    assert _written(project) == []
+
+
+def test_a_file_to_build_first_says_how(project):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"bge_pairs: no file \S*data/benchmarks/debian/pairs.csv; build it first "
+        r"with `python benchmarks/debian_pairs.py",
+    ):
+        run_kedro(project, env="debian", pipeline_names=["bge_finetune"])
+    assert _written(project) == []
