@@ -48,4 +48,11 @@ def main(path_a: str, path_b: str, stage: str = "after", ngram: int = 4) -> None
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_a", help="before_after.csv of run A")
+    parser.add_argument("run_b", help="before_after.csv of run B")
+    parser.add_argument("stage", nargs="?", default="after", choices=["after", "before"], help="answers compared")
+    args = parser.parse_args()
+    main(args.run_a, args.run_b, args.stage)
