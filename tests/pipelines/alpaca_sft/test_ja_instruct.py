@@ -212,7 +212,10 @@ def test_real_data_through_the_env_catalog_and_the_category_node(shared_data, ca
         "information_extraction": 6,
         "summarization": 4,
     }
-    assert Counter(frame["uniqueness"]) == {"complex": 198, "simple": 56} and set(frame["language"]) == {"ja"}
+    # uniqueness from the category alone: classification 26 + math 14 simple; the 16 rows a reference output
+    # of at most 20 characters made simple are complex now (4 of them, NO 9, 77, 89 and 91, open_qa/creative,
+    # lose the reasoning sentence the rules gave them: their answer's length was in their prompt)
+    assert Counter(frame["uniqueness"]) == {"complex": 214, "simple": 40} and set(frame["language"]) == {"ja"}
     assert frame.loc[frame["field"] == "paper_summarization", ["NO", "category", "uniqueness"]].values.tolist() == [
         [65, "summarization", "complex"]
     ]
