@@ -67,13 +67,11 @@ def sft_then_preference(
 
     Returns the model handle (adapter ``default`` active), the SFT stage's metrics and the stage-2 metrics.
     """
-    from peft import set_peft_model_state_dict
-
     sft = {**params, "objective": "sft"}
     handle, sft_metrics = nodes.train_lora(train, validation, base_model, prompt, sft, generation)
     pref = {**sft, "preference": {**sft["preference"], "loss_weights": [weight, 1.0]}}
     checkpoint = training.chrf_checkpoint_callback(
-        validation, handle.tokenizer, prompt, generation, pref["checkpoint_every"], pref["trainer"]["max_steps"]
+        validation, handle.tokenizer, prompt, generation, pref["checkpoint_every"]
     )
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-pref-") as scratch:
@@ -86,7 +84,7 @@ def sft_then_preference(
         )
         result = trainer.train()
         model = trainer.model
-        set_peft_model_state_dict(model, checkpoint.best_state)
+        training.restore_best_adapter(model, checkpoint)
     model.set_adapter("default")  # the trained adapter answers (TRL's frozen copy is named "ref")
     model.eval()
     stage2 = {

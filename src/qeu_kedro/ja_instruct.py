@@ -165,7 +165,15 @@ def seed_tasks_to_rows(tasks: Lines, path: Path) -> list[dict[str, Any]]:
 
 
 def vicuna_to_rows(questions: Lines, answers: Lines, questions_path: Path, answers_path: Path) -> list[dict[str, Any]]:
-    """One alpaca row (without ``NO``) per Vicuna question that has an answer (joined on ``question_id``)."""
+    """One alpaca row (without ``NO``) per Vicuna question that has an answer (joined on ``question_id``).
+
+    A question without an answer is left out with a warning, and so is an answer to no question; when
+    questions there are but not one has an answer (the answers file is of another question set), that is
+    an error: a few missing answers are a source's gaps, none at all is the wrong file.
+
+    Raises:
+        RawDataError: a bad record (naming file, field and line), or no question has an answer (naming both files).
+    """
     answer_line: dict[int, int] = {}
     by_id = {}
     for line, value in answers:
@@ -189,6 +197,24 @@ def vicuna_to_rows(questions: Lines, answers: Lines, questions_path: Path, answe
             logger.warning("Vicuna question %s (%s, line %d) has no answer: left out", qid, questions_path, line)
             continue
         rows.append(_row(category, category, "", instruction, by_id[qid], 1, where))
+    orphans = sorted(set(by_id) - set(question_line))
+    if orphans:
+        logger.warning(
+            "%d answers of %s answer no question of %s: left out (question_id %s)",
+            len(orphans),
+            answers_path,
+            questions_path,
+            orphans[:20],
+        )
+    if question_line and not rows:
+        fail(
+            str(answers_path),
+            "question_id",
+            None,
+            f"not one of the {len(question_line)} questions of {questions_path} has an answer here "
+            f"({len(by_id)} answers, no question_id in common)",
+            "Point answers_path at the answers to these questions (a *_results.jsonl of the same Vicuna set).",
+        )
     return rows
 
 

@@ -10,7 +10,7 @@ from qeu_kedro.validation import RawDataError
 
 from .conftest import categorised
 
-LONG = "とても長い説明の文章です。" * 3  # 39 characters: longer than simple_max_output_chars (20)
+LONG = "とても長い説明の文章です。" * 3  # 39 characters
 
 
 def _sheet(*rows):
@@ -111,20 +111,26 @@ def test_source_labels_are_translated_and_our_categories_kept(params):
 
 
 def test_simple_rule(params):
+    """A blank uniqueness comes from the category alone: a short reference output made it "simple", and
+    the reasoning rules then put a sentence into that prompt (the answer's length leaked into the prompt)."""
     sheet = _sheet(
         ("math", "m", "", LONG, None),  # a simple category, however long the output
         ("classification", "c", "", LONG, None),
-        ("open_qa", "a", "", "二十文字ちょうどの答えです。あいうえおか", None),  # 20 characters
+        ("open_qa", "a", "", "二十文字ちょうどの答えです。あいうえおか", None),  # 20 characters: short, still complex
         ("open_qa", "b", "", "二十一文字の答えになります。あいうえおかき", None),  # 21
-        ("creative", "d", "", "  短い答え。 \n", None),  # counted stripped
-        ("creative", "e", "", "短い", "complex"),  # a given uniqueness is kept
+        ("creative", "d", "", "  短い答え。 \n", None),
+        ("creative", "e", "", "短い", "simple"),  # a given uniqueness is kept
     )
-    assert [len(o) for o in sheet["output"][2:4]] == [20, 21]
     out = categorised(sheet, params)
-    assert out["uniqueness"].tolist() == ["simple", "simple", "simple", "complex", "simple", "complex"]
-    rules = {**params["category_rules"], "simple_categories": [], "simple_max_output_chars": 0}
+    assert out["uniqueness"].tolist() == ["simple", "simple", "complex", "complex", "complex", "simple"]
+    # so the reasoning rules add their sentence to the given "simple" row only, whatever the answers' length
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules
+
+    reasoned = apply_reasoning_rules(out, params["reasoning_rules"])
+    assert [bool(r) for r in reasoned["reasoning"]] == [False] * 5 + [True]
+    rules = {**params["category_rules"], "simple_categories": []}
     out = categorised(sheet, {**params, "category_rules": rules})
-    assert out["uniqueness"].tolist() == ["complex"] * 6
+    assert out["uniqueness"].tolist() == ["complex"] * 5 + ["simple"]
 
 
 def test_the_sample_sheet_passes_unchanged(sheet, params):

@@ -26,7 +26,12 @@ def test_repeated_ngram_share():
     assert repeated_ngram_share("the cat the cat the cat the cat", 2) == pytest.approx(5 / 7)
     # ああああ: 3 bigrams, all "ああ".
     assert repeated_ngram_share("ああああ", 2) == pytest.approx(2 / 3)
+    # fewer units than n: one gram of all of them, which cannot repeat; "no no": one bigram "no no"
     assert repeated_ngram_share("short", 4) == 0.0
+    assert repeated_ngram_share("no no", 4) == 0.0
+    # ああああ at n = 8: one 4-gram, not unmeasured; at n = 3, 2 trigrams "あああ", the second a repeat
+    assert repeated_ngram_share("ああああ", 8) == 0.0 and repeated_ngram_share("ああああ", 3) == pytest.approx(1 / 2)
+    assert repeated_ngram_share("", 4) == 0.0  # empty: nothing repeats (n_chars reports the emptiness)
 
 
 def test_duplicate_sentence_share():
@@ -65,6 +70,40 @@ def test_copied_from_prompt_share():
     # 日本の首都は東京: 5 four-grams, the first three (日本の首, 本の首都, の首都は) are in the prompt.
     assert copied_from_prompt_share("日本の首都は東京", prompt, 4) == pytest.approx(3 / 5)
     assert measure_answer("日本の首都は東京", "ja", 4, 0.1, prompt)["copied_4gram_share"] == 0.6
+
+
+def test_a_short_answer_is_measured_with_the_units_it_has():
+    """An answer of fewer than n units scored 0 copied though copied word for word: it is now one gram
+    of all its units, against the prompt's grams of that length."""
+    # 東京: 2 units, one bigram (東, 京), which 東京はどこ has
+    assert copied_from_prompt_share("東京", "東京はどこ", 4) == 1.0
+    # 京都: the bigram (京, 都) is not in 東京はどこ (東京, 京は, はど, どこ)
+    assert copied_from_prompt_share("京都", "東京はどこ", 4) == 0.0
+    # 東京は大: 4 units, one 4-gram, not in the prompt; "Paris": one word, in the prompt
+    assert copied_from_prompt_share("東京は大", "東京はどこ", 4) == 0.0
+    assert copied_from_prompt_share("Paris.", "Is it Paris or Rome?", 4) == 1.0
+    # 3 units, 2 of 3 in order (どこ) but not the trigram どこか: 0
+    assert copied_from_prompt_share("どこか", "東京はどこ", 4) == 0.0
+    # empty: nothing copied (n_chars reports the emptiness)
+    assert copied_from_prompt_share("", "東京はどこ", 4) == 0.0 and copied_from_prompt_share("。", "。", 4) == 0.0
+
+
+def test_quote_marks_at_a_words_edges_are_not_part_of_it():
+    assert units("'yes' \"no\" don't 'tis") == ["yes", "no", "don't", "tis"]
+    assert copied_from_prompt_share("'yes'", "Answer yes or no.", 4) == 1.0
+
+
+def test_middle_dot_and_prolonged_mark_are_not_kana_by_themselves():
+    """・ (U+30FB) between Chinese or kanji names made the text Japanese; ー counts only after a kana."""
+    assert script_counts("東京・大阪・京都") == {"kana": 0, "han": 6, "latin": 0}
+    assert detect_language("東京・大阪・京都", 0.1) == "zh"
+    assert detect_language("列夫・托尔斯泰", 0.1) == "zh"
+    # カード: カ, ー after a kana, ド; ｶｰﾄﾞ half-width: ｶ, ｰ after it, ﾄ (the voicing mark ﾞ is no letter)
+    assert script_counts("カード") == {"kana": 3, "han": 0, "latin": 0}
+    assert script_counts("ｶｰﾄﾞ") == {"kana": 3, "han": 0, "latin": 0}
+    # ー after a kanji or at the start is no kana
+    assert script_counts("ー東ー京") == {"kana": 0, "han": 2, "latin": 0}
+    assert detect_language("トルストイ・レフ", 0.1) == "ja"
 
 
 # ---- chrF against the reference, and its paired before/after interval (issue 13)

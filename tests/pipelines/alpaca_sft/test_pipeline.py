@@ -116,6 +116,17 @@ def test_bad_sheet_writes_nothing(project):
 
 
 @pytest.mark.slow
+def test_a_split_the_sheet_cannot_give_writes_nothing(project):
+    """eval_size 100 stopped the run at split_sft_examples, after write_alpaca_records had saved the records."""
+    with pytest.raises(Exception, match=r"alpaca_sft.split.eval_size = 100 needs more than the sheet's rows \(36\)"):
+        run_kedro(
+            project, pipeline_names=["alpaca_sft"], params={"alpaca_sft": {**BOUNDED, "split": {"eval_size": 100}}}
+        )
+    written = [p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts]
+    assert not [p for p in written if "alpaca_sft" in str(p)]
+
+
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_bounded_real_run(project, shared_data):
     """conf/ja_instruct bounded for CI: the measures, the chrF interval and the checkpoint choice on real data."""

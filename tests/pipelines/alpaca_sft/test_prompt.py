@@ -57,7 +57,7 @@ def test_examples_and_a_stratified_reproducible_split(sheet, params):
             check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
         )
     )
-    examples = make_examples(records, params["prompt"])
+    examples = make_examples(records, params["prompt"], params["split"]["group_by"])
     assert len(examples) == 36 and examples["completion"].iloc[0] == "日本の首都は東京です。"
     assert "Don't output the same answer" in examples["prompt"].iloc[0]
     train, validation, held_out = split_examples(examples, params["split"])
@@ -88,8 +88,13 @@ def test_english_instruction_switch_moves_the_own_instruction_into_the_input(par
     [
         (8, {}, r"alpaca_sft.split.validation_size = 6 needs more than the rows left after the held-out prompts \(2\)"),
         (5, {}, r"alpaca_sft.split.eval_size = 6 needs more than the sheet's rows \(5\)"),
-        (None, {"eval_size": 2}, r"column 'language'.*eval_size = 2 of 36 rows cannot hold each of the 3 values"),
-        ("one zh", {}, r"column 'language'.*one row with language 'zh'"),
+        (
+            None,
+            {"eval_size": 2, "group_by": None},
+            r"column 'language'.*eval_size = 2 of 36 rows cannot hold each of the 3 values",
+        ),
+        ("one zh", {"group_by": None}, r"column 'language'.*one row with language 'zh'"),
+        (None, {"eval_size": 7}, r"column 'seq'.*eval_size = 7 rows cannot be made of whole groups of seq"),
     ],
 )
 def test_a_sheet_too_small_for_the_split_is_refused_in_words(sheet, params, keep, split, words):
@@ -100,10 +105,75 @@ def test_a_sheet_too_small_for_the_split_is_refused_in_words(sheet, params, keep
             check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
         )
     )
-    examples = make_examples(records, params["prompt"])
+    examples = make_examples(records, params["prompt"], "seq")
     if keep == "one zh":
         examples = pd.concat([examples[examples["language"] != "zh"], examples[examples["language"] == "zh"].head(1)])
     elif keep is not None:
         examples = examples.head(keep)
     with pytest.raises(RawDataError, match=r"dataset 'alpaca_raw'.*" + words):
         split_examples(examples, {**params["split"], **split})
+
+
+def _examples(sheet, params):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, to_records
+
+    checked = check_alpaca(sheet, params["schema"], params["category_rules"])
+    return make_examples(to_records(apply_reasoning_rules(checked, params["reasoning_rules"])), params["prompt"], "seq")
+
+
+@pytest.mark.parametrize("validation_size", [6, 3])
+def test_a_task_and_its_translations_stay_in_one_part(sheet, params, validation_size):
+    """The sample asks each of its 12 tasks (seq) in ja, en and zh: split by row, the held-out tasks
+    [8, 12, 4, 7, 10, 12] all had a translation in training. Split by seq, no task is in two parts."""
+    split = {**params["split"], "validation_size": validation_size}
+    parts = split_examples(_examples(sheet, params), split)
+    task = dict(zip(sheet["NO"], sheet["seq"], strict=True))
+    tasks = [{task[no] for no in part["NO"]} for part in parts]
+    assert not (tasks[0] & tasks[1] or tasks[0] & tasks[2] or tasks[1] & tasks[2])
+    assert [len(p) for p in parts] == [36 - 6 - validation_size, validation_size, 6]
+    # each task whole: its three languages together
+    assert all(len(part) == 3 * len(t) for part, t in zip(parts, tasks, strict=True))
+    again = split_examples(_examples(sheet, params), split)
+    assert all(a["NO"].tolist() == b["NO"].tolist() for a, b in zip(parts, again, strict=True))
+    other = split_examples(_examples(sheet, params), {**split, "seed": 7})
+    assert other[2]["NO"].tolist() != parts[2]["NO"].tolist()  # the seed decides which tasks
+
+
+def test_two_rows_with_the_same_instruction_and_input_are_refused(sheet, params):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca, check_split
+
+    sheet.loc[20, ["instruction", "input"]] = sheet.loc[3, ["instruction", "input"]].to_numpy()
+    sheet.loc[20, "instruction"] = "  " + sheet.loc[20, "instruction"]  # the same once stripped
+    checked = check_alpaca(sheet, params["schema"], params["category_rules"])
+    with pytest.raises(
+        RawDataError, match=r"column 'instruction', row 20.*NO 21 has the same instruction and input as NO 4"
+    ):
+        check_split(checked, params["split"])
+    from qeu_kedro.sample_data.alpaca import make_alpaca
+
+    fine = check_alpaca(make_alpaca(), params["schema"], params["category_rules"])
+    pd.testing.assert_frame_equal(check_split(fine, params["split"]), fine)  # a possible split: the table unchanged
+
+
+@pytest.mark.parametrize(
+    ("split", "words"),
+    [
+        ({"group_by": "task"}, r"parameters alpaca_sft.split', column 'group_by'.*'task' is not a column"),
+        ({"eval_size": 100}, r"eval_size = 100 needs more than the sheet's rows \(36\)"),
+    ],
+)
+def test_check_split_refuses_what_split_examples_would(sheet, params, split, words):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca, check_split
+
+    checked = check_alpaca(sheet, params["schema"], params["category_rules"])
+    with pytest.raises(RawDataError, match=words):
+        check_split(checked, {**params["split"], **split})
+
+
+def test_a_misspelt_section_column_is_refused_naming_the_parameter(sheet, params):
+    """A section whose column the records lack was dropped from every prompt without a word."""
+    sections = [*params["prompt"]["sections"][:1], {"header": "Input", "column": "inptu"}]
+    with pytest.raises(
+        RawDataError, match=r"parameters alpaca_sft.prompt', column 'sections'.*section 1 \('Input'\).*'inptu'"
+    ):
+        make_examples(sheet.to_dict(orient="records"), {**params["prompt"], "sections": sections})

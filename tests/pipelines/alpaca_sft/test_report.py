@@ -223,3 +223,55 @@ def test_the_report_says_when_no_checkpoint_beat_the_untrained_model():
         "**No checkpoint beat the untrained model on validation chrF** (step 0: 3.0; the adapter kept, step 4: 2.0"
         in report
     )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda after: after.iloc[:8], r"answers_after', column 'NO'.*NO \[8, 9\] only before"),
+        (
+            lambda after: after.assign(prompt=after["prompt"].where(after["NO"] != 3, "another prompt")),
+            r"answers_after', column 'prompt', row 3.*NO 3 has another prompt text",
+        ),
+        (lambda after: pd.concat([after, after.iloc[[2]]]), r"answers_after', column 'NO', row 10.*answered twice"),
+    ],
+)
+def test_answers_tables_that_do_not_pair_are_refused(edit, message):
+    """answers(10) against answers(8) gave means 1.625 vs 19.3 with a paired difference of +0.0000: the
+    means came from the unjoined tables. Both tables must answer the same prompts."""
+    from qeu_kedro.validation import RawDataError
+
+    with pytest.raises(RawDataError, match=message) as info:
+        compare_before_after(answers(10, False), edit(answers(10, True)), TRAIN, MEASURES)
+    assert "re-run both generation nodes" in str(info.value)
+
+
+def test_the_targets_follow_the_intervals_printed_beside_them():
+    """A point estimate a little worse, with an interval holding 0, no longer fails a target the
+    verdict beside it calls "no evidence"; an interval wholly on the wrong side still does."""
+    n = 24
+    before, after = answers(n, False), answers(n, True)
+    after["ended_by_itself"] = [i != 5 for i in range(n)]  # one answer of 24 stops ending by itself
+    # the references copy 0.1, the target 0.2: after copies 0 or 0.45 alternately (mean 0.225, interval holds 0.2)
+    after["copied_4gram_share"] = [0.0 if i % 2 else 0.45 for i in range(n)]
+    _, summary = compare_before_after(before, after, TRAIN, MEASURES)
+    assert summary["overall"]["after"]["ended_by_itself"] < summary["overall"]["before"]["ended_by_itself"]
+    assert summary["paired"]["ended_by_itself"]["verdict"] == "no evidence"
+    copied = summary["copied_4gram_share_after_vs_reference_plus_0.10"]
+    assert copied["difference"] == pytest.approx(0.025) and copied["ci_low"] < 0 < copied["ci_high"]
+    assert summary["targets"] == {
+        "chrf_better": False,
+        "copied_4gram_share_within_reference_plus_0.10": True,
+        "ended_by_itself_not_lower": True,
+    }
+    report = report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, cell_chars=40)
+    targets = next(line for line in report.splitlines() if line.startswith("Targets:"))
+    assert f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], no evidence" in targets
+    assert "not met only when the interval lies below 0): **met**" in targets
+
+    # every answer after copies 0.45 and half stop ending by themselves: both intervals on the wrong side
+    after["copied_4gram_share"] = 0.45
+    after["ended_by_itself"] = [i % 2 == 0 for i in range(n)]
+    _, summary = compare_before_after(before, after, TRAIN, MEASURES)
+    assert summary["targets"]["copied_4gram_share_within_reference_plus_0.10"] is False
+    assert summary["targets"]["ended_by_itself_not_lower"] is False

@@ -340,3 +340,43 @@ def test_the_two_stage_probe_reads_the_pipelines_own_split_and_writes_nothing(pr
     prompts = [set(part["prompt"]) for part in (train, validation, held_out)]
     assert not (prompts[0] & prompts[1] or prompts[0] & prompts[2] or prompts[1] & prompts[2])
     assert sorted(p for p in (project / "data").rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("every", [0, -2])
+def test_a_checkpoint_interval_below_one_is_refused_before_training(lm, params, every):
+    """checkpoint_every: 0 was a ZeroDivisionError at the first training step (-2: never a chosen step)."""
+    frame = _frame(params)
+    generation = {**params["generation"], "max_new_tokens": 2}
+    with pytest.raises(ValueError, match=rf"alpaca_sft.train.checkpoint_every .* at least 1, got {every}"):
+        train_lora(frame, frame, lm, params["prompt"], _train_params(params, checkpoint_every=every), generation)
+
+
+def test_no_scored_step_is_a_clear_error_not_a_peft_crash():
+    """With no step scored, set_peft_model_state_dict(model, None) raised AttributeError."""
+    from types import SimpleNamespace
+
+    from qeu_kedro.pipelines.alpaca_sft.training import restore_best_adapter
+
+    checkpoint = SimpleNamespace(best_state=None, curve=[{"step": 0, "validation_chrf": 1.0}])
+    with pytest.raises(ValueError, match=r"No training step was scored.*alpaca_sft.train.trainer.max_steps"):
+        restore_best_adapter(object(), checkpoint)
+
+
+@pytest.mark.slow
+def test_a_run_bounded_by_epochs_is_scored_at_its_last_step(params):
+    """max_steps: -1 with num_train_epochs: the trainer's own last step (2: 3 examples in batches of 2) is
+    scored though it is no multiple of checkpoint_every (5); it was never scored and the adapter choice
+    crashed on a missing state."""
+    from qeu_kedro.datasets.hf_causal_lm import load_causal_lm
+
+    fresh = load_causal_lm("bundled:SmolLM2-135M-Instruct")
+    frame = _frame(params)
+    train = _train_params(
+        params,
+        checkpoint_every=5,
+        trainer={"max_steps": -1, "num_train_epochs": 1, "per_device_train_batch_size": 2},
+    )
+    generation = {**params["generation"], "max_new_tokens": 4}
+    _, metrics = train_lora(frame, frame.iloc[:1], fresh, params["prompt"], train, generation)
+    assert metrics["global_step"] == metrics["max_steps"] == 2
+    assert [p["step"] for p in metrics["validation_chrf_curve"]] == [0, 2] and metrics["chosen_step"] == 2

@@ -120,8 +120,9 @@ def assign_categories(
       ``field`` (a seed task's name), else ``closed_qa`` when the row has an input and ``open_qa``
       when not (Dolly's definitions);
     - ``uniqueness``: a blank one is ``simple`` (one right answer) when the category is in
-      ``simple_categories`` or the reference output is at most ``simple_max_output_chars``
-      characters long (stripped), else ``complex``.
+      ``simple_categories``, else ``complex``. Never from the reference ``output``: the reasoning
+      rules turn uniqueness into prompt text, and the prompt must not carry what the answer is like
+      (a rule on the output's length put a sentence into the prompts of the short answers).
 
     The sample sheet gives both on every row, so it passes unchanged; the ja_instruct reader leaves
     them to these rules.
@@ -144,9 +145,7 @@ def assign_categories(
         for c, f, i, b in zip(out["category"], out["field"], out["input"], blank, strict=True)
     ]
     out["category"] = pd.Series(categories, index=out.index, dtype=checked["category"].dtype)
-    simple = out["category"].isin(category_rules["simple_categories"]) | (
-        out["output"].str.strip().str.len() <= category_rules["simple_max_output_chars"]
-    )
+    simple = out["category"].isin(category_rules["simple_categories"])
     unset = out["uniqueness"].isna()
     out.loc[unset, "uniqueness"] = np.where(simple[unset], "simple", "complex")
     logger.info(
@@ -253,12 +252,34 @@ def model_prompt(tokenizer: Any, text: str, use_chat_template: bool) -> str:
     return text
 
 
-def make_examples(records: list[dict[str, Any]], prompt: Mapping[str, Any]) -> pd.DataFrame:
-    """One supervised example per record: ``prompt`` (formatted), ``completion`` (the reference output)."""
+def make_examples(
+    records: list[dict[str, Any]], prompt: Mapping[str, Any], group_by: str | None = None
+) -> pd.DataFrame:
+    """One supervised example per record: ``prompt`` (formatted), ``completion`` (the reference output),
+    with the record's NO, language, category, uniqueness and its ``group_by`` column (what the split keeps
+    together: :func:`split_examples`).
+
+    Raises:
+        RawDataError: a section of ``prompt.sections`` names a column the records do not have.
+    """
+    columns = list(records[0]) if records else []
+    for i, section in enumerate(prompt["sections"]):
+        if section["column"] not in columns:
+            fail(
+                "parameters alpaca_sft.prompt",
+                "sections",
+                None,
+                f"section {i} ({section.get('header')!r}) reads the column {section['column']!r}, which the records "
+                f"do not have (columns: {columns})",
+                "Fix the column's name in alpaca_sft.prompt.sections (parameters_alpaca_sft.yml).",
+            )
     frame = pd.DataFrame(records)
     frame["prompt"] = [format_prompt(r, prompt) for r in records]
     frame["completion"] = frame["output"].astype(str).str.strip()
-    return frame[["NO", "language", "category", "uniqueness", "prompt", "completion"]]
+    keep = ["NO", "language", "category", "uniqueness"]
+    if group_by and group_by not in keep:
+        keep.append(group_by)
+    return frame[[*keep, "prompt", "completion"]]
 
 
 def _check_carve(frame: pd.DataFrame, size: int, key: str, stratify_by: str | None) -> None:
@@ -290,29 +311,165 @@ def _check_carve(frame: pd.DataFrame, size: int, key: str, stratify_by: str | No
         )
 
 
+def _check_duplicates(frame: pd.DataFrame) -> None:
+    """Refuse two rows with the same instruction and input: one prompt would be trained on and held out."""
+    key = frame["instruction"].astype(str).str.strip() + "\x00" + frame["input"].astype(str).str.strip()
+    repeated = key.duplicated()
+    if repeated.any():
+        row = int(repeated.to_numpy().argmax())
+        first = int((key == key.iloc[row]).to_numpy().argmax())
+        fail(
+            DATASET,
+            "instruction",
+            row,
+            f"NO {frame['NO'].iloc[row]} has the same instruction and input as NO {frame['NO'].iloc[first]} "
+            f"(row {first}): the same prompt could be trained on and held out",
+            "Remove one of the two rows, or merge their reference outputs into one.",
+        )
+
+
+def _group_order(frame: pd.DataFrame, split: Mapping[str, Any]) -> list[Any]:
+    """The groups of ``split.group_by`` in the order they are drawn: shuffled by ``split.seed``; with
+    ``stratify_by``, groups of each mix of its values taken in turn (round robin) so that every mix is drawn."""
+    group_by, stratify_by = split["group_by"], split["stratify_by"]
+    keys = sorted(frame[group_by].unique().tolist())
+    order = [keys[i] for i in np.random.default_rng(split["seed"]).permutation(len(keys))]
+    if not stratify_by:
+        return order
+    mix = frame.groupby(group_by)[stratify_by].agg(lambda v: tuple(sorted(set(v))))
+    queues: dict[tuple, list[Any]] = {}
+    for key in order:
+        queues.setdefault(mix[key], []).append(key)
+    turns = [q for q in queues.values()]
+    return [q[i] for i in range(max(map(len, turns))) for q in turns if i < len(q)]
+
+
+def _carve_groups(frame: pd.DataFrame, size: int, key: str, split: Mapping[str, Any]) -> pd.Series:
+    """Rows of whole ``split.group_by`` groups making exactly ``size`` rows (a mask), drawn in :func:`_group_order`."""
+    group_by, stratify_by = split["group_by"], split["stratify_by"]
+    left = "the sheet's rows" if key == "eval_size" else "the rows left after the held-out prompts"
+    if size >= len(frame):
+        fail(
+            DATASET,
+            None,
+            None,
+            f"alpaca_sft.split.{key} = {size} needs more than {left} ({len(frame)})",
+            f"Lower alpaca_sft.split.{key}, or give the sheet more rows.",
+        )
+    sizes = frame[group_by].value_counts()
+    taken: list[Any] = []
+    room = size
+    for group in _group_order(frame, split):
+        if sizes[group] <= room:
+            taken.append(group)
+            room -= int(sizes[group])
+        if room == 0:
+            break
+    if room:
+        fail(
+            DATASET,
+            group_by,
+            None,
+            f"alpaca_sft.split.{key} = {size} rows cannot be made of whole groups of {group_by} drawn in the seeded "
+            f"order (groups of {sorted(set(sizes.tolist()))} rows; the split keeps a group's rows together)",
+            f"Set alpaca_sft.split.{key} to a number of rows whole groups make (a multiple of the group size), "
+            "or set alpaca_sft.split.group_by: null.",
+        )
+    part = frame[group_by].isin(taken)
+    if stratify_by:
+        for side, rows in (("held out" if key == "eval_size" else "carved", frame[part]), ("left", frame[~part])):
+            missing = sorted(set(frame[stratify_by]) - set(rows[stratify_by]))
+            if missing:
+                fail(
+                    DATASET,
+                    stratify_by,
+                    None,
+                    f"alpaca_sft.split.{key} = {size}: the rows {side} in whole groups of {group_by} have no "
+                    f"{stratify_by} {missing}",
+                    f"Change alpaca_sft.split.{key}, or set alpaca_sft.split.stratify_by: null.",
+                )
+    return part
+
+
+def _split(frame: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(train, validation, held_out)`` of ``frame``, each sorted by NO (see :func:`split_examples`)."""
+    from sklearn.model_selection import train_test_split
+
+    group_by = split.get("group_by")
+    if group_by is not None:
+        if group_by not in frame.columns:
+            fail(
+                "parameters alpaca_sft.split",
+                "group_by",
+                None,
+                f"{group_by!r} is not a column of the sheet (columns: {list(frame.columns)})",
+                "Name the column that says which rows are one task (the sample's seq), or set it to null.",
+            )
+        blank = frame[group_by].isna()
+        if blank.any():
+            row = int(blank.to_numpy().argmax())
+            fail(
+                DATASET,
+                group_by,
+                row,
+                f"the split groups rows by {group_by} and NO {frame['NO'].iloc[row]} has none",
+                f"Give every row its {group_by}, or set alpaca_sft.split.group_by: null.",
+            )
+
+    def carve(rows: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        size = split[key]
+        if group_by is not None:
+            part = _carve_groups(rows, size, key, split)
+            rest, carved = rows[~part], rows[part]
+        else:
+            _check_carve(rows, size, key, split["stratify_by"])
+            stratify = rows[split["stratify_by"]] if split["stratify_by"] else None
+            rest, carved = train_test_split(rows, test_size=size, random_state=split["seed"], stratify=stratify)
+        return rest.sort_values("NO").reset_index(drop=True), carved.sort_values("NO").reset_index(drop=True)
+
+    rest, held_out = carve(frame, "eval_size")
+    train, validation = carve(rest, "validation_size")
+    return train, validation, held_out
+
+
+def check_split(table: pd.DataFrame, split: Mapping[str, Any]) -> pd.DataFrame:
+    """The table unchanged, once the split :func:`split_examples` will make of it is known to be possible:
+    run before the records are written, so that a split the sheet cannot give stops the run before any
+    output is saved. Also refuses two rows with the same instruction and input.
+
+    Raises:
+        RawDataError: as :func:`split_examples`.
+    """
+    _check_duplicates(table)
+    _split(table, split)
+    return table
+
+
 def split_examples(examples: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hold out ``eval_size`` examples for the before/after evaluation, then carve
-    ``validation_size`` examples from the rest to choose the checkpoint on (both stratified by
-    ``stratify_by`` when set). The held-out prompts never influence training or the choice.
+    ``validation_size`` examples from the rest to choose the checkpoint on. The held-out prompts never
+    influence training or the choice.
+
+    With ``group_by`` (a column, the sample's ``seq``: one task asked in ja, en and zh) a group's rows
+    stay together: whole groups are drawn in an order shuffled by ``seed`` until they make exactly the
+    size asked (an error when whole groups cannot), so no held-out task has a translation in training
+    or validation; with ``stratify_by`` as well, groups of each mix of its values are drawn in turn and
+    every value must be on both sides. Without ``group_by`` single rows are split (scikit-learn's
+    ``train_test_split``, stratified by ``stratify_by`` when set).
 
     Returns:
         ``(train, validation, held_out)``, each sorted by NO.
+
+    Raises:
+        RawDataError: the sheet is too small for the sizes, whole groups cannot make them, a stratum is
+            missing on a side, or ``group_by`` names no column or a row has no group.
     """
-    from sklearn.model_selection import train_test_split
-
-    def carve(frame: pd.DataFrame, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        size = split[key]
-        _check_carve(frame, size, key, split["stratify_by"])
-        stratify = frame[split["stratify_by"]] if split["stratify_by"] else None
-        rest, part = train_test_split(frame, test_size=size, random_state=split["seed"], stratify=stratify)
-        return rest.sort_values("NO").reset_index(drop=True), part.sort_values("NO").reset_index(drop=True)
-
-    rest, held_out = carve(examples, "eval_size")
-    train, validation = carve(rest, "validation_size")
+    train, validation, held_out = _split(examples, split)
     logger.info(
-        "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts",
+        "Split: %d training examples, %d validation prompts (checkpoint choice), %d held-out prompts%s",
         len(train),
         len(validation),
         len(held_out),
+        f" (whole groups of {split['group_by']})" if split.get("group_by") else "",
     )
     return train, validation, held_out

@@ -13,6 +13,7 @@ import pandas as pd
 
 from qeu_kedro.figures import suptitle
 from qeu_kedro.stats import MIN_UNITS
+from qeu_kedro.validation import fail
 
 from .data import model_prompt
 from .generation import generate
@@ -144,17 +145,61 @@ def _paired_within(rows: pd.DataFrame, measures: Mapping[str, Any]) -> dict[str,
     }
 
 
+def _check_pairs(before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """Refuse answers tables that are not of the same held-out prompts: the same NO once each, the same prompt text."""
+    hint = (
+        "Both tables must answer the same held-out prompts: re-run both generation nodes "
+        "(generate_answers_before and generate_answers_after) on the same split."
+    )
+    for name, frame in (("before", before), ("after", after)):
+        repeated = frame["NO"].duplicated()
+        if repeated.any():
+            row = int(repeated.to_numpy().argmax())
+            fail(f"alpaca_sft.answers_{name}", "NO", row, f"NO {frame['NO'].iloc[row]} is answered twice", hint)
+    only_before = sorted(set(before["NO"]) - set(after["NO"]))
+    only_after = sorted(set(after["NO"]) - set(before["NO"]))
+    if only_before or only_after:
+        fail(
+            "alpaca_sft.answers_after",
+            "NO",
+            None,
+            f"the prompts do not pair with alpaca_sft.answers_before: NO {only_before[:10]} only before, "
+            f"NO {only_after[:10]} only after ({len(before)} and {len(after)} rows)",
+            hint,
+        )
+    prompts = after.set_index("NO")["prompt"]
+    for row, (no, text) in enumerate(zip(before["NO"], before["prompt"], strict=True)):
+        if prompts[no] != text:
+            fail(
+                "alpaca_sft.answers_after",
+                "prompt",
+                int(after["NO"].tolist().index(no)),
+                f"NO {no} has another prompt text than in alpaca_sft.answers_before (row {row})",
+                hint,
+            )
+
+
 def compare_before_after(
     before: pd.DataFrame, after: pd.DataFrame, train_metrics: Mapping[str, Any], measures: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The before/after table (one row per held-out prompt) and the summary metrics.
 
     Summary: the mean of each measure (the reference answers' loss among them) overall and per requested
-    language (``language_match`` and ``ended_by_itself`` as rates); for every measure the paired
-    difference over the held-out prompts with its 95 % bootstrap interval and a verdict
-    (:func:`paired_change`), overall and within each language of at least :data:`~qeu_kedro.stats.MIN_UNITS` (6) prompts; the references' own copied n-gram share (the yardstick for copying);
-    and the issue's targets, each met or not.
+    language (``language_match`` and ``ended_by_itself`` as rates), all from the paired table; for every
+    measure the paired difference over the held-out prompts with its 95 % bootstrap interval and a verdict
+    (:func:`paired_change`), overall and within each language of at least :data:`~qeu_kedro.stats.MIN_UNITS`
+    (6) prompts; the references' own copied n-gram share (the yardstick for copying) and the answers'
+    share after against it, paired by prompt; and the issue's targets, each judged on an interval:
+
+    - ``chrf_better``: the chrF interval lies above 0 (verdict "better");
+    - ``copied_<n>gram_share_within_reference_plus_0.10``: not met only when the interval of (answer
+      after - reference + 0.10), paired by prompt, lies above 0;
+    - ``ended_by_itself_not_lower``: not met only when the interval of the change lies below 0 ("worse").
+
+    Raises:
+        RawDataError: the two answers tables are not of the same prompts (the same NO set, the same prompt text).
     """
+    _check_pairs(before, after)
     cols = _summary_columns(measures)
     n = measures["ngram"]
     keep = ["answer", *cols, "detected_language"]
@@ -162,15 +207,20 @@ def compare_before_after(
     for name, frame in (("before", before), ("after", after)):
         part = frame.set_index("NO")[keep].add_suffix(f"_{name}")
         table = table.join(part, on="NO")
+    table[f"reference_copied_{n}gram_share"] = before[f"reference_copied_{n}gram_share"].to_numpy()
 
-    def means(frame: pd.DataFrame) -> dict[str, float]:
-        return {c: round(float(frame[c].astype(float).mean()), 4) for c in cols}
+    def means(rows: pd.DataFrame, when: str) -> dict[str, float]:
+        return {c: round(float(rows[f"{c}_{when}"].astype(float).mean()), 4) for c in cols}
 
     paired = {
         c: paired_change(table[f"{c}_before"], table[f"{c}_after"], higher, measures)
         for c, higher in _paired(measures).items()
     }
-    reference_copied = round(float(before[f"reference_copied_{n}gram_share"].mean()), 4)
+    reference_copied = round(float(table[f"reference_copied_{n}gram_share"].mean()), 4)
+    # the answers' copied share after against the references' own + 0.10, paired by prompt: the copying target
+    copied_vs_reference = paired_change(
+        table[f"reference_copied_{n}gram_share"] + 0.10, table[f"copied_{n}gram_share_after"], False, measures
+    )
     # the references' own share in the requested language: the ceiling of language_match (answers tables
     # written before this yardstick existed have no column for it)
     reference_language = (
@@ -178,8 +228,7 @@ def compare_before_after(
         if "reference_language_match" in before
         else None
     )
-    overall = {"before": means(before), "after": means(after)}
-    copied_after = overall["after"][f"copied_{n}gram_share"]
+    overall = {"before": means(table, "before"), "after": means(table, "after")}
     summary: dict[str, Any] = {
         "n_prompts": len(table),
         "train": {
@@ -201,21 +250,22 @@ def compare_before_after(
         "chrf": paired["chrf"],
         "paired": paired,
         f"reference_copied_{n}gram_share": reference_copied,
+        f"copied_{n}gram_share_after_vs_reference_plus_0.10": copied_vs_reference,
         "reference_language_match": reference_language,
         "overall": overall,
         "by_language": {
             lang: {
-                "n": int((before["language"] == lang).sum()),
-                "before": means(before[before["language"] == lang]),
-                "after": means(after[after["language"] == lang]),
+                "n": int((table["language"] == lang).sum()),
+                "before": means(table[table["language"] == lang], "before"),
+                "after": means(table[table["language"] == lang], "after"),
                 "paired": _paired_within(table[table["language"] == lang], measures),
             }
-            for lang in sorted(before["language"].unique())
+            for lang in sorted(table["language"].unique())
         },
         "targets": {
             "chrf_better": paired["chrf"]["verdict"] == "better",
-            f"copied_{n}gram_share_within_reference_plus_0.10": copied_after <= reference_copied + 0.10,
-            "ended_by_itself_not_lower": overall["after"]["ended_by_itself"] >= overall["before"]["ended_by_itself"],
+            f"copied_{n}gram_share_within_reference_plus_0.10": copied_vs_reference["verdict"] != "worse",
+            "ended_by_itself_not_lower": paired["ended_by_itself"]["verdict"] != "worse",
         },
     }
     logger.info("Before/after: %s", summary["overall"])
@@ -364,12 +414,25 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
             "one of digits or code as no language or English): the share of answers in the requested language "
             "is read against that."
         )
+    copied = summary.get(f"copied_{n}gram_share_after_vs_reference_plus_0.10")
+    ended = summary["paired"]["ended_by_itself"]
+    copy_words = (
+        f"copied {n}-gram share after ({summary['overall']['after'][f'copied_{n}gram_share']}) at most the references' "
+        f"own ({ref}) + 0.10"
+    )
+    if copied is not None:
+        copy_words += (
+            f", paired by prompt: after - (reference + 0.10) = {copied['difference']:+.4f} "
+            f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], {copied['verdict']}; not met only when the "
+            "interval lies above 0"
+        )
     lines += [
         "",
-        f"Targets: chrF better: **{'met' if t['chrf_better'] else 'not met'}**; copied {n}-gram share after "
-        f"({summary['overall']['after'][f'copied_{n}gram_share']}) at most the references' own ({ref}) + 0.10: "
+        f"Targets: chrF better (interval above 0): **{'met' if t['chrf_better'] else 'not met'}**; {copy_words}: "
         f"**{'met' if t[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; answers ending by "
-        f"themselves not fewer after: **{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
+        f"themselves not fewer after ({ended['difference']:+.4f} [{ended['ci_low']:+.4f}, {ended['ci_high']:+.4f}], "
+        f"{ended['verdict']}; not met only when the interval lies below 0): "
+        f"**{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
     ]
     return lines
 

@@ -17,29 +17,43 @@ _SENTENCE_END = re.compile(r"[\n。．！？!?]+|(?<=[A-Za-z0-9])\.(?:\s+|$)")
 
 
 def units(text: str) -> list[str]:
-    """Words of latin text and single characters of CJK text, lower-cased; punctuation dropped."""
-    return [u.lower() for u in _UNITS.findall(text)]
+    """Words of latin text and single characters of CJK text, lower-cased; punctuation dropped, and so
+    are quote marks at a word's edges (``'yes'`` is ``yes``; ``don't`` keeps its apostrophe)."""
+    return [w for w in (u.lower().strip("'") for u in _UNITS.findall(text)) if w]
 
 
 def repeated_ngram_share(text: str, n: int) -> float:
-    """Share of the text's ``n``-grams (over :func:`units`) that repeat an earlier one; 0 when too short."""
-    grams = _ngrams(text, n)
-    if not grams:
+    """Share of the text's ``n``-grams (over :func:`units`) that repeat an earlier one.
+
+    An answer of fewer than ``n`` units is one gram of all its units (``n`` is lowered to the number
+    of units it has): a single gram cannot repeat, so it scores 0 rather than going unmeasured. An
+    answer without units (empty) scores 0: nothing repeats; its emptiness is what ``n_chars`` reports.
+    """
+    seq = units(text)
+    if not seq:
         return 0.0
+    grams = _ngrams(seq, min(n, len(seq)))
     return 1.0 - len(set(grams)) / len(grams)
 
 
-def _ngrams(text: str, n: int) -> list[tuple[str, ...]]:
-    seq = units(text)
+def _ngrams(seq: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
 
 
 def copied_from_prompt_share(text: str, prompt: str, n: int) -> float:
-    """Share of the answer's ``n``-grams that also occur in the prompt (an answer that echoes the question)."""
-    grams = _ngrams(text, n)
-    if not grams:
+    """Share of the answer's ``n``-grams that also occur in the prompt (an answer that echoes the question).
+
+    An answer of fewer than ``n`` units is measured with ``n`` lowered to the number of units it has
+    (the prompt's grams of that length too): ``東京`` answered to ``東京はどこ`` is copied whole (1.0),
+    where a 4-gram share would have no gram to count. An answer without units (empty) scores 0:
+    nothing is copied; its emptiness is what ``n_chars`` reports.
+    """
+    seq = units(text)
+    size = min(n, len(seq))
+    if not size:
         return 0.0
-    source = set(_ngrams(prompt, n))
+    grams = _ngrams(seq, size)
+    source = set(_ngrams(units(prompt), size))
     return sum(g in source for g in grams) / len(grams)
 
 
@@ -65,12 +79,35 @@ def duplicate_sentence_share(text: str) -> float:
     return 1.0 - len(set(sentences)) / len(sentences)
 
 
+def _is_kana(code: int) -> bool:
+    """Hiragana, katakana (the phonetic extensions and half-width forms included) letters; not the
+    middle dot ・ (U+30FB), used between names in Chinese as in Japanese, nor the prolonged sound mark."""
+    return (
+        0x3041 <= code <= 0x309F
+        or 0x30A1 <= code <= 0x30FA
+        or 0x31F0 <= code <= 0x31FF
+        or 0xFF66 <= code <= 0xFF6F
+        or 0xFF71 <= code <= 0xFF9D
+    )
+
+
+# the prolonged sound mark ー and its half-width form: kana when they lengthen a kana (カード), else not
+_PROLONGED = (0x30FC, 0xFF70)
+
+
 def script_counts(text: str) -> dict[str, int]:
-    """Characters per script: ``kana`` (hiragana, katakana), ``han`` (CJK ideographs), ``latin`` letters."""
+    """Characters per script: ``kana`` (hiragana, katakana), ``han`` (CJK ideographs), ``latin`` letters.
+
+    The middle dot ・ is no kana (``列夫・托尔斯泰`` is Chinese); the prolonged sound mark ー counts as
+    kana only right after a kana (or another such mark after one), as in ``カード``.
+    """
     counts = {"kana": 0, "han": 0, "latin": 0}
+    after_kana = False
     for ch in text:
         code = ord(ch)
-        if 0x3040 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF or 0xFF66 <= code <= 0xFF9D:
+        kana = _is_kana(code) or (code in _PROLONGED and after_kana)
+        after_kana = kana
+        if kana:
             counts["kana"] += 1
         elif 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF:
             counts["han"] += 1

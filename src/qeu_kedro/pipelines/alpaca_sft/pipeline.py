@@ -13,6 +13,7 @@ from .nodes import (
     apply_reasoning_rules,
     assign_categories,
     check_alpaca,
+    check_split,
     compare_before_after,
     generate_answers,
     make_examples,
@@ -41,8 +42,15 @@ def create_template() -> Pipeline:
             Node(
                 apply_reasoning_rules, ["categorised", f"{P}.reasoning_rules"], "reasoned", name="apply_reasoning_rules"
             ),
-            Node(to_records, "reasoned", "records", name="write_alpaca_records"),
-            Node(make_examples, ["records", f"{P}.prompt"], "examples", name="make_sft_examples"),
+            # the split is checked before the records are written: a split the sheet cannot give saves nothing
+            Node(check_split, ["reasoned", f"{P}.split"], "split_checked", name="check_split"),
+            Node(to_records, "split_checked", "records", name="write_alpaca_records"),
+            Node(
+                make_examples,
+                ["records", f"{P}.prompt", f"{P}.split.group_by"],
+                "examples",
+                name="make_sft_examples",
+            ),
             Node(
                 split_examples,
                 ["examples", f"{P}.split"],

@@ -239,15 +239,25 @@ def chrf_checkpoint_callback(
     prompt: Mapping[str, Any],
     generation: Mapping[str, Any],
     every: int,
-    max_steps: int,
 ) -> Any:
-    """A callback that scores greedy answers to the validation prompts by mean chrF every
-    ``every`` steps (and at the last) and keeps a copy of the best adapter weights."""
+    """A callback that scores greedy answers to the validation prompts by mean chrF before training,
+    every ``every`` steps and at the last step the trainer takes (its own ``state.max_steps``, so a run
+    bounded by ``num_train_epochs`` with ``max_steps: -1`` is scored at its end too), and keeps a copy of
+    the best adapter weights (:func:`restore_best_adapter` puts them back).
+
+    Raises:
+        ValueError: ``every`` is less than 1.
+    """
     from peft import get_peft_model_state_dict
     from transformers import TrainerCallback
 
     from .measures import chrf
 
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(
+            f"alpaca_sft.train.checkpoint_every must be a whole number of steps of at least 1, got {every!r}: "
+            "set it to how many training steps apart the adapter is scored on the validation prompts."
+        )
     chat = bool(prompt["use_chat_template"])
     texts = [model_prompt(tokenizer, p, chat) for p in validation["prompt"]]
     references = validation["completion"].tolist()
@@ -268,15 +278,7 @@ def chrf_checkpoint_callback(
                 model.train(was_training)
             return float(np.mean([chrf(a["answer"], r) for a, r in zip(answers, references, strict=True)]))
 
-        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
-            value = self.score(model)
-            self.curve.append({"step": 0, "validation_chrf": round(value, 4)})
-            logger.info("step 0 (before training): validation chrF %.2f", value)
-
-        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
-            step = int(state.global_step)
-            if step % every and step != max_steps:
-                return
+        def keep(self, model: Any, step: int) -> None:
             value = self.score(model)
             self.curve.append({"step": step, "validation_chrf": round(value, 4)})
             logger.info("step %d: validation chrF %.2f", step, value)
@@ -284,7 +286,40 @@ def chrf_checkpoint_callback(
                 self.best_chrf, self.best_step = value, step
                 self.best_state = {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
 
+        def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            value = self.score(model)
+            self.curve.append({"step": 0, "validation_chrf": round(value, 4)})
+            logger.info("step 0 (before training): validation chrF %.2f", value)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            step = int(state.global_step)
+            if step % every == 0 or step == int(state.max_steps):
+                self.keep(model, step)
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001
+            # the last step trained, when it was not a multiple of every nor the planned max_steps
+            step = int(state.global_step)
+            if step > 0 and self.curve[-1]["step"] != step:
+                self.keep(model, step)
+
     return ChrfCheckpoint()
+
+
+def restore_best_adapter(model: Any, checkpoint: Any) -> None:
+    """Put the best-scoring adapter weights of ``checkpoint`` (:func:`chrf_checkpoint_callback`) back into ``model``.
+
+    Raises:
+        ValueError: no training step was scored (the trainer took no step), so there is no adapter to choose.
+    """
+    from peft import set_peft_model_state_dict
+
+    if checkpoint.best_state is None:
+        raise ValueError(
+            "No training step was scored on the validation prompts, so no adapter can be chosen (the trainer took "
+            f"no step; scored: {checkpoint.curve}). Give the training more steps (alpaca_sft.train.trainer.max_steps "
+            "or num_train_epochs) or more training rows."
+        )
+    set_peft_model_state_dict(model, checkpoint.best_state)
 
 
 def train_lora(
@@ -309,16 +344,13 @@ def train_lora(
         The model with its chosen adapter (a ``ModelHandle``, saved as an adapter by the catalog) and
         the training metrics (losses, the validation chrF curve, the chosen step, time).
     """
-    from peft import set_peft_model_state_dict
     from transformers import set_seed
 
     from qeu_kedro.datasets import ModelHandle
 
     set_seed(params["trainer"]["seed"])
     tokenizer = base_model.tokenizer
-    checkpoint = chrf_checkpoint_callback(
-        validation, tokenizer, prompt, generation, params["checkpoint_every"], params["trainer"]["max_steps"]
-    )
+    checkpoint = chrf_checkpoint_callback(validation, tokenizer, prompt, generation, params["checkpoint_every"])
     # Checkpoints are kept in memory (LoRA weights only); the trainer still wants an output folder.
     with tempfile.TemporaryDirectory(prefix="alpaca_sft-") as scratch:
         trainer = build_trainer(train, base_model, prompt, params, scratch, callbacks=[checkpoint])
@@ -327,7 +359,7 @@ def train_lora(
         result = trainer.train()
         seconds = time.perf_counter() - start
         model = trainer.model
-        set_peft_model_state_dict(model, checkpoint.best_state)
+        restore_best_adapter(model, checkpoint)
     model.eval()
     trainable, total = model.get_nb_trainable_parameters()
     metrics = {
@@ -335,7 +367,7 @@ def train_lora(
         "n_train": len(train),
         "n_train_trained_on": trained_on,
         "n_validation": len(validation),
-        "max_steps": params["trainer"]["max_steps"],
+        "max_steps": int(trainer.state.max_steps),  # the trainer's own (max_steps -1: from num_train_epochs)
         "global_step": int(result.global_step),
         "chosen_step": checkpoint.best_step,
         "validation_chrf_curve": checkpoint.curve,
