@@ -295,6 +295,15 @@ def test_error_analysis_lists_every_error_and_summarises_it():
     assert fig._suptitle.get_text().startswith("jrte_sentiment · Level 3")
 
 
+@pytest.mark.parametrize("splits", [["tset"], ["train", "dev"]])
+def test_error_analysis_refuses_a_split_the_predictions_do_not_hold(splits):
+    """A typo ("tset") or a split Level 2 did not predict used to be analysed as an empty split."""
+    data = pd.concat([predictions(TRUE, PRED), predictions(["negative"], ["positive"], split="train")])
+    params = {"splits": splits, "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}
+    with pytest.raises(ValueError, match=r"error_analysis\.splits: \['(tset|dev)'\] are not splits the Level 2"):
+        analyse_errors(data, params, TASK, "tiny model")
+
+
 def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):
     test = predictions(TRUE, PRED, length=[5, 5, 1500, 5, 30, 5])
     params = {"splits": ["test"], "length_edges": [0, 10, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}

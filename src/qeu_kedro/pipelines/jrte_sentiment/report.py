@@ -477,8 +477,15 @@ def analyse_errors(
         summaries (counts by confusion pair; error rate by length bucket and by agreement,
         per split), a figure of the error rates and a short markdown report.
     """
+    splits, predicted = list(params["splits"]), set(predictions["split"])
+    unknown = [s for s in splits if s not in ("train", "dev", "test") or s not in predicted]
+    if unknown:
+        raise ValueError(
+            f"parameters jrte_sentiment.error_analysis.splits: {unknown} are not splits the Level 2 predictions "
+            f"hold ({sorted(predicted)}); name splits among train, dev and test that level2.predict_splits predicts."
+        )
     plt = _pyplot()
-    data = predictions[predictions["split"].isin(params["splits"])].copy()
+    data = predictions[predictions["split"].isin(splits)].copy()
     data["error"] = data["true"] != data["predicted"]
     data["length_bucket"] = _bucket(
         data["length"], params["length_edges"], "[{lo:g}, {hi:g})", "error_analysis.length_edges"
