@@ -208,6 +208,24 @@ def test_level_sentences_tag_each_statement_with_its_number():
     assert all("may" not in s["text"] for s in sentences if s["tag"] == "fact")
 
 
+def test_a_class_never_predicted_is_said_so_and_not_called_the_models_fallback():
+    true = ["negative"] * 4 + ["normal"] * 3 + ["positive"] * 3
+    never = classification_metrics(predictions(true, ["positive"] * 4 + ["normal"] * 3 + ["positive"] * 3), TASK, STATS)
+    said = level_sentences(never)
+    fact_, reading = said[5], said[6]
+    assert fact_["tag"] == "fact" and fact_["number"] == 0
+    assert (
+        "'negative' is never predicted" in fact_["text"] and "4 of those are predicted as 'positive'" in fact_["text"]
+    )
+    assert reading["tag"] == "possibility" and "may not separate 'negative' from 'positive'" in reading["text"]
+    assert not any("as its answer" in s["text"] for s in said)
+    # given more often than labelled (3 times for 2 'normal' sentences): then it may be the model's fallback
+    over = ["negative"] * 4 + ["positive", "normal"] + ["normal"] * 2 + ["positive"] * 2
+    said = level_sentences(classification_metrics(predictions(true[:4] + true[5:] + ["positive"], over), TASK, STATS))
+    assert "predicts 'normal' 3 times for 2 'normal' sentences" in said[5]["text"]
+    assert "may use 'normal' as its answer when unsure" in said[6]["text"]
+
+
 def test_a_perfect_confusion_matrix_is_said_as_a_fact():
     perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
     sentences = level_sentences(perfect)

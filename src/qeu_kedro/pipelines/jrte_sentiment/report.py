@@ -236,8 +236,24 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
         )
     )
     recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
-    predicted_as, truly = int(cm[:, names.index(worst)].sum()), int(cm[names.index(worst)].sum())
-    if recall < precision:
+    w = names.index(worst)
+    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
+    if predicted_as == 0:
+        other = names[int(off[w].argmax())]
+        out.append(
+            fact(
+                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
+                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
+                predicted_as,
+            )
+        )
+        out.append(
+            possibility(
+                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
+                "often given; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    elif recall < precision:
         out.append(
             fact(
                 f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
@@ -263,6 +279,12 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
             possibility(
                 f"The model may use '{worst}' as its answer when unsure between the other classes; "
                 "this report does not test that (Level 3 reads the errors)."
+            )
+            if predicted_as > truly
+            else possibility(
+                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
+                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
+                "errors)."
             )
         )
     half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
