@@ -587,7 +587,8 @@ def test_balanced_class_weights():
     assert balanced_class_weights(data, NAMES).tolist() == pytest.approx([2.0, 1.0, 12 / 18])
 
 
-def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
+def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(
         [
             predictions(["normal", "positive", "negative"] * 2, ["positive", "positive", "negative"] * 2, split="dev"),
@@ -600,16 +601,20 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
             predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
         ]
     )
-    metrics, text, fig = compare_improvements(
-        level2,
-        {"enabled": True, "class": "normal", "bias": 0.3},
-        PARAMS["level5"],
-        "tiny model",
-        TASK,
-        STATS,
-        decision_rule=rule,
-        soft_labels=level2.iloc[0:0],
+    return level2, rule
+
+
+def _compare_with_the_rule(statistics: dict, **others: pd.DataFrame) -> tuple:
+    level2, rule = _level2_and_rule()
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    return compare_improvements(
+        level2, tuned, PARAMS["level5"], "tiny model", TASK, statistics, decision_rule=rule, **others
     )
+
+
+def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
+    level2, rule = _level2_and_rule()
+    metrics, text, fig = _compare_with_the_rule(STATS, soft_labels=level2.iloc[0:0])
     assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
     assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
@@ -671,6 +676,25 @@ def test_the_dev_pick_is_read_with_a_bonferroni_interval_over_the_candidates():
     assert pick["difference"] == pytest.approx(single["difference"])
     assert pick["ci_low"] < single["ci_low"] and pick["ci_high"] > single["ci_high"]
     assert "Picked as the best of 3 on the same dev sentences" in text
+
+
+def test_level5_labels_its_intervals_with_the_configured_confidence():
+    metrics, text, fig = _compare_with_the_rule({**STATS, "confidence": 0.9})
+    dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
+    assert f"(90 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
+    assert "95 %" not in text
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "difference, 90 % paired interval"
+
+
+def test_the_level_table_labels_its_intervals_and_keeps_signed_differences_as_written():
+    l1, l2 = predictions(TRUE, ["negative"] * 6), predictions(TRUE, PRED)
+    m1, m2 = (classification_metrics(p, TASK, {**STATS, "confidence": 0.9}) for p in (l1, l2))
+    m1.update(level="Level 1", model="a", enabled=True)
+    m2.update(level="Level 2", model="b", enabled=True)
+    _, text, _ = compare_levels(l1, l2, l2.iloc[0:0], m1, m2, {"enabled": False}, TASK, {**STATS, "confidence": 0.9})
+    assert "| accuracy 90 % interval " in text and "| 90 % paired interval " in text and "95 %" not in text
+    # accuracy 1/6 -> 4/6: the difference is written "+0.5000", not re-parsed by tabulate into "0.5"
+    assert "| level2_vs_level1 | accuracy  | +0.5000      |" in text
 
 
 def test_compare_improvements_refuses_a_candidate_without_a_description():

@@ -19,6 +19,7 @@ from .report import (
     comparison_sentences,
     fact,
     paired_comparison,
+    percent,
     possibility,
     render,
 )
@@ -232,7 +233,7 @@ def _pick_on_dev(
 ) -> dict[str, Any]:
     """The kept candidate's dev macro-F1 minus Level 2's at confidence ``1 - (1 - c) / k`` (Bonferroni): it was
     picked as the best of ``k`` on the same dev sentences, and the best of k no-better candidates clears a
-    single comparison's 95 % interval more often than 1 time in 20."""
+    single comparison's interval more often than 1 time in 20."""
     confidence = 1.0 - (1.0 - statistics["confidence"]) / max(1, k)
     c = paired_comparison(level2, picked, task, {**statistics, "confidence": confidence}, split="dev")["macro_f1"]
     return {**c, "k": k, "method": f"{c['method']}, Bonferroni over {k} candidates"}
@@ -298,7 +299,7 @@ def compare_improvements(
         sentences = [
             fact(
                 f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}); minus Level 2: "
-                f"{signed(dev['difference'])} (95 % paired interval {signed(dev['ci_low'])} to {signed(dev['ci_high'])}, "
+                f"{signed(dev['difference'])} ({percent(dev['confidence'])} paired interval {signed(dev['ci_low'])} to {signed(dev['ci_high'])}, "
                 f"n = {dev['n']} dev sentences): {dev['verdict']}.",
                 dev["difference"],
             )
@@ -373,7 +374,7 @@ def compare_improvements(
             yerr=[lows, highs],
             fmt="o",
             capsize=5,
-            label="difference, 95 % paired interval",
+            label=f"difference, {percent(statistics['confidence'])} paired interval",
         )
         ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
         ax.legend(fontsize=8)
