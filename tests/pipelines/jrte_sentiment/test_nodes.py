@@ -97,11 +97,29 @@ def test_metrics_on_a_tiny_known_case():
     # rows true, columns predicted, in the configured order (negative, normal, positive)
     assert metrics["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 2]]
     assert all(name in metrics["classification_report"] for name in NAMES)
-    low, high = metrics["accuracy_ci"]
-    assert low <= 4 / 6 <= high and low < high
+    # the interval is the bootstrap of accuracy itself, with the statistics block's settings
+    from qeu_kedro.stats import bootstrap_statistic_interval
+
+    hits = np.array(TRUE) == np.array(PRED)
+    oracle = bootstrap_statistic_interval(lambda i: float(hits[i].mean()), 6, **STATS)
+    assert metrics["accuracy_ci"] == pytest.approx(list(oracle[1:]))
+    assert oracle[1:] != bootstrap_statistic_interval(lambda i: float(hits[i].mean()), 6, **{**STATS, "seed": 1})[1:]
     # other splits are not counted
     mixed = pd.concat([predictions(TRUE, PRED), predictions(["positive"], ["negative"], split="train")])
     assert classification_metrics(mixed, TASK, STATS)["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_the_accuracy_interval_has_the_width_the_binomial_gives():
+    # 140 of 200 right: the normal approximation's 95 % half-width is 1.96 * sqrt(0.7 * 0.3 / 200) = 0.0635
+    true = ["positive"] * 200
+    metrics = classification_metrics(predictions(true, ["positive"] * 140 + ["negative"] * 60), TASK, STATS)
+    low, high = metrics["accuracy_ci"]
+    assert low < 0.7 < high
+    assert (high - low) / 2 == pytest.approx(0.0635, abs=0.01)
+    ninety = classification_metrics(
+        predictions(true, ["positive"] * 140 + ["negative"] * 60), TASK, {**STATS, "confidence": 0.9}
+    )
+    assert (ninety["accuracy_ci"][1] - ninety["accuracy_ci"][0]) / 2 == pytest.approx(1.645 / 1.96 * 0.0635, abs=0.01)
 
 
 def test_macro_f1_from_confusion_counts_is_scikit_learns():
