@@ -605,6 +605,74 @@ def test_balanced_class_weights():
     assert balanced_class_weights(data, NAMES).tolist() == pytest.approx([2.0, 1.0, 12 / 18])
 
 
+# Level 3's summary as analyse_errors writes it: the shipped sample's 32 test errors, 17 of them negative -> positive
+LEVEL3 = {
+    "n_errors": {"test": 32, "train": 40},
+    "error_rate": {"train": 0.2, "test": 0.3},
+    "confusion_pairs": [
+        dict(zip(("split", "true", "predicted", "count"), pair, strict=True))
+        for pair in (
+            ("test", "negative", "positive", 17),
+            ("test", "normal", "positive", 9),
+            ("test", "positive", "normal", 6),
+            ("train", "normal", "positive", 40),
+        )
+    ],
+    "by_agreement": {
+        "test": {"[0.50, 0.90)": {"error_rate": 0.25, "n": 20}, "[0.90, 1.01)": {"error_rate": 0.31, "n": 86}}
+    },
+    "mean_confidence": {"errors": 0.61, "correct": 0.83},
+}
+
+
+def test_level5_reasons_are_this_runs_level3_numbers_not_fixed_claims():
+    """The candidates' texts said "most test errors are neutral sentences given a polarity" whatever Level 3 found."""
+    assert not any("Level 3" in text for text in PARAMS["level5"]["candidates"].values())
+    level2, rule = _level2_and_rule()
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    runs = {"decision_rule": rule, "soft_labels": level2, "ensemble": level2}
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, LEVEL3, **runs)
+    assert (
+        "**[fact]** Level 3: of Level 2's 32 test errors, 9 are 'normal' sentences given another class and 6 are "
+        "other sentences given 'normal'" in text
+    )
+    assert (
+        "'negative' 17, 'normal' 9, 'positive' 6 (of 32); the most common is 'negative' given 'positive' (17)" in text
+    )
+    # the agreement bucket with the highest error rate is not the lowest one: the report does not claim it is
+    assert "(0.50, 0.90)" not in text and "[0.50, 0.90): 0.250 (n = 20), [0.90, 1.01): 0.310 (n = 86)" in text
+    assert "**[possibility]** The error rate is not highest in the lowest-agreement bucket ([0.50, 0.90))" in text
+    assert "mean confidence is 0.610 on its errors and 0.830 on its correct predictions (splits train, test" in text
+    assert "neutral" not in text and "most test errors" not in text
+    # a 2-class task whose rule biases 'negative': the reasons name its classes only
+    two = pd.concat(
+        [
+            predictions(["negative", "positive"] * 3, ["positive", "positive"] * 3, split="dev"),
+            predictions(
+                ["negative", "positive"] * 3,
+                ["negative", "positive", "positive", "positive"] * 1 + ["negative", "positive"],
+            ),
+        ]
+    )
+    two_errors = {
+        **LEVEL3,
+        "confusion_pairs": [{"split": "test", "true": "negative", "predicted": "positive", "count": 1}],
+        "n_errors": {"test": 1},
+    }
+    _, text, _ = compare_improvements(
+        two,
+        {"enabled": True, "class": "negative", "bias": 0.5},
+        PARAMS["level5"],
+        "m",
+        TWO_CLASS,
+        STATS,
+        two_errors,
+        decision_rule=two,
+    )
+    assert "of Level 2's 1 test errors, 1 are 'negative' sentences given another class and 0 are other" in text
+    assert "normal" not in text and "neutral" not in text
+
+
 def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(
@@ -626,7 +694,7 @@ def _compare_with_the_rule(statistics: dict, **others: pd.DataFrame) -> tuple:
     level2, rule = _level2_and_rule()
     tuned = {"enabled": True, "class": "normal", "bias": 0.3}
     return compare_improvements(
-        level2, tuned, PARAMS["level5"], "tiny model", TASK, statistics, decision_rule=rule, **others
+        level2, tuned, PARAMS["level5"], "tiny model", TASK, statistics, LEVEL3, decision_rule=rule, **others
     )
 
 
@@ -650,7 +718,7 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
         "fold_biases": [0.2, 0.4],
     }
     text_cf = compare_improvements(
-        level2, cross_fitted, PARAMS["level5"], "tiny model", TASK, STATS, decision_rule=rule
+        level2, cross_fitted, PARAMS["level5"], "tiny model", TASK, STATS, LEVEL3, decision_rule=rule
     )[1]
     assert (
         "**[fact]** Its dev predictions are cross-fitted: each of 2 dev folds is predicted with the bias tuned "
@@ -686,7 +754,7 @@ def test_the_dev_pick_is_read_with_a_bonferroni_interval_over_the_candidates():
         dev = np.where(rng.random(200) < 0.75, true, rng.choice(NAMES, size=200))
         runs[key] = pd.concat([predictions(true, dev, split="dev"), predictions(TRUE, PRED)])
     metrics, text, _ = compare_improvements(
-        level2, {"enabled": True, "class": "normal", "bias": 0.0}, PARAMS["level5"], "m", TASK, STATS, **runs
+        level2, {"enabled": True, "class": "normal", "bias": 0.0}, PARAMS["level5"], "m", TASK, STATS, LEVEL3, **runs
     )
     kept, pick = metrics["chosen_by_dev"], metrics["pick_on_dev"]
     single = metrics["candidates"][kept]["dev_vs_level2"]["macro_f1"]
@@ -718,7 +786,7 @@ def test_the_level_table_labels_its_intervals_and_keeps_signed_differences_as_wr
 def test_compare_improvements_refuses_a_candidate_without_a_description():
     level2 = predictions(TRUE, PRED)
     with pytest.raises(ValueError, match=r"\['seeds'\] have no description in level5.candidates"):
-        compare_improvements(level2, {}, PARAMS["level5"], "m", TASK, STATS, seeds=level2)
+        compare_improvements(level2, {}, PARAMS["level5"], "m", TASK, STATS, LEVEL3, seeds=level2)
 
 
 def _probs_run(rows):

@@ -192,6 +192,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "model": "params:level2.model",
                 "task": TASK,
                 "statistics": STATS,
+                "errors": "level3_summary",
                 **{candidate: f"{candidate}.predictions" for candidate in CANDIDATES},
             },
             ["level5_metrics", "level5_report", "level5_comparison"],
