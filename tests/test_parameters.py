@@ -114,6 +114,71 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
         check_parameters(with_changes(base, jrte_sentiment__level2__enabled=0), base)  # not a way round the rule
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"jrte_sentiment__level5__decision_rule__class": "neutral"},
+            r"level5\.decision_rule\.class \(the parameters\): 'neutral' is not a class of jrte_sentiment\.task\.classes "
+            r"\['negative', 'normal', 'positive'\]",
+        ),
+        ({"jrte_sentiment__level5__decision_rule__grid": [-2.0, 2.0, 0.0]}, r"decision_rule\.grid .*step > 0"),
+        ({"jrte_sentiment__level5__decision_rule__grid": [2.0, -2.0, 0.1]}, r"decision_rule\.grid .*start <= stop"),
+        ({"jrte_sentiment__level5__decision_rule__grid": [-2.0, 2.0]}, r"decision_rule\.grid .*at least 3 items"),
+        (
+            {"jrte_sentiment__level5__seed_ensemble__seeds": [1, 42]},
+            r"seed_ensemble\.seeds .*\[1, 42\] must be distinct seeds other than Level 2's own \(42",
+        ),
+        ({"jrte_sentiment__level5__seed_ensemble__seeds": [1, 1]}, r"seed_ensemble\.seeds .*must be distinct"),
+        (
+            {"jrte_sentiment__level5__ensemble__members": ["level2", "baseline"]},
+            r"ensemble\.members .*\['baseline'\] are not runs the ensemble is given; choose from \['level2', "
+            r"'soft_labels', 'weighted_soft_labels'\]",
+        ),
+        ({"jrte_sentiment__level5__ensemble__members": ["level2", "level2"]}, r"ensemble\.members .*more than once"),
+        (
+            {"jrte_sentiment__error_analysis__splits": ["tset"]},
+            r"error_analysis\.splits .*'train', 'dev' or 'test', found \['tset'\]",
+        ),
+        (
+            {"jrte_sentiment__error_analysis__splits": ["dev"], "jrte_sentiment__level2__predict_splits": ["test"]},
+            r"error_analysis\.splits .*\['dev'\] are not predicted by Level 2 \(level2\.predict_splits \['test'\]\)",
+        ),
+        ({"jrte_sentiment__split__max_rows__train": 0}, r"split\.max_rows\.train .*greater than or equal to 1"),
+        ({"jrte_sentiment__split__max_rows__train": 2.5}, r"split\.max_rows\.train .*valid integer"),
+        ({"jrte_sentiment__split__max_rows__dev": 0}, r"split\.max_rows\.dev .*greater than or equal to 6"),
+    ],
+)
+def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused_before_the_run(base, changes, message):
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(with_changes(base, **changes), base)
+
+
+def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
+    two_class = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
+    check_parameters(
+        with_changes(
+            base, jrte_sentiment__task__classes=two_class, jrte_sentiment__level5__decision_rule__class="negative"
+        ),
+        base,
+    )
+    with pytest.raises(ParameterError, match=r"'normal' is not a class of jrte_sentiment\.task\.classes"):
+        check_parameters(with_changes(base, jrte_sentiment__task__classes=two_class), base)
+    # Level 2's seed set in its own trainer block is the one the seed ensemble must avoid
+    check_parameters(with_changes(base, jrte_sentiment__level2__trainer__seed=7), base)
+    with pytest.raises(ParameterError, match=r"Level 2's own \(7"):
+        check_parameters(
+            with_changes(
+                base, jrte_sentiment__level2__trainer__seed=7, jrte_sentiment__level5__seed_ensemble__seeds=[7]
+            ),
+            base,
+        )
+    # a candidate switched off is not checked
+    rule = {**base["jrte_sentiment"]["level5"]["decision_rule"], "enabled": False, "class": "neutral"}
+    check_parameters(with_changes(base, jrte_sentiment__level5__decision_rule=rule), base)
+    check_parameters(with_changes(base, jrte_sentiment__split__max_rows__train=1), base)
+
+
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):
     # soft_labels and weighted_soft_labels train with the pipeline's own loss: the Trainer would skip smoothing
     with pytest.raises(

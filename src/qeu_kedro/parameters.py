@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, TypeAdapter, ValidationError
 
 from qeu_kedro.stats import MIN_UNITS
 
@@ -122,8 +122,15 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
-    "jrte_sentiment.split.max_rows.dev": Annotated[int, Field(ge=MIN_UNITS)] | None,  # scored with intervals
-    "jrte_sentiment.split.max_rows.test": Annotated[int, Field(ge=MIN_UNITS)] | None,
+    # a cap is a whole number of rows (0 is not "no cap": null is); dev and test are scored with intervals
+    "jrte_sentiment.split.max_rows.train": Annotated[StrictInt, Field(ge=1)] | None,
+    "jrte_sentiment.split.max_rows.dev": Annotated[StrictInt, Field(ge=MIN_UNITS)] | None,
+    "jrte_sentiment.split.max_rows.test": Annotated[StrictInt, Field(ge=MIN_UNITS)] | None,
+    "jrte_sentiment.level5.decision_rule.grid": Annotated[
+        list[StrictFloat | StrictInt], Field(min_length=3, max_length=3)
+    ],
+    "jrte_sentiment.level5.ensemble.members": list[str],
+    "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.train.checkpoint_every": PositiveInt,
     "alpaca_sft.train.objective": Literal["sft", "preference"],
@@ -305,6 +312,7 @@ def check_parameters(
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
         problems += _level2_problems(params, where)
+        problems += _jrte_level5_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -367,6 +375,77 @@ def _level2_problems(params: Mapping[str, Any], where: Any) -> list[str]:
         "are compared with it; switch off the other runs instead (baseline, soft_labels, weighted_soft_labels "
         "and level5.decision_rule / ensemble / seed_ensemble each have enabled: false)"
     ]
+
+
+def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: Level 3 and Level 5 settings the nodes would refuse only after Level 2 has trained (the same rules
+    as :func:`~qeu_kedro.pipelines.jrte_sentiment.model.tune_class_bias`, ``average_runs``,
+    ``train_seed_ensemble`` and ``analyse_errors``). Values of a wrong type are reported by :data:`RULES`."""
+    from qeu_kedro.pipelines.jrte_sentiment.pipeline import ENSEMBLE_RUNS
+
+    block = params.get("jrte_sentiment")
+    if not isinstance(block, Mapping):
+        return []
+    problems = []
+
+    def problem(key: str, text: str) -> None:
+        problems.append(f"- {key} ({where(key)}): {text}")
+
+    _, classes = _get(block, "task.classes")
+    names = [c.get("name") for c in classes if isinstance(c, Mapping)] if isinstance(classes, list) else []
+    _, rule = _get(block, "level5.decision_rule")
+    if isinstance(rule, Mapping) and rule.get("enabled") is not False:
+        if names and rule.get("class") not in names:
+            problem(
+                "jrte_sentiment.level5.decision_rule.class",
+                f"{rule.get('class')!r} is not a class of jrte_sentiment.task.classes {names}; name the class "
+                "whose logit gets the bias",
+            )
+        grid = rule.get("grid")
+        if isinstance(grid, list) and len(grid) == 3 and all(isinstance(g, int | float) for g in grid):
+            start, stop, step = grid
+            if not step > 0 or start > stop:
+                problem(
+                    "jrte_sentiment.level5.decision_rule.grid",
+                    f"{grid} is not [start, stop, step] with start <= stop and step > 0; e.g. [-2.0, 2.0, 0.1]",
+                )
+    _, ensemble = _get(block, "level5.ensemble")
+    if isinstance(ensemble, Mapping) and ensemble.get("enabled") is not False:
+        members = ensemble.get("members")
+        unknown = [m for m in members if m not in ENSEMBLE_RUNS] if isinstance(members, list) else []
+        if unknown:
+            problem(
+                "jrte_sentiment.level5.ensemble.members",
+                f"{unknown} are not runs the ensemble is given; choose from {list(ENSEMBLE_RUNS)}",
+            )
+        elif isinstance(members, list) and len(set(members)) != len(members):
+            problem("jrte_sentiment.level5.ensemble.members", f"{members} names a run more than once")
+    _, seeds = _get(block, "level5.seed_ensemble")
+    if isinstance(seeds, Mapping) and seeds.get("enabled") is not False and isinstance(seeds.get("seeds"), list):
+        shared = _get(block, "training.trainer")[1]
+        own_trainer = _get(block, "level2.trainer")[1]
+        own = {
+            **(shared if isinstance(shared, Mapping) else {}),
+            **(own_trainer if isinstance(own_trainer, Mapping) else {}),
+        }
+        own_seed, listed = own.get("seed"), seeds["seeds"]
+        if own_seed in listed or len(set(listed)) != len(listed):
+            problem(
+                "jrte_sentiment.level5.seed_ensemble.seeds",
+                f"{listed} must be distinct seeds other than Level 2's own ({own_seed}, training.trainer.seed or "
+                "level2.trainer.seed), which is a member already",
+            )
+    _, splits = _get(block, "error_analysis.splits")
+    _, predicted = _get(block, "level2.predict_splits")
+    if isinstance(splits, list) and isinstance(predicted, list):
+        unpredicted = [s for s in splits if s in ("train", "dev", "test") and s not in predicted]
+        if unpredicted:
+            problem(
+                "jrte_sentiment.error_analysis.splits",
+                f"{unpredicted} are not predicted by Level 2 (level2.predict_splits {predicted}), so Level 3 would "
+                "have no sentence of them; add them to level2.predict_splits or remove them here",
+            )
+    return problems
 
 
 def _label_smoothing_problems(params: Mapping[str, Any], where: Any) -> list[str]:

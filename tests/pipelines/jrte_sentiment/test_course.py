@@ -8,8 +8,9 @@ from qeu_kedro.pipelines.jrte_sentiment.pipeline import create_pipeline
 TASK = {"corpus": "hand-made"}
 
 
-def _level(level, model, acc, f1, n=40):
+def _level(level, model, acc, f1, n=40, confidence=0.95):
     return {
+        "confidence": confidence,
         "level": level,
         "model": model,
         "n": n,
@@ -113,6 +114,17 @@ def test_the_course_report_has_the_overview_then_every_section_with_its_figure()
     assert "### Details" in text and "# not a heading" in text and "## not a heading" not in text
     assert "![level4_loss_curves](level4_loss_curves.png)" in text
     assert "![level1.confusion_matrix](level1_confusion_matrix.png)" in text
+
+
+def test_the_score_table_labels_its_intervals_with_their_confidence():
+    levels = {
+        k: _level(v["level"], v["model"], v["accuracy"], v["macro_f1"], confidence=0.9)
+        for k, v in COMPARISON["levels"].items()
+    }
+    text = course_report(TASK, {"levels": levels}, ERRORS, {"countermeasures": []}, IMPROVEMENTS, **_parts())
+    header = _table(text, "### Test scores of every model")[0]
+    assert header == ["step", "model", "accuracy (90 % interval)", "macro-F1 (90 % interval)", "n"]
+    assert "95 %" not in text
 
 
 def test_without_candidates_or_countermeasures_the_overview_says_so():

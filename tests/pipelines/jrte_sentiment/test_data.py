@@ -36,8 +36,13 @@ GOOD = [
 ]
 
 
-# enough dev and test rows for their intervals (check_pn asks for MIN_UNITS = 6 of each)
-SIZED = [f'x{i}\t1\t良い。\t{{"1": 3}}\t{"dev" if i < 6 else "test"}' for i in range(12)]
+# enough dev and test rows for their intervals (check_pn asks for MIN_UNITS = 6 of each), every class in every split
+SIZED = [
+    f'x{i}\t{label}\t良い。\t{{"{label}": 3}}\t{split}'
+    for i, (label, split) in enumerate(
+        [(v, s) for s in ("dev", "test") for v in (1, 0, -1, 1, 0, -1)] + [(0, "train"), (-1, "train")]
+    )
+]
 
 
 def test_catalog_reads_a_headerless_tsv_with_quotes_and_na_words(tmp_path):
@@ -124,11 +129,20 @@ def test_split_uses_usage_and_caps_are_stratified_and_seeded():
     assert (train["usage"] == "train").all() and (dev["usage"] == "dev").all() and (test["usage"] == "test").all()
     assert len(train) + len(dev) + len(test) == 300
     capped = split_pn(pn, {"seed": 0, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
-    assert 55 <= len(capped) <= 65
+    assert len(capped) == 60  # exactly the cap
+    # each label's share as in the whole split (train: 60, 72, 85 of 217 -> quotas 16.6, 19.9, 23.5)
+    assert capped["label"].value_counts().to_dict() == {-1: 17, 0: 20, 1: 23}
     assert set(capped["id"]) <= set(train["id"])
     assert set(capped["label"]) == {1, 0, -1}
     again = split_pn(pn, {"seed": 0, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
     assert capped["id"].tolist() == again["id"].tolist()
+    other = split_pn(pn, {"seed": 1, "max_rows": {"train": 60, "dev": None, "test": None}})[0]
+    assert capped["id"].tolist() != other["id"].tolist()
+    for cap in (7, 31, 101, 216):  # the old per-class sample(frac) rounding gave 102 rows for a cap of 101
+        assert len(split_pn(pn, {"seed": 0, "max_rows": {"train": cap, "dev": cap, "test": None}})[0]) == cap
+    for cap in (0, -1, 2.5, True):  # 0 was read as "no cap"
+        with pytest.raises(ValueError, match=rf"split\.max_rows\.train: .*found {cap!r}"):
+            split_pn(pn, {"seed": 0, "max_rows": {"train": cap, "dev": None, "test": None}})
     raw = make_pn(n_rows=300)
     with pytest.raises(RawDataError, match="column 'usage'.*no row has usage 'dev'"):
         check_pn(raw[raw["usage"] != "dev"].reset_index(drop=True), TASK)  # at the check, not at the split
@@ -148,6 +162,51 @@ def test_judges_that_count_a_label_twice_or_absurdly_often_are_refused():
         check_pn(raw, TASK)
     raw.loc[4, "judges"] = '{"1": 99999999999999999999999}'
     with pytest.raises(RawDataError, match=r"column 'judges', row 4 .*expected a JSON object of vote counts"):
+        check_pn(raw, TASK)
+
+
+def test_stratified_counts_sum_to_the_cap_by_largest_remainder():
+    from qeu_kedro.pipelines.jrte_sentiment.data import stratified_counts
+
+    # quotas 101 * (34, 33, 33) / 100 = 34.34, 33.33, 33.33: 100 whole rows, the 101st to the largest remainder
+    assert stratified_counts(pd.Series([34, 33, 33], index=[-1, 0, 1]), 101).tolist() == [35, 33, 33]
+    # quotas 80 * (160, 261, 691) / 1112 = 11.51, 18.78, 49.71 (the real dev split capped at 80, which gave 81)
+    assert stratified_counts(pd.Series([160, 261, 691], index=[-1, 0, 1]), 80).tolist() == [11, 19, 50]
+    assert stratified_counts(pd.Series([1, 1, 1], index=[-1, 0, 1]), 2).tolist() == [1, 1, 0]  # a tie: first listed
+
+
+def test_a_class_missing_from_a_split_is_refused():
+    raw = make_pn(n_rows=300)
+    for split in ("train", "dev", "test"):
+        gone = raw[~((raw["usage"] == split) & (raw["label"] == 0))].reset_index(drop=True)
+        with pytest.raises(
+            RawDataError,
+            match=rf"dataset 'pn', column 'label': the {split} split \(usage '{split}'\) has no row of the "
+            r"configured classes \['normal'\]",
+        ):
+            check_pn(gone, TASK)
+
+
+def test_a_label_that_is_not_its_judges_majority_is_refused():
+    raw = make_pn(n_rows=300)
+    row = int(raw.index[raw["label"] == 0][3])
+    raw.loc[row, "judges"] = '{"-1": 3}'
+    with pytest.raises(
+        RawDataError, match=rf"dataset 'pn', column 'label', row {row} .*label 0 has 0 votes, fewer than another"
+    ):
+        check_pn(raw, TASK)
+    raw.loc[row, "judges"] = '{"-1": 2, "0": 1}'
+    with pytest.raises(RawDataError, match=rf"row {row} .*label 0 has 1 votes, fewer than another label's 2"):
+        check_pn(raw, TASK)
+    raw.loc[row, "judges"] = '{"-1": 1, "0": 1, "1": 1}'  # a tie at the top is a majority the label may take
+    assert check_pn(raw, TASK).loc[row, "agreement"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("judges", ['{"1": ' + "9" * 5000 + "}", "[" * 100_000 + "]" * 100_000])
+def test_judges_too_long_for_python_to_read_name_the_row(judges):
+    raw = make_pn(n_rows=30)
+    raw.loc[4, "judges"] = judges
+    with pytest.raises(RawDataError, match=r"dataset 'pn', column 'judges', row 4 .*not readable as JSON vote counts"):
         check_pn(raw, TASK)
 
 
@@ -181,3 +240,12 @@ def test_real_pn_parses(shared_data):
     assert pn["usage"].value_counts().to_dict() == {"train": 3888, "dev": 1112, "test": 553}
     assert set(pn["label"]) == {1, 0, -1}
     assert pn["agreement"].between(1 / 3, 1).all()
+    # every row's label is its judges' majority (37 rows tie at the top): no real row is refused
+
+
+@pytest.mark.real_data
+def test_bounded_real_split_has_exactly_its_caps(shared_data):
+    pn = check_pn(pn_dataset(shared_data / "jrte" / "pn.tsv").load(), TASK)
+    caps = {"train": 160, "dev": 80, "test": 120}  # test_pipeline.test_bounded_real_run's
+    parts = split_pn(pn, {"seed": 42, "max_rows": caps})
+    assert [len(p) for p in parts] == [160, 80, 120]

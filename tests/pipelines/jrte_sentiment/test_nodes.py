@@ -97,11 +97,29 @@ def test_metrics_on_a_tiny_known_case():
     # rows true, columns predicted, in the configured order (negative, normal, positive)
     assert metrics["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 2]]
     assert all(name in metrics["classification_report"] for name in NAMES)
-    low, high = metrics["accuracy_ci"]
-    assert low <= 4 / 6 <= high and low < high
+    # the interval is the bootstrap of accuracy itself, with the statistics block's settings
+    from qeu_kedro.stats import bootstrap_statistic_interval
+
+    hits = np.array(TRUE) == np.array(PRED)
+    oracle = bootstrap_statistic_interval(lambda i: float(hits[i].mean()), 6, **STATS)
+    assert metrics["accuracy_ci"] == pytest.approx(list(oracle[1:]))
+    assert oracle[1:] != bootstrap_statistic_interval(lambda i: float(hits[i].mean()), 6, **{**STATS, "seed": 1})[1:]
     # other splits are not counted
     mixed = pd.concat([predictions(TRUE, PRED), predictions(["positive"], ["negative"], split="train")])
     assert classification_metrics(mixed, TASK, STATS)["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_the_accuracy_interval_has_the_width_the_binomial_gives():
+    # 140 of 200 right: the normal approximation's 95 % half-width is 1.96 * sqrt(0.7 * 0.3 / 200) = 0.0635
+    true = ["positive"] * 200
+    metrics = classification_metrics(predictions(true, ["positive"] * 140 + ["negative"] * 60), TASK, STATS)
+    low, high = metrics["accuracy_ci"]
+    assert low < 0.7 < high
+    assert (high - low) / 2 == pytest.approx(0.0635, abs=0.01)
+    ninety = classification_metrics(
+        predictions(true, ["positive"] * 140 + ["negative"] * 60), TASK, {**STATS, "confidence": 0.9}
+    )
+    assert (ninety["accuracy_ci"][1] - ninety["accuracy_ci"][0]) / 2 == pytest.approx(1.645 / 1.96 * 0.0635, abs=0.01)
 
 
 def test_macro_f1_from_confusion_counts_is_scikit_learns():
@@ -208,6 +226,24 @@ def test_level_sentences_tag_each_statement_with_its_number():
     assert all("may" not in s["text"] for s in sentences if s["tag"] == "fact")
 
 
+def test_a_class_never_predicted_is_said_so_and_not_called_the_models_fallback():
+    true = ["negative"] * 4 + ["normal"] * 3 + ["positive"] * 3
+    never = classification_metrics(predictions(true, ["positive"] * 4 + ["normal"] * 3 + ["positive"] * 3), TASK, STATS)
+    said = level_sentences(never)
+    fact_, reading = said[5], said[6]
+    assert fact_["tag"] == "fact" and fact_["number"] == 0
+    assert (
+        "'negative' is never predicted" in fact_["text"] and "4 of those are predicted as 'positive'" in fact_["text"]
+    )
+    assert reading["tag"] == "possibility" and "may not separate 'negative' from 'positive'" in reading["text"]
+    assert not any("as its answer" in s["text"] for s in said)
+    # given more often than labelled (3 times for 2 'normal' sentences): then it may be the model's fallback
+    over = ["negative"] * 4 + ["positive", "normal"] + ["normal"] * 2 + ["positive"] * 2
+    said = level_sentences(classification_metrics(predictions(true[:4] + true[5:] + ["positive"], over), TASK, STATS))
+    assert "predicts 'normal' 3 times for 2 'normal' sentences" in said[5]["text"]
+    assert "may use 'normal' as its answer when unsure" in said[6]["text"]
+
+
 def test_a_perfect_confusion_matrix_is_said_as_a_fact():
     perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
     sentences = level_sentences(perfect)
@@ -293,6 +329,15 @@ def test_error_analysis_lists_every_error_and_summarises_it():
     assert "| test    | positive | normal      |       1 |" in report
     assert len(fig.axes) == 3 and "tiny model" in fig._suptitle.get_text()
     assert fig._suptitle.get_text().startswith("jrte_sentiment · Level 3")
+
+
+@pytest.mark.parametrize("splits", [["tset"], ["train", "dev"]])
+def test_error_analysis_refuses_a_split_the_predictions_do_not_hold(splits):
+    """A typo ("tset") or a split Level 2 did not predict used to be analysed as an empty split."""
+    data = pd.concat([predictions(TRUE, PRED), predictions(["negative"], ["positive"], split="train")])
+    params = {"splits": splits, "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}
+    with pytest.raises(ValueError, match=r"error_analysis\.splits: \['(tset|dev)'\] are not splits the Level 2"):
+        analyse_errors(data, params, TASK, "tiny model")
 
 
 def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):
@@ -560,7 +605,76 @@ def test_balanced_class_weights():
     assert balanced_class_weights(data, NAMES).tolist() == pytest.approx([2.0, 1.0, 12 / 18])
 
 
-def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
+# Level 3's summary as analyse_errors writes it: the shipped sample's 32 test errors, 17 of them negative -> positive
+LEVEL3 = {
+    "n_errors": {"test": 32, "train": 40},
+    "error_rate": {"train": 0.2, "test": 0.3},
+    "confusion_pairs": [
+        dict(zip(("split", "true", "predicted", "count"), pair, strict=True))
+        for pair in (
+            ("test", "negative", "positive", 17),
+            ("test", "normal", "positive", 9),
+            ("test", "positive", "normal", 6),
+            ("train", "normal", "positive", 40),
+        )
+    ],
+    "by_agreement": {
+        "test": {"[0.50, 0.90)": {"error_rate": 0.25, "n": 20}, "[0.90, 1.01)": {"error_rate": 0.31, "n": 86}}
+    },
+    "mean_confidence": {"errors": 0.61, "correct": 0.83},
+}
+
+
+def test_level5_reasons_are_this_runs_level3_numbers_not_fixed_claims():
+    """The candidates' texts said "most test errors are neutral sentences given a polarity" whatever Level 3 found."""
+    assert not any("Level 3" in text for text in PARAMS["level5"]["candidates"].values())
+    level2, rule = _level2_and_rule()
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    runs = {"decision_rule": rule, "soft_labels": level2, "ensemble": level2}
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, LEVEL3, **runs)
+    assert (
+        "**[fact]** Level 3: of Level 2's 32 test errors, 9 are 'normal' sentences given another class and 6 are "
+        "other sentences given 'normal'" in text
+    )
+    assert (
+        "'negative' 17, 'normal' 9, 'positive' 6 (of 32); the most common is 'negative' given 'positive' (17)" in text
+    )
+    # the agreement bucket with the highest error rate is not the lowest one: the report does not claim it is
+    assert "(0.50, 0.90)" not in text and "[0.50, 0.90): 0.250 (n = 20), [0.90, 1.01): 0.310 (n = 86)" in text
+    assert "**[possibility]** The error rate is not highest in the lowest-agreement bucket ([0.50, 0.90))" in text
+    assert "mean confidence is 0.610 on its errors and 0.830 on its correct predictions (splits train, test" in text
+    assert "neutral" not in text and "most test errors" not in text
+    # a 2-class task whose rule biases 'negative': the reasons name its classes only
+    two = pd.concat(
+        [
+            predictions(["negative", "positive"] * 3, ["positive", "positive"] * 3, split="dev"),
+            predictions(
+                ["negative", "positive"] * 3,
+                ["negative", "positive", "positive", "positive"] * 1 + ["negative", "positive"],
+            ),
+        ]
+    )
+    two_errors = {
+        **LEVEL3,
+        "confusion_pairs": [{"split": "test", "true": "negative", "predicted": "positive", "count": 1}],
+        "n_errors": {"test": 1},
+    }
+    _, text, _ = compare_improvements(
+        two,
+        {"enabled": True, "class": "negative", "bias": 0.5},
+        PARAMS["level5"],
+        "m",
+        TWO_CLASS,
+        STATS,
+        two_errors,
+        decision_rule=two,
+    )
+    assert "of Level 2's 1 test errors, 1 are 'negative' sentences given another class and 0 are other" in text
+    assert "normal" not in text and "neutral" not in text
+
+
+def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(
         [
             predictions(["normal", "positive", "negative"] * 2, ["positive", "positive", "negative"] * 2, split="dev"),
@@ -573,16 +687,20 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
             predictions(TRUE, ["positive", "positive", "positive", "normal", "normal", "negative"]),
         ]
     )
-    metrics, text, fig = compare_improvements(
-        level2,
-        {"enabled": True, "class": "normal", "bias": 0.3},
-        PARAMS["level5"],
-        "tiny model",
-        TASK,
-        STATS,
-        decision_rule=rule,
-        soft_labels=level2.iloc[0:0],
+    return level2, rule
+
+
+def _compare_with_the_rule(statistics: dict, **others: pd.DataFrame) -> tuple:
+    level2, rule = _level2_and_rule()
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    return compare_improvements(
+        level2, tuned, PARAMS["level5"], "tiny model", TASK, statistics, LEVEL3, decision_rule=rule, **others
     )
+
+
+def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test():
+    level2, rule = _level2_and_rule()
+    metrics, text, fig = _compare_with_the_rule(STATS, soft_labels=level2.iloc[0:0])
     assert set(metrics["candidates"]) == {"decision_rule"}  # the soft-label run is switched off
     assert metrics["chosen_by_dev"] == "decision_rule" and metrics["candidates"]["decision_rule"]["dev_macro_f1"] == 1.0
     assert metrics["candidates"]["decision_rule"]["vs_level2"]["accuracy"]["difference"] == pytest.approx(2 / 6)
@@ -600,7 +718,7 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
         "fold_biases": [0.2, 0.4],
     }
     text_cf = compare_improvements(
-        level2, cross_fitted, PARAMS["level5"], "tiny model", TASK, STATS, decision_rule=rule
+        level2, cross_fitted, PARAMS["level5"], "tiny model", TASK, STATS, LEVEL3, decision_rule=rule
     )[1]
     assert (
         "**[fact]** Its dev predictions are cross-fitted: each of 2 dev folds is predicted with the bias tuned "
@@ -636,7 +754,7 @@ def test_the_dev_pick_is_read_with_a_bonferroni_interval_over_the_candidates():
         dev = np.where(rng.random(200) < 0.75, true, rng.choice(NAMES, size=200))
         runs[key] = pd.concat([predictions(true, dev, split="dev"), predictions(TRUE, PRED)])
     metrics, text, _ = compare_improvements(
-        level2, {"enabled": True, "class": "normal", "bias": 0.0}, PARAMS["level5"], "m", TASK, STATS, **runs
+        level2, {"enabled": True, "class": "normal", "bias": 0.0}, PARAMS["level5"], "m", TASK, STATS, LEVEL3, **runs
     )
     kept, pick = metrics["chosen_by_dev"], metrics["pick_on_dev"]
     single = metrics["candidates"][kept]["dev_vs_level2"]["macro_f1"]
@@ -646,10 +764,29 @@ def test_the_dev_pick_is_read_with_a_bonferroni_interval_over_the_candidates():
     assert "Picked as the best of 3 on the same dev sentences" in text
 
 
+def test_level5_labels_its_intervals_with_the_configured_confidence():
+    metrics, text, fig = _compare_with_the_rule({**STATS, "confidence": 0.9})
+    dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
+    assert f"(90 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
+    assert "95 %" not in text
+    assert fig.axes[0].get_legend().get_texts()[0].get_text() == "difference, 90 % paired interval"
+
+
+def test_the_level_table_labels_its_intervals_and_keeps_signed_differences_as_written():
+    l1, l2 = predictions(TRUE, ["negative"] * 6), predictions(TRUE, PRED)
+    m1, m2 = (classification_metrics(p, TASK, {**STATS, "confidence": 0.9}) for p in (l1, l2))
+    m1.update(level="Level 1", model="a", enabled=True)
+    m2.update(level="Level 2", model="b", enabled=True)
+    _, text, _ = compare_levels(l1, l2, l2.iloc[0:0], m1, m2, {"enabled": False}, TASK, {**STATS, "confidence": 0.9})
+    assert "| accuracy 90 % interval " in text and "| 90 % paired interval " in text and "95 %" not in text
+    # accuracy 1/6 -> 4/6: the difference is written "+0.5000", not re-parsed by tabulate into "0.5"
+    assert "| level2_vs_level1 | accuracy  | +0.5000      |" in text
+
+
 def test_compare_improvements_refuses_a_candidate_without_a_description():
     level2 = predictions(TRUE, PRED)
     with pytest.raises(ValueError, match=r"\['seeds'\] have no description in level5.candidates"):
-        compare_improvements(level2, {}, PARAMS["level5"], "m", TASK, STATS, seeds=level2)
+        compare_improvements(level2, {}, PARAMS["level5"], "m", TASK, STATS, LEVEL3, seeds=level2)
 
 
 def _probs_run(rows):

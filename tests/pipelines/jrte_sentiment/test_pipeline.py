@@ -7,6 +7,7 @@ import re
 
 import pandas as pd
 import pytest
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from qeu_kedro.pipelines.jrte_sentiment import create_pipeline
 from qeu_kedro.validation import RawDataError
@@ -60,14 +61,22 @@ def test_every_dataset_is_namespaced_and_every_node_tagged():
 def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     for name in REPORTS:
         assert (out / name).stat().st_size > 0, name
+    model_output = pathlib.Path(str(out).replace("08_reporting", "07_model_output"))
     for name in ("level1", "level2", "baseline"):
         metrics = json.loads((out / f"{name}_metrics.json").read_text())
         assert metrics["n"] == n_test and metrics["labels"] == list(names)
-        assert (
-            0 <= metrics["macro_f1"] <= 1
-            and metrics["accuracy_ci"][0] <= metrics["accuracy"] <= metrics["accuracy_ci"][1]
+        # the metrics are those of the predictions written beside them, computed here by scikit-learn
+        written = pd.read_csv(model_output / f"{name}_predictions.csv")
+        test = written[written["split"] == "test"]
+        assert len(test) == n_test
+        assert metrics["accuracy"] == pytest.approx(accuracy_score(test["true"], test["predicted"]))
+        assert metrics["macro_f1"] == pytest.approx(
+            f1_score(test["true"], test["predicted"], labels=list(names), average="macro", zero_division=0)
         )
-        assert sum(map(sum, metrics["confusion_matrix"])) == n_test
+        assert (
+            metrics["confusion_matrix"]
+            == confusion_matrix(test["true"], test["predicted"], labels=list(names)).tolist()
+        )
         report = (out / f"{name}_report.md").read_text()
         assert all(n in report for n in names) and "**[fact]**" in report and "**[possibility]**" in report
     assert "## Compared with Level 1" in (out / "level2_report.md").read_text()
@@ -91,7 +100,6 @@ def check_outputs(out, n_test, names=("negative", "normal", "positive")):
     }
     seeds = json.loads((out / "seed_ensemble_training_metrics.json").read_text())
     assert seeds["seeds"] == [1] and seeds["members"]["seed_1"]["seed"] == 1
-    model_output = pathlib.Path(str(out).replace("08_reporting", "07_model_output"))
     members = pd.read_csv(model_output / "seed_ensemble_member_predictions.csv")
     assert set(members["member"]) == {"seed_1"} and set(members["split"]) == {"dev", "test"}
     assert "Source: L. Prechelt" in (out / "level4_report.md").read_text()

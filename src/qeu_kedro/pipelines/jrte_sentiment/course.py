@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from .report import percent
+
 # Reading order: (section, its markdown, its figure), names inside the namespace ``jrte_sentiment``.
 SECTIONS = (
     ("level1", "level1.report", "level1.confusion_matrix"),
@@ -51,13 +53,17 @@ def _interval(value: float, ci: list[float]) -> str:
 
 
 def score_table(comparison: dict[str, Any], improvements: dict[str, Any]) -> pd.DataFrame:
-    """Every model tested: Levels 1, 2, the Level 4 baseline and each Level 5 candidate, on the same test split."""
+    """Every model tested: Levels 1, 2, the Level 4 baseline and each Level 5 candidate, on the same test split.
+
+    The intervals' confidence is the run's ``statistics.confidence``, which every level's metrics record.
+    """
+    pct = percent(next(iter(comparison["levels"].values()))["confidence"])
     rows = [
         {
             "step": m["level"],
             "model": m["model"],
-            "accuracy (95 % interval)": _interval(m["accuracy"], m["accuracy_ci"]),
-            "macro-F1 (95 % interval)": _interval(m["macro_f1"], m["macro_f1_ci"]),
+            f"accuracy ({pct} interval)": _interval(m["accuracy"], m["accuracy_ci"]),
+            f"macro-F1 ({pct} interval)": _interval(m["macro_f1"], m["macro_f1_ci"]),
             "n": m["n"],
         }
         for m in comparison["levels"].values()
@@ -68,8 +74,8 @@ def score_table(comparison: dict[str, Any], improvements: dict[str, Any]) -> pd.
             {
                 "step": "Level 5: " + name.replace("_", " "),
                 "model": "Level 2 + " + name.replace("_", " "),
-                "accuracy (95 % interval)": _interval(test["accuracy"], test["accuracy_ci"]),
-                "macro-F1 (95 % interval)": _interval(test["macro_f1"], test["macro_f1_ci"]),
+                f"accuracy ({pct} interval)": _interval(test["accuracy"], test["accuracy_ci"]),
+                f"macro-F1 ({pct} interval)": _interval(test["macro_f1"], test["macro_f1_ci"]),
                 "n": test["n"],
             }
         )

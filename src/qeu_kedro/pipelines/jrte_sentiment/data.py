@@ -95,6 +95,16 @@ def _parse_judges(judges: pd.Series, task: dict[str, Any]) -> pd.DataFrame:
             fail(DATASET, "judges", i, f"not valid JSON ({exc.msg} at character {exc.pos}): {raw!r}", columns[3].hint)
         except _RepeatedKey as exc:
             fail(DATASET, "judges", i, f"label {exc.args[0]!r} is counted twice: {raw!r}", columns[3].hint)
+        except (ValueError, RecursionError) as exc:
+            # Python's limit on the digits of an integer (a ValueError), or objects nested past the recursion limit
+            shown = raw if len(raw) <= 80 else f"{raw[:60]!r}... ({len(raw)} characters)"
+            fail(
+                DATASET,
+                "judges",
+                i,
+                f"not readable as JSON vote counts ({type(exc).__name__}): {shown}",
+                columns[3].hint,
+            )
         if (
             not isinstance(votes, dict)
             or not votes
@@ -150,6 +160,8 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
                 f"only {counts[split]} rows have usage '{split}'; its intervals need at least {MIN_UNITS}",
                 f"Give the {split} split more rows.",
             )
+    _check_label_against_votes(checked["label"], votes, task)
+    _check_classes_per_split(checked, task)
     checked = pd.concat([checked, votes], axis=1)
     checked["n_judges"] = votes.sum(axis=1)
     checked["agreement"] = votes.max(axis=1) / checked["n_judges"]
@@ -163,18 +175,79 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
     return checked.drop(columns="judges")
 
 
+def _check_label_against_votes(labels: pd.Series, votes: pd.DataFrame, task: dict[str, Any]) -> None:
+    """Refuse a row whose label got fewer votes than another label (a tie at the top is a valid majority)."""
+    column = {int(c["value"]): j for j, c in enumerate(task["classes"])}
+    own = votes.to_numpy()[np.arange(len(labels)), [column[int(v)] for v in labels]]
+    below = np.flatnonzero(own < votes.to_numpy().max(axis=1))
+    if len(below):
+        i = int(below[0])
+        fail(
+            DATASET,
+            "label",
+            i,
+            f"label {int(labels.iloc[i])} has {int(own[i])} votes, fewer than another label's "
+            f"{int(votes.iloc[i].max())} (votes {votes.iloc[i].to_dict()}) "
+            f"({len(below)} such rows)",
+            "The label is the annotators' majority: correct the label or the judges of that row.",
+        )
+
+
+def _check_classes_per_split(checked: pd.DataFrame, task: dict[str, Any]) -> None:
+    """Every configured class in every split: a class absent from dev or test scores F1 = 0 in macro-F1 whatever
+    the model does (a perfect classifier would get (k - 1) / k), and one absent from train is never learnt."""
+    present = checked.groupby("usage")["label_name"].agg(set)
+    for split in ("train", "dev", "test"):
+        missing = [n for n in class_names(task) if n not in present[split]]
+        if missing:
+            fail(
+                DATASET,
+                "label",
+                None,
+                f"the {split} split (usage '{split}') has no row of the configured classes {missing}",
+                "Each split needs every class of parameters jrte_sentiment.task.classes; add rows of "
+                "that class to the split, or remove the class from the task.",
+            )
+
+
+def stratified_counts(class_sizes: pd.Series, cap: int) -> pd.Series:
+    """Rows to keep per class so that they sum to exactly ``cap``, in proportion to ``class_sizes``.
+
+    Largest remainder (Hamilton): each class gets the whole part of its share ``cap * size / total``, and
+    the rows still missing go one each to the classes with the largest fractional parts (ties: the
+    class listed first). No class gets more rows than it has.
+    """
+    quota = class_sizes.to_numpy(np.float64) * cap / class_sizes.sum()
+    counts = np.floor(quota).astype(int)
+    order = np.argsort(-(quota - counts), kind="stable")
+    counts[order[: cap - counts.sum()]] += 1
+    return pd.Series(counts, index=class_sizes.index)
+
+
 def split_pn(pn: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Split by ``usage`` into train, dev and test; ``params["max_rows"]`` caps a split (stratified, seeded).
 
-    A cap makes a bounded run (CI) on the real corpus; ``null`` keeps the whole split.
+    A cap makes a bounded run (CI) on the real corpus: the capped split has exactly ``cap`` rows, each
+    label's share as in the whole split (:func:`stratified_counts`), drawn with ``params["seed"]``;
+    ``null`` keeps the whole split.
     """
     out = []
     for split in ("train", "dev", "test"):
         part = pn[pn["usage"] == split]  # not empty: check_pn has seen every split
         cap = (params.get("max_rows") or {}).get(split)
-        if cap and len(part) > cap:
-            frac = cap / len(part)
-            part = part.groupby("label", group_keys=False).sample(frac=frac, random_state=params["seed"])
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise ValueError(
+                f"parameters jrte_sentiment.split.max_rows.{split}: a cap is a whole number of rows above 0, or null "
+                f"for the whole split; found {cap!r}."
+            )
+        if cap is not None and len(part) > cap:
+            counts = stratified_counts(part["label"].value_counts(sort=False).sort_index(), cap)
+            part = pd.concat(
+                [
+                    part[part["label"] == label].sample(n=int(n), random_state=params["seed"])
+                    for label, n in counts.items()
+                ]
+            ).sort_index()
         out.append(part.reset_index(drop=True))
         logger.info("%s: %d rows", split, len(out[-1]))
     return tuple(out)

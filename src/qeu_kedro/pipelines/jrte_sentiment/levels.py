@@ -19,6 +19,7 @@ from .report import (
     comparison_sentences,
     fact,
     paired_comparison,
+    percent,
     possibility,
     render,
 )
@@ -232,10 +233,87 @@ def _pick_on_dev(
 ) -> dict[str, Any]:
     """The kept candidate's dev macro-F1 minus Level 2's at confidence ``1 - (1 - c) / k`` (Bonferroni): it was
     picked as the best of ``k`` on the same dev sentences, and the best of k no-better candidates clears a
-    single comparison's 95 % interval more often than 1 time in 20."""
+    single comparison's interval more often than 1 time in 20."""
     confidence = 1.0 - (1.0 - statistics["confidence"]) / max(1, k)
     c = paired_comparison(level2, picked, task, {**statistics, "confidence": confidence}, split="dev")["macro_f1"]
     return {**c, "k": k, "method": f"{c['method']}, Bonferroni over {k} candidates"}
+
+
+def _level3_split(errors: dict[str, Any]) -> str | None:
+    """The split Level 3's findings are read on: test when Level 3 analysed it, else the first it analysed."""
+    splits = list(errors.get("error_rate", {}))
+    return "test" if "test" in splits else (splits[0] if splits else None)
+
+
+def level3_reasons(key: str, errors: dict[str, Any], target: str, names: list[str]) -> list[dict[str, Any]]:
+    """What this run's Level 3 measured that bears on candidate ``key``, each a fact with its number.
+
+    The candidates' descriptions (parameters) say only what a candidate does; whether Level 3 of this run
+    points to it is said here from ``level3_summary``, so that a claim in the report cannot contradict the
+    run's own numbers. ``target`` is the decision rule's class.
+    """
+    split = _level3_split(errors)
+    if split is None:
+        return [possibility("Level 3 analysed no split in this run, so no Level 3 number bears on this candidate.")]
+    n_errors = int(errors.get("n_errors", {}).get(split, 0))
+    pairs = [p for p in errors.get("confusion_pairs", []) if p["split"] == split]
+    if n_errors == 0:
+        return [fact(f"Level 3: Level 2 made no error on the {split} split.", 0)]
+    out = []
+    if key == "decision_rule":
+        given_other = sum(p["count"] for p in pairs if p["true"] == target)
+        given_target = sum(p["count"] for p in pairs if p["predicted"] == target)
+        out.append(
+            fact(
+                f"Level 3: of Level 2's {n_errors} {split} errors, {given_other} are '{target}' sentences given another "
+                f"class and {given_target} are other sentences given '{target}' (a bias on '{target}''s logit trades "
+                "these two kinds of error against each other).",
+                given_other + given_target,
+            )
+        )
+    if key in ("decision_rule", "weighted_soft_labels"):
+        by_true = {n: sum(p["count"] for p in pairs if p["true"] == n) for n in names}
+        top = max(pairs, key=lambda p: p["count"])
+        out.append(
+            fact(
+                f"Level 3: Level 2's {split} errors by true class: "
+                + ", ".join(f"'{n}' {c}" for n, c in by_true.items())
+                + f" (of {n_errors}); the most common is '{top['true']}' given '{top['predicted']}' ({top['count']}).",
+                top["count"],
+            )
+        )
+    if key in ("soft_labels", "ensemble", "seed_ensemble"):
+        buckets = errors.get("by_agreement", {}).get(split, {})
+        if buckets:
+            rates = ", ".join(f"{b}: {v['error_rate']:.3f} (n = {v['n']})" for b, v in buckets.items())
+            lowest, highest = next(iter(buckets)), max(buckets, key=lambda b: buckets[b]["error_rate"])
+            out.append(
+                fact(
+                    f"Level 3: Level 2's {split} error rate by annotator agreement (share of the most common vote): "
+                    f"{rates}.",
+                    buckets[highest]["error_rate"],
+                )
+            )
+            out.append(
+                possibility(
+                    f"The error rate is highest in the lowest-agreement bucket ({lowest}), where the annotators split; "
+                    "this candidate may help there, which its comparison below tests."
+                    if highest == lowest
+                    else f"The error rate is not highest in the lowest-agreement bucket ({lowest}) here, so this run's "
+                    "Level 3 does not point to the annotators' splits; the candidate may still help or not."
+                )
+            )
+    if key in ("ensemble", "seed_ensemble"):
+        conf = errors.get("mean_confidence", {})
+        if conf.get("errors") is not None:
+            out.append(
+                fact(
+                    f"Level 3: Level 2's mean confidence is {conf['errors']:.3f} on its errors and {conf['correct']:.3f} "
+                    f"on its correct predictions (splits {', '.join(errors['error_rate'])} together).",
+                    round(conf["errors"], 4),
+                )
+            )
+    return out
 
 
 def compare_improvements(
@@ -245,11 +323,13 @@ def compare_improvements(
     model: str,
     task: dict[str, Any],
     statistics: dict[str, Any],
+    errors: dict[str, Any],
     **candidate_predictions: pd.DataFrame,
 ) -> tuple[dict[str, Any], str, Any]:
     """Level 5: each improvement switched on against Level 2 on the same test sentences; dev picks the one kept.
 
-    ``rule`` is the decision rule's tuning (its bias). ``candidate_predictions`` holds each
+    ``rule`` is the decision rule's tuning (its bias); ``errors`` is Level 3's summary, from which each
+    candidate's reason is written (:func:`level3_reasons`). ``candidate_predictions`` holds each
     candidate's predictions under its key of ``params["candidates"]``: the dev-tuned decision
     rule (a bias on one class's logit, no retraining), the runs trained on the annotators' vote
     shares (soft labels, with and without class weights), the ensemble of the trained runs and the seed
@@ -292,13 +372,14 @@ def compare_improvements(
         "comparisons are paired (the same test sentences, bootstrap over sentences).",
         "",
     ]
+    target = rule.get("class") or params["decision_rule"]["class"]
     for key, r in results.items():
-        lines += [f"## {key}: {r['description']}", ""]
+        lines += [f"## {key}: {' '.join(r['description'].split())}", ""]
         dev = r["dev_vs_level2"]["macro_f1"]
-        sentences = [
+        sentences = level3_reasons(key, errors, target, names) + [
             fact(
                 f"Dev macro-F1: {r['dev_macro_f1']:.4f} (Level 2: {level2_dev:.4f}); minus Level 2: "
-                f"{signed(dev['difference'])} (95 % paired interval {signed(dev['ci_low'])} to {signed(dev['ci_high'])}, "
+                f"{signed(dev['difference'])} ({percent(dev['confidence'])} paired interval {signed(dev['ci_low'])} to {signed(dev['ci_high'])}, "
                 f"n = {dev['n']} dev sentences): {dev['verdict']}.",
                 dev["difference"],
             )
@@ -373,7 +454,7 @@ def compare_improvements(
             yerr=[lows, highs],
             fmt="o",
             capsize=5,
-            label="difference, 95 % paired interval",
+            label=f"difference, {percent(statistics['confidence'])} paired interval",
         )
         ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
         ax.legend(fontsize=8)

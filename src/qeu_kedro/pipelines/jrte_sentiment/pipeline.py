@@ -27,6 +27,8 @@ from .model import (
 from .report import analyse_errors, compare_levels, evaluate, report_level1, report_level2, report_run
 
 RUNS = ("level2", "baseline", "soft_labels", "weighted_soft_labels")
+# The runs whose predictions the Level 5 ensemble is given (level5.ensemble.members chooses among them).
+ENSEMBLE_RUNS = ("level2", "soft_labels", "weighted_soft_labels")
 # Level 5 candidates, in the order of the reports: their predictions are `<candidate>.predictions`.
 CANDIDATES = ("decision_rule", "soft_labels", "weighted_soft_labels", "ensemble", "seed_ensemble")
 SHARED = ["pn_train", "pn_dev", "pn_test", "level2_base_model"]
@@ -160,7 +162,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             {
                 "params": "params:level5.ensemble",
                 "task": TASK,
-                **{run: f"{run}.predictions" for run in ("level2", "soft_labels", "weighted_soft_labels")},
+                **{run: f"{run}.predictions" for run in ENSEMBLE_RUNS},
             },
             "ensemble.predictions",
             name="average_runs",
@@ -190,6 +192,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 "model": "params:level2.model",
                 "task": TASK,
                 "statistics": STATS,
+                "errors": "level3_summary",
                 **{candidate: f"{candidate}.predictions" for candidate in CANDIDATES},
             },
             ["level5_metrics", "level5_report", "level5_comparison"],

@@ -88,7 +88,7 @@ def _scores(true: np.ndarray, pred: np.ndarray, names: list[str]) -> tuple[Any, 
 def classification_metrics(
     predictions: pd.DataFrame, task: dict[str, Any], statistics: dict[str, Any], split: str = "test"
 ) -> dict[str, Any]:
-    """Accuracy and macro-F1 with 95 % bootstrap intervals over sentences, ``classification_report``, confusion matrix."""
+    """Accuracy and macro-F1 with bootstrap intervals over sentences (``statistics.confidence``), ``classification_report``, confusion matrix."""
     from sklearn.metrics import classification_report, confusion_matrix
 
     names = class_names(task)
@@ -115,7 +115,7 @@ def classification_metrics(
 def paired_comparison(
     before: pd.DataFrame, after: pd.DataFrame, task: dict[str, Any], statistics: dict[str, Any], split: str = "test"
 ) -> dict[str, dict[str, Any]]:
-    """``after - before`` accuracy and macro-F1 on the same sentences, with paired 95 % bootstrap intervals."""
+    """``after - before`` accuracy and macro-F1 on the same sentences, with paired bootstrap intervals at ``statistics.confidence``."""
     names = class_names(task)
     b, a = _test(before, split).set_index("id"), _test(after, split).set_index("id")
     for side, table in (("before", b), ("after", a)):
@@ -185,9 +185,14 @@ def evaluate(
 
 
 # ---------------------------------------------------------------- sentences
+def percent(confidence: float) -> str:
+    """An interval's confidence as its label says it: 0.95 -> ``95 %``, 0.975 -> ``97.5 %``."""
+    return f"{round(100 * confidence, 2):g} %"
+
+
 def _ci(metrics: dict[str, Any], key: str) -> str:
     low, high = metrics[f"{key}_ci"]
-    return f"{metrics['confidence']:.0%} interval {low:.4f} to {high:.4f}".replace("%", " %")
+    return f"{percent(metrics['confidence'])} interval {low:.4f} to {high:.4f}"
 
 
 def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
@@ -236,8 +241,24 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
         )
     )
     recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
-    predicted_as, truly = int(cm[:, names.index(worst)].sum()), int(cm[names.index(worst)].sum())
-    if recall < precision:
+    w = names.index(worst)
+    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
+    if predicted_as == 0:
+        other = names[int(off[w].argmax())]
+        out.append(
+            fact(
+                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
+                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
+                predicted_as,
+            )
+        )
+        out.append(
+            possibility(
+                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
+                "often given; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    elif recall < precision:
         out.append(
             fact(
                 f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
@@ -264,6 +285,12 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
                 f"The model may use '{worst}' as its answer when unsure between the other classes; "
                 "this report does not test that (Level 3 reads the errors)."
             )
+            if predicted_as > truly
+            else possibility(
+                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
+                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
+                "errors)."
+            )
         )
     half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
     out.append(
@@ -286,7 +313,7 @@ def comparison_sentences(
     out = []
     for key, label in (("accuracy", "Accuracy"), ("macro_f1", "Macro-F1")):
         c = comparison[key]
-        pct = f"{c['confidence']:.0%}".replace("%", " %")
+        pct = percent(c["confidence"])
         out.append(
             fact(
                 f"{label} of {after} minus {before}: {c['difference']:+.4f} ({pct} paired interval {c['ci_low']:+.4f} to "
@@ -398,22 +425,26 @@ def compare_levels(
     names = class_names(task)
     rows = {"level1": level1_metrics, "level2": level2_metrics, "baseline": baseline_metrics}
     levels = {
-        k: {key: m[key] for key in ("level", "model", "n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci")}
+        k: {
+            key: m[key]
+            for key in ("level", "model", "n", "accuracy", "accuracy_ci", "macro_f1", "macro_f1_ci", "confidence")
+        }
         for k, m in rows.items()
         if m.get("enabled", True)
     }
     pairs = {"level2_vs_level1": paired_comparison(level1_predictions, level2_predictions, task, statistics)}
     if "baseline" in levels:
         pairs["baseline_vs_level2"] = paired_comparison(level2_predictions, baseline_predictions, task, statistics)
+    pct = percent(statistics["confidence"])
     table = pd.DataFrame(
         [
             {
                 "level": v["level"],
                 "model": v["model"],
                 "accuracy": f"{v['accuracy']:.4f}",
-                "accuracy 95 % interval": f"{v['accuracy_ci'][0]:.4f} to {v['accuracy_ci'][1]:.4f}",
+                f"accuracy {pct} interval": f"{v['accuracy_ci'][0]:.4f} to {v['accuracy_ci'][1]:.4f}",
                 "macro-F1": f"{v['macro_f1']:.4f}",
-                "macro-F1 95 % interval": f"{v['macro_f1_ci'][0]:.4f} to {v['macro_f1_ci'][1]:.4f}",
+                f"macro-F1 {pct} interval": f"{v['macro_f1_ci'][0]:.4f} to {v['macro_f1_ci'][1]:.4f}",
                 "n": v["n"],
             }
             for v in levels.values()
@@ -425,17 +456,16 @@ def compare_levels(
                 "comparison": name,
                 "measure": key,
                 "difference": f"{c['difference']:+.4f}",
-                "95 % paired interval": f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
+                f"{percent(c['confidence'])} paired interval": f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
                 "verdict": c["verdict"],
             }
             for name, comp in pairs.items()
             for key, c in comp.items()
         ]
     )
-    text = (
-        f"# Test split, every level ({task['corpus']})\n\n{table.to_markdown(index=False)}\n\n## Paired comparisons\n\n"
-    )
-    text += paired.to_markdown(index=False) + "\n"
+    text = f"# Test split, every level ({task['corpus']})\n\n{table.to_markdown(index=False, disable_numparse=True)}\n\n## Paired comparisons\n\n"
+    # disable_numparse: the cells are written as they should read ("+0.1000"); tabulate would re-parse them
+    text += paired.to_markdown(index=False, disable_numparse=True) + "\n"
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 5))
     for ax, preds, m in ((axes[0], level1_predictions, level1_metrics), (axes[1], level2_predictions, level2_metrics)):
         confusion_figure(
@@ -477,8 +507,15 @@ def analyse_errors(
         summaries (counts by confusion pair; error rate by length bucket and by agreement,
         per split), a figure of the error rates and a short markdown report.
     """
+    splits, predicted = list(params["splits"]), set(predictions["split"])
+    unknown = [s for s in splits if s not in ("train", "dev", "test") or s not in predicted]
+    if unknown:
+        raise ValueError(
+            f"parameters jrte_sentiment.error_analysis.splits: {unknown} are not splits the Level 2 predictions "
+            f"hold ({sorted(predicted)}); name splits among train, dev and test that level2.predict_splits predicts."
+        )
     plt = _pyplot()
-    data = predictions[predictions["split"].isin(params["splits"])].copy()
+    data = predictions[predictions["split"].isin(splits)].copy()
     data["error"] = data["true"] != data["predicted"]
     data["length_bucket"] = _bucket(
         data["length"], params["length_edges"], "[{lo:g}, {hi:g})", "error_analysis.length_edges"
@@ -552,7 +589,9 @@ def _error_report(summary: dict[str, Any], errors: pd.DataFrame, params: dict[st
             "",
             f"## Error rate by {title}",
             "",
-            pd.DataFrame(rows, columns=["split", "bucket", "error rate", "n"]).to_markdown(index=False),
+            pd.DataFrame(rows, columns=["split", "bucket", "error rate", "n"]).to_markdown(
+                index=False, disable_numparse=True
+            ),
         ]
     conf = summary["mean_confidence"]
     if conf["errors"] is not None:
