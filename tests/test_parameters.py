@@ -215,6 +215,26 @@ def test_a_library_block_takes_any_field_of_the_librarys_config_class_and_only_t
         check_parameters(with_changes(base, alpaca_sft__train__preference__bta=0.2), base)
 
 
+def test_jrte_trainer_and_model_config_blocks_take_their_classes_fields_and_only_those(base):
+    """A run's trainer block is TrainingArguments, its config block the model's config class: a valid knob in
+    the shared training.trainer was refused (pointing at alpaca_sft), a typo in a run's block passed and failed
+    inside the training node."""
+    check_parameters(with_changes(base, jrte_sentiment__training__trainer__gradient_accumulation_steps=2), base)
+    check_parameters(with_changes(base, jrte_sentiment__baseline__trainer__max_grad_norm=0.5), base)
+    check_parameters(with_changes(base, jrte_sentiment__level2__config__layer_norm_eps=1e-6), base)
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.baseline\.trainer\.num_train_epochz .*not a field of transformers\.TrainingArguments",
+    ):
+        check_parameters(with_changes(base, jrte_sentiment__baseline__trainer__num_train_epochz=3), base)
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.level2\.config\.hidden_dropout_prb .*not a field of transformers\.XLMRobertaConfig; "
+        r"did you mean 'jrte_sentiment\.level2\.config\.hidden_dropout_prob'",
+    ):
+        check_parameters(with_changes(base, jrte_sentiment__level2__config__hidden_dropout_prb=0.3), base)
+
+
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [

@@ -132,13 +132,14 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.ensemble.members": list[str],
     "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
+    "alpaca_sft.split.validation_size": PositiveInt,
+    "alpaca_sft.split.group_by": str | None,
     "alpaca_sft.train.checkpoint_every": PositiveInt,
     "alpaca_sft.train.objective": Literal["sft", "preference"],
     "alpaca_sft.train.preference.beta": PositiveFloat,
     "alpaca_sft.train.rejected_ends_turn": StrictBool,
     "alpaca_sft.train.trainer.max_steps": PositiveInt,
     "alpaca_sft.train.trainer.per_device_train_batch_size": PositiveInt,
-    "alpaca_sft.train.trainer.per_device_eval_batch_size": PositiveInt,
     "alpaca_sft.train.trainer.learning_rate": PositiveFloat,
     "alpaca_sft.train.trainer.max_length": PositiveInt,
     "alpaca_sft.train.lora.r": PositiveInt,
@@ -151,15 +152,6 @@ OPEN: frozenset[str] = frozenset(
     {
         "jrte_sentiment.level1.descriptions",
         "jrte_sentiment.level1.mapping.labels",
-        # TrainingArguments and model-config keys under their libraries' own names: any of them may be set
-        "jrte_sentiment.level2.trainer",
-        "jrte_sentiment.level2.config",
-        "jrte_sentiment.baseline.trainer",
-        "jrte_sentiment.baseline.config",
-        "jrte_sentiment.soft_labels.trainer",
-        "jrte_sentiment.soft_labels.config",
-        "jrte_sentiment.weighted_soft_labels.trainer",
-        "jrte_sentiment.weighted_soft_labels.config",
         # the loss class's own keyword arguments: bge_finetune.build_loss checks them against its signature
         "bge_finetune.loss.kwargs",
         "ridge_analysis.user_codes.age",
@@ -175,6 +167,14 @@ LIBRARY_BLOCKS: dict[str, str] = {
     "alpaca_sft.train.trainer": "trl:SFTConfig",
     "alpaca_sft.train.lora": "peft:LoraConfig",
     "alpaca_sft.train.preference": "trl:DPOConfig",
+    "jrte_sentiment.training.trainer": "transformers:TrainingArguments",
+    # each run's TrainingArguments on top of training.trainer, and its model-config keys: the fields of the
+    # default Level 2 model's config class (XLM-R; BERT's, the hub model's, has the same dropout fields)
+    **{
+        f"jrte_sentiment.{run}.{block}": cls
+        for run in ("level2", "baseline", "soft_labels", "weighted_soft_labels")
+        for block, cls in (("trainer", "transformers:TrainingArguments"), ("config", "transformers:XLMRobertaConfig"))
+    },
 }
 
 _ADAPTERS: dict[str, TypeAdapter] = {}
