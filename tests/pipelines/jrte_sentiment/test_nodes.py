@@ -831,3 +831,14 @@ def test_the_ensemble_refuses_members_of_other_sentences_or_unknown_runs():
         average_runs(ENSEMBLE, TASK, level2=a, soft_labels=shuffled, weighted_soft_labels=a)
     with pytest.raises(ValueError, match=r"members \['seeds'\] are not runs"):
         average_runs({"enabled": True, "members": ["level2", "seeds"]}, TASK, level2=a, soft_labels=a)
+
+
+def test_a_run_switched_off_draws_its_whole_title_inside_the_figure():
+    """The placeholder figure of a run with enabled: false: its title was 850 px wide on a 500 px figure."""
+    metrics, fig = evaluate(pd.DataFrame(), PARAMS["baseline"], TASK, STATS)
+    assert metrics["enabled"] is False
+    fig.canvas.draw()
+    title = fig.axes[0].title
+    box = title.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    assert PARAMS["baseline"]["model"].split()[-1] in title.get_text()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qeu_kedro.figures import suptitle
+from qeu_kedro.figures import axes_title, suptitle
 from qeu_kedro.stats import VERDICT_SENTENCE, bootstrap_statistic_interval, paired_bootstrap_statistic
 
 from .data import NAMESPACE, PREDICTION_COLUMNS, class_names
@@ -168,10 +168,11 @@ def evaluate(
     names = class_names(task)
     if predictions.empty:
         plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(5, 1.5))
+        fig, ax = plt.subplots(figsize=(6, 1.8))
         ax.axis("off")
-        ax.set_title(f"{NAMESPACE} · {params['level']}: {params['model']} — {task['corpus']}", fontsize=10)
+        axes_title(ax, f"{NAMESPACE} · {params['level']}: {params['model']} — {task['corpus']}", fontsize=10)
         ax.text(0.5, 0.5, f"{params['level']}: switched off (enabled: false), nothing to show", ha="center")
+        fig.tight_layout()
         return {"enabled": False, "level": params["level"], "model": params["model"]}, fig
     metrics = {
         "enabled": True,
