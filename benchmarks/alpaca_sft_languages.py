@@ -134,10 +134,10 @@ def _run_section(label: str, folder: Path) -> list[str]:
         f"- {describe_comparison(m['paired'][f'copied_{n}gram_share'], f'Copied {n}-gram share', False)}.",
         f"- {describe_comparison(m['paired']['ended_by_itself'], 'Share of answers ending by themselves', True)}.",
         f"- Targets: chrF after > before with the interval above 0: **{'met' if targets['chrf_better'] else 'not met'}**; "
-        f"copied share after ({after[f'copied_{n}gram_share']}) <= references' own ({ref}) + 0.10 (not met only when "
-        "the interval of the difference, paired by prompt, lies above; runs recorded earlier judged the point estimate): "
+        f"copied share after ({after[f'copied_{n}gram_share']}) <= references' own ({ref}) + 0.10 (the mean; its "
+        "paired interval is in the run's report.md): "
         f"**{'met' if targets[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; "
-        f"answers ending by themselves not fewer after (not met only when the interval lies below 0): **{'met' if targets['ended_by_itself_not_lower'] else 'not met'}**.",
+        f"answers ending by themselves not fewer after (the mean change at least 0): **{'met' if targets['ended_by_itself_not_lower'] else 'not met'}**.",
         "",
     ]
     return lines
