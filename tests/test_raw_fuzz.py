@@ -306,7 +306,10 @@ def test_ja_instruct_records(tasks, questions, answers):
         )
     except RawDataError as err:
         message = str(err)
-        assert re.search(r"dataset '(seeds|question|answers)\.jsonl'(, column '[^']+')?, line \d+: ", message), message
+        # a row's problem names its line; the one whole-file problem (answers to none of the questions) its column
+        assert re.search(r"dataset '(seeds|question|answers)\.jsonl'(, column '[^']+')?, line \d+: ", message) or (
+            re.search(r"dataset 'answers\.jsonl', column 'question_id': not one of the \d+ questions", message)
+        ), message
         assert "column '" in message or "expected a JSON object" in message, message
         return
     if rows:  # a source's label the rules do not know ("x") is refused by the check, naming the row
