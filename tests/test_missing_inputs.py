@@ -42,3 +42,26 @@ def test_a_file_to_build_first_says_how(project):
     ):
         run_kedro(project, env="debian", pipeline_names=["bge_finetune"])
     assert _written(project) == []
+
+
+def test_inputs_the_dataset_itself_finds_are_not_reported_missing(tmp_path):
+    """A glob (dask's CSV of many files) or a versioned file is there when the dataset says so, whatever
+    its _filepath reads like; only what the dataset cannot find is named."""
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+    from kedro_datasets.dask import CSVDataset as DaskCSV
+    from kedro_datasets.pandas import CSVDataset
+
+    from qeu_kedro.hooks import missing_inputs
+
+    for i in range(2):
+        (tmp_path / f"ratings-{i}.csv").write_text("user_id,rating\n1,4\n")
+    catalog = DataCatalog(
+        {
+            "parts": DaskCSV(filepath=str(tmp_path / "ratings-*.csv")),
+            "gone": CSVDataset(filepath=str(tmp_path / "gone.csv")),
+        }
+    )
+    pipeline = Pipeline([Node(lambda a, b: a, ["parts", "gone"], "out", name="use")])
+    problem = missing_inputs(pipeline, catalog, "local")
+    assert problem is not None and "- gone: no file" in problem and "parts" not in problem

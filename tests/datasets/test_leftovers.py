@@ -111,3 +111,28 @@ def test_identity_follows_a_config_that_changes_outputs(minilm_folder, tmp_path)
     data["pooling_mode_mean_tokens"], data["pooling_mode_cls_token"] = False, True
     pooling.write_text(json.dumps(data))
     assert folder_identity(copy) != folder_identity(minilm_folder)
+
+
+def test_a_model_folder_that_is_a_link_is_replaced_where_it_points_save_after_save(tmp_path):
+    """data/06_models/<model> linked to a bigger disk: the first save replaced the link with a folder in data/,
+    the second failed after writing (rmtree refuses a link) and left the new model only in a temporary folder."""
+    disk = tmp_path / "big" / "model"
+    disk.mkdir(parents=True)
+    (disk / "config.json").write_text("v0")
+    link = tmp_path / "data" / "model"
+    link.parent.mkdir()
+    link.symlink_to(disk, target_is_directory=True)
+    for version in ("v1", "v2"):
+        save_folder_atomically(link, lambda folder, v=version: (folder / "config.json").write_text(v))
+        assert link.is_symlink() and (link / "config.json").read_text() == version
+    assert (disk / "config.json").read_text() == "v2"
+    assert (previous_version(disk) / "config.json").read_text() == "v1"
+    assert sorted(p.name for p in link.parent.iterdir()) == ["model"]  # nothing left beside the link
+
+
+def test_a_saved_model_folder_is_as_open_as_the_folder_it_is_saved_in(tmp_path):
+    parent = tmp_path / "models"
+    parent.mkdir()
+    parent.chmod(0o755)
+    save_folder_atomically(parent / "m", lambda folder: (folder / "config.json").write_text("{}"))
+    assert (parent / "m").stat().st_mode & 0o777 == 0o755  # mkdtemp made it 0o700

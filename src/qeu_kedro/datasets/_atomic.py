@@ -79,16 +79,22 @@ def save_folder_atomically(target: Path, write: Callable[[Path], None], keep_pre
     replaced folder stays as ``.<name>.previous`` (the one before it is removed).
     """
     target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()  # replace the folder the link points to (a bigger disk), not the link
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+    # mkdtemp's 0o700 would keep the saved model from the group and other users: the folder it goes into says how open
+    tmp.chmod(target.parent.stat().st_mode & 0o777)
     try:
         write(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = previous_version(target) if keep_previous else target.with_name(f".{target.name}.old")
-    if old.exists():
+    if old.is_symlink() or old.is_file():
+        old.unlink()
+    elif old.exists():
         shutil.rmtree(old)
     if target.exists():
         target.rename(old)
