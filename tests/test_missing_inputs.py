@@ -65,3 +65,13 @@ def test_inputs_the_dataset_itself_finds_are_not_reported_missing(tmp_path):
     pipeline = Pipeline([Node(lambda a, b: a, ["parts", "gone"], "out", name="use")])
     problem = missing_inputs(pipeline, catalog, "local")
     assert problem is not None and "- gone: no file" in problem and "parts" not in problem
+
+
+def test_the_projects_own_file_datasets_are_checked_too(project):
+    """base.movie_embeddings is the project's ParquetDataset (a kedro-datasets subclass): ridge_analysis alone ran
+    three nodes, then failed with kedro's raw DatasetError."""
+    with pytest.raises(
+        FileNotFoundError, match=r"base\.movie_embeddings: no file .*written by the pipeline movie_embedding"
+    ):
+        run_kedro(project, pipeline_names=["ridge_analysis"], namespaces=["base"])
+    assert _written(project) == []

@@ -703,10 +703,11 @@ def _writers(name: str) -> list[str]:
 def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
     """What to do about the file inputs of this run that are not there, or None when all are.
 
-    Only the run's free inputs stored by kedro-datasets' own file types are looked at (the project's
-    datasets say themselves what is missing, and an embedding cache may rightly not exist yet): a
-    file another pipeline writes names that pipeline; one under the shared real-data folder names
-    that folder; otherwise the catalog entry's ``metadata: {qeu_kedro: {if_missing: ...}}`` advice.
+    Only the run's free inputs stored by kedro-datasets' file types (the project's own subclasses of them
+    included: its Parquet, CSV and Markdown files) are looked at; the model datasets say themselves what
+    is missing, and an embedding cache may rightly not exist yet. A file another pipeline writes names
+    that pipeline; one under the shared real-data folder names that folder; otherwise the catalog
+    entry's ``metadata: {qeu_kedro: {if_missing: ...}}`` advice.
     """
     from qeu_kedro.settings import shared_data_dir
 
@@ -720,7 +721,7 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
             dataset = catalog[name]
         except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
             continue
-        if not type(dataset).__module__.startswith("kedro_datasets."):
+        if not any(cls.__module__.startswith("kedro_datasets.") for cls in type(dataset).__mro__):
             continue
         path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
         if path is None:
