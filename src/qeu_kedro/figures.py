@@ -18,19 +18,26 @@ def suptitle(fig: Any, text: str, fontsize: float = 11, margin: float = 0.98) ->
 
 
 def axes_title(ax: Any, text: str, fontsize: float = 11, margin: float = 0.98) -> Any:
-    """``ax.set_title(text)``, wrapped like :func:`suptitle` until it fits the width of the figure.
+    """``ax.set_title(text)``, wrapped like :func:`suptitle` until it fits inside the figure.
 
-    Measured against the whole figure, not the axes: ``tight_layout`` centres the title over the axes
-    and the saved PNG keeps what fits the figure. Call it before ``fig.tight_layout()``.
+    The title is centred over the axes, which long tick labels push off the figure's centre, so the
+    room is twice the distance from the axes' centre to the nearer edge of the figure, measured after
+    a first ``tight_layout``. Call ``fig.tight_layout()`` again afterwards.
     """
-    return _fit(ax.figure, ax.set_title(text, fontsize=fontsize), text, margin)
+    fig = ax.figure
+    title = ax.set_title(text, fontsize=fontsize)
+    fig.tight_layout()
+    box = ax.get_position()
+    centre = (box.x0 + box.x1) / 2 * fig.bbox.width
+    return _fit(fig, title, text, margin, room=2 * min(centre, fig.bbox.width - centre))
 
 
-def _fit(fig: Any, title: Any, text: str, margin: float) -> Any:
+def _fit(fig: Any, title: Any, text: str, margin: float, room: float | None = None) -> Any:
     renderer = fig.canvas.get_renderer()
+    room = fig.bbox.width if room is None else room
     lines = text.split("\n")
     width = max(len(line) for line in lines)
-    while title.get_window_extent(renderer).width > margin * fig.bbox.width and width > 10:
+    while title.get_window_extent(renderer).width > margin * room and width > 10:
         width = int(width * 0.9)
         title.set_text("\n".join(textwrap.fill(line, width, break_long_words=False) for line in lines))
     return title

@@ -240,7 +240,7 @@ def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_wh
 
     metrics = evaluate_ridge(fit_ridge(design, PARAMS), *split_ratings(design, PARAMS), {"n_ratings_used": 12})
     bars = plot_coefficients(top, metrics, LABELS)
-    title = bars.axes[0].get_title()
+    title = bars._suptitle.get_text()  # the figure's title (centred on the figure, wrapped to it)
     # the coefficients are the training split's fit: its n, and the test R² with the test split's n
     assert "ridge_analysis / base" in title and f"n = {metrics['n_train']} ratings" in title
     assert f"on {metrics['n_test']} test ratings" in title

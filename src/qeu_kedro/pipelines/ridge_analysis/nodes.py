@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import linalg, sparse
 from threadpoolctl import threadpool_limits
 
-from qeu_kedro.figures import axes_title, suptitle
+from qeu_kedro.figures import suptitle
 from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -734,6 +734,6 @@ def plot_coefficients(
             f" (alpha = {metrics['alpha']:g}; test R² = {metrics['r2_test']:.4f} on {metrics['n_test']:,} test ratings)"
         )
         n = int(metrics["n_train"])
-    axes_title(ax, _figure_title(what, labels, n), fontsize=9.5)
+    suptitle(fig, _figure_title(what, labels, n), fontsize=9.5)
     fig.tight_layout()
     return fig
