@@ -130,9 +130,18 @@ def test_a_model_folder_that_is_a_link_is_replaced_where_it_points_save_after_sa
     assert sorted(p.name for p in link.parent.iterdir()) == ["model"]  # nothing left beside the link
 
 
-def test_a_saved_model_folder_is_as_open_as_the_folder_it_is_saved_in(tmp_path):
-    parent = tmp_path / "models"
-    parent.mkdir()
-    parent.chmod(0o755)
-    save_folder_atomically(parent / "m", lambda folder: (folder / "config.json").write_text("{}"))
-    assert (parent / "m").stat().st_mode & 0o777 == 0o755  # mkdtemp made it 0o700
+def test_a_saved_model_folder_has_the_mode_a_plain_mkdir_gives_and_keeps_a_shared_groups_bit(tmp_path):
+    """mkdtemp made the folder 0o700; copying the parent's mode instead made it 0o777 under a /tmp-like parent."""
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        for parent_mode, expected in ((0o755, 0o755), (0o1777, 0o755), (0o2775, 0o2755)):
+            parent = tmp_path / f"models-{parent_mode:o}"
+            parent.mkdir()
+            parent.chmod(parent_mode)
+            save_folder_atomically(parent / "m", lambda folder: (folder / "config.json").write_text("{}"))
+            mode = (parent / "m").stat().st_mode
+            assert mode & (0o777 | stat.S_ISGID) == expected, (oct(parent_mode), oct(mode))
+    finally:
+        os.umask(old)

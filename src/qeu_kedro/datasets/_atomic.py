@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -71,6 +72,19 @@ def clean_stale_temporaries(target: Path) -> list[Path]:
     return removed
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc); else set and restored at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def save_folder_atomically(target: Path, write: Callable[[Path], None], keep_previous: bool = True) -> None:
     """Call ``write(tmp)`` on a fresh folder beside ``target``, then swap it in.
 
@@ -84,8 +98,9 @@ def save_folder_atomically(target: Path, write: Callable[[Path], None], keep_pre
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
-    # mkdtemp's 0o700 would keep the saved model from the group and other users: the folder it goes into says how open
-    tmp.chmod(target.parent.stat().st_mode & 0o777)
+    # mkdtemp's 0o700 would keep the saved model from the group and other users: the mode a plain mkdir gives
+    # (umask), with the parent's setgid bit (a group-shared folder keeps its group)
+    tmp.chmod((0o777 & ~_umask()) | (target.parent.stat().st_mode & stat.S_ISGID))
     try:
         write(tmp)
     except BaseException:
