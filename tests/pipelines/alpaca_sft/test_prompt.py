@@ -139,6 +139,21 @@ def test_a_task_and_its_translations_stay_in_one_part(sheet, params, validation_
     assert other[2]["NO"].tolist() != parts[2]["NO"].tolist()  # the seed decides which tasks
 
 
+def test_groups_of_unequal_sizes_make_the_size_another_way_when_the_seeded_order_cannot():
+    """Groups of 3 and 2 rows, 6 held out: taken in the seeded order, each that fits, seeds 2 to 5 were left
+    with rows over and refused although 3 + 3 or 2 + 2 + 2 make 6."""
+    from qeu_kedro.pipelines.alpaca_sft.data import _groups_making
+
+    sizes = pd.Series({g: n for g, n in enumerate([3, 2, 2, 3, 3, 3, 2, 2, 3, 3])})
+    assert _groups_making([0, 1, 3], sizes, 6) is not None  # 3 + 2 leaves 1; then 3 does not fit: 3 + 3 instead
+    assert sorted(_groups_making([0, 1, 3], sizes, 6)) == [0, 3]
+    # 2 + 2 leaves 2 that no 3 fills: the first way the order gives is 3 + 3
+    assert _groups_making([1, 2, 5, 0], sizes, 6) == [5, 0]
+    assert _groups_making([0, 3], sizes, 5) is None  # 3 + 3 cannot make 5
+    equal = pd.Series({g: 3 for g in range(6)})
+    assert _groups_making([4, 1, 0, 5], equal, 6) == [4, 1]  # one size: the first groups of the order, as before
+
+
 def test_two_rows_with_the_same_instruction_and_input_are_refused(sheet, params):
     from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca, check_split
 

@@ -344,6 +344,32 @@ def _group_order(frame: pd.DataFrame, split: Mapping[str, Any]) -> list[Any]:
     return [q[i] for i in range(max(map(len, turns))) for q in turns if i < len(q)]
 
 
+def _groups_making(order: list[Any], sizes: pd.Series, size: int) -> list[Any] | None:
+    """Groups whose rows add up to exactly ``size``, or None when no choice of whole groups does.
+
+    The groups are taken in ``order``, each that still fits (with groups of one size: the first ones).
+    When that leaves rows over, groups of unequal sizes may still make the size another way: a subset-sum
+    over the groups in ``order`` keeps, for every total, the first way found, so the choice is still
+    the seeded order's.
+    """
+    taken, room = [], size
+    for group in order:
+        if sizes[group] <= room:
+            taken.append(group)
+            room -= int(sizes[group])
+        if room == 0:
+            return taken
+    ways: dict[int, list[Any]] = {0: []}
+    for group in order:
+        for total, chosen in list(ways.items()):
+            new = total + int(sizes[group])
+            if new <= size and new not in ways:
+                ways[new] = [*chosen, group]
+        if size in ways:
+            return ways[size]
+    return None
+
+
 def _carve_groups(frame: pd.DataFrame, size: int, key: str, split: Mapping[str, Any]) -> pd.Series:
     """Rows of whole ``split.group_by`` groups making exactly ``size`` rows (a mask), drawn in :func:`_group_order`."""
     group_by, stratify_by = split["group_by"], split["stratify_by"]
@@ -357,23 +383,16 @@ def _carve_groups(frame: pd.DataFrame, size: int, key: str, split: Mapping[str, 
             f"Lower alpaca_sft.split.{key}, or give the sheet more rows.",
         )
     sizes = frame[group_by].value_counts()
-    taken: list[Any] = []
-    room = size
-    for group in _group_order(frame, split):
-        if sizes[group] <= room:
-            taken.append(group)
-            room -= int(sizes[group])
-        if room == 0:
-            break
-    if room:
+    taken = _groups_making(_group_order(frame, split), sizes, size)
+    if taken is None:
         fail(
             DATASET,
             group_by,
             None,
-            f"alpaca_sft.split.{key} = {size} rows cannot be made of whole groups of {group_by} drawn in the seeded "
-            f"order (groups of {sorted(set(sizes.tolist()))} rows; the split keeps a group's rows together)",
-            f"Set alpaca_sft.split.{key} to a number of rows whole groups make (a multiple of the group size), "
-            "or set alpaca_sft.split.group_by: null.",
+            f"alpaca_sft.split.{key} = {size} rows cannot be made of whole groups of {group_by} "
+            f"(groups of {sorted(set(sizes.tolist()))} rows; the split keeps a group's rows together)",
+            f"Set alpaca_sft.split.{key} to a number of rows whole groups make (with groups of one size, a multiple "
+            "of it), or set alpaca_sft.split.group_by: null.",
         )
     part = frame[group_by].isin(taken)
     if stratify_by:
