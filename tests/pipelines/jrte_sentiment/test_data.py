@@ -249,3 +249,13 @@ def test_bounded_real_split_has_exactly_its_caps(shared_data):
     caps = {"train": 160, "dev": 80, "test": 120}  # test_pipeline.test_bounded_real_run's
     parts = split_pn(pn, {"seed": 42, "max_rows": caps})
     assert [len(p) for p in parts] == [160, 80, 120]
+
+
+def test_a_cap_keeps_every_class_a_split_has():
+    """A class of 5 rows in 200 under a cap of 10: its share (0.25 row) rounded to none, and the capped test
+    split lost the class check_pn had made sure of."""
+    from qeu_kedro.pipelines.jrte_sentiment.data import stratified_counts
+
+    counts = stratified_counts(pd.Series({-1: 5, 0: 90, 1: 105}), 10)
+    assert counts.to_dict() == {-1: 1, 0: 4, 1: 5} and counts.sum() == 10
+    assert stratified_counts(pd.Series({-1: 5, 0: 90, 1: 105}), 2).sum() == 2  # fewer rows than classes: no promise

@@ -215,12 +215,20 @@ def stratified_counts(class_sizes: pd.Series, cap: int) -> pd.Series:
 
     Largest remainder (Hamilton): each class gets the whole part of its share ``cap * size / total``, and
     the rows still missing go one each to the classes with the largest fractional parts (ties: the
-    class listed first). No class gets more rows than it has.
+    class listed first). No class gets more rows than it has, and every class gets at least one row
+    when the cap is at least the number of classes.
     """
     quota = class_sizes.to_numpy(np.float64) * cap / class_sizes.sum()
     counts = np.floor(quota).astype(int)
     order = np.argsort(-(quota - counts), kind="stable")
     counts[order[: cap - counts.sum()]] += 1
+    # a class the split has keeps at least one row when the cap allows one per class (check_pn has made
+    # sure every class is there; a cap must not take one out again): the row comes from the largest class
+    sizes = class_sizes.to_numpy()
+    if cap >= int((sizes > 0).sum()):
+        for j in np.flatnonzero((counts == 0) & (sizes > 0)):
+            counts[int(np.argmax(counts))] -= 1
+            counts[j] = 1
     return pd.Series(counts, index=class_sizes.index)
 
 
