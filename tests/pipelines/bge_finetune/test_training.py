@@ -447,10 +447,27 @@ def test_rows_no_batch_holds_are_counted_as_the_trainer_feeds_them(monkeypatch, 
     unseen = [12 - len({q for batch in trained[e * 3 : e * 3 + 3] for q in batch}) for e in range(2)]
     assert min(unseen) >= 3  # the scenario
     assert log["rows_left_out_by_epoch"] == unseen
-    assert "Epoch 1 leaves" in caplog.text and "of 12 training rows" in caplog.text
+    assert "Epoch 1 left" in caplog.text and "of 12 training rows" in caplog.text
 
 
 def test_no_rows_are_left_out_when_every_text_is_distinct():
     params = p(max_steps=-1, num_train_epochs=1, per_device_train_batch_size=8)
     _, log = fine_tune(base_model(), prepare_training_set(tiny_pairs(24), None, params), None, params)
     assert log["rows_left_out_by_epoch"] == [0]
+
+
+def test_rows_left_out_are_counted_for_the_epochs_trained_not_the_epochs_planned():
+    """Early stopping ended a 5-epoch run after 2, and the log still counted 5 epochs."""
+    params = p(max_steps=-1, num_train_epochs=5, learning_rate=1e-3, per_device_train_batch_size=8)
+    params["validation"] = {
+        "fraction": 0.25,
+        "eval_steps": None,
+        "early_stopping_patience": 1,
+        "keep_base_if_better": False,
+    }
+    pairs = tiny_pairs(120)
+    fit, validation = pairs.iloc[:96], pairs.iloc[96:]
+    task = build_retrieval_task(pairs, validation, params)
+    _, log = fine_tune(base_model(), prepare_training_set(fit, None, params), task, params)
+    assert log["validation"]["stopped_early"] and log["epochs"] < 5  # the scenario
+    assert len(log["rows_left_out_by_epoch"]) == int(log["epochs"] + 1e-9)

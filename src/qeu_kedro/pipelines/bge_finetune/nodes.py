@@ -466,8 +466,8 @@ def _train_once(
     complete_epochs: int,
 ) -> tuple[Any, Any, list[int]]:
     """One trainer run on ``model`` (in place; the best checkpoint loaded back when ``eval_steps``);
-    returns the trainer's result, its final state (log history, epoch) and, per complete epoch, the
-    training rows its batches leave out (:func:`rows_left_out`)."""
+    returns the trainer's result, its final state (log history, epoch) and, per epoch trained to its end
+    (at most ``complete_epochs``), the training rows its batches left out (:func:`rows_left_out`)."""
     import transformers
     from sentence_transformers import SentenceTransformerTrainer
 
@@ -482,8 +482,9 @@ def _train_once(
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator, callbacks=callbacks
         )
-        left_out = rows_left_out(trainer, complete_epochs)
         result = trainer.train()
+        # the epochs trained to their end (early stopping may end a run before the planned ones)
+        left_out = rows_left_out(trainer, min(complete_epochs, int(trainer.state.epoch + 1e-9)))
     return result, trainer.state, left_out
 
 
@@ -495,7 +496,8 @@ def rows_left_out(trainer: Any, epochs: int) -> list[int]:
     positive) wait for later, smaller batches; the trainer takes only the batches the sampler
     announced (``len``, counted as if every batch were full) and the rest of the epoch's rows go
     unseen. This replays the trainer's own sampler (``get_batch_sampler``, seeded per epoch as in
-    training), so the counts are those of the run; training is not changed.
+    training; after training, for the epochs it ran to their end), so the counts are those of the run;
+    training is not changed.
     """
     import torch
 
@@ -520,8 +522,8 @@ def rows_left_out(trainer: Any, epochs: int) -> list[int]:
         left.append(n_rows - len(seen))
         if left[-1]:
             logger.warning(
-                "Epoch %d leaves %d of %d training rows (%.1f %%) unseen: the no-duplicates sampler keeps rows "
-                "whose texts repeat out of a batch that has them, and the trainer takes the %d batches of %d "
+                "Epoch %d left %d of %d training rows (%.1f %%) unseen: the no-duplicates sampler keeps rows "
+                "whose texts repeat out of a batch that has them, and the trainer took the %d batches of %d "
                 "it counted. A smaller per_device_train_batch_size leaves fewer out.",
                 epoch + 1,
                 left[-1],
