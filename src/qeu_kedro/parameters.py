@@ -381,6 +381,7 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
     """jrte: Level 3 and Level 5 settings the nodes would refuse only after Level 2 has trained (the same rules
     as :func:`~qeu_kedro.pipelines.jrte_sentiment.model.tune_class_bias`, ``average_runs``,
     ``train_seed_ensemble`` and ``analyse_errors``). Values of a wrong type are reported by :data:`RULES`."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import run_trainer
     from qeu_kedro.pipelines.jrte_sentiment.pipeline import ENSEMBLE_RUNS
 
     block = params.get("jrte_sentiment")
@@ -422,13 +423,16 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
             problem("jrte_sentiment.level5.ensemble.members", f"{members} names a run more than once")
     _, seeds = _get(block, "level5.seed_ensemble")
     if isinstance(seeds, Mapping) and seeds.get("enabled") is not False and isinstance(seeds.get("seeds"), list):
-        shared = _get(block, "training.trainer")[1]
-        own_trainer = _get(block, "level2.trainer")[1]
-        own = {
-            **(shared if isinstance(shared, Mapping) else {}),
-            **(own_trainer if isinstance(own_trainer, Mapping) else {}),
-        }
-        own_seed, listed = own.get("seed"), seeds["seeds"]
+        training, level2 = block.get("training"), block.get("level2")
+        if (
+            isinstance(training, Mapping)
+            and isinstance(training.get("trainer"), Mapping)
+            and isinstance(level2, Mapping)
+        ):
+            own_seed = run_trainer(dict(training), dict(level2)).get("seed")  # the node's own rule for Level 2's seed
+        else:
+            own_seed = None
+        listed = seeds["seeds"]
         if own_seed in listed or len(set(listed)) != len(listed):
             problem(
                 "jrte_sentiment.level5.seed_ensemble.seeds",
