@@ -145,9 +145,9 @@ def test_groups_of_unequal_sizes_make_the_size_another_way_when_the_seeded_order
     from qeu_kedro.pipelines.alpaca_sft.data import _groups_making
 
     sizes = pd.Series({g: n for g, n in enumerate([3, 2, 2, 3, 3, 3, 2, 2, 3, 3])})
-    assert _groups_making([0, 1, 3], sizes, 6) is not None  # 3 + 2 leaves 1; then 3 does not fit: 3 + 3 instead
+    assert _groups_making([0, 1, 3], sizes, 6) is not None  # 3 + 2 is 5, and no later group adds 1: 3 + 3
     assert sorted(_groups_making([0, 1, 3], sizes, 6)) == [0, 3]
-    # 2 + 2 leaves 2 that no 3 fills: the first way the order gives is 3 + 3
+    # 2 + 2 is 4 and no group adds 2 more: the first way the order gives is 3 + 3
     assert _groups_making([1, 2, 5, 0], sizes, 6) == [5, 0]
     assert _groups_making([0, 3], sizes, 5) is None  # 3 + 3 cannot make 5
     equal = pd.Series({g: 3 for g in range(6)})

@@ -347,18 +347,10 @@ def _group_order(frame: pd.DataFrame, split: Mapping[str, Any]) -> list[Any]:
 def _groups_making(order: list[Any], sizes: pd.Series, size: int) -> list[Any] | None:
     """Groups whose rows add up to exactly ``size``, or None when no choice of whole groups does.
 
-    The groups are taken in ``order``, each that still fits (with groups of one size: the first ones).
-    When that leaves rows over, groups of unequal sizes may still make the size another way: a subset-sum
-    over the groups in ``order`` keeps, for every total, the first way found, so the choice is still
-    the seeded order's.
+    A subset-sum over the groups in ``order`` that keeps, for every total, the first way found: the
+    choice is the seeded order's (with groups of one size, the first groups of the order), and groups
+    of unequal sizes make the size whenever some choice of them can.
     """
-    taken, room = [], size
-    for group in order:
-        if sizes[group] <= room:
-            taken.append(group)
-            room -= int(sizes[group])
-        if room == 0:
-            return taken
     ways: dict[int, list[Any]] = {0: []}
     for group in order:
         for total, chosen in list(ways.items()):
