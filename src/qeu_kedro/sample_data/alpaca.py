@@ -1,11 +1,12 @@
 """A small multilingual alpaca-style Excel sheet in the original experiment's shape.
 
 Columns: ``NO, category, field, input, instruction, language, output, reasoning, seq, uniqueness``.
-The same twelve tasks are written in Japanese, English and Chinese (36 rows). Planted
+The same thirty tasks are written in Japanese, English and Chinese (90 rows); the column ``seq``
+numbers the task, so a split can keep a task's three rows on one side. Planted
 structure the pipeline's tests rely on:
 
-- per language, two ``open_qa`` × ``simple`` rows and two ``creative`` × ``simple`` rows,
-  so each of the original's two reasoning rules fires on 6 of the 36 rows (``RULE_HITS``);
+- per language, five ``open_qa`` × ``simple`` rows and three ``creative`` × ``simple`` rows,
+  so the original's two reasoning rules fire on 15 and 9 of the 90 rows (``RULE_HITS``);
 - ``open_qa`` and ``creative`` also have ``complex`` rows, where no rule fires;
 - some rows start with a reasoning text, others with an empty one.
 """
@@ -19,7 +20,8 @@ import pandas as pd
 COLUMNS = ["NO", "category", "field", "input", "instruction", "language", "output", "reasoning", "seq", "uniqueness"]
 FILENAME = "alpaca_sample.xlsx"
 
-# (category, uniqueness, field) of the twelve tasks, in order.
+# (category, uniqueness, field) of the thirty tasks, in order (tasks 13-30 were added so that
+# the default run holds out 8 whole tasks, 24 prompts: 6 prompts gave intervals too wide to read).
 _TASKS = [
     ("open_qa", "simple", "geography"),
     ("open_qa", "simple", "calendar"),
@@ -33,6 +35,24 @@ _TASKS = [
     ("brainstorming", "complex", "leisure"),
     ("summarization", "complex", "reading"),
     ("closed_qa", "complex", "reading"),
+    ("open_qa", "simple", "geography"),
+    ("open_qa", "simple", "science"),
+    ("math", "simple", "arithmetic"),
+    ("math", "simple", "arithmetic"),
+    ("classification", "simple", "sentiment"),
+    ("classification", "simple", "animals"),
+    ("closed_qa", "simple", "reading"),
+    ("closed_qa", "simple", "reading"),
+    ("information_extraction", "simple", "calendar"),
+    ("information_extraction", "simple", "food"),
+    ("summarization", "complex", "school"),
+    ("brainstorming", "complex", "home"),
+    ("creative", "simple", "writing"),
+    ("open_qa", "simple", "calendar"),
+    ("general_qa", "complex", "science"),
+    ("math", "simple", "numbers"),
+    ("closed_qa", "simple", "shopping"),
+    ("creative", "complex", "writing"),
 ]
 
 # (instruction, input, output, reasoning) per language, aligned with _TASKS.
@@ -103,6 +123,80 @@ _TEXTS: dict[str, list[tuple[str, str, str, str]]] = {
             "The author wanted quiet for writing, lower rent and a garden.",
             "Several reasons are given; list them.",
         ),
+        ("What is the largest ocean on Earth?", "", "The largest ocean on Earth is the Pacific Ocean.", ""),
+        (
+            "At what temperature does water boil at sea level?",
+            "",
+            "At sea level, water boils at 100 degrees Celsius.",
+            "Give the temperature in degrees Celsius.",
+        ),
+        ("What is 12 times 4?", "", "12 times 4 is 48.", "Answer with the number."),
+        ("A pen costs 150 yen. How much do three pens cost?", "", "Three pens cost 450 yen.", ""),
+        (
+            "Is the sentiment of this review positive or negative?",
+            "The room was clean and the staff were very kind.",
+            "Positive",
+            "",
+        ),
+        ("Is a whale a fish or a mammal?", "", "A whale is a mammal.", ""),
+        (
+            "How many students are in the class?",
+            "The class has 18 girls and 12 boys.",
+            "There are 30 students in the class.",
+            "Answer only from the text.",
+        ),
+        (
+            "Where does Ken work?",
+            "Ken is a nurse at the city hospital and lives near the station.",
+            "Ken works at the city hospital.",
+            "",
+        ),
+        (
+            "Extract the date from the text.",
+            "Because of the holiday, the meeting was moved to 14 May.",
+            "14 May.",
+            "Give only the date.",
+        ),
+        ("List the fruits mentioned in the text.", "She bought apples, bread, bananas and milk.", "Apples and bananas.", ""),
+        (
+            "Summarize the text in one sentence.",
+            "The school festival planned for Saturday has been moved to Sunday because heavy rain is forecast. "
+            "All the events stay the same.",
+            "Because heavy rain is forecast, the school festival moves from Saturday to Sunday with the same events.",
+            "",
+        ),
+        (
+            "Give me three ways to save water at home.",
+            "",
+            "1. Take shorter showers. 2. Turn off the tap while brushing your teeth. 3. Fix leaking taps.",
+            "",
+        ),
+        (
+            "Write one sentence that uses the word 'mountain'.",
+            "",
+            "We reached the top of the mountain just as the sun came up.",
+            "",
+        ),
+        ("How many months are there in a year?", "", "There are twelve months in a year.", ""),
+        (
+            "Why do leaves change colour in autumn?",
+            "",
+            "In autumn trees stop making green chlorophyll, so the yellow and red pigments in the leaves show.",
+            "Explain the cause briefly.",
+        ),
+        ("Is 17 an even or an odd number?", "", "17 is an odd number.", ""),
+        (
+            "What does the shop sell?",
+            "The small shop on the corner sells fresh bread, coffee and homemade jam.",
+            "The shop sells fresh bread, coffee and homemade jam.",
+            "Answer only from the text.",
+        ),
+        (
+            "Write a two-line poem about the sea.",
+            "",
+            "The sea hums softly to the sleeping shore, / and the waves come back to whisper it once more.",
+            "",
+        ),
     ],
     "ja": [
         ("日本の首都はどこですか？", "", "日本の首都は東京です。", "正解は一つだけです。"),
@@ -162,6 +256,84 @@ _TEXTS: dict[str, list[tuple[str, str, str, str]]] = {
             "筆者は執筆のための静けさ、安い家賃、そして庭を求めていました。",
             "理由が複数あるので、すべて挙げてください。",
         ),
+        ("地球で最も大きい海洋は何ですか？", "", "地球で最も大きい海洋は太平洋です。", ""),
+        (
+            "海面の高さでは、水は何度で沸騰しますか？",
+            "",
+            "海面の高さでは、水は摂氏100度で沸騰します。",
+            "温度は摂氏で答えてください。",
+        ),
+        ("12かける4はいくつですか？", "", "12かける4は48です。", "数字で答えてください。"),
+        ("ペンは1本150円です。3本ではいくらですか？", "", "ペン3本は450円です。", ""),
+        (
+            "このレビューの感情は肯定的ですか、否定的ですか？",
+            "部屋は清潔で、スタッフもとても親切だった。",
+            "肯定的",
+            "",
+        ),
+        ("クジラは魚ですか、哺乳類ですか？", "", "クジラは哺乳類です。", ""),
+        (
+            "そのクラスには生徒が何人いますか？",
+            "そのクラスには女子が18人、男子が12人います。",
+            "そのクラスには30人の生徒がいます。",
+            "本文だけから答えてください。",
+        ),
+        (
+            "健さんはどこで働いていますか？",
+            "健さんは市立病院の看護師で、駅の近くに住んでいます。",
+            "健さんは市立病院で働いています。",
+            "",
+        ),
+        (
+            "次の文から日付を抜き出してください。",
+            "祝日のため、会議は5月14日に変更されました。",
+            "5月14日です。",
+            "日付だけを答えてください。",
+        ),
+        (
+            "次の文に出てくる果物を挙げてください。",
+            "彼女はりんご、パン、バナナ、牛乳を買いました。",
+            "りんごとバナナです。",
+            "",
+        ),
+        (
+            "次の文章を一文で要約してください。",
+            "土曜日に予定されていた文化祭は、大雨の予報のため日曜日に延期されます。催し物の内容は変わりません。",
+            "大雨の予報のため、文化祭は内容を変えずに土曜日から日曜日に延期されます。",
+            "",
+        ),
+        (
+            "家で節水する方法を三つ挙げてください。",
+            "",
+            "1. シャワーの時間を短くする。2. 歯みがきの間は水を止める。3. 水漏れする蛇口を直す。",
+            "",
+        ),
+        (
+            "「山」という言葉を使って文を一つ作ってください。",
+            "",
+            "私たちは日の出とともに山の頂上に着きました。",
+            "",
+        ),
+        ("一年は何か月ですか？", "", "一年は十二か月です。", ""),
+        (
+            "秋になると葉の色が変わるのはなぜですか？",
+            "",
+            "秋になると木が緑色の葉緑素を作らなくなり、葉の中の黄色や赤の色素が見えるようになるからです。",
+            "原因を簡単に説明してください。",
+        ),
+        ("17は偶数ですか、奇数ですか？", "", "17は奇数です。", ""),
+        (
+            "その店では何を売っていますか？",
+            "角の小さな店では、焼きたてのパンとコーヒーと手作りのジャムを売っています。",
+            "その店では焼きたてのパン、コーヒー、手作りのジャムを売っています。",
+            "本文だけから答えてください。",
+        ),
+        (
+            "海についての二行の詩を書いてください。",
+            "",
+            "海は眠る浜辺にそっと歌い、/ 波は何度もそのささやきを運んでくる。",
+            "",
+        ),
     ],
     "zh": [
         ("日本的首都是哪里？", "", "日本的首都是东京。", "只有一个正确答案。"),
@@ -201,16 +373,54 @@ _TEXTS: dict[str, list[tuple[str, str, str, str]]] = {
             "作者想要安静的写作环境、更低的房租和一个花园。",
             "理由有好几个，请全部列出。",
         ),
+        ("地球上最大的海洋是哪个？", "", "地球上最大的海洋是太平洋。", ""),
+        ("在海平面上，水在多少度沸腾？", "", "在海平面上，水在摄氏100度沸腾。", "用摄氏度回答温度。"),
+        ("12乘以4等于多少？", "", "12乘以4等于48。", "用数字回答。"),
+        ("一支笔150日元。三支笔多少钱？", "", "三支笔450日元。", ""),
+        ("这条评论的情感是正面的还是负面的？", "房间很干净，工作人员也非常友好。", "正面", ""),
+        ("鲸鱼是鱼还是哺乳动物？", "", "鲸鱼是哺乳动物。", ""),
+        ("这个班有多少名学生？", "这个班有18名女生和12名男生。", "这个班有30名学生。", "只根据文本回答。"),
+        ("小健在哪里工作？", "小健是市立医院的护士，住在车站附近。", "小健在市立医院工作。", ""),
+        ("从下面的句子中提取日期。", "由于放假，会议改到了5月14日。", "5月14日。", "只回答日期。"),
+        ("列出文中提到的水果。", "她买了苹果、面包、香蕉和牛奶。", "苹果和香蕉。", ""),
+        (
+            "请用一句话总结下面的文字。",
+            "原定于星期六举行的学校文化节因预报有大雨而推迟到星期天。活动内容不变。",
+            "因预报有大雨，学校文化节从星期六推迟到星期天，活动内容不变。",
+            "",
+        ),
+        (
+            "请给出三个在家节约用水的方法。",
+            "",
+            "1. 缩短洗澡时间。2. 刷牙时关掉水龙头。3. 修好漏水的水龙头。",
+            "",
+        ),
+        ("请用“山”这个词造一个句子。", "", "太阳升起的时候，我们到达了山顶。", ""),
+        ("一年有几个月？", "", "一年有十二个月。", ""),
+        (
+            "为什么秋天树叶会变色？",
+            "",
+            "秋天树木不再制造绿色的叶绿素，叶子里黄色和红色的色素就显现出来了。",
+            "简单说明原因。",
+        ),
+        ("17是偶数还是奇数？", "", "17是奇数。", ""),
+        (
+            "这家店卖什么？",
+            "街角的小店卖新鲜面包、咖啡和自制果酱。",
+            "这家店卖新鲜面包、咖啡和自制果酱。",
+            "只根据文本回答。",
+        ),
+        ("请写一首关于大海的两行诗。", "", "大海对着沉睡的海岸轻轻歌唱，/ 海浪一次又一次带回它的低语。", ""),
     ],
 }
 
 LANGUAGES = ("ja", "en", "zh")
 # Rows per language where each of the original's two rules applies.
-RULE_HITS = {("open_qa", "simple"): 2, ("creative", "simple"): 2}
+RULE_HITS = {("open_qa", "simple"): 5, ("creative", "simple"): 3}
 
 
 def make_alpaca() -> pd.DataFrame:
-    """Return the 36-row sample sheet (12 tasks × ja, en, zh)."""
+    """Return the 90-row sample sheet (30 tasks × ja, en, zh)."""
     rows = []
     number = 1
     for language in LANGUAGES:
