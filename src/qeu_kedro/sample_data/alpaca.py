@@ -157,7 +157,12 @@ _TEXTS: dict[str, list[tuple[str, str, str, str]]] = {
             "14 May.",
             "Give only the date.",
         ),
-        ("List the fruits mentioned in the text.", "She bought apples, bread, bananas and milk.", "Apples and bananas.", ""),
+        (
+            "List the fruits mentioned in the text.",
+            "She bought apples, bread, bananas and milk.",
+            "Apples and bananas.",
+            "",
+        ),
         (
             "Summarize the text in one sentence.",
             "The school festival planned for Saturday has been moved to Sunday because heavy rain is forecast. "

@@ -21,7 +21,7 @@ def test_sft_and_lora_configs_carry_the_yaml_values_under_the_libraries_own_name
 
     train = params["train"]
     config = sft_config(train, str(tmp_path))
-    assert train["trainer"]["max_steps"] == 20 and train["trainer"]["learning_rate"] == 5.0e-4
+    assert train["trainer"]["max_steps"] == 45 and train["trainer"]["learning_rate"] == 5.0e-4
     for key, value in train["trainer"].items():
         assert _plain(getattr(config, key)) == value, key
     # what the recipe fixes
@@ -44,7 +44,7 @@ def test_default_run_is_small_and_includes_alpaca_sft():
     names = {n.name for n in pipelines["__default__"].nodes}
     assert {"alpaca_sft.train_lora", "alpaca_sft.generate_answers_before", "alpaca_sft.generate_answers_after"} <= names
     params = load_config(REPO, None, "parameters")["alpaca_sft"]
-    assert params["train"]["trainer"]["max_steps"] <= 30 and params["generation"]["max_new_tokens"] <= 64
+    assert params["train"]["trainer"]["max_steps"] <= 60 and params["generation"]["max_new_tokens"] <= 64
 
 
 def test_hub_env_names_phi2_and_fails_at_once_offline_with_advice(tmp_path, monkeypatch):

@@ -29,7 +29,7 @@ def test_excel_to_json_round_trip(tmp_path, params):
     write_alpaca(tmp_path)
     catalog = _catalog(tmp_path)
     raw = catalog.load("alpaca_raw")
-    assert list(raw.columns) == COLUMNS and len(raw) == 36
+    assert list(raw.columns) == COLUMNS and len(raw) == 90
     records = to_records(
         apply_reasoning_rules(check_alpaca(raw, params["schema"], params["category_rules"]), params["reasoning_rules"])
     )

@@ -96,7 +96,7 @@ def test_sample_run_end_to_end(project):
     records = json.loads(
         (project / "data" / "02_intermediate" / "alpaca_sft" / "alpaca_records.json").read_text(encoding="utf-8")
     )
-    assert len(records) == 36 and sum(OPEN in r["reasoning"] for r in records) == 6
+    assert len(records) == 90 and sum(OPEN in r["reasoning"] for r in records) == 15
     check_outputs(project, "", n_prompts=6, languages={"ja", "en", "zh"}, max_steps=2, max_new_tokens=8)
     answers = pd.read_csv(project / "data" / "07_model_output" / "alpaca_sft" / "answers_after.csv")
     assert (answers["n_new_tokens"] <= 8).all()
@@ -118,7 +118,7 @@ def test_bad_sheet_writes_nothing(project):
 @pytest.mark.slow
 def test_a_split_the_sheet_cannot_give_writes_nothing(project):
     """eval_size 100 stopped the run at split_sft_examples, after write_alpaca_records had saved the records."""
-    with pytest.raises(Exception, match=r"alpaca_sft.split.eval_size = 100 needs more than the sheet's rows \(36\)"):
+    with pytest.raises(Exception, match=r"alpaca_sft.split.eval_size = 100 needs more than the sheet's rows \(90\)"):
         run_kedro(
             project, pipeline_names=["alpaca_sft"], params={"alpaca_sft": {**BOUNDED, "split": {"eval_size": 100}}}
         )

@@ -58,18 +58,18 @@ def test_examples_and_a_stratified_reproducible_split(sheet, params):
         )
     )
     examples = make_examples(records, params["prompt"], params["split"]["group_by"])
-    assert len(examples) == 36 and examples["completion"].iloc[0] == "日本の首都は東京です。"
+    assert len(examples) == len(sheet) == 90 and examples["completion"].iloc[0] == "日本の首都は東京です。"
     assert "Don't output the same answer" in examples["prompt"].iloc[0]
     train, validation, held_out = split_examples(examples, params["split"])
     again = split_examples(examples, params["split"])
     assert held_out["NO"].tolist() == again[2]["NO"].tolist() and validation["NO"].tolist() == again[1]["NO"].tolist()
     assert len(held_out) == params["split"]["eval_size"] and len(validation) == params["split"]["validation_size"]
-    assert len(train) == 36 - len(held_out) - len(validation)
+    assert len(train) == 90 - len(held_out) - len(validation)
     # Three disjoint parts: the held-out prompts play no part in training or in the checkpoint choice.
     assert set(train["NO"]).isdisjoint(held_out["NO"]) and set(validation["NO"]).isdisjoint(held_out["NO"])
     assert set(train["NO"]).isdisjoint(validation["NO"])
-    assert held_out["language"].value_counts().to_dict() == {"en": 2, "ja": 2, "zh": 2}
-    assert validation["language"].value_counts().to_dict() == {"en": 2, "ja": 2, "zh": 2}
+    assert held_out["language"].value_counts().to_dict() == {"en": 8, "ja": 8, "zh": 8}
+    assert validation["language"].value_counts().to_dict() == {"en": 3, "ja": 3, "zh": 3}
 
 
 def test_english_instruction_switch_moves_the_own_instruction_into_the_input(params):
@@ -86,12 +86,16 @@ def test_english_instruction_switch_moves_the_own_instruction_into_the_input(par
 @pytest.mark.parametrize(
     ("keep", "split", "words"),
     [
-        (8, {}, r"alpaca_sft.split.validation_size = 6 needs more than the rows left after the held-out prompts \(2\)"),
-        (5, {}, r"alpaca_sft.split.eval_size = 6 needs more than the sheet's rows \(5\)"),
+        (
+            8,
+            {"eval_size": 6, "validation_size": 6},
+            r"alpaca_sft.split.validation_size = 6 needs more than the rows left after the held-out prompts \(2\)",
+        ),
+        (5, {"eval_size": 6}, r"alpaca_sft.split.eval_size = 6 needs more than the sheet's rows \(5\)"),
         (
             None,
             {"eval_size": 2, "group_by": None},
-            r"column 'language'.*eval_size = 2 of 36 rows cannot hold each of the 3 values",
+            r"column 'language'.*eval_size = 2 of 90 rows cannot hold each of the 3 values",
         ),
         ("one zh", {"group_by": None}, r"column 'language'.*one row with language 'zh'"),
         (None, {"eval_size": 7}, r"column 'seq'.*eval_size = 7 rows cannot be made of whole groups of seq"),
@@ -121,16 +125,16 @@ def _examples(sheet, params):
     return make_examples(to_records(apply_reasoning_rules(checked, params["reasoning_rules"])), params["prompt"], "seq")
 
 
-@pytest.mark.parametrize("validation_size", [6, 3])
+@pytest.mark.parametrize("validation_size", [9, 3])
 def test_a_task_and_its_translations_stay_in_one_part(sheet, params, validation_size):
-    """The sample asks each of its 12 tasks (seq) in ja, en and zh: split by row, the held-out tasks
-    [8, 12, 4, 7, 10, 12] all had a translation in training. Split by seq, no task is in two parts."""
+    """The sample asks each of its tasks (seq) in ja, en and zh: split by row, the 12-task sheet's held-out
+    tasks [8, 12, 4, 7, 10, 12] all had a translation in training. Split by seq, no task is in two parts."""
     split = {**params["split"], "validation_size": validation_size}
     parts = split_examples(_examples(sheet, params), split)
     task = dict(zip(sheet["NO"], sheet["seq"], strict=True))
     tasks = [{task[no] for no in part["NO"]} for part in parts]
     assert not (tasks[0] & tasks[1] or tasks[0] & tasks[2] or tasks[1] & tasks[2])
-    assert [len(p) for p in parts] == [36 - 6 - validation_size, validation_size, 6]
+    assert [len(p) for p in parts] == [90 - 24 - validation_size, validation_size, 24]
     # each task whole: its three languages together
     assert all(len(part) == 3 * len(t) for part, t in zip(parts, tasks, strict=True))
     again = split_examples(_examples(sheet, params), split)
@@ -174,7 +178,7 @@ def test_two_rows_with_the_same_instruction_and_input_are_refused(sheet, params)
     ("split", "words"),
     [
         ({"group_by": "task"}, r"parameters alpaca_sft.split', column 'group_by'.*'task' is not a column"),
-        ({"eval_size": 100}, r"eval_size = 100 needs more than the sheet's rows \(36\)"),
+        ({"eval_size": 100}, r"eval_size = 100 needs more than the sheet's rows \(90\)"),
     ],
 )
 def test_check_split_refuses_what_split_examples_would(sheet, params, split, words):
