@@ -49,6 +49,15 @@ class Column:
     hint: str = ""
     step: float | None = None  # numbers must be multiples of it (e.g. 0.5 for half stars)
 
+    def __post_init__(self) -> None:
+        # A unique column identifies each row: a row without a value has nothing to be told apart by, and two
+        # rows without one would be reported as duplicates of a value no one typed.
+        if self.unique and self.nullable:
+            raise ValueError(
+                f"Column {self.name!r}: unique=True and nullable=True cannot be combined: a unique column "
+                "identifies each row, so every row needs a value. Drop nullable=True."
+            )
+
 
 def fail(
     dataset: str, column: str | None, row: int | None, problem: str, hint: str = "", line: int | None = None
@@ -239,6 +248,31 @@ def _check_values(
             fail(dataset, None, None, f"the table breaks its schema: {cases.head(3).to_dict('records')}")
 
 
+def _rows(rows: np.ndarray, shown: int = 5) -> str:
+    """``1, 3, 7`` or ``1, 3, 7, 8, 9 and 12 more``: the 0-based rows, the first ``shown`` of them."""
+    text = ", ".join(str(int(r)) for r in rows[:shown])
+    return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+def _fail_missing_key(dataset: str, col: Column, missing: np.ndarray) -> None:
+    """Fail on the rows of a unique column that have no value, naming them (the first few) and what to do."""
+    rows = np.flatnonzero(missing)
+    if len(rows) > 1:
+        more, todo = (
+            f"; {len(rows)} rows have none: {_rows(rows)}",
+            "Give each of those rows its own value, or remove them.",
+        )
+    else:
+        more, todo = "", "Give the row its own value, or remove it."
+    fail(
+        dataset,
+        col.name,
+        int(rows[0]),
+        f"value is missing or blank in a column whose values must be unique (they identify the rows){more}",
+        " ".join(filter(None, [todo, col.hint])),
+    )
+
+
 def check_table(
     df: pd.DataFrame,
     dataset: str,
@@ -293,6 +327,8 @@ def check_table(
             nulls = nulls | raw.map(is_blank).to_numpy(dtype=bool)
         if not col.nullable and nulls.any():
             i = _first(nulls)
+            if col.unique:
+                _fail_missing_key(dataset, col, nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)
         out[col.name] = _coerce(raw, col, dataset)
     typed = pd.DataFrame(out)
