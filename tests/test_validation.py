@@ -122,3 +122,30 @@ def test_a_unique_column_cannot_be_declared_nullable():
     two missing values failed with "the table breaks its schema: []", naming no column and no row."""
     with pytest.raises(ValueError, match=r"Column 'key': unique=True and nullable=True cannot be combined"):
         Column("key", "int", unique=True, nullable=True)
+
+
+TEXT_COLUMNS = (Column("id", "str", unique=True), Column("anchor", "str"), Column("positive", "str"))
+
+
+@pytest.mark.parametrize("usecols", [None, ["id", "anchor", "positive"]])
+def test_a_header_line_repeated_inside_the_file_is_refused_in_a_table_of_text(tmp_path, usecols):
+    """Two files joined one after the other: the second header line was a row of data wherever every column read is
+    text (a column of numbers failed on it with 'expected a number'), with or without usecols."""
+    path = tmp_path / "pairs.csv"
+    path.write_text("id,anchor,positive,extra\n1,a,b,x\n2,c,d,y\nid,anchor,positive,extra\n3,e,f,z\n")
+    table = pd.read_csv(path, usecols=usecols, dtype=str, keep_default_na=False)
+    with pytest.raises(
+        RawDataError, match=r"dataset 'pairs', row 2 .*: the row repeats the header line \(id, anchor, "
+    ):
+        check_table(table, "pairs", TEXT_COLUMNS)
+
+
+def test_a_header_line_repeated_in_a_numeric_table_is_named_as_such():
+    table = pd.DataFrame({"id": ["1", "id", "2"], "score": ["3", "score", "4"], "name": ["x", "name", "y"]})
+    with pytest.raises(RawDataError, match=r"row 1 .*: the row repeats the header line \(id, score, name\)\. Files"):
+        check_table(table, "things", COLUMNS[:3])
+
+
+def test_a_row_holding_some_column_names_is_data():
+    table = pd.DataFrame({"id": ["1", "2"], "anchor": ["anchor", "a"], "positive": ["b", "positive"]})
+    assert len(check_table(table, "pairs", TEXT_COLUMNS)) == 2
