@@ -677,6 +677,7 @@ class InputChecksHook:
             base_parameters(self._conf_source, self._envs[0]),
             blocks=used,
             source_of=sources(self._conf_source, self._envs, runtime),
+            model_config_class=lambda name: model_config_class(catalog, name),
         )
         # --only-missing-outputs: the runner drops nodes whose outputs exist after this hook, so an input only
         # they read may rightly be absent; kedro names what is missing then
@@ -684,6 +685,21 @@ class InputChecksHook:
         if problem:
             raise FileNotFoundError(problem)
         check_input_headers(pipeline, catalog)
+
+
+def model_config_class(catalog: Any, name: str) -> str | None:
+    """``module:Class`` of the config class of the model that the catalog entry ``name`` loads, where its folder
+    is on this machine without a download (:meth:`~qeu_kedro.datasets._model_folder.ModelFolderDataset.offline_source`);
+    None where it is not, or the entry is no model folder."""
+    from qeu_kedro.models import config_class
+
+    try:
+        dataset = catalog[name]
+    except Exception:  # noqa: BLE001 - not a catalog entry: no model to ask
+        return None
+    offline_source = getattr(dataset, "offline_source", None)
+    folder = offline_source() if callable(offline_source) else None
+    return config_class(folder) if folder else None
 
 
 def _writers(name: str) -> list[str]:
