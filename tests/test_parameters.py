@@ -235,6 +235,55 @@ def test_jrte_trainer_and_model_config_blocks_take_their_classes_fields_and_only
         check_parameters(with_changes(base, jrte_sentiment__level2__config__hidden_dropout_prb=0.3), base)
 
 
+def tiny_model(folder: Path, model_type: str) -> Path:
+    """A model folder as far as its config class goes: a config.json naming the architecture (no weights)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(f'{{"model_type": "{model_type}"}}')
+    return folder
+
+
+def test_jrte_model_config_blocks_take_the_configured_models_own_config_fields(base, tmp_path, caplog):
+    """The config block was checked against XLM-R's fields whatever the model: DistilBERT's own dropout key
+    (seq_classif_dropout) was refused, pointing at XLMRobertaConfig."""
+    from qeu_kedro.models import config_class
+
+    distilbert = tiny_model(tmp_path / "distilbert", "distilbert")
+    models = {"jrte_sentiment.level2_base_model": config_class(distilbert)}
+    assert models["jrte_sentiment.level2_base_model"] == "transformers:DistilBertConfig"
+    check_parameters(
+        with_changes(base, jrte_sentiment__soft_labels__config__seq_classif_dropout=0.3),
+        base,
+        model_config_class=models.get,
+    )
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.level2\.config\.seq_clasif_dropout .*not a field of transformers\.DistilBertConfig, "
+        r"the config class of the model 'jrte_sentiment\.level2_base_model'; "
+        r"did you mean 'jrte_sentiment\.level2\.config\.seq_classif_dropout'",
+    ):
+        check_parameters(
+            with_changes(base, jrte_sentiment__level2__config__seq_clasif_dropout=0.3),
+            base,
+            model_config_class=models.get,
+        )
+    # the hub environment's BERT: its own class (the same dropout fields as XLM-R's)
+    assert config_class(tiny_model(tmp_path / "bert", "bert")) == "transformers:BertConfig"
+    # a model not on this machine: its config class cannot be known, the key is let through and said so
+    with caplog.at_level("WARNING", logger="qeu_kedro.parameters"):
+        check_parameters(
+            with_changes(base, jrte_sentiment__level2__config__seq_classif_dropout=0.3),
+            base,
+            model_config_class=lambda name: None,
+        )
+    assert "jrte_sentiment.level2.config.seq_classif_dropout (the parameters): not checked" in caplog.text
+    # no config.json, one that is no JSON object, or an architecture transformers does not know: nothing known
+    (tmp_path / "odd").mkdir()
+    assert config_class(tmp_path / "odd") is None
+    (tmp_path / "odd" / "config.json").write_text("[1, 2]")
+    assert config_class(tmp_path / "odd") is None
+    assert config_class(tiny_model(tmp_path / "custom", "my-own-architecture")) is None
+
+
 @pytest.mark.parametrize(
     ("key", "value", "words"),
     [
@@ -346,3 +395,26 @@ def test_unknown_pipeline_lists_the_pipelines(project):
         ValueError, match=r"Unknown pipeline 'ridge_analisys'.*Did you mean 'ridge_analysis'.*Pipelines: alpaca_sft"
     ):
         run_kedro(project, pipeline_names=["ridge_analisys"])
+
+
+@pytest.mark.slow
+def test_a_run_checks_the_model_config_block_against_the_catalogs_model(project, tmp_path):
+    """conf/local points Level 2's base model at a DistilBERT folder: its own seq_classif_dropout is taken (the
+    run was refused, the key checked against XLMRobertaConfig), and a typo of it is refused naming its class."""
+    model = tiny_model(tmp_path / "distilbert", "distilbert")
+    local = project / "conf" / "local"
+    (local / "catalog.yml").write_text(
+        "jrte_sentiment.level2_base_model:\n"
+        "  type: qeu_kedro.datasets.hf_sequence_classifier.HFSequenceClassifierDataset\n"
+        f"  model: {model}\n"
+    )
+    params = local / "parameters_jrte_sentiment.yml"
+    params.write_text("jrte_sentiment:\n  level2:\n    config:\n      seq_classif_dropout: 0.3\n")
+    run_kedro(project, pipeline_names=["jrte_sentiment"], node_names=["jrte_sentiment.check_pn"])
+    params.write_text("jrte_sentiment:\n  level2:\n    config:\n      seq_clasif_dropout: 0.3\n")
+    with pytest.raises(
+        ParameterError,
+        match=r"seq_clasif_dropout \(in .*conf/local/parameters_jrte_sentiment\.yml\)"
+        r": unknown key, not a field of transformers\.DistilBertConfig",
+    ):
+        run_kedro(project, pipeline_names=["jrte_sentiment"], node_names=["jrte_sentiment.check_pn"])

@@ -16,7 +16,7 @@ from qeu_kedro.pipelines.movie_embedding.nodes import encode_texts
 from qeu_kedro.pipelines.movie_embedding.overviews import check_movies
 from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, check_ratings, check_users
 from qeu_kedro.validation import RawDataError
-from tests.conftest import REPO, load_config
+from tests.conftest import REPO, load_config, run_kedro
 
 PARAMS = load_config(REPO, None, "parameters")["ridge_analysis"]
 RAW = REPO / "data" / "01_raw"
@@ -111,6 +111,69 @@ def test_an_extra_field_in_pn_is_named_not_a_duplicate_id(tmp_path):
         RawDataError, match=r"dataset 'pn': rows have more than the 5 tab-separated fields.*row 0 starts with 'a1'"
     ):
         check_pn(loaded, load_config(REPO, None, "parameters")["jrte_sentiment"]["task"])
+
+
+def _one_input_run(dataset) -> tuple:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    return Pipeline([Node(len, "ratings", "n", name="count")]), DataCatalog({"ratings": dataset})
+
+
+@pytest.mark.parametrize("reader", ["pandas", "dask"])
+def test_a_column_read_with_usecols_and_repeated_in_the_header_stops_the_run(tmp_path, reader):
+    """pandas and dask read the first of two 'rating' columns that usecols selects and drop the other without a
+    word, so the check node saw nothing (without usecols it refuses the repeat): the run's own check reads the
+    header line of the file."""
+    from kedro_datasets.dask import CSVDataset as DaskCSV
+
+    from qeu_kedro.hooks import check_input_headers
+
+    (tmp_path / "ratings-0.csv").write_text("user_id;movie_id;rating;rating\n1;2;4;5\n")
+    args = {"sep": ";", "usecols": ["user_id", "movie_id", "rating"]}
+
+    def dataset(**changes):
+        load_args = {**args, **changes}
+        if reader == "dask":
+            return DaskCSV(filepath=str(tmp_path / "ratings-*.csv"), load_args=load_args)
+        return CSVDataset(filepath=str(tmp_path / "ratings-0.csv"), load_args=load_args)
+
+    loaded = dataset().load()
+    loaded = loaded.compute() if reader == "dask" else loaded
+    assert list(loaded.columns) == ["user_id", "movie_id", "rating"]  # one of the two, and nothing said
+    with pytest.raises(
+        RawDataError,
+        match=r"dataset 'ratings', column 'rating': the column appears 2 times in the header line of the file, "
+        r"and load_args usecols reads only the first of them\. Remove or rename the repeated column\.",
+    ):
+        check_input_headers(*_one_input_run(dataset()))
+    check_input_headers(*_one_input_run(dataset(usecols=["user_id", "movie_id"])))  # the repeat is not read
+    check_input_headers(*_one_input_run(dataset(names=["u", "m", "r", "r2"], header=0, usecols=["u"])))
+
+
+def test_the_header_line_is_found_where_the_entry_reads_it(tmp_path):
+    """After skipped lines, in a compressed file: the names the reader takes, not the file's first line."""
+    import gzip
+
+    from qeu_kedro.validation import csv_header
+
+    path = tmp_path / "ratings.csv.gz"
+    path.write_bytes(gzip.compress(b"# export of 2024\nuser_id,rating,rating\n1,4,5\n"))
+    assert csv_header(CSVDataset(filepath=str(path), load_args={"skiprows": 1})) == ["user_id", "rating", "rating"]
+    assert csv_header(CSVDataset(filepath=str(path), load_args={"comment": "#"})) == ["user_id", "rating", "rating"]
+    assert csv_header(CSVDataset(filepath=str(path), load_args={"header": None})) is None
+
+
+@pytest.mark.slow
+def test_env_dask_refuses_a_repeated_rating_column_before_the_check_node_runs(project):
+    """conf/dask reads the ratings with usecols: the ratings check passed a file whose header names 'rating' twice."""
+    ratings_csv = project / "data" / "01_raw" / "ratings.csv"
+    lines = ratings_csv.read_text().splitlines()
+    ratings_csv.write_text("\n".join([lines[0] + ",rating"] + [line + ",1" for line in lines[1:]]) + "\n")
+    dask_yml = project / "conf" / "dask" / "dask.yml"
+    dask_yml.write_text(dask_yml.read_text().replace("enabled: true", "enabled: false"))  # no cluster needed
+    with pytest.raises(RawDataError, match=r"dataset 'ratings', column 'rating': the column appears 2 times"):
+        run_kedro(project, env="dask", pipeline_names=["ridge_analysis"], node_names=["base.check_ratings"])
 
 
 class WordTokenizer:

@@ -87,3 +87,65 @@ def test_a_column_repeated_in_the_header_is_refused(tmp_path):
     path.write_text("id,name,kind,score,score\n1,x,a,3,5\n2,y,b,4,1\n")
     with pytest.raises(RawDataError, match=r"column 'score': the column appears more than once in the header"):
         check_table(pd.read_csv(path), "things", COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        ([1, None, 2, float("nan"), 3], "int"),
+        (["a", None, "b", "  ", "c"], "str"),  # a blank text is as missing as an empty cell
+        (["a", "", "b", None, "c"], "str"),
+    ],
+)
+def test_missing_values_in_a_unique_column_name_their_rows_and_what_to_do(values, kind):
+    """A unique column with missing values: the message names every row without one (the first few) and says
+    what to do (it named only the first, with nothing to do, where the column has no hint)."""
+    with pytest.raises(RawDataError) as info:
+        check_table(pd.DataFrame({"key": values}), "things", (Column("key", kind, unique=True),))
+    message = str(info.value)
+    assert "dataset 'things', column 'key', row 1 " in message
+    assert "must be unique" in message and "2 rows have none: 1, 3" in message
+    assert "Give each of those rows its own value, or remove them." in message
+    assert info.value.row == 1 and info.value.column == "key"
+
+
+def test_a_unique_column_lists_at_most_five_rows_and_keeps_its_own_hint():
+    table = pd.DataFrame({"key": [None] * 8 + ["a"]})
+    with pytest.raises(RawDataError, match=r"8 rows have none: 0, 1, 2, 3, 4 and 3 more\. .* Ask the sender\.$"):
+        check_table(table, "things", (Column("key", "str", unique=True, hint="Ask the sender."),))
+    with pytest.raises(RawDataError, match=r"row 0 .*must be unique \(they identify the rows\)\. Give the row its own"):
+        check_table(pd.DataFrame({"key": [None, "a"]}), "things", (Column("key", "str", unique=True),))
+
+
+def test_a_unique_column_cannot_be_declared_nullable():
+    """unique=True with nullable=True let missing values through to pandera, whose duplicate report loses them:
+    two missing values failed with "the table breaks its schema: []", naming no column and no row."""
+    with pytest.raises(ValueError, match=r"Column 'key': unique=True and nullable=True cannot be combined"):
+        Column("key", "int", unique=True, nullable=True)
+
+
+TEXT_COLUMNS = (Column("id", "str", unique=True), Column("anchor", "str"), Column("positive", "str"))
+
+
+@pytest.mark.parametrize("usecols", [None, ["id", "anchor", "positive"]])
+def test_a_header_line_repeated_inside_the_file_is_refused_in_a_table_of_text(tmp_path, usecols):
+    """Two files joined one after the other: the second header line was a row of data wherever every column read is
+    text (a column of numbers failed on it with 'expected a number'), with or without usecols."""
+    path = tmp_path / "pairs.csv"
+    path.write_text("id,anchor,positive,extra\n1,a,b,x\n2,c,d,y\nid,anchor,positive,extra\n3,e,f,z\n")
+    table = pd.read_csv(path, usecols=usecols, dtype=str, keep_default_na=False)
+    with pytest.raises(
+        RawDataError, match=r"dataset 'pairs', row 2 .*: the row repeats the header line \(id, anchor, "
+    ):
+        check_table(table, "pairs", TEXT_COLUMNS)
+
+
+def test_a_header_line_repeated_in_a_numeric_table_is_named_as_such():
+    table = pd.DataFrame({"id": ["1", "id", "2"], "score": ["3", "score", "4"], "name": ["x", "name", "y"]})
+    with pytest.raises(RawDataError, match=r"row 1 .*: the row repeats the header line \(id, score, name\)\. Files"):
+        check_table(table, "things", COLUMNS[:3])
+
+
+def test_a_row_holding_some_column_names_is_data():
+    table = pd.DataFrame({"id": ["1", "2"], "anchor": ["anchor", "a"], "positive": ["b", "positive"]})
+    assert len(check_table(table, "pairs", TEXT_COLUMNS)) == 2

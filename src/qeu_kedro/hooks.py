@@ -1,8 +1,9 @@
 """Project hooks: check the configuration before anything runs; record each run in MLflow.
 
 :class:`InputChecksHook` stops a run with a clear message before any node runs when the
-``--env`` names no configuration folder, or when the parameters have an unknown key, a wrong
-type or a value out of range (:mod:`qeu_kedro.parameters`).
+``--env`` names no configuration folder, when the parameters have an unknown key, a wrong
+type or a value out of range (:mod:`qeu_kedro.parameters`), when an input file is missing, or
+when a CSV input read with ``usecols`` names a column it reads twice in its header line.
 
 :class:`UnfinishedRunHook` keeps a record of what a run has written until it finishes: the next
 run names the files a killed or failed run left behind, which may not match each other.
@@ -676,12 +677,29 @@ class InputChecksHook:
             base_parameters(self._conf_source, self._envs[0]),
             blocks=used,
             source_of=sources(self._conf_source, self._envs, runtime),
+            model_config_class=lambda name: model_config_class(catalog, name),
         )
         # --only-missing-outputs: the runner drops nodes whose outputs exist after this hook, so an input only
         # they read may rightly be absent; kedro names what is missing then
         problem = None if run_params.get("only_missing_outputs") else missing_inputs(pipeline, catalog, self._envs[-1])
         if problem:
             raise FileNotFoundError(problem)
+        check_input_headers(pipeline, catalog)
+
+
+def model_config_class(catalog: Any, name: str) -> str | None:
+    """``module:Class`` of the config class of the model that the catalog entry ``name`` loads, where its folder
+    is on this machine without a download (:meth:`~qeu_kedro.datasets._model_folder.ModelFolderDataset.offline_source`);
+    None where it is not, or the entry is no model folder."""
+    from qeu_kedro.models import config_class
+
+    try:
+        dataset = catalog[name]
+    except Exception:  # noqa: BLE001 - not a catalog entry: no model to ask
+        return None
+    offline_source = getattr(dataset, "offline_source", None)
+    folder = offline_source() if callable(offline_source) else None
+    return config_class(folder) if folder else None
 
 
 def _writers(name: str) -> list[str]:
@@ -700,6 +718,34 @@ def _writers(name: str) -> list[str]:
     ]
 
 
+def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
+    """``(name, dataset)`` of the run's free inputs stored by kedro-datasets' file types (the project's own
+    subclasses of them included), by name."""
+    for name in sorted(pipeline.inputs()):
+        if name == "parameters" or name.startswith("params:"):
+            continue
+        try:
+            dataset = catalog[name]
+        except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
+            continue
+        if any(cls.__module__.startswith("kedro_datasets.") for cls in type(dataset).__mro__):
+            yield name, dataset
+
+
+def check_input_headers(pipeline: Any, catalog: Any) -> None:
+    """Refuse the run when a CSV input read with ``load_args: usecols`` names a selected column twice in its
+    header line (:func:`qeu_kedro.validation.check_usecols_header`): the check nodes cannot see it."""
+    from qeu_kedro.validation import check_usecols_header
+
+    for name, dataset in _file_inputs(pipeline, catalog):
+        try:
+            there = dataset.exists()
+        except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
+            continue
+        if there:
+            check_usecols_header(name, dataset)
+
+
 def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
     """What to do about the file inputs of this run that are not there, or None when all are.
 
@@ -714,15 +760,7 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
     shared = Path(shared_data_dir()).resolve()
     where_env = "" if env in ("local", "base") else f" --env {env}"
     lines = []
-    for name in sorted(pipeline.inputs()):
-        if name == "parameters" or name.startswith("params:"):
-            continue
-        try:
-            dataset = catalog[name]
-        except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
-            continue
-        if not any(cls.__module__.startswith("kedro_datasets.") for cls in type(dataset).__mro__):
-            continue
+    for name, dataset in _file_inputs(pipeline, catalog):
         path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
         if path is None:
             continue

@@ -151,6 +151,30 @@ def resolve_model(spec: str, allow_download: bool = False) -> str:
     return spec
 
 
+def config_class(folder: str | Path) -> str | None:
+    """``module:Class`` of the transformers config class of the model in ``folder``, by its ``config.json``'s
+    ``model_type`` (``transformers.CONFIG_MAPPING``); None without a readable one or for a type transformers
+    does not know (a model with its own code)."""
+    import json
+
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if not isinstance(model_type, str):
+        return None
+    import transformers
+
+    try:
+        cls = transformers.CONFIG_MAPPING[model_type]
+    except KeyError:
+        return None
+    if getattr(transformers, cls.__name__, None) is cls:  # named as the documentation names it
+        return f"transformers:{cls.__name__}"
+    return f"{cls.__module__}:{cls.__name__}"
+
+
 def count_truncated(model: Any, texts: list[str]) -> int:
     """How many ``texts`` are longer than the model's ``max_seq_length`` tokens (the model sees only the start)."""
     limit = getattr(model, "max_seq_length", None)

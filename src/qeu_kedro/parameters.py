@@ -5,7 +5,8 @@ The keys a block may hold are the keys ``conf/base`` gives it: an environment (o
 typo, reported with the closest known key ("did you mean"). A key added to ``conf/base``
 is known at once, without code. Blocks passed as they are to a library's config class
 (:data:`LIBRARY_BLOCKS`: ``SFTConfig``, ``DPOConfig``, ``LoraConfig``, ``SentenceTransformerTrainingArguments``)
-also take any field of that class. Types and ranges are checked for the keys in
+also take any field of that class; a model's config block (:data:`MODEL_CONFIG_BLOCKS`) takes the fields
+of the configured model's own config class. Types and ranges are checked for the keys in
 :data:`RULES` (pydantic types), and every error names the key and the file it came from.
 
 :class:`~qeu_kedro.hooks.InputChecksHook` runs :func:`check_parameters` in
@@ -15,13 +16,16 @@ also take any field of that class. Types and ranges are checked for the keys in
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, TypeAdapter, ValidationError
 
 from qeu_kedro.stats import MIN_UNITS
+
+logger = logging.getLogger(__name__)
 
 PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -168,13 +172,22 @@ LIBRARY_BLOCKS: dict[str, str] = {
     "alpaca_sft.train.lora": "peft:LoraConfig",
     "alpaca_sft.train.preference": "trl:DPOConfig",
     "jrte_sentiment.training.trainer": "transformers:TrainingArguments",
-    # each run's TrainingArguments on top of training.trainer, and its model-config keys: the fields of the
-    # default Level 2 model's config class (XLM-R; BERT's, the hub model's, has the same dropout fields)
+    # each run's TrainingArguments on top of training.trainer, and its model-config keys. XLMRobertaConfig is the
+    # config class of the default Level 2 model (bundled multilingual-e5-small): what a run's config block is
+    # checked against when the configured model is not known (MODEL_CONFIG_BLOCKS says how it is)
     **{
         f"jrte_sentiment.{run}.{block}": cls
         for run in ("level2", "baseline", "soft_labels", "weighted_soft_labels")
         for block, cls in (("trainer", "transformers:TrainingArguments"), ("config", "transformers:XLMRobertaConfig"))
     },
+}
+
+#: Blocks passed to a model's ``from_pretrained`` as config keys, and the catalog entry of that model: such a
+#: block takes the fields of the configured model's own config class (its ``config.json``'s ``model_type``)
+#: where :func:`check_parameters` is told it (``model_config_class``), else LIBRARY_BLOCKS' class.
+MODEL_CONFIG_BLOCKS: dict[str, str] = {
+    f"jrte_sentiment.{run}.config": "jrte_sentiment.level2_base_model"
+    for run in ("level2", "baseline", "soft_labels", "weighted_soft_labels")
 }
 
 _ADAPTERS: dict[str, TypeAdapter] = {}
@@ -210,16 +223,16 @@ def _get(tree: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def library_fields(block: str) -> frozenset[str]:
-    """The field names of the config class that :data:`LIBRARY_BLOCKS` names for ``block``."""
-    if block not in _LIBRARY_FIELDS:
+def library_fields(cls: str) -> frozenset[str]:
+    """The field names of the config class ``module:Class`` (a dataclass)."""
+    if cls not in _LIBRARY_FIELDS:
         import dataclasses
         import importlib
 
-        module, _, name = LIBRARY_BLOCKS[block].partition(":")
-        cls = getattr(importlib.import_module(module), name)
-        _LIBRARY_FIELDS[block] = frozenset(f.name for f in dataclasses.fields(cls) if f.init)
-    return _LIBRARY_FIELDS[block]
+        module, _, name = cls.partition(":")
+        found = getattr(importlib.import_module(module), name)
+        _LIBRARY_FIELDS[cls] = frozenset(f.name for f in dataclasses.fields(found) if f.init)
+    return _LIBRARY_FIELDS[cls]
 
 
 def known_keys(base: Mapping[str, Any]) -> set[str]:
@@ -251,6 +264,7 @@ def check_parameters(
     base: Mapping[str, Any],
     blocks: set[str] | None = None,
     source_of: Any = None,
+    model_config_class: Callable[[str], str | None] | None = None,
 ) -> None:
     """Check merged ``params`` against the ``conf/base`` tree ``base`` and :data:`RULES`.
 
@@ -259,6 +273,10 @@ def check_parameters(
         base: the parameters of ``conf/base`` alone (their keys are the known keys).
         blocks: top-level blocks to check (those the run uses); None checks all.
         source_of: ``key -> str`` naming where a key's value came from (file or ``--params``).
+        model_config_class: ``catalog entry -> "module:Class"``, the config class of the model an entry of
+            :data:`MODEL_CONFIG_BLOCKS` names, or None where it cannot be known without a download (a key
+            that ``conf/base`` does not give the block is then not checked, and a warning says so). Without
+            it those blocks are checked against :data:`LIBRARY_BLOCKS`' class (the default model's).
 
     Raises:
         ParameterError: listing every unknown key (with a suggestion), missing key,
@@ -267,6 +285,17 @@ def check_parameters(
     known = known_keys(base)
     where = source_of or (lambda key: "the parameters")
     problems: list[str] = []
+    classes: dict[str, str | None] = {}
+
+    def class_of(block: str) -> str | None:
+        if block not in classes:
+            entry = MODEL_CONFIG_BLOCKS.get(block)
+            if entry is not None and model_config_class is not None:
+                classes[block] = model_config_class(entry)
+            else:
+                classes[block] = LIBRARY_BLOCKS[block]
+        return classes[block]
+
     for path, value in _walk(params, ""):
         block = path.split(".")[0]
         if blocks is not None and block not in blocks:
@@ -275,14 +304,28 @@ def check_parameters(
         if parent and parent not in known:
             continue  # the parent is already reported (or open)
         if path not in known and parent in LIBRARY_BLOCKS:
-            fields = library_fields(parent)
+            cls = class_of(parent)
+            if cls is None:
+                logger.warning(
+                    "%s (%s): not checked: the model of '%s' is not on this machine yet (not downloaded), so its "
+                    "config class is not known; the key goes to the model's from_pretrained as it is",
+                    path,
+                    where(path),
+                    MODEL_CONFIG_BLOCKS[parent],
+                )
+                continue
+            fields = library_fields(cls)
             leaf = path.rpartition(".")[2]
             if leaf in fields:
                 continue  # a field of the library's config class: its value is the library's to check
             close = difflib.get_close_matches(leaf, sorted(fields), n=1, cutoff=0.6)
             hint = f"did you mean '{parent}.{close[0]}'?" if close else "see the class's documentation"
-            cls = LIBRARY_BLOCKS[parent].replace(":", ".")
-            problems.append(f"- {path} ({where(path)}): unknown key, not a field of {cls}; {hint}")
+            of = ""
+            if parent in MODEL_CONFIG_BLOCKS and model_config_class is not None:
+                of = f", the config class of the model '{MODEL_CONFIG_BLOCKS[parent]}'"
+            problems.append(
+                f"- {path} ({where(path)}): unknown key, not a field of {cls.replace(':', '.')}{of}; {hint}"
+            )
             continue
         if path not in known:
             problems.append(f"- {path} ({where(path)}): unknown key; {_suggest(path, known)}")

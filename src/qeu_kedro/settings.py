@@ -8,6 +8,7 @@ from kedro.config import OmegaConfigLoader
 
 from qeu_kedro.dask_cluster import DaskClusterHook
 from qeu_kedro.hooks import InputChecksHook, MlflowOutputsHook, UnfinishedRunHook
+from qeu_kedro.session import ProjectSession
 
 # Kedro 1.7's config loader and kedro-mlflow 2.0's hook call OmegaConf.register_new_resolver,
 # deprecated in omegaconf 2.4, and warn on every run; the calls are theirs (this project uses
@@ -53,3 +54,7 @@ CONFIG_LOADER_ARGS = {
 # DaskClusterHook starts a LocalCluster, or joins a scheduler, when the environment configures one
 # (conf/dask/dask.yml).
 HOOKS = (InputChecksHook(), UnfinishedRunHook(), MlflowOutputsHook(), DaskClusterHook())
+
+# `kedro run` (and `python -m qeu_kedro`) create their session through this: a `--namespaces` name that no
+# node of the run's pipelines is in is refused with the namespaces there are (Kedro filters before any hook).
+SESSION_CLASS = ProjectSession

@@ -49,6 +49,15 @@ class Column:
     hint: str = ""
     step: float | None = None  # numbers must be multiples of it (e.g. 0.5 for half stars)
 
+    def __post_init__(self) -> None:
+        # A unique column identifies each row: a row without a value has nothing to be told apart by, and two
+        # rows without one would be reported as duplicates of a value no one typed.
+        if self.unique and self.nullable:
+            raise ValueError(
+                f"Column {self.name!r}: unique=True and nullable=True cannot be combined: a unique column "
+                "identifies each row, so every row needs a value. Drop nullable=True."
+            )
+
 
 def fail(
     dataset: str, column: str | None, row: int | None, problem: str, hint: str = "", line: int | None = None
@@ -239,6 +248,150 @@ def _check_values(
             fail(dataset, None, None, f"the table breaks its schema: {cases.head(3).to_dict('records')}")
 
 
+def check_no_repeated_header(df: pd.DataFrame, dataset: str) -> None:
+    """Fail on a row that repeats the header line: each of its cells holds its own column's name.
+
+    Two files joined one after the other (``cat a.csv b.csv``) bring the second one's header in as a row.
+    A column of numbers then fails on it (``expected a number, found 'user_id'``), but a table of text
+    only took it as data. Only the columns read are compared, so a file read with ``usecols`` is covered.
+    """
+    if not isinstance(df, pd.DataFrame):
+        return  # check_table says what it should be
+    names = list(df.columns)
+    if len(df) == 0 or not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        return  # no names to compare with (headerless reads name columns 0, 1, ...); a repeated name is failed later
+    same = np.ones(len(df), dtype=bool)
+    for name in names:
+        column = df[name]
+        if not (pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)):
+            return  # the reader made it numbers (or dates): no cell of it holds a name
+        same &= (column == name).to_numpy(dtype=bool, na_value=False)
+        if not same.any():
+            return
+    fail(
+        dataset,
+        None,
+        _first(same),
+        f"the row repeats the header line ({', '.join(names)})",
+        "Files joined one after the other each bring their header line: remove the repeated one, and check "
+        "that the rows after it belong in this table.",
+    )
+
+
+#: ``pandas.read_csv`` arguments that say how a file's lines are cut into cells: what reading its header line needs.
+_CSV_FORMAT_ARGS = frozenset(
+    {
+        "comment",
+        "delimiter",
+        "dialect",
+        "doublequote",
+        "encoding",
+        "encoding_errors",
+        "engine",
+        "escapechar",
+        "lineterminator",
+        "quotechar",
+        "quoting",
+        "sep",
+        "skip_blank_lines",
+        "skipinitialspace",
+        "skiprows",
+    }
+)
+
+
+def csv_header(dataset: Any) -> list[str] | None:
+    """The names of the header line of the file a kedro-datasets ``pandas.CSVDataset`` or ``dask.CSVDataset``
+    reads, as written (a repeated name twice); None when there is none to read: no header line, or ``names``
+    replacing it, or another dataset type. A dask glob's first file is read: dask takes the names from it."""
+    import fsspec
+
+    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
+    args = getattr(dataset, "_load_args", None) or {}
+    header = args.get("header", "infer")
+    if "names" in args or header is None or isinstance(header, list | tuple):
+        return None
+    line = 0 if header == "infer" else int(header)
+    if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") in kinds:
+        path, protocol = str(dataset._get_load_path()), dataset._protocol
+        files = fsspec.open_files(
+            path if protocol == "file" else f"{protocol}://{path}",
+            compression="infer",
+            **({} if protocol == "file" else dataset._storage_options),
+        )
+    elif ("kedro_datasets.dask.csv_dataset", "CSVDataset") in kinds:
+        files = fsspec.open_files(str(dataset._filepath), compression="infer", **dataset.fs_args)
+    else:
+        return None
+    if not files:
+        return None
+    with files[0] as handle:
+        cells = pd.read_csv(
+            handle,
+            header=None,
+            nrows=line + 1,
+            dtype=str,
+            keep_default_na=False,
+            **{k: v for k, v in args.items() if k in _CSV_FORMAT_ARGS},
+        )
+    return [str(v) for v in cells.iloc[line]] if len(cells) > line else None
+
+
+def check_usecols_header(name: str, dataset: Any) -> None:
+    """Fail on a column that the catalog entry ``name`` reads with ``load_args: usecols`` and its file's header
+    line names more than once.
+
+    Without ``usecols`` pandas renames the second one (``score.1``), which :func:`check_table` refuses; with
+    ``usecols`` pandas (and dask) read the first and drop the other without a word, so the table a check node
+    is given shows nothing of it. Hence this look at the file itself, before the run.
+    """
+    usecols = (getattr(dataset, "_load_args", None) or {}).get("usecols")
+    if not usecols or callable(usecols):
+        return
+    wanted = [c for c in usecols if isinstance(c, str)]
+    if not wanted:
+        return
+    try:
+        names = csv_header(dataset)
+    except Exception:  # noqa: BLE001 - a file that cannot be read is left to its load, which says why
+        return
+    for column in wanted:
+        if names is not None and names.count(column) > 1:
+            fail(
+                name,
+                column,
+                None,
+                f"the column appears {names.count(column)} times in the header line of the file, and load_args "
+                "usecols reads only the first of them",
+                "Remove or rename the repeated column.",
+            )
+
+
+def _rows(rows: np.ndarray, shown: int = 5) -> str:
+    """``1, 3, 7`` or ``1, 3, 7, 8, 9 and 12 more``: the 0-based rows, the first ``shown`` of them."""
+    text = ", ".join(str(int(r)) for r in rows[:shown])
+    return text + (f" and {len(rows) - shown} more" if len(rows) > shown else "")
+
+
+def _fail_missing_key(dataset: str, col: Column, missing: np.ndarray) -> None:
+    """Fail on the rows of a unique column that have no value, naming them (the first few) and what to do."""
+    rows = np.flatnonzero(missing)
+    if len(rows) > 1:
+        more, todo = (
+            f"; {len(rows)} rows have none: {_rows(rows)}",
+            "Give each of those rows its own value, or remove them.",
+        )
+    else:
+        more, todo = "", "Give the row its own value, or remove it."
+    fail(
+        dataset,
+        col.name,
+        int(rows[0]),
+        f"value is missing or blank in a column whose values must be unique (they identify the rows){more}",
+        " ".join(filter(None, [todo, col.hint])),
+    )
+
+
 def check_table(
     df: pd.DataFrame,
     dataset: str,
@@ -275,6 +428,7 @@ def check_table(
         fail(dataset, None, None, "the table is empty")
 
     df = df.reset_index(drop=True)
+    check_no_repeated_header(df, dataset)
     out = {}
     for col in columns:
         raw = df[col.name]
@@ -293,6 +447,8 @@ def check_table(
             nulls = nulls | raw.map(is_blank).to_numpy(dtype=bool)
         if not col.nullable and nulls.any():
             i = _first(nulls)
+            if col.unique:
+                _fail_missing_key(dataset, col, nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)
         out[col.name] = _coerce(raw, col, dataset)
     typed = pd.DataFrame(out)

@@ -48,3 +48,13 @@ def test_unsaved_folder_falls_back_to_the_model_spec(tmp_path):
 def test_save_needs_a_filepath(tmp_path):
     with pytest.raises(DatasetError, match="no 'filepath' to save to"):
         DemoDataset(model=str(tmp_path)).save(b"w")
+
+
+def test_offline_source_is_the_folder_on_this_machine_or_none(tmp_path):
+    """What the parameter check may read a config.json from: never a download, even where the entry allows one."""
+    saved = tmp_path / "saved"
+    DemoDataset(filepath=str(saved)).save(b"w")
+    assert DemoDataset(filepath=str(saved), model="owner/name").offline_source() == str(saved)
+    assert DemoDataset(model=str(saved)).offline_source() == str(saved)
+    assert DemoDataset(model="owner/not-downloaded", allow_download=True).offline_source() is None
+    assert DemoDataset(filepath=str(tmp_path / "unsaved")).offline_source() is None

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from kedro.io import AbstractDataset, DatasetError
 
 from qeu_kedro.datasets._atomic import clean_stale_temporaries, save_folder_atomically
-from qeu_kedro.models import resolve_model
+from qeu_kedro.models import ModelNotAvailableError, resolve_model
 
 
 class ModelHandle:
@@ -147,6 +147,19 @@ class ModelFolderDataset(AbstractDataset):
         if self._model is None:
             raise self._not_saved_error()
         return resolve_model(self._model, allow_download=self._allow_download)
+
+    def offline_source(self) -> str | None:
+        """The folder :meth:`source` would load where it is on this machine without a download (a bundled model
+        converted into the model cache first, once); None where it is not (a hub model not in the cache)."""
+        if self._exists():
+            return str(self._filepath)
+        if self._model is None:
+            return None
+        try:
+            found = resolve_model(self._model, allow_download=False)
+        except ModelNotAvailableError:
+            return None
+        return found if Path(found).is_dir() else None
 
     def _save_folder(self, write: Callable[[Path], None]) -> None:
         """``write(folder)`` into a fresh folder that then replaces ``filepath`` atomically.

@@ -74,6 +74,15 @@ def test_make_pairs_renames_columns_adds_id_and_drops_repeated_anchors():
     assert pairs["id"].tolist() == ["0", "1", "3"]
 
 
+def test_make_pairs_refuses_a_header_line_repeated_inside_the_file():
+    """TMDB read with usecols [id, title, overview], two exports joined: the second header line became the pair
+    'title' -> 'overview' (every column is text, and the renames hid the names the row repeats)."""
+    raw = pd.DataFrame({"id": ["1", "id", "2"], "overview": ["a", "overview", "b"], "title": ["A", "title", "B"]})
+    p = params(source={**SOURCE, "anchor_column": "title", "positive_column": "overview", "id_column": "id"})
+    with pytest.raises(RawDataError, match=r"dataset 'bge_pairs', row 1 .*the row repeats the header line"):
+        make_pairs(raw, p)
+
+
 def test_make_pairs_keeps_a_negative_column_for_triplets():
     raw = pd.DataFrame({"id": [5, 6], "anchor": ["q1", "q2"], "positive": ["p1", "p2"], "negative": ["n1", "n2"]})
     pairs = make_pairs(raw, params())

@@ -21,7 +21,7 @@ from qeu_kedro.datasets.lazy_sentence_transformer import as_sentence_transformer
 from qeu_kedro.figures import suptitle
 from qeu_kedro.models import warn_truncated
 from qeu_kedro.stats import paired_bootstrap
-from qeu_kedro.validation import Column, check_table, fail, is_blank
+from qeu_kedro.validation import Column, check_no_repeated_header, check_table, fail, is_blank
 from qeu_kedro.weights import average_state_dicts  # the soup (also used by benchmarks/bge_soup.py)
 
 from .checks import check_split
@@ -87,6 +87,7 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     if source["format"] == "squad":
         table = _squad_to_table(raw)
     elif source["format"] == "table":
+        check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
         renames = {source["anchor_column"]: "anchor", source["positive_column"]: "positive"}
         negative = source["negative_column"]
         if negative and negative in raw.columns:
