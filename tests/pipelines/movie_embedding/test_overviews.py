@@ -80,7 +80,10 @@ def test_by_title_and_year_flips_articles_tries_the_alternative_title_and_needs_
 
 def test_by_title_and_year_skips_ambiguous_and_incomplete_tmdb_rows():
     movies = pd.DataFrame(
-        {"movie_id": [1, 2, 3, 4], "title": ["Twins (1988)", "Alien (1979)", "Brazil (1985)", "Ran (1985)"]}
+        {
+            "movie_id": [1, 2, 3, 4, 5],
+            "title": ["Twins (1988)", "Alien (1979)", "Brazil (1985)", "Ran (1985)", "Heat (1995)"],
+        }
     )
     overviews = tmdb(
         [
@@ -90,18 +93,38 @@ def test_by_title_and_year_skips_ambiguous_and_incomplete_tmdb_rows():
             ("Alien", "1979-05-25", " \u200b "),  # a blank overview (spaces, a zero-width space) describes nothing
             ("Brazil", "1985-02-20", None),
             ("Ran", " ", "No year."),  # a blank date (a date that cannot be read is refused by the check)
+            ("Heat", "1995-12-15", "A heist."),  # (one movie matches: none at all is an error)
         ]
     )
     out = run(movies, overviews, BY_TITLE)
-    assert out.empty and list(out.columns) == ["movie_id", "title", "overview"]
+    assert out.to_dict("list") == {"movie_id": [5], "title": ["Heat (1995)"], "overview": ["A heist."]}
 
 
 def test_the_articles_are_the_parameter():
     movies = pd.DataFrame({"movie_id": [1, 2], "title": ["Usual Suspects, The (1995)", "Avventura, L' (1960)"]})
     overviews = tmdb([("The Usual Suspects", "1995-07-19", "Keyser Soze."), ("L'Avventura", "1960-06-29", "Lost.")])
     assert run(movies, overviews, BY_TITLE)["movie_id"].tolist() == [1, 2]
-    assert run(movies, overviews, {**BY_TITLE, "articles": []}).empty
+    with pytest.raises(RawDataError, match="none of the 2 movies"):  # neither title is found without its article
+        run(movies, overviews, {**BY_TITLE, "articles": []})
     assert run(movies, overviews, {**BY_TITLE, "articles": ["the"]})["movie_id"].tolist() == [1]
+
+
+def test_no_movie_matched_is_an_error_naming_both_tables_and_the_rule():
+    """Nothing to embed: refused here, not left to the embedding (numpy's "need at least one array to stack")."""
+    movies = pd.DataFrame({"movie_id": [1, 2], "title": ["Toy Story (1995)", "Heat (1995)"]})
+    off_by_years = tmdb([("Toy Story", "1999-11-24", "Toys."), ("Heat", "1986-03-14", "Another heist.")])
+    with pytest.raises(
+        RawDataError,
+        match=r"dataset 'movie_overviews', column 'title': none of the 2 movies of 'movies' has an overview here "
+        r"\(matched on title_year\).*titles and years.*movie_overviews\.match_on",
+    ):
+        run(movies, off_by_years, BY_TITLE)
+    other_ids = pd.DataFrame({"movie_id": [7, 8], "overview": ["About G.", "About H."]})
+    with pytest.raises(
+        RawDataError,
+        match=r"dataset 'movie_overviews', column 'movie_id': none of the 2 movies .*matched on movie_id.*match_on",
+    ):
+        run(movies, other_ids, BY_ID)
 
 
 def test_by_title_and_year_on_a_list_without_years_names_the_table_and_the_layout():

@@ -87,7 +87,8 @@ def match_overviews(movies: pd.DataFrame, overviews: pd.DataFrame, params: dict[
 
     Raises:
         RawDataError: with ``title_year``, when no title of ``movies`` ends with a year: the file
-            is not a MovieLens movie list, or is read with another release's layout.
+            is not a MovieLens movie list, or is read with another release's layout; and when no
+            movie finds its overview (there would be nothing to embed).
     """
     if params["match_on"] == "movie_id":
         found = movies["movie_id"].map(overviews.set_index("movie_id")["overview"])
@@ -104,6 +105,23 @@ def match_overviews(movies: pd.DataFrame, overviews: pd.DataFrame, params: dict[
                 "column names and encoding (load_args).",
             )
         matched = match_movielens_tmdb(movies, overviews, params["articles"])
+    if matched.empty:
+        if params["match_on"] == "movie_id":
+            column, check = "movie_id", "that both files number the same movies the same way"
+        else:
+            column, check = (
+                "title",
+                "the titles and years: 'Toy Story (1995)' matches a TMDB 'Toy Story' released in 1995",
+            )
+        fail(
+            "movie_overviews",
+            column,
+            None,
+            f"none of the {len(movies)} movies of 'movies' has an overview here (matched on {params['match_on']}): "
+            "there is nothing to embed",
+            f"Check {check}; or set movie_overviews.match_on in parameters_movie_embedding.yml to how the two "
+            "files are linked (movie_id or title_year).",
+        )
     logger.info(
         "%d of %d movies of 'movies' have an overview in 'movie_overviews' (matched on %s)",
         len(matched),
