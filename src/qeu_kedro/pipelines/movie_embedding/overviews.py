@@ -10,8 +10,10 @@ finds its overview is the parameter ``movie_overviews.match_on``:
 - ``title_year``: a MovieLens title ``Title (Year)`` against TMDB's ``title`` and the year of its
   ``release_date`` (:mod:`qeu_kedro.movielens`); the ``movielens`` environments.
 
-Movies without an overview are left out (logged); the ratings of those movies are then counted
-by ``ridge_analysis``'s join-loss check (``max_join_loss``).
+Movies without an overview are left out (logged). Their ratings would be dropped by
+``ridge_analysis``: :func:`check_rated_movies` refuses a share of lost ratings above
+``ridge_analysis.max_join_loss`` (a movies file cut short) before ``embed_movies`` writes the
+embeddings or the cache, with ``ridge_analysis``'s own check and wording.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
+from qeu_kedro.pipelines.ridge_analysis.nodes import check_join_loss, fail_join_loss, rating_columns
+from qeu_kedro.pipelines.ridge_analysis.partitioned import is_partitioned
 from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -129,3 +133,70 @@ def match_overviews(movies: pd.DataFrame, overviews: pd.DataFrame, params: dict[
         params["match_on"],
     )
     return matched
+
+
+def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any]) -> pd.DataFrame:
+    """``movies`` (the matched table) unchanged, once the ratings they leave out are at most
+    ``params["max_join_loss"]`` of all ratings; run before ``embed_movies``, so a movies or overview
+    file cut short stops the run before the embeddings and the cache are written.
+
+    The ratings' ``movie_id`` is checked as ``ridge_analysis``'s ``check_ratings`` checks it, and the
+    share is ``ridge_analysis``'s own check (:func:`~qeu_kedro.pipelines.ridge_analysis.nodes.check_join_loss`),
+    which ``build_model_input`` runs again on the embeddings.
+
+    Args:
+        movies: the movies that will be embedded (:func:`match_overviews`).
+        ratings: the raw ``ratings``: a pandas table, or a Dask DataFrame (the ``dask`` environment:
+            one pass over the partitions' ``movie_id``; an error names the partition and row).
+        params: ``ridge_analysis``'s: ``max_join_loss`` (null: no limit) and ``rating_step``.
+    """
+    max_share = params["max_join_loss"]
+    if max_share is None:
+        return movies
+    movie_id = next(c for c in rating_columns(params["rating_step"]) if c.name == "movie_id")
+    if is_partitioned(ratings):
+        _check_partitioned_join_loss(ratings, movies, movie_id, max_share)
+    else:
+        check_join_loss(check_table(ratings, "ratings", (movie_id,)), movies, max_share)
+    return movies
+
+
+def _lost_ratings(part: pd.DataFrame, index: int, movie_ids: np.ndarray, column: Column) -> dict[str, Any]:
+    """One partition's ``movie_id`` checked; its ratings, those of movies not in ``movie_ids``, and where."""
+    if part.empty:  # a reader may leave a partition empty
+        return {"n": 0, "lost": 0, "first": None, "missing": np.array([], dtype=np.int64)}
+    ids = check_table(part[[column.name]].reset_index(drop=True), f"ratings (partition {index})", (column,))
+    ids = ids[column.name].to_numpy()
+    lost = np.flatnonzero(~np.isin(ids, movie_ids))
+    return {
+        "n": len(ids),
+        "lost": len(lost),
+        "first": int(lost[0]) if len(lost) else None,
+        "missing": pd.unique(ids[lost]),  # in order of appearance, as the in-memory message
+    }
+
+
+def _check_partitioned_join_loss(ratings: Any, movies: pd.DataFrame, column: Column, max_share: float) -> None:
+    """:func:`check_rated_movies` on a Dask DataFrame of ratings: a pass over the partitions' movie ids."""
+    import dask
+    from dask import delayed
+
+    if column.name not in ratings.columns:
+        fail(
+            "ratings",
+            column.name,
+            None,
+            f"required column is missing (the partitions have {list(ratings.columns)})",
+            "Rename the column, or read it under this name in the catalog.",
+        )
+    movie_ids = delayed(np.sort(movies["movie_id"].to_numpy()), pure=True)
+    parts = ratings[[column.name]].to_delayed()
+    scans = dask.compute(*[delayed(_lost_ratings)(p, i, movie_ids, column) for i, p in enumerate(parts)])
+    n_in = sum(s["n"] for s in scans)
+    if n_in == 0:
+        fail("ratings", None, None, "the table is empty (every partition)")
+    part = next((i for i, s in enumerate(scans) if s["first"] is not None), None)
+    if part is not None:
+        missing = pd.unique(np.concatenate([s["missing"] for s in scans]))
+        lost = sum(s["lost"] for s in scans)
+        fail_join_loss(f"ratings (partition {part})", scans[part]["first"], lost, n_in, missing, max_share)

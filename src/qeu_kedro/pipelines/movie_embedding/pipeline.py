@@ -5,13 +5,14 @@ from kedro.pipeline import Node, Pipeline
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
 
 from .nodes import embed_movies
-from .overviews import check_movie_overviews, check_movies, match_overviews
+from .overviews import check_movie_overviews, check_movies, check_rated_movies, match_overviews
 
 OVERVIEWS = "params:movie_overviews"
+RIDGE = "params:ridge_analysis"  # its max_join_loss and rating_step: the ratings' movies are checked here
 
 
 def create_template() -> Pipeline:
-    """The pipeline before namespacing; ``movies``, ``movie_overviews`` and the parameters are shared."""
+    """The pipeline before namespacing; ``movies``, ``movie_overviews``, ``ratings`` and the parameters are shared."""
     return Pipeline(
         [
             Node(check_movies, "movies", "movies_checked", name="check_movies"),
@@ -27,9 +28,13 @@ def create_template() -> Pipeline:
                 "movies_matched",
                 name="match_overviews",
             ),
+            # the ratings of the movies left out, against max_join_loss: before anything is embedded or written
+            Node(
+                check_rated_movies, ["movies_matched", "ratings", RIDGE], "movies_to_embed", name="check_rated_movies"
+            ),
             Node(
                 embed_movies,
-                ["movies_matched", "embedding_model", "embedding_cache", "params:movie_embedding"],
+                ["movies_to_embed", "embedding_model", "embedding_cache", "params:movie_embedding"],
                 # the same cache file, read before and written after (a node cannot output its input)
                 ["movie_embeddings", "embedding_cache_updated"],
                 name="embed_movies",
@@ -45,8 +50,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Pipeline(
                 template,
                 namespace=ns,
-                inputs={"movies", "movie_overviews"},
-                parameters={"params:movie_embedding", OVERVIEWS},
+                inputs={"movies", "movie_overviews", "ratings"},
+                parameters={"params:movie_embedding", OVERVIEWS, RIDGE},
                 tags="movie_embedding",
             )
             for ns in MOVIE_NAMESPACES
