@@ -179,6 +179,60 @@ def test_a_malformed_squad_file_is_named_by_article_paragraph_and_question(data,
         make_pairs({"version": "1.1", "data": data}, params(source={**SOURCE, "format": "squad"}))
 
 
+def squad_file(*paragraphs):
+    return {"version": "1.1", "data": [{"title": "T", "paragraphs": list(paragraphs)}]}
+
+
+@pytest.mark.parametrize(
+    ("paragraphs", "words"),
+    [
+        (
+            [
+                {"context": "P.", "qas": [{"id": "x", "question": "Q?"}]},
+                {"context": " ", "qas": [{"id": "y", "question": "Q2?"}]},
+            ],
+            r"column 'positive': article 0, paragraph 1: the 'context' is missing or blank \(1 question asks about it\)",
+        ),
+        (
+            [{"qas": [{"id": "x", "question": "Q?"}]}],
+            r"column 'positive': article 0, paragraph 0: the 'context' is missing or blank",
+        ),
+        (
+            [{"context": "P.", "qas": [{"id": "x", "question": "Q?"}, {"id": "y", "question": "\u200b"}]}],
+            r"column 'question': article 0, paragraph 0, question 1: the question is missing or blank",
+        ),
+        (
+            [{"context": "P.", "qas": [{"id": "x", "question": 5}]}],
+            r"column 'question': article 0, paragraph 0, question 0: the question is int, not text",
+        ),
+        (
+            [
+                {"context": "P.", "qas": [{"id": "x", "question": "Q?"}]},
+                {"context": "R.", "qas": [{"id": "x", "question": "Q2?"}]},
+            ],
+            r"column 'id': article 0, paragraph 1, question 0: duplicate id 'x' \(first seen at article 0, paragraph 0, "
+            r"question 0\)",
+        ),
+    ],
+)
+def test_squad_errors_name_the_article_paragraph_and_question_never_a_row(paragraphs, words):
+    """A JSON file has no rows: a blank context or question, or an id given twice, is named where it is."""
+    with pytest.raises(RawDataError, match=r"dataset 'bge_pairs', " + words) as raised:
+        make_pairs(squad_file(*paragraphs), params(source={**SOURCE, "format": "squad"}))
+    assert "row" not in str(raised.value)
+
+
+def test_a_question_without_an_id_gets_one_that_no_given_id_can_clash_with():
+    qas = [{"id": "a", "question": "q1"}, {"question": "q2"}, {"id": "1", "question": "q3"}, {"question": "q4"}]
+    given = [{"id": "a0-p1-q0", "question": "q5"}]  # the name the next question would get, taken by the file
+    pairs = make_pairs(
+        squad_file({"context": "P.", "qas": qas}, {"context": "R.", "qas": [{"question": "q6"}, *given]}),
+        params(source={**SOURCE, "format": "squad"}),
+    )
+    assert pairs["id"].tolist() == ["a", "a0-p0-q1", "1", "a0-p0-q3", "a0-p1-q0-2", "a0-p1-q0"]
+    assert pairs["anchor"].tolist() == ["q1", "q2", "q3", "q4", "q6", "q5"]
+
+
 # ---------------------------------------------------------------- split and task
 
 
@@ -522,5 +576,10 @@ def test_a_blank_squad_paragraph_or_an_invisible_text_is_dropped_with_drop_incom
     squad = {"data": [{"paragraphs": paragraphs}]}
     pairs = make_pairs(squad, params(source={**SOURCE, "format": "squad", "drop_incomplete": True}))
     assert pairs["id"].tolist() == ["1"]
-    with pytest.raises(RawDataError, match=r"missing or blank"):
+    with pytest.raises(RawDataError, match=r"article 0, paragraph 1: the 'context' .* missing or blank"):
         make_pairs(squad, params(source={**SOURCE, "format": "squad", "drop_incomplete": False}))
+    # nothing left once the blank ones are dropped: named without a row (a JSON file has none)
+    blank = {"data": [{"paragraphs": paragraphs[1:]}]}
+    with pytest.raises(RawDataError, match=r"column 'positive': blank; every question has a blank") as raised:
+        make_pairs(blank, params(source={**SOURCE, "format": "squad", "drop_incomplete": True}))
+    assert "row 0" not in str(raised.value)

@@ -40,19 +40,26 @@ REPORTED = ("ndcg@10", "mrr@10", "recall@1", "recall@10")
 # ---------------------------------------------------------------- data
 
 
-def _squad_to_table(raw: Any) -> pd.DataFrame:
-    """(question, paragraph) rows of a SQuAD v1.1 file, with the question id as ``id``."""
+def _squad_to_table(raw: Any, drop_incomplete: bool) -> pd.DataFrame:
+    """(question, paragraph) rows of a SQuAD v1.1 file, with the question id as ``id``.
+
+    Checked while the file is walked, so an error names the article, paragraph and question (a JSON
+    file has no rows): a question or context that is not text, a blank one (unless ``drop_incomplete``:
+    it is left blank, and ``make_pairs`` drops and counts its rows), a blank id, an id given twice.
+    A question without an id gets ``a<article>-p<paragraph>-q<question>``, never one of the file's ids
+    (a suffix ``-2``, ``-3``... where the file uses that name).
+    """
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         fail(DATASET, None, None, "expected SQuAD v1.1 JSON: an object with a 'data' list of articles")
-    rows = []
+    blank_hint = "Fill it in, or set source.drop_incomplete: true to drop (and count) {}."
+    rows, seen = [], {}  # seen: a given id -> where it was first
     for a, article in enumerate(raw["data"]):
         if not isinstance(article, dict):
             fail(DATASET, None, None, f"article {a} is {type(article).__name__}, not an object with 'paragraphs'")
         for p, paragraph in enumerate(article.get("paragraphs") or []):
             if not isinstance(paragraph, dict):
                 fail(DATASET, None, None, f"article {a}, paragraph {p} is {type(paragraph).__name__}, not an object")
-            context = paragraph.get("context")
-            # a blank context is a blank positive, left to drop_incomplete; one that is not text is refused
+            context, qas = paragraph.get("context"), paragraph.get("qas") or []
             if context is not None and not isinstance(context, str):
                 fail(
                     DATASET,
@@ -60,16 +67,55 @@ def _squad_to_table(raw: Any) -> pd.DataFrame:
                     None,
                     f"article {a}, paragraph {p}: 'context' is {type(context).__name__}, not text",
                 )
-            for q, qa in enumerate(paragraph.get("qas") or []):
+            if qas and not drop_incomplete and (context is None or is_blank(context)):
+                fail(
+                    DATASET,
+                    "positive",
+                    None,
+                    f"article {a}, paragraph {p}: the 'context' is missing or blank "
+                    f"({len(qas)} question{'s' * (len(qas) != 1)} ask{'s' * (len(qas) == 1)} about it)",
+                    blank_hint.format("its questions"),
+                )
+            for q, qa in enumerate(qas):
                 where = f"article {a}, paragraph {p}, question {q}"
                 if not isinstance(qa, dict) or "question" not in qa:
                     fail(DATASET, "question", None, f"{where}: a 'qas' entry has no 'question'")
-                if "id" in qa and (qa["id"] is None or not str(qa["id"]).strip()):
-                    fail(DATASET, "id", None, f"{where}: the id is {qa['id']!r}", "Give it an id, or leave 'id' out.")
-                rows.append((str(qa.get("id", len(rows))), qa["question"], context))
+                question = qa["question"]
+                if question is not None and not isinstance(question, str):
+                    fail(DATASET, "question", None, f"{where}: the question is {type(question).__name__}, not text")
+                if not drop_incomplete and (question is None or is_blank(question)):
+                    fail(
+                        DATASET, "question", None, f"{where}: the question is missing or blank", blank_hint.format("it")
+                    )
+                qid = None
+                if "id" in qa:
+                    if qa["id"] is None or not str(qa["id"]).strip():
+                        fail(
+                            DATASET, "id", None, f"{where}: the id is {qa['id']!r}", "Give it an id, or leave 'id' out."
+                        )
+                    qid = str(qa["id"])
+                    if qid in seen:
+                        fail(
+                            DATASET,
+                            "id",
+                            None,
+                            f"{where}: duplicate id {qid!r} (first seen at {seen[qid]})",
+                            "Each question needs its own id; a question without one gets one.",
+                        )
+                    seen[qid] = where
+                rows.append([qid, question, context, (a, p, q)])
     if not rows:
         fail(DATASET, None, None, "the SQuAD file holds no questions")
-    return pd.DataFrame(rows, columns=["id", "anchor", "positive"])
+    for row in rows:
+        if row[0] is None:
+            a, p, q = row[3]
+            row[0] = candidate = f"a{a}-p{p}-q{q}"
+            n = 1
+            while row[0] in seen:
+                n += 1
+                row[0] = f"{candidate}-{n}"
+            seen[row[0]] = "a generated id"
+    return pd.DataFrame([r[:3] for r in rows], columns=["id", "anchor", "positive"])
 
 
 def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
@@ -80,12 +126,13 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
     ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing; every
     other rule (an id in every row, no id twice, text cells) holds for every row of the input, and
-    an error names the row of the input as loaded (0-based), dropped rows counted.
+    an error names the row of the input as loaded (0-based), dropped rows counted; in a SQuAD file,
+    the article, paragraph and question (:func:`_squad_to_table`).
     Repeated anchors keep their first row: a query with two answers would be ambiguous.
     """
     source = params["source"]
     if source["format"] == "squad":
-        table = _squad_to_table(raw)
+        table = _squad_to_table(raw, bool(source["drop_incomplete"]))
     elif source["format"] == "table":
         check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
         renames = {source["anchor_column"]: "anchor", source["positive_column"]: "positive"}
@@ -125,11 +172,13 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
             pairs = pairs.loc[~blank.to_numpy()].reset_index(drop=True)
         if pairs.empty:  # name the first row's blank text: every row has one
             column = next(c for c in texts if not isinstance(table[c].iloc[0], str) or is_blank(table[c].iloc[0]))
+            table_format = source["format"] == "table"  # a SQuAD file has questions, not rows
             fail(
                 DATASET,
                 column,
-                0,
-                f"blank; every row has a blank {'/'.join(texts)}: none is left once they are dropped",
+                0 if table_format else None,
+                f"blank; every {'row' if table_format else 'question'} has a blank {'/'.join(texts)}: "
+                "none is left once they are dropped",
             )
     repeated = pairs["anchor"].duplicated(keep="first")
     if repeated.any():
