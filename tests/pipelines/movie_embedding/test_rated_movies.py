@@ -68,6 +68,7 @@ def test_on_partitions_the_same_share_is_refused_naming_the_partition_and_row():
         check_rated_movies(movies, dd.from_pandas(bad, npartitions=3, sort=False), RIDGE)
 
 
+@pytest.mark.slow  # a kedro run (the project's convention), though it stops at a check
 def test_a_movies_file_cut_short_stops_the_run_before_anything_is_written(project):
     """The sample's movies.csv (its own overview source) cut to 150 of 240 movies: 42 % of the ratings
     lost. The run stops before embed_movies writes the embeddings and the cache."""
