@@ -301,6 +301,68 @@ def test_matryoshka_dims():
         matryoshka_dims(384, params(matryoshka_dims=[256, 128]))
 
 
+def chained_negatives(n=60):
+    """Each anchor's negative is the next row's positive: some of them are test or validation positives."""
+    return pd.DataFrame(
+        {
+            "id": [str(i) for i in range(n)],
+            "anchor": [f"query {i}" for i in range(n)],
+            "positive": [f"doc {i}" for i in range(n)],
+            "negative": [f"doc {(i + 1) % n}" for i in range(n)],
+        }
+    )
+
+
+def test_given_negatives_that_are_test_or_validation_positives_never_reach_training(caplog):
+    """split.by: positive keeps test (and validation) documents unseen: a triplet whose negative is one is dropped."""
+    p = params(split={"by": "positive", "test_size": 0.2, "seed": 42}, validation={"fraction": 0.1})
+    train, test = split_pairs(chained_negatives(), p)
+    fit, validation = split_validation(train, p)
+    held_out = set(test["positive"]) | set(validation["positive"])
+    expected = int(fit["negative"].isin(held_out).sum())
+    assert len(test) == 12 and len(validation) > 0 and expected > 0
+    with caplog.at_level("WARNING"):
+        triplets = prepare_training_set(fit, None, p, test, validation)
+    assert not set(triplets["negative"]) & held_out
+    assert len(triplets) == len(fit) - expected
+    assert f"Dropped {expected} of {len(fit)} training triplets" in caplog.text
+    # split.by: pair promises no unseen documents (a test positive may be a training positive): all kept
+    by_pair = params(split={"by": "pair", "test_size": 0.2, "seed": 42})
+    train, test = split_pairs(chained_negatives(), by_pair)
+    assert len(prepare_training_set(train, None, by_pair, test, test.iloc[0:0])) == len(train)
+
+
+def test_the_pipeline_gives_prepare_training_set_the_test_and_validation_pairs():
+    from qeu_kedro.pipelines.bge_finetune.pipeline import create_pipeline
+
+    (node,) = [n for n in create_pipeline().nodes if n.name == "bge_finetune.prepare_training_set"]
+    assert node.inputs[3:] == ["bge_finetune.test_pairs", "bge_finetune.validation_pairs"]
+
+
+def test_too_few_triplets_left_once_held_out_negatives_are_dropped_stops_at_the_split():
+    """Checked by split_pairs, before the split or anything else is written."""
+    plain = chained_negatives().drop(columns="negative")
+    p = params(split={"by": "positive", "test_size": 0.2, "seed": 42}, validation={"fraction": 0.1})
+    _, test = split_pairs(plain, p)
+    every_one = plain.assign(negative=test["positive"].iloc[0])  # each negative is the same test positive
+    with pytest.raises(
+        RawDataError,
+        match=r"'bge_pairs', column 'negative': 43 of the 43 training triplets have a negative that is a test or "
+        r"validation positive.*nothing is left to train on; nothing was trained or written.*use_negative_column",
+    ):
+        split_pairs(every_one, p)
+    minimum = {"train_pairs": 40, "test_queries": 10, "corpus": 20}
+    with pytest.raises(
+        RawDataError, match=r"16 of the 43 .*32 training pairs are left .*, fewer than .*train_pairs = 40"
+    ):
+        split_pairs(chained_negatives(), {**p, "minimum": minimum})
+    train, _ = split_pairs(chained_negatives(), {**p, "minimum": {**minimum, "train_pairs": 32}})
+    assert len(train) == 48
+    # in-batch or mined negatives instead: the given column is not used, nothing is dropped
+    unused = {**p, "hard_negatives": {"use_negative_column": False, "mine": False}}
+    assert len(split_pairs(every_one, unused)[0]) == 48
+
+
 def test_prepare_training_set_pairs_or_given_triplets():
     pairs = pd.DataFrame({"id": ["1"], "anchor": ["q"], "positive": ["p"], "negative": ["n"]})
     assert list(prepare_training_set(pairs, None, params()).columns) == ["anchor", "positive", "negative"]

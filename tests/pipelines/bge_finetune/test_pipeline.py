@@ -104,6 +104,23 @@ def test_finetuned_namespace_without_a_trained_model_says_to_run_bge_finetune_fi
         run_kedro(project, pipeline_names=["movie_embedding"], namespaces=["finetuned"])
 
 
+@pytest.mark.slow  # a kedro run (the project's convention), though it stops at a check
+def test_negatives_that_are_all_test_positives_stop_the_run_before_anything_is_written(project):
+    """The sample pairs with a negative column whose every negative is one test positive: once the triplets that
+    would show it to training are dropped, nothing is left; the split refuses before it (or anything) is written."""
+    from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs, split_pairs
+    from qeu_kedro.validation import RawDataError
+
+    params = load_config(project, key="parameters")["bge_finetune"]
+    path = project / "data/01_raw/pairs.csv"
+    raw = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    _, test = split_pairs(make_pairs(raw, params), params)
+    raw.assign(negative=test["positive"].iloc[0]).to_csv(path, index=False)
+    with pytest.raises(RawDataError, match=r"column 'negative'.*nothing is left to train on"):
+        run_kedro(project, pipeline_names=["bge_finetune"])
+    assert sorted(p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts) == []
+
+
 def test_bge_finetune_reads_base_model_and_writes_the_finetuned_namespace_model():
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project

@@ -207,7 +207,53 @@ def split_pairs(pairs: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFra
     if subset["max_test_queries"] and len(test) > subset["max_test_queries"]:
         test = test.sample(n=subset["max_test_queries"], random_state=split["seed"])
     logger.info("Split by %s: %d train pairs, %d test queries", split["by"], len(train), len(test))
-    return check_split(pairs, train.reset_index(drop=True), test.reset_index(drop=True), params)
+    train, test = check_split(pairs, train.reset_index(drop=True), test.reset_index(drop=True), params)
+    _check_negatives_left(train, test, params)
+    return train, test
+
+
+def held_out_negatives(fit: pd.DataFrame, held_out: list[pd.DataFrame], params: dict[str, Any]) -> np.ndarray:
+    """Which rows of ``fit`` have a given negative that is a positive of ``held_out`` (the test and
+    validation pairs), where that would show training a held-out document: ``split.by: positive``
+    (which keeps test and validation positives unseen) and the ``negative`` column used
+    (``hard_negatives.use_negative_column``). With ``split.by: pair`` a held-out positive may be a
+    training positive anyway, and nothing is promised unseen."""
+    if (
+        "negative" not in fit.columns
+        or not params["hard_negatives"]["use_negative_column"]
+        or params["split"]["by"] != "positive"
+    ):
+        return np.zeros(len(fit), dtype=bool)
+    positives = set().union(*(set(table["positive"]) for table in held_out))
+    return fit["negative"].isin(positives).to_numpy()
+
+
+def _check_negatives_left(train: pd.DataFrame, test: pd.DataFrame, params: dict[str, Any]) -> None:
+    """Fail, before the split is written, when dropping the training triplets whose negative is a test or
+    validation positive (:func:`prepare_training_set`) leaves too few to train on: none, or (with a
+    ``minimum`` block) fewer training pairs than ``minimum.train_pairs``, counted as :func:`check_split` does."""
+    if "negative" not in train.columns:
+        return
+    fit, validation = _carve_validation(train, params)
+    dropped = int(held_out_negatives(fit, [test, validation], params).sum())
+    least = (params.get("minimum") or {}).get("train_pairs", 1)
+    if dropped and (dropped == len(fit) or len(train) - dropped < least):
+        fail(
+            DATASET,
+            "negative",
+            None,
+            f"{dropped} of the {len(fit)} training triplets have a negative that is a test or validation positive, "
+            "which split.by: positive keeps out of training; without them "
+            + (
+                "nothing is left to train on"
+                if dropped == len(fit)
+                else f"{len(train) - dropped} training pairs are left (validation pairs counted, as the minimum "
+                f"counts them), fewer than bge_finetune.minimum.train_pairs = {least}"
+            )
+            + "; nothing was trained or written",
+            "Take the negatives from the training side only, or set bge_finetune.hard_negatives.use_negative_column: "
+            "false (in-batch negatives, or hard_negatives.mine: true to mine them from the training positives).",
+        )
 
 
 def _split(pairs: pd.DataFrame, by: str, size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -228,13 +274,20 @@ def split_validation(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.Da
     ``validation.fraction`` of the training pairs go to validation (0: no validation, no
     checkpoint choice). The test split is never touched.
     """
+    fit, validation = _carve_validation(train, params)
+    if len(validation):
+        logger.info(
+            "Validation: %d of the %d training pairs held out to choose the checkpoint", len(validation), len(train)
+        )
+    return fit, validation
+
+
+def _carve_validation(train: pd.DataFrame, params: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`split_validation`'s split (also counted by :func:`split_pairs` before anything is written)."""
     fraction = params["validation"]["fraction"]
     if not fraction:
         return train.reset_index(drop=True), train.iloc[0:0].reset_index(drop=True)
     fit, validation = _split(train, params["split"]["by"], fraction, params["split"]["seed"] + 1)
-    logger.info(
-        "Validation: %d of the %d training pairs held out to choose the checkpoint", len(validation), len(train)
-    )
     return fit.reset_index(drop=True), validation.reset_index(drop=True)
 
 
@@ -276,16 +329,39 @@ def matryoshka_dims(embedding_dim: int, params: dict[str, Any]) -> list[int]:
     return dims
 
 
-def prepare_training_set(train: pd.DataFrame, base_model: Any, params: dict[str, Any]) -> pd.DataFrame:
+def prepare_training_set(
+    train: pd.DataFrame,
+    base_model: Any,
+    params: dict[str, Any],
+    test: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The columns the loss sees, in order: ``anchor, positive`` or ``anchor, positive, negative``.
 
-    A ``negative`` column in the data is used as given; with ``hard_negatives.mine`` one is
-    mined from the *training* positives only (so no test text leaks in) with
-    ``sentence_transformers.util.mine_hard_negatives`` and the base model, which scores the texts
-    with the configured ``prompts`` as training and evaluation see them.
+    A ``negative`` column in the data is used as given, but with ``split.by: positive`` a triplet
+    whose negative is a positive of ``test`` or ``validation`` is dropped (counted in a warning):
+    training on it would show the model a held-out document, which that split keeps unseen. A
+    user's negatives are often drawn from the whole corpus (the next paragraph, a neighbour), not
+    knowing the seeded split, so such rows are expected rather than an input error; the run fails
+    only if too few are left (:func:`split_pairs`, before anything is written). Dropping the row
+    rather than its negative: the loss takes triplets or pairs, not both. With
+    ``hard_negatives.mine`` one is mined from the *training* positives only (so no test text leaks
+    in) with ``sentence_transformers.util.mine_hard_negatives`` and the base model, which scores the
+    texts with the configured ``prompts`` as training and evaluation see them.
     """
     hard = params["hard_negatives"]
     if "negative" in train.columns and hard["use_negative_column"]:
+        held_out = [t for t in (test, validation) if t is not None]
+        shown = held_out_negatives(train, held_out, params)
+        if shown.any():
+            logger.warning(
+                "Dropped %d of %d training triplets (%.0f %%) whose negative is a test or validation positive: "
+                "split.by: positive keeps those documents out of training",
+                int(shown.sum()),
+                len(train),
+                100 * shown.mean(),
+            )
+            train = train.loc[~shown]
         logger.info("Training on %d given triplets", len(train))
         return train[["anchor", "positive", "negative"]].reset_index(drop=True)
     if not hard["mine"]:

@@ -45,7 +45,13 @@ def create_template() -> Pipeline:
                 "validation_task",
                 name="build_validation_task",
             ),
-            Node(prepare_training_set, ["fit_pairs", BASE_MODEL, P], "training_set", name="prepare_training_set"),
+            # given negatives that are test or validation positives are dropped (split.by: positive keeps them unseen)
+            Node(
+                prepare_training_set,
+                ["fit_pairs", BASE_MODEL, P, "test_pairs", "validation_pairs"],
+                "training_set",
+                name="prepare_training_set",
+            ),
             Node(evaluate_retrieval, [BASE_MODEL, "retrieval_task", P], "scores_before", name="evaluate_before"),
             Node(
                 fine_tune,
