@@ -268,14 +268,32 @@ def test_jrte_model_config_blocks_take_the_configured_models_own_config_fields(b
         )
     # the hub environment's BERT: its own class (the same dropout fields as XLM-R's)
     assert config_class(tiny_model(tmp_path / "bert", "bert")) == "transformers:BertConfig"
-    # a model not on this machine: its config class cannot be known, the key is let through and said so
+    # a key conf/base gives every model (the dropouts) that DistilBERT's class has no field for: the model
+    # would keep it unused, so the run says so (it cannot be left out: conf/base gives it)
     with caplog.at_level("WARNING", logger="qeu_kedro.parameters"):
+        check_parameters(base, base, model_config_class=models.get)
+    assert (
+        "jrte_sentiment.level2.config.hidden_dropout_prob (the parameters): not a field of "
+        "transformers.DistilBertConfig, the config class of the model 'jrte_sentiment.level2_base_model': "
+        "the model ignores it"
+    ) in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="qeu_kedro.parameters"):
+        check_parameters(base, base, model_config_class=lambda name: "transformers:BertConfig")
+    assert "the model ignores it" not in caplog.text  # BERT has those fields
+    # a model not on this machine: its own class is not known; the key is checked against the default
+    # model's class (a typo went through with a warning, and from_pretrained keeps a typo unused)
+    with pytest.raises(
+        ParameterError,
+        match=r"hidden_dropout_prb .*not a field of transformers\.XLMRobertaConfig \(the default model's: the model "
+        r"of 'jrte_sentiment\.level2_base_model' is not on this machine yet.*did you mean "
+        r"'jrte_sentiment\.level2\.config\.hidden_dropout_prob'",
+    ):
         check_parameters(
-            with_changes(base, jrte_sentiment__level2__config__seq_classif_dropout=0.3),
+            with_changes(base, jrte_sentiment__level2__config__hidden_dropout_prb=0.3),
             base,
             model_config_class=lambda name: None,
         )
-    assert "jrte_sentiment.level2.config.seq_classif_dropout (the parameters): not checked" in caplog.text
     # no config.json, one that is no JSON object, or an architecture transformers does not know: nothing known
     (tmp_path / "odd").mkdir()
     assert config_class(tmp_path / "odd") is None

@@ -162,6 +162,16 @@ def test_the_header_line_is_found_where_the_entry_reads_it(tmp_path):
     assert csv_header(CSVDataset(filepath=str(path), load_args={"skiprows": 1})) == ["user_id", "rating", "rating"]
     assert csv_header(CSVDataset(filepath=str(path), load_args={"comment": "#"})) == ["user_id", "rating", "rating"]
     assert csv_header(CSVDataset(filepath=str(path), load_args={"header": None})) is None
+    # an explicit compression on a file without the suffix, and the pyarrow engine (which refuses nrows):
+    # the header was not read and the check passed without a word
+    plain = tmp_path / "ratings_export"
+    plain.write_bytes(gzip.compress(b"user_id,rating,rating\n1,4,5\n"))
+    for compression in ("gzip", {"method": "gzip"}):
+        gz = CSVDataset(filepath=str(plain), load_args={"compression": compression})
+        assert csv_header(gz) == ["user_id", "rating", "rating"]
+    (tmp_path / "r.csv").write_text("user_id,rating,rating\n1,4,5\n")
+    arrow = CSVDataset(filepath=str(tmp_path / "r.csv"), load_args={"engine": "pyarrow", "usecols": ["rating"]})
+    assert csv_header(arrow) == ["user_id", "rating", "rating"]
 
 
 @pytest.mark.slow

@@ -275,7 +275,9 @@ def check_parameters(
         source_of: ``key -> str`` naming where a key's value came from (file or ``--params``).
         model_config_class: ``catalog entry -> "module:Class"``, the config class of the model an entry of
             :data:`MODEL_CONFIG_BLOCKS` names, or None where it cannot be known without a download (a key
-            that ``conf/base`` does not give the block is then not checked, and a warning says so). Without
+            that ``conf/base`` does not give the block is then checked against :data:`LIBRARY_BLOCKS`' class,
+            the default model's, and the error says so; a key ``conf/base`` gives that the model's own class
+            has no field for is warned about: the model ignores it). Without
             it those blocks are checked against :data:`LIBRARY_BLOCKS`' class (the default model's).
 
     Raises:
@@ -303,17 +305,27 @@ def check_parameters(
         parent = path.rpartition(".")[0]
         if parent and parent not in known:
             continue  # the parent is already reported (or open)
-        if path not in known and parent in LIBRARY_BLOCKS:
+        if path in known and parent in MODEL_CONFIG_BLOCKS and model_config_class is not None:
+            # a key conf/base gives every model (the dropouts): a model whose config class has no such field
+            # stores it unused, so the value asked for does nothing; said, not refused (conf/base gives it)
             cls = class_of(parent)
-            if cls is None:
+            leaf = path.rpartition(".")[2]
+            if cls is not None and leaf not in library_fields(cls):
                 logger.warning(
-                    "%s (%s): not checked: the model of '%s' is not on this machine yet (not downloaded), so its "
-                    "config class is not known; the key goes to the model's from_pretrained as it is",
+                    "%s (%s): not a field of %s, the config class of the model '%s': the model ignores it",
                     path,
                     where(path),
+                    cls.replace(":", "."),
                     MODEL_CONFIG_BLOCKS[parent],
                 )
-                continue
+        if path not in known and parent in LIBRARY_BLOCKS:
+            cls = class_of(parent)
+            unknown_model = cls is None
+            if unknown_model:
+                # the model is not on this machine yet: its class is not known without a download, so the key
+                # is checked against the default model's class (a typo would otherwise go to from_pretrained,
+                # which keeps it unused without a word)
+                cls = LIBRARY_BLOCKS[parent]
             fields = library_fields(cls)
             leaf = path.rpartition(".")[2]
             if leaf in fields:
@@ -321,7 +333,12 @@ def check_parameters(
             close = difflib.get_close_matches(leaf, sorted(fields), n=1, cutoff=0.6)
             hint = f"did you mean '{parent}.{close[0]}'?" if close else "see the class's documentation"
             of = ""
-            if parent in MODEL_CONFIG_BLOCKS and model_config_class is not None:
+            if unknown_model:
+                of = (
+                    f" (the default model's: the model of '{MODEL_CONFIG_BLOCKS[parent]}' is not on this machine "
+                    "yet, so its own config class is not known; run once without the key to download it)"
+                )
+            elif parent in MODEL_CONFIG_BLOCKS and model_config_class is not None:
                 of = f", the config class of the model '{MODEL_CONFIG_BLOCKS[parent]}'"
             problems.append(
                 f"- {path} ({where(path)}): unknown key, not a field of {cls.replace(':', '.')}{of}; {hint}"

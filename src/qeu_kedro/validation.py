@@ -278,7 +278,9 @@ def check_no_repeated_header(df: pd.DataFrame, dataset: str) -> None:
     )
 
 
-#: ``pandas.read_csv`` arguments that say how a file's lines are cut into cells: what reading its header line needs.
+#: ``pandas.read_csv`` arguments that say how a file's lines are cut into cells: what reading its header line needs
+#: (not ``engine``: the header is read with pandas' own parser, which every engine's options above fit, and pyarrow's
+#: refuses ``nrows``; ``compression`` goes to fsspec, which opens the file).
 _CSV_FORMAT_ARGS = frozenset(
     {
         "comment",
@@ -287,7 +289,6 @@ _CSV_FORMAT_ARGS = frozenset(
         "doublequote",
         "encoding",
         "encoding_errors",
-        "engine",
         "escapechar",
         "lineterminator",
         "quotechar",
@@ -312,15 +313,19 @@ def csv_header(dataset: Any) -> list[str] | None:
     if "names" in args or header is None or isinstance(header, list | tuple):
         return None
     line = 0 if header == "infer" else int(header)
+    compression = args.get("compression")
+    if isinstance(compression, dict):  # pandas' {"method": "gzip", ...}
+        compression = compression.get("method")
+    compression = compression or "infer"
     if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") in kinds:
         path, protocol = str(dataset._get_load_path()), dataset._protocol
         files = fsspec.open_files(
             path if protocol == "file" else f"{protocol}://{path}",
-            compression="infer",
+            compression=compression,
             **({} if protocol == "file" else dataset._storage_options),
         )
     elif ("kedro_datasets.dask.csv_dataset", "CSVDataset") in kinds:
-        files = fsspec.open_files(str(dataset._filepath), compression="infer", **dataset.fs_args)
+        files = fsspec.open_files(str(dataset._filepath), compression=compression, **dataset.fs_args)
     else:
         return None
     if not files:
