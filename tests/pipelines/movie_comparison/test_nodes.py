@@ -67,7 +67,9 @@ def test_identical_cv_scores_are_no_evidence():
     assert (
         cv["cv_repeats"] == 5
         and cv["cv_folds"] == 5
-        and "(5 x 5-fold CV, 25 fold scores, 1000 ratings)" in cv["conclusion"]
+        and "(5 x 5-fold CV, folds of single ratings, each fold's movies also rated in training, 25 fold scores, "
+        "1000 ratings)"
+        in cv["conclusion"]  # a table without held_out (written before group_by): folds of ratings
     )
 
 
@@ -116,7 +118,7 @@ def test_plot_comparison_draws_the_interval_and_states_the_verdict():
     assert "2 of 4 top features shared" in fig._suptitle.get_text()
     assert fine_ax.get_legend() is not None and diff_ax.get_legend() is not None
     legend = [t.get_text() for t in diff_ax.get_legend().get_texts()]
-    assert "5 x 5-fold CV mean of 25 fold scores, 95% interval" in legend
+    assert "5 x 5-fold CV mean of 25 fold scores, 95% interval\nfolds of ratings" in legend
 
 
 def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
@@ -159,4 +161,56 @@ def test_the_benchmark_script_prints_the_summary_compare_ridge_writes(tmp_path):
     out = subprocess.run([sys.executable, "-c", printer, str(path)], capture_output=True, text=True, check=True).stdout
     assert "base 0.30000, finetuned 0.35000" in out
     assert f"difference {summary['cv_r2_test']['difference']:+.5f}" in out
+    assert "(25 folds of ratings, 1000 ratings)" in out  # the hand-made folds have no held_out: ratings
     assert ": better" in out
+
+
+def _grouped_cv_tables():
+    """Two namespaces' CV tables from ridge_analysis itself: the same ratings and movies, other vectors,
+    folds of whole movies (conf/base's group_by)."""
+    from qeu_kedro.pipelines.ridge_analysis.nodes import build_model_input, cross_validate_ridge
+    from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE, random_inputs
+
+    ratings, users, embeddings = random_inputs(seed=4)
+    other = embeddings[["movie_id"]].join(
+        pd.DataFrame(np.random.default_rng(9).normal(size=(len(embeddings), 8)), columns=[f"f{i}" for i in range(8)])
+    )
+    params = {**RIDGE, "cv": {"folds": 5, "repeats": 3, "seed": 1}}
+    return [
+        cross_validate_ridge(build_model_input(ratings, users, vectors, params)[0], {"alpha": 5.0}, params)
+        for vectors in (embeddings, other)
+    ]
+
+
+def test_grouped_folds_are_paired_with_their_own_sizes_and_said_to_hold_out_movies():
+    from scipy import stats
+
+    from qeu_kedro.stats import corrected_cv_interval
+
+    base_cv, fine_cv = _grouped_cv_tables()
+    assert base_cv["n_test"].max() - base_cv["n_test"].min() > 10  # folds of whole movies differ in ratings
+    cv = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, base_cv, fine_cv, RETRIEVAL, PARAMS)["cv_r2_test"]
+    shares = base_cv["n_test"] / (base_cv["n_test"] + base_cv["n_train"])
+    # the correlation of two folds' scores is taken as the folds' own test share, averaged: over a repeat's
+    # folds the shares add to 1, so grouped or not the variance term is n_test / n_train = 1 / (k - 1)
+    assert cv["test_fraction"] == pytest.approx(shares.mean(), abs=1e-15) == pytest.approx(1 / 5, abs=1e-12)
+    expected = corrected_cv_interval(base_cv["r2_test"], fine_cv["r2_test"], float(shares.mean()))
+    assert (cv["ci_low"], cv["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high), abs=1e-12)
+    d = fine_cv["r2_test"] - base_cv["r2_test"]
+    # the interval by hand: t_{J-1} sqrt((1/J + n_test/n_train) s²), n_test/n_train = 1/4
+    half = stats.t.ppf(0.975, len(d) - 1) * np.sqrt((1 / len(d) + 1 / 4) * d.var(ddof=1))
+    assert cv["ci_high"] - cv["ci_low"] == pytest.approx(2 * half, rel=1e-9)
+    assert cv["held_out"] == "movies" and cv["n_ratings"] == int(base_cv["n_test"].iloc[0] + base_cv["n_train"].iloc[0])
+    assert (
+        "(3 x 5-fold CV, folds of whole movies, each fold's movies unseen in training, 15 fold scores"
+        in cv["conclusion"]
+    )
+
+
+def test_folds_of_other_units_are_refused_with_the_parameter_to_align():
+    base_cv, _ = _grouped_cv_tables()
+    by_rating = base_cv.assign(held_out="ratings")
+    with pytest.raises(
+        ValueError, match=r"base's CV folds hold out movies, finetuned's ratings.*same ridge_analysis\.group_by"
+    ):
+        compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, base_cv, by_rating, RETRIEVAL, PARAMS)

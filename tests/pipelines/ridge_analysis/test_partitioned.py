@@ -20,7 +20,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 PARAMS = {
-    **RIDGE,  # conf/base (join loss unchecked: random_inputs), these keys changed
+    **RIDGE,  # conf/base (join loss unchecked: random_inputs; group_by: movie_id), these keys changed
     "alpha": 5.0,
     "fit_intercept": True,
     "test_size": 0.2,
@@ -105,9 +105,15 @@ def test_partition_sums_add_up_to_the_in_memory_statistics():
         np.testing.assert_allclose(offsets["x"], offsets0["x"], rtol=1e-12)
 
 
-def test_without_a_cluster_partitioned_ridge_equals_in_memory():
+@pytest.mark.parametrize("group_by", ["movie_id", None])
+def test_without_a_cluster_partitioned_ridge_equals_in_memory(group_by):
+    """The same split, folds, models and scores, holding out whole movies (conf/base) or single ratings."""
     ratings, users, embeddings = random_inputs(seed=1)
-    assert_same(*both(ratings, users, embeddings, npartitions=5))
+    in_memory, on_partitions = both(ratings, users, embeddings, npartitions=5, params={**PARAMS, "group_by": group_by})
+    assert_same(in_memory, on_partitions)
+    cv = on_partitions[1]
+    assert (cv["held_out"] == ("movies" if group_by else "ratings")).all()
+    assert (cv["n_test_movies_unseen"] == cv["n_test_movies"]).all() == bool(group_by)
 
 
 def test_movie_features_alone_and_half_stars_partitioned_equal_in_memory():

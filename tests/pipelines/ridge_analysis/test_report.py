@@ -44,7 +44,9 @@ def test_the_report_states_the_fit_the_counts_and_links_both_figures():
     assert "Counts: 3,699 ratings used; 160 users." in text  # only the counts the metrics hold
     assert "## Fit (Ridge, alpha = 5)" in text
     assert _row(text, "| test ") == ["test", "0.4768", "0.6743", "740"]
-    assert "(5 x 5-fold, 25 fold scores): test R² 0.4847 on average, standard deviation 0.0250." in text
+    # metrics written before group_by: folds of ratings, said so with why that is not a measure of the embedding
+    assert "(5 x 5-fold, 25 fold scores), folds of single ratings: test R² 0.4847 on average" in text
+    assert "standard deviation 0.0250. Each fold: the test ratings' movies are rated in training too" in text
     assert "## Top 10 coefficients by size (of 12 in `top_coefficients.csv`)" in text
     assert _row(text, "|      1 ") == ["1", "f1", "-0.5594"] and _row(text, "|      2 ")[2] == "+0.4737"
     assert "f11" not in text
@@ -56,3 +58,11 @@ def test_without_labels_or_cv_the_report_still_has_its_fit():
     text = ridge_report(metrics, TOP, "s.png", "b.png")
     assert "cross-validation" not in text and "Embedding model" not in text
     assert _row(text, "| train ") == ["train", "0.5204", "0.6441", "2,959"]
+
+
+def test_the_report_says_the_test_split_and_the_folds_hold_out_whole_movies():
+    metrics = {**METRICS, "held_out": "movies", "cv_held_out": "movies"}
+    text = ridge_report(metrics, TOP, "s.png", "b.png", LABELS)
+    assert "The test split holds out whole movies: every test rating is of a movie the model has not seen" in text
+    assert "(5 x 5-fold, 25 fold scores), folds of whole movies: test R² 0.4847 on average" in text
+    assert "Each fold:" not in text  # said once, for the split

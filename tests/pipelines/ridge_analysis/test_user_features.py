@@ -33,7 +33,7 @@ def flat_with(ratings, users, embeddings, user_columns):
 )
 def test_fit_equals_sklearn_on_the_chosen_user_columns(features, user_cols):
     ratings, users, embeddings = random_inputs(seed=3)
-    params = {**RIDGE, "user_features": features}
+    params = {**RIDGE, "user_features": features, "group_by": None}  # the original's split, as split_flat
     design, stats = build_model_input(ratings, users, embeddings, params)
     flat = flat_with(ratings, users, embeddings, user_cols)
     assert design.features == [c for c in flat.columns if c != "rating"]
@@ -134,7 +134,7 @@ def test_half_star_ratings_fit_like_sklearn():
     ratings, users, embeddings = random_inputs(seed=6)
     ratings = ratings.drop_duplicates(["user_id", "movie_id"], ignore_index=True)  # one rating per pair
     ratings["rating"] = ratings["rating"] - 0.5 * (ratings.index.to_numpy() % 2)  # 0.5 ... 5
-    params = {**RIDGE, "rating_step": 0.5, "user_features": []}
+    params = {**RIDGE, "rating_step": 0.5, "user_features": [], "group_by": None}  # split_flat's split
     checked = check_ratings(ratings, params)
     design, _ = build_model_input(checked, check_users(users, params), embeddings, params)
     train, _ = split_ratings(design, params)

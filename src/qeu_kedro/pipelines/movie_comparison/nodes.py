@@ -51,6 +51,10 @@ def compare_ridge(
     ``cv_r2_test`` pairs the two namespaces' repeated k-fold CV test R² fold by fold (the folds
     must hold the same ratings: checked by their fingerprints) and gives ``finetuned - base``
     with the Nadeau-Bengio corrected 95 % interval (:func:`qeu_kedro.stats.corrected_cv_interval`).
+    ``held_out`` says what the folds hold out: ``movies`` (``ridge_analysis.group_by: movie_id``, the
+    default), so the comparison asks which embedding predicts the ratings of movies its ridge has not
+    seen; or ``ratings``, where every test movie is rated in training and the ridge fits movie offsets
+    from any vectors (random ones too), so the difference says little about the embeddings.
     The single-split numbers stay for continuity with the original, each namespace's own; their difference
     is not reported, because one split gives it no interval (the CV difference is the comparison).
     """
@@ -58,6 +62,8 @@ def compare_ridge(
     for key in METRICS:
         base, fine = float(base_metrics[key]), float(finetuned_metrics[key])
         summary[key] = {"base": base, "finetuned": fine}
+    if "held_out" in base_metrics:
+        summary["r2_test"]["held_out"] = base_metrics["held_out"]
     summary["cv_r2_test"] = _paired_cv(base_cv, finetuned_cv, params)
     summary["finetuned_model_retrieval"] = {
         "data": retrieval.get("data_label"),
@@ -79,7 +85,32 @@ def compare_ridge(
     return summary
 
 
+#: What the CV folds hold out (the CV table's ``held_out``), in the comparison's words.
+FOLD_UNITS = {
+    "movies": "folds of whole movies, each fold's movies unseen in training",
+    "ratings": "folds of single ratings, each fold's movies also rated in training",
+}
+
+
+def held_out_of(cv: pd.DataFrame) -> str:
+    """What a namespace's CV folds hold out: ``movies`` or ``ratings`` (a table written before the column: ratings)."""
+    if "held_out" not in cv:
+        return "ratings"
+    units = set(cv["held_out"])
+    if len(units) != 1 or not units <= set(FOLD_UNITS):
+        raise ValueError(
+            f"movie_comparison: the CV folds' held_out is {sorted(units)}; expected one of {list(FOLD_UNITS)}"
+        )
+    return units.pop()
+
+
 def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[str, Any]) -> dict[str, Any]:
+    units = {"base": held_out_of(base_cv), "finetuned": held_out_of(finetuned_cv)}
+    if units["base"] != units["finetuned"]:
+        raise ValueError(
+            f"movie_comparison: base's CV folds hold out {units['base']}, finetuned's {units['finetuned']}: "
+            "run ridge_analysis for both namespaces with the same ridge_analysis.group_by."
+        )
     key = ["repeat", "fold"]
     paired = base_cv.merge(finetuned_cv, on=key, suffixes=("_base", "_finetuned"), validate="one_to_one")
     if len(paired) != len(base_cv) or len(paired) != len(finetuned_cv):
@@ -95,6 +126,10 @@ def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[s
             "base and finetuned, so the folds cannot be paired: both namespaces must keep the same ratings "
             "(embed the same movies) and use the same ridge_analysis.cv seed. Re-run both namespaces."
         )
+    # Nadeau-Bengio's n_test / n_train from the folds' own sizes: the correlation of two folds' scores is taken
+    # as the test share n_test / n, averaged over the folds (grouped folds differ in ratings), and the
+    # interval's variance term is that share's n_test / n_train. Over the k folds of a repeat the shares add
+    # to 1, so the mean is 1/k, grouped or not.
     test_fraction = float((paired["n_test_base"] / (paired["n_test_base"] + paired["n_train_base"])).mean())
     result = corrected_cv_interval(
         paired["r2_test_base"].to_numpy(),
@@ -104,12 +139,15 @@ def _paired_cv(base_cv: pd.DataFrame, finetuned_cv: pd.DataFrame, params: dict[s
     )
     n_ratings = int(paired["n_test_base"].iloc[0] + paired["n_train_base"].iloc[0])
     repeats, folds = int(paired["repeat"].nunique()), int(paired["fold"].nunique())
-    design = f"{repeats} x {folds}-fold CV, {len(paired)} fold scores"
+    held_out = units["base"]
+    design = f"{repeats} x {folds}-fold CV, {FOLD_UNITS[held_out]}, {len(paired)} fold scores"
     return {
         **result.to_dict(),
         "n_ratings": n_ratings,
         "cv_repeats": repeats,
         "cv_folds": folds,
+        "held_out": held_out,
+        "test_fraction": test_fraction,
         "conclusion": result.describe(
             f"With the fine-tuned embeddings, the cross-validated test R² ({design}, {n_ratings} ratings)"
         ),
@@ -156,13 +194,15 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         capsize=8,
         markersize=7,
         label=f"{cv['cv_repeats']} x {cv['cv_folds']}-fold CV mean of {cv['n']} fold scores, "
-        f"{cv['confidence']:.0%} interval",
+        f"{cv['confidence']:.0%} interval\nfolds of {'whole movies' if cv.get('held_out') == 'movies' else 'ratings'}",
     )
     ax.set_xlim(-0.5, 0.5)
     ax.set_xticks([])
     span = max(abs(cv["ci_low"]), abs(cv["ci_high"])) * 1.6 or 1e-3
     ax.set_ylim(-span, span)
-    ax.set_ylabel("test R²: finetuned - base")
+    ax.set_ylabel(
+        "test R² of unseen movies: finetuned - base" if cv.get("held_out") == "movies" else "test R²: finetuned - base"
+    )
     ax.set_title(
         f"R² base {cv['before']:.4f}, finetuned {cv['after']:.4f}\n{cv['verdict']}: "
         f"{cv['difference']:+.4f} [{cv['ci_low']:+.4f}, {cv['ci_high']:+.4f}]",
@@ -194,7 +234,8 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
     )
     suptitle(
         fig,
-        f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings): fine-tuned vs pretrained embeddings: "
+        f"movie_comparison on {summary['data']} ({cv['n_ratings']} ratings, CV folds of "
+        f"{'whole movies' if cv.get('held_out') == 'movies' else 'single ratings'}): fine-tuned vs pretrained embeddings: "
         f"{verdict_title(cv['verdict'], cv['confidence'])}; {summary['n_shared_top_features']} of {n} top features shared",
         fontsize=10,
     )

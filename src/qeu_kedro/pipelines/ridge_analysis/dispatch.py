@@ -89,12 +89,17 @@ def cross_validate_ridge(design: Any, alpha_selection: dict[str, Any], params: d
 
 
 def evaluate_ridge(
-    model: dict[str, Any], train: Any, test: Any, input_stats: dict[str, int], cv_scores: pd.DataFrame | None = None
+    model: dict[str, Any],
+    train: Any,
+    test: Any,
+    input_stats: dict[str, int],
+    cv_scores: pd.DataFrame | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`.nodes.evaluate_ridge`."""
     if is_partitioned(train):
-        return partitioned.evaluate_partitioned(model, train, test, input_stats, cv_scores)
-    return nodes.evaluate_ridge(model, train, test, input_stats, cv_scores)
+        return partitioned.evaluate_partitioned(model, train, test, input_stats, cv_scores, params)
+    return nodes.evaluate_ridge(model, train, test, input_stats, cv_scores, params)
 
 
 def plot_top_features(

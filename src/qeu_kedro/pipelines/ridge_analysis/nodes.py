@@ -280,16 +280,101 @@ def build_model_input(
     return design, stats
 
 
-def split_ratings(design: RatingDesign, params: dict[str, Any]) -> tuple[RatingDesign, RatingDesign]:
-    """Split the ratings into train and test (``test_size``, ``seed``).
+#: What ``ridge_analysis.group_by`` may name: the unit the test split and the CV folds hold out whole
+#: (null: single ratings). By movie, every test rating is of a movie the model has not seen in training,
+#: so only what the movie's features say can predict it: with 469 movies and hundreds of embedding
+#: dimensions a ridge fitted on folds of single ratings can give each movie its own offset, whatever
+#: its features mean (random vectors score as well as real ones there: benchmarks/ridge_random_control.py).
+GROUP_UNITS = ("movie_id",)
+HELD_OUT = {None: "ratings", "movie_id": "movies"}  # the unit held out, in words (the CV table's held_out)
 
-    The same shuffle as ``train_test_split`` of the flat table: it depends only on the
-    number of ratings and the seed.
+
+def group_by_of(params: dict[str, Any]) -> str | None:
+    """``params["group_by"]``: ``movie_id`` (whole movies held out) or None (single ratings; also when absent)."""
+    unit = params.get("group_by")
+    if unit not in (None, *GROUP_UNITS):
+        raise ValueError(
+            f"parameters_ridge_analysis.yml: ridge_analysis.group_by is {unit!r}; allowed: "
+            f"{list(GROUP_UNITS)} (the test split and CV folds hold out whole movies) or null (single ratings)"
+        )
+    return unit
+
+
+def group_codes(design: RatingDesign, unit: str) -> tuple[np.ndarray, int]:
+    """Each rating's group under ``unit`` (``movie_id``): its rank among the design's distinct ids (sorted),
+    and the number of groups. Sorted ids, not table rows: the partitioned path draws the same folds."""
+    if unit != "movie_id":
+        raise ValueError(f"cannot group ratings by {unit!r}")
+    ids = design.movie_features.index.to_numpy()[design.movie_row]
+    unique, codes = np.unique(ids, return_inverse=True)
+    return codes.reshape(-1), len(unique)
+
+
+def split_mask(n: int, test_size: float, seed: int) -> np.ndarray:
+    """True for the test items of ``train_test_split(range(n), test_size, random_state=seed)``.
+
+    scikit-learn's split is ``ShuffleSplit``: the first ``ceil(test_size n)`` of
+    ``RandomState(seed).permutation(n)`` are the test set. Drawn here without its index arrays;
+    over groups (``n`` distinct movies) it is ``GroupShuffleSplit``'s choice of test groups.
     """
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection._split import _validate_shuffle_split
 
-    train, test = train_test_split(np.arange(len(design)), test_size=params["test_size"], random_state=params["seed"])
-    return design.subset(train), design.subset(test)
+    _, n_test = _validate_shuffle_split(n, test_size, None, default_test_size=0.25)
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.RandomState(seed).permutation(n)[:n_test]] = True
+    return mask
+
+
+def kfold_labels(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
+    """Each item's test fold per repeat, ``(repeats, n)`` int8: ``RepeatedKFold(folds, repeats, seed)``'s folds.
+
+    ``RepeatedKFold`` shuffles ``arange(n)`` with one ``RandomState(seed)`` per repeat, in turn,
+    and cuts it into folds of ``n // folds`` (+1 for the first ``n % folds``). Over ``n`` groups
+    (distinct movies, sorted) these are ``GroupKFold(folds, shuffle=True, random_state=rng)``'s
+    folds with that one ``rng`` across the repeats.
+    """
+    if n < folds:
+        raise ValueError(f"{folds}-fold cross-validation needs at least {folds} items to split, got {n}")
+    rng = np.random.RandomState(seed)
+    sizes = np.full(folds, n // folds)
+    sizes[: n % folds] += 1
+    fold_of_position = np.repeat(np.arange(folds, dtype=np.int8), sizes)
+    labels = np.empty((repeats, n), dtype=np.int8)
+    for r in range(repeats):
+        order = np.arange(n)
+        rng.shuffle(order)
+        labels[r, order] = fold_of_position
+    return labels
+
+
+def fold_labels(design: RatingDesign, folds: int, repeats: int, seed: int, unit: str | None) -> np.ndarray:
+    """Each rating's test fold per repeat, ``(repeats, ratings)``: :func:`kfold_labels` over the ratings
+    (``unit`` None), or over the distinct movies (``movie_id``), every rating of a movie in its movie's fold."""
+    if unit is None:
+        return kfold_labels(len(design), folds, repeats, seed)
+    codes, n_groups = group_codes(design, unit)
+    return kfold_labels(n_groups, folds, repeats, seed)[:, codes]
+
+
+def split_ratings(design: RatingDesign, params: dict[str, Any]) -> tuple[RatingDesign, RatingDesign]:
+    """Split the ratings into train and test (``test_size``, ``seed``, ``group_by``).
+
+    By rating (``group_by`` null), the same shuffle as ``train_test_split`` of the flat table: it depends
+    only on the number of ratings and the seed. By movie, ``test_size`` of the distinct movies (sorted by
+    id, shuffled by the seed: ``GroupShuffleSplit``) with all their ratings are the test set, so the test
+    R² is of movies the model has not seen, as the CV's.
+    """
+    unit = group_by_of(params)
+    if unit is None:
+        from sklearn.model_selection import train_test_split
+
+        train, test = train_test_split(
+            np.arange(len(design)), test_size=params["test_size"], random_state=params["seed"]
+        )
+        return design.subset(train), design.subset(test)
+    codes, n_groups = group_codes(design, unit)
+    held_out = split_mask(n_groups, params["test_size"], params["seed"])[codes]
+    return design.subset(np.flatnonzero(~held_out)), design.subset(np.flatnonzero(held_out))
 
 
 def normal_equations(design: RatingDesign, fit_intercept: bool) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -436,17 +521,17 @@ def _fold_hash(design: RatingDesign) -> str:
 def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
     """The ridge's alpha: ``params["alpha"]`` if a number; with ``alpha: auto`` the grid point of best k-fold CV R².
 
-    The search runs on the training split only (``alpha_search``: ``grid``, ``folds``, ``seed``).
+    The search runs on the training split only (``alpha_search``: ``grid``, ``folds``, ``seed``), its folds
+    holding out what the CV's hold out (``group_by``: whole movies, or single ratings).
     Each fold's training statistics are the split's minus the fold's; one eigendecomposition
     ``XᵀX = V Λ Vᵀ`` per fold gives every alpha's coefficients ``V (Vᵀ Xᵀy) / (Λ + alpha)``, so the
     grid costs little more than one alpha. Folds and scoring are those of scikit-learn's
-    ``GridSearchCV(Ridge(), cv=KFold(folds, shuffle=True, random_state=seed))``.
+    ``GridSearchCV(Ridge(), cv=KFold(folds, shuffle=True, random_state=seed))`` (by movie: with
+    ``GroupKFold(folds, shuffle=True, random_state=seed)`` over the movies).
     """
     alpha = params["alpha"]
     if alpha != "auto":
         return {"mode": "fixed", "alpha": float(alpha)}
-    from sklearn.model_selection import KFold
-
     search = params["alpha_search"]
     grid = np.asarray(search["grid"], dtype=np.float64)
     fit_intercept = params["fit_intercept"]
@@ -454,10 +539,10 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
     movies = train.movie_features.to_numpy(dtype=np.float64)
     p_u = users.shape[1]
     total = sufficient_statistics(train)
-    folds = KFold(n_splits=search["folds"], shuffle=True, random_state=search["seed"])
+    labels = fold_labels(train, search["folds"], 1, search["seed"], group_by_of(params))[0]
     scores = np.empty((search["folds"], len(grid)))
-    for f, (_, test_idx) in enumerate(folds.split(np.zeros(len(train)))):
-        test = train.subset(test_idx)
+    for f in range(search["folds"]):
+        test = train.subset(np.flatnonzero(labels == f))
         gram, xty, offsets = (total - sufficient_statistics(test)).normal_equations(fit_intercept)
         with threadpool_limits(limits=1, user_api="blas"):
             lam, vectors = linalg.eigh(gram)
@@ -469,7 +554,11 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
     mean = scores.mean(axis=0)
     best = int(np.argmax(mean))  # the first best, as GridSearchCV picks
     logger.info(
-        "alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split)", grid[best], search["folds"], mean[best]
+        "alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split, folds of %s)",
+        grid[best],
+        search["folds"],
+        mean[best],
+        HELD_OUT[group_by_of(params)],
     )
     if best in (0, len(grid) - 1):
         logger.warning("alpha: auto chose %g, the edge of alpha_search.grid: widen the grid", grid[best])
@@ -477,6 +566,7 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
         "mode": "auto",
         "alpha": float(grid[best]),
         "folds": int(search["folds"]),
+        "held_out": HELD_OUT[group_by_of(params)],
         "grid": [float(a) for a in grid],
         "cv_r2_mean": [float(v) for v in mean],
         "cv_r2_std": [float(v) for v in scores.std(axis=0, ddof=1)],
@@ -500,42 +590,58 @@ def fit_ridge(
 
 
 def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
-    """Test R² of repeated k-fold cross-validation over all ratings: one row per (repeat, fold).
+    """Test R² of repeated k-fold cross-validation: one row per (repeat, fold).
 
-    ``cv``: ``folds``, ``repeats``, ``seed``. The folds depend only on the number of ratings and
-    the seed, so the ``base`` and ``finetuned`` namespaces are scored on the same folds
-    (``test_hash`` fingerprints each fold's ratings; ``movie_comparison`` checks they match).
+    ``cv``: ``folds``, ``repeats``, ``seed``; ``group_by``: what a fold holds out. ``movie_id``: whole
+    movies (the distinct movies, sorted by id, cut into folds as ``RepeatedKFold`` cuts items; per repeat
+    ``GroupKFold(folds, shuffle=True)``), so every test rating is of a movie the fold's model never saw
+    and the score says what the movie's features predict. Null: single ratings (``RepeatedKFold`` over
+    the ratings), where a test fold's movies are rated in training too and the ridge can fit each
+    movie's own offset from its features, whatever they mean. The folds depend only on the ratings (their
+    number, or their movies' ids) and the seed, so the ``base`` and ``finetuned`` namespaces are scored on
+    the same folds (``test_hash`` fingerprints each fold's ratings; ``movie_comparison`` checks they
+    match). Each row gives the fold's sizes as they are (``n_train``, ``n_test`` ratings; grouped folds
+    differ in ratings), its movies (``n_test_movies``) and how many of them have no training rating
+    (``n_test_movies_unseen``: all of them by movie, almost none by rating).
     The statistics of all ratings are built once; each fold's training statistics are those
     minus the test fold's. The alpha is the namespace's chosen one (with ``alpha: auto`` chosen
     on the training split, which the folds overlap: the same small optimism in both namespaces).
     """
     from sklearn.metrics import r2_score
-    from sklearn.model_selection import RepeatedKFold
 
     cv = params["cv"]
+    unit = group_by_of(params)
     alpha = float(alpha_selection["alpha"])
     total = sufficient_statistics(design)
-    splitter = RepeatedKFold(n_splits=cv["folds"], n_repeats=cv["repeats"], random_state=cv["seed"])
+    count_m = np.bincount(design.movie_row, minlength=len(design.movie_features))
+    labels = fold_labels(design, cv["folds"], cv["repeats"], cv["seed"], unit)
     rows = []
-    for i, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(design)))):
-        test = design.subset(test_idx)
-        coef, intercept = _solve_stats(total - sufficient_statistics(test), alpha, params["fit_intercept"])
-        y_hat = predict(_as_model(design.features, coef, intercept, alpha), test)
-        rows.append(
-            {
-                "repeat": i // cv["folds"],
-                "fold": i % cv["folds"],
-                "n_train": len(train_idx),
-                "n_test": len(test_idx),
-                "r2_test": float(r2_score(test.rating, y_hat)),
-                "test_hash": _fold_hash(test),
-            }
-        )
+    for r in range(cv["repeats"]):
+        for f in range(cv["folds"]):
+            in_test = labels[r] == f
+            test = design.subset(np.flatnonzero(in_test))
+            coef, intercept = _solve_stats(total - sufficient_statistics(test), alpha, params["fit_intercept"])
+            y_hat = predict(_as_model(design.features, coef, intercept, alpha), test)
+            test_count_m = np.bincount(test.movie_row, minlength=len(count_m))
+            rows.append(
+                {
+                    "repeat": r,
+                    "fold": f,
+                    "held_out": HELD_OUT[unit],
+                    "n_train": int(len(design) - in_test.sum()),
+                    "n_test": int(in_test.sum()),
+                    "n_test_movies": int((test_count_m > 0).sum()),
+                    "n_test_movies_unseen": int(((test_count_m > 0) & (test_count_m == count_m)).sum()),
+                    "r2_test": float(r2_score(test.rating, y_hat)),
+                    "test_hash": _fold_hash(test),
+                }
+            )
     scores = pd.DataFrame(rows)
     logger.info(
-        "%d x %d-fold CV: test R² %.4f (sd %.4f over folds)",
+        "%d x %d-fold CV, folds of %s: test R² %.4f (sd %.4f over folds)",
         cv["repeats"],
         cv["folds"],
+        HELD_OUT[unit],
         scores["r2_test"].mean(),
         scores["r2_test"].std(ddof=1),
     )
@@ -560,25 +666,42 @@ def evaluate_ridge(
     test: RatingDesign,
     input_stats: dict[str, int],
     cv_scores: pd.DataFrame | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """R² and RMSE on train and test, the repeated-CV test R² (mean and sd over folds), and the counts."""
+    """R² and RMSE on train and test, the repeated-CV test R² (mean and sd over folds), and the counts.
+
+    ``held_out`` (with ``params``) and ``cv_held_out`` say what the test split and the CV folds hold out:
+    ``movies`` (``group_by: movie_id``) or ``ratings``.
+    """
     from sklearn.metrics import mean_squared_error, r2_score
 
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
+    if params is not None:
+        metrics["held_out"] = HELD_OUT[group_by_of(params)]
     for name, part in (("train", train), ("test", test)):
         y, y_hat = part.rating, predict(model, part)
         metrics[f"r2_{name}"] = float(r2_score(y, y_hat))
         metrics[f"rmse_{name}"] = float(np.sqrt(mean_squared_error(y, y_hat)))
         metrics[f"n_{name}"] = int(len(part))
     if cv_scores is not None:
-        metrics["cv_r2_test_mean"] = float(cv_scores["r2_test"].mean())
-        metrics["cv_r2_test_sd"] = float(cv_scores["r2_test"].std(ddof=1))
-        metrics["cv_n_folds"] = int(len(cv_scores))  # fold scores: repeats x folds
-        metrics["cv_repeats"] = int(cv_scores["repeat"].nunique())
-        metrics["cv_folds"] = int(cv_scores["fold"].nunique())
+        metrics.update(cv_metrics(cv_scores))
     metrics.update(input_stats)
     logger.info("Ridge R² train %.4f, test %.4f", metrics["r2_train"], metrics["r2_test"])
     return metrics
+
+
+def cv_metrics(cv_scores: pd.DataFrame) -> dict[str, Any]:
+    """The CV table in a few numbers for ``ridge_metrics.json``: mean and sd of the fold scores, the design,
+    and what the folds hold out (``cv_held_out``; a table without the column is of folds of ratings)."""
+    held_out = cv_scores["held_out"].iloc[0] if "held_out" in cv_scores else HELD_OUT[None]
+    return {
+        "cv_r2_test_mean": float(cv_scores["r2_test"].mean()),
+        "cv_r2_test_sd": float(cv_scores["r2_test"].std(ddof=1)),
+        "cv_n_folds": int(len(cv_scores)),  # fold scores: repeats x folds
+        "cv_repeats": int(cv_scores["repeat"].nunique()),
+        "cv_folds": int(cv_scores["fold"].nunique()),
+        "cv_held_out": str(held_out),
+    }
 
 
 def top_coefficients(model: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:

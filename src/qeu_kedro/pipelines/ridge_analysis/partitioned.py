@@ -14,7 +14,8 @@ the ``dask`` environment's hook has started or joined one).
 
 Selections (train / test, cross-validation folds) are the in-memory pipeline's: the same
 permutations of the global row numbers, drawn on the client (one byte per rating) and sent
-to each partition as its slice.
+to each partition as its slice; with ``group_by: movie_id`` the same permutations of the
+sorted movie ids, one label per movie, which each partition applies to its ratings' movies.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scipy import sparse
 from qeu_kedro.validation import check_table, fail
 
 from .nodes import (
+    HELD_OUT,
     RATING_KEY,
     TARGET,
     RatingDesign,
@@ -40,10 +42,14 @@ from .nodes import (
     _as_model,
     _solve_stats,
     build_model_input,
+    cv_metrics,
     fail_join_loss,
+    group_by_of,
+    kfold_labels,
     plot_top_features,
     rating_columns,
     solve_ridge,
+    split_mask,
 )
 
 logger = logging.getLogger(__name__)
@@ -209,8 +215,20 @@ class PartitionedDesign:
     def subset_mask(self, mask: np.ndarray) -> PartitionedDesign:
         return replace(self, mask=mask if self.mask is None else (self.mask & mask))
 
-    def slices(self, labels: np.ndarray | None) -> list[np.ndarray | None]:
-        """Per partition, its slice of a per-rating label array (``-1`` where outside this design)."""
+    def slices(self, labels: np.ndarray | None, by_movie: bool = False) -> list[Any]:
+        """Per partition, its slice of a per-rating label array (``-1`` where outside this design).
+
+        ``by_movie``: ``labels`` has one label per movie (row of ``movie_features``); each partition's
+        slice is then a lazy (``dask.delayed``) array, its ratings' movies' labels, made on the worker.
+        """
+        if by_movie:
+            from dask import delayed
+
+            per_movie = delayed(np.asarray(labels, dtype=np.int8), pure=True)
+            return [
+                delayed(_movie_labels, pure=True)(rows, per_movie, outside)
+                for rows, outside in zip(self.rows, self.slices(None), strict=True)
+            ]
         if labels is None and self.mask is None:
             return [None] * len(self.rows)
         if labels is None:
@@ -221,6 +239,13 @@ class PartitionedDesign:
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
         return self.user_features.to_numpy(dtype=np.float64), self.movie_features.to_numpy(dtype=np.float64)
+
+
+def _movie_labels(rows: pd.DataFrame, per_movie: np.ndarray, outside: np.ndarray | None) -> np.ndarray:
+    """Each rating of a partition labelled by its movie (``per_movie[movie_row]``); ``-1`` where
+    ``outside`` (the design's mask slice) is ``-1``."""
+    labels = per_movie[rows["movie_row"].to_numpy()]
+    return labels if outside is None else np.where(outside >= 0, labels, -1).astype(np.int8)
 
 
 def _tree_sum(items: list[Any]) -> Any:
@@ -236,8 +261,11 @@ def _tree_sum(items: list[Any]) -> Any:
     return items[0]
 
 
-def sums_graph(design: PartitionedDesign, labels: np.ndarray | None = None, n_groups: int = 1) -> Any:
-    """The lazy (``dask.delayed``) :class:`RatingSums` of ``design`` by ``labels`` (per rating; default one group).
+def sums_graph(
+    design: PartitionedDesign, labels: np.ndarray | None = None, n_groups: int = 1, by_movie: bool = False
+) -> Any:
+    """The lazy (``dask.delayed``) :class:`RatingSums` of ``design`` by ``labels`` (per rating, or per movie
+    with ``by_movie``; default one group).
 
     One task per partition, then a tree of additions; the user table is sent once, not per task.
     """
@@ -248,16 +276,18 @@ def sums_graph(design: PartitionedDesign, labels: np.ndarray | None = None, n_gr
     n_movies = len(design.movie_features)
     parts = [
         delayed(partition_sums, pure=True)(rows, users_d, n_movies, labels_slice, n_groups)
-        for rows, labels_slice in zip(design.rows, design.slices(labels), strict=True)
+        for rows, labels_slice in zip(design.rows, design.slices(labels, by_movie), strict=True)
     ]
     return _tree_sum(parts)
 
 
-def compute_sums(design: PartitionedDesign, labels: np.ndarray | None = None, n_groups: int = 1) -> RatingSums:
+def compute_sums(
+    design: PartitionedDesign, labels: np.ndarray | None = None, n_groups: int = 1, by_movie: bool = False
+) -> RatingSums:
     """:func:`sums_graph`, computed on the active scheduler."""
     import dask
 
-    (total,) = dask.compute(sums_graph(design, labels, n_groups))
+    (total,) = dask.compute(sums_graph(design, labels, n_groups, by_movie))
     return total
 
 
@@ -511,42 +541,33 @@ def build_partitioned_input(
     return design, stats
 
 
-def split_mask(n: int, test_size: float, seed: int) -> np.ndarray:
-    """True for the test ratings of ``train_test_split(range(n), test_size, random_state=seed)``.
-
-    scikit-learn's split is ``ShuffleSplit``: the first ``ceil(test_size n)`` of
-    ``RandomState(seed).permutation(n)`` are the test set. Drawn here without its index arrays.
-    """
-    from sklearn.model_selection._split import _validate_shuffle_split
-
-    _, n_test = _validate_shuffle_split(n, test_size, None, default_test_size=0.25)
-    mask = np.zeros(n, dtype=bool)
-    mask[np.random.RandomState(seed).permutation(n)[:n_test]] = True
-    return mask
-
-
 def split_partitioned(design: PartitionedDesign, params: dict[str, Any]) -> tuple[PartitionedDesign, PartitionedDesign]:
-    """:func:`.nodes.split_ratings` on partitions: the same ratings in train and test."""
-    test = split_mask(design.n_total, params["test_size"], params["seed"])
+    """:func:`.nodes.split_ratings` on partitions: the same ratings in train and test.
+
+    By movie (``group_by: movie_id``), the test movies are drawn on the client as in memory and one pass
+    over the partitions marks their ratings (the mask: one byte per rating, as by rating).
+    """
+    unit = group_by_of(params)
+    if unit is None:
+        test = split_mask(design.n_total, params["test_size"], params["seed"])
+    else:
+        import dask
+
+        present = _present_movies(design)
+        test_movie = np.zeros(len(design.movie_features), dtype=np.int8)
+        test_movie[present] = split_mask(len(present), params["test_size"], params["seed"])
+        marked = dask.compute(*design.slices(test_movie, by_movie=True))
+        test = np.concatenate([np.asarray(m) > 0 for m in marked]) if marked else np.zeros(0, dtype=bool)
     return design.subset_mask(~test), design.subset_mask(test)
 
 
-def kfold_labels(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
-    """Each rating's test fold per repeat, ``(repeats, n)`` int8: ``RepeatedKFold(folds, repeats, seed)``'s folds.
-
-    ``RepeatedKFold`` shuffles ``arange(n)`` with one ``RandomState(seed)`` per repeat, in turn,
-    and cuts it into folds of ``n // folds`` (+1 for the first ``n % folds``).
-    """
-    rng = np.random.RandomState(seed)
-    sizes = np.full(folds, n // folds)
-    sizes[: n % folds] += 1
-    fold_of_position = np.repeat(np.arange(folds, dtype=np.int8), sizes)
-    labels = np.empty((repeats, n), dtype=np.int8)
-    for r in range(repeats):
-        order = np.arange(n)
-        rng.shuffle(order)
-        labels[r, order] = fold_of_position
-    return labels
+def _present_movies(design: PartitionedDesign, sums: RatingSums | None = None) -> np.ndarray:
+    """Rows of ``movie_features`` (sorted by id) with a rating in ``design``: the groups of ``group_by: movie_id``,
+    in the order of their ids, as :func:`.nodes.group_codes` numbers them."""
+    if sums is None and design.mask is None:
+        return np.arange(len(design.movie_features))  # the build kept only rated movies
+    sums = compute_sums(design) if sums is None else sums
+    return np.flatnonzero(sums.count_m[0] > 0)
 
 
 def fit_partitioned(
@@ -589,9 +610,15 @@ def _partition_scores(
 
 
 def compute_scores(
-    design: PartitionedDesign, labels: np.ndarray | None, coefs: np.ndarray, intercepts: np.ndarray
+    design: PartitionedDesign,
+    labels: np.ndarray | None,
+    coefs: np.ndarray,
+    intercepts: np.ndarray,
+    by_movie: bool = False,
 ) -> np.ndarray:
-    """Per group (rows of ``coefs``, one model each): n, Σy, Σy², residual sum of squares."""
+    """Per group (rows of ``coefs``, one model each): n, Σy, Σy², residual sum of squares.
+
+    ``labels``: per rating, or per movie with ``by_movie``."""
     import dask
     from dask import delayed
 
@@ -603,7 +630,7 @@ def compute_scores(
         delayed(_partition_scores, pure=True)(
             rows, lab, user_part, movie_part, np.asarray(intercepts, dtype=np.float64)
         )
-        for rows, lab in zip(design.rows, design.slices(labels), strict=True)
+        for rows, lab in zip(design.rows, design.slices(labels, by_movie), strict=True)
     ]
     (total,) = dask.compute(_tree_sum(parts))
     return total
@@ -628,6 +655,7 @@ def evaluate_partitioned(
     test: PartitionedDesign,
     input_stats: dict[str, int],
     cv_scores: pd.DataFrame | None = None,
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """:func:`.nodes.evaluate_ridge` on partitions: one pass scores train and test."""
     coef = _coef_vector(model, train)
@@ -637,16 +665,14 @@ def evaluate_partitioned(
     whole = replace(train, mask=None)
     scores = compute_scores(whole, labels, np.stack([coef, coef]), np.array([model["intercept"]] * 2))
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
+    if params is not None:
+        metrics["held_out"] = HELD_OUT[group_by_of(params)]
     for i, name in enumerate(("train", "test")):
         metrics[f"r2_{name}"] = float(_r2(scores[i : i + 1])[0])
         metrics[f"rmse_{name}"] = float(np.sqrt(scores[i, 3] / scores[i, 0]))
         metrics[f"n_{name}"] = int(scores[i, 0])
     if cv_scores is not None:
-        metrics["cv_r2_test_mean"] = float(cv_scores["r2_test"].mean())
-        metrics["cv_r2_test_sd"] = float(cv_scores["r2_test"].std(ddof=1))
-        metrics["cv_n_folds"] = int(len(cv_scores))  # fold scores: repeats x folds
-        metrics["cv_repeats"] = int(cv_scores["repeat"].nunique())
-        metrics["cv_folds"] = int(cv_scores["fold"].nunique())
+        metrics.update(cv_metrics(cv_scores))
     metrics.update(input_stats)
     logger.info("Ridge R² train %.4f, test %.4f (partitioned)", metrics["r2_train"], metrics["r2_test"])
     return metrics
@@ -678,7 +704,9 @@ def cross_validate_partitioned(
 
     Per repeat, one pass gives every fold's sums; each fold's training statistics are the
     total's minus the fold's (:class:`.nodes.RidgeStats`), solved as the in-memory CV solves
-    them; a second pass scores every fold's test ratings. ``test_hash`` fingerprints a fold's
+    them; a second pass scores every fold's test ratings. By movie (``group_by: movie_id``) the
+    folds are labels of the sorted movies, drawn as in memory; each partition labels its ratings
+    by their movies. ``test_hash`` fingerprints a fold's
     ratings too, but as an order-free sum of per-rating hashes (``m:`` prefix): the in-memory
     one sorts the fold, which partitions cannot do without a shuffle.
     """
@@ -686,50 +714,63 @@ def cross_validate_partitioned(
     from dask import delayed
 
     cv = params["cv"]
+    unit = group_by_of(params)
+    by_movie = unit is not None
     alpha = float(alpha_selection["alpha"])
     fit_intercept = params["fit_intercept"]
     users, movies = design.tables()
     user_ids = design.user_features.index.to_numpy()
     movie_ids = design.movie_features.index.to_numpy()
-    labels_all = kfold_labels(design.n_total, cv["folds"], cv["repeats"], cv["seed"])
     # the statistics of all ratings, once (as the in-memory CV builds them); per fold, total minus fold
-    total = compute_sums(design).ridge_stats(users, movies)
+    whole = compute_sums(design)
+    total = whole.ridge_stats(users, movies)
+    if by_movie:
+        present = _present_movies(design, whole)
+        labels_all = np.full((cv["repeats"], len(movie_ids)), -1, dtype=np.int8)
+        labels_all[:, present] = kfold_labels(len(present), cv["folds"], cv["repeats"], cv["seed"])
+    else:
+        labels_all = kfold_labels(design.n_total, cv["folds"], cv["repeats"], cv["seed"])
     rows_out = []
     for r in range(cv["repeats"]):
         labels = labels_all[r]
-        sums = compute_sums(design, labels, cv["folds"])
+        sums = compute_sums(design, labels, cv["folds"], by_movie)
         coefs, intercepts = [], []
         for f in range(cv["folds"]):
             coef, intercept = _solve_stats(total - sums.ridge_stats(users, movies, f), alpha, fit_intercept)
             coefs.append(coef)
             intercepts.append(intercept)
-        scores = compute_scores(design, labels, np.stack(coefs), np.array(intercepts))
+        scores = compute_scores(design, labels, np.stack(coefs), np.array(intercepts), by_movie)
         digests = dask.compute(
             _tree_sum(
                 [
                     delayed(_partition_fold_digest, pure=True)(rows, lab, user_ids, movie_ids, cv["folds"])
-                    for rows, lab in zip(design.rows, design.slices(labels), strict=True)
+                    for rows, lab in zip(design.rows, design.slices(labels, by_movie), strict=True)
                 ]
             )
         )[0]
         r2 = _r2(scores)
         n = design.n_total
         for f in range(cv["folds"]):
+            test_count_m = sums.count_m[f]
             rows_out.append(
                 {
                     "repeat": r,
                     "fold": f,
+                    "held_out": HELD_OUT[unit],
                     "n_train": int(n - scores[f, 0]),
                     "n_test": int(scores[f, 0]),
+                    "n_test_movies": int((test_count_m > 0).sum()),
+                    "n_test_movies_unseen": int(((test_count_m > 0) & (test_count_m == whole.count_m[0])).sum()),
                     "r2_test": float(r2[f]),
                     "test_hash": "m:" + hashlib.sha1(np.uint64(digests[f]).tobytes()).hexdigest()[:14],
                 }
             )
     table = pd.DataFrame(rows_out)
     logger.info(
-        "%d x %d-fold CV (partitioned): test R² %.4f (sd %.4f over folds)",
+        "%d x %d-fold CV (partitioned), folds of %s: test R² %.4f (sd %.4f over folds)",
         cv["repeats"],
         cv["folds"],
+        HELD_OUT[unit],
         table["r2_test"].mean(),
         table["r2_test"].std(ddof=1),
     )

@@ -54,7 +54,7 @@ def create_template() -> Pipeline:
             ),
             Node(
                 evaluate_ridge,
-                ["ridge_model", "ridge_train", "ridge_test", "ridge_input_stats", "ridge_cv_scores"],
+                ["ridge_model", "ridge_train", "ridge_test", "ridge_input_stats", "ridge_cv_scores", P],
                 "ridge_metrics",
                 name="evaluate_ridge",
             ),

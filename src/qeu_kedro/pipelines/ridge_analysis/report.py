@@ -18,6 +18,20 @@ COUNTS = (
 )
 # Rows of the top-coefficients table in the report (the CSV keeps top_k).
 SHOWN = 10
+# What a test split or CV fold holds out (ridge_analysis.group_by): (its name, why it matters).
+HELD_OUT_WORDS = {
+    "movies": (
+        "whole movies",
+        "every test rating is of a movie the model has not seen (`ridge_analysis.group_by: movie_id`), "
+        "so the score says what the movie's embedding predicts of its ratings.",
+    ),
+    "ratings": (
+        "single ratings",
+        "the test ratings' movies are rated in training too (`ridge_analysis.group_by: null`), where the ridge "
+        "can fit each movie's own offset from its many embedding dimensions whatever they mean: random vectors "
+        "score about as well, so this is not a measure of the embedding.",
+    ),
+}
 
 
 def ridge_report(
@@ -50,11 +64,16 @@ def ridge_report(
         fit.to_markdown(index=False, disable_numparse=True),
         "",
     ]
+    if "held_out" in metrics:
+        unit, why = HELD_OUT_WORDS[metrics["held_out"]]
+        lines += [f"The test split holds out {unit}: {why}", ""]
     if "cv_r2_test_mean" in metrics:
+        unit, why = HELD_OUT_WORDS[metrics.get("cv_held_out", "ratings")]  # older metrics: folds of ratings
         lines += [
-            f"Repeated k-fold cross-validation over all ratings ({metrics['cv_repeats']} x {metrics['cv_folds']}-fold, "
-            f"{metrics['cv_n_folds']} fold scores): test R² "
-            f"{metrics['cv_r2_test_mean']:.4f} on average, standard deviation {metrics['cv_r2_test_sd']:.4f}.",
+            f"Repeated k-fold cross-validation ({metrics['cv_repeats']} x {metrics['cv_folds']}-fold, "
+            f"{metrics['cv_n_folds']} fold scores), folds of {unit}: test R² "
+            f"{metrics['cv_r2_test_mean']:.4f} on average, standard deviation {metrics['cv_r2_test_sd']:.4f}."
+            + ("" if metrics.get("held_out") == metrics.get("cv_held_out", "ratings") else f" Each fold: {why}"),
             "",
         ]
     shown = top.head(SHOWN)[["rank", "feature", "coefficient"]]
