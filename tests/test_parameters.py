@@ -315,6 +315,7 @@ def test_jrte_model_config_blocks_take_the_configured_models_own_config_fields(b
         ("bge_finetune__trainer__per_device_train_batch_size", 0, "greater than or equal to 1"),
         ("bge_finetune__trainer__max_steps", 0, "greater than or equal to 1"),
         ("bge_finetune__split__by", "rows", "'pair' or 'positive'"),
+        ("ridge_analysis__group_by", "movie", "movie_id"),
         ("movie_embedding__encoder__quantize", "int4", "'none' or 'int8'"),
         ("ridge_analysis__fit_intercept", "yes", "boolean"),
         ("ridge_analysis__schema", ["M", "F"], "expected a block of keys"),

@@ -48,6 +48,7 @@ RULES: dict[str, Any] = {
     "movie_overviews.articles": list[str],
     "ridge_analysis.alpha": PositiveFloat | Literal["auto"],
     "ridge_analysis.fit_intercept": StrictBool,
+    "ridge_analysis.group_by": Literal["movie_id"] | None,  # whole movies held out, or (null) single ratings
     "ridge_analysis.test_size": Share,
     "ridge_analysis.seed": Seed,
     "ridge_analysis.top_k": PositiveInt,
