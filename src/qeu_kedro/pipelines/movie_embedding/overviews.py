@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
-from qeu_kedro.pipelines.ridge_analysis.nodes import check_join_loss, fail_join_loss, rating_columns
-from qeu_kedro.pipelines.ridge_analysis.partitioned import is_partitioned
+from qeu_kedro.pipelines.ridge_analysis.nodes import check_join_loss, rating_columns
+from qeu_kedro.pipelines.ridge_analysis.partitioned import check_partitioned_join_loss, is_partitioned
 from qeu_kedro.validation import Column, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
         return movies
     movie_id = next(c for c in rating_columns(params["rating_step"]) if c.name == "movie_id")
     if is_partitioned(ratings):
-        _check_partitioned_join_loss(ratings, movies, movie_id, max_share)
+        _check_join_loss_on_partitions(ratings, movies, movie_id, max_share)
     else:
         check_join_loss(check_table(ratings, "ratings", (movie_id,)), movies, max_share)
     return movies
@@ -164,19 +164,19 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
 def _lost_ratings(part: pd.DataFrame, index: int, movie_ids: np.ndarray, column: Column) -> dict[str, Any]:
     """One partition's ``movie_id`` checked; its ratings, those of movies not in ``movie_ids``, and where."""
     if part.empty:  # a reader may leave a partition empty
-        return {"n": 0, "lost": 0, "first": None, "missing": np.array([], dtype=np.int64)}
+        return {"n": 0, "lost": 0, "first_lost_row": None, "lost_movies": np.array([], dtype=np.int64)}
     ids = check_table(part[[column.name]].reset_index(drop=True), f"ratings (partition {index})", (column,))
     ids = ids[column.name].to_numpy()
     lost = np.flatnonzero(~np.isin(ids, movie_ids))
     return {
         "n": len(ids),
         "lost": len(lost),
-        "first": int(lost[0]) if len(lost) else None,
-        "missing": pd.unique(ids[lost]),  # in order of appearance, as the in-memory message
+        "first_lost_row": int(lost[0]) if len(lost) else None,
+        "lost_movies": pd.unique(ids[lost]),  # in order of appearance, as the in-memory message
     }
 
 
-def _check_partitioned_join_loss(ratings: Any, movies: pd.DataFrame, column: Column, max_share: float) -> None:
+def _check_join_loss_on_partitions(ratings: Any, movies: pd.DataFrame, column: Column, max_share: float) -> None:
     """:func:`check_rated_movies` on a Dask DataFrame of ratings: a pass over the partitions' movie ids."""
     import dask
     from dask import delayed
@@ -195,8 +195,4 @@ def _check_partitioned_join_loss(ratings: Any, movies: pd.DataFrame, column: Col
     n_in = sum(s["n"] for s in scans)
     if n_in == 0:
         fail("ratings", None, None, "the table is empty (every partition)")
-    part = next((i for i, s in enumerate(scans) if s["first"] is not None), None)
-    if part is not None:
-        missing = pd.unique(np.concatenate([s["missing"] for s in scans]))
-        lost = sum(s["lost"] for s in scans)
-        fail_join_loss(f"ratings (partition {part})", scans[part]["first"], lost, n_in, missing, max_share)
+    check_partitioned_join_loss(list(scans), n_in, n_in - sum(s["lost"] for s in scans), max_share)

@@ -451,8 +451,11 @@ def _partition_rows(part: pd.DataFrame, user_ids: np.ndarray, movie_ids: np.ndar
     )
 
 
-def _check_partitioned_join_loss(scans: list[dict[str, Any]], n_in: int, n_kept: int, max_share: float | None) -> None:
-    """:func:`.nodes.check_join_loss` from the partitions' counts, naming the first lost rating's partition and row."""
+def check_partitioned_join_loss(scans: list[dict[str, Any]], n_in: int, n_kept: int, max_share: float | None) -> None:
+    """:func:`.nodes.check_join_loss` from the partitions' counts, naming the first lost rating's partition and row.
+
+    ``scans``: per partition, ``first_lost_row`` (None when it lost none) and ``lost_movies`` (the ids lost, in
+    order of appearance); also used by ``movie_embedding``'s ``check_rated_movies`` before anything is embedded."""
     if n_kept == n_in:
         return
     part = next(i for i, s in enumerate(scans) if s["first_lost_row"] is not None)
@@ -492,7 +495,7 @@ def build_partitioned_input(
     n_kept = np.array([s["n_kept"] for s in scans], dtype=np.int64)
     if n_kept.sum() == 0:
         fail("movie_embeddings", "movie_id", None, "no rated movie has an embedding: the join is empty")
-    _check_partitioned_join_loss(scans, n_in, int(n_kept.sum()), params.get("max_join_loss"))
+    check_partitioned_join_loss(scans, n_in, int(n_kept.sum()), params.get("max_join_loss"))
     user_ids = np.unique(np.concatenate([s["users"] for s in scans]))
     movie_ids = np.unique(np.concatenate([s["movies"] for s in scans]))
     # Stand-in ratings: every kept user and movie once (the shorter list repeated).
