@@ -68,6 +68,18 @@ def test_composite_key_and_minimum_size():
         check_table(frame(), "things", COLUMNS, min_rows=4, min_rows_hint="Add rows.")
 
 
+def test_a_blank_text_in_a_nullable_column_is_read_as_missing():
+    """A nullable text column kept a whitespace-only cell as text (one TMDB overview is ' '): a blank text is as
+    missing as an empty cell, so the overview step skips the movie instead of embedding a space."""
+    typed = check_table(
+        pd.DataFrame({"key": [1, 2, 3, 4], "text": ["a", "  ", "\u200b", None]}),
+        "things",
+        (Column("key", "int", unique=True), Column("text", "str", nullable=True)),
+    )
+    assert typed["text"].isna().tolist() == [False, True, True, True]
+    assert typed["text"].iloc[0] == "a"
+
+
 def test_a_nullable_whole_number_beyond_int64_is_named():
     table = pd.DataFrame({"seq": [1.0, None, -(2.0**64)]})
     with pytest.raises(RawDataError, match=r"column 'seq', row 2 .*below 2\*\*63"):

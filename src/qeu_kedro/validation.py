@@ -455,6 +455,8 @@ def check_table(
             if col.unique:
                 _fail_missing_key(dataset, col, nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)
+        if col.kind == "str":
+            raw = raw.where(~nulls, None)  # a blank text is as missing as an empty cell (nullable columns)
         out[col.name] = _coerce(raw, col, dataset)
     typed = pd.DataFrame(out)
     _check_values(typed, df, dataset, columns, unique_together)
