@@ -109,6 +109,7 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.training.trainer.learning_rate": PositiveFloat,
     "jrte_sentiment.training.trainer.num_train_epochs": PositiveFloat,
     "jrte_sentiment.training.trainer.max_steps": Annotated[int, Field(ge=-1)],
+    "jrte_sentiment.task.annotators": Annotated[StrictInt, Field(ge=1)] | None,  # votes per row; null: not checked
     "jrte_sentiment.statistics.n_resamples": PositiveInt,
     "jrte_sentiment.statistics.confidence": Annotated[float, Field(gt=0, lt=1)],
     "jrte_sentiment.level2.average_last_epochs": PositiveInt | None,
