@@ -157,6 +157,23 @@ def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused
         check_parameters(with_changes(base, **changes), base)
 
 
+def test_jrte_class_names_must_be_text(base):
+    """`name: 0` passed the parameter check and crashed the first evaluation after Level 1 had predicted."""
+    classes = [{"value": -1, "name": "negative"}, {"value": 0, "name": 0}, {"value": 1, "name": "positive"}]
+    changed = with_changes(
+        base, jrte_sentiment__task__classes=classes, jrte_sentiment__level5__decision_rule__class="positive"
+    )
+    changed["jrte_sentiment"]["level1"]["mapping"]["unsure_class"] = None
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.task\.classes \(the parameters\): each class name must be text, found "
+        r'\[0\]; quote it: name: "0"',
+    ):
+        check_parameters(changed, base)
+    classes[1]["name"] = "0"
+    check_parameters(changed, base)
+
+
 def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     two_class = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
     check_parameters(

@@ -245,6 +245,15 @@ def test_a_class_value_that_is_not_a_whole_number_is_refused(value):
         check_pn(make_pn(n_rows=30), task)
 
 
+@pytest.mark.parametrize("name", [0, 1.5, True, None])
+def test_a_class_name_that_is_not_text_is_refused(name):
+    """YAML reads `name: 0` as a number: the schema passed, Level 1's predictions were written, and the first
+    evaluation crashed sorting 0 against 'negative'."""
+    task = {"classes": [{"value": -1, "name": "negative"}, {"value": 0, "name": name}, {"value": 1, "name": "p"}]}
+    with pytest.raises(ValueError, match=rf'each name must be text.*Quote it: name: "{name}"'):
+        check_pn(make_pn(n_rows=30), task)
+
+
 def test_shipped_sample_is_what_the_generator_writes(tmp_path):
     written = write_pn(tmp_path)[0]
     assert written.read_bytes() == (REPO / "data" / "01_raw" / "pn.tsv").read_bytes()

@@ -33,14 +33,21 @@ def name_of_value(task: dict[str, Any]) -> dict[int, str]:
 
 def check_task(task: dict[str, Any]) -> None:
     """Refuse a schema the pipeline would misread: fewer than two classes, a value that is not a whole
-    number (``"1"`` and ``1`` would be two labels here and one in the corpus), repeated values or names, an
-    annotator count that is not a whole number above 0 (or null)."""
+    number (``"1"`` and ``1`` would be two labels here and one in the corpus), a name that is not text (YAML
+    reads ``name: 0`` as a number, which the predictions' CSV and the reports' sorting would not keep), repeated
+    values or names, an annotator count that is not a whole number above 0 (or null)."""
     values, names = [c["value"] for c in task["classes"]], class_names(task)
     not_int = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
     if not_int:
         raise ValueError(
             f"parameters jrte_sentiment.task.classes: each value must be the whole number the corpus's label "
             f'column holds, found {not_int!r}. Write it without quotes (value: 1, not value: "1").'
+        )
+    not_str = [n for n in names if not isinstance(n, str)]
+    if not_str:
+        raise ValueError(
+            f"parameters jrte_sentiment.task.classes: each name must be text (the predictions, reports and matrices "
+            f'carry it as text), found {not_str!r}. Quote it: name: "{not_str[0]}", not name: {not_str[0]}.'
         )
     if len(values) < 2 or len(set(values)) != len(values) or len(set(names)) != len(names):
         raise ValueError(
