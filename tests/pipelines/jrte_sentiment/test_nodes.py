@@ -673,6 +673,35 @@ def test_level5_reasons_are_this_runs_level3_numbers_not_fixed_claims():
     assert "normal" not in text and "neutral" not in text
 
 
+def test_level5_designs_its_candidates_from_dev_not_from_the_test_split_that_judges_them():
+    """With Level 3 on [train, test] (conf/base), Level 5's reasons were read on test's errors and the same test
+    split then judged the candidates. Level 3 analyses dev by default now, and Level 5 reads dev's analysis."""
+    assert "dev" in PARAMS["error_analysis"]["splits"] and "dev" in PARAMS["level2"]["predict_splits"]
+    level2, rule = _level2_and_rule()  # Level 2: 2 of 6 dev sentences wrong (normal -> positive), 2 of 6 test ones
+    train = predictions(["negative", "normal"], ["negative", "positive"], split="train")
+    _, summary, _, report = analyse_errors(pd.concat([train, level2]), PARAMS["error_analysis"], TASK, "m")
+    assert summary["n_errors"] == {"dev": 2, "test": 2, "train": 1}
+    assert "### test" in report  # Level 3's report keeps test's analysis
+    assert set(summary["mean_confidence_by_split"]) == {"train", "dev", "test"}
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    runs = {"decision_rule": rule, "ensemble": level2}
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+    assert (
+        "**[fact]** The reasons below rest on Level 3's analysis of the dev split (Level 2's 2 dev errors, "
+        "error rate 0.333)." in text
+    )
+    # dev's errors, not test's (1 'normal' sentence given another class and 1 other sentence given 'normal')
+    assert "of Level 2's 2 dev errors, 2 are 'normal' sentences given another class and 0 are other" in text
+    assert "on its correct predictions (dev split)" in text
+    assert "test errors" not in text
+    # Level 3 without dev: the reasons rest on test, and the report says what that means
+    no_dev = {**PARAMS["error_analysis"], "splits": ["train", "test"]}
+    _, summary, _, _ = analyse_errors(pd.concat([train, level2]), no_dev, TASK, "m")
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+    assert "rest on Level 3's analysis of the test split (Level 2's 2 test errors" in text
+    assert "**[possibility]** Level 3 did not analyse dev (error_analysis.splits), so the reasons were read on " in text
+
+
 def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(

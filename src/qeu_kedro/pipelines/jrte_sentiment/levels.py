@@ -240,9 +240,54 @@ def _pick_on_dev(
 
 
 def _level3_split(errors: dict[str, Any]) -> str | None:
-    """The split Level 3's findings are read on: test when Level 3 analysed it, else the first it analysed."""
+    """The split Level 5's candidates are designed from: dev whenever Level 3 analysed it (test judges the
+    candidates, so reasons read on test would have seen the errors they are then scored on), else test, else
+    the first split Level 3 analysed (the report then says that the reasons did not rest on dev)."""
     splits = list(errors.get("error_rate", {}))
-    return "test" if "test" in splits else (splits[0] if splits else None)
+    for split in ("dev", "test"):
+        if split in splits:
+            return split
+    return splits[0] if splits else None
+
+
+def design_split_sentences(errors: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which split of Level 3's analysis the candidates' reasons rest on, said once at the top of Level 5."""
+    split = _level3_split(errors)
+    if split is None:
+        return []
+    n_errors = int(errors.get("n_errors", {}).get(split, 0))
+    out = [
+        fact(
+            f"The reasons below rest on Level 3's analysis of the {split} split (Level 2's {n_errors} {split} errors, "
+            f"error rate {errors['error_rate'][split]:.3f}).",
+            n_errors,
+        )
+    ]
+    if split == "dev":
+        out.append(
+            possibility(
+                "The test split that judges every candidate below was not read for these reasons; dev was, and dev "
+                "also picks the one kept, so the kept candidate's dev score may overstate it more than its test "
+                "comparison does."
+            )
+        )
+    elif split == "test":
+        out.append(
+            possibility(
+                "Level 3 did not analyse dev (error_analysis.splits), so the reasons were read on the test split that "
+                "also judges the candidates: a candidate that fits them may look better on test than it would on "
+                "new sentences. Add dev to error_analysis.splits."
+            )
+        )
+    else:
+        out.append(
+            possibility(
+                f"Level 3 did not analyse dev (error_analysis.splits), so the reasons are Level 2's errors on the "
+                f"{split} split; they may differ from its errors on sentences it did not train on. Add dev to "
+                "error_analysis.splits."
+            )
+        )
+    return out
 
 
 def level3_reasons(key: str, errors: dict[str, Any], target: str, names: list[str]) -> list[dict[str, Any]]:
@@ -304,12 +349,15 @@ def level3_reasons(key: str, errors: dict[str, Any], target: str, names: list[st
                 )
             )
     if key in ("ensemble", "seed_ensemble"):
-        conf = errors.get("mean_confidence", {})
-        if conf.get("errors") is not None:
+        by_split = errors.get("mean_confidence_by_split")
+        # summaries written before the per-split numbers existed hold only the analysed splits pooled
+        conf = by_split.get(split, {}) if by_split is not None else errors.get("mean_confidence", {})
+        where = f"{split} split" if by_split is not None else f"splits {', '.join(errors['error_rate'])} together"
+        if conf.get("errors") is not None and conf.get("correct") is not None:
             out.append(
                 fact(
                     f"Level 3: Level 2's mean confidence is {conf['errors']:.3f} on its errors and {conf['correct']:.3f} "
-                    f"on its correct predictions (splits {', '.join(errors['error_rate'])} together).",
+                    f"on its correct predictions ({where}).",
                     round(conf["errors"], 4),
                 )
             )
@@ -372,6 +420,8 @@ def compare_improvements(
         "comparisons are paired (the same test sentences, bootstrap over sentences).",
         "",
     ]
+    if results:
+        lines.append(render(design_split_sentences(errors)))
     target = rule.get("class") or params["decision_rule"]["class"]
     for key, r in results.items():
         lines += [f"## {key}: {' '.join(r['description'].split())}", ""]
