@@ -702,6 +702,24 @@ def test_level5_designs_its_candidates_from_dev_not_from_the_test_split_that_jud
     assert "**[possibility]** Level 3 did not analyse dev (error_analysis.splits), so the reasons were read on " in text
 
 
+def test_every_number_the_level3_and_level5_reports_state_is_tagged_with_it():
+    """Level 3's error counts and mean confidence, Level 5's opening dev macro-F1 and its Kept line were untagged."""
+    from tests.pipelines.jrte_sentiment.test_course import untagged
+
+    level2, rule = _level2_and_rule()
+    train = predictions(["negative", "normal"], ["negative", "positive"], split="train")
+    _, summary, _, report = analyse_errors(pd.concat([train, level2]), PARAMS["error_analysis"], TASK, "m")
+    assert untagged(report) == []
+    assert "- **[fact]** test: 2 errors, error rate 0.333." in report
+    assert "- **[fact]** dev: mean confidence 0." in report
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    for runs in ({"decision_rule": rule}, {"decision_rule": level2}):  # kept, and none kept
+        _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+        assert untagged(text) == []
+        assert "- **[fact]** Level 2's dev macro-F1 is " in text
+    assert "**Kept: none**\n\n- **[fact]** No candidate's dev macro-F1 is above Level 2's " in text
+
+
 def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(
@@ -759,7 +777,8 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
     assert dev["n"] == 6 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
     assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
-    assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
+    assert "**Kept: decision_rule**" in text
+    assert "- **[fact]** decision_rule has the highest dev macro-F1, 1.0000 against Level 2's" in text
     pick = metrics["pick_on_dev"]  # the best of the candidates present (1 here: the soft-label run is off)
     assert pick["k"] == 1 and pick["confidence"] == pytest.approx(0.95) and pick["ci_low"] == dev["ci_low"]
     assert f"The only candidate run: on dev it is {pick['verdict']} against Level 2" in text and "best of 1" not in text

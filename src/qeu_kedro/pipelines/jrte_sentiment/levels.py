@@ -416,12 +416,12 @@ def compare_improvements(
     }
     lines = [f"# Level 5: improvements from the Level 3 findings ({model})", ""]
     lines += [
-        f"Level 2's dev macro-F1 is {level2_dev:.4f}. Each candidate is one parameter switch; the test "
-        "comparisons are paired (the same test sentences, bootstrap over sentences).",
+        "Each candidate is one parameter switch; the test comparisons are paired (the same test sentences, "
+        "bootstrap over sentences).",
         "",
     ]
-    if results:
-        lines.append(render(design_split_sentences(errors)))
+    opening = [fact(f"Level 2's dev macro-F1 is {level2_dev:.4f}.", level2_dev)]
+    lines.append(render(opening + (design_split_sentences(errors) if results else [])))
     target = rule.get("class") or params["decision_rule"]["class"]
     for key, r in results.items():
         lines += [f"## {key}: {' '.join(r['description'].split())}", ""]
@@ -477,13 +477,36 @@ def compare_improvements(
             else f"The only candidate run: on dev it is {pick['verdict']} against Level 2 (its interval above)."
         )
         lines += [
-            f"**Kept: {keep}**, the highest dev macro-F1, {results[keep]['dev_macro_f1']:.4f} against Level 2's "
-            f"{level2_dev:.4f} (the dev split's pick, a point estimate). {how_sure} "
-            "Whether it gains on test is its paired test comparison above.",
+            f"**Kept: {keep}**",
             "",
+            render(
+                [
+                    fact(
+                        f"{keep} has the highest dev macro-F1, {results[keep]['dev_macro_f1']:.4f} against Level 2's "
+                        f"{level2_dev:.4f} (the dev split's pick, a point estimate).",
+                        results[keep]["dev_macro_f1"],
+                    ),
+                    fact(
+                        f"{how_sure} Whether it gains on test is its paired test comparison above.", pick["difference"]
+                    ),
+                ]
+            ),
         ]
     elif results:
-        lines += ["**Kept: none** (no candidate's dev macro-F1 is above Level 2's).", ""]
+        best = max(results, key=lambda k: results[k]["dev_macro_f1"])
+        lines += [
+            "**Kept: none**",
+            "",
+            render(
+                [
+                    fact(
+                        f"No candidate's dev macro-F1 is above Level 2's {level2_dev:.4f} (the highest, {best}'s, is "
+                        f"{results[best]['dev_macro_f1']:.4f}).",
+                        results[best]["dev_macro_f1"],
+                    )
+                ]
+            ),
+        ]
     else:
         lines += ["All candidates are switched off.", ""]
 
