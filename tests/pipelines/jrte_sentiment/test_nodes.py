@@ -391,18 +391,24 @@ def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs()
     assert fig.axes[0].get_legend() is not None
 
 
-def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
-    hist = loss_history(LOG)
-    summary, text = level4_report(
-        training(hist[:2]),
-        training(hist),
-        PARAMS["level2"],
+def level4(level2_training: dict, baseline_training: dict, level2_run: dict | None = None, model: str = "m") -> tuple:
+    """Level 4's report under conf/base's parameters (Level 2's run block ``level2_run`` when given)."""
+    run = PARAMS["level2"] if level2_run is None else level2_run
+    return level4_report(
+        level2_training,
+        baseline_training,
+        run,
         PARAMS["baseline"],
         PARAMS["training"],
         PARAMS["level4"],
         {"paired": {}},
-        "tiny model",
+        model,
     )
+
+
+def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
+    hist = loss_history(LOG)
+    summary, text = level4(training(hist[:2]), training(hist), model="tiny model")
     assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout"]  # label smoothing is 0 here
     assert summary["baseline_countermeasures"] == [] and "still trains with" not in text
     explanations = PARAMS["level4"]["explanations"]
@@ -419,6 +425,26 @@ def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
     assert "**[fact]** With countermeasures: the validation loss did not rise within the 2 epochs run." in text
 
 
+def test_level4_says_which_weights_a_run_with_checkpoint_averaging_keeps():
+    """With level2.average_last_epochs set, the report said the best epoch's weights were restored (the early
+    stopping explanation) while fine_tune_classifier had replaced them with the mean of the last k epochs."""
+    hist = [
+        {"epoch": float(e), "train_loss": 1 / e, "eval_cross_entropy": v} for e, v in ((1, 0.6), (2, 0.5), (3, 0.55))
+    ]
+    averaged = {**training(hist), "best_epoch": 2.0, "averaged_epochs": [2.0, 3.0], "restored_best": False}
+    level2 = {**PARAMS["level2"], "average_last_epochs": 2}
+    for run in (level2, {**level2, "early_stopping_patience": None}):
+        _, text = level4(averaged, training(hist), run)
+        assert (
+            "- **[fact]** In this run the Level 2 weights kept are not the lowest-validation-loss epoch's: "
+            "`average_last_epochs: 2` replaces them with the mean of the trainable weights of epochs 2, 3" in text
+        )
+        assert "`average_last_epochs: 2`; the run without them:" in text  # the settings line
+    # without averaging, nothing is said about it beyond the setting
+    _, text = level4(training(hist), training(hist))
+    assert "`average_last_epochs: None`" in text and "In this run the Level 2 weights kept" not in text
+
+
 def curve(train_loss, eval_loss):
     return training(
         [
@@ -430,9 +456,7 @@ def curve(train_loss, eval_loss):
 
 def curve_facts(train_loss, eval_loss):
     hist = curve(train_loss, eval_loss)
-    summary, text = level4_report(
-        hist, hist, PARAMS["level2"], PARAMS["baseline"], PARAMS["training"], PARAMS["level4"], {"paired": {}}, "m"
-    )
+    summary, text = level4(hist, hist)
     return [line for line in text.splitlines() if line.startswith("- **[fact]** With countermeasures")]
 
 

@@ -145,6 +145,17 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
     return out
 
 
+def _averaged_sentence(averaged: list[float], run: dict[str, Any]) -> dict[str, Any]:
+    """The weights a run with ``average_last_epochs`` keeps: the mean of its last epochs', not the best epoch's."""
+    epochs = ", ".join(f"{e:g}" for e in averaged)
+    return fact(
+        f"In this run the Level 2 weights kept are not the lowest-validation-loss epoch's: "
+        f"`average_last_epochs: {run.get('average_last_epochs')}` replaces them with the mean of the trainable "
+        f"weights of epochs {epochs} (checkpoint averaging); early stopping, if set, decides only when training stops.",
+        len(averaged),
+    )
+
+
 def level4_report(
     level2_training: dict[str, Any],
     baseline_training: dict[str, Any],
@@ -172,18 +183,26 @@ def level4_report(
         "## The countermeasures of the Level 2 run",
         "",
     ]
+    averaged = level2_training.get("averaged_epochs") if level2_training.get("enabled", True) else None
     for key in used:
         e = explanations[key]
         lines += [f"### {e['name']}", "", " ".join(e["explanation"].split()), "", f"Source: {e['source']}", ""]
+        if key == "early_stopping" and averaged:
+            # the explanation says the best epoch is restored; checkpoint averaging replaces those weights
+            lines.append(render([_averaged_sentence(averaged, level2_run)]))
     lines += [
         "Settings (TrainingArguments keys, the shared `training.trainer` with the run's own on top, and "
         f"model-config keys): `trainer: {run_trainer(shared_training, level2_run)}`, "
         f"`config: {level2_run.get('config')}`, "
-        f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
+        f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`, "
+        f"`average_last_epochs: {level2_run.get('average_last_epochs')}`; "
         f"the run without them: `trainer: {run_trainer(shared_training, baseline_run)}`, "
-        f"`config: {baseline_run.get('config')}`.",
+        f"`config: {baseline_run.get('config')}`, "
+        f"`average_last_epochs: {baseline_run.get('average_last_epochs')}`.",
         "",
     ]
+    if averaged and "early_stopping" not in used:
+        lines.append(render([_averaged_sentence(averaged, level2_run)]))
     if left:
         names = ", ".join(explanations.get(k, {}).get("name", k) for k in left)
         lines += [
