@@ -147,11 +147,31 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
         ({"jrte_sentiment__split__max_rows__train": 0}, r"split\.max_rows\.train .*greater than or equal to 1"),
         ({"jrte_sentiment__split__max_rows__train": 2.5}, r"split\.max_rows\.train .*valid integer"),
         ({"jrte_sentiment__split__max_rows__dev": 0}, r"split\.max_rows\.dev .*greater than or equal to 6"),
+        ({"jrte_sentiment__task__annotators": 0}, r"task\.annotators .*greater than or equal to 1"),
+        ({"jrte_sentiment__task__annotators": 2.5}, r"task\.annotators .*valid integer"),
+        ({"jrte_sentiment__task__annotators": "3"}, r"task\.annotators .*valid integer"),
     ],
 )
 def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused_before_the_run(base, changes, message):
     with pytest.raises(ParameterError, match=message):
         check_parameters(with_changes(base, **changes), base)
+
+
+def test_jrte_class_names_must_be_text(base):
+    """`name: 0` passed the parameter check and crashed the first evaluation after Level 1 had predicted."""
+    classes = [{"value": -1, "name": "negative"}, {"value": 0, "name": 0}, {"value": 1, "name": "positive"}]
+    changed = with_changes(
+        base, jrte_sentiment__task__classes=classes, jrte_sentiment__level5__decision_rule__class="positive"
+    )
+    changed["jrte_sentiment"]["level1"]["mapping"]["unsure_class"] = None
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.task\.classes \(the parameters\): each class name must be text, found "
+        r'\[0\]; quote it: name: "0"',
+    ):
+        check_parameters(changed, base)
+    classes[1]["name"] = "0"
+    check_parameters(changed, base)
 
 
 def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
@@ -177,6 +197,7 @@ def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     rule = {**base["jrte_sentiment"]["level5"]["decision_rule"], "enabled": False, "class": "neutral"}
     check_parameters(with_changes(base, jrte_sentiment__level5__decision_rule=rule), base)
     check_parameters(with_changes(base, jrte_sentiment__split__max_rows__train=1), base)
+    check_parameters(with_changes(base, jrte_sentiment__task__annotators=None), base)  # a corpus without a panel
 
 
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):

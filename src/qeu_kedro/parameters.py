@@ -109,6 +109,7 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.training.trainer.learning_rate": PositiveFloat,
     "jrte_sentiment.training.trainer.num_train_epochs": PositiveFloat,
     "jrte_sentiment.training.trainer.max_steps": Annotated[int, Field(ge=-1)],
+    "jrte_sentiment.task.annotators": Annotated[StrictInt, Field(ge=1)] | None,  # votes per row; null: not checked
     "jrte_sentiment.statistics.n_resamples": PositiveInt,
     "jrte_sentiment.statistics.confidence": Annotated[float, Field(gt=0, lt=1)],
     "jrte_sentiment.level2.average_last_epochs": PositiveInt | None,
@@ -373,6 +374,7 @@ def check_parameters(
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
         problems += _level2_problems(params, where)
+        problems += _jrte_task_problems(params, where)
         problems += _jrte_level5_problems(params, where)
     if problems:
         raise ParameterError(
@@ -435,6 +437,23 @@ def _level2_problems(params: Mapping[str, Any], where: Any) -> list[str]:
         f"- {key} ({where(key)}): Level 2 cannot be switched off: Level 3 analyses its errors and Levels 4 and 5 "
         "are compared with it; switch off the other runs instead (baseline, soft_labels, weighted_soft_labels "
         "and level5.decision_rule / ensemble / seed_ensemble each have enabled: false)"
+    ]
+
+
+def _jrte_task_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: a class name that is not text (YAML reads ``name: 0`` as a number). ``check_task`` refuses it too,
+    but only at the first node that reads the corpus; here it is refused before the run."""
+    _, classes = _get(params, "jrte_sentiment.task.classes")
+    if not isinstance(classes, list):
+        return []
+    names = [c.get("name") for c in classes if isinstance(c, Mapping)]
+    not_str = [n for n in names if not isinstance(n, str)]
+    if not not_str:
+        return []
+    key = "jrte_sentiment.task.classes"
+    return [
+        f"- {key} ({where(key)}): each class name must be text, found {not_str!r}; quote it: "
+        f'name: "{not_str[0]}", not name: {not_str[0]}'
     ]
 
 

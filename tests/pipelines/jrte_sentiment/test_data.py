@@ -165,6 +165,32 @@ def test_judges_that_count_a_label_twice_or_absurdly_often_are_refused():
         check_pn(raw, TASK)
 
 
+@pytest.mark.parametrize(
+    ("judges", "total"), [('{"1": 1}', 1), ('{"1": 2, "0": 2}', 4), ('{"1": 1000000, "0": 999999}', 1999999)]
+)
+def test_judges_whose_votes_do_not_sum_to_the_annotators_are_refused(judges, total):
+    """Every real row's votes sum to JRTE's 3 annotators; a row of 1, 4 or 1999999 votes passed and changed its
+    n_judges, its agreement (Level 3's buckets) and its soft-label target without a word."""
+    assert TASK["annotators"] == 3
+    raw = make_pn(n_rows=120)
+    row = int(raw.index[raw["label"] == 1][0])
+    raw.loc[row, "judges"] = judges
+    with pytest.raises(
+        RawDataError,
+        match=rf"dataset 'pn', column 'judges', row {row} .*the votes sum to {total}, not to the corpus's 3 "
+        r"annotators.*jrte_sentiment\.task\.annotators",
+    ):
+        check_pn(raw, TASK)
+    # a corpus without a fixed panel (annotators: null) is not checked; the row keeps its own count
+    assert check_pn(raw, {**TASK, "annotators": None}).loc[row, "n_judges"] == total
+
+
+@pytest.mark.parametrize("annotators", [0, 2.5, "3", True])
+def test_an_annotator_count_that_is_not_a_whole_number_above_0_is_refused(annotators):
+    with pytest.raises(ValueError, match=r"jrte_sentiment\.task\.annotators: .*found"):
+        check_pn(make_pn(n_rows=30), {**TASK, "annotators": annotators})
+
+
 def test_stratified_counts_sum_to_the_cap_by_largest_remainder():
     from qeu_kedro.pipelines.jrte_sentiment.data import stratified_counts
 
@@ -216,6 +242,15 @@ def test_a_class_value_that_is_not_a_whole_number_is_refused(value):
         "classes": [{"value": -1, "name": "negative"}, {"value": 0, "name": "normal"}, {"value": value, "name": "p"}]
     }
     with pytest.raises(ValueError, match=r"each value must be the whole number"):
+        check_pn(make_pn(n_rows=30), task)
+
+
+@pytest.mark.parametrize("name", [0, 1.5, True, None])
+def test_a_class_name_that_is_not_text_is_refused(name):
+    """YAML reads `name: 0` as a number: the schema passed, Level 1's predictions were written, and the first
+    evaluation crashed sorting 0 against 'negative'."""
+    task = {"classes": [{"value": -1, "name": "negative"}, {"value": 0, "name": name}, {"value": 1, "name": "p"}]}
+    with pytest.raises(ValueError, match=rf'each name must be text.*Quote it: name: "{name}"'):
         check_pn(make_pn(n_rows=30), task)
 
 

@@ -391,18 +391,24 @@ def test_loss_history_is_one_dict_per_epoch_and_the_curves_have_integer_epochs()
     assert fig.axes[0].get_legend() is not None
 
 
-def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
-    hist = loss_history(LOG)
-    summary, text = level4_report(
-        training(hist[:2]),
-        training(hist),
-        PARAMS["level2"],
+def level4(level2_training: dict, baseline_training: dict, level2_run: dict | None = None, model: str = "m") -> tuple:
+    """Level 4's report under conf/base's parameters (Level 2's run block ``level2_run`` when given)."""
+    run = PARAMS["level2"] if level2_run is None else level2_run
+    return level4_report(
+        level2_training,
+        baseline_training,
+        run,
         PARAMS["baseline"],
         PARAMS["training"],
         PARAMS["level4"],
         {"paired": {}},
-        "tiny model",
+        model,
     )
+
+
+def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
+    hist = loss_history(LOG)
+    summary, text = level4(training(hist[:2]), training(hist), model="tiny model")
     assert summary["countermeasures"] == ["early_stopping", "weight_decay", "dropout"]  # label smoothing is 0 here
     assert summary["baseline_countermeasures"] == [] and "still trains with" not in text
     explanations = PARAMS["level4"]["explanations"]
@@ -419,6 +425,26 @@ def test_level4_report_explains_only_the_countermeasures_in_use_with_sources():
     assert "**[fact]** With countermeasures: the validation loss did not rise within the 2 epochs run." in text
 
 
+def test_level4_says_which_weights_a_run_with_checkpoint_averaging_keeps():
+    """With level2.average_last_epochs set, the report said the best epoch's weights were restored (the early
+    stopping explanation) while fine_tune_classifier had replaced them with the mean of the last k epochs."""
+    hist = [
+        {"epoch": float(e), "train_loss": 1 / e, "eval_cross_entropy": v} for e, v in ((1, 0.6), (2, 0.5), (3, 0.55))
+    ]
+    averaged = {**training(hist), "best_epoch": 2.0, "averaged_epochs": [2.0, 3.0], "restored_best": False}
+    level2 = {**PARAMS["level2"], "average_last_epochs": 2}
+    for run in (level2, {**level2, "early_stopping_patience": None}):
+        _, text = level4(averaged, training(hist), run)
+        assert (
+            "- **[fact]** In this run the Level 2 weights kept are not the lowest-validation-loss epoch's: "
+            "`average_last_epochs: 2` replaces them with the mean of the trainable weights of epochs 2, 3" in text
+        )
+        assert "`average_last_epochs: 2`; the run without them:" in text  # the settings line
+    # without averaging, nothing is said about it beyond the setting
+    _, text = level4(training(hist), training(hist))
+    assert "`average_last_epochs: None`" in text and "In this run the Level 2 weights kept" not in text
+
+
 def curve(train_loss, eval_loss):
     return training(
         [
@@ -430,9 +456,7 @@ def curve(train_loss, eval_loss):
 
 def curve_facts(train_loss, eval_loss):
     hist = curve(train_loss, eval_loss)
-    summary, text = level4_report(
-        hist, hist, PARAMS["level2"], PARAMS["baseline"], PARAMS["training"], PARAMS["level4"], {"paired": {}}, "m"
-    )
+    summary, text = level4(hist, hist)
     return [line for line in text.splitlines() if line.startswith("- **[fact]** With countermeasures")]
 
 
@@ -673,6 +697,53 @@ def test_level5_reasons_are_this_runs_level3_numbers_not_fixed_claims():
     assert "normal" not in text and "neutral" not in text
 
 
+def test_level5_designs_its_candidates_from_dev_not_from_the_test_split_that_judges_them():
+    """With Level 3 on [train, test] (conf/base), Level 5's reasons were read on test's errors and the same test
+    split then judged the candidates. Level 3 analyses dev by default now, and Level 5 reads dev's analysis."""
+    assert "dev" in PARAMS["error_analysis"]["splits"] and "dev" in PARAMS["level2"]["predict_splits"]
+    level2, rule = _level2_and_rule()  # Level 2: 2 of 6 dev sentences wrong (normal -> positive), 2 of 6 test ones
+    train = predictions(["negative", "normal"], ["negative", "positive"], split="train")
+    _, summary, _, report = analyse_errors(pd.concat([train, level2]), PARAMS["error_analysis"], TASK, "m")
+    assert summary["n_errors"] == {"dev": 2, "test": 2, "train": 1}
+    assert "### test" in report  # Level 3's report keeps test's analysis
+    assert set(summary["mean_confidence_by_split"]) == {"train", "dev", "test"}
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    runs = {"decision_rule": rule, "ensemble": level2}
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+    assert (
+        "**[fact]** The reasons below rest on Level 3's analysis of the dev split (Level 2's 2 dev errors, "
+        "error rate 0.333)." in text
+    )
+    # dev's errors, not test's (1 'normal' sentence given another class and 1 other sentence given 'normal')
+    assert "of Level 2's 2 dev errors, 2 are 'normal' sentences given another class and 0 are other" in text
+    assert "on its correct predictions (dev split)" in text
+    assert "test errors" not in text
+    # Level 3 without dev: the reasons rest on test, and the report says what that means
+    no_dev = {**PARAMS["error_analysis"], "splits": ["train", "test"]}
+    _, summary, _, _ = analyse_errors(pd.concat([train, level2]), no_dev, TASK, "m")
+    _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+    assert "rest on Level 3's analysis of the test split (Level 2's 2 test errors" in text
+    assert "**[possibility]** Level 3 did not analyse dev (error_analysis.splits), so the reasons were read on " in text
+
+
+def test_every_number_the_level3_and_level5_reports_state_is_tagged_with_it():
+    """Level 3's error counts and mean confidence, Level 5's opening dev macro-F1 and its Kept line were untagged."""
+    from tests.pipelines.jrte_sentiment.test_course import untagged
+
+    level2, rule = _level2_and_rule()
+    train = predictions(["negative", "normal"], ["negative", "positive"], split="train")
+    _, summary, _, report = analyse_errors(pd.concat([train, level2]), PARAMS["error_analysis"], TASK, "m")
+    assert untagged(report) == []
+    assert "- **[fact]** test: 2 errors, error rate 0.333." in report
+    assert "- **[fact]** dev: mean confidence 0." in report
+    tuned = {"enabled": True, "class": "normal", "bias": 0.3}
+    for runs in ({"decision_rule": rule}, {"decision_rule": level2}):  # kept, and none kept
+        _, text, _ = compare_improvements(level2, tuned, PARAMS["level5"], "m", TASK, STATS, summary, **runs)
+        assert untagged(text) == []
+        assert "- **[fact]** Level 2's dev macro-F1 is " in text
+    assert "**Kept: none**\n\n- **[fact]** No candidate's dev macro-F1 is above Level 2's " in text
+
+
 def _level2_and_rule() -> tuple[pd.DataFrame, pd.DataFrame]:
     """Level 2 and a decision rule on 6 dev and 6 test sentences: the rule is right on every dev sentence."""
     level2 = pd.concat(
@@ -730,7 +801,8 @@ def test_compare_improvements_picks_by_dev_and_measures_against_level2_on_test()
     dev = metrics["candidates"]["decision_rule"]["dev_vs_level2"]["macro_f1"]
     assert dev["n"] == 6 and dev["difference"] == pytest.approx(1.0 - metrics["level2_dev_macro_f1"])
     assert f"(95 % paired interval {dev['ci_low']:+.4f} to {dev['ci_high']:+.4f}, n = 6 dev sentences)" in text
-    assert "**Kept: decision_rule**, the highest dev macro-F1, 1.0000 against Level 2's" in text
+    assert "**Kept: decision_rule**" in text
+    assert "- **[fact]** decision_rule has the highest dev macro-F1, 1.0000 against Level 2's" in text
     pick = metrics["pick_on_dev"]  # the best of the candidates present (1 here: the soft-label run is off)
     assert pick["k"] == 1 and pick["confidence"] == pytest.approx(0.95) and pick["ci_low"] == dev["ci_low"]
     assert f"The only candidate run: on dev it is {pick['verdict']} against Level 2" in text and "best of 1" not in text

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .report import percent
+from .report import fact, percent, render
 
 # Reading order: (section, its markdown, its figure), names inside the namespace ``jrte_sentiment``.
 SECTIONS = (
@@ -124,7 +124,8 @@ def overview(
     improvements: dict[str, Any],
     trainings: dict[str, dict[str, Any]],
 ) -> list[str]:
-    """The overview's lines: both tables, then the Level 3, 4 and 5 findings in one sentence each."""
+    """The overview's lines: both tables, then the Level 3, 4 and 5 findings in one sentence each, each a
+    **[fact]** with the number it rests on."""
     lines = ["## Overview", "", "### Test scores of every model", ""]
     lines += [
         score_table(comparison, improvements).to_markdown(index=False, disable_numparse=True),
@@ -133,40 +134,58 @@ def overview(
         "",
     ]
     lines += [training_table(trainings).to_markdown(index=False, disable_numparse=True), ""]
+    sentences = []
     test_pairs = [p for p in errors["confusion_pairs"] if p["split"] == "test"]
     if "test" in errors["error_rate"]:
+        n_errors = errors["n_errors"].get("test", 0)
         sentence = (
-            f"Level 3: Level 2 misclassified {errors['n_errors'].get('test', 0)} test sentences "
-            f"(error rate {errors['error_rate']['test']:.3f})"
+            f"Level 3: Level 2 misclassified {n_errors} test sentences (error rate {errors['error_rate']['test']:.3f})"
         )
         if test_pairs:
             top = max(test_pairs, key=lambda p: p["count"])
             sentence += f"; most often {top['true']} read as {top['predicted']} ({top['count']})"
-        lines.append(f"- {sentence}.")
+        sentences.append(fact(f"{sentence}.", n_errors))
     used = countermeasures.get("countermeasures") or []
-    lines.append(
-        "- Level 4: the Level 2 run uses "
-        + (", ".join(c.replace("_", " ") for c in used) if used else "none")
-        + " against over-fitting."
+    sentences.append(
+        fact(
+            "Level 4: the Level 2 run uses "
+            + (", ".join(c.replace("_", " ") for c in used) if used else "none")
+            + " against over-fitting.",
+            len(used),
+        )
     )
-    kept = improvements.get("chosen_by_dev")
+    kept, candidates = improvements.get("chosen_by_dev"), improvements["candidates"]
+    level2_dev = improvements["level2_dev_macro_f1"]
     if kept:
         pick = improvements.get("pick_on_dev")
         # metrics written before pick_on_dev existed hold only the single comparison
-        single = improvements["candidates"][kept].get("dev_vs_level2", {}).get("macro_f1")
+        single = candidates[kept].get("dev_vs_level2", {}).get("macro_f1")
         if pick and pick["k"] > 1:
             sure = f"; on dev against Level 2, read as the best of {pick['k']}: {pick['verdict']}"
         elif pick or single:
             sure = f"; on dev against Level 2: {(pick or single)['verdict']}"
         else:
             sure = ""
-        lines.append(
-            f"- Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, a point estimate above Level 2's{sure})."
+        dev = candidates[kept]["dev_macro_f1"]
+        sentences.append(
+            fact(
+                f"Level 5: kept {kept.replace('_', ' ')} (the highest dev macro-F1, {dev:.4f} against Level 2's "
+                f"{level2_dev:.4f}, a point estimate{sure}).",
+                dev,
+            )
         )
-    elif improvements["candidates"]:
-        lines.append("- Level 5: no candidate kept (none has a dev macro-F1 above Level 2's).")
+    elif candidates:
+        best = max(candidates, key=lambda k: candidates[k]["dev_macro_f1"])
+        sentences.append(
+            fact(
+                f"Level 5: no candidate kept (none has a dev macro-F1 above Level 2's {level2_dev:.4f}; the highest, "
+                f"{best.replace('_', ' ')}'s, is {candidates[best]['dev_macro_f1']:.4f}).",
+                candidates[best]["dev_macro_f1"],
+            )
+        )
     else:
-        lines.append("- Level 5: every candidate is switched off.")
+        sentences.append(fact("Level 5: every candidate is switched off.", 0))
+    lines.append(render(sentences).rstrip("\n"))
     return lines + [""]
 
 

@@ -33,7 +33,9 @@ def name_of_value(task: dict[str, Any]) -> dict[int, str]:
 
 def check_task(task: dict[str, Any]) -> None:
     """Refuse a schema the pipeline would misread: fewer than two classes, a value that is not a whole
-    number (``"1"`` and ``1`` would be two labels here and one in the corpus), repeated values or names."""
+    number (``"1"`` and ``1`` would be two labels here and one in the corpus), a name that is not text (YAML
+    reads ``name: 0`` as a number, which the predictions' CSV and the reports' sorting would not keep), repeated
+    values or names, an annotator count that is not a whole number above 0 (or null)."""
     values, names = [c["value"] for c in task["classes"]], class_names(task)
     not_int = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
     if not_int:
@@ -41,10 +43,22 @@ def check_task(task: dict[str, Any]) -> None:
             f"parameters jrte_sentiment.task.classes: each value must be the whole number the corpus's label "
             f'column holds, found {not_int!r}. Write it without quotes (value: 1, not value: "1").'
         )
+    not_str = [n for n in names if not isinstance(n, str)]
+    if not_str:
+        raise ValueError(
+            f"parameters jrte_sentiment.task.classes: each name must be text (the predictions, reports and matrices "
+            f'carry it as text), found {not_str!r}. Quote it: name: "{not_str[0]}", not name: {not_str[0]}.'
+        )
     if len(values) < 2 or len(set(values)) != len(values) or len(set(names)) != len(names):
         raise ValueError(
             f"parameters jrte_sentiment.task.classes need at least two classes with distinct values and names, "
             f"found values {values} and names {names}."
+        )
+    annotators = task.get("annotators")
+    if annotators is not None and (isinstance(annotators, bool) or not isinstance(annotators, int) or annotators < 1):
+        raise ValueError(
+            f"parameters jrte_sentiment.task.annotators: the number of votes every row's judges sum to is a whole "
+            f"number above 0, or null for a corpus without a fixed panel (not checked); found {annotators!r}."
         )
 
 
@@ -65,7 +79,8 @@ def pn_columns(task: dict[str, Any]) -> tuple[Column, ...]:
     )
 
 
-#: More votes than this for one label in one row is a broken file, not a corpus (JRTE has 3 annotators).
+#: More votes than this for one label in one row is a broken file, not a corpus (JRTE has 3 annotators; with
+#: task.annotators set, the sum is checked against it too).
 MAX_VOTES = 2**31
 
 
@@ -84,8 +99,10 @@ def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse_judges(judges: pd.Series, task: dict[str, Any]) -> pd.DataFrame:
-    """Votes per class (columns ``votes_<name>``), failing at the first bad JSON or unknown label."""
+    """Votes per class (columns ``votes_<name>``), failing at the first bad JSON, unknown label or row whose
+    votes do not sum to ``task["annotators"]`` (None or absent: not checked)."""
     columns = pn_columns(task)
+    annotators = task.get("annotators")
     values = [str(c["value"]) for c in task["classes"]]
     counts = np.zeros((len(judges), len(values)), int)
     for i, raw in enumerate(judges):
@@ -115,6 +132,15 @@ def _parse_judges(judges: pd.Series, task: dict[str, Any]) -> pd.DataFrame:
         unknown = sorted(set(votes) - set(values))
         if unknown:
             fail(DATASET, "judges", i, f"votes for labels {unknown} that are not configured: {raw!r}", columns[1].hint)
+        if annotators is not None and sum(votes.values()) != annotators:
+            fail(
+                DATASET,
+                "judges",
+                i,
+                f"the votes sum to {sum(votes.values())}, not to the corpus's {annotators} annotators: {raw!r}",
+                "Each annotator votes once per row: correct the judges of that row, or set parameters "
+                "jrte_sentiment.task.annotators to the corpus's panel size (null for a corpus without a fixed panel).",
+            )
         counts[i] = [votes.get(v, 0) for v in values]
     return pd.DataFrame(counts, columns=[f"votes_{n}" for n in class_names(task)])
 
@@ -124,12 +150,14 @@ def check_pn(pn: pd.DataFrame, task: dict[str, Any]) -> pd.DataFrame:
 
     Args:
         pn: the raw table (id, label, text, judges, usage).
-        task: ``classes``, a list of ``{value, name}``: the corpus's label values and their names.
+        task: ``classes``, a list of ``{value, name}``: the corpus's label values and their names;
+            ``annotators``, the number of votes every row's judges sum to (None or absent: not checked).
 
     Raises:
         RawDataError: a missing column, a label not in the configured set, an unknown usage, a split
-            (train, dev, test) with no row, a duplicate id or judges that are not a JSON object of vote counts of configured
-            labels; the message names the dataset, the column and the first bad row.
+            (train, dev, test) with no row, a duplicate id, judges that are not a JSON object of vote counts of configured
+            labels or whose votes do not sum to ``annotators``; the message names the dataset, the column and the
+            first bad row.
     """
     check_task(task)
     columns = pn_columns(task)

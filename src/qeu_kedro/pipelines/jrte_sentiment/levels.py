@@ -145,6 +145,17 @@ def _curve_sentences(name: str, training: dict[str, Any]) -> list[dict[str, Any]
     return out
 
 
+def _averaged_sentence(averaged: list[float], run: dict[str, Any]) -> dict[str, Any]:
+    """The weights a run with ``average_last_epochs`` keeps: the mean of its last epochs', not the best epoch's."""
+    epochs = ", ".join(f"{e:g}" for e in averaged)
+    return fact(
+        f"In this run the Level 2 weights kept are not the lowest-validation-loss epoch's: "
+        f"`average_last_epochs: {run.get('average_last_epochs')}` replaces them with the mean of the trainable "
+        f"weights of epochs {epochs} (checkpoint averaging); early stopping, if set, decides only when training stops.",
+        len(averaged),
+    )
+
+
 def level4_report(
     level2_training: dict[str, Any],
     baseline_training: dict[str, Any],
@@ -172,18 +183,26 @@ def level4_report(
         "## The countermeasures of the Level 2 run",
         "",
     ]
+    averaged = level2_training.get("averaged_epochs") if level2_training.get("enabled", True) else None
     for key in used:
         e = explanations[key]
         lines += [f"### {e['name']}", "", " ".join(e["explanation"].split()), "", f"Source: {e['source']}", ""]
+        if key == "early_stopping" and averaged:
+            # the explanation says the best epoch is restored; checkpoint averaging replaces those weights
+            lines.append(render([_averaged_sentence(averaged, level2_run)]))
     lines += [
         "Settings (TrainingArguments keys, the shared `training.trainer` with the run's own on top, and "
         f"model-config keys): `trainer: {run_trainer(shared_training, level2_run)}`, "
         f"`config: {level2_run.get('config')}`, "
-        f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`; "
+        f"`early_stopping_patience: {level2_run.get('early_stopping_patience')}`, "
+        f"`average_last_epochs: {level2_run.get('average_last_epochs')}`; "
         f"the run without them: `trainer: {run_trainer(shared_training, baseline_run)}`, "
-        f"`config: {baseline_run.get('config')}`.",
+        f"`config: {baseline_run.get('config')}`, "
+        f"`average_last_epochs: {baseline_run.get('average_last_epochs')}`.",
         "",
     ]
+    if averaged and "early_stopping" not in used:
+        lines.append(render([_averaged_sentence(averaged, level2_run)]))
     if left:
         names = ", ".join(explanations.get(k, {}).get("name", k) for k in left)
         lines += [
@@ -240,9 +259,54 @@ def _pick_on_dev(
 
 
 def _level3_split(errors: dict[str, Any]) -> str | None:
-    """The split Level 3's findings are read on: test when Level 3 analysed it, else the first it analysed."""
+    """The split Level 5's candidates are designed from: dev whenever Level 3 analysed it (test judges the
+    candidates, so reasons read on test would have seen the errors they are then scored on), else test, else
+    the first split Level 3 analysed (the report then says that the reasons did not rest on dev)."""
     splits = list(errors.get("error_rate", {}))
-    return "test" if "test" in splits else (splits[0] if splits else None)
+    for split in ("dev", "test"):
+        if split in splits:
+            return split
+    return splits[0] if splits else None
+
+
+def design_split_sentences(errors: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which split of Level 3's analysis the candidates' reasons rest on, said once at the top of Level 5."""
+    split = _level3_split(errors)
+    if split is None:
+        return []
+    n_errors = int(errors.get("n_errors", {}).get(split, 0))
+    out = [
+        fact(
+            f"The reasons below rest on Level 3's analysis of the {split} split (Level 2's {n_errors} {split} errors, "
+            f"error rate {errors['error_rate'][split]:.3f}).",
+            n_errors,
+        )
+    ]
+    if split == "dev":
+        out.append(
+            possibility(
+                "The test split that judges every candidate below was not read for these reasons; dev was, and dev "
+                "also picks the one kept, so the kept candidate's dev score may overstate it more than its test "
+                "comparison does."
+            )
+        )
+    elif split == "test":
+        out.append(
+            possibility(
+                "Level 3 did not analyse dev (error_analysis.splits), so the reasons were read on the test split that "
+                "also judges the candidates: a candidate that fits them may look better on test than it would on "
+                "new sentences. Add dev to error_analysis.splits."
+            )
+        )
+    else:
+        out.append(
+            possibility(
+                f"Level 3 did not analyse dev (error_analysis.splits), so the reasons are Level 2's errors on the "
+                f"{split} split; they may differ from its errors on sentences it did not train on. Add dev to "
+                "error_analysis.splits."
+            )
+        )
+    return out
 
 
 def level3_reasons(key: str, errors: dict[str, Any], target: str, names: list[str]) -> list[dict[str, Any]]:
@@ -304,12 +368,15 @@ def level3_reasons(key: str, errors: dict[str, Any], target: str, names: list[st
                 )
             )
     if key in ("ensemble", "seed_ensemble"):
-        conf = errors.get("mean_confidence", {})
-        if conf.get("errors") is not None:
+        by_split = errors.get("mean_confidence_by_split")
+        # summaries written before the per-split numbers existed hold only the analysed splits pooled
+        conf = by_split.get(split, {}) if by_split is not None else errors.get("mean_confidence", {})
+        where = f"{split} split" if by_split is not None else f"splits {', '.join(errors['error_rate'])} together"
+        if conf.get("errors") is not None and conf.get("correct") is not None:
             out.append(
                 fact(
                     f"Level 3: Level 2's mean confidence is {conf['errors']:.3f} on its errors and {conf['correct']:.3f} "
-                    f"on its correct predictions (splits {', '.join(errors['error_rate'])} together).",
+                    f"on its correct predictions ({where}).",
                     round(conf["errors"], 4),
                 )
             )
@@ -368,10 +435,12 @@ def compare_improvements(
     }
     lines = [f"# Level 5: improvements from the Level 3 findings ({model})", ""]
     lines += [
-        f"Level 2's dev macro-F1 is {level2_dev:.4f}. Each candidate is one parameter switch; the test "
-        "comparisons are paired (the same test sentences, bootstrap over sentences).",
+        "Each candidate is one parameter switch; the test comparisons are paired (the same test sentences, "
+        "bootstrap over sentences).",
         "",
     ]
+    opening = [fact(f"Level 2's dev macro-F1 is {level2_dev:.4f}.", level2_dev)]
+    lines.append(render(opening + (design_split_sentences(errors) if results else [])))
     target = rule.get("class") or params["decision_rule"]["class"]
     for key, r in results.items():
         lines += [f"## {key}: {' '.join(r['description'].split())}", ""]
@@ -427,13 +496,36 @@ def compare_improvements(
             else f"The only candidate run: on dev it is {pick['verdict']} against Level 2 (its interval above)."
         )
         lines += [
-            f"**Kept: {keep}**, the highest dev macro-F1, {results[keep]['dev_macro_f1']:.4f} against Level 2's "
-            f"{level2_dev:.4f} (the dev split's pick, a point estimate). {how_sure} "
-            "Whether it gains on test is its paired test comparison above.",
+            f"**Kept: {keep}**",
             "",
+            render(
+                [
+                    fact(
+                        f"{keep} has the highest dev macro-F1, {results[keep]['dev_macro_f1']:.4f} against Level 2's "
+                        f"{level2_dev:.4f} (the dev split's pick, a point estimate).",
+                        results[keep]["dev_macro_f1"],
+                    ),
+                    fact(
+                        f"{how_sure} Whether it gains on test is its paired test comparison above.", pick["difference"]
+                    ),
+                ]
+            ),
         ]
     elif results:
-        lines += ["**Kept: none** (no candidate's dev macro-F1 is above Level 2's).", ""]
+        best = max(results, key=lambda k: results[k]["dev_macro_f1"])
+        lines += [
+            "**Kept: none**",
+            "",
+            render(
+                [
+                    fact(
+                        f"No candidate's dev macro-F1 is above Level 2's {level2_dev:.4f} (the highest, {best}'s, is "
+                        f"{results[best]['dev_macro_f1']:.4f}).",
+                        results[best]["dev_macro_f1"],
+                    )
+                ]
+            ),
+        ]
     else:
         lines += ["All candidates are switched off.", ""]
 

@@ -544,10 +544,9 @@ def analyse_errors(
         ],
         "by_length": rate("length_bucket"),
         "by_agreement": rate("agreement_bucket"),
-        "mean_confidence": {
-            "errors": float(errors["confidence"].mean()) if len(errors) else None,
-            "correct": float(data.loc[~data["error"], "confidence"].mean()),
-        },
+        "mean_confidence": _mean_confidence(data),
+        # per split: Level 5's reasons read one split's (dev's), not the analysed splits pooled with test
+        "mean_confidence_by_split": {str(s): _mean_confidence(p) for s, p in data.groupby("split")},
     }
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
@@ -574,10 +573,23 @@ def analyse_errors(
     return errors, summary, fig, _error_report(summary, errors, params, model)
 
 
+def _mean_confidence(data: pd.DataFrame) -> dict[str, float | None]:
+    """Mean confidence on the errors and on the correct predictions (None where there is none)."""
+    wrong, right = data.loc[data["error"], "confidence"], data.loc[~data["error"], "confidence"]
+    return {
+        "errors": float(wrong.mean()) if len(wrong) else None,
+        "correct": float(right.mean()) if len(right) else None,
+    }
+
+
 def _error_report(summary: dict[str, Any], errors: pd.DataFrame, params: dict[str, Any], model: str) -> str:
     lines = [f"# Level 3: misclassified samples of {model}", ""]
-    for split, n in summary["n_errors"].items():
-        lines.append(f"- {split}: {n} errors, error rate {summary['error_rate'][split]:.3f}")
+    counts = [
+        fact(f"{split}: {n} errors, error rate {rate:.3f}.", n)
+        for split, rate in summary["error_rate"].items()
+        for n in [summary["n_errors"].get(split, 0)]
+    ]
+    lines.append(render(counts).rstrip("\n"))
     pairs = pd.DataFrame(summary["confusion_pairs"], columns=["split", "true", "predicted", "count"])
     lines += ["", "## Confusion pairs", "", pairs.to_markdown(index=False)]
     for key, title in (("by_length", "length (characters)"), ("by_agreement", "annotator agreement")):
@@ -594,9 +606,17 @@ def _error_report(summary: dict[str, Any], errors: pd.DataFrame, params: dict[st
                 index=False, disable_numparse=True
             ),
         ]
-    conf = summary["mean_confidence"]
-    if conf["errors"] is not None:
-        lines += ["", f"Mean confidence: {conf['errors']:.3f} on errors, {conf['correct']:.3f} on correct predictions."]
+    confidences = [
+        fact(
+            f"{split}: mean confidence {conf['errors']:.3f} on the errors, {conf['correct']:.3f} on the correct "
+            "predictions.",
+            round(conf["errors"], 4),
+        )
+        for split, conf in summary["mean_confidence_by_split"].items()
+        if conf["errors"] is not None and conf["correct"] is not None
+    ]
+    if confidences:
+        lines += ["", "## Mean confidence", "", render(confidences).rstrip("\n")]
     lines += ["", f"## Most confident errors (top {params['n_examples']} per split)", ""]
     for split, part in errors.groupby("split"):
         shown = part.head(params["n_examples"])[["id", "text", "true", "predicted", "confidence", "agreement"]]
