@@ -25,6 +25,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
+# Importing kedro.framework.project configures logging (a dictConfig that replaces the root logger's handlers).
+# Done here, once, before any test: done inside a test, it drops the handler pytest's caplog put on the root
+# logger for that test, and a test that asserts on a logged warning fails when it is the first to import kedro
+# (test_ja_instruct's real-data test, run alone).
+import kedro.framework.project  # noqa: E402, F401
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
