@@ -8,6 +8,7 @@ import pytest
 from qeu_kedro.pipelines.alpaca_sft.evaluation import _paired, compare_before_after, plot_before_after, report_markdown
 
 MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
+REPORT = {"data": "hand-made answers", "cell_chars": 40}
 TRAIN = {
     "base_model": "tiny",
     "n_train": 8,
@@ -87,9 +88,16 @@ def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction
     assert loss["difference"] == pytest.approx(-0.5) and loss["ci_high"] < 0 and loss["verdict"] == "better"
 
 
+def test_the_report_names_its_pipeline_and_data_in_its_title(compared):
+    """report.data was passed to the figure only: report.md named the model and n but not the data."""
+    table, summary = compared
+    report = report_markdown(table, summary, MEASURES, {**REPORT, "data": "ja-instruct (Japanese seed tasks)"})
+    assert report.splitlines()[0] == "# alpaca_sft on ja-instruct (Japanese seed tasks): before vs after LoRA training"
+
+
 def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     table, summary = compared
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     assert "objective: sft; instruction language: native" in report  # how the adapter was trained
     assert "Model: tiny; 8 (7 trained on) training examples" in report
     header = next(line for line in report.splitlines() if line.startswith("| measure"))
@@ -152,7 +160,7 @@ def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none
 
     table, summary = compare_before_after(loaded_before, loaded_after, TRAIN, MEASURES)
     assert table["answer_after"].tolist() == said
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     rows = report.split("## Generations")[1].strip().splitlines()[2:]
     assert [[c.strip() for c in row.strip("|").split(" | ")][-1] for row in rows] == said
     assert "| None " in rows[0] and "nan" not in rows[0] + rows[1]
@@ -183,7 +191,7 @@ def test_each_language_gets_its_own_paired_interval_except_one_of_too_few_prompt
     assert by["en"]["paired"]["language_match"]["difference"] == pytest.approx(mean_gain)
     assert by["en"]["paired"]["n_chars"]["verdict"] == "higher" and by["en"]["paired"]["n_chars"]["n"] == 6
     assert by["zh"]["paired"] == {} and by["ko"]["paired"] == {}  # fewer than 6 prompts: no interval, no verdict
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     section = report.split("## By requested language")[1].split("## Generations")[0]
     header = next(line for line in section.splitlines() if line.startswith("| language"))
     assert "after - before [95 % interval]" in header and "verdict" in header
@@ -212,13 +220,13 @@ def test_the_figure_draws_the_references_own_shares_on_the_copying_and_language_
 
 def test_the_report_says_when_no_checkpoint_beat_the_untrained_model():
     table, summary = compare_before_after(answers(8, False), answers(8, True), TRAIN, MEASURES)
-    assert "No checkpoint beat the untrained model" not in report_markdown(table, summary, MEASURES, cell_chars=40)
+    assert "No checkpoint beat the untrained model" not in report_markdown(table, summary, MEASURES, REPORT)
     worse = {
         **TRAIN,
         "validation_chrf_curve": [{"step": 0, "validation_chrf": 3.0}, {"step": 4, "validation_chrf": 2.0}],
     }
     table, summary = compare_before_after(answers(8, False), answers(8, True), worse, MEASURES)
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     assert (
         "**No checkpoint beat the untrained model on validation chrF** (step 0: 3.0; the adapter kept, step 4: 2.0"
         in report
@@ -269,7 +277,7 @@ def test_a_target_whose_interval_holds_0_is_neither_met_nor_missed_whatever_its_
         "copied_4gram_share_within_reference_plus_0.10": "not shown either way",
         "ended_by_itself_not_lower": "not shown either way",
     }
-    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, 40))
+    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, REPORT))
     assert (
         f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], no evidence; met when at most 0 (its whole interval): "
         "**not shown either way** (the interval holds 0)" in targets
@@ -286,7 +294,7 @@ def test_a_target_whose_interval_holds_0_is_neither_met_nor_missed_whatever_its_
     assert copied["difference"] == pytest.approx(-0.005) and copied["verdict"] == "no evidence"
     assert summary["targets"]["copied_4gram_share_within_reference_plus_0.10"] == "not shown either way"
     assert summary["targets"]["ended_by_itself_not_lower"] == "met"
-    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, 40))
+    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, REPORT))
     assert "met when at most 0 (its whole interval): **not shown either way** (the interval holds 0)" in targets
 
 
@@ -320,7 +328,7 @@ def test_each_target_outcome_from_hand_made_answers(edit, target, outcome):
     assert isinstance(summary["targets"][target], str)
     words = {"met": "**met**", "not met": "**not met**", "not shown either way": "**not shown either way** (the"}
     report = report_markdown(
-        *compare_before_after(answers(24, False), edit(answers(24, True)), TRAIN, MEASURES), MEASURES, 40
+        *compare_before_after(answers(24, False), edit(answers(24, True)), TRAIN, MEASURES), MEASURES, REPORT
     )
     assert words[outcome] in _targets_line(report)
 

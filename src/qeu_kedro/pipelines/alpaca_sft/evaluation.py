@@ -475,13 +475,13 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
         )
     lines += [
         "",
-        "Targets (each read on its paired 95 % interval: met when the whole interval is on the target's side of "
-        "0, not met when it is all on the other side, otherwise not shown either way): chrF better "
-        f"({chrf['difference']:+.4f} [{chrf['ci_low']:+.4f}, {chrf['ci_high']:+.4f}], {chrf['verdict']}; met when "
+        f"Targets: chrF better ({chrf['difference']:+.4f} [{chrf['ci_low']:+.4f}, {chrf['ci_high']:+.4f}], {chrf['verdict']}; met when "
         f"above 0): **{_outcome_words(t['chrf_better'])}; {copy_words}: "
         f"**{_outcome_words(t[f'copied_{n}gram_share_within_reference_plus_0.10'])}; answers ending by "
         f"themselves not fewer after ({ended['difference']:+.4f} [{ended['ci_low']:+.4f}, {ended['ci_high']:+.4f}], "
-        f"{ended['verdict']}; met when at least 0): **{_outcome_words(t['ended_by_itself_not_lower'])}.",
+        f"{ended['verdict']}; met when at least 0): **{_outcome_words(t['ended_by_itself_not_lower'])}. "
+        "Each target is read on its paired 95 % interval, never on the point estimate: met when the whole interval "
+        "is on the target's side of 0, not met when it is all on the other side, otherwise not shown either way.",
     ]
     return lines
 
@@ -539,18 +539,19 @@ def report_markdown(
     table: pd.DataFrame,
     summary: Mapping[str, Any],
     measures: Mapping[str, Any],
-    cell_chars: int,
+    report: Mapping[str, Any],
     figure: str | None = None,
 ) -> str:
     """A readable report: the verdicts in words, the summary before/after, then the generations as a table.
 
-    ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
+    ``report`` is ``alpaca_sft.report``: ``data`` names the data in the title (as the figure's does),
+    ``cell_chars`` is the longest cell of the generations table. ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
     linked by its file name after the summary: the catalog saves it beside the report.
     """
     cols = _summary_columns(measures)
     t = summary["train"]
     lines = [
-        "# alpaca_sft: before vs after LoRA training",
+        f"# alpaca_sft on {report['data']}: before vs after LoRA training",
         "",
         f"Model: {t['base_model']}; {_trained_on(t)} training examples, {t['global_step']} steps "
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
@@ -584,7 +585,7 @@ def report_markdown(
             "NO": r["NO"],
             "lang": r["language"],
             "category": f"{r['category']}/{r['uniqueness']}",
-            **{k: _cell(r[col], cell_chars) for k, col in _GENERATION_COLUMNS.items()},
+            **{k: _cell(r[col], report["cell_chars"]) for k, col in _GENERATION_COLUMNS.items()},
         }
         for r in table.to_dict(orient="records")
     ]
