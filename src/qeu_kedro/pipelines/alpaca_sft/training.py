@@ -270,13 +270,13 @@ def dpo_config(params: Mapping[str, Any], output_dir: str) -> Any:
 
     from trl import DPOConfig
 
-    _check_recipe(params)
     unknown = sorted(set(params["trainer"]) - {f.name for f in fields(DPOConfig)})
     if unknown:
         raise ValueError(
             f"alpaca_sft.train.trainer has keys that TRL's DPOConfig does not take ({', '.join(unknown)}): "
             "remove them to train with objective 'preference'."
         )
+    _check_recipe(params)
     return DPOConfig(output_dir=output_dir, **_RECIPE_ARGS, **params["trainer"], **params["preference"])
 
 
