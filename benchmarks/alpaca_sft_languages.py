@@ -102,6 +102,7 @@ ANSWER_LOSS = "The reference answers' loss (mean per answer)"
 
 
 def _run_section(label: str, folder: Path) -> list[str]:
+    from qeu_kedro.pipelines.alpaca_sft.evaluation import issue_targets
     from qeu_kedro.pipelines.alpaca_sft.nodes import describe_comparison
 
     m = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
@@ -111,7 +112,8 @@ def _run_section(label: str, folder: Path) -> list[str]:
     n = 4
     after, before, ref = m["overall"]["after"], m["overall"]["before"], m[f"reference_copied_{n}gram_share"]
     curve = ", ".join(f"{p['step']}: {p['validation_chrf']:.2f}" for p in t["validation_chrf_curve"])
-    targets = m["targets"]
+    # read on the stored intervals (a metrics.json written before 2026-12-08 holds booleans read on the means)
+    targets = issue_targets(m["paired"], m.get(f"copied_{n}gram_share_after_vs_reference_plus_0.10"), n)
     lines = [
         f"### instruction language `{label}`",
         "",
@@ -133,11 +135,12 @@ def _run_section(label: str, folder: Path) -> list[str]:
         f"- {describe_comparison(m['paired']['chrf'], 'chrF against the reference', True)}.",
         f"- {describe_comparison(m['paired'][f'copied_{n}gram_share'], f'Copied {n}-gram share', False)}.",
         f"- {describe_comparison(m['paired']['ended_by_itself'], 'Share of answers ending by themselves', True)}.",
-        f"- Targets: chrF after > before with the interval above 0: **{'met' if targets['chrf_better'] else 'not met'}**; "
-        f"copied share after ({after[f'copied_{n}gram_share']}) <= references' own ({ref}) + 0.10 (the mean; its "
-        "paired interval is in the run's report.md): "
-        f"**{'met' if targets[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; "
-        f"answers ending by themselves not fewer after (the mean change at least 0): **{'met' if targets['ended_by_itself_not_lower'] else 'not met'}**.",
+        "- Targets (each read on its paired 95 % interval: met when the whole interval is on the target's side "
+        "of 0, not met when it is all on the other side, otherwise not shown either way): chrF after > before: "
+        f"**{targets['chrf_better']}**; copied share after ({after[f'copied_{n}gram_share']}) <= references' own "
+        f"({ref}) + 0.10, paired by prompt (its interval is in the run's report.md): "
+        f"**{targets[f'copied_{n}gram_share_within_reference_plus_0.10']}**; answers ending by themselves not fewer "
+        f"after: **{targets['ended_by_itself_not_lower']}**.",
         "",
     ]
     return lines

@@ -104,6 +104,55 @@ def test_a_loss_its_kwargs_do_not_fit_and_a_trainer_key_the_recipe_sets_are_refu
         check_parameters(with_changes(base, bge_finetune__trainer__eval_steps=5), base)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # a column of the sheet the examples do not keep, and a typo: check_split passed both, the split then died
+        # with a bare KeyError after the records were written
+        (
+            {"alpaca_sft__split__stratify_by": "field"},
+            r"alpaca_sft\.split\.stratify_by .*'field' is not a column of the examples that are split \(they keep "
+            r"\['NO', 'language', 'category', 'uniqueness', 'seq'\]",
+        ),
+        (
+            {"alpaca_sft__split__stratify_by": "langauge", "alpaca_sft__split__group_by": None},
+            r"alpaca_sft\.split\.stratify_by .*'langauge'.*\['NO', 'language', 'category', 'uniqueness'\]",
+        ),
+        # the sizes: RULES' ranges, before anything is written
+        ({"alpaca_sft__split__eval_size": 3}, r"alpaca_sft\.split\.eval_size .*greater than or equal to 6"),
+        ({"alpaca_sft__split__validation_size": 0}, r"alpaca_sft\.split\.validation_size .*greater than or equal to 1"),
+        # a trainer key the recipe sets: TypeError "SFTConfig() got multiple values for keyword argument" in train_lora
+        (
+            {"alpaca_sft__train__trainer__report_to": "mlflow"},
+            r"alpaca_sft\.train\.trainer\.report_to .*the recipe sets it itself \(it fixes output_dir, "
+            r"completion_only_loss, packing, eval_strategy, save_strategy, report_to, use_cpu, dataloader_num_workers",
+        ),
+        (
+            {"alpaca_sft__train__trainer__completion_only_loss": False},
+            r"alpaca_sft\.train\.trainer\.completion_only_loss .*the recipe sets it itself",
+        ),
+        (
+            {"alpaca_sft__train__preference__use_cpu": False},
+            r"alpaca_sft\.train\.preference\.use_cpu .*the recipe sets it itself",
+        ),
+        (
+            {"alpaca_sft__train__trainer__beta": 0.2},
+            r"alpaca_sft\.train\.preference\.beta .*also given in alpaca_sft\.train\.trainer",
+        ),
+    ],
+)
+def test_alpaca_split_and_trainer_settings_the_nodes_would_refuse_late_are_refused_before_the_run(
+    base, changes, message
+):
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(with_changes(base, **changes), base, blocks={"alpaca_sft"})
+
+
+def test_alpaca_stratify_by_takes_the_columns_the_examples_keep(base):
+    for column in ("language", "category", "uniqueness", "seq", None):
+        check_parameters(with_changes(base, alpaca_sft__split__stratify_by=column), base, blocks={"alpaca_sft"})
+
+
 def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
     with pytest.raises(ParameterError, match=r"jrte_sentiment\.level2\.enabled \(the parameters\): Level 2 cannot be"):
         check_parameters(with_changes(base, jrte_sentiment__level2__enabled=False), base)

@@ -371,6 +371,8 @@ def check_parameters(
     if blocks is None or "bge_finetune" in blocks:
         problems += _matryoshka_weights_problems(params, where)
         problems += _bge_recipe_problems(params, where)
+    if blocks is None or "alpaca_sft" in blocks:
+        problems += _alpaca_problems(params, where)
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
         problems += _level2_problems(params, where)
@@ -405,6 +407,28 @@ def _bge_recipe_problems(params: Mapping[str, Any], where: Any) -> list[str]:
             f"- {path} ({where(path)}): the recipe sets it itself (validation.eval_steps for evaluation and "
             "checkpoints, show_progress_bar for the bars); remove it"
         )
+    return problems
+
+
+def _alpaca_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """alpaca_sft: a ``split.stratify_by`` that is not a column of the examples that are split (refused by
+    ``check_split``, the node's own rule; the sizes are :data:`RULES`'), and a ``train.trainer`` or
+    ``train.preference`` key the recipe sets itself (a raw ``TypeError`` from TRL's config inside train_lora)."""
+    block = params.get("alpaca_sft")
+    if not isinstance(block, Mapping):
+        return []
+    from qeu_kedro.pipelines.alpaca_sft.data import split_size_problems
+    from qeu_kedro.pipelines.alpaca_sft.training import recipe_problems
+
+    problems = []
+    split = block.get("split")
+    for key, problem in split_size_problems(split) if isinstance(split, Mapping) else []:
+        path = f"alpaca_sft.split.{key}"
+        if path not in RULES:  # the sizes' ranges are RULES' to report, once
+            problems.append(f"- {path} ({where(path)}): {problem}")
+    train = block.get("train")
+    for path, problem in recipe_problems(train) if isinstance(train, Mapping) else []:
+        problems.append(f"- {path} ({where(path)}): {problem}")
     return problems
 
 

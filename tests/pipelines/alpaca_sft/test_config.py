@@ -35,6 +35,24 @@ def test_sft_and_lora_configs_carry_the_yaml_values_under_the_libraries_own_name
     assert more.gradient_accumulation_steps == 3 and _plain(more.optim) == "sgd"
 
 
+@pytest.mark.parametrize(
+    ("block", "key", "value"),
+    [("trainer", "report_to", "mlflow"), ("trainer", "completion_only_loss", False), ("preference", "output_dir", "x")],
+)
+def test_a_key_the_recipe_sets_is_refused_at_the_config_naming_it(params, tmp_path, block, key, value):
+    """It was TRL's raw "SFTConfig() got multiple values for keyword argument 'report_to'" (a TypeError)."""
+    from qeu_kedro.pipelines.alpaca_sft.training import dpo_config, sft_config
+
+    train = {**params["train"], block: {**params["train"][block], key: value}}
+    words = rf"alpaca_sft\.train\.{block}\.{key}: the recipe sets it itself \(it fixes output_dir, completion_only_loss"
+    if block == "trainer":
+        with pytest.raises(ValueError, match=words):
+            sft_config(train, str(tmp_path))
+    # the preference objective's config likewise (completion_only_loss is not DPOConfig's: refused as that first)
+    with pytest.raises(ValueError, match=words if key != "completion_only_loss" else "DPOConfig does not take"):
+        dpo_config(train, str(tmp_path))
+
+
 def test_default_run_is_small_and_includes_alpaca_sft():
     from kedro.framework.startup import bootstrap_project
 

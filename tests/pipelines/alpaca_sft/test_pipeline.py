@@ -68,6 +68,8 @@ def check_outputs(
         "copied_4gram_share_within_reference_plus_0.10",
         "ended_by_itself_not_lower",
     }
+    # each target read on its interval, in words (a boolean there was read on the point estimate)
+    assert set(metrics["targets"].values()) <= {"met", "not met", "not shown either way"}
     assert set(metrics["by_language"]) == languages
     # The adapter was trained (LoRA B starts at zero) and saved through the catalog.
     adapter = project / "data" / "06_models" / prefix / "alpaca_sft" / "lora_adapter"

@@ -94,8 +94,8 @@ def test_english_instruction_switch_moves_the_own_instruction_into_the_input(par
         (5, {"eval_size": 6}, r"alpaca_sft.split.eval_size = 6 needs more than the sheet's rows \(5\)"),
         (
             None,
-            {"eval_size": 2, "group_by": None},
-            r"column 'language'.*eval_size = 2 of 90 rows cannot hold each of the 3 values",
+            {"validation_size": 2, "group_by": None},
+            r"column 'language'.*validation_size = 2 of 66 rows cannot hold each of the 3 values",
         ),
         ("one zh", {"group_by": None}, r"column 'language'.*one row with language 'zh'"),
         (None, {"eval_size": 7}, r"column 'seq'.*eval_size = 7 rows cannot be made of whole groups of seq"),
@@ -187,6 +187,59 @@ def test_check_split_refuses_what_split_examples_would(sheet, params, split, wor
     checked = check_alpaca(sheet, params["schema"], params["category_rules"])
     with pytest.raises(RawDataError, match=words):
         check_split(checked, {**params["split"], **split})
+
+
+@pytest.mark.parametrize(
+    ("split", "words"),
+    [
+        # a column of the sheet that the examples drop (check_split passed, then split_sft_examples: KeyError)
+        (
+            {"stratify_by": "field", "group_by": None},
+            r"column 'stratify_by'.*alpaca_sft\.split\.stratify_by: 'field' is not a column of the examples.*"
+            r"\['NO', 'language', 'category', 'uniqueness'\]",
+        ),
+        # a typo (KeyError('Column not found') from the grouped split)
+        (
+            {"stratify_by": "langauge"},
+            r"alpaca_sft\.split\.stratify_by: 'langauge' is not a column.*\['NO', 'language', 'category', 'uniqueness', "
+            r"'seq'\]",
+        ),
+        # too few held-out prompts for the bootstrap (refused only at compare_before_after, after training)
+        ({"eval_size": 3, "group_by": None}, r"column 'eval_size'.*3 held-out prompts are too few.*at least 6"),
+        ({"eval_size": 3}, r"alpaca_sft\.split\.eval_size: 3 held-out prompts are too few"),
+        # no validation prompt: an empty validation (grouped), or scikit-learn's InvalidParameterError (by row)
+        ({"validation_size": 0}, r"column 'validation_size'.*alpaca_sft\.split\.validation_size: 0 validation prompts"),
+        (
+            {"validation_size": 0, "stratify_by": None},
+            r"alpaca_sft\.split\.validation_size: 0 validation prompts.*at least 1",
+        ),
+        ({"validation_size": 0, "group_by": None}, r"alpaca_sft\.split\.validation_size: 0 validation prompts"),
+    ],
+)
+def test_a_split_no_sheet_could_give_is_refused_by_check_split_naming_the_parameter(sheet, params, split, words):
+    """check_split checked the whole sheet, split_examples splits make_examples' columns: a stratify_by the examples
+    do not keep passed check_split, the records were written and the split failed with a bare KeyError; too few
+    held-out or validation prompts passed both and failed after training (or gave an empty validation)."""
+    from qeu_kedro.pipelines.alpaca_sft.nodes import apply_reasoning_rules, check_alpaca, check_split
+
+    checked = apply_reasoning_rules(
+        check_alpaca(sheet, params["schema"], params["category_rules"]), params["reasoning_rules"]
+    )
+    split = {**params["split"], **split}
+    with pytest.raises(RawDataError, match=r"dataset 'parameters alpaca_sft\.split'.*" + words):
+        check_split(checked, split)
+    with pytest.raises(RawDataError, match=words):  # and split_examples, on the examples, the same way
+        split_examples(_examples(sheet, params), split)
+
+
+def test_stratify_by_may_name_any_column_the_examples_keep(sheet, params):
+    from qeu_kedro.pipelines.alpaca_sft.nodes import check_alpaca, check_split
+
+    checked = check_alpaca(sheet, params["schema"], params["category_rules"])
+    split = {**params["split"], "group_by": None, "stratify_by": "uniqueness"}
+    check_split(checked, split)
+    train, validation, held_out = split_examples(_examples(sheet, params), split)
+    assert set(held_out["uniqueness"]) == set(train["uniqueness"])
 
 
 def test_a_misspelt_section_column_is_refused_naming_the_parameter(sheet, params):

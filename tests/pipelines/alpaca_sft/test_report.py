@@ -8,6 +8,7 @@ import pytest
 from qeu_kedro.pipelines.alpaca_sft.evaluation import _paired, compare_before_after, plot_before_after, report_markdown
 
 MEASURES = {"ngram": 4, "bootstrap_resamples": 2000, "bootstrap_seed": 0}
+REPORT = {"data": "hand-made answers", "cell_chars": 40}
 TRAIN = {
     "base_model": "tiny",
     "n_train": 8,
@@ -87,9 +88,16 @@ def test_every_measure_gets_a_paired_interval_and_a_verdict_in_its_own_direction
     assert loss["difference"] == pytest.approx(-0.5) and loss["ci_high"] < 0 and loss["verdict"] == "better"
 
 
+def test_the_report_names_its_pipeline_and_data_in_its_title(compared):
+    """report.data was passed to the figure only: report.md named the model and n but not the data."""
+    table, summary = compared
+    report = report_markdown(table, summary, MEASURES, {**REPORT, "data": "ja-instruct (Japanese seed tasks)"})
+    assert report.splitlines()[0] == "# alpaca_sft on ja-instruct (Japanese seed tasks): before vs after LoRA training"
+
+
 def test_the_report_tables_carry_the_intervals_and_escape_the_cells(compared):
     table, summary = compared
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     assert "objective: sft; instruction language: native" in report  # how the adapter was trained
     assert "Model: tiny; 8 (7 trained on) training examples" in report
     header = next(line for line in report.splitlines() if line.startswith("| measure"))
@@ -152,7 +160,7 @@ def test_answers_read_back_from_their_csv_keep_an_empty_answer_and_the_text_none
 
     table, summary = compare_before_after(loaded_before, loaded_after, TRAIN, MEASURES)
     assert table["answer_after"].tolist() == said
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     rows = report.split("## Generations")[1].strip().splitlines()[2:]
     assert [[c.strip() for c in row.strip("|").split(" | ")][-1] for row in rows] == said
     assert "| None " in rows[0] and "nan" not in rows[0] + rows[1]
@@ -183,7 +191,7 @@ def test_each_language_gets_its_own_paired_interval_except_one_of_too_few_prompt
     assert by["en"]["paired"]["language_match"]["difference"] == pytest.approx(mean_gain)
     assert by["en"]["paired"]["n_chars"]["verdict"] == "higher" and by["en"]["paired"]["n_chars"]["n"] == 6
     assert by["zh"]["paired"] == {} and by["ko"]["paired"] == {}  # fewer than 6 prompts: no interval, no verdict
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     section = report.split("## By requested language")[1].split("## Generations")[0]
     header = next(line for line in section.splitlines() if line.startswith("| language"))
     assert "after - before [95 % interval]" in header and "verdict" in header
@@ -212,13 +220,13 @@ def test_the_figure_draws_the_references_own_shares_on_the_copying_and_language_
 
 def test_the_report_says_when_no_checkpoint_beat_the_untrained_model():
     table, summary = compare_before_after(answers(8, False), answers(8, True), TRAIN, MEASURES)
-    assert "No checkpoint beat the untrained model" not in report_markdown(table, summary, MEASURES, cell_chars=40)
+    assert "No checkpoint beat the untrained model" not in report_markdown(table, summary, MEASURES, REPORT)
     worse = {
         **TRAIN,
         "validation_chrf_curve": [{"step": 0, "validation_chrf": 3.0}, {"step": 4, "validation_chrf": 2.0}],
     }
     table, summary = compare_before_after(answers(8, False), answers(8, True), worse, MEASURES)
-    report = report_markdown(table, summary, MEASURES, cell_chars=40)
+    report = report_markdown(table, summary, MEASURES, REPORT)
     assert (
         "**No checkpoint beat the untrained model on validation chrF** (step 0: 3.0; the adapter kept, step 4: 2.0"
         in report
@@ -246,10 +254,14 @@ def test_answers_tables_that_do_not_pair_are_refused(edit, message):
     assert "re-run both generation nodes" in str(info.value)
 
 
-def test_a_target_missed_inside_its_interval_is_not_met_and_its_interval_is_printed_beside_it():
-    """The copying and ending targets are read on the mean, with the interval and verdict printed beside them:
-    a miss inside its interval ("no evidence") is not counted as met, and a mean that meets the target
-    is met even when its interval also holds 0."""
+def _targets_line(report: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith("Targets"))
+
+
+def test_a_target_whose_interval_holds_0_is_neither_met_nor_missed_whatever_its_point_estimate():
+    """The copying and ending targets are read on their paired intervals, not on the mean: a mean on the target's
+    side with an interval that still holds 0 is "not shown either way" (it was "met" on the mean), and so is a
+    mean on the wrong side inside its interval (it was "not met")."""
     n = 24
     before, after = answers(n, False), answers(n, True)
     after["ended_by_itself"] = [i != 5 for i in range(n)]  # one answer of 24 stops ending by itself
@@ -261,23 +273,94 @@ def test_a_target_missed_inside_its_interval_is_not_met_and_its_interval_is_prin
     copied = summary["copied_4gram_share_after_vs_reference_plus_0.10"]
     assert copied["difference"] == pytest.approx(0.025) and copied["ci_low"] < 0 < copied["ci_high"]
     assert summary["targets"] == {
-        "chrf_better": False,
-        "copied_4gram_share_within_reference_plus_0.10": False,
-        "ended_by_itself_not_lower": False,
+        "chrf_better": "not met",  # chrF unchanged on every prompt: the interval is [0, 0], shown not better
+        "copied_4gram_share_within_reference_plus_0.10": "not shown either way",
+        "ended_by_itself_not_lower": "not shown either way",
     }
-    report = report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, cell_chars=40)
-    targets = next(line for line in report.splitlines() if line.startswith("Targets:"))
+    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, REPORT))
     assert (
-        f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], no evidence; met when at most 0: **not met**" in targets
+        f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], no evidence; met when at most 0 (its whole interval): "
+        "**not shown either way** (the interval holds 0)" in targets
     )
-    assert "no evidence; met when at least 0): **not met**" in targets
+    assert "no evidence; met when at least 0): **not shown either way** (the interval holds 0)" in targets
+    assert "met when above 0): **not met**" in targets
 
-    # copying a little below the yardstick on average (0.0 or 0.39: mean 0.195 <= 0.2) and no answer stops
-    # ending by itself: both met, the copying one inside an interval that still holds 0
+    # copying a little below the yardstick on average (0.0 or 0.39: mean 0.195 <= 0.2), its interval holding 0:
+    # not met by the mean alone; no answer changes how it ends (interval [0, 0]): not fewer, met
     after["copied_4gram_share"] = [0.0 if i % 2 else 0.39 for i in range(n)]
     after["ended_by_itself"] = before["ended_by_itself"]
     _, summary = compare_before_after(before, after, TRAIN, MEASURES)
     copied = summary["copied_4gram_share_after_vs_reference_plus_0.10"]
     assert copied["difference"] == pytest.approx(-0.005) and copied["verdict"] == "no evidence"
-    assert summary["targets"]["copied_4gram_share_within_reference_plus_0.10"] is True
-    assert summary["targets"]["ended_by_itself_not_lower"] is True
+    assert summary["targets"]["copied_4gram_share_within_reference_plus_0.10"] == "not shown either way"
+    assert summary["targets"]["ended_by_itself_not_lower"] == "met"
+    targets = _targets_line(report_markdown(*compare_before_after(before, after, TRAIN, MEASURES), MEASURES, REPORT))
+    assert "met when at most 0 (its whole interval): **not shown either way** (the interval holds 0)" in targets
+
+
+@pytest.mark.parametrize(
+    ("edit", "target", "outcome"),
+    [
+        # chrF: +5 on every prompt (interval above 0), -5 on every prompt (below), +5 and -4 alternately (holds 0)
+        (lambda a: a.assign(chrf=a["chrf"] + 5), "chrf_better", "met"),
+        (lambda a: a.assign(chrf=a["chrf"] - 5), "chrf_better", "not met"),
+        (
+            lambda a: a.assign(chrf=a["chrf"] + [5 if i % 2 else -4 for i in range(24)]),
+            "chrf_better",
+            "not shown either way",
+        ),
+        # copying against the references' 0.1 + 0.10: 0.0 everywhere (all below), 0.6 everywhere (all above)
+        (lambda a: a.assign(copied_4gram_share=0.0), "copied_4gram_share_within_reference_plus_0.10", "met"),
+        (lambda a: a.assign(copied_4gram_share=0.6), "copied_4gram_share_within_reference_plus_0.10", "not met"),
+        (
+            lambda a: a.assign(copied_4gram_share=[0.0 if i % 2 else 0.45 for i in range(24)]),
+            "copied_4gram_share_within_reference_plus_0.10",
+            "not shown either way",
+        ),
+        # ending: before, every answer ends by itself; after, none, or 4 of 24 stop (both intervals below 0)
+        (lambda a: a.assign(ended_by_itself=False), "ended_by_itself_not_lower", "not met"),
+        (lambda a: a.assign(ended_by_itself=[i % 6 != 0 for i in range(24)]), "ended_by_itself_not_lower", "not met"),
+    ],
+)
+def test_each_target_outcome_from_hand_made_answers(edit, target, outcome):
+    _, summary = compare_before_after(answers(24, False), edit(answers(24, True)), TRAIN, MEASURES)
+    assert summary["targets"][target] == outcome
+    assert isinstance(summary["targets"][target], str)
+    words = {"met": "**met**", "not met": "**not met**", "not shown either way": "**not shown either way** (the"}
+    report = report_markdown(
+        *compare_before_after(answers(24, False), edit(answers(24, True)), TRAIN, MEASURES), MEASURES, REPORT
+    )
+    assert words[outcome] in _targets_line(report)
+
+
+def test_ended_by_itself_target_is_met_on_an_interval_at_or_above_0_and_unshown_when_it_holds_0():
+    """Before, half the answers end by themselves: after, all of them (met), or alternately one more and one
+    fewer (not shown either way)."""
+    before = answers(24, False).assign(ended_by_itself=[i % 2 == 0 for i in range(24)])
+    all_end = answers(24, True)
+    assert compare_before_after(before, all_end, TRAIN, MEASURES)[1]["targets"]["ended_by_itself_not_lower"] == "met"
+    swapped = answers(24, True).assign(ended_by_itself=[i % 2 == 1 for i in range(24)])
+    _, summary = compare_before_after(before, swapped, TRAIN, MEASURES)
+    assert summary["paired"]["ended_by_itself"]["ci_low"] < 0 < summary["paired"]["ended_by_itself"]["ci_high"]
+    assert summary["targets"]["ended_by_itself_not_lower"] == "not shown either way"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "side", "outcome"),
+    [
+        (0.1, 0.3, "above", "met"),
+        (0.0, 0.3, "above", "not shown either way"),
+        (-0.3, 0.0, "above", "not met"),
+        (0.0, 0.3, "at least", "met"),
+        (-0.1, 0.3, "at least", "not shown either way"),
+        (-0.3, -0.1, "at least", "not met"),
+        (-0.3, 0.0, "at most", "met"),
+        (-0.3, 0.1, "at most", "not shown either way"),
+        (0.1, 0.3, "at most", "not met"),
+    ],
+)
+def test_target_outcome_reads_the_interval_ends(low, high, side, outcome):
+    from qeu_kedro.pipelines.alpaca_sft.evaluation import TARGET_OUTCOMES, target_outcome
+
+    assert target_outcome({"difference": (low + high) / 2, "ci_low": low, "ci_high": high}, side) == outcome
+    assert outcome in TARGET_OUTCOMES

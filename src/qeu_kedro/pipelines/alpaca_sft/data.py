@@ -11,12 +11,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qeu_kedro.stats import MIN_UNITS
 from qeu_kedro.validation import Column, RawDataError, check_table, fail
 
 logger = logging.getLogger(__name__)
 
 DATASET = "alpaca_raw"
 TEXT_COLUMNS = ("category", "field", "input", "instruction", "language", "output", "reasoning", "uniqueness")
+#: The record columns every example keeps (:func:`make_examples`; ``split.group_by``'s column too): the table
+#: :func:`split_examples` splits, so the only columns ``split.stratify_by`` can name.
+EXAMPLE_COLUMNS = ("NO", "language", "category", "uniqueness")
 
 
 def check_alpaca(raw: pd.DataFrame, schema: Mapping[str, Any], category_rules: Mapping[str, Any]) -> pd.DataFrame:
@@ -276,10 +280,59 @@ def make_examples(
     frame = pd.DataFrame(records)
     frame["prompt"] = [format_prompt(r, prompt) for r in records]
     frame["completion"] = frame["output"].astype(str).str.strip()
-    keep = ["NO", "language", "category", "uniqueness"]
+    keep = list(EXAMPLE_COLUMNS)
     if group_by and group_by not in keep:
         keep.append(group_by)
     return frame[[*keep, "prompt", "completion"]]
+
+
+def stratify_columns(group_by: str | None) -> list[str]:
+    """The columns ``split.stratify_by`` may name: those the examples keep (:data:`EXAMPLE_COLUMNS` and ``group_by``)."""
+    return [*EXAMPLE_COLUMNS, *([group_by] if group_by and group_by not in EXAMPLE_COLUMNS else [])]
+
+
+def split_size_problems(split: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key, problem)`` for each ``split`` setting no sheet could split by, whatever its rows: a ``stratify_by``
+    that the examples do not keep, an ``eval_size`` below the bootstrap's minimum, a ``validation_size`` below 1.
+    The parameter check (:mod:`qeu_kedro.parameters`) and :func:`check_split` both refuse them."""
+    problems = []
+    stratify_by, group_by = split.get("stratify_by"), split.get("group_by")
+    if stratify_by is not None and stratify_by not in stratify_columns(group_by):
+        problems.append(
+            (
+                "stratify_by",
+                f"{stratify_by!r} is not a column of the examples that are split (they keep "
+                f"{stratify_columns(group_by)}, the record's other columns are dropped); name one of them, or null",
+            )
+        )
+    eval_size, validation_size = split.get("eval_size"), split.get("validation_size")
+    if isinstance(eval_size, int) and eval_size < MIN_UNITS:
+        problems.append(
+            (
+                "eval_size",
+                f"{eval_size} held-out prompts are too few: the before/after interval needs at least {MIN_UNITS}",
+            )
+        )
+    if isinstance(validation_size, int) and validation_size < 1:
+        problems.append(
+            (
+                "validation_size",
+                f"{validation_size} validation prompts: the checkpoint is chosen on their chrF, so at least 1 is needed",
+            )
+        )
+    return problems
+
+
+def _check_split_parameters(split: Mapping[str, Any]) -> None:
+    """Refuse, naming the parameter, what :func:`split_size_problems` finds."""
+    for key, problem in split_size_problems(split):
+        fail(
+            "parameters alpaca_sft.split",
+            key,
+            None,
+            f"alpaca_sft.split.{key}: {problem}",
+            "Set it in parameters_alpaca_sft.yml (or with --params); nothing was written.",
+        )
 
 
 def _check_carve(frame: pd.DataFrame, size: int, key: str, stratify_by: str | None) -> None:
@@ -406,6 +459,7 @@ def _split(frame: pd.DataFrame, split: Mapping[str, Any]) -> tuple[pd.DataFrame,
     """``(train, validation, held_out)`` of ``frame``, each sorted by NO (see :func:`split_examples`)."""
     from sklearn.model_selection import train_test_split
 
+    _check_split_parameters(split)
     group_by = split.get("group_by")
     if group_by is not None:
         if group_by not in frame.columns:

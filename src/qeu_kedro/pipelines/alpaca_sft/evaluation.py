@@ -179,6 +179,52 @@ def _check_pairs(before: pd.DataFrame, after: pd.DataFrame) -> None:
             )
 
 
+#: The outcomes of an issue target, read on the paired interval of its difference (:func:`target_outcome`).
+TARGET_OUTCOMES: tuple[str, ...] = ("met", "not met", "not shown either way")
+
+
+def target_outcome(comparison: Mapping[str, Any], side: str) -> str:
+    """Whether a target on a paired difference is met, read on its 95 % interval, never on the point estimate.
+
+    ``side`` is what the target asks of the difference: ``"above"`` 0 (strictly: a gain), ``"at least"`` 0
+    or ``"at most"`` 0. "met": the whole interval is on that side (``above``: the low end above 0;
+    ``at least``: the low end at or above 0; ``at most``: the high end at or below 0); "not met": the whole
+    interval is on the other side (``above``: the high end at or below 0; ``at least``: the high end below 0;
+    ``at most``: the low end above 0); otherwise "not shown either way" (the interval holds 0 and reaches
+    both sides). A difference inside its interval is never called a target met, nor missed.
+    """
+    low, high = comparison["ci_low"], comparison["ci_high"]
+    if side == "above":
+        met, missed = low > 0, high <= 0
+    elif side == "at least":
+        met, missed = low >= 0, high < 0
+    elif side == "at most":
+        met, missed = high <= 0, low > 0
+    else:
+        raise ValueError(f"side must be 'above', 'at least' or 'at most', got {side!r}")
+    return "met" if met else "not met" if missed else "not shown either way"
+
+
+def issue_targets(
+    paired: Mapping[str, Mapping[str, Any]], copied_vs_reference: Mapping[str, Any] | None, n: int
+) -> dict[str, str]:
+    """The issue's three targets, each one of :data:`TARGET_OUTCOMES` (:func:`target_outcome`), from the paired
+    comparisons of :func:`compare_before_after` (``copied_vs_reference``: after - (reference + 0.10), paired by
+    prompt; None in a ``metrics.json`` written before it was measured: that target then reads "no interval")."""
+    return {
+        "chrf_better": target_outcome(paired["chrf"], "above"),
+        f"copied_{n}gram_share_within_reference_plus_0.10": (
+            "no interval" if copied_vs_reference is None else target_outcome(copied_vs_reference, "at most")
+        ),
+        "ended_by_itself_not_lower": target_outcome(paired["ended_by_itself"], "at least"),
+    }
+
+
+def _outcome_words(outcome: str) -> str:
+    """A target's outcome in report.md: the words of :data:`TARGET_OUTCOMES`, the third with its reason."""
+    return "not shown either way** (the interval holds 0)" if outcome == TARGET_OUTCOMES[2] else f"{outcome}**"
+
+
 def compare_before_after(
     before: pd.DataFrame, after: pd.DataFrame, train_metrics: Mapping[str, Any], measures: Mapping[str, Any]
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -191,12 +237,14 @@ def compare_before_after(
     (6) prompts; the references' own copied n-gram share (the yardstick for copying) and the answers'
     share after against it, paired by prompt; and the issue's targets:
 
-    - ``chrf_better``: the chrF interval lies above 0 (verdict "better"), as the target says;
+    - ``chrf_better``: chrF after - before is above 0;
     - ``copied_<n>gram_share_within_reference_plus_0.10``: the mean of (answer after - (reference + 0.10)),
-      paired by prompt, is at most 0; the report prints its interval and verdict beside it, so a target met
-      by the mean alone reads as "no evidence" there (a miss inside its interval is not counted as met);
-    - ``ended_by_itself_not_lower``: the share after is not below the share before (the change is at least
-      0), its interval printed beside it likewise.
+      paired by prompt, is at most 0;
+    - ``ended_by_itself_not_lower``: the share of answers ending by themselves after - before is at least 0.
+
+    Each target is read on the paired 95 % interval of its difference, never on the point estimate
+    (:func:`target_outcome`): "met" when the whole interval is on the target's side of 0, "not met" when
+    the whole interval is on the other side, otherwise "not shown either way" (the interval holds 0).
 
     Raises:
         RawDataError: the two answers tables are not of the same prompts (the same NO set, the same prompt text).
@@ -264,11 +312,7 @@ def compare_before_after(
             }
             for lang in sorted(table["language"].unique())
         },
-        "targets": {
-            "chrf_better": paired["chrf"]["verdict"] == "better",
-            f"copied_{n}gram_share_within_reference_plus_0.10": copied_vs_reference["difference"] <= 0,
-            "ended_by_itself_not_lower": paired["ended_by_itself"]["difference"] >= 0,
-        },
+        "targets": issue_targets(paired, copied_vs_reference, n),
     }
     logger.info("Before/after: %s", summary["overall"])
     return table, summary
@@ -408,7 +452,6 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
     higher = _paired(measures)
     lines = [f"- {describe_comparison(summary['paired'][c], what, higher[c])}." for c, what in names.items()]
     ref = summary[f"reference_copied_{n}gram_share"]
-    t = summary["targets"]
     if summary.get("reference_language_match") is not None:
         lines.append(
             f"- The references themselves are in the requested language by the same detector in "
@@ -417,7 +460,9 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
             "is read against that."
         )
     copied = summary.get(f"copied_{n}gram_share_after_vs_reference_plus_0.10")
-    ended = summary["paired"]["ended_by_itself"]
+    ended, chrf = summary["paired"]["ended_by_itself"], summary["paired"]["chrf"]
+    # from the intervals themselves (a metrics.json written before the targets were read on them holds booleans)
+    t = issue_targets(summary["paired"], copied, n)
     copy_words = (
         f"copied {n}-gram share after ({summary['overall']['after'][f'copied_{n}gram_share']}) at most the references' "
         f"own ({ref}) + 0.10"
@@ -426,14 +471,17 @@ def _verdicts(summary: Mapping[str, Any], measures: Mapping[str, Any]) -> list[s
         copy_words += (
             f", paired by prompt: after - (reference + 0.10) = {copied['difference']:+.4f} "
             f"[{copied['ci_low']:+.4f}, {copied['ci_high']:+.4f}], {copied['verdict']}; met when at most 0"
+            " (its whole interval)"
         )
     lines += [
         "",
-        f"Targets: chrF better (interval above 0): **{'met' if t['chrf_better'] else 'not met'}**; {copy_words}: "
-        f"**{'met' if t[f'copied_{n}gram_share_within_reference_plus_0.10'] else 'not met'}**; answers ending by "
+        f"Targets: chrF better ({chrf['difference']:+.4f} [{chrf['ci_low']:+.4f}, {chrf['ci_high']:+.4f}], {chrf['verdict']}; met when "
+        f"above 0): **{_outcome_words(t['chrf_better'])}; {copy_words}: "
+        f"**{_outcome_words(t[f'copied_{n}gram_share_within_reference_plus_0.10'])}; answers ending by "
         f"themselves not fewer after ({ended['difference']:+.4f} [{ended['ci_low']:+.4f}, {ended['ci_high']:+.4f}], "
-        f"{ended['verdict']}; met when at least 0): "
-        f"**{'met' if t['ended_by_itself_not_lower'] else 'not met'}**.",
+        f"{ended['verdict']}; met when at least 0): **{_outcome_words(t['ended_by_itself_not_lower'])}. "
+        "Each target is read on its paired 95 % interval, never on the point estimate: met when the whole interval "
+        "is on the target's side of 0, not met when it is all on the other side, otherwise not shown either way.",
     ]
     return lines
 
@@ -491,18 +539,19 @@ def report_markdown(
     table: pd.DataFrame,
     summary: Mapping[str, Any],
     measures: Mapping[str, Any],
-    cell_chars: int,
+    report: Mapping[str, Any],
     figure: str | None = None,
 ) -> str:
     """A readable report: the verdicts in words, the summary before/after, then the generations as a table.
 
-    ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
+    ``report`` is ``alpaca_sft.report``: ``data`` names the data in the title (as the figure's does),
+    ``cell_chars`` is the longest cell of the generations table. ``figure`` is the path the before/after figure was saved to (:class:`qeu_kedro.datasets.FigureDataset`),
     linked by its file name after the summary: the catalog saves it beside the report.
     """
     cols = _summary_columns(measures)
     t = summary["train"]
     lines = [
-        "# alpaca_sft: before vs after LoRA training",
+        f"# alpaca_sft on {report['data']}: before vs after LoRA training",
         "",
         f"Model: {t['base_model']}; {_trained_on(t)} training examples, {t['global_step']} steps "
         f"({t['train_seconds']} s), adapter of step {t['chosen_step']} chosen by chrF on {t['n_validation']} "
@@ -536,7 +585,7 @@ def report_markdown(
             "NO": r["NO"],
             "lang": r["language"],
             "category": f"{r['category']}/{r['uniqueness']}",
-            **{k: _cell(r[col], cell_chars) for k, col in _GENERATION_COLUMNS.items()},
+            **{k: _cell(r[col], report["cell_chars"]) for k, col in _GENERATION_COLUMNS.items()},
         }
         for r in table.to_dict(orient="records")
     ]

@@ -96,7 +96,7 @@ def create_template() -> Pipeline:
             ),
             Node(
                 report_markdown,
-                ["before_after", "metrics", f"{P}.measures", f"{P}.report.cell_chars", "before_after_plot"],
+                ["before_after", "metrics", f"{P}.measures", f"{P}.report", "before_after_plot"],
                 "report",
                 name="report_alpaca_sft",
             ),

@@ -197,10 +197,55 @@ _RECIPE_ARGS = {
 }
 
 
+#: The config keys the recipe sets itself (:func:`sft_config`, :func:`dpo_config`): a ``train.trainer`` or
+#: ``train.preference`` key among them would be given twice.
+RECIPE_KEYS: tuple[str, ...] = ("output_dir", "completion_only_loss", "packing", *_RECIPE_ARGS)
+
+
+def recipe_problems(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key, problem)`` for each key of ``params["trainer"]`` or ``params["preference"]`` (``alpaca_sft.train``)
+    that the recipe sets itself (:data:`RECIPE_KEYS`), and each key given in both blocks (the preference objective
+    passes both to ``DPOConfig``). The parameter check (:mod:`qeu_kedro.parameters`) refuses them before the run,
+    :func:`sft_config` and :func:`dpo_config` at the node."""
+    problems = []
+    blocks = {b: params.get(b) for b in ("trainer", "preference")}
+    blocks = {b: v for b, v in blocks.items() if isinstance(v, Mapping)}
+    for block, keys in blocks.items():
+        for key in sorted(set(keys) & set(RECIPE_KEYS)):
+            problems.append(
+                (
+                    f"alpaca_sft.train.{block}.{key}",
+                    f"the recipe sets it itself (it fixes {', '.join(RECIPE_KEYS)}: the completion-only loss, no "
+                    "packing, no evaluation, saving or reporting by the trainer, the CPU); remove it",
+                )
+            )
+    if len(blocks) == 2:
+        for key in sorted((set(blocks["trainer"]) & set(blocks["preference"])) - set(RECIPE_KEYS)):
+            problems.append(
+                (
+                    f"alpaca_sft.train.preference.{key}",
+                    "also given in alpaca_sft.train.trainer: the preference objective passes both blocks to "
+                    "TRL's DPOConfig, so give it in one of them",
+                )
+            )
+    return problems
+
+
+def _check_recipe(params: Mapping[str, Any]) -> None:
+    problems = recipe_problems(params)
+    if problems:
+        raise ValueError("; ".join(f"{key}: {problem}" for key, problem in problems) + ".")
+
+
 def sft_config(params: Mapping[str, Any], output_dir: str) -> Any:
-    """TRL's ``SFTConfig`` from ``params["trainer"]`` (its own keys, passed as they are) and what the recipe fixes."""
+    """TRL's ``SFTConfig`` from ``params["trainer"]`` (its own keys, passed as they are) and what the recipe fixes.
+
+    Raises:
+        ValueError: a trainer key the recipe sets itself (:func:`recipe_problems`).
+    """
     from trl import SFTConfig
 
+    _check_recipe({"trainer": params["trainer"]})
     return SFTConfig(
         output_dir=output_dir,
         # The loss covers the answer and its end-of-turn token only (tests/.../test_training.py
@@ -218,7 +263,8 @@ def dpo_config(params: Mapping[str, Any], output_dir: str) -> Any:
 
     With ``loss_type: [sigmoid, sft]`` the loss is DPO's plus the SFT loss on the reference answer
     (RPO): the model learns the answer and to prefer it to the echo. A trainer key that
-    ``DPOConfig`` does not have (an ``SFTConfig``-only one) is refused.
+    ``DPOConfig`` does not have (an ``SFTConfig``-only one) is refused, and so are a key the recipe sets itself
+    and a key given in both blocks (:func:`recipe_problems`).
     """
     from dataclasses import fields
 
@@ -230,6 +276,7 @@ def dpo_config(params: Mapping[str, Any], output_dir: str) -> Any:
             f"alpaca_sft.train.trainer has keys that TRL's DPOConfig does not take ({', '.join(unknown)}): "
             "remove them to train with objective 'preference'."
         )
+    _check_recipe(params)
     return DPOConfig(output_dir=output_dir, **_RECIPE_ARGS, **params["trainer"], **params["preference"])
 
 
