@@ -507,3 +507,25 @@ def test_a_run_checks_the_model_config_block_against_the_catalogs_model(project,
         r": unknown key, not a field of transformers\.DistilBertConfig",
     ):
         run_kedro(project, pipeline_names=["jrte_sentiment"], node_names=["jrte_sentiment.check_pn"])
+
+
+def test_alpha_auto_is_refused_before_the_run_where_the_ratings_are_partitioned(base):
+    """The dask environment's select_alpha node refused auto only after the embeddings were computed and saved."""
+    auto = with_changes(base, ridge_analysis__alpha="auto")
+    with pytest.raises(
+        ParameterError,
+        match=r"ridge_analysis\.alpha \(the parameters\): auto is not available on partitioned ratings.*set ridge_analysis\.alpha to a number",
+    ):
+        check_parameters(auto, base, partitioned=lambda name: name == "ratings")
+    check_parameters(auto, base, partitioned=lambda name: False)  # in memory: auto is fine
+    check_parameters(base, base, partitioned=lambda name: True)  # a number on partitions: fine
+    check_parameters(auto, base, blocks={"bge_finetune"}, partitioned=lambda name: True)  # ridge not run
+
+
+@pytest.mark.slow
+def test_hook_refuses_alpha_auto_in_the_dask_environment_before_any_node_runs(project):
+    with pytest.raises(
+        ParameterError, match=r"ridge_analysis\.alpha \(from --params\): auto is not available on partitioned"
+    ):
+        run_kedro(project, env="dask", params={"ridge_analysis": {"alpha": "auto"}}, pipeline_names=["ridge_analysis"])
+    assert outputs_written(project) == []

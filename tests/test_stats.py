@@ -217,3 +217,17 @@ def test_a_statistic_that_is_not_finite_on_a_resample_is_refused():
         paired_bootstrap_statistic(
             lambda i: 0.0, lambda i: np.nan if len(set(i.tolist())) < 3 else 1.0, 6, n_resamples=200
         )
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_corrected_cv_interval_refuses_a_fold_score_that_is_not_finite(bad):
+    """A NaN fold score (a fold too small to score) made the interval NaN and the verdict "no evidence"."""
+    before = np.full(25, 0.3) + np.linspace(0, 0.01, 25)
+    after = before + 0.01
+    after[3] = bad
+    with pytest.raises(
+        ValueError, match=r"1 of the 25 fold scores of 'after' are not finite \(the first, fold 3.*fewer folds"
+    ):
+        corrected_cv_interval(before, after, 0.2)
+    with pytest.raises(ValueError, match="of 'before' are not finite"):
+        corrected_cv_interval(after, before, 0.2)

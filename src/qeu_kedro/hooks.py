@@ -662,7 +662,7 @@ class InputChecksHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         """Check the parameters of the blocks this run uses (and every ``--params`` key)."""
-        from qeu_kedro.parameters import base_parameters, check_parameters, sources
+        from qeu_kedro.parameters import base_parameters, check_parameters, loads_partitioned, sources
 
         if self._conf_source is None:
             return
@@ -678,6 +678,7 @@ class InputChecksHook:
             blocks=used,
             source_of=sources(self._conf_source, self._envs, runtime),
             model_config_class=lambda name: model_config_class(catalog, name),
+            partitioned=lambda name: loads_partitioned(catalog, name),
         )
         # --only-missing-outputs: the runner drops nodes whose outputs exist after this hook, so an input only
         # they read may rightly be absent; kedro names what is missing then

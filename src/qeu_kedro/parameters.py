@@ -267,6 +267,7 @@ def check_parameters(
     blocks: set[str] | None = None,
     source_of: Any = None,
     model_config_class: Callable[[str], str | None] | None = None,
+    partitioned: Callable[[str], bool] | None = None,
 ) -> None:
     """Check merged ``params`` against the ``conf/base`` tree ``base`` and :data:`RULES`.
 
@@ -281,6 +282,8 @@ def check_parameters(
             the default model's, and the error says so; a key ``conf/base`` gives that the model's own class
             has no field for is warned about: the model ignores it). Without
             it those blocks are checked against :data:`LIBRARY_BLOCKS`' class (the default model's).
+        partitioned: ``catalog entry -> bool``, whether the run loads the entry as partitioned (Dask) data
+            (:func:`loads_partitioned`); ``ratings`` so loaded refuses what the partitioned ridge lacks.
 
     Raises:
         ParameterError: listing every unknown key (with a suggestion), missing key,
@@ -373,6 +376,8 @@ def check_parameters(
         problems += _bge_recipe_problems(params, where)
     if blocks is None or "alpaca_sft" in blocks:
         problems += _alpaca_problems(params, where)
+    if (blocks is None or "ridge_analysis" in blocks) and partitioned is not None:
+        problems += _ridge_partitioned_problems(params, where, partitioned)
     if blocks is None or "jrte_sentiment" in blocks:
         problems += _label_smoothing_problems(params, where)
         problems += _level2_problems(params, where)
@@ -382,6 +387,29 @@ def check_parameters(
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
         )
+
+
+def loads_partitioned(catalog: Any, name: str) -> bool:
+    """Whether the catalog entry ``name`` loads partitioned data: a kedro-datasets Dask dataset (the ``dask``
+    environment's ``ratings``), a subclass of one included; False where there is no such entry."""
+    try:
+        dataset = catalog[name]
+    except Exception:  # noqa: BLE001 - not a catalog entry: nothing partitioned
+        return False
+    return any(cls.__module__.startswith("kedro_datasets.dask.") for cls in type(dataset).__mro__)
+
+
+def _ridge_partitioned_problems(params: Mapping[str, Any], where: Any, partitioned: Callable[[str], bool]) -> list[str]:
+    """ridge_analysis on partitioned ratings (the dask environment): ``alpha: auto`` is not implemented there,
+    and its select_alpha node refused it only after the movies had been embedded and saved."""
+    key = "ridge_analysis.alpha"
+    if _get(params, key) != (True, "auto") or not partitioned("ratings"):
+        return []
+    return [
+        f"- {key} ({where(key)}): auto is not available on partitioned ratings (this environment's catalog loads "
+        "'ratings' as a Dask DataFrame): set ridge_analysis.alpha to a number, e.g. the alpha an in-memory run "
+        "with alpha: auto chose (its alpha_selection.json), or run alpha: auto without --env dask"
+    ]
 
 
 def _bge_recipe_problems(params: Mapping[str, Any], where: Any) -> list[str]:

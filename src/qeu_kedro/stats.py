@@ -275,7 +275,8 @@ def corrected_cv_interval(
 
     ``test_fraction`` is ``n_test / n`` of one fold (``1/k``). With ``J`` fold differences of
     mean ``d̄`` and variance ``s²``, the interval is ``d̄ ± t_{J-1} · sqrt((1/J + n_test/n_train) s²)``
-    (Nadeau & Bengio 2003), which stays honest although the folds' training sets overlap.
+    (Nadeau & Bengio 2003), which stays honest although the folds' training sets overlap. Fold scores
+    must be finite (as the bootstrap's units): a NaN would otherwise pass as an interval of NaN, "no evidence".
     """
     from scipy import stats as scipy_stats
 
@@ -285,6 +286,15 @@ def corrected_cv_interval(
         raise ValueError("corrected_cv_interval needs two 1-D arrays of at least two paired fold scores")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    for name, scores in (("before", b), ("after", a)):
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if len(bad):
+            raise ValueError(
+                f"corrected_cv_interval: {len(bad)} of the {len(scores)} fold scores of '{name}' are not finite "
+                f"(the first, fold {int(bad[0])}: {scores[bad[0]]}): every fold must be scored with a number. A NaN "
+                "or infinite score is a fold too small to score (empty, or fewer than two test units): use fewer "
+                "folds, then compare again"
+            )
     d = a - b
     j = len(d)
     mean = float(d.mean())

@@ -347,3 +347,43 @@ def test_the_dask_env_csv_entry_leaves_a_bad_cell_to_the_check_which_names_it(tm
     assert parts.npartitions > 1
     with pytest.raises(RawDataError, match=r"'ratings \(partition \d+\)', column 'rating', row \d+ .*'five'"):
         P.build_partitioned_input(P.check_partitioned_ratings(parts), users, embeddings, PARAMS)
+
+
+def test_a_fold_whose_ratings_are_all_equal_scores_as_scikit_learn_scores_it_on_both_paths():
+    """R² of a test fold of equal ratings: ``r2_score`` gives 0.0 (its force_finite); the sums gave -inf."""
+    ratings, users, embeddings = random_inputs(seed=3, n_movies=30, n_ratings=900)
+    constant = embeddings["movie_id"].iloc[0]
+    ratings.loc[ratings["movie_id"] == constant, "rating"] = 4
+    n_movies = ratings["movie_id"].isin(embeddings["movie_id"]).groupby(ratings["movie_id"]).any().sum()
+    params = {**PARAMS, "group_by": "movie_id", "cv": {"folds": int(n_movies), "repeats": 1, "seed": 0}}
+    design, _ = nodes.build_model_input(ratings, users, embeddings, params)
+    cv = nodes.cross_validate_ridge(design, {"alpha": 5.0}, params)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3), users, embeddings, params)
+    pcv = P.cross_validate_partitioned(pdesign, {"alpha": 5.0}, params)
+    labels = nodes.fold_labels(design, params["cv"]["folds"], 1, 0, "movie_id")[0]
+    movie_of = design.movie_features.index.to_numpy()[design.movie_row]
+    fold = int(labels[movie_of == constant][0])
+    assert cv.loc[fold, "r2_test"] == 0.0 and pcv.loc[fold, "r2_test"] == 0.0
+    np.testing.assert_allclose(pcv["r2_test"], cv["r2_test"], rtol=0, atol=1e-9)
+
+
+def test_140_folds_on_partitions_equal_the_in_memory_folds():
+    """Fold labels past 127 (int8 wrapped them: empty folds, a CV mean of -inf) on both paths."""
+    ratings, users, embeddings = random_inputs(seed=0, n_movies=150)
+    params = {**PARAMS, "cv": {"folds": 140, "repeats": 1, "seed": 0}}
+    design, _ = nodes.build_model_input(ratings, users, embeddings, params)
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3), users, embeddings, params)
+    cv = nodes.cross_validate_ridge(design, {"alpha": 5.0}, params)
+    pcv = P.cross_validate_partitioned(pdesign, {"alpha": 5.0}, params)
+    assert (pcv["n_test"] > 0).all() and pcv["n_test"].sum() == len(design)
+    pd.testing.assert_frame_equal(
+        pcv.drop(columns="test_hash"), cv.drop(columns="test_hash"), check_exact=False, atol=1e-9, rtol=0
+    )
+
+
+def test_the_partitioned_split_refuses_more_cv_folds_than_movies():
+    ratings, users, embeddings = random_inputs(seed=0, n_movies=20, n_ratings=400)
+    params = {**PARAMS, "cv": {"folds": 21, "repeats": 1, "seed": 0}}
+    pdesign, _ = P.build_partitioned_input(dd.from_pandas(ratings, npartitions=2), users, embeddings, params)
+    with pytest.raises(ValueError, match="ridge_analysis.cv.folds is 21, more than the 20 movies"):
+        P.split_partitioned(pdesign, params)

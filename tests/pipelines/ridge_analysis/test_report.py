@@ -66,3 +66,43 @@ def test_the_report_says_the_test_split_and_the_folds_hold_out_whole_movies():
     assert "The test split holds out whole movies: every test rating is of a movie the model has not seen" in text
     assert "(5 x 5-fold, 25 fold scores), folds of whole movies: test R² 0.4847 on average" in text
     assert "Each fold:" not in text  # said once, for the split
+
+
+SEARCH = {
+    "mode": "auto",
+    "alpha": 10.0,
+    "folds": 5,
+    "held_out": "movies",
+    "grid": [1.0, 10.0, 100.0],
+    "cv_r2_mean": [0.41, 0.45, 0.43],
+    "cv_r2_std": [0.02, 0.03, 0.025],
+}
+
+
+def test_the_report_says_alpha_was_chosen_by_auto_shows_the_search_curve_and_the_nested_cv():
+    metrics = {
+        **METRICS,
+        "alpha": 10.0,
+        "alpha_mode": "auto",
+        "held_out": "movies",
+        "cv_held_out": "movies",
+        "cv_alpha_min": 10.0,
+        "cv_alpha_median": 10.0,
+        "cv_alpha_max": 100.0,
+    }
+    text = ridge_report(metrics, TOP, "s.png", "b.png", LABELS, SEARCH)
+    assert (
+        "alpha = 10 was chosen by `alpha: auto`: the best mean 5-fold CV R² on the training split (folds of whole movies)"
+        in text
+    )
+    assert _row(text, "| **10** ") == ["**10**", "0.4500", "0.0300"]
+    assert _row(text, "| 100 ") == ["100", "0.4300", "0.0250"]
+    assert "the cross-validation is nested: each fold chose its own alpha" in text
+    assert "(alpha 10 to 100, median 10;" in text
+
+
+def test_a_fixed_alpha_is_said_to_be_fixed():
+    text = ridge_report(
+        {**METRICS, "alpha_mode": "fixed"}, TOP, "s.png", "b.png", LABELS, {"mode": "fixed", "alpha": 5.0}
+    )
+    assert "alpha is fixed (`ridge_analysis.alpha`)." in text and "nested" not in text

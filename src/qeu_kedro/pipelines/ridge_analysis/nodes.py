@@ -7,6 +7,7 @@ matrix the original built (kept as :mod:`.reference`); coefficients are the same
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -287,6 +288,8 @@ def build_model_input(
 #: its features mean (random vectors score as well as real ones there: benchmarks/ridge_random_control.py).
 GROUP_UNITS = ("movie_id",)
 HELD_OUT = {None: "ratings", "movie_id": "movies"}  # the unit held out, in words (the CV table's held_out)
+# what the test ratings are of, by the unit held out (the coefficient chart's title)
+TEST_RATINGS_OF = {"movies": " of unseen movies", "ratings": " of movies seen in training"}
 
 
 def group_by_of(params: dict[str, Any]) -> str | None:
@@ -325,8 +328,15 @@ def split_mask(n: int, test_size: float, seed: int) -> np.ndarray:
     return mask
 
 
+def label_dtype(folds: int) -> np.dtype:
+    """The smallest signed integer type that holds fold numbers ``0 .. folds - 1`` and ``-1`` (outside):
+    one byte per rating up to 127 folds (int8 would wrap from fold 128 on), more only when needed."""
+    return np.min_scalar_type(-max(int(folds), 1))
+
+
 def kfold_labels(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
-    """Each item's test fold per repeat, ``(repeats, n)`` int8: ``RepeatedKFold(folds, repeats, seed)``'s folds.
+    """Each item's test fold per repeat, ``(repeats, n)`` of :func:`label_dtype`: ``RepeatedKFold(folds, repeats,
+    seed)``'s folds.
 
     ``RepeatedKFold`` shuffles ``arange(n)`` with one ``RandomState(seed)`` per repeat, in turn,
     and cuts it into folds of ``n // folds`` (+1 for the first ``n % folds``). Over ``n`` groups
@@ -338,8 +348,9 @@ def kfold_labels(n: int, folds: int, repeats: int, seed: int) -> np.ndarray:
     rng = np.random.RandomState(seed)
     sizes = np.full(folds, n // folds)
     sizes[: n % folds] += 1
-    fold_of_position = np.repeat(np.arange(folds, dtype=np.int8), sizes)
-    labels = np.empty((repeats, n), dtype=np.int8)
+    dtype = label_dtype(folds)
+    fold_of_position = np.repeat(np.arange(folds, dtype=dtype), sizes)
+    labels = np.empty((repeats, n), dtype=dtype)
     for r in range(repeats):
         order = np.arange(n)
         rng.shuffle(order)
@@ -362,17 +373,20 @@ def split_ratings(design: RatingDesign, params: dict[str, Any]) -> tuple[RatingD
     By rating (``group_by`` null), the same shuffle as ``train_test_split`` of the flat table: it depends
     only on the number of ratings and the seed. By movie, ``test_size`` of the distinct movies (sorted by
     id, shuffled by the seed: ``GroupShuffleSplit``) with all their ratings are the test set, so the test
-    R² is of movies the model has not seen, as the CV's.
+    R² is of movies the model has not seen, as the CV's. Fold counts larger than the units they split are
+    refused here (:func:`check_fold_counts`), before any output is written.
     """
     unit = group_by_of(params)
     if unit is None:
         from sklearn.model_selection import train_test_split
 
+        check_fold_counts(len(design), params)
         train, test = train_test_split(
             np.arange(len(design)), test_size=params["test_size"], random_state=params["seed"]
         )
         return design.subset(train), design.subset(test)
     codes, n_groups = group_codes(design, unit)
+    check_fold_counts(n_groups, params)
     held_out = split_mask(n_groups, params["test_size"], params["seed"])[codes]
     return design.subset(np.flatnonzero(~held_out)), design.subset(np.flatnonzero(held_out))
 
@@ -518,27 +532,68 @@ def _fold_hash(design: RatingDesign) -> str:
     return hashlib.sha1(keys.tobytes()).hexdigest()[:16]
 
 
-def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
-    """The ridge's alpha: ``params["alpha"]`` if a number; with ``alpha: auto`` the grid point of best k-fold CV R².
+def r2_from_sums(rss: Any, tss: Any, n: Any) -> np.ndarray:
+    """R² from the residual and total sums of squares of ``n`` ratings, as scikit-learn's ``r2_score`` gives it.
 
-    The search runs on the training split only (``alpha_search``: ``grid``, ``folds``, ``seed``), its folds
-    holding out what the CV's hold out (``group_by``: whole movies, or single ratings).
-    Each fold's training statistics are the split's minus the fold's; one eigendecomposition
-    ``XᵀX = V Λ Vᵀ`` per fold gives every alpha's coefficients ``V (Vᵀ Xᵀy) / (Λ + alpha)``, so the
-    grid costs little more than one alpha. Folds and scoring are those of scikit-learn's
-    ``GridSearchCV(Ridge(), cv=KFold(folds, shuffle=True, random_state=seed))`` (by movie: with
-    ``GroupKFold(folds, shuffle=True, random_state=seed)`` over the movies).
+    ``1 - rss / tss``, with ``r2_score``'s ``force_finite`` (its default): a perfect prediction (``rss`` 0) is
+    1.0, and a test set whose ratings are all equal (``tss`` 0) is 0.0 otherwise, not ``-inf``; fewer than
+    two ratings give NaN (``r2_score`` warns and returns NaN). Arrays broadcast.
     """
-    alpha = params["alpha"]
-    if alpha != "auto":
-        return {"mode": "fixed", "alpha": float(alpha)}
+    rss, tss, n = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (rss, tss, n)))
+    out = np.ones(rss.shape)
+    valid = (rss != 0) & (tss != 0)
+    out[valid] = 1.0 - rss[valid] / tss[valid]
+    out[(rss != 0) & (tss == 0)] = 0.0
+    out[n < 2] = np.nan
+    return out
+
+
+def check_fold_counts(n_units: int, params: dict[str, Any]) -> None:
+    """Refuse ``cv.folds`` or (with ``alpha: auto``) ``alpha_search.folds`` larger than the units they split.
+
+    ``n_units``: the design's movies (``group_by: movie_id``) or ratings (null). The CV splits them all; the
+    alpha search splits the training split's and, nested in the CV, each fold's training units, the
+    fewest of which are ``n_units`` minus the largest CV fold. A fold count above that would leave folds
+    empty (scored NaN or ``-inf``, or a crash deep in scikit-learn): the split node calls this, before
+    anything is written.
+    """
+    from sklearn.model_selection._split import _validate_shuffle_split
+
+    what = HELD_OUT[group_by_of(params)]
+    where = "parameters_ridge_analysis.yml: ridge_analysis"
+    folds = int(params["cv"]["folds"]) if "cv" in params else None  # a direct call may give no CV
+    if folds is not None and folds > n_units:
+        raise ValueError(
+            f"{where}.cv.folds is {folds}, more than the {n_units} {what} the cross-validation splits "
+            f"(group_by: {params.get('group_by')}): each fold must hold out at least one; set cv.folds to at "
+            f"most {n_units}."
+        )
+    if params.get("alpha") != "auto":
+        return
+    _, n_test = _validate_shuffle_split(n_units, params["test_size"], None, default_test_size=0.25)
+    searched = {"the training split's": n_units - n_test}
+    if folds is not None:
+        searched["each CV fold's training"] = n_units - math.ceil(n_units / folds)  # the largest fold held out
+    fewest = min(searched.values())
+    search_folds = int(params["alpha_search"]["folds"])
+    if search_folds > fewest:
+        sets = " and ".join(f"{name} {n} {what}" for name, n in searched.items())
+        raise ValueError(
+            f"{where}.alpha_search.folds is {search_folds}, more than the {fewest} {what} it would split (alpha: "
+            f"auto searches {sets}): set alpha_search.folds to at most {fewest}."
+        )
+
+
+def _alpha_grid_scores(train: RatingDesign, params: dict[str, Any], total: RidgeStats | None = None) -> np.ndarray:
+    """k-fold CV R² of every grid alpha on ``train``, ``(alpha_search.folds, grid)``; ``total``: ``train``'s
+    :class:`RidgeStats` when the caller has them (the nested CV: the whole design's minus its test fold's)."""
     search = params["alpha_search"]
     grid = np.asarray(search["grid"], dtype=np.float64)
     fit_intercept = params["fit_intercept"]
     users = train.user_features.to_numpy(dtype=np.float64)
     movies = train.movie_features.to_numpy(dtype=np.float64)
     p_u = users.shape[1]
-    total = sufficient_statistics(train)
+    total = sufficient_statistics(train) if total is None else total
     labels = fold_labels(train, search["folds"], 1, search["seed"], group_by_of(params))[0]
     scores = np.empty((search["folds"], len(grid)))
     for f in range(search["folds"]):
@@ -550,9 +605,44 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
         intercepts = offsets["y"] - offsets["x"] @ coefs
         y_hat = (users @ coefs[:p_u])[test.user_row] + (movies @ coefs[p_u:])[test.movie_row] + intercepts
         residual = ((test.rating[:, None] - y_hat) ** 2).sum(axis=0)
-        scores[f] = 1.0 - residual / ((test.rating - test.rating.mean()) ** 2).sum()
+        scores[f] = r2_from_sums(residual, ((test.rating - test.rating.mean()) ** 2).sum(), len(test))
+    return scores
+
+
+def _best_alpha(scores: np.ndarray, params: dict[str, Any]) -> int:
+    """The grid index of the best mean CV R² (the first best, as ``GridSearchCV`` picks); a grid point without
+    a finite score on every fold is an error, never passed over (an argmax of NaN is the first grid point)."""
     mean = scores.mean(axis=0)
-    best = int(np.argmax(mean))  # the first best, as GridSearchCV picks
+    if not np.isfinite(mean).all():
+        bad = [float(a) for a, m in zip(params["alpha_search"]["grid"], mean, strict=True) if not np.isfinite(m)]
+        raise ValueError(
+            f"alpha: auto: the CV R² of alpha {bad} is not a number on every one of the "
+            f"{params['alpha_search']['folds']} alpha_search folds (a fold with fewer than two ratings): lower "
+            "ridge_analysis.alpha_search.folds in parameters_ridge_analysis.yml, or set ridge_analysis.alpha to a number."
+        )
+    return int(np.argmax(mean))
+
+
+def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
+    """The ridge's alpha: ``params["alpha"]`` if a number; with ``alpha: auto`` the grid point of best k-fold CV R².
+
+    The search runs on the training split only (``alpha_search``: ``grid``, ``folds``, ``seed``), its folds
+    holding out what the CV's hold out (``group_by``: whole movies, or single ratings).
+    Each fold's training statistics are the split's minus the fold's; one eigendecomposition
+    ``XᵀX = V Λ Vᵀ`` per fold gives every alpha's coefficients ``V (Vᵀ Xᵀy) / (Λ + alpha)``, so the
+    grid costs little more than one alpha. Folds and scoring are those of scikit-learn's
+    ``GridSearchCV(Ridge(), cv=KFold(folds, shuffle=True, random_state=seed))`` (by movie: with
+    ``GroupKFold(folds, shuffle=True, random_state=seed)`` over the movies). This alpha is the single-split
+    model's; the repeated CV (:func:`cross_validate_ridge`) searches again inside each of its folds.
+    """
+    alpha = params["alpha"]
+    if alpha != "auto":
+        return {"mode": "fixed", "alpha": float(alpha)}
+    search = params["alpha_search"]
+    grid = np.asarray(search["grid"], dtype=np.float64)
+    scores = _alpha_grid_scores(train, params)
+    best = _best_alpha(scores, params)
+    mean = scores.mean(axis=0)
     logger.info(
         "alpha: auto -> %g (mean %d-fold CV R² %.4f on the training split, folds of %s)",
         grid[best],
@@ -604,13 +694,21 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
     differ in ratings), its movies (``n_test_movies``) and how many of them have no training rating
     (``n_test_movies_unseen``: all of them by movie, almost none by rating).
     The statistics of all ratings are built once; each fold's training statistics are those
-    minus the test fold's. The alpha is the namespace's chosen one (with ``alpha: auto`` chosen
-    on the training split, which the folds overlap: the same small optimism in both namespaces).
+    minus the test fold's. A fixed alpha (``alpha_selection`` of mode ``fixed``) scores every fold. With
+    ``alpha: auto`` (mode ``auto``) the CV is nested: each fold chooses its own alpha from
+    ``alpha_search.grid`` by ``alpha_search.folds``-fold CV on that fold's training ratings only (folds of
+    ``group_by``'s unit, seeded by ``alpha_search.seed``, as :func:`select_alpha` searches the training
+    split), and scores its test fold with it; the alpha chosen on the training split overlaps ~80 % of every
+    test fold and would flatter both namespaces by different amounts. The inner folds depend only on the
+    fold's ratings and the seed, so the namespaces stay paired. Each row's ``alpha`` is the one it was
+    scored with.
     """
     from sklearn.metrics import r2_score
 
     cv = params["cv"]
     unit = group_by_of(params)
+    nested = alpha_selection.get("mode") == "auto"
+    grid = np.asarray(params["alpha_search"]["grid"], dtype=np.float64) if nested else None
     alpha = float(alpha_selection["alpha"])
     total = sufficient_statistics(design)
     count_m = np.bincount(design.movie_row, minlength=len(design.movie_features))
@@ -620,7 +718,11 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
         for f in range(cv["folds"]):
             in_test = labels[r] == f
             test = design.subset(np.flatnonzero(in_test))
-            coef, intercept = _solve_stats(total - sufficient_statistics(test), alpha, params["fit_intercept"])
+            train_stats = total - sufficient_statistics(test)
+            if nested:  # this fold's own alpha, searched on its training ratings only
+                fold_train = design.subset(np.flatnonzero(~in_test))
+                alpha = float(grid[_best_alpha(_alpha_grid_scores(fold_train, params, train_stats), params)])
+            coef, intercept = _solve_stats(train_stats, alpha, params["fit_intercept"])
             y_hat = predict(_as_model(design.features, coef, intercept, alpha), test)
             test_count_m = np.bincount(test.movie_row, minlength=len(count_m))
             rows.append(
@@ -628,6 +730,7 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
                     "repeat": r,
                     "fold": f,
                     "held_out": HELD_OUT[unit],
+                    "alpha": alpha,
                     "n_train": int(len(design) - in_test.sum()),
                     "n_test": int(in_test.sum()),
                     "n_test_movies": int((test_count_m > 0).sum()),
@@ -645,6 +748,15 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
         scores["r2_test"].mean(),
         scores["r2_test"].std(ddof=1),
     )
+    if nested:
+        chosen = scores["alpha"].value_counts().sort_index()
+        logger.info(
+            "alpha: auto, chosen in each CV fold (nested): %s",
+            ", ".join(f"{a:g} in {n} folds" for a, n in chosen.items()),
+        )
+        at_edge = int(scores["alpha"].isin([grid[0], grid[-1]]).sum())
+        if at_edge:
+            logger.warning("alpha: auto chose the edge of alpha_search.grid in %d CV folds: widen the grid", at_edge)
     return scores
 
 
@@ -671,13 +783,14 @@ def evaluate_ridge(
     """R² and RMSE on train and test, the repeated-CV test R² (mean and sd over folds), and the counts.
 
     ``held_out`` (with ``params``) and ``cv_held_out`` say what the test split and the CV folds hold out:
-    ``movies`` (``group_by: movie_id``) or ``ratings``.
+    ``movies`` (``group_by: movie_id``) or ``ratings``; ``alpha_mode`` (with ``params``) how alpha was
+    chosen: ``auto`` (searched on the training split; in the CV, in each fold) or ``fixed``.
     """
     from sklearn.metrics import mean_squared_error, r2_score
 
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
     if params is not None:
-        metrics["held_out"] = HELD_OUT[group_by_of(params)]
+        metrics.update(alpha_metrics(params))
     for name, part in (("train", train), ("test", test)):
         y, y_hat = part.rating, predict(model, part)
         metrics[f"r2_{name}"] = float(r2_score(y, y_hat))
@@ -690,11 +803,21 @@ def evaluate_ridge(
     return metrics
 
 
+def alpha_metrics(params: dict[str, Any]) -> dict[str, Any]:
+    """What the test split holds out (``held_out``) and how alpha was chosen (``alpha_mode``: auto or fixed)."""
+    metrics = {"held_out": HELD_OUT[group_by_of(params)]}
+    if "alpha" in params:  # a direct call may give only group_by
+        metrics["alpha_mode"] = "auto" if params["alpha"] == "auto" else "fixed"
+    return metrics
+
+
 def cv_metrics(cv_scores: pd.DataFrame) -> dict[str, Any]:
     """The CV table in a few numbers for ``ridge_metrics.json``: mean and sd of the fold scores, the design,
-    and what the folds hold out (``cv_held_out``; a table without the column is of folds of ratings)."""
+    what the folds hold out (``cv_held_out``; a table without the column is of folds of ratings) and the
+    alphas the folds were scored with (``cv_alpha_min`` / ``_median`` / ``_max``: one value with a fixed
+    alpha; with ``alpha: auto`` each fold's own)."""
     held_out = cv_scores["held_out"].iloc[0] if "held_out" in cv_scores else HELD_OUT[None]
-    return {
+    metrics = {
         "cv_r2_test_mean": float(cv_scores["r2_test"].mean()),
         "cv_r2_test_sd": float(cv_scores["r2_test"].std(ddof=1)),
         "cv_n_folds": int(len(cv_scores)),  # fold scores: repeats x folds
@@ -702,6 +825,16 @@ def cv_metrics(cv_scores: pd.DataFrame) -> dict[str, Any]:
         "cv_folds": int(cv_scores["fold"].nunique()),
         "cv_held_out": str(held_out),
     }
+    if "alpha" in cv_scores:
+        alphas = cv_scores["alpha"].astype(np.float64)
+        metrics.update(
+            {
+                "cv_alpha_min": float(alphas.min()),
+                "cv_alpha_median": float(alphas.median()),
+                "cv_alpha_max": float(alphas.max()),
+            }
+        )
+    return metrics
 
 
 def top_coefficients(model: dict[str, Any], params: dict[str, Any]) -> pd.DataFrame:
@@ -834,7 +967,11 @@ def plot_top_features(
 def plot_coefficients(
     top: pd.DataFrame, metrics: dict[str, Any] | None = None, labels: dict[str, Any] | None = None
 ) -> Any:
-    """Horizontal bar chart of the top coefficients, signed; ``metrics`` gives n and alpha for the title."""
+    """Horizontal bar chart of the top coefficients, signed; ``metrics`` gives n and alpha for the title.
+
+    The title says how alpha was chosen (``alpha_mode``: auto or fixed) and what the test split holds out
+    (``held_out``: test ratings of unseen movies, or of movies seen in training), when the metrics say it.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
@@ -853,8 +990,11 @@ def plot_coefficients(
     n = 0
     if metrics:
         # the coefficients are the fit on the training split: n is its ratings; the test R² says its own n
-        what += (
-            f" (alpha = {metrics['alpha']:g}; test R² = {metrics['r2_test']:.4f} on {metrics['n_test']:,} test ratings)"
+        mode = {"auto": ", chosen by auto", "fixed": ", fixed"}.get(metrics.get("alpha_mode"), "")
+        of = TEST_RATINGS_OF.get(metrics.get("held_out"), "")
+        what += (  # a line of its own: the chart is narrow
+            f"\nalpha = {metrics['alpha']:g}{mode}; test R² = {metrics['r2_test']:.4f} "
+            f"on {metrics['n_test']:,} test ratings{of}"
         )
         n = int(metrics["n_train"])
     suptitle(fig, _figure_title(what, labels, n), fontsize=9.5)

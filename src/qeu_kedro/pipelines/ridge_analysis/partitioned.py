@@ -41,12 +41,16 @@ from .nodes import (
     RidgeStats,
     _as_model,
     _solve_stats,
+    alpha_metrics,
     build_model_input,
+    check_fold_counts,
     cv_metrics,
     fail_join_loss,
     group_by_of,
     kfold_labels,
+    label_dtype,
     plot_top_features,
+    r2_from_sums,
     rating_columns,
     solve_ridge,
     split_mask,
@@ -224,7 +228,7 @@ class PartitionedDesign:
         if by_movie:
             from dask import delayed
 
-            per_movie = delayed(np.asarray(labels, dtype=np.int8), pure=True)
+            per_movie = delayed(np.asarray(labels), pure=True)  # its own integer type (label_dtype)
             return [
                 delayed(_movie_labels, pure=True)(rows, per_movie, outside)
                 for rows, outside in zip(self.rows, self.slices(None), strict=True)
@@ -234,7 +238,7 @@ class PartitionedDesign:
         if labels is None:
             labels = np.zeros(self.n_total, dtype=np.int8)
         if self.mask is not None:
-            labels = np.where(self.mask, labels, -1).astype(np.int8)
+            labels = np.where(self.mask, labels, -1).astype(labels.dtype)
         return [labels[a:b] for a, b in pairwise(self.offsets)]
 
     def tables(self) -> tuple[np.ndarray, np.ndarray]:
@@ -245,7 +249,7 @@ def _movie_labels(rows: pd.DataFrame, per_movie: np.ndarray, outside: np.ndarray
     """Each rating of a partition labelled by its movie (``per_movie[movie_row]``); ``-1`` where
     ``outside`` (the design's mask slice) is ``-1``."""
     labels = per_movie[rows["movie_row"].to_numpy()]
-    return labels if outside is None else np.where(outside >= 0, labels, -1).astype(np.int8)
+    return labels if outside is None else np.where(outside >= 0, labels, -1).astype(labels.dtype)
 
 
 def _tree_sum(items: list[Any]) -> Any:
@@ -548,15 +552,18 @@ def split_partitioned(design: PartitionedDesign, params: dict[str, Any]) -> tupl
     """:func:`.nodes.split_ratings` on partitions: the same ratings in train and test.
 
     By movie (``group_by: movie_id``), the test movies are drawn on the client as in memory and one pass
-    over the partitions marks their ratings (the mask: one byte per rating, as by rating).
+    over the partitions marks their ratings (the mask: one byte per rating, as by rating). Fold counts larger
+    than the units they split are refused first (:func:`.nodes.check_fold_counts`).
     """
     unit = group_by_of(params)
     if unit is None:
+        check_fold_counts(design.n_total, params)
         test = split_mask(design.n_total, params["test_size"], params["seed"])
     else:
         import dask
 
         present = _present_movies(design)
+        check_fold_counts(len(present), params)
         test_movie = np.zeros(len(design.movie_features), dtype=np.int8)
         test_movie[present] = split_mask(len(present), params["test_size"], params["seed"])
         marked = dask.compute(*design.slices(test_movie, by_movie=True))
@@ -584,7 +591,7 @@ def select_alpha_partitioned(train: PartitionedDesign, params: dict[str, Any]) -
     """:func:`.nodes.select_alpha` for a fixed alpha; ``alpha: auto`` is not implemented on partitions yet."""
     alpha = params["alpha"]
     if alpha == "auto":
-        raise NotImplementedError(
+        raise NotImplementedError(  # the parameter check refuses it before a run (qeu_kedro.parameters)
             "alpha: auto is not available on partitioned ratings (the dask environment) yet: "
             "set ridge_analysis.alpha to a number."
         )
@@ -640,8 +647,15 @@ def compute_scores(
 
 
 def _r2(scores: np.ndarray) -> np.ndarray:
+    """R² of each group's n, Σy, Σy², residual sum of squares, as scikit-learn's ``r2_score`` (:func:`.nodes.r2_from_sums`).
+
+    ``Σy² - (Σy)²/n`` of ratings that are all equal may miss 0 by rounding; within ``1e-12`` of ``Σy²`` it is 0
+    (ratings on a grid of half stars that are not all equal give at least 1/8)."""
     n, sum_y, sum_yy, rss = scores.T
-    return 1.0 - rss / (sum_yy - sum_y * sum_y / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tss = sum_yy - sum_y * sum_y / n
+    tss = np.where(np.abs(tss) <= 1e-12 * sum_yy, 0.0, tss)
+    return r2_from_sums(rss, tss, n)
 
 
 def _coef_vector(model: dict[str, Any], design: PartitionedDesign) -> np.ndarray:
@@ -669,7 +683,7 @@ def evaluate_partitioned(
     scores = compute_scores(whole, labels, np.stack([coef, coef]), np.array([model["intercept"]] * 2))
     metrics: dict[str, Any] = {"alpha": model["alpha"]}
     if params is not None:
-        metrics["held_out"] = HELD_OUT[group_by_of(params)]
+        metrics.update(alpha_metrics(params))
     for i, name in enumerate(("train", "test")):
         metrics[f"r2_{name}"] = float(_r2(scores[i : i + 1])[0])
         metrics[f"rmse_{name}"] = float(np.sqrt(scores[i, 3] / scores[i, 0]))
@@ -729,7 +743,7 @@ def cross_validate_partitioned(
     total = whole.ridge_stats(users, movies)
     if by_movie:
         present = _present_movies(design, whole)
-        labels_all = np.full((cv["repeats"], len(movie_ids)), -1, dtype=np.int8)
+        labels_all = np.full((cv["repeats"], len(movie_ids)), -1, dtype=label_dtype(cv["folds"]))
         labels_all[:, present] = kfold_labels(len(present), cv["folds"], cv["repeats"], cv["seed"])
     else:
         labels_all = kfold_labels(design.n_total, cv["folds"], cv["repeats"], cv["seed"])
@@ -760,6 +774,7 @@ def cross_validate_partitioned(
                     "repeat": r,
                     "fold": f,
                     "held_out": HELD_OUT[unit],
+                    "alpha": alpha,
                     "n_train": int(n - scores[f, 0]),
                     "n_test": int(scores[f, 0]),
                     "n_test_movies": int((test_count_m > 0).sum()),

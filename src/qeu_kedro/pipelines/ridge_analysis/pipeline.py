@@ -81,7 +81,14 @@ def create_template() -> Pipeline:
             ),
             Node(
                 ridge_report,
-                ["ridge_metrics", "top_coefficients", "top_features_scatter", "top_coefficients_bar", LABELS],
+                [
+                    "ridge_metrics",
+                    "top_coefficients",
+                    "top_features_scatter",
+                    "top_coefficients_bar",
+                    LABELS,
+                    "alpha_selection",
+                ],
                 "ridge_report",
                 name="write_ridge_report",
             ),

@@ -34,13 +34,45 @@ HELD_OUT_WORDS = {
 }
 
 
+def alpha_lines(metrics: dict[str, Any], alpha_selection: dict[str, Any] | None) -> list[str]:
+    """How alpha was chosen: fixed, or ``alpha: auto`` with its search curve (mean and sd of the CV R² per grid
+    point, the chosen one in bold) from ``alpha_selection.json``."""
+    if not alpha_selection or alpha_selection.get("mode") != "auto":
+        if metrics.get("alpha_mode") != "auto":
+            return ["alpha is fixed (`ridge_analysis.alpha`).", ""] if "alpha_mode" in metrics else []
+        return ["alpha was chosen by `alpha: auto` on the training split.", ""]
+    chosen = alpha_selection["alpha"]
+    curve = pd.DataFrame(
+        {
+            "alpha": [f"**{a:g}**" if a == chosen else f"{a:g}" for a in alpha_selection["grid"]],
+            "mean CV R²": [f"{v:.4f}" for v in alpha_selection["cv_r2_mean"]],
+            "sd": [f"{v:.4f}" for v in alpha_selection["cv_r2_std"]],
+        }
+    )
+    unit = HELD_OUT_WORDS[alpha_selection.get("held_out", "ratings")][0]
+    return [
+        f"alpha = {chosen:g} was chosen by `alpha: auto`: the best mean {alpha_selection['folds']}-fold CV R² on "
+        f"the training split (folds of {unit}) over `alpha_search.grid`:",
+        "",
+        curve.to_markdown(index=False, disable_numparse=True),
+        "",
+    ]
+
+
 def ridge_report(
-    metrics: dict[str, Any], top: pd.DataFrame, scatter: str, bar: str, labels: dict[str, Any] | None = None
+    metrics: dict[str, Any],
+    top: pd.DataFrame,
+    scatter: str,
+    bar: str,
+    labels: dict[str, Any] | None = None,
+    alpha_selection: dict[str, Any] | None = None,
 ) -> str:
-    """Markdown: what was fitted on which data, train / test / CV R², the top coefficients and both figures.
+    """Markdown: what was fitted on which data, how alpha was chosen, train / test / CV R², the top coefficients
+    and both figures.
 
     ``scatter`` and ``bar`` are the paths the figures were saved to (:class:`qeu_kedro.datasets.FigureDataset`):
-    they are linked by file name, the catalog saving them beside the report.
+    they are linked by file name, the catalog saving them beside the report. ``alpha_selection`` (the
+    ``select_alpha`` node's output) gives the search curve of ``alpha: auto``.
     """
     labels = labels or {}
     namespace = labels.get("namespace", "ridge_analysis")
@@ -63,6 +95,7 @@ def ridge_report(
         "",
         fit.to_markdown(index=False, disable_numparse=True),
         "",
+        *alpha_lines(metrics, alpha_selection),
     ]
     if "held_out" in metrics:
         unit, why = HELD_OUT_WORDS[metrics["held_out"]]
@@ -76,6 +109,14 @@ def ridge_report(
             + ("" if metrics.get("held_out") == metrics.get("cv_held_out", "ratings") else f" Each fold: {why}"),
             "",
         ]
+        if metrics.get("alpha_mode") == "auto" and "cv_alpha_median" in metrics:
+            lines += [
+                "With `alpha: auto` the cross-validation is nested: each fold chose its own alpha from the grid by "
+                "the same search on its training ratings only, and scored its test fold with it (alpha "
+                f"{metrics['cv_alpha_min']:g} to {metrics['cv_alpha_max']:g}, median {metrics['cv_alpha_median']:g}; "
+                "each fold's in `ridge_cv_scores.csv`).",
+                "",
+            ]
     shown = top.head(SHOWN)[["rank", "feature", "coefficient"]]
     lines += [
         f"## Top {len(shown)} coefficients by size (of {len(top)} in `top_coefficients.csv`)",
