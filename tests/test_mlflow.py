@@ -372,6 +372,9 @@ def test_the_sample_run_is_a_parent_run_with_readable_tagged_nested_runs(movie_r
     # the parameter alpha and the counts as params
     written = json.loads((movie_run_project / "data/08_reporting/base/ridge_metrics.json").read_text())
     measured = {"r2_train", "r2_test", "rmse_train", "rmse_test", "cv_r2_test_mean", "cv_r2_test_sd"}
+    # the alphas the CV folds used (chosen per fold by alpha: auto's nested search; here fixed): outcomes of a
+    # run, metrics in every run so that the keys never move between params and metrics
+    measured |= {"cv_alpha_min", "cv_alpha_median", "cv_alpha_max"}
     assert ridge.data.metrics == pytest.approx({k: written[k] for k in measured})
     assert 0.3 < ridge.data.metrics["r2_test"] < 1.0
     assert ridge.data.params["alpha"] == "5.0" and ridge.data.params["n_users"] == str(written["n_users"])
