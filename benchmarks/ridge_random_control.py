@@ -14,8 +14,8 @@ With ``--draws N`` the random arm is the mean, fold by fold, of N noise draws (s
 ``seed + N - 1``), so one lucky draw does not decide it. A third arm drops the movie features (the
 user features alone): real − none says whether the embedding adds anything to them at all, where
 real − random only says it beats vectors that mean nothing. ``--alpha`` overrides the configured
-alpha (a number, or ``auto``: chosen per arm by ``select_alpha`` on the arm's own training split,
-with folds of the same unit).
+alpha (a number, or ``auto``: the pipeline's nested search, each CV fold of each arm choosing its own
+alpha on that fold's training ratings, with folds of the same unit; the JSON gives each arm's alphas).
 
     python benchmarks/ridge_random_control.py [--env movielens] [--namespace base] [--draws 3] [--seed 0]
         [--alpha 5|auto] [--json out.json]
@@ -54,11 +54,18 @@ def noise_like(features: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def cv_scores(design: RatingDesign, params: dict[str, Any]) -> pd.DataFrame:
-    """The pipeline's CV of ``design``, with the alpha the pipeline would use (``auto``: chosen on its split),
-    which the table's ``alpha`` column records."""
+    """The pipeline's CV of ``design`` with the alpha the pipeline would use (``auto``: nested, each fold's own);
+    the table's ``alpha`` column records the alpha each fold was scored with."""
     train, _ = split_ratings(design, params)
-    selection = select_alpha(train, params)
-    return cross_validate_ridge(design, selection, params).assign(alpha=selection["alpha"])
+    return cross_validate_ridge(design, select_alpha(train, params), params)
+
+
+def fold_alphas(scores: pd.DataFrame) -> dict[str, int] | float:
+    """The alphas a CV table's folds used: one number when every fold used the same, else alpha -> folds."""
+    counts = scores["alpha"].value_counts().sort_index()
+    if len(counts) == 1:
+        return float(counts.index[0])
+    return {f"{a:g}": int(n) for a, n in counts.items()}
 
 
 def control(design: RatingDesign, params: dict[str, Any], unit: str | None, draws: int, seed: int) -> dict[str, Any]:
@@ -85,9 +92,9 @@ def control(design: RatingDesign, params: dict[str, Any], unit: str | None, draw
         "fold_scores": len(real),
         "test_movies_unseen_in_training": f"{int(real['n_test_movies_unseen'].sum())} of {int(real['n_test_movies'].sum())}",
         "alpha": {
-            "real": float(real["alpha"].iloc[0]),
-            "random": [float(s["alpha"].iloc[0]) for s in random],
-            "none": float(none["alpha"].iloc[0]),
+            "real": fold_alphas(real),
+            "random": [fold_alphas(s) for s in random],
+            "none": fold_alphas(none),
         },
         "cv_r2_real": versus_random.after,
         "cv_r2_random": versus_random.before,
