@@ -3,7 +3,9 @@
 :class:`InputChecksHook` stops a run with a clear message before any node runs when the
 ``--env`` names no configuration folder, when the parameters have an unknown key, a wrong
 type or a value out of range (:mod:`qeu_kedro.parameters`), when an input file is missing, or
-when a CSV input read with ``usecols`` names a column it reads twice in its header line.
+when a CSV input read with ``usecols`` names a column it reads twice in its header line; and, in a
+run whose order would save a file before some input check node has run (several pipelines at once),
+runs the check nodes first, in memory (:mod:`qeu_kedro.preflight`).
 
 :class:`UnfinishedRunHook` keeps a record of what a run has written until it finishes: the next
 run names the files a killed or failed run left behind, which may not match each other.
@@ -661,8 +663,11 @@ class InputChecksHook:
     # tryfirst: before kedro-mlflow opens a run and logs the parameters.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        """Check the parameters of the blocks this run uses (and every ``--params`` key)."""
+        """Check the parameters of the blocks this run uses (and every ``--params`` key), that the input files
+        are there, and, where the run's order would save a file before a check node runs, the check nodes
+        (:mod:`qeu_kedro.preflight`)."""
         from qeu_kedro.parameters import base_parameters, check_parameters, loads_partitioned, sources
+        from qeu_kedro.preflight import run_checks_first
 
         if self._conf_source is None:
             return
@@ -686,6 +691,9 @@ class InputChecksHook:
         if problem:
             raise FileNotFoundError(problem)
         check_input_headers(pipeline, catalog)
+        # every check node before the first save, when the run's order would save first (several pipelines)
+        sequential = runner_name(str(run_params.get("runner") or "")) == "SequentialRunner"
+        run_checks_first(pipeline, catalog, sequential=sequential)
 
 
 def model_config_class(catalog: Any, name: str) -> str | None:

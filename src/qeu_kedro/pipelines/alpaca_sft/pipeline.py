@@ -8,6 +8,7 @@ in kedro-viz. It reads the raw sheet ``alpaca_raw`` and the pretrained ``alpaca_
 from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import modular
+from qeu_kedro.preflight import INPUT_CHECK
 
 from .nodes import (
     apply_reasoning_rules,
@@ -32,18 +33,29 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing: dataset names without the ``alpaca_sft.`` prefix."""
     return Pipeline(
         [
-            Node(check_alpaca, ["alpaca_raw", f"{P}.schema", f"{P}.category_rules"], "checked", name="check_alpaca"),
+            Node(
+                check_alpaca,
+                ["alpaca_raw", f"{P}.schema", f"{P}.category_rules"],
+                "checked",
+                name="check_alpaca",
+                tags=INPUT_CHECK,
+            ),
             Node(
                 assign_categories,
                 ["checked", f"{P}.category_rules", f"{P}.schema"],
                 "categorised",
                 name="assign_categories",
+                tags=INPUT_CHECK,
             ),
             Node(
-                apply_reasoning_rules, ["categorised", f"{P}.reasoning_rules"], "reasoned", name="apply_reasoning_rules"
+                apply_reasoning_rules,
+                ["categorised", f"{P}.reasoning_rules"],
+                "reasoned",
+                name="apply_reasoning_rules",
+                tags=INPUT_CHECK,
             ),
             # the split is checked before the records are written: a split the sheet cannot give saves nothing
-            Node(check_split, ["reasoned", f"{P}.split"], "split_checked", name="check_split"),
+            Node(check_split, ["reasoned", f"{P}.split"], "split_checked", name="check_split", tags=INPUT_CHECK),
             Node(to_records, "split_checked", "records", name="write_alpaca_records"),
             Node(
                 make_examples,

@@ -10,6 +10,7 @@ written to ``finetuned.embedding_model``, the very entry the ``finetuned`` names
 from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import dotted_names_allowed, modular
+from qeu_kedro.preflight import INPUT_CHECK
 
 from .nodes import (
     build_retrieval_task,
@@ -32,9 +33,17 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing: dataset names without the ``bge_finetune.`` prefix."""
     return Pipeline(
         [
-            Node(make_pairs, ["bge_pairs", P], "pairs_checked", name="make_pairs"),
-            Node(split_pairs, ["pairs_checked", P], ["train_pairs", "test_pairs"], name="split_pairs"),
-            Node(split_validation, ["train_pairs", P], ["fit_pairs", "validation_pairs"], name="split_validation"),
+            Node(make_pairs, ["bge_pairs", P], "pairs_checked", name="make_pairs", tags=INPUT_CHECK),
+            Node(
+                split_pairs, ["pairs_checked", P], ["train_pairs", "test_pairs"], name="split_pairs", tags=INPUT_CHECK
+            ),
+            Node(
+                split_validation,
+                ["train_pairs", P],
+                ["fit_pairs", "validation_pairs"],
+                name="split_validation",
+                tags=INPUT_CHECK,
+            ),
             Node(
                 build_retrieval_task, ["pairs_checked", "test_pairs", P], "retrieval_task", name="build_retrieval_task"
             ),

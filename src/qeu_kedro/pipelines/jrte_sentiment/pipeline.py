@@ -13,6 +13,8 @@ other seeds and averages those models with Level 2. The last node writes the cou
 
 from kedro.pipeline import Node, Pipeline
 
+from qeu_kedro.preflight import INPUT_CHECK
+
 from .course import course_inputs, course_report
 from .data import NAMESPACE, check_pn, split_pn
 from .levels import compare_improvements, level4_report, plot_loss_curves
@@ -70,8 +72,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         for run in RUNS
     ]
     data = [
-        Node(check_pn, ["pn", TASK], "pn_checked", name="check_pn"),
-        Node(split_pn, ["pn_checked", "params:split"], ["pn_train", "pn_dev", "pn_test"], name="split_pn"),
+        Node(check_pn, ["pn", TASK], "pn_checked", name="check_pn", tags=INPUT_CHECK),
+        Node(
+            split_pn,
+            ["pn_checked", "params:split"],
+            ["pn_train", "pn_dev", "pn_test"],
+            name="split_pn",
+            tags=INPUT_CHECK,
+        ),
     ]
     level1 = [
         Node(

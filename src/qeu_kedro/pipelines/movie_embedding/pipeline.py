@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
+from qeu_kedro.preflight import INPUT_CHECK
 
 from .nodes import embed_movies
 from .overviews import check_movie_overviews, check_movies, check_rated_movies, match_overviews
@@ -15,22 +16,28 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing; ``movies``, ``movie_overviews``, ``ratings`` and the parameters are shared."""
     return Pipeline(
         [
-            Node(check_movies, "movies", "movies_checked", name="check_movies"),
+            Node(check_movies, "movies", "movies_checked", name="check_movies", tags=INPUT_CHECK),
             Node(
                 check_movie_overviews,
                 ["movie_overviews", OVERVIEWS],
                 "movie_overviews_checked",
                 name="check_movie_overviews",
+                tags=INPUT_CHECK,
             ),
             Node(
                 match_overviews,
                 ["movies_checked", "movie_overviews_checked", OVERVIEWS],
                 "movies_matched",
                 name="match_overviews",
+                tags=INPUT_CHECK,
             ),
             # the ratings of the movies left out, against max_join_loss: before anything is embedded or written
             Node(
-                check_rated_movies, ["movies_matched", "ratings", RIDGE], "movies_to_embed", name="check_rated_movies"
+                check_rated_movies,
+                ["movies_matched", "ratings", RIDGE],
+                "movies_to_embed",
+                name="check_rated_movies",
+                tags=INPUT_CHECK,
             ),
             Node(
                 embed_movies,

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from qeu_kedro.namespaces import MOVIE_NAMESPACES
+from qeu_kedro.preflight import INPUT_CHECK
 
 from .dispatch import (
     build_model_input,
@@ -32,11 +33,17 @@ def create_template() -> Pipeline:
     """The pipeline before namespacing; raw ``ratings`` / ``users`` and parameters are shared."""
     return Pipeline(
         [
-            Node(check_ratings, ["ratings", P], "ratings_checked", name="check_ratings"),
-            Node(decode_users, ["users", P], "users_decoded", name="decode_users"),
-            Node(check_users, ["users_decoded", P], "users_checked", name="check_users"),
+            Node(check_ratings, ["ratings", P], "ratings_checked", name="check_ratings", tags=INPUT_CHECK),
+            Node(decode_users, ["users", P], "users_decoded", name="decode_users", tags=INPUT_CHECK),
+            Node(check_users, ["users_decoded", P], "users_checked", name="check_users", tags=INPUT_CHECK),
             # before build_model_input, which waits for the embeddings: a bad input stops the run first
-            Node(check_rated_users, ["ratings_checked", "users_checked"], "rated_users", name="check_rated_users"),
+            Node(
+                check_rated_users,
+                ["ratings_checked", "users_checked"],
+                "rated_users",
+                name="check_rated_users",
+                tags=INPUT_CHECK,
+            ),
             Node(
                 build_model_input,
                 ["ratings_checked", "rated_users", "movie_embeddings", P],
