@@ -85,3 +85,15 @@ def test_only_missing_outputs_runs_are_left_to_kedro(project):
     with pytest.raises(DatasetError) as raised:
         run_kedro(project, pipeline_names=["movie_comparison"], only_missing_outputs=True)
     assert "cannot start" not in str(raised.value)
+
+
+def test_a_model_not_yet_trained_stops_the_run_before_the_base_namespace_writes(project):
+    """movie_embedding on a fresh clone: finetuned.embedding_model has not been trained; the base namespace
+    embedded and saved its movies before the finetuned one failed to load the model."""
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"finetuned\.embedding_model: no model saved at \S*data/06_models/bge_finetuned; it is written by "
+        r"the pipeline bge_finetune: run that first \(kedro run --pipelines bge_finetune\)",
+    ):
+        run_kedro(project, pipeline_names=["movie_embedding"])
+    assert _written(project) == []

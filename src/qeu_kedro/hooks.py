@@ -759,8 +759,8 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
     """What to do about the file inputs of this run that are not there, or None when all are.
 
     Only the run's free inputs stored by kedro-datasets' file types (the project's own subclasses of them
-    included: its Parquet, CSV and Markdown files) are looked at; the model datasets say themselves what
-    is missing, and an embedding cache may rightly not exist yet. A file another pipeline writes names
+    included: its Parquet, CSV and Markdown files), and model folders with nothing saved and no model to
+    load instead; an embedding cache may rightly not exist yet. A file another pipeline writes names
     that pipeline; one under the shared real-data folder names that folder; otherwise the catalog
     entry's ``metadata: {qeu_kedro: {if_missing: ...}}`` advice.
     """
@@ -791,9 +791,35 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
                 "project, or the one QEU_SHARED_DATA names); the README's 'Real data' says what goes where"
             )
         lines.append(f"- {name}: no file {path}; {advice or 'put the file there or change the catalog entry'}")
+    for name, folder in _unsaved_model_inputs(pipeline, catalog):
+        writers = _writers(name)
+        advice = (
+            f"it is written by the pipeline {' or '.join(writers)}: run that first "
+            f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
+            if writers
+            else "train it first, or give the catalog entry a `model:` to load instead"
+        )
+        lines.append(f"- {name}: no model saved at {folder}; {advice}")
     if not lines:
         return None
     return f"The run{where_env} cannot start: {len(lines)} input(s) are missing.\n" + "\n".join(lines)
+
+
+def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
+    """``(name, folder)`` of the run's free inputs that are model folders with nothing saved and no ``model:`` to
+    load instead (``finetuned.embedding_model`` before ``bge_finetune`` has run): their load would fail only
+    when a node reaches them, after other nodes (the ``base`` namespace's) have written their outputs."""
+    from qeu_kedro.datasets._model_folder import ModelFolderDataset
+
+    for name in sorted(pipeline.inputs()):
+        if name == "parameters" or name.startswith("params:"):
+            continue
+        try:
+            dataset = catalog[name]
+        except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
+            continue
+        if isinstance(dataset, ModelFolderDataset) and dataset._model is None and not dataset._exists():
+            yield name, dataset._filepath
 
 
 class UnfinishedRunHook:
