@@ -727,9 +727,19 @@ def _writers(name: str) -> list[str]:
     ]
 
 
-def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
-    """``(name, dataset)`` of the run's free inputs stored by kedro-datasets' file types (the project's own
-    subclasses of them included), by name."""
+def _run_writer_first(name: str, where_env: str) -> str | None:
+    """The advice for an input that one of the project's pipelines writes, or None when none does."""
+    writers = _writers(name)
+    if not writers:
+        return None
+    return (
+        f"it is written by the pipeline {' or '.join(writers)}: run that first "
+        f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
+    )
+
+
+def _free_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
+    """``(name, dataset)`` of the run's free inputs that are catalog entries (parameters aside), by name."""
     for name in sorted(pipeline.inputs()):
         if name == "parameters" or name.startswith("params:"):
             continue
@@ -737,6 +747,13 @@ def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
             dataset = catalog[name]
         except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
             continue
+        yield name, dataset
+
+
+def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
+    """``(name, dataset)`` of the run's free inputs stored by kedro-datasets' file types (the project's own
+    subclasses of them included), by name."""
+    for name, dataset in _free_inputs(pipeline, catalog):
         if any(cls.__module__.startswith("kedro_datasets.") for cls in type(dataset).__mro__):
             yield name, dataset
 
@@ -778,27 +795,17 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
                 continue
         except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
             continue
-        writers = _writers(name)
-        advice = ((getattr(dataset, "metadata", None) or {}).get("qeu_kedro") or {}).get("if_missing")
-        if writers:
+        advice = _run_writer_first(name, where_env) or (
+            ((getattr(dataset, "metadata", None) or {}).get("qeu_kedro") or {}).get("if_missing")
+        )
+        if advice is None and Path(str(path)).resolve().is_relative_to(shared):
             advice = (
-                f"it is written by the pipeline {' or '.join(writers)}: run that first "
-                f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
-            )
-        elif Path(str(path)).resolve().is_relative_to(shared):
-            advice = advice or (
                 f"this environment reads licensed real data from {shared} (the folder ../shared/data beside the "
                 "project, or the one QEU_SHARED_DATA names); the README's 'Real data' says what goes where"
             )
         lines.append(f"- {name}: no file {path}; {advice or 'put the file there or change the catalog entry'}")
     for name, folder in _unsaved_model_inputs(pipeline, catalog):
-        writers = _writers(name)
-        advice = (
-            f"it is written by the pipeline {' or '.join(writers)}: run that first "
-            f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
-            if writers
-            else "train it first, or give the catalog entry a `model:` to load instead"
-        )
+        advice = _run_writer_first(name, where_env) or "train it first, or give the catalog entry a `model:` to load"
         lines.append(f"- {name}: no model saved at {folder}; {advice}")
     if not lines:
         return None
@@ -811,13 +818,7 @@ def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, An
     when a node reaches them, after other nodes (the ``base`` namespace's) have written their outputs."""
     from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
-    for name in sorted(pipeline.inputs()):
-        if name == "parameters" or name.startswith("params:"):
-            continue
-        try:
-            dataset = catalog[name]
-        except Exception:  # noqa: BLE001 - not a catalog entry: nothing on disk to look for
-            continue
+    for name, dataset in _free_inputs(pipeline, catalog):
         if isinstance(dataset, ModelFolderDataset) and dataset._model is None and not dataset._exists():
             yield name, dataset._filepath
 
