@@ -59,8 +59,16 @@ class MalformedLineError(ValueError):
     """A line of a JSON-lines file is not valid JSON (and the reader was told to stop)."""
 
 
+#: more than this share of a file's (non-blank) lines malformed is refused even with ``on_malformed: skip``: skip
+#: is for a source's stray bad line (ja-instruct's seed tasks have one of 175), not a file in another format
+MAX_MALFORMED_SHARE = 0.5
+
+
 def read_jsonl(path: Path, on_malformed: str = "skip") -> list[tuple[int, Any]]:
     """Read a JSON-lines file as ``(line number, value)`` pairs; a malformed line is skipped with a warning or raises.
+
+    A line that is not UTF-8 text is malformed too (named by its line, as a line that is no JSON). Lines are
+    those an editor shows (``\\n``, ``\\r\\n`` or ``\\r``), numbered from 1.
 
     Args:
         path: the file.
@@ -68,24 +76,59 @@ def read_jsonl(path: Path, on_malformed: str = "skip") -> list[tuple[int, Any]]:
 
     Raises:
         MalformedLineError: on a malformed line when ``on_malformed="error"``.
+        RawDataError: a file with no record (empty, or not one line of JSON: a pretty-printed JSON file), or
+            with more than half of its lines malformed (:data:`MAX_MALFORMED_SHARE`), even with ``skip``.
     """
     if on_malformed not in {"skip", "error"}:
         raise ValueError(f"on_malformed must be 'skip' or 'error', not {on_malformed!r}")
     records = []
-    # utf-8-sig: a byte-order mark (some editors write one) would make line 1 malformed JSON, skipped
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, start=1):
+    malformed: list[int] = []
+    # read as bytes and decoded line by line, so a byte that is no UTF-8 is one malformed line, named
+    for number, raw in enumerate(Path(path).read_bytes().splitlines(), start=1):
+        shown = raw[:80].decode("utf-8", errors="replace")
+        try:
+            # utf-8-sig: a byte-order mark (some editors write one) would make line 1 malformed JSON
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             if not line.strip():
                 continue
-            try:
-                records.append((number, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                message = f"{path}, line {number}: malformed JSON ({exc.msg} at column {exc.colno}): {line[:80]!r}..."
-                if on_malformed == "error":
-                    raise MalformedLineError(
-                        message + " Fix the line, or set on_malformed: skip in the catalog to leave it out."
-                    ) from exc
-                logger.warning("Skipped %s", message)
+            records.append((number, json.loads(line)))
+        except UnicodeDecodeError as exc:
+            problem = f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)"
+        except json.JSONDecodeError as exc:
+            problem = f"malformed JSON ({exc.msg} at column {exc.colno})"
+        else:
+            continue
+        message = f"{path}, line {number}: {problem}: {shown!r}..."
+        if on_malformed == "error":
+            raise MalformedLineError(
+                message + " Fix the line, or set on_malformed: skip in the catalog to leave it out."
+            ) from None
+        logger.warning("Skipped %s", message)
+        malformed.append(number)
+    if not records:
+        fail(
+            str(path),
+            None,
+            None,
+            "the file holds no JSON record"
+            + (
+                f" (all {len(malformed)} of its non-blank lines are malformed, from line {malformed[0]})"
+                if malformed
+                else ""
+            ),
+            "Point the catalog at a JSON-lines file: one JSON object per line (a JSON file printed over several "
+            "lines, or an empty file, is not one).",
+        )
+    if malformed and len(malformed) > MAX_MALFORMED_SHARE * (len(malformed) + len(records)):
+        fail(
+            str(path),
+            None,
+            None,
+            f"{len(malformed)} of its {len(malformed) + len(records)} lines are malformed (lines "
+            f"{', '.join(map(str, malformed[:5]))}{' ...' if len(malformed) > 5 else ''}): on_malformed: skip "
+            f"leaves out a stray bad line, not more than {MAX_MALFORMED_SHARE:.0%} of a file",
+            "Check that the file is JSON lines in UTF-8 (one JSON object per line), and fix or remove the bad lines.",
+        )
     return records
 
 

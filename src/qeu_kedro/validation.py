@@ -12,6 +12,7 @@ node that writes, and their outputs are in memory: a bad input writes nothing.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -48,8 +49,13 @@ class Column:
     unique: bool = False
     hint: str = ""
     step: float | None = None  # numbers must be multiples of it (e.g. 0.5 for half stars)
+    # text that is one line (a title, a name): a line break in it is refused, as the mark of an opening quote
+    # that is never closed, which makes a CSV reader take the lines after it into this cell (their rows lost)
+    single_line: bool = False
 
     def __post_init__(self) -> None:
+        if self.single_line and self.kind != "str":
+            raise ValueError(f"Column {self.name!r}: single_line=True is for text columns (kind 'str').")
         # A unique column identifies each row: a row without a value has nothing to be told apart by, and two
         # rows without one would be reported as duplicates of a value no one typed.
         if self.unique and self.nullable:
@@ -65,12 +71,21 @@ def fail(
     """Raise a :class:`RawDataError` worded the same way for every dataset.
 
     ``row`` is a table's 0-based row; ``line`` a text file's 1-based line (JSON lines), as an editor shows it.
+    In a ``dataset`` named ``... (partition N)`` (a Dask partition) ``row`` is counted within the partition,
+    and the message says so.
     """
     where = f"dataset '{dataset}'"
     if column is not None:
         where += f", column '{column}'"
     if row is not None:
-        where += f", row {row} (0-based, header not counted)"
+        partition = re.fullmatch(r".*\(partition (\d+)\)", dataset)
+        if partition:  # a Dask partition's rows are counted from its own start, not the file's
+            where += (
+                f", row {row} (0-based, counted from the first row of partition {partition[1]}, not of the file: "
+                "add the rows of the partitions before it for the row in the file)"
+            )
+        else:
+            where += f", row {row} (0-based, header not counted)"
     if line is not None:
         where += f", line {line}"
     message = f"Bad input in {where}: {problem}."
@@ -141,6 +156,8 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
         if frac.any():
             i = _first(frac)
             fail(dataset, col.name, i, f"expected a whole number, found {_show(series.iloc[i])}", col.hint)
+        if pd.api.types.is_float_dtype(numeric.dtype):
+            numeric = _exact_whole_numbers(series, numeric, col, dataset)
         return numeric.astype("Int64") if col.nullable else numeric.astype("int64", errors="ignore")
     if col.step is not None:
         steps = numeric.fillna(0).to_numpy() / col.step
@@ -149,6 +166,49 @@ def _coerce(series: pd.Series, col: Column, dataset: str) -> pd.Series:
             i = _first(off)
             fail(dataset, col.name, i, f"expected a multiple of {col.step:g}, found {_show(series.iloc[i])}", col.hint)
     return numeric.astype("float64")
+
+
+_WHOLE_NUMBER = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def _exact_whole_numbers(series: pd.Series, numeric: pd.Series, col: Column, dataset: str) -> pd.Series:
+    """``numeric`` (float64, whole numbers) with the values at or above 2**53, which a float64 cannot hold
+    exactly, read again exactly from their cells; one that came through a float fails.
+
+    ``pd.to_numeric`` gives float64 for a whole column when one cell is written as a float (``1.0``, ``1e0``),
+    and a 17-digit id then changes value without a word (9007199254740993 becomes ...992).
+    """
+    big = numeric.notna().to_numpy() & (np.abs(numeric.fillna(0).to_numpy()) >= 2**53)
+    if not big.any():
+        return numeric
+    exact: list[int] = []
+    for i in np.flatnonzero(big):
+        value = series.iloc[i]
+        integer = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+        if integer or (isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value)):
+            exact.append(int(value))
+        else:
+            fail(
+                dataset,
+                col.name,
+                int(i),
+                f"the whole number {_show(value)} is 2**53 or more and was read as a floating-point number, "
+                "which cannot hold it exactly (its last digits may have changed)",
+                " ".join(
+                    filter(
+                        None,
+                        [
+                            "Write it as digits only (no decimal point or exponent); if the column has an empty "
+                            "cell or a number written as 1.0 or 1e0, read it as text (load_args dtype: str) or "
+                            "write those cells as whole numbers.",
+                            col.hint,
+                        ],
+                    )
+                ),
+            )
+    out = numeric.astype("object")
+    out.iloc[np.flatnonzero(big)] = exact
+    return out.where(numeric.notna(), None)
 
 
 def pandera_schema(columns: Sequence[Column], unique_together: Sequence[Sequence[str]] = ()) -> Any:
@@ -372,6 +432,90 @@ def check_usecols_header(name: str, dataset: Any) -> None:
             )
 
 
+def check_default_index(df: pd.DataFrame, dataset: str) -> None:
+    """Fail on a table whose rows are labelled (an index without a name) instead of numbered 0, 1, 2, ...
+
+    A CSV whose data rows each have one field more than its header line (a delimiter at the end of every
+    row, as some spreadsheet exports write) is read by pandas (and Dask) with the first field of each row as
+    the row's label and every column shifted one to the left: the ratings read as movie ids, and a check of
+    the columns would pass. A reader gives a plain table rows numbered from 0 (``RangeIndex``); pandas makes
+    first fields 1, 2, 3, ... a ``RangeIndex`` from 1, so only one from 0 in steps of 1 passes. An index chosen
+    on purpose (``load_args: index_col``) has the column's name and is left alone.
+    """
+    index = df.index
+    default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+    if default or any(name is not None for name in index.names):
+        return
+    fields = index.nlevels
+    first = index[0] if len(index) else None
+    fail(
+        dataset,
+        None,
+        0,
+        f"each row has {fields} field{'s' if fields > 1 else ''} more than the header line names "
+        f"({len(df.columns)} columns: {list(df.columns)[:8]}): the reader took the first field of each row "
+        f"({_show(first)} in row 0) as the row's label and shifted every column one to the left",
+        "A delimiter at the end of every data row (a trailing delimiter, as some spreadsheet exports write) does "
+        "this: remove it from the rows, or name the extra column in the header line.",
+    )
+
+
+def _check_single_line(values: pd.Series, col: Column, dataset: str) -> None:
+    """Fail on the first cell of a one-line text column that holds a line break."""
+    broken = values.map(lambda v: isinstance(v, str) and ("\n" in v or "\r" in v)).to_numpy(dtype=bool)
+    if broken.any():
+        i = _first(broken)
+        text = values.iloc[i]
+        fail(
+            dataset,
+            col.name,
+            i,
+            f"the text runs over {len(text.splitlines())} lines ({text[:80]!r}...), where one line is expected",
+            " ".join(
+                filter(
+                    None,
+                    [
+                        'A quote (") that opens a cell and is never closed makes the reader take the lines after '
+                        "it, up to the next quote, into this cell, and their rows are lost: close or remove the "
+                        "quote in this row (or the line break, if the text has one).",
+                        col.hint,
+                    ],
+                )
+            ),
+        )
+
+
+def _mojibake(value: object) -> str | None:
+    """What ``value`` reads as when its latin-1 characters are taken back to bytes and read as UTF-8, where
+    that succeeds and differs (``'AmÃ©lie'`` -> ``'Amélie'``); else None."""
+    if not isinstance(value, str) or value.isascii():
+        return None
+    try:
+        fixed = value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # a character beyond latin-1, or bytes that are no UTF-8: a text read right
+        return None
+    return fixed if fixed != value else None
+
+
+def check_no_mojibake(values: pd.Series, dataset: str, column: str, encoding_hint: str = "") -> None:
+    """Fail on the first text of ``values`` that is UTF-8 read as latin-1 (mojibake: ``AmÃ©lie (2001)``).
+
+    A UTF-8 file read with ``encoding: latin-1`` gives no error (every byte is a latin-1 character), only
+    texts with two characters for each accented one; titles then match nothing, without a word.
+    """
+    found = values.map(lambda v: _mojibake(v) is not None).to_numpy(dtype=bool)
+    if found.any():
+        i = _first(found)
+        fail(
+            dataset,
+            column,
+            i,
+            f"the text {values.iloc[i]!r} is UTF-8 read as latin-1 (read as UTF-8 it is {_mojibake(values.iloc[i])!r})",
+            encoding_hint
+            or "The file is UTF-8: read it with encoding: utf-8 in its catalog entry's load_args (or drop encoding).",
+        )
+
+
 def _rows(rows: np.ndarray, shown: int = 5) -> str:
     """``1, 3, 7`` or ``1, 3, 7, 8, 9 and 12 more``: the 0-based rows, the first ``shown`` of them."""
     text = ", ".join(str(int(r)) for r in rows[:shown])
@@ -432,6 +576,7 @@ def check_table(
     if len(df) == 0:
         fail(dataset, None, None, "the table is empty")
 
+    check_default_index(df, dataset)
     df = df.reset_index(drop=True)
     check_no_repeated_header(df, dataset)
     out = {}
@@ -455,6 +600,8 @@ def check_table(
             if col.unique:
                 _fail_missing_key(dataset, col, nulls)
             fail(dataset, col.name, i, "value is missing or blank", col.hint)
+        if col.single_line:
+            _check_single_line(raw.where(~nulls, None), col, dataset)
         if col.kind == "str":
             raw = raw.where(~nulls, None)  # a blank text is as missing as an empty cell (nullable columns)
         out[col.name] = _coerce(raw, col, dataset)

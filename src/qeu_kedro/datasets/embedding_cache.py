@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
+
+from qeu_kedro.datasets._atomic import clean_stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ class EmbeddingCacheDataset(AbstractDataset):
     Loading a cache that does not exist yet gives an empty table (the first run); so does a
     cache that cannot be read (a corrupt or foreign file): it is reported, then rebuilt by the
     run's save. Saving replaces the file atomically, so an interrupted run leaves the previous
-    cache intact.
+    cache intact (and a temporary file that the next save removes); the file gets the umask's mode.
 
     Args:
         filepath: the Parquet file.
@@ -63,9 +65,11 @@ class EmbeddingCacheDataset(AbstractDataset):
         return table[list(COLUMNS)]
 
     def save(self, data: pd.DataFrame) -> None:
+        # written as .<name>.tmp-<pid>-<random> (the project's temporary files: a save killed before the rename
+        # leaves one, which the next save removes) and created as any new file is, with the umask's mode
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self._filepath.name}.", dir=self._filepath.parent)
-        os.close(fd)
+        clean_stale_temporaries(self._filepath)
+        tmp = self._filepath.with_name(f".{self._filepath.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         try:
             data[list(COLUMNS)].to_parquet(tmp, index=False)
             os.replace(tmp, self._filepath)

@@ -27,13 +27,13 @@ import pandas as pd
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
 from qeu_kedro.pipelines.ridge_analysis.nodes import check_join_loss, rating_columns
 from qeu_kedro.pipelines.ridge_analysis.partitioned import check_partitioned_join_loss, is_partitioned
-from qeu_kedro.validation import Column, check_table, fail
+from qeu_kedro.validation import Column, check_no_mojibake, check_table, fail
 
 logger = logging.getLogger(__name__)
 
 MOVIE_COLUMNS = (
     Column("movie_id", "int", min=1, unique=True),
-    Column("title", "str"),
+    Column("title", "str", single_line=True),
 )
 
 # What ``movie_overviews`` must hold, per matching rule.
@@ -52,8 +52,20 @@ OVERVIEW_COLUMNS: dict[str, tuple[Column, ...]] = {
 
 
 def check_movies(movies: pd.DataFrame) -> pd.DataFrame:
-    """Check the raw movie list (``movie_id``, ``title``) and return it typed."""
-    return check_table(movies, "movies", MOVIE_COLUMNS)
+    """Check the raw movie list (``movie_id``, ``title``) and return it typed.
+
+    A title is one line (a line break in it is an unclosed quote that took the next rows in), and is not
+    UTF-8 read as latin-1 (``AmÃ©lie``: MovieLens 10M's UTF-8 movies.dat read with 1M's ``encoding: latin-1``).
+    """
+    checked = check_table(movies, "movies", MOVIE_COLUMNS)
+    check_no_mojibake(
+        checked["title"],
+        "movies",
+        "title",
+        "The file is UTF-8 (MovieLens 10M's and later movie lists are; 1M's is latin-1): read it with "
+        "encoding: utf-8 in the catalog entry 'movies' (load_args), or drop encoding.",
+    )
+    return checked
 
 
 def check_movie_overviews(overviews: pd.DataFrame, params: dict[str, Any]) -> pd.DataFrame:

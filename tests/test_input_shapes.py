@@ -1,0 +1,94 @@
+"""Files that pandas reads without an error into a table of the wrong shape or values, which the checks refuse:
+an unclosed quote in a title, a delimiter at the end of every row, UTF-8 read as latin-1, 17-digit ids
+written beside a float, and a Dask partition's row (counted within the partition, and said so)."""
+
+from pathlib import Path
+
+import dask.dataframe as dd
+import pandas as pd
+import pytest
+from kedro_datasets.pandas import CSVDataset
+
+from qeu_kedro.pipelines.movie_embedding.overviews import check_movies, check_rated_movies
+from qeu_kedro.validation import Column, RawDataError, check_table
+
+LOAD_ARGS = {"keep_default_na": False, "na_values": [""]}  # conf/base/catalog.yml's movies and ratings
+RIDGE = {"max_join_loss": 0.10, "rating_step": 1}
+
+
+def movies_csv(path: Path, rows: list[str]) -> pd.DataFrame:
+    path.write_text("movie_id,title,overview\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return CSVDataset(filepath=str(path), load_args=LOAD_ARGS).load()
+
+
+def test_an_unclosed_quote_in_a_title_is_refused_naming_its_row(tmp_path):
+    rows = [f"{i},Movie {i} ({1990 + i}),Plot {i}." for i in range(1, 7)]
+    rows.append('7,Film 7 (2000),"A plot, quoted for its comma."')
+    assert len(check_movies(movies_csv(tmp_path / "good.csv", rows))) == 7
+    rows[2] = '3,"Movie 3 (1993),Plot 3.'  # the quote swallows rows 4 to 7 up to the overview's quote
+    with pytest.raises(RawDataError, match=r"'movies', column 'title', row 2 .*runs over \d+ lines.*close or remove"):
+        check_movies(movies_csv(tmp_path / "bad.csv", rows))
+
+
+def test_single_line_is_only_for_text_and_a_line_break_in_other_text_columns_passes():
+    with pytest.raises(ValueError, match="single_line"):
+        Column("n", "int", single_line=True)
+    table = pd.DataFrame({"title": ["a", "b"], "overview": ["one\nparagraph", "two"]})
+    assert len(check_table(table, "t", (Column("title", "str", single_line=True), Column("overview", "str")))) == 2
+    with pytest.raises(RawDataError, match=r"'t', column 'title', row 1 "):
+        check_table(table.assign(title=["a", "b\r\nc"]), "t", (Column("title", "str", single_line=True),))
+
+
+def test_a_delimiter_at_the_end_of_each_row_is_refused_not_read_shifted(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,movie_id,rating,timestamp\n1,10,5,881250949,\n2,11,3,891717742,\n")
+    ratings = CSVDataset(filepath=str(path), load_args=LOAD_ARGS).load()
+    movies = pd.DataFrame({"movie_id": range(1, 12), "title": "t", "overview": "o"})
+    with pytest.raises(RawDataError, match=r"'ratings', row 0 .*1 field more than the header.*trailing delimiter"):
+        check_rated_movies(movies, ratings, RIDGE)
+
+
+def test_a_table_numbered_or_indexed_on_purpose_passes():
+    columns = (Column("movie_id", "int", min=1),)
+    table = pd.DataFrame({"movie_id": [3, 1, 2]})
+    assert check_table(table, "t", columns)["movie_id"].tolist() == [3, 1, 2]
+    named = table.set_index(pd.Index(["a", "b", "c"], name="key"))  # load_args index_col: key
+    assert check_table(named, "t", columns)["movie_id"].tolist() == [3, 1, 2]
+    for labels in (pd.Index(["a", "b", "c"]), pd.RangeIndex(1, 4)):  # pandas' index of first fields 1, 2, 3
+        with pytest.raises(RawDataError, match=r"'t', row 0 .*1 field more"):
+            check_table(table.set_index(labels), "t", columns)
+
+
+def test_utf8_titles_read_as_latin1_are_refused_with_the_encoding_to_use(tmp_path):
+    path = tmp_path / "movies.dat"
+    path.write_text("1::Toy Story (1995)::Animation\n2::Amélie (2001)::Comedy\n", encoding="utf-8")
+    args = {"sep": "::", "engine": "python", "header": None, "names": ["movie_id", "title", "genres"]}
+    assert check_movies(CSVDataset(filepath=str(path), load_args={**args, "encoding": "utf-8"}).load()).shape[0] == 2
+    latin1 = CSVDataset(filepath=str(path), load_args={**args, "encoding": "latin-1"}).load()
+    with pytest.raises(RawDataError, match=r"'movies', column 'title', row 1 .*'AmÃ©lie \(2001\)'.*encoding: utf-8"):
+        check_movies(latin1)
+    path.write_bytes("1::Amélie (2001)::Comedy\n2::Léon (1994)::Crime\n".encode("latin-1"))  # 1M's own encoding
+    titles = check_movies(CSVDataset(filepath=str(path), load_args={**args, "encoding": "latin-1"}).load())["title"]
+    assert titles.tolist() == ["Amélie (2001)", "Léon (1994)"]
+
+
+def test_whole_numbers_beyond_2_53_keep_their_value_or_are_refused():
+    columns = (Column("movie_id", "int", min=1, unique=True),)
+    text = pd.DataFrame({"movie_id": ["9007199254740993", "1e0", "9007199254740992"]})  # '1e0': float64 for all
+    assert check_table(text, "movies", columns)["movie_id"].tolist() == [9007199254740993, 1, 9007199254740992]
+    nullable = (Column("movie_id", "int", nullable=True),)
+    typed = check_table(pd.DataFrame({"movie_id": ["9007199254740993", None, "2.0"]}), "movies", nullable)
+    assert typed["movie_id"].tolist()[::2] == [9007199254740993, 2] and typed["movie_id"].isna().tolist()[1]
+    floats = pd.DataFrame({"movie_id": [1.0, 9007199254740994.0]})  # the reader's floats: the digits are gone
+    with pytest.raises(RawDataError, match=r"'movies', column 'movie_id', row 1 .*2\*\*53 or more.*digits only"):
+        check_table(floats, "movies", columns)
+
+
+def test_a_partition_row_says_it_is_counted_within_the_partition():
+    ratings = pd.DataFrame({"user_id": 1, "movie_id": [str(1 + i % 5) for i in range(30)], "rating": 3})
+    ratings.loc[17, "movie_id"] = "x"
+    movies = pd.DataFrame({"movie_id": range(1, 6), "title": "t", "overview": "o"})
+    with pytest.raises(
+        RawDataError, match=r"partition 1\)', column 'movie_id', row 7 \(0-based, counted from the first"
+    ):
+        check_rated_movies(movies, dd.from_pandas(ratings, npartitions=3, sort=False), RIDGE)
