@@ -55,8 +55,11 @@ def test_a_table_numbered_or_indexed_on_purpose_passes():
     named = table.set_index(pd.Index(["a", "b", "c"], name="key"))  # load_args index_col: key
     assert check_table(named, "t", columns)["movie_id"].tolist() == [3, 1, 2]
     for labels in (pd.Index(["a", "b", "c"]), pd.RangeIndex(1, 4)):  # pandas' index of first fields 1, 2, 3
+        # a caller's slice: labelled rows, values in the last column
+        assert check_table(table.set_index(labels), "t", columns)["movie_id"].tolist() == [3, 1, 2]
+        shifted = table.assign(timestamp=[None, "", None]).set_index(labels)  # the trailing delimiter's empty field
         with pytest.raises(RawDataError, match=r"'t', row 0 .*1 field more"):
-            check_table(table.set_index(labels), "t", columns)
+            check_table(shifted, "t", columns)
 
 
 def test_utf8_titles_read_as_latin1_are_refused_with_the_encoding_to_use(tmp_path):

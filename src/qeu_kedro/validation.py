@@ -438,13 +438,18 @@ def check_default_index(df: pd.DataFrame, dataset: str) -> None:
     A CSV whose data rows each have one field more than its header line (a delimiter at the end of every
     row, as some spreadsheet exports write) is read by pandas (and Dask) with the first field of each row as
     the row's label and every column shifted one to the left: the ratings read as movie ids, and a check of
-    the columns would pass. A reader gives a plain table rows numbered from 0 (``RangeIndex``); pandas makes
-    first fields 1, 2, 3, ... a ``RangeIndex`` from 1, so only one from 0 in steps of 1 passes. An index chosen
-    on purpose (``load_args: index_col``) has the column's name and is left alone.
+    the columns would pass. Its two marks, both required: rows labelled instead of numbered from 0 (a reader
+    gives a plain table a ``RangeIndex`` from 0; pandas makes first fields 1, 2, 3, ... one from 1), and a last
+    column with no value in any row (the empty field after the trailing delimiter, shifted into it). A table
+    indexed on purpose (``load_args: index_col``: the index has the column's name), or a slice of a table a
+    caller passes (its labels, but values in its last column), is left alone.
     """
     index = df.index
     default = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
-    if default or any(name is not None for name in index.names):
+    if default or any(name is not None for name in index.names) or df.shape[1] == 0:
+        return
+    last = df.iloc[:, -1]
+    if not (last.isna() | last.map(lambda v: isinstance(v, str) and not v.strip())).all():
         return
     fields = index.nlevels
     first = index[0] if len(index) else None
