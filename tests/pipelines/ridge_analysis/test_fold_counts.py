@@ -80,3 +80,19 @@ def test_r2_from_sums_is_scikit_learns_r2_score_on_its_edge_cases():
         r2 = nodes.r2_from_sums(((y - y_hat) ** 2).sum(), ((y - y.mean()) ** 2).sum(), len(y))
         assert float(r2) == r2_score(y, y_hat)
     assert np.isnan(nodes.r2_from_sums(1.0, 0.0, 1))  # one rating: r2_score warns and gives NaN
+
+
+def test_too_many_folds_stop_a_movie_run_before_the_movies_are_embedded(project):
+    """cv.folds above the sample's 240 movies: refused at movie_embedding's check_rated_movies (before
+    embed_movies writes the embeddings and the cache), not at ridge_analysis's split node after it; the error
+    names the key, whose value came from --params here, not a YAML file."""
+    from tests.conftest import run_kedro
+
+    with pytest.raises(ValueError, match=r"^ridge_analysis\.cv\.folds is 100000, more than the \d+ movies"):
+        run_kedro(
+            project,
+            params={"ridge_analysis": {"cv": {"folds": 100000}}},
+            pipeline_names=["movie_embedding", "ridge_analysis"],
+            namespaces=["base"],
+        )
+    assert not [p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
-from qeu_kedro.pipelines.ridge_analysis.nodes import check_join_loss, rating_columns
+from qeu_kedro.pipelines.ridge_analysis.nodes import check_fold_counts, check_join_loss, group_by_of, rating_columns
 from qeu_kedro.pipelines.ridge_analysis.partitioned import check_partitioned_join_loss, is_partitioned
 from qeu_kedro.validation import Column, check_no_mojibake, check_table, fail
 
@@ -160,16 +160,24 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
         movies: the movies that will be embedded (:func:`match_overviews`).
         ratings: the raw ``ratings``: a pandas table, or a Dask DataFrame (the ``dask`` environment:
             one pass over the partitions' ``movie_id``; an error names the partition and row).
-        params: ``ridge_analysis``'s: ``max_join_loss`` (null: no limit) and ``rating_step``.
+        params: ``ridge_analysis``'s: ``max_join_loss`` (null: no limit), ``rating_step``, and the fold counts
+            (``cv.folds``, ``alpha_search.folds``; :func:`~qeu_kedro.pipelines.ridge_analysis.nodes.check_fold_counts`,
+            on in-memory ratings).
     """
     max_share = params["max_join_loss"]
-    if max_share is None:
-        return movies
     movie_id = next(c for c in rating_columns(params["rating_step"]) if c.name == "movie_id")
     if is_partitioned(ratings):
-        _check_join_loss_on_partitions(ratings, movies, movie_id, max_share)
-    else:
-        check_join_loss(check_table(ratings, "ratings", (movie_id,)), movies, max_share)
+        if max_share is not None:
+            _check_join_loss_on_partitions(ratings, movies, movie_id, max_share)
+        return movies
+    rated = check_table(ratings, "ratings", (movie_id,))
+    if max_share is not None:
+        check_join_loss(rated, movies, max_share)
+    # ridge_analysis's fold counts against the units its CV will split (the ratings of these movies, or the
+    # movies rated: the design holds at most these), before anything is embedded; its split node checks again
+    ids = rated["movie_id"].to_numpy()
+    kept = ids[np.isin(ids, movies["movie_id"].to_numpy())]
+    check_fold_counts(len(pd.unique(kept)) if group_by_of(params) == "movie_id" else len(kept), params)
     return movies
 
 

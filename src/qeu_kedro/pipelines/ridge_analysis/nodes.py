@@ -59,7 +59,7 @@ def user_features_of(params: dict[str, Any]) -> list[str]:
     unknown = [c for c in chosen if c not in USER_FEATURES]
     if unknown:
         raise ValueError(
-            f"parameters_ridge_analysis.yml: ridge_analysis.user_features names unknown columns {unknown}; "
+            f"ridge_analysis.user_features names unknown columns {unknown}; "
             f"allowed: {list(USER_FEATURES)} (an empty list: movie features alone)"
         )
     return chosen
@@ -297,7 +297,7 @@ def group_by_of(params: dict[str, Any]) -> str | None:
     unit = params.get("group_by")
     if unit not in (None, *GROUP_UNITS):
         raise ValueError(
-            f"parameters_ridge_analysis.yml: ridge_analysis.group_by is {unit!r}; allowed: "
+            f"ridge_analysis.group_by is {unit!r}; allowed: "
             f"{list(GROUP_UNITS)} (the test split and CV folds hold out whole movies) or null (single ratings)"
         )
     return unit
@@ -560,7 +560,7 @@ def check_fold_counts(n_units: int, params: dict[str, Any]) -> None:
     from sklearn.model_selection._split import _validate_shuffle_split
 
     what = HELD_OUT[group_by_of(params)]
-    where = "parameters_ridge_analysis.yml: ridge_analysis"
+    where = "ridge_analysis"  # the value may come from the YAML files or --params: the key names it
     folds = int(params["cv"]["folds"]) if "cv" in params else None  # a direct call may give no CV
     if folds is not None and folds > n_units:
         raise ValueError(
@@ -909,7 +909,7 @@ def plot_top_features(
     missing = [f for f in features if f not in model_input.features]
     if missing:
         raise ValueError(
-            f"parameters_ridge_analysis.yml: plot_features names unknown features {missing}; "
+            f"ridge_analysis.plot_features names unknown features {missing}; "
             "use names from top_coefficients.csv or leave it empty for the top features."
         )
     rng = np.random.default_rng(params["seed"])
