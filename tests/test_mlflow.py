@@ -29,6 +29,7 @@ from qeu_kedro.mlflow_runs import (  # noqa: E402
     data_label,
     group_for,
     history_steps,
+    is_report,
     local_name,
     main_report,
     metric_key,
@@ -99,6 +100,21 @@ def test_a_node_s_run_is_its_pipeline_and_the_first_namespace_part_that_is_not_t
     group = group_for(namespace, pipeline)
     assert group == RunGroup(pipeline, group_namespace)
     assert group.name == run_name
+
+
+def test_every_jrte_level_logs_its_numbers_in_its_own_run_under_the_same_names():
+    """Level 1 had no run of its own: its numbers went into the jrte_sentiment run as level1.metrics.accuracy,
+    where Level 2's are jrte_sentiment/level2's accuracy; MLflow could not set the levels side by side."""
+    from qeu_kedro.pipelines.jrte_sentiment.pipeline import create_pipeline
+
+    pipeline = create_pipeline()
+    for level in ("level1", "level2", "baseline"):
+        (node,) = [n for n in pipeline.nodes if f"jrte_sentiment.{level}.metrics" in n.outputs]
+        group = group_for(node.namespace, "jrte_sentiment")
+        assert group.name == f"jrte_sentiment/{level}"
+        outputs = [o for o in node.outputs if is_report(o)]
+        report = main_report(outputs, group)
+        assert local_name(report, group) == "metrics" and metric_prefix(report, group, report) == ""
 
 
 def test_a_node_belongs_to_the_pipeline_named_like_its_namespace_else_the_smallest_one_holding_it():

@@ -81,21 +81,23 @@ def create_pipeline(**kwargs) -> Pipeline:
             tags=INPUT_CHECK,
         ),
     ]
-    level1 = [
-        Node(
-            predict_level1,
-            ["pn_test", "level1_model", "params:level1", TASK],
-            "level1.predictions",
-            name="predict_level1",
-        ),
-        Node(
-            evaluate,
-            ["level1.predictions", "params:level1", TASK, STATS],
-            ["level1.metrics", "level1.confusion_matrix"],
-            name="evaluate_level1",
-        ),
-        Node(report_level1, "level1.metrics", "level1.report", name="report_level1"),
-    ]
+    # Level 1 in its own namespace, as each fine-tuning run: its own MLflow run (jrte_sentiment/level1) holding
+    # its numbers under the runs' names (accuracy, macro_f1), its datasets level1.<name>
+    level1 = Pipeline(
+        [
+            Node(predict_level1, ["pn_test", "level1_model", "params:level1", TASK], "predictions", name="predict"),
+            Node(
+                evaluate,
+                ["predictions", "params:level1", TASK, STATS],
+                ["metrics", "confusion_matrix"],
+                name="evaluate",
+            ),
+            Node(report_level1, "metrics", "report", name="report"),
+        ],
+        namespace="level1",
+        inputs={"pn_test", "level1_model"},
+        parameters={"params:level1", TASK, STATS},
+    )
     reports = [
         Node(
             report_level2,
@@ -208,5 +210,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
     ]
     course = [Node(course_report, course_inputs(), "report", name="write_course_report")]
-    whole = Pipeline(data + level1 + reports + level3 + level4 + level5 + course) + sum(runs, Pipeline([]))
+    whole = Pipeline(data + reports + level3 + level4 + level5 + course) + level1 + sum(runs, Pipeline([]))
     return Pipeline(whole, namespace=NAMESPACE, tags=[NAMESPACE])
