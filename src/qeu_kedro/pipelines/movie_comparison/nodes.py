@@ -208,7 +208,8 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         f"{cv['difference']:+.4f} [{cv['ci_low']:+.4f}, {cv['ci_high']:+.4f}]",
         fontsize=9,
     )
-    ax.legend(fontsize=7, loc="lower center")
+    # below the axes (it has no x ticks): inside, it covered a y tick label
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.01), frameon=False)
     shared = set(summary["shared_top_features"])
     for ax, ns, top in ((axes[1], "base", base_top), (axes[2], "finetuned", finetuned_top)):
         ordered = top.sort_values("rank").iloc[::-1]
