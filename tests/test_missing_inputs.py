@@ -34,6 +34,16 @@ def test_an_input_another_pipeline_writes_names_that_pipeline(project):
     assert _written(project) == []
 
 
+def test_the_advice_names_every_pipeline_a_missing_input_needs_upstream_first(project):
+    """finetuned.ridge_results on a fresh clone: ridge_analysis alone fails on the missing embeddings, and
+    movie_embedding on the model bge_finetune has not trained; the advice was 'run ridge_analysis'."""
+    with pytest.raises(FileNotFoundError) as raised:
+        run_kedro(project, pipeline_names=["movie_comparison"])
+    line = next(x for x in str(raised.value).splitlines() if x.startswith("- finetuned.ridge_results"))
+    assert "written by the pipeline ridge_analysis (which needs bge_finetune, movie_embedding first" in line
+    assert "(kedro run --pipelines bge_finetune,movie_embedding,ridge_analysis)" in line
+
+
 def test_a_file_to_build_first_says_how(project):
     with pytest.raises(
         FileNotFoundError,

@@ -711,30 +711,64 @@ def model_config_class(catalog: Any, name: str) -> str | None:
     return config_class(folder) if folder else None
 
 
-def _writers(name: str) -> list[str]:
-    """The project's pipelines (not ``__default__``) that write dataset ``name``.
-
-    Built here, since kedro registers only the pipelines a run asks for."""
+def _project_pipeline(name: str) -> Any:
+    """The project's pipeline ``name``, built here, since kedro registers only the pipelines a run asks for."""
     import importlib
 
+    return importlib.import_module(f"qeu_kedro.pipelines.{name}").create_pipeline()
+
+
+def _writers(name: str) -> list[str]:
+    """The project's pipelines (not ``__default__``) that write dataset ``name``."""
     from qeu_kedro.pipeline_registry import pipeline_names
 
-    return [
-        p
-        for p in pipeline_names()
-        if p != "__default__"
-        and name in importlib.import_module(f"qeu_kedro.pipelines.{p}").create_pipeline().all_outputs()
-    ]
+    return [p for p in pipeline_names() if p != "__default__" and name in _project_pipeline(p).all_outputs()]
 
 
-def _run_writer_first(name: str, where_env: str) -> str | None:
+def _available(catalog: Any, name: str) -> bool:
+    """Whether a run could load ``name`` now: its file is there, or it is a model folder with a model to load."""
+    try:
+        dataset = catalog[name]
+    except Exception:  # noqa: BLE001 - not a catalog entry: made in memory by the run that needs it
+        return True
+    if getattr(dataset, "_model", None) is not None:
+        return True
+    try:
+        return bool(dataset.exists())
+    except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
+        return True
+
+
+def pipelines_to_run_first(name: str, catalog: Any) -> list[str]:
+    """The project's pipelines that must run to make ``name``, upstream first: its writer, and the writers of
+    that pipeline's inputs that are not there either (``finetuned.ridge_results`` on a fresh clone:
+    ``bge_finetune``, ``movie_embedding``, ``ridge_analysis``)."""
+    chain: list[str] = []
+    todo = [name]
+    while todo:
+        writers = _writers(todo.pop())
+        if not writers or writers[0] in chain:
+            continue
+        chain.append(writers[0])
+        todo += [
+            d
+            for d in sorted(_project_pipeline(writers[0]).inputs())
+            if not d.startswith("params:") and d != "parameters" and not _available(catalog, d)
+        ]
+    # upstream first: a pipeline after every one it reads from
+    return [p for p in reversed(chain)]
+
+
+def _run_writer_first(name: str, where_env: str, catalog: Any) -> str | None:
     """The advice for an input that one of the project's pipelines writes, or None when none does."""
     writers = _writers(name)
     if not writers:
         return None
+    chain = pipelines_to_run_first(name, catalog)
+    needs = f" (which needs {', '.join(chain[:-1])} first: nothing they write is there yet)" if len(chain) > 1 else ""
     return (
-        f"it is written by the pipeline {' or '.join(writers)}: run that first "
-        f"(kedro run --pipelines {writers[0]}{where_env}), or run both together"
+        f"it is written by the pipeline {' or '.join(writers)}{needs}: run that first "
+        f"(kedro run --pipelines {','.join(chain)}{where_env}), or run them together with this run's pipelines"
     )
 
 
@@ -795,7 +829,7 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
                 continue
         except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
             continue
-        advice = _run_writer_first(name, where_env) or (
+        advice = _run_writer_first(name, where_env, catalog) or (
             ((getattr(dataset, "metadata", None) or {}).get("qeu_kedro") or {}).get("if_missing")
         )
         if advice is None and Path(str(path)).resolve().is_relative_to(shared):
@@ -805,7 +839,10 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
             )
         lines.append(f"- {name}: no file {path}; {advice or 'put the file there or change the catalog entry'}")
     for name, folder in _unsaved_model_inputs(pipeline, catalog):
-        advice = _run_writer_first(name, where_env) or "train it first, or give the catalog entry a `model:` to load"
+        advice = (
+            _run_writer_first(name, where_env, catalog)
+            or "train it first, or give the catalog entry a `model:` to load"
+        )
         lines.append(f"- {name}: no model saved at {folder}; {advice}")
     if not lines:
         return None
