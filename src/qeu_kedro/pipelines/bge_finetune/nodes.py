@@ -12,6 +12,7 @@ import math
 import random
 import tempfile
 import time
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -118,41 +119,132 @@ def _squad_to_table(raw: Any, drop_incomplete: bool) -> pd.DataFrame:
     return pd.DataFrame([r[:3] for r in rows], columns=["id", "anchor", "positive"])
 
 
+def text_key(text: str) -> str:
+    """The form in which two texts count as the same: Unicode NFC, every run of whitespace one space, none at
+    the ends. ``"Café "`` (NFD, a trailing space) and ``"Café"`` are one text: one split group, one corpus entry."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+# the parameter that names the input column renamed to each of the original's names
+_ROLES = {"anchor": "anchor_column", "positive": "positive_column", "negative": "negative_column", "id": "id_column"}
+
+
+def _table_columns(raw: Any, source: dict[str, Any], use_negatives: bool) -> pd.DataFrame:
+    """``raw`` with the configured columns renamed to ``id, anchor, positive`` (and ``negative`` when the run
+    trains on it); a column already named ``negative`` that the run does not use is dropped (said in the log)."""
+    if not isinstance(raw, pd.DataFrame):
+        fail(
+            DATASET,
+            None,
+            None,
+            f"source.format is 'table', but the input is {type(raw).__name__}, not a table"
+            + (" (a JSON object, e.g. a SQuAD file)" if isinstance(raw, dict) else ""),
+            "Set source.format: squad for a SQuAD v1.1 JSON file, or point the catalog entry bge_pairs at a table.",
+        )
+    check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
+    chosen = {role: source[key] for role, key in _ROLES.items() if source[key]}
+    if not use_negatives:
+        chosen.pop("negative", None)
+    elif chosen.get("negative") not in raw.columns:
+        chosen.pop("negative")  # optional: a table without it trains on pairs
+    given = list(chosen.values())
+    twice = next((c for c in given if given.count(c) > 1), None)
+    if twice is not None:
+        roles = [f"source.{_ROLES[r]}" for r, c in chosen.items() if c == twice]
+        fail(DATASET, twice, None, f"{' and '.join(roles)} all name the column {twice!r}", "Give each its own column.")
+    renames = {column: role for role, column in chosen.items()}
+    missing = [c for c in renames if c not in raw.columns]
+    if missing:
+        fail(
+            DATASET,
+            missing[0],
+            None,
+            f"required column is missing (found: {list(raw.columns)})",
+            "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.",
+        )
+    if "negative" in raw.columns and "negative" not in renames and "negative" not in renames.values():
+        if not source["negative_column"]:
+            why = "source.negative_column is null"
+        elif not use_negatives:
+            why = "hard_negatives.use_negative_column is false"
+        else:
+            why = f"source.negative_column is {source['negative_column']!r}, which the table does not have"
+        logger.info("The table's column 'negative' is not used (%s): the run trains on pairs", why)
+        raw = raw.drop(columns="negative")
+    for column, role in renames.items():
+        if column != role and role in raw.columns and role not in renames:
+            fail(
+                DATASET,
+                role,
+                None,
+                f"source.{_ROLES[role]} is {column!r}, which is renamed to {role!r}, but the table has a column "
+                f"{role!r} already: the two would collide",
+                f"Set source.{_ROLES[role]}: {role} to use the table's own {role!r} column"
+                + (" (or null)" if role == "id" else "")
+                + ", or rename or remove that column in the file.",
+            )
+    table = raw.rename(columns=renames)
+    return table if "id" in table.columns else table.assign(id=np.arange(len(table)))
+
+
+def _check_own_negatives(pairs: pd.DataFrame, table_format: bool) -> None:
+    """Fail on a triplet whose negative is its own positive or anchor (compared by :func:`text_key`): the loss
+    would push the answer away from its own question. ``pairs`` holds every row of the input, in order."""
+    for i, row in enumerate(pairs.itertuples(index=False)):
+        negative = row.negative
+        if not isinstance(negative, str) or is_blank(negative):
+            continue
+        for other in ("positive", "anchor"):
+            text = getattr(row, other)
+            if isinstance(text, str) and text_key(negative) == text_key(text):
+                fail(
+                    DATASET,
+                    "negative",
+                    i if table_format else None,
+                    f"the negative of the pair with id {row.id!r} is its own {other}"
+                    + (" (up to Unicode form and whitespace)" if negative != text else "")
+                    + f": {negative[:80]!r}",
+                    "Give a text that does not answer the anchor, or leave the negative empty with "
+                    "source.drop_incomplete: true (that drops the row) or train on pairs "
+                    "(hard_negatives.use_negative_column: false).",
+                )
+
+
 def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
-    """Check the raw pairs and return ``id, anchor, positive`` (and ``negative`` when given).
+    """Check the raw pairs and return ``id, anchor, positive`` (and ``negative`` when given and used).
 
     ``params["source"]``: ``format`` is ``table`` (a table whose ``anchor_column``,
     ``positive_column``, optional ``negative_column`` and optional ``id_column`` are renamed to
-    the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
+    the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). The negative
+    column is read only when ``negative_column`` is set and ``hard_negatives.use_negative_column``
+    is true; otherwise a column of the table named ``negative`` is dropped unchecked. With
     ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing; every
-    other rule (an id in every row, no id twice, text cells) holds for every row of the input, and
-    an error names the row of the input as loaded (0-based), dropped rows counted; in a SQuAD file,
-    the article, paragraph and question (:func:`_squad_to_table`).
-    Repeated anchors keep their first row: a query with two answers would be ambiguous.
+    other rule (an id in every row, no id twice, text cells, a negative that is not its own positive
+    or anchor) holds for every row of the input, and an error names the row of the input as loaded
+    (0-based), dropped rows counted; in a SQuAD file, the article, paragraph and question
+    (:func:`_squad_to_table`).
+
+    Texts are compared as :func:`text_key` gives them (NFC, whitespace collapsed): positives and
+    negatives written differently only in Unicode form or whitespace take the first spelling in the
+    file, so they are one document for ``split.by: positive``, the corpus and the negatives' checks
+    (the text itself is kept as given otherwise). Repeated anchors keep their first row, compared
+    the same way: a query with two answers would be ambiguous.
     """
     source = params["source"]
+    use_negatives = bool(source["negative_column"]) and bool(params["hard_negatives"]["use_negative_column"])
     if source["format"] == "squad":
-        table = _squad_to_table(raw, bool(source["drop_incomplete"]))
-    elif source["format"] == "table":
-        check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
-        renames = {source["anchor_column"]: "anchor", source["positive_column"]: "positive"}
-        negative = source["negative_column"]
-        if negative and negative in raw.columns:
-            renames[negative] = "negative"
-        if source["id_column"]:
-            renames[source["id_column"]] = "id"
-        missing = [c for c in renames if c not in raw.columns]
-        if missing:
+        if isinstance(raw, pd.DataFrame):
             fail(
                 DATASET,
-                missing[0],
                 None,
-                f"required column is missing (found: {list(raw.columns)})",
-                "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.",
+                None,
+                "source.format is 'squad', but the input is a table, not SQuAD v1.1 JSON",
+                "Set source.format: table (with source.anchor_column / positive_column), or point the catalog "
+                "entry bge_pairs at a SQuAD JSON file.",
             )
-        table = raw.rename(columns=renames)
-        if "id" not in table.columns:
-            table = table.assign(id=np.arange(len(table)))
+        table = _squad_to_table(raw, bool(source["drop_incomplete"]))
+    elif source["format"] == "table":
+        table = _table_columns(raw, source, use_negatives)
     else:
         raise ValueError(
             f"parameters_bge_finetune.yml: source.format must be 'table' or 'squad', not {source['format']!r}"
@@ -165,6 +257,8 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     hint = "source.drop_incomplete drops rows with a blank text only: every row still needs its own id." if drop else ""
     columns = [Column("id", "str", unique=True, hint=hint)] + [Column(c, "str", nullable=drop) for c in texts]
     pairs = check_table(table.astype({"id": str}), DATASET, columns)
+    if "negative" in pairs.columns:
+        _check_own_negatives(pairs, source["format"] == "table")
     if drop:
         blank = pairs[texts].apply(lambda col: col.map(lambda v: not isinstance(v, str) or is_blank(v))).any(axis=1)
         if blank.any():
@@ -180,7 +274,23 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
                 f"blank; every {'row' if table_format else 'question'} has a blank {'/'.join(texts)}: "
                 "none is left once they are dropped",
             )
-    repeated = pairs["anchor"].duplicated(keep="first")
+    documents = [c for c in ("positive", "negative") if c in pairs.columns]
+    spelling: dict[str, str] = {}  # text_key -> the first spelling of that document in the file
+    for column in documents:
+        for text in pairs[column]:
+            spelling.setdefault(text_key(text), text)
+    for column in documents:
+        first = pairs[column].map(lambda text: spelling[text_key(text)])
+        respelled = int((first != pairs[column]).sum())
+        if respelled:
+            logger.info(
+                "%d %ss differ from an earlier text only in Unicode form or whitespace: given its first spelling, "
+                "so they are one document (one split group, one corpus entry)",
+                respelled,
+                column,
+            )
+            pairs[column] = first
+    repeated = pairs["anchor"].map(text_key).duplicated(keep="first")
     if repeated.any():
         logger.info("Dropped %d pairs whose anchor repeats an earlier one", int(repeated.sum()))
         pairs = pairs.loc[~repeated.to_numpy()].reset_index(drop=True)
