@@ -212,6 +212,23 @@ def test_each_loss_trains_inside_matryoshka(name):
         build_loss(model, [384, 64], {"loss": {"name": "triplet"}})
 
 
+def test_auto_dimensions_of_a_small_model_take_the_first_of_the_five_weights(caplog):
+    """conf/base: matryoshka_dims auto with 5 weights. A model of 256 dimensions gets 4 auto dimensions; the loss
+    used to refuse them inside fine_tune, after the split and the base model's scores had been written."""
+    params = p()
+    params["matryoshka_dims"] = "auto"
+    params["loss"] = {"name": "mnrl", "mini_batch_size": 8, "matryoshka_weights": [64, 1, 1, 1, 1]}
+    dims = matryoshka_dims(256, params)
+    assert dims == [256, 128, 64, 32]
+    with caplog.at_level(logging.INFO, logger="qeu_kedro.pipelines.bge_finetune.nodes"):
+        loss = build_loss(eager_model(), dims, params)
+    assert list(loss.matryoshka_weights) == [64, 1, 1, 1]
+    assert "the first 4 of the 5 matryoshka_weights" in caplog.text
+    params["matryoshka_dims"] = [256, 128, 64, 32]  # listed dimensions: the count must match
+    with pytest.raises(ValueError, match="matryoshka_weights has 5 weights for 4 dims"):
+        build_loss(eager_model(), dims, params)
+
+
 def test_loss_kwargs_reach_the_loss_and_change_what_it_computes():
     """loss.kwargs go to the loss class as they are: the symmetric, hardness-weighted MNRL of the same
     batch gives another loss value than the plain one; a key the class does not take is refused."""

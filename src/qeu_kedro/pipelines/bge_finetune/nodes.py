@@ -595,13 +595,33 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     if name.startswith("cached_"):
         fixed["mini_batch_size"] = spec["mini_batch_size"]
     inner = getattr(losses, LOSS_CLASSES[name])(model, **fixed, **dict(spec.get("kwargs") or {}))
-    weights = spec["matryoshka_weights"]
-    if weights is not None and len(weights) != len(dims):
-        raise ValueError(
-            f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights "
-            f"for {len(dims)} dims {dims}"
-        )
+    weights = matryoshka_weights(dims, params)
     return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims, matryoshka_weights=weights)
+
+
+def matryoshka_weights(dims: list[int], params: dict[str, Any]) -> list[float] | None:
+    """The ``loss.matryoshka_weights`` of ``dims`` (None: all 1), one per dimension, largest first.
+
+    With ``matryoshka_dims: auto`` the weights are given for :data:`N_DIMS` dimensions; a model of 256 dimensions
+    or less has fewer auto dimensions (256: 256/128/64/32) and uses the first weights, so ``[64, 1, 1, 1, 1]``
+    still weighs its full dimension 64 times (said in the log). Otherwise the count must match."""
+    weights = params["loss"]["matryoshka_weights"]
+    if weights is None or len(weights) == len(dims):
+        return weights
+    if params.get("matryoshka_dims") == "auto" and len(weights) == N_DIMS and len(dims) < N_DIMS:
+        logger.info(
+            "matryoshka_dims auto gives %d dimensions %s for this model; the first %d of the %d matryoshka_weights "
+            "%s are used",
+            len(dims),
+            dims,
+            len(dims),
+            N_DIMS,
+            weights,
+        )
+        return list(weights[: len(dims)])
+    raise ValueError(
+        f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights for {len(dims)} dims {dims}"
+    )
 
 
 def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
@@ -928,7 +948,10 @@ def fine_tune(
     log = {
         "matryoshka_dims": dims,
         "loss": params["loss"]["name"],
-        "matryoshka_weights": params["loss"].get("matryoshka_weights"),  # null: all 1
+        # the weights used (auto on a small model: the first ones, matryoshka_weights); null: all 1
+        "matryoshka_weights": None
+        if params["loss"].get("matryoshka_weights") is None
+        else list(loss.matryoshka_weights),
         "loss_kwargs": dict(params["loss"].get("kwargs") or {}),
         "n_train_rows": len(train_set),
         # per complete epoch (of each soup run): rows none of the trainer's batches held (rows_left_out)
