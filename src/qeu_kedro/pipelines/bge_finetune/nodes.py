@@ -744,6 +744,45 @@ def _train_once(
     return result, trainer.state, left_out
 
 
+# The trainer's own evaluation of a checkpoint and a second evaluation of the same weights agree to this (the same
+# texts, batches and CPU kernels; in practice to the last digit): a larger gap means other weights.
+_SAME_SCORE = 1e-4
+
+
+def _returned_checkpoint(model: Any, evaluator: Any, curve: list[dict[str, Any]], steps: int) -> dict[str, Any] | None:
+    """The checkpoint ``model`` holds after a run with validation: ``{"step", "ndcg@10", "loaded"}``.
+
+    ``load_best_model_at_end`` should have loaded the curve's best back, but sentence-transformers only logs an
+    error when that fails (a truncated or unreadable checkpoint) and keeps the last weights. So the returned model
+    is scored on validation again: if it is not the best, this says so loudly and the entry is what the model is
+    (the weights training ended with, step ``steps``, and their score), which the report and
+    ``keep_base_if_better`` then use instead of the curve's best. None: no evaluation ran.
+    """
+    if not curve:
+        return None
+    best = max(curve, key=lambda e: e["ndcg@10"])
+    score = float(evaluator(model)[VALIDATION_METRIC])
+    if abs(score - best["ndcg@10"]) <= _SAME_SCORE:
+        return {**best, "loaded": True}
+    logger.error(
+        "The best checkpoint (step %d, validation NDCG@10 %.4f) was not loaded back: the model holds other weights "
+        "(validation NDCG@10 %.4f, those of the last step %d, presumably). The report uses what the model scores; "
+        "see the trainer's error above (an unreadable checkpoint, a full disk) and run again to get the best one.",
+        best["step"],
+        best["ndcg@10"],
+        score,
+        steps,
+    )
+    return {"step": steps, "ndcg@10": score, "loaded": False, "best_step": best["step"]}
+
+
+def _checkpoint_name(entry: dict[str, Any]) -> str:
+    """``step N``, or for a best checkpoint that was not loaded back, what the model holds instead."""
+    if entry["loaded"]:
+        return f"step {entry['step']}"
+    return f"step {entry['step']}, the last (the best, step {entry['best_step']}, could not be loaded back)"
+
+
 def rows_left_out(trainer: Any, epochs: int) -> list[int]:
     """Per epoch, the training rows that none of the batches the trainer takes holds.
 
@@ -878,21 +917,23 @@ def fine_tune(
             eval_steps if validate else None,
             total_steps // steps_per_epoch,
         )
+        curve = [
+            {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
+            for e in state.log_history
+            if f"eval_{VALIDATION_METRIC}" in e
+        ]
         runs.append(
             {
                 "seed": seed,
                 "result": result,
+                "best": _returned_checkpoint(model, evaluator, curve, int(result.global_step)) if validate else None,
                 "history": [
                     {"step": int(e["step"]), "epoch": float(e["epoch"]), "loss": float(e["loss"])}
                     | ({"seed": seed} if soup else {})
                     for e in state.log_history
                     if "loss" in e
                 ],
-                "curve": [
-                    {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
-                    for e in state.log_history
-                    if f"eval_{VALIDATION_METRIC}" in e
-                ],
+                "curve": curve,
                 "epoch": float(state.epoch or 0.0),
                 "rows_left_out": left_out,
                 "state": _weights(model) if soup else None,
@@ -904,17 +945,15 @@ def fine_tune(
     validation = {"n_queries": len(validation_task["queries"]) if validate else 0}
     if validate:
         if soup:
-            for r in runs:
-                r["best"] = max(r["curve"], key=lambda e: e["ndcg@10"]) if r["curve"] else None
             soup_score = float(evaluator(model)[VALIDATION_METRIC])
             best = {"ndcg@10": soup_score}
             curve = [{"seed": r["seed"], **e} for r in runs for e in r["curve"]]
-            kept = ", ".join(f"seed {r['seed']} step {r['best']['step']}" for r in runs if r["best"])
+            kept = ", ".join(f"seed {r['seed']} {_checkpoint_name(r['best'])}" for r in runs if r["best"])
             chosen = f"soup of {len(runs)} runs ({kept})"
         else:
             curve = runs[0]["curve"]
-            best = max(curve, key=lambda e: e["ndcg@10"]) if curve else None
-            chosen = f"step {best['step']}" if best else "last step"
+            best = runs[0]["best"]
+            chosen = _checkpoint_name(best) if best else "last step"
         keep_base = v["keep_base_if_better"] and (best is None or best["ndcg@10"] <= base_score)
         if keep_base:
             model.load_state_dict(initial_state)
@@ -929,6 +968,8 @@ def fine_tune(
                 "base_ndcg@10": base_score,
                 "best_ndcg@10": best["ndcg@10"] if best else None,
                 "chosen": "base model" if keep_base else chosen,
+                # False: the trainer could not load a run's best checkpoint back (_returned_checkpoint)
+                "best_checkpoint_loaded": all(r["best"].get("loaded", True) for r in runs if r["best"]),
                 "curve": curve,
                 "stopped_early": any(int(r["result"].global_step) < total_steps for r in runs),
             }
