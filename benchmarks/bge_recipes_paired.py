@@ -13,8 +13,10 @@ then averaged over the runs (the recipe's mean over seeds), and that mean is com
         s7/scores_after.parquet --labels base "recipe, mean of 2 seeds"
 
 Both runs must have scored the same test queries (the same split parameters); the script refuses
-otherwise. The interval is the paired bootstrap of ``qeu_kedro.stats`` (10,000 resamples of the
-queries, the same for every dimension), as in ``metrics.json``.
+otherwise. The interval is the paired bootstrap of ``qeu_kedro.stats`` with conf/base's statistics (10,000
+resamples of the queries, seed 0, the same for every dimension) over the queries in A's order, as the pipeline's
+``compare_scores`` takes them: A = ``scores_before.parquet`` and B = that run's ``scores_after.parquet`` give
+``metrics.json``'s intervals to the last digit (a test checks this).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def paired_table(a: pd.DataFrame, b: pd.DataFrame, labels: tuple[str, str], metr
         "| ---: | ---: | ---: | ---: | --- |",
     ]
     for dim in sorted(joined["dim"].unique(), reverse=True):
-        rows = joined[joined["dim"] == dim].sort_values("query_id")
+        rows = joined[joined["dim"] == dim]  # A's query order, as compare_scores keeps the before table's
         c = paired_bootstrap(rows[f"{metric}_a"].to_numpy(), rows[f"{metric}_b"].to_numpy(), seed=0)
         lines.append(
             f"| {dim} | {c.before:.4f} | {c.after:.4f} | {c.difference:+.4f} [{c.ci_low:+.4f}, {c.ci_high:+.4f}] "

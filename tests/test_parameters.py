@@ -86,6 +86,45 @@ def test_matryoshka_weights_must_match_the_dimensions_before_anything_runs(base)
     check_parameters(base, base)  # auto: the count is known only with the model (the loss checks it then)
 
 
+def test_auto_dimensions_take_five_matryoshka_weights_whatever_the_model(base):
+    """auto gives up to 5 dimensions (4 for a 256-dim model, which uses the first 4 weights): any other count of
+    weights is refused before the run, not inside fine_tune after the split and base scores are written."""
+    with pytest.raises(ParameterError, match=r"matryoshka_weights \(the parameters\): 4 weights for .*auto.*give 5"):
+        check_parameters(with_changes(base, bge_finetune__loss__matryoshka_weights=[64, 1, 1, 1]), base)
+    check_parameters(with_changes(base, bge_finetune__loss__matryoshka_weights=[8, 4, 2, 1, 1]), base)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["bge_finetune__statistics__n_resamples", "jrte_sentiment__statistics__n_resamples"]
+    + ["alpaca_sft__measures__bootstrap_resamples"],
+)
+def test_a_bootstrap_of_too_few_resamples_is_refused(base, key):
+    """n_resamples: 1 passed, and its 'interval' called a no-difference comparison better or worse at random."""
+    for few in (1, 999, 2000.5):
+        with pytest.raises(
+            ParameterError, match=key.replace("__", r"\.") + r".*(greater than or equal to 1000|integer)"
+        ):
+            check_parameters(with_changes(base, **{key: few}), base)
+    check_parameters(with_changes(base, **{key: 1000}), base)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "bge_finetune__source__drop_incomplete",
+        "bge_finetune__hard_negatives__mine",
+        "bge_finetune__hard_negatives__use_negative_column",
+        "bge_finetune__show_progress_bar",
+    ],
+)
+def test_a_bge_switch_given_as_text_is_refused(base, key):
+    """The nodes read these with bool(...): the text "no" (quoted in YAML, or from --params) counted as true."""
+    with pytest.raises(ParameterError, match=key.replace("__", r"\.") + r".*valid boolean, found 'no'"):
+        check_parameters(with_changes(base, **{key: "no"}), base)
+    check_parameters(with_changes(base, **{key: False}), base)
+
+
 def test_a_loss_its_kwargs_do_not_fit_and_a_trainer_key_the_recipe_sets_are_refused_before_the_run(base):
     """Both failed inside the training node, after the base model had been scored (a review found them)."""
     gist = with_changes(base, bge_finetune__loss__name="gist")  # conf/base's kwargs are MNRL's (directions)

@@ -32,6 +32,12 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(gt=0, lt=1)]  # strictly between 0 and 1
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Seed = Annotated[int, Field(ge=0)]
+#: The fewest bootstrap resamples a run may ask for. An interval's ends are its 2.5th and 97.5th percentiles: with
+#: 1000 resamples 25 resamples lie beyond each end, with 1 or a handful the "interval" is a couple of points and a
+#: no-difference comparison is called better or worse far more often than 5 % of the time. conf/base asks for
+#: 2000 (jrte) and 10000 (bge, alpaca); unit tests that call the nodes with fewer, for speed, pass no parameter check.
+MIN_RESAMPLES = 1000
+Resamples = Annotated[StrictInt, Field(ge=MIN_RESAMPLES)]
 
 #: Typed rules for the keys whose wrong value would fail late or change results silently.
 RULES: dict[str, Any] = {
@@ -84,6 +90,11 @@ RULES: dict[str, Any] = {
     "bge_finetune.trainer.seed": Seed,
     "bge_finetune.trainer.data_seed": Seed,
     "bge_finetune.hard_negatives.batch_size": PositiveInt,
+    # read as switches: a string such as "no" (quoted in YAML, or from --params) would count as true
+    "bge_finetune.source.drop_incomplete": StrictBool,
+    "bge_finetune.hard_negatives.use_negative_column": StrictBool,
+    "bge_finetune.hard_negatives.mine": StrictBool,
+    "bge_finetune.show_progress_bar": StrictBool,
     "bge_finetune.hard_negatives.sampling_strategy": Literal["top", "random"],  # mine_hard_negatives' own choices
     "bge_finetune.evaluation.batch_size": PositiveInt,
     "bge_finetune.validation.fraction": Annotated[float, Field(ge=0, lt=1)],
@@ -96,7 +107,7 @@ RULES: dict[str, Any] = {
     "bge_finetune.soup.seeds": Annotated[list[Seed], Field(min_length=2)] | None,
     "bge_finetune.prompts.query": str,
     "bge_finetune.prompts.document": str,
-    "bge_finetune.statistics.n_resamples": PositiveInt,
+    "bge_finetune.statistics.n_resamples": Resamples,
     "bge_finetune.statistics.confidence": Annotated[float, Field(gt=0, lt=1)],
     "bge_finetune.minimum.train_pairs": PositiveInt,
     "bge_finetune.minimum.test_queries": Annotated[
@@ -110,7 +121,7 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.training.trainer.num_train_epochs": PositiveFloat,
     "jrte_sentiment.training.trainer.max_steps": Annotated[int, Field(ge=-1)],
     "jrte_sentiment.task.annotators": Annotated[StrictInt, Field(ge=1)] | None,  # votes per row; null: not checked
-    "jrte_sentiment.statistics.n_resamples": PositiveInt,
+    "jrte_sentiment.statistics.n_resamples": Resamples,
     "jrte_sentiment.statistics.confidence": Annotated[float, Field(gt=0, lt=1)],
     "jrte_sentiment.level2.average_last_epochs": PositiveInt | None,
     "jrte_sentiment.baseline.average_last_epochs": PositiveInt | None,
@@ -137,6 +148,7 @@ RULES: dict[str, Any] = {
     ],
     "jrte_sentiment.level5.ensemble.members": list[str],
     "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
+    "alpaca_sft.measures.bootstrap_resamples": Resamples,
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.split.validation_size": PositiveInt,
     "alpaca_sft.split.group_by": str | None,
@@ -461,10 +473,24 @@ def _alpaca_problems(params: Mapping[str, Any], where: Any) -> list[str]:
 
 
 def _matryoshka_weights_problems(params: Mapping[str, Any], where: Any) -> list[str]:
-    """One Matryoshka weight per dimension, when both are lists (``auto`` dims are known only with the model)."""
+    """One Matryoshka weight per dimension. ``auto`` gives the model's dimension and up to
+    :data:`~qeu_kedro.pipelines.bge_finetune.nodes.N_DIMS` - 1 smaller ones (fewer for a model of 256 dimensions or
+    less, known only with the model): it takes N_DIMS weights, of which such a model uses the first
+    (:func:`~qeu_kedro.pipelines.bge_finetune.nodes.matryoshka_weights`), so the count is checked here, before the
+    run, for any model."""
     _, dims = _get(params, "bge_finetune.matryoshka_dims")
     key = "bge_finetune.loss.matryoshka_weights"
     _, weights = _get(params, key)
+    if dims == "auto" and isinstance(weights, list):
+        from qeu_kedro.pipelines.bge_finetune.nodes import N_DIMS
+
+        if len(weights) == N_DIMS:
+            return []
+        return [
+            f"- {key} ({where(key)}): {len(weights)} weights for bge_finetune.matryoshka_dims auto, which gives the "
+            f"model's dimension and up to {N_DIMS - 1} smaller ones; give {N_DIMS} weights (largest dimension first: "
+            "a model with fewer auto dimensions uses the first ones), null for all 1, or list the dimensions"
+        ]
     if not (isinstance(dims, list) and isinstance(weights, list)):
         return []
     n_dims = len({d for d in dims if isinstance(d, int)})

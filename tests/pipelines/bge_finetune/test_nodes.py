@@ -90,6 +90,89 @@ def test_make_pairs_keeps_a_negative_column_for_triplets():
     assert pairs["negative"].tolist() == ["n1", "n2"]
 
 
+def test_a_negative_column_the_run_does_not_use_is_neither_checked_nor_trained_on():
+    """use_negative_column: false, or negative_column: null: a column named 'negative' is dropped before the
+    checks, so its blank cells neither refuse the file nor (drop_incomplete) drop pairs from test and validation."""
+    raw = pd.DataFrame(
+        {
+            "anchor": [f"q{i}" for i in range(6)],
+            "positive": [f"p{i}" for i in range(6)],
+            "negative": ["n0", None, "n2", None, None, "n5"],
+        }
+    )
+    unused = {"use_negative_column": False, "mine": False}
+    assert list(make_pairs(raw, params(hard_negatives=unused)).columns) == ["id", "anchor", "positive"]
+    dropping = params(hard_negatives=unused, source={**SOURCE, "drop_incomplete": True})
+    assert len(make_pairs(raw, dropping)) == 6
+    full = raw.assign(negative=[f"n{i}" for i in range(6)])
+    no_column = params(source={**SOURCE, "negative_column": None})
+    pairs = make_pairs(full, no_column)
+    assert list(pairs.columns) == ["id", "anchor", "positive"]
+    assert list(prepare_training_set(pairs, None, no_column).columns) == ["anchor", "positive"]
+    # a negative_column of another name trains on that column, never on the one called 'negative'
+    other = params(source={**SOURCE, "negative_column": "hard"})
+    assert list(make_pairs(full, other).columns) == ["id", "anchor", "positive"]  # no 'hard' column: pairs
+    with pytest.raises(RawDataError, match=r"column 'negative'.*negative_column is 'hard'.*collide"):
+        make_pairs(full.assign(hard="h"), other)
+
+
+@pytest.mark.parametrize("own", ["positive", "anchor"])
+def test_a_triplet_whose_negative_is_its_own_positive_or_anchor_is_refused(own):
+    raw = pd.DataFrame({"anchor": ["q1", "q2", "q3"], "positive": ["p1", "p2", "p3"], "negative": ["n1", "n2", "x"]})
+    raw.loc[2, "negative"] = raw.loc[2, own] + " "  # equal once whitespace is ignored
+    with pytest.raises(RawDataError, match=rf"column 'negative', row 2 .*pair with id '2' is its own {own}"):
+        make_pairs(raw, params())
+    assert len(make_pairs(raw, params(hard_negatives={"use_negative_column": False, "mine": False}))) == 3
+
+
+def test_positives_written_differently_only_in_unicode_form_or_whitespace_are_one_document():
+    """split.by: positive grouped exact strings: the same paragraph in NFD or with a trailing space was a second
+    group, on the other side of the split, and a second corpus entry next to the test query's own answer."""
+    import unicodedata
+
+    docs = [f"Café number {i} serves crème brûlée." for i in range(30)]
+    rows = []
+    for i, d in enumerate(docs):
+        rows += [(f"question {i} a", d), (f"question {i} b", unicodedata.normalize("NFD", d))]
+        rows += [(f"question {i} c", d + " "), (f"question  {i} a ", d.replace(" ", "  "))]  # a repeated anchor
+    p = params(split={"by": "positive", "test_size": 0.25, "seed": 0})
+    pairs = make_pairs(pd.DataFrame(rows, columns=["anchor", "positive"]), p)
+    assert len(pairs) == 90  # the 4th anchor of each document repeats the 1st up to whitespace: dropped
+    assert set(pairs["positive"]) == set(docs)  # the first spelling of each document
+    train, test = split_pairs(pairs, p)
+    assert not set(train["positive"]) & set(test["positive"])
+    corpus = list(build_retrieval_task(pairs, test, p)["corpus"].values())
+    assert len(corpus) == 30 == len({unicodedata.normalize("NFC", c).strip() for c in corpus})
+
+
+def test_input_of_the_other_format_is_named_with_the_setting_to_change():
+    squad = {"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}
+    with pytest.raises(RawDataError, match=r"'bge_pairs'.*source.format is 'table'.*dict.*Set source.format: squad"):
+        make_pairs(squad, params())
+    table = pd.DataFrame({"anchor": ["q"], "positive": ["p"]})
+    with pytest.raises(RawDataError, match=r"'bge_pairs'.*source.format is 'squad'.*Set source.format: table"):
+        make_pairs(table, params(source={**SOURCE, "format": "squad"}))
+
+
+@pytest.mark.parametrize(
+    ("source", "column", "key"),
+    [
+        ({"id_column": "package"}, "id", "id_column"),
+        ({"anchor_column": "title"}, "anchor", "anchor_column"),
+        ({"positive_column": "overview"}, "positive", "positive_column"),
+    ],
+)
+def test_a_configured_column_renamed_onto_a_column_of_the_table_names_the_setting(source, column, key):
+    raw = pd.DataFrame(
+        {"id": [1, 2], "package": ["a", "b"], "title": ["t1", "t2"], "overview": ["o1", "o2"]}
+        | {"anchor": ["q1", "q2"], "positive": ["p1", "p2"]}
+    )
+    with pytest.raises(RawDataError, match=rf"column '{column}': source.{key} is .*Set source.{key}: {column}"):
+        make_pairs(raw, params(source={**SOURCE, **source}))
+    with pytest.raises(RawDataError, match=r"source.anchor_column and source.positive_column all name"):
+        make_pairs(raw, params(source={**SOURCE, "positive_column": "anchor"}))
+
+
 def test_make_pairs_fails_on_blank_text_unless_asked_to_drop_it():
     raw = pd.DataFrame({"anchor": ["q1", "q2", "q3"], "positive": ["p1", "  ", "p3"]})
     with pytest.raises(RawDataError, match=r"dataset 'bge_pairs', column 'positive', row 1 .*missing or blank"):

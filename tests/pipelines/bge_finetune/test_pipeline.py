@@ -106,7 +106,7 @@ def test_finetuned_namespace_without_a_trained_model_says_to_run_bge_finetune_fi
 
 @pytest.mark.slow  # a kedro run (the project's convention), though it stops at a check
 def test_negatives_that_are_all_test_positives_stop_the_run_before_anything_is_written(project):
-    """The sample pairs with a negative column whose every negative is one test positive: once the triplets that
+    """The sample pairs with a negative column whose every negative is a test positive: once the triplets that
     would show it to training are dropped, nothing is left; the split refuses before it (or anything) is written."""
     from qeu_kedro.pipelines.bge_finetune.nodes import make_pairs, split_pairs
     from qeu_kedro.validation import RawDataError
@@ -115,7 +115,9 @@ def test_negatives_that_are_all_test_positives_stop_the_run_before_anything_is_w
     path = project / "data/01_raw/pairs.csv"
     raw = pd.read_csv(path, keep_default_na=False, na_values=[""])
     _, test = split_pairs(make_pairs(raw, params), params)
-    raw.assign(negative=test["positive"].iloc[0]).to_csv(path, index=False)
+    # the rows of that positive take another test positive: a negative that is its own positive is refused apart
+    first, second = pd.unique(test["positive"])[:2]
+    raw.assign(negative=raw["positive"].map(lambda p: second if p == first else first)).to_csv(path, index=False)
     with pytest.raises(RawDataError, match=r"column 'negative'.*nothing is left to train on"):
         run_kedro(project, pipeline_names=["bge_finetune"])
     assert sorted(p for p in (project / "data").rglob("*") if p.is_file() and "01_raw" not in p.parts) == []

@@ -212,6 +212,23 @@ def test_each_loss_trains_inside_matryoshka(name):
         build_loss(model, [384, 64], {"loss": {"name": "triplet"}})
 
 
+def test_auto_dimensions_of_a_small_model_take_the_first_of_the_five_weights(caplog):
+    """conf/base: matryoshka_dims auto with 5 weights. A model of 256 dimensions gets 4 auto dimensions; the loss
+    used to refuse them inside fine_tune, after the split and the base model's scores had been written."""
+    params = p()
+    params["matryoshka_dims"] = "auto"
+    params["loss"] = {"name": "mnrl", "mini_batch_size": 8, "matryoshka_weights": [64, 1, 1, 1, 1]}
+    dims = matryoshka_dims(256, params)
+    assert dims == [256, 128, 64, 32]
+    with caplog.at_level(logging.INFO, logger="qeu_kedro.pipelines.bge_finetune.nodes"):
+        loss = build_loss(eager_model(), dims, params)
+    assert list(loss.matryoshka_weights) == [64, 1, 1, 1]
+    assert "the first 4 of the 5 matryoshka_weights" in caplog.text
+    params["matryoshka_dims"] = [256, 128, 64, 32]  # listed dimensions: the count must match
+    with pytest.raises(ValueError, match="matryoshka_weights has 5 weights for 4 dims"):
+        build_loss(eager_model(), dims, params)
+
+
 def test_loss_kwargs_reach_the_loss_and_change_what_it_computes():
     """loss.kwargs go to the loss class as they are: the symmetric, hardness-weighted MNRL of the same
     batch gives another loss value than the plain one; a key the class does not take is refused."""
@@ -272,6 +289,36 @@ def test_the_best_checkpoint_is_restored_when_a_later_epoch_is_worse():
     assert len(scores) == 3 and best > validation["base_ndcg@10"] and scores[-1] < best, validation  # the scenario
     assert validation["chosen"] == f"step {validation['curve'][scores.index(best)]['step']}"
     assert final == pytest.approx(best, abs=1e-6)  # the model returned is the best checkpoint, not the last
+    assert validation["best_checkpoint_loaded"] is True
+
+
+def test_a_best_checkpoint_that_cannot_be_loaded_back_is_said_and_not_reported_as_chosen(monkeypatch, caplog):
+    """sentence-transformers only logs an error when loading the best checkpoint fails, and keeps the last weights;
+    fine_tune reported the curve's best step and score for a model that did not have them."""
+    from sentence_transformers.base import trainer as base_trainer
+
+    from qeu_kedro.pipelines.bge_finetune.nodes import VALIDATION_METRIC, _validation_evaluator, split_validation
+
+    def unreadable(self, path):
+        raise OSError("simulated: checkpoint unreadable")
+
+    monkeypatch.setattr(base_trainer.BaseTrainer, "_load_from_checkpoint", unreadable)
+    # lr 2e-2 is far too high on purpose: validation NDCG@10 rises at step 2 and falls at step 3
+    params = p(max_steps=3, learning_rate=2e-2)
+    params["validation"] = {"fraction": 0.3, "eval_steps": 1, "early_stopping_patience": None}
+    params["validation"]["keep_base_if_better"] = False
+    pairs = make_pairs(make_sample_pairs(60, seed=0), params)
+    fit, validation = split_validation(pairs, params)
+    task = build_retrieval_task(pairs, validation, params)
+    with caplog.at_level(logging.ERROR, logger="qeu_kedro.pipelines.bge_finetune.nodes"):
+        model, log = fine_tune(base_model(), prepare_training_set(fit, None, params), task, params)
+    final = float(_validation_evaluator(task, params)(model)[VALIDATION_METRIC])
+    v = log["validation"]
+    scores = [e["ndcg@10"] for e in v["curve"]]
+    assert len(scores) == 3 and scores.index(max(scores)) == 1 and scores[2] < scores[1], v  # the scenario
+    assert v["best_ndcg@10"] == pytest.approx(final, abs=1e-6) == pytest.approx(scores[2], abs=1e-4)
+    assert v["chosen"] == "step 3, the last (the best, step 2, could not be loaded back)"
+    assert v["best_checkpoint_loaded"] is False and "was not loaded back" in caplog.text
 
 
 def test_the_base_model_is_kept_when_no_checkpoint_beats_it():

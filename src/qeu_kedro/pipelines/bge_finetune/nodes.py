@@ -12,6 +12,7 @@ import math
 import random
 import tempfile
 import time
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -118,41 +119,132 @@ def _squad_to_table(raw: Any, drop_incomplete: bool) -> pd.DataFrame:
     return pd.DataFrame([r[:3] for r in rows], columns=["id", "anchor", "positive"])
 
 
+def text_key(text: str) -> str:
+    """The form in which two texts count as the same: Unicode NFC, every run of whitespace one space, none at
+    the ends. ``"Café "`` (NFD, a trailing space) and ``"Café"`` are one text: one split group, one corpus entry."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+# the parameter that names the input column renamed to each of the original's names
+_ROLES = {"anchor": "anchor_column", "positive": "positive_column", "negative": "negative_column", "id": "id_column"}
+
+
+def _table_columns(raw: Any, source: dict[str, Any], use_negatives: bool) -> pd.DataFrame:
+    """``raw`` with the configured columns renamed to ``id, anchor, positive`` (and ``negative`` when the run
+    trains on it); a column already named ``negative`` that the run does not use is dropped (said in the log)."""
+    if not isinstance(raw, pd.DataFrame):
+        fail(
+            DATASET,
+            None,
+            None,
+            f"source.format is 'table', but the input is {type(raw).__name__}, not a table"
+            + (" (a JSON object, e.g. a SQuAD file)" if isinstance(raw, dict) else ""),
+            "Set source.format: squad for a SQuAD v1.1 JSON file, or point the catalog entry bge_pairs at a table.",
+        )
+    check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
+    chosen = {role: source[key] for role, key in _ROLES.items() if source[key]}
+    if not use_negatives:
+        chosen.pop("negative", None)
+    elif chosen.get("negative") not in raw.columns:
+        chosen.pop("negative")  # optional: a table without it trains on pairs
+    given = list(chosen.values())
+    twice = next((c for c in given if given.count(c) > 1), None)
+    if twice is not None:
+        roles = [f"source.{_ROLES[r]}" for r, c in chosen.items() if c == twice]
+        fail(DATASET, twice, None, f"{' and '.join(roles)} all name the column {twice!r}", "Give each its own column.")
+    renames = {column: role for role, column in chosen.items()}
+    missing = [c for c in renames if c not in raw.columns]
+    if missing:
+        fail(
+            DATASET,
+            missing[0],
+            None,
+            f"required column is missing (found: {list(raw.columns)})",
+            "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.",
+        )
+    if "negative" in raw.columns and "negative" not in renames and "negative" not in renames.values():
+        if not source["negative_column"]:
+            why = "source.negative_column is null"
+        elif not use_negatives:
+            why = "hard_negatives.use_negative_column is false"
+        else:
+            why = f"source.negative_column is {source['negative_column']!r}, which the table does not have"
+        logger.info("The table's column 'negative' is not used (%s): the run trains on pairs", why)
+        raw = raw.drop(columns="negative")
+    for column, role in renames.items():
+        if column != role and role in raw.columns and role not in renames:
+            fail(
+                DATASET,
+                role,
+                None,
+                f"source.{_ROLES[role]} is {column!r}, which is renamed to {role!r}, but the table has a column "
+                f"{role!r} already: the two would collide",
+                f"Set source.{_ROLES[role]}: {role} to use the table's own {role!r} column"
+                + (" (or null)" if role == "id" else "")
+                + ", or rename or remove that column in the file.",
+            )
+    table = raw.rename(columns=renames)
+    return table if "id" in table.columns else table.assign(id=np.arange(len(table)))
+
+
+def _check_own_negatives(pairs: pd.DataFrame, table_format: bool) -> None:
+    """Fail on a triplet whose negative is its own positive or anchor (compared by :func:`text_key`): the loss
+    would push the answer away from its own question. ``pairs`` holds every row of the input, in order."""
+    for i, row in enumerate(pairs.itertuples(index=False)):
+        negative = row.negative
+        if not isinstance(negative, str) or is_blank(negative):
+            continue
+        for other in ("positive", "anchor"):
+            text = getattr(row, other)
+            if isinstance(text, str) and text_key(negative) == text_key(text):
+                fail(
+                    DATASET,
+                    "negative",
+                    i if table_format else None,
+                    f"the negative of the pair with id {row.id!r} is its own {other}"
+                    + (" (up to Unicode form and whitespace)" if negative != text else "")
+                    + f": {negative[:80]!r}",
+                    "Give a text that does not answer the anchor, or leave the negative empty with "
+                    "source.drop_incomplete: true (that drops the row) or train on pairs "
+                    "(hard_negatives.use_negative_column: false).",
+                )
+
+
 def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
-    """Check the raw pairs and return ``id, anchor, positive`` (and ``negative`` when given).
+    """Check the raw pairs and return ``id, anchor, positive`` (and ``negative`` when given and used).
 
     ``params["source"]``: ``format`` is ``table`` (a table whose ``anchor_column``,
     ``positive_column``, optional ``negative_column`` and optional ``id_column`` are renamed to
-    the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). With
+    the original's names) or ``squad`` (SQuAD v1.1 JSON: question -> paragraph). The negative
+    column is read only when ``negative_column`` is set and ``hard_negatives.use_negative_column``
+    is true; otherwise a column of the table named ``negative`` is dropped unchecked. With
     ``drop_incomplete`` rows with a blank text are dropped (and counted) instead of failing; every
-    other rule (an id in every row, no id twice, text cells) holds for every row of the input, and
-    an error names the row of the input as loaded (0-based), dropped rows counted; in a SQuAD file,
-    the article, paragraph and question (:func:`_squad_to_table`).
-    Repeated anchors keep their first row: a query with two answers would be ambiguous.
+    other rule (an id in every row, no id twice, text cells, a negative that is not its own positive
+    or anchor) holds for every row of the input, and an error names the row of the input as loaded
+    (0-based), dropped rows counted; in a SQuAD file, the article, paragraph and question
+    (:func:`_squad_to_table`).
+
+    Texts are compared as :func:`text_key` gives them (NFC, whitespace collapsed): positives and
+    negatives written differently only in Unicode form or whitespace take the first spelling in the
+    file, so they are one document for ``split.by: positive``, the corpus and the negatives' checks
+    (the text itself is kept as given otherwise). Repeated anchors keep their first row, compared
+    the same way: a query with two answers would be ambiguous.
     """
     source = params["source"]
+    use_negatives = bool(source["negative_column"]) and bool(params["hard_negatives"]["use_negative_column"])
     if source["format"] == "squad":
-        table = _squad_to_table(raw, bool(source["drop_incomplete"]))
-    elif source["format"] == "table":
-        check_no_repeated_header(raw, DATASET)  # before the renames: a repeated header line holds the file's names
-        renames = {source["anchor_column"]: "anchor", source["positive_column"]: "positive"}
-        negative = source["negative_column"]
-        if negative and negative in raw.columns:
-            renames[negative] = "negative"
-        if source["id_column"]:
-            renames[source["id_column"]] = "id"
-        missing = [c for c in renames if c not in raw.columns]
-        if missing:
+        if isinstance(raw, pd.DataFrame):
             fail(
                 DATASET,
-                missing[0],
                 None,
-                f"required column is missing (found: {list(raw.columns)})",
-                "Set source.anchor_column / positive_column / id_column in parameters_bge_finetune.yml.",
+                None,
+                "source.format is 'squad', but the input is a table, not SQuAD v1.1 JSON",
+                "Set source.format: table (with source.anchor_column / positive_column), or point the catalog "
+                "entry bge_pairs at a SQuAD JSON file.",
             )
-        table = raw.rename(columns=renames)
-        if "id" not in table.columns:
-            table = table.assign(id=np.arange(len(table)))
+        table = _squad_to_table(raw, bool(source["drop_incomplete"]))
+    elif source["format"] == "table":
+        table = _table_columns(raw, source, use_negatives)
     else:
         raise ValueError(
             f"parameters_bge_finetune.yml: source.format must be 'table' or 'squad', not {source['format']!r}"
@@ -165,6 +257,8 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
     hint = "source.drop_incomplete drops rows with a blank text only: every row still needs its own id." if drop else ""
     columns = [Column("id", "str", unique=True, hint=hint)] + [Column(c, "str", nullable=drop) for c in texts]
     pairs = check_table(table.astype({"id": str}), DATASET, columns)
+    if "negative" in pairs.columns:
+        _check_own_negatives(pairs, source["format"] == "table")
     if drop:
         blank = pairs[texts].apply(lambda col: col.map(lambda v: not isinstance(v, str) or is_blank(v))).any(axis=1)
         if blank.any():
@@ -180,7 +274,23 @@ def make_pairs(raw: Any, params: dict[str, Any]) -> pd.DataFrame:
                 f"blank; every {'row' if table_format else 'question'} has a blank {'/'.join(texts)}: "
                 "none is left once they are dropped",
             )
-    repeated = pairs["anchor"].duplicated(keep="first")
+    documents = [c for c in ("positive", "negative") if c in pairs.columns]
+    spelling: dict[str, str] = {}  # text_key -> the first spelling of that document in the file
+    for column in documents:
+        for text in pairs[column]:
+            spelling.setdefault(text_key(text), text)
+    for column in documents:
+        first = pairs[column].map(lambda text: spelling[text_key(text)])
+        respelled = int((first != pairs[column]).sum())
+        if respelled:
+            logger.info(
+                "%d %ss differ from an earlier text only in Unicode form or whitespace: given its first spelling, "
+                "so they are one document (one split group, one corpus entry)",
+                respelled,
+                column,
+            )
+            pairs[column] = first
+    repeated = pairs["anchor"].map(text_key).duplicated(keep="first")
     if repeated.any():
         logger.info("Dropped %d pairs whose anchor repeats an earlier one", int(repeated.sum()))
         pairs = pairs.loc[~repeated.to_numpy()].reset_index(drop=True)
@@ -485,13 +595,33 @@ def build_loss(model: Any, dims: list[int], params: dict[str, Any], guide: Any =
     if name.startswith("cached_"):
         fixed["mini_batch_size"] = spec["mini_batch_size"]
     inner = getattr(losses, LOSS_CLASSES[name])(model, **fixed, **dict(spec.get("kwargs") or {}))
-    weights = spec["matryoshka_weights"]
-    if weights is not None and len(weights) != len(dims):
-        raise ValueError(
-            f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights "
-            f"for {len(dims)} dims {dims}"
-        )
+    weights = matryoshka_weights(dims, params)
     return losses.MatryoshkaLoss(model, inner, matryoshka_dims=dims, matryoshka_weights=weights)
+
+
+def matryoshka_weights(dims: list[int], params: dict[str, Any]) -> list[float] | None:
+    """The ``loss.matryoshka_weights`` of ``dims`` (None: all 1), one per dimension, largest first.
+
+    With ``matryoshka_dims: auto`` the weights are given for :data:`N_DIMS` dimensions; a model of 256 dimensions
+    or less has fewer auto dimensions (256: 256/128/64/32) and uses the first weights, so ``[64, 1, 1, 1, 1]``
+    still weighs its full dimension 64 times (said in the log). Otherwise the count must match."""
+    weights = params["loss"]["matryoshka_weights"]
+    if weights is None or len(weights) == len(dims):
+        return weights
+    if params.get("matryoshka_dims") == "auto" and len(weights) == N_DIMS and len(dims) < N_DIMS:
+        logger.info(
+            "matryoshka_dims auto gives %d dimensions %s for this model; the first %d of the %d matryoshka_weights "
+            "%s are used",
+            len(dims),
+            dims,
+            len(dims),
+            N_DIMS,
+            weights,
+        )
+        return list(weights[: len(dims)])
+    raise ValueError(
+        f"parameters_bge_finetune.yml: loss.matryoshka_weights has {len(weights)} weights for {len(dims)} dims {dims}"
+    )
 
 
 def _validation_evaluator(task: dict[str, Any], params: dict[str, Any]) -> Any:
@@ -612,6 +742,45 @@ def _train_once(
         # the epochs trained to their end (early stopping may end a run before the planned ones)
         left_out = rows_left_out(trainer, min(complete_epochs, int(trainer.state.epoch + 1e-9)))
     return result, trainer.state, left_out
+
+
+# The trainer's own evaluation of a checkpoint and a second evaluation of the same weights agree to this (the same
+# texts, batches and CPU kernels; in practice to the last digit): a larger gap means other weights.
+_SAME_SCORE = 1e-4
+
+
+def _returned_checkpoint(model: Any, evaluator: Any, curve: list[dict[str, Any]], steps: int) -> dict[str, Any] | None:
+    """The checkpoint ``model`` holds after a run with validation: ``{"step", "ndcg@10", "loaded"}``.
+
+    ``load_best_model_at_end`` should have loaded the curve's best back, but sentence-transformers only logs an
+    error when that fails (a truncated or unreadable checkpoint) and keeps the last weights. So the returned model
+    is scored on validation again: if it is not the best, this says so loudly and the entry is what the model is
+    (the weights training ended with, step ``steps``, and their score), which the report and
+    ``keep_base_if_better`` then use instead of the curve's best. None: no evaluation ran.
+    """
+    if not curve:
+        return None
+    best = max(curve, key=lambda e: e["ndcg@10"])
+    score = float(evaluator(model)[VALIDATION_METRIC])
+    if abs(score - best["ndcg@10"]) <= _SAME_SCORE:
+        return {**best, "loaded": True}
+    logger.error(
+        "The best checkpoint (step %d, validation NDCG@10 %.4f) was not loaded back: the model holds other weights "
+        "(validation NDCG@10 %.4f, those of the last step %d, presumably). The report uses what the model scores; "
+        "see the trainer's error above (an unreadable checkpoint, a full disk) and run again to get the best one.",
+        best["step"],
+        best["ndcg@10"],
+        score,
+        steps,
+    )
+    return {"step": steps, "ndcg@10": score, "loaded": False, "best_step": best["step"]}
+
+
+def _checkpoint_name(entry: dict[str, Any]) -> str:
+    """``step N``, or for a best checkpoint that was not loaded back, what the model holds instead."""
+    if entry["loaded"]:
+        return f"step {entry['step']}"
+    return f"step {entry['step']}, the last (the best, step {entry['best_step']}, could not be loaded back)"
 
 
 def rows_left_out(trainer: Any, epochs: int) -> list[int]:
@@ -748,21 +917,23 @@ def fine_tune(
             eval_steps if validate else None,
             total_steps // steps_per_epoch,
         )
+        curve = [
+            {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
+            for e in state.log_history
+            if f"eval_{VALIDATION_METRIC}" in e
+        ]
         runs.append(
             {
                 "seed": seed,
                 "result": result,
+                "best": _returned_checkpoint(model, evaluator, curve, int(result.global_step)) if validate else None,
                 "history": [
                     {"step": int(e["step"]), "epoch": float(e["epoch"]), "loss": float(e["loss"])}
                     | ({"seed": seed} if soup else {})
                     for e in state.log_history
                     if "loss" in e
                 ],
-                "curve": [
-                    {"step": int(e["step"]), "ndcg@10": float(e[f"eval_{VALIDATION_METRIC}"])}
-                    for e in state.log_history
-                    if f"eval_{VALIDATION_METRIC}" in e
-                ],
+                "curve": curve,
                 "epoch": float(state.epoch or 0.0),
                 "rows_left_out": left_out,
                 "state": _weights(model) if soup else None,
@@ -774,17 +945,15 @@ def fine_tune(
     validation = {"n_queries": len(validation_task["queries"]) if validate else 0}
     if validate:
         if soup:
-            for r in runs:
-                r["best"] = max(r["curve"], key=lambda e: e["ndcg@10"]) if r["curve"] else None
             soup_score = float(evaluator(model)[VALIDATION_METRIC])
             best = {"ndcg@10": soup_score}
             curve = [{"seed": r["seed"], **e} for r in runs for e in r["curve"]]
-            kept = ", ".join(f"seed {r['seed']} step {r['best']['step']}" for r in runs if r["best"])
+            kept = ", ".join(f"seed {r['seed']} {_checkpoint_name(r['best'])}" for r in runs if r["best"])
             chosen = f"soup of {len(runs)} runs ({kept})"
         else:
             curve = runs[0]["curve"]
-            best = max(curve, key=lambda e: e["ndcg@10"]) if curve else None
-            chosen = f"step {best['step']}" if best else "last step"
+            best = runs[0]["best"]
+            chosen = _checkpoint_name(best) if best else "last step"
         keep_base = v["keep_base_if_better"] and (best is None or best["ndcg@10"] <= base_score)
         if keep_base:
             model.load_state_dict(initial_state)
@@ -799,6 +968,8 @@ def fine_tune(
                 "base_ndcg@10": base_score,
                 "best_ndcg@10": best["ndcg@10"] if best else None,
                 "chosen": "base model" if keep_base else chosen,
+                # False: the trainer could not load a run's best checkpoint back (_returned_checkpoint)
+                "best_checkpoint_loaded": all(r["best"].get("loaded", True) for r in runs if r["best"]),
                 "curve": curve,
                 "stopped_early": any(int(r["result"].global_step) < total_steps for r in runs),
             }
@@ -818,7 +989,10 @@ def fine_tune(
     log = {
         "matryoshka_dims": dims,
         "loss": params["loss"]["name"],
-        "matryoshka_weights": params["loss"].get("matryoshka_weights"),  # null: all 1
+        # the weights used (auto on a small model: the first ones, matryoshka_weights); null: all 1
+        "matryoshka_weights": None
+        if params["loss"].get("matryoshka_weights") is None
+        else list(loss.matryoshka_weights),
         "loss_kwargs": dict(params["loss"].get("kwargs") or {}),
         "n_train_rows": len(train_set),
         # per complete epoch (of each soup run): rows none of the trainer's batches held (rows_left_out)
