@@ -756,7 +756,7 @@ def pipelines_to_run_first(name: str, catalog: Any) -> list[str]:
             if not d.startswith("params:") and d != "parameters" and not _available(catalog, d)
         ]
     # upstream first: a pipeline after every one it reads from
-    return [p for p in reversed(chain)]
+    return list(reversed(chain))
 
 
 def _run_writer_first(name: str, where_env: str, catalog: Any) -> str | None:
