@@ -51,6 +51,7 @@ def test_every_dataset_is_namespaced_and_every_node_tagged():
     namespaces = {node.namespace for node in pipeline.nodes}
     assert {
         "jrte_sentiment",
+        "jrte_sentiment.level1",  # Level 1 too: its own MLflow run, its numbers under the runs' names
         "jrte_sentiment.level2",
         "jrte_sentiment.baseline",
         "jrte_sentiment.soft_labels",
