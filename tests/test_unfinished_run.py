@@ -48,16 +48,24 @@ def test_the_next_run_names_what_a_failed_run_wrote(project):
     assert entry["failed"] == "failed: ValueError"
     assert "base.ridge_model" in {w["dataset"] for w in entry["written"]}
 
-    messages = Collect()
-    logger = logging.getLogger("qeu_kedro.hooks")
-    logger.addHandler(messages)  # Kedro's rich logging set-up keeps caplog's root handler out
-    try:
-        run_kedro(project, **RUN)
-    finally:
-        logger.removeHandler(messages)
-    text = "\n".join(messages.lines)
+    def warnings_of_a_run(**run: object) -> str:
+        messages = Collect()
+        logger = logging.getLogger("qeu_kedro.hooks")
+        logger.addHandler(messages)  # Kedro's rich logging set-up keeps caplog's root handler out
+        try:
+            run_kedro(project, **run)
+        finally:
+            logger.removeHandler(messages)
+        return "\n".join(messages.lines)
+
+    # a run that makes none of those files again (one check node) names them and keeps them named
+    for _ in range(2):
+        text = warnings_of_a_run(**RUN, node_names=["base.check_ratings"])
+        assert "did not finish (failed: ValueError); it wrote" in text and "base.ridge_model" in text
+    assert len(list((project / "data/.runs").glob("*.json"))) == 1
+    text = warnings_of_a_run(**RUN)
     assert "did not finish (failed: ValueError); it wrote" in text and "base.ridge_model" in text
-    assert list((project / "data/.runs").glob("*.json")) == []  # reported once; this run ended well
+    assert list((project / "data/.runs").glob("*.json")) == []  # this run made them again and ended well
 
 
 class HalfWritten(AbstractDataset):
@@ -137,4 +145,6 @@ def test_the_save_a_failure_interrupts_is_named_as_unfinished(tmp_path):
     (text,) = messages.lines
     assert f"report ({tmp_path / 'report.md'}; its save did not finish)" in text
     assert f"small ({tmp_path / 'small.csv'})" in text
-    assert list((tmp_path / "data/.runs").glob("*.json")) == []
+    # run2 made small.csv again; the half-written report.md stays named until a run makes it again
+    (record,) = (tmp_path / "data/.runs").glob("*.json")
+    assert [w["dataset"] for w in json.loads(record.read_text())["written"]] == ["report"]

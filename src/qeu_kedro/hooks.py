@@ -869,7 +869,8 @@ class UnfinishedRunHook:
 
     A run that fails keeps its record; a killed run cannot remove it. The next run names
     what such a run wrote (e.g. the model inputs of one run beside the model of another)
-    in a warning, then drops the record. Records of runs still alive (parallel runs) are left alone.
+    in a warning, and drops from the record the files it makes again itself; the others are named
+    by every run until one re-makes them (a run of another pipeline or environment does not). Records of runs still alive (parallel runs) are left alone.
     """
 
     def __init__(self) -> None:
@@ -900,6 +901,8 @@ class UnfinishedRunHook:
         from qeu_kedro.datasets._atomic import _alive
 
         folder = self._folder(run_params["project_path"])
+        # the files this run makes again: a record's files are dropped from it only when a run re-makes them
+        remade = {self._filepath(name, catalog) for name in pipeline.all_outputs()} - {None}
         for old in sorted(folder.glob("*.json")):
             try:
                 entry = json.loads(old.read_text())
@@ -922,6 +925,11 @@ class UnfinishedRunHook:
                     ),
                     ", ".join(entry.get("pipelines") or ["__default__"]),
                 )
+                left = [w for w in entry["written"] if w["filepath"] not in remade]
+                if left:  # named again by the next run, until a run re-makes them (not this one)
+                    entry["written"], entry["pid"] = left, None
+                    old.write_text(json.dumps(entry, indent=1))
+                    continue
             old.unlink(missing_ok=True)
         self._catalog = catalog
         self._record = folder / f"{str(run_params['run_id']).replace(':', '_')}.json"
@@ -934,9 +942,9 @@ class UnfinishedRunHook:
         }
         # The record file appears as the first save starts: a run refused before it writes anything leaves nothing.
 
-    def _filepath(self, dataset_name: str) -> str | None:
+    def _filepath(self, dataset_name: str, catalog: Any = None) -> str | None:
         try:
-            filepath = getattr(self._catalog[dataset_name], "_filepath", None)
+            filepath = getattr((catalog or self._catalog)[dataset_name], "_filepath", None)
         except Exception:  # noqa: BLE001 - recording must never fail a run
             filepath = None
         return None if filepath is None else str(filepath)  # None: in memory, nothing left behind
