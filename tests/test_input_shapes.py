@@ -95,3 +95,24 @@ def test_a_partition_row_says_it_is_counted_within_the_partition():
         RawDataError, match=r"partition 1\)', column 'movie_id', row 7 \(0-based, counted from the first"
     ):
         check_rated_movies(movies, dd.from_pandas(ratings, npartitions=3, sort=False), RIDGE)
+
+
+@pytest.mark.parametrize("usecols", [None, ["user_id", "movie_id", "rating"]])
+def test_a_trailing_delimiter_is_seen_in_the_file_before_the_run_with_or_without_usecols(tmp_path, usecols):
+    """With usecols (the dask environment reads the ratings so) the empty shifted column is not read, and the
+    table a check node gets (ratings in the movie_id column) passes; the file's first row shows it."""
+    from kedro_datasets.dask import CSVDataset as DaskCSV
+
+    from qeu_kedro.validation import check_trailing_delimiter
+
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,movie_id,rating,timestamp\n1,10,5,881250949,\n2,11,3,891717742,\n")
+    args = {**LOAD_ARGS, **({"usecols": usecols} if usecols else {})}
+    for dataset in (
+        CSVDataset(filepath=str(path), load_args=args),
+        DaskCSV(filepath=str(path), load_args={k: v for k, v in args.items() if k != "na_values"}),
+    ):
+        with pytest.raises(RawDataError, match=r"'ratings', row 0 .*5 fields where the header line names 4"):
+            check_trailing_delimiter("ratings", dataset)
+    path.write_text("user_id,movie_id,rating,timestamp\n1,10,5,881250949\n2,11,3,\n")  # an empty last cell: fine
+    check_trailing_delimiter("ratings", CSVDataset(filepath=str(path), load_args=args))

@@ -794,8 +794,9 @@ def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
 
 def check_input_headers(pipeline: Any, catalog: Any) -> None:
     """Refuse the run when a CSV input read with ``load_args: usecols`` names a selected column twice in its
-    header line (:func:`qeu_kedro.validation.check_usecols_header`): the check nodes cannot see it."""
-    from qeu_kedro.validation import check_usecols_header
+    header line (:func:`qeu_kedro.validation.check_usecols_header`), or when its first data row ends in a
+    delimiter (:func:`qeu_kedro.validation.check_trailing_delimiter`): the check nodes cannot see either."""
+    from qeu_kedro.validation import check_trailing_delimiter, check_usecols_header
 
     for name, dataset in _file_inputs(pipeline, catalog):
         try:
@@ -804,6 +805,7 @@ def check_input_headers(pipeline: Any, catalog: Any) -> None:
             continue
         if there:
             check_usecols_header(name, dataset)
+            check_trailing_delimiter(name, dataset)
 
 
 def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:

@@ -361,10 +361,10 @@ _CSV_FORMAT_ARGS = frozenset(
 )
 
 
-def csv_header(dataset: Any) -> list[str] | None:
-    """The names of the header line of the file a kedro-datasets ``pandas.CSVDataset`` or ``dask.CSVDataset``
-    reads, as written (a repeated name twice); None when there is none to read: no header line, or ``names``
-    replacing it, or another dataset type. A dask glob's first file is read: dask takes the names from it."""
+def _csv_file(dataset: Any) -> tuple[Any, dict[str, Any], int] | None:
+    """``(fsspec file, load_args, header line)`` of the file a kedro-datasets ``pandas.CSVDataset`` or
+    ``dask.CSVDataset`` reads (a dask glob's first file: dask takes the names from it); None when there is no
+    header line to read (none, or ``names`` replacing it), or for another dataset type."""
     import fsspec
 
     kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
@@ -372,7 +372,6 @@ def csv_header(dataset: Any) -> list[str] | None:
     header = args.get("header", "infer")
     if "names" in args or header is None or isinstance(header, list | tuple):
         return None
-    line = 0 if header == "infer" else int(header)
     compression = args.get("compression")
     if isinstance(compression, dict):  # pandas' {"method": "gzip", ...}
         compression = compression.get("method")
@@ -390,7 +389,18 @@ def csv_header(dataset: Any) -> list[str] | None:
         return None
     if not files:
         return None
-    with files[0] as handle:
+    return files[0], args, 0 if header == "infer" else int(header)
+
+
+def csv_header(dataset: Any) -> list[str] | None:
+    """The names of the header line of the file a kedro-datasets ``pandas.CSVDataset`` or ``dask.CSVDataset``
+    reads, as written (a repeated name twice); None when there is none to read: no header line, or ``names``
+    replacing it, or another dataset type. A dask glob's first file is read: dask takes the names from it."""
+    found = _csv_file(dataset)
+    if found is None:
+        return None
+    file, args, line = found
+    with file as handle:
         cells = pd.read_csv(
             handle,
             header=None,
@@ -400,6 +410,48 @@ def csv_header(dataset: Any) -> list[str] | None:
             **{k: v for k, v in args.items() if k in _CSV_FORMAT_ARGS},
         )
     return [str(v) for v in cells.iloc[line]] if len(cells) > line else None
+
+
+def check_trailing_delimiter(name: str, dataset: Any) -> None:
+    """Fail when the first data row of the catalog entry ``name``'s file has one field more than its header line,
+    and that field is empty: a delimiter at the end of the row (some spreadsheet exports write one on every row).
+
+    pandas and dask then read the first field of each row as its label and shift every column one to the left
+    (the ratings read as movie ids, the timestamps as ratings), with ``usecols`` too, where the empty column is
+    not even read: the table a check node is given can pass. Hence this look at the file itself, before the run.
+    """
+    import csv
+    import io
+    import itertools
+
+    found = _csv_file(dataset)
+    if found is None:
+        return
+    file, args, line = found
+    sep = args.get("sep", args.get("delimiter", ","))
+    if not isinstance(sep, str) or len(sep) != 1 or args.get("skiprows") or args.get("comment"):
+        return  # a regex separator (MovieLens 1M's "::"), rows skipped or comments: left to the check nodes
+    try:
+        with file as handle:
+            text = io.TextIOWrapper(handle, encoding=args.get("encoding") or "utf-8", errors="replace", newline="")
+            # the header line and the first data row, quoted fields (and line breaks inside them) as pandas reads them
+            rows = list(
+                itertools.islice(csv.reader(text, delimiter=sep, quotechar=args.get("quotechar", '"')), line + 2)
+            )
+    except Exception:  # noqa: BLE001 - a file that cannot be read is left to its load, which says why
+        return
+    if len(rows) < line + 2:
+        return
+    names, first = rows[line], rows[line + 1]
+    if len(first) == len(names) + 1 and not first[-1].strip():
+        fail(
+            name,
+            None,
+            0,
+            f"the row has {len(first)} fields where the header line names {len(names)} ({names[:8]}), the last one "
+            "empty: a delimiter at the end of the row; pandas would read every column shifted one to the left",
+            "Remove the delimiter at the end of the data rows (or name the extra column in the header line).",
+        )
 
 
 def check_usecols_header(name: str, dataset: Any) -> None:
