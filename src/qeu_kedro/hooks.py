@@ -34,6 +34,7 @@ run is marked FAILED (``on_node_error`` / ``on_pipeline_error``); a run whose pr
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -711,8 +712,9 @@ def model_config_class(catalog: Any, name: str) -> str | None:
     return config_class(folder) if folder else None
 
 
+@functools.cache
 def _project_pipeline(name: str) -> Any:
-    """The project's pipeline ``name``, built here, since kedro registers only the pipelines a run asks for."""
+    """The project's pipeline ``name``, built here (once), since kedro registers only the pipelines a run asks for."""
     import importlib
 
     return importlib.import_module(f"qeu_kedro.pipelines.{name}").create_pipeline()
@@ -731,8 +733,9 @@ def _available(catalog: Any, name: str) -> bool:
         dataset = catalog[name]
     except Exception:  # noqa: BLE001 - not a catalog entry: made in memory by the run that needs it
         return True
-    if getattr(dataset, "_model", None) is not None:
-        return True
+    has_model = getattr(dataset, "has_model", None)
+    if callable(has_model):  # a model folder (ModelFolderDataset)
+        return bool(has_model())
     try:
         return bool(dataset.exists())
     except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
@@ -761,13 +764,12 @@ def pipelines_to_run_first(name: str, catalog: Any) -> list[str]:
 
 def _run_writer_first(name: str, where_env: str, catalog: Any) -> str | None:
     """The advice for an input that one of the project's pipelines writes, or None when none does."""
-    writers = _writers(name)
-    if not writers:
-        return None
     chain = pipelines_to_run_first(name, catalog)
+    if not chain:
+        return None
     needs = f" (which needs {', '.join(chain[:-1])} first: nothing they write is there yet)" if len(chain) > 1 else ""
     return (
-        f"it is written by the pipeline {' or '.join(writers)}{needs}: run that first "
+        f"it is written by the pipeline {chain[-1]}{needs}: run that first "
         f"(kedro run --pipelines {','.join(chain)}{where_env}), or run them together with this run's pipelines"
     )
 
@@ -858,7 +860,7 @@ def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, An
     from qeu_kedro.datasets._model_folder import ModelFolderDataset
 
     for name, dataset in _free_inputs(pipeline, catalog):
-        if isinstance(dataset, ModelFolderDataset) and dataset._model is None and not dataset._exists():
+        if isinstance(dataset, ModelFolderDataset) and not dataset.has_model():
             yield name, dataset._filepath
 
 

@@ -96,6 +96,11 @@ def fail(
     raise error
 
 
+def _advice(*parts: str) -> str:
+    """What to do: the given sentences (a check's own, then the column's ``hint``), the empty ones left out."""
+    return " ".join(p for p in parts if p)
+
+
 def _show(value: Any) -> str:
     """repr of a cell as the user typed it (numpy scalars shown as plain Python values)."""
     return repr(value.item() if isinstance(value, np.generic) else value)
@@ -194,16 +199,11 @@ def _exact_whole_numbers(series: pd.Series, numeric: pd.Series, col: Column, dat
                 int(i),
                 f"the whole number {_show(value)} is 2**53 or more and was read as a floating-point number, "
                 "which cannot hold it exactly (its last digits may have changed)",
-                " ".join(
-                    filter(
-                        None,
-                        [
-                            "Write it as digits only (no decimal point or exponent); if the column has an empty "
-                            "cell or a number written as 1.0 or 1e0, read it as text (load_args dtype: str) or "
-                            "write those cells as whole numbers.",
-                            col.hint,
-                        ],
-                    )
+                _advice(
+                    "Write it as digits only (no decimal point or exponent); if the column has an empty "
+                    "cell or a number written as 1.0 or 1e0, read it as text (load_args dtype: str) or "
+                    "write those cells as whole numbers.",
+                    col.hint,
                 ),
             )
     out = numeric.astype("object")
@@ -528,16 +528,11 @@ def _check_single_line(values: pd.Series, col: Column, dataset: str) -> None:
             col.name,
             i,
             f"the text runs over {len(text.splitlines())} lines ({text[:80]!r}...), where one line is expected",
-            " ".join(
-                filter(
-                    None,
-                    [
-                        'A quote (") that opens a cell and is never closed makes the reader take the lines after '
-                        "it, up to the next quote, into this cell, and their rows are lost: close or remove the "
-                        "quote in this row (or the line break, if the text has one).",
-                        col.hint,
-                    ],
-                )
+            _advice(
+                'A quote (") that opens a cell and is never closed makes the reader take the lines after '
+                "it, up to the next quote, into this cell, and their rows are lost: close or remove the "
+                "quote in this row (or the line break, if the text has one).",
+                col.hint,
             ),
         )
 
@@ -594,7 +589,7 @@ def _fail_missing_key(dataset: str, col: Column, missing: np.ndarray) -> None:
         col.name,
         int(rows[0]),
         f"value is missing or blank in a column whose values must be unique (they identify the rows){more}",
-        " ".join(filter(None, [todo, col.hint])),
+        _advice(todo, col.hint),
     )
 
 

@@ -133,6 +133,11 @@ class ModelFolderDataset(AbstractDataset):
     def _exists(self) -> bool:
         return self._filepath is not None and (self._filepath / self.MARKER).exists()
 
+    def has_model(self) -> bool:
+        """Whether there is a model to load: one saved in the folder, or a ``model:`` to load instead (which
+        may still need a download). False before the pipeline that trains it has run."""
+        return self._exists() or self._model is not None
+
     def _not_saved_error(self) -> DatasetError:
         # the folder is the environment's (data/06_models/<env prefix>/...): the same --env trains it there
         hint = f" ({self.RUN_FIRST}, with the same --env as this run)" if self.RUN_FIRST else ""
@@ -144,7 +149,7 @@ class ModelFolderDataset(AbstractDataset):
         """What would be loaded: the saved folder if present, else the resolved spec."""
         if self._exists():
             return str(self._filepath)
-        if self._model is None:
+        if not self.has_model():
             raise self._not_saved_error()
         return resolve_model(self._model, allow_download=self._allow_download)
 
