@@ -391,7 +391,11 @@ def test_the_sample_run_is_a_parent_run_with_readable_tagged_nested_runs(movie_r
     # the alphas the CV folds used (chosen per fold by alpha: auto's nested search; here fixed): outcomes of a
     # run, metrics in every run so that the keys never move between params and metrics
     measured |= {"cv_alpha_min", "cv_alpha_median", "cv_alpha_max"}
-    assert ridge.data.metrics == pytest.approx({k: written[k] for k in measured})
+    metrics = dict(ridge.data.metrics)
+    # the time in the group's own nodes: more than 0, at most the run's open time (other groups' nodes run between)
+    node_seconds = metrics.pop("node_seconds")
+    assert 0 < node_seconds <= (ridge.info.end_time - ridge.info.start_time) / 1000 + 0.01
+    assert metrics == pytest.approx({k: written[k] for k in measured})
     assert 0.3 < ridge.data.metrics["r2_test"] < 1.0
     assert ridge.data.params["alpha"] == "5.0" and ridge.data.params["n_users"] == str(written["n_users"])
     assert ridge.data.params["n_test"] == str(written["n_test"]) and ridge.data.params["ridge_analysis.seed"] == "42"
@@ -484,6 +488,25 @@ def test_both_namespaces_are_nested_runs_of_one_parent_with_the_same_metric_name
     # the namespaces' own parameters line up by name too: labels.model, not base.labels.model
     assert base.data.params["labels.model"] != finetuned.data.params["labels.model"]
     assert not any(k.startswith(("base.", "finetuned.")) for run in (base, finetuned) for k in run.data.params)
+
+
+@pytest.mark.slow
+def test_node_seconds_is_a_group_s_own_time_while_its_run_spans_the_interleaved_nodes(both_namespaces):
+    client = _client(both_namespaces)
+    parent = next(r for r in _runs(client) if r.info.run_name == "kedro run [local] movie_embedding+ridge_analysis")
+    children = _children(client, parent)
+
+    def open_seconds(run):
+        return (run.info.end_time - run.info.start_time) / 1000
+
+    own = {name: run.data.metrics["node_seconds"] for name, run in children.items()}
+    assert all(seconds > 0 for seconds in own.values())
+    # the groups' nodes ran one after another: their own times add up to no more than the parent's run
+    assert sum(own.values()) <= open_seconds(parent) + 0.05
+    # ridge_analysis/base opens at its input check, at the start, and closes after its report: the finetuned
+    # namespace's nodes (its embedding of every movie) ran in between and are not counted as its own time
+    base = children["ridge_analysis/base"]
+    assert own["ridge_analysis/base"] < open_seconds(base) - own["movie_embedding/finetuned"] / 2
 
 
 @pytest.mark.slow

@@ -257,6 +257,10 @@ class _KedroRun:
         self.config: dict[str, list[Any]] = {}
         self.catalog: Any = None
         self.figures: dict[str, tuple[RunGroup, str, str]] = {}  # figure dataset → (group, run id, stem) until saved
+        # Kedro interleaves pipelines, so a group's run is open from its first node to its last while other
+        # groups' nodes run between them: its MLflow duration is not its cost. node_seconds is.
+        self.node_started: dict[str, float] = {}  # node name → perf_counter at its start
+        self.node_seconds: dict[RunGroup, float] = {}  # group → seconds spent in its own nodes
 
 
 class MlflowOutputsHook:
@@ -465,6 +469,7 @@ class MlflowOutputsHook:
             group = run.group_of.get(node.name) if run else None
             if run is None or group is None:
                 return
+            run.node_started[node.name] = time.perf_counter()
             try:
                 run_id = self._nested(run, group)
                 params: dict[str, str] = {}
@@ -492,6 +497,7 @@ class MlflowOutputsHook:
             group = run.group_of.get(node.name) if run else None
             if run is None or group is None:
                 return
+            self._count_time(run, group, node.name)
             try:
                 run_id = self._nested(run, group)
             except Exception as err:  # noqa: BLE001
@@ -505,6 +511,12 @@ class MlflowOutputsHook:
                     logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
             run.pending.get(group, set()).discard(node.name)
             self._close_if_done(run, group)
+
+    @staticmethod
+    def _count_time(run: _KedroRun, group: RunGroup, node_name: str) -> None:
+        started = run.node_started.pop(node_name, None)
+        if started is not None:
+            run.node_seconds[group] = run.node_seconds.get(group, 0.0) + time.perf_counter() - started
 
     @staticmethod
     def _close_if_done(run: _KedroRun, group: RunGroup) -> None:
@@ -595,6 +607,9 @@ class MlflowOutputsHook:
         try:
             if error is not None:
                 run.client.set_tag(run_id, "error", error[:1000])
+            seconds = run.node_seconds.pop(group, None)
+            if seconds is not None:  # the group's own cost (its run's duration includes other groups' nodes)
+                run.client.log_metric(run_id, "node_seconds", round(seconds, 3))
             run.client.set_terminated(run_id, status)
         except Exception as err:  # noqa: BLE001 - tracking must never fail a run
             logger.warning("MLflow: could not close run %s as %s: %s", run_id, status, err)
@@ -606,6 +621,7 @@ class MlflowOutputsHook:
             run = self._run
             group = run.group_of.get(node.name) if run else None
             if run is not None and group is not None:
+                self._count_time(run, group, node.name)
                 self._close(run, group, "FAILED", f"{type(error).__name__} in node {node.name}: {error}")
 
     @hook_impl
