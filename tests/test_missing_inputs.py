@@ -44,6 +44,41 @@ def test_the_advice_names_every_pipeline_a_missing_input_needs_upstream_first(pr
     assert "(kedro run --pipelines bge_finetune,movie_embedding,ridge_analysis)" in line
 
 
+def test_the_advice_runs_only_the_namespace_needed_when_the_whole_pipeline_could_not_run(project):
+    """base.movie_embeddings on a fresh clone: movie_embedding as a whole needs the finetuned model, which
+    bge_finetune has not trained; base needs nothing more. The advice was to train bge_finetune first."""
+    with pytest.raises(FileNotFoundError) as raised:
+        run_kedro(project, pipeline_names=["ridge_analysis"], namespaces=["base"])
+    line = next(x for x in str(raised.value).splitlines() if x.startswith("- base.movie_embeddings"))
+    assert "written by the pipeline movie_embedding: run that first" in line and "bge_finetune" not in line
+    assert "(kedro run --pipelines movie_embedding --namespaces base)" in line
+    assert _written(project) == []
+    # the advice runs
+    run_kedro(project, pipeline_names=["movie_embedding"], namespaces=["base"])
+    assert (project / "data/04_feature/base/movie_embeddings.parquet").is_file()
+
+
+def test_the_hub_environment_offline_stops_before_any_node_naming_each_hub_model(project, tmp_path, monkeypatch):
+    """`kedro run --env hub` offline trained and saved 25 nodes' outputs (bge's pairs among them) before the first
+    node that loads a hub model failed; the README said it stops at once."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))  # none of the models cached
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as raised:
+        run_kedro(project, env="hub")
+    text = str(raised.value)
+    for name, model in [
+        ("base.embedding_model", "BAAI/bge-base-en"),
+        ("jrte_sentiment.level1_model", "mr4/bert-base-jp-sentiment-analysis"),
+        ("jrte_sentiment.level2_base_model", "tohoku-nlp/bert-base-japanese-v3"),
+        ("alpaca_base_model", "microsoft/phi-2"),
+    ]:
+        assert f"- {name}: the hub model '{model}' is not in the local Hugging Face cache, and HF_HUB_OFFLINE" in text
+    assert "default configuration environment" in text
+    assert _written(project) == []
+
+
 def test_a_file_to_build_first_says_how(project):
     with pytest.raises(
         FileNotFoundError,

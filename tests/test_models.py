@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from qeu_kedro.models import ModelNotAvailableError, package_file, resolve_model
+from qeu_kedro.models import ModelNotAvailableError, hub_model_unavailable, package_file, resolve_model
 
 
 def test_bundled_minilm_resolves_to_a_sentence_transformers_folder():
@@ -69,3 +69,23 @@ def test_hub_id_unreachable_hub_fails_with_advice(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(ModelNotAvailableError, match="cannot be reached"):
         resolve_model("BAAI/bge-base-en", allow_download=True)
+
+
+def test_hub_model_unavailable_says_why_for_a_hub_id_only_without_downloading(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))  # read when a download function is called
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "HF_HUB_OFFLINE is set" in hub_model_unavailable("BAAI/bge-base-en", allow_download=True)
+    assert "allow_download: false" in hub_model_unavailable("BAAI/bge-base-en", allow_download=False)
+    # a bundled model, a folder or something that is no hub id: not this function's question
+    assert hub_model_unavailable("bundled:SmolLM2-135M-Instruct") is None
+    assert hub_model_unavailable(str(tmp_path)) is None
+    assert hub_model_unavailable("./not/trained") is None
+    # in the cache: loadable offline
+    snapshot = tmp_path / "models--BAAI--bge-base-en" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--BAAI--bge-base-en" / "refs").mkdir()
+    (tmp_path / "models--BAAI--bge-base-en" / "refs" / "main").write_text("0" * 40)
+    assert hub_model_unavailable("BAAI/bge-base-en", allow_download=False) is None

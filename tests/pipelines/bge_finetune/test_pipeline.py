@@ -165,7 +165,7 @@ def test_environments_choose_their_data_and_model(project):
 @pytest.mark.slow
 def test_hub_environment_fails_at_once_offline_with_advice(project, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(Exception, match=r"BAAI/bge-base-en.*default configuration environment"):
+    with pytest.raises(Exception, match=r"(?s)BAAI/bge-base-en.*default configuration environment"):
         run_kedro(project, env="hub", pipeline_names=["bge_finetune"])
     assert not (project / "data/06_models/bge_finetuned").exists()
 
