@@ -206,3 +206,20 @@ def test_the_alpaca_conclusion_words_each_measure_in_its_own_direction():
     )
     assert "changed n_chars by +10.0000" in text and "higher (the whole interval is above 0; neither" in text
     assert "changed chrF against the reference by +0.0000" in text and "no evidence of a gain" in text
+
+
+@pytest.mark.parametrize(("env", "option"), [(None, ""), ("local", ""), ("jrte", " --env jrte")])
+def test_a_missing_dataset_s_command_names_the_notebook_s_environment(env, option):
+    """Opened with KEDRO_ENV=jrte, the notebook told a reader to run `kedro run --pipelines jrte_sentiment`,
+    which writes the sample's outputs, not the jrte environment's the notebook reads."""
+    from types import SimpleNamespace
+
+    code = [cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells if cell.cell_type == "code"]
+    namespace: dict = {"context": SimpleNamespace(env=env), "catalog": {}}
+    exec(next(s for s in code if "def _missing(" in s), namespace)  # the notebook's helpers
+    shown: list[str] = []
+    namespace["display"] = lambda item: shown.append(item.data)
+    assert namespace["load"]("jrte_sentiment.level1.metrics", "kedro run --pipelines jrte_sentiment") is None
+    assert shown == [
+        f"**`jrte_sentiment.level1.metrics` is missing**: run `kedro run --pipelines jrte_sentiment{option}` first."
+    ]
