@@ -523,3 +523,16 @@ def test_a_training_history_is_a_step_series(both_namespaces):
     assert "before.384.ndcg_10" in bge.data.metrics and "comparison.384.ndcg_10.before" not in bge.data.metrics
     assert "comparison.384.ndcg_10.difference" in bge.data.metrics
     assert bge.data.params["comparison.384.ndcg_10.verdict"] == written["comparison"]["384"]["ndcg@10"]["verdict"]
+
+
+@pytest.mark.slow
+def test_a_pipeline_reading_only_other_pipelines_outputs_is_tagged_with_the_data_they_read(both_namespaces):
+    """movie_comparison reads the ridge results only: its runs were tagged data=unknown."""
+    client = _client(both_namespaces)
+    before = {r.info.run_id for r in _runs(client)}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(both_namespaces)
+        run_kedro(both_namespaces, pipeline_name="movie_comparison")
+    parent = _newest_parent(client, before)
+    assert parent.data.tags["data"] == "sample"
+    assert _children(client, parent)["movie_comparison"].data.tags["data"] == "sample"

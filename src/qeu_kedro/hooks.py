@@ -398,6 +398,13 @@ class MlflowOutputsHook:
             tags = {"pipeline": group.pipeline, "namespace": group.namespace or "-"}
             raw = [p for d in sorted(inputs & free) for p in _paths(_dataset_description(catalog, d))]
             data = data_label(raw, self._project_path, shared_dir)
+            if data is None:  # reads only what other pipelines made (movie_comparison): the data they read
+                upstream = _upstream_inputs(inputs & free)
+                data = data_label(
+                    [p for d in sorted(upstream) for p in _paths(_dataset_description(catalog, d))],
+                    self._project_path,
+                    shared_dir,
+                )
             if data:
                 tags["data"] = data
             # The group's model: a model handle (a dataset that describes a "model") it reads, or that
@@ -756,6 +763,30 @@ def _available(catalog: Any, name: str) -> bool:
         return bool(dataset.exists())
     except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
         return True
+
+
+def _upstream_inputs(names: set[str]) -> set[str]:
+    """The free inputs of the project's pipelines upstream of datasets ``names``: what the nodes that make them
+    read, and so on up to the datasets no pipeline writes (``movie_comparison``'s ridge results: the ratings,
+    the movies, the overviews, ...)."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    todo = sorted(names)
+    while todo:
+        dataset = todo.pop()
+        if dataset in seen:
+            continue
+        seen.add(dataset)
+        writers = _writers(dataset)
+        if not writers:
+            found.add(dataset)
+            continue
+        todo += [
+            d
+            for d in _project_pipeline(writers[0]).to_outputs(dataset).inputs()
+            if not d.startswith("params:") and d != "parameters"
+        ]
+    return found - set(names)
 
 
 def _reported_missing(catalog: Any, name: str) -> bool:
