@@ -7,6 +7,7 @@ from pathlib import Path
 import dask.dataframe as dd
 import pandas as pd
 import pytest
+from kedro.io import DatasetError
 from kedro_datasets.pandas import CSVDataset
 
 from qeu_kedro.pipelines.movie_embedding.overviews import check_movies, check_rated_movies
@@ -116,3 +117,33 @@ def test_a_trailing_delimiter_is_seen_in_the_file_before_the_run_with_or_without
             check_trailing_delimiter("ratings", dataset)
     path.write_text("user_id,movie_id,rating,timestamp\n1,10,5,881250949\n2,11,3,\n")  # an empty last cell: fine
     check_trailing_delimiter("ratings", CSVDataset(filepath=str(path), load_args=args))
+
+
+def test_a_byte_not_in_the_file_s_encoding_is_named_by_line_row_and_column_before_the_run(tmp_path):
+    """A latin-1 'é' in a UTF-8 CSV: pandas' error gave a byte position inside its buffer, no row."""
+    from qeu_kedro.validation import check_file_encoding
+
+    path = tmp_path / "movies.csv"
+    rows = ["movie_id,title,year"] + [f"{i},Movie {i},1990" for i in range(1, 3000)]
+    rows[2500] = "2500,Am\xe9lie,2001"  # the data row 2499 (0-based), line 2501
+    path.write_bytes("\n".join(rows).encode("latin-1") + b"\n")
+    dataset = CSVDataset(filepath=str(path))
+    with pytest.raises(DatasetError, match="decode"):
+        dataset.load()  # what a run met at the load, with no row
+    with pytest.raises(
+        RawDataError,
+        match=r"'movies', column 'title', row 2499 \(0-based, header not counted\), line 2501: the bytes b'\\xe9lie'"
+        r".* are not utf-8.*encoding: latin-1",
+    ):
+        check_file_encoding("movies", dataset, chunk_bytes=4096)  # the bad byte far from the first chunk
+    check_file_encoding("movies", CSVDataset(filepath=str(path), load_args={"encoding": "latin-1"}))  # its encoding
+    # a multi-byte character split between two chunks is no error
+    path.write_text("movie_id,title\n" + "1,Amélie\n" * 2000, encoding="utf-8")
+    for size in (7, 8, 4096):
+        check_file_encoding("movies", CSVDataset(filepath=str(path)), chunk_bytes=size)
+    # no header line, tab-separated (MovieLens 100K's u.item is '|'): the row counts from the first line
+    path.write_bytes(b"1\tToy Story\n2\tL\xe9on\n")
+    with pytest.raises(RawDataError, match=r"'movies', column 'title', row 1 .*line 2"):
+        check_file_encoding(
+            "movies", CSVDataset(filepath=str(path), load_args={"sep": "\t", "header": None, "names": ["id", "title"]})
+        )

@@ -186,6 +186,19 @@ def test_env_dask_refuses_a_repeated_rating_column_before_the_check_node_runs(pr
         run_kedro(project, env="dask", pipeline_names=["ridge_analysis"], node_names=["base.check_ratings"])
 
 
+@pytest.mark.slow
+def test_a_byte_not_in_the_movies_encoding_stops_the_run_before_any_node_naming_row_and_column(project):
+    """A latin-1 'é' in the UTF-8 movies file: the load failed with pandas' buffer position, no row."""
+    movies_csv = project / "data" / "01_raw" / "movies.csv"
+    lines = movies_csv.read_bytes().split(b"\n")
+    lines[41] = lines[41].replace(b"(", "Am\xe9lie (".encode("latin-1"), 1)  # data row 40, in the title
+    movies_csv.write_bytes(b"\n".join(lines))
+    before = sorted(p for p in (project / "data").rglob("*") if p.is_file())
+    with pytest.raises(RawDataError, match=r"'movie_overviews', column 'title', row 40 .*line 42: .* not utf-8"):
+        run_kedro(project, pipeline_names=["movie_embedding"], namespaces=["base"])
+    assert sorted(p for p in (project / "data").rglob("*") if p.is_file()) == before
+
+
 class WordTokenizer:
     """Splits on spaces and truncates like a Hugging Face tokenizer (with [CLS] and [SEP])."""
 

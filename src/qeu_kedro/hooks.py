@@ -874,8 +874,10 @@ def _file_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:
 def check_input_headers(pipeline: Any, catalog: Any) -> None:
     """Refuse the run when a CSV input read with ``load_args: usecols`` names a selected column twice in its
     header line (:func:`qeu_kedro.validation.check_usecols_header`), or when its first data row ends in a
-    delimiter (:func:`qeu_kedro.validation.check_trailing_delimiter`): the check nodes cannot see either."""
-    from qeu_kedro.validation import check_trailing_delimiter, check_usecols_header
+    delimiter (:func:`qeu_kedro.validation.check_trailing_delimiter`): the check nodes cannot see either; or
+    when a CSV file does not decode in its encoding (:func:`qeu_kedro.validation.check_file_encoding`), which
+    pandas reports without a row."""
+    from qeu_kedro.validation import check_file_encoding, check_trailing_delimiter, check_usecols_header
 
     for name, dataset in _file_inputs(pipeline, catalog):
         try:
@@ -883,6 +885,7 @@ def check_input_headers(pipeline: Any, catalog: Any) -> None:
         except Exception:  # noqa: BLE001 - a dataset that cannot say is left to its load
             continue
         if there:
+            check_file_encoding(name, dataset)
             check_usecols_header(name, dataset)
             check_trailing_delimiter(name, dataset)
 

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -452,6 +453,97 @@ def check_trailing_delimiter(name: str, dataset: Any) -> None:
             "empty: a delimiter at the end of the row; pandas would read every column shifted one to the left",
             "Remove the delimiter at the end of the data rows (or name the extra column in the header line).",
         )
+
+
+# Encodings in which every byte sequence decodes: nothing to check.
+_ANY_BYTES = {"latin-1", "iso8859-1", "iso8859-15"}
+
+
+def check_file_encoding(name: str, dataset: Any, chunk_bytes: int = 1 << 20) -> None:
+    """Fail where the file of a kedro-datasets ``pandas.CSVDataset`` (a local file) does not decode in its
+    ``load_args: encoding`` (UTF-8 by default), naming its line, and its row and column where the file has a
+    single-character delimiter and a header line: pandas' own error gives a byte position inside a buffer.
+
+    The whole file is decoded, a chunk at a time, before the run: 16 ms for TMDB's 5.7 MB movies file here.
+    """
+    import codecs
+
+    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
+    if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") not in kinds or dataset._protocol != "file":
+        return
+    args = getattr(dataset, "_load_args", None) or {}
+    encoding = args.get("encoding") or "utf-8"
+    compression = args.get("compression")
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        return  # pandas says so at the load
+    if codec.name in _ANY_BYTES or (compression not in (None, "infer")):
+        return
+    path = Path(str(dataset._get_load_path()))
+    if path.suffix in {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}:
+        return  # compressed: its bytes are not the text's
+    decoder = codec.incrementaldecoder()
+    consumed = 0
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as err:
+                    _fail_encoding(name, path, args, encoding, consumed + err.start, err)
+                consumed += len(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:  # the file ends inside a character
+        _fail_encoding(name, path, args, encoding, consumed + err.start, err)
+    except OSError:
+        return  # a file that cannot be read is left to its load, which says why
+
+
+def _fail_encoding(name: str, path: Path, args: dict[str, Any], encoding: str, offset: int, err: Exception) -> None:
+    """The :func:`check_file_encoding` error for the byte at ``offset`` (an incremental decoder's start may lie
+    in an earlier chunk: the offset is clamped to the file's bytes)."""
+    import csv
+    import io
+
+    data = path.read_bytes()
+    offset = max(0, min(offset, len(data) - 1))
+    before = data[:offset]
+    line = before.count(b"\n") + 1
+    bad = data[offset : offset + 4]
+    row = column = None
+    sep = args.get("sep", args.get("delimiter", ","))
+    header = args.get("header", "infer")
+    if isinstance(sep, str) and len(sep) == 1 and not args.get("skiprows") and not args.get("comment"):
+        try:
+            text = before.decode(encoding)
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar=args.get("quotechar", '"'))
+            rows = [r for r in reader if r]  # pandas skips blank lines
+            partial = not text.endswith(("\n", "\r")) and bool(rows)  # the bad byte's record began before it
+            if "names" in args:
+                names, first = list(args["names"]), 0
+            elif header is None:
+                names, first = None, 0
+            else:
+                first = (0 if header == "infer" else int(header)) + 1
+                names = rows[first - 1] if len(rows) >= first and (len(rows) > first or not partial) else None
+            row = len(rows) - (1 if partial else 0) - first
+            fields = len(rows[-1]) if partial else 1
+            if row < 0:  # in the header line itself
+                row = None
+            elif names and 0 < fields <= len(names):
+                column = str(names[fields - 1])
+        except Exception:  # noqa: BLE001 - the line is enough
+            row = column = None
+    fail(
+        name,
+        column,
+        row,
+        f"the bytes {bad!r} in the file {path} are not {encoding} ({err.reason if hasattr(err, 'reason') else err})",
+        "Save the file as "
+        f"{encoding}, or give its encoding in the catalog entry (load_args: encoding: latin-1, cp1252, shift_jis, ...).",
+        line=line,
+    )
 
 
 def check_usecols_header(name: str, dataset: Any) -> None:
