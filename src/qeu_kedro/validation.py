@@ -506,7 +506,8 @@ def _fail_encoding(name: str, path: Path, args: dict[str, Any], encoding: str, o
     import csv
     import io
 
-    data = path.read_bytes()
+    with path.open("rb") as handle:  # the bytes up to the bad one, not a whole file of GBs
+        data = handle.read(offset + 4)
     offset = max(0, min(offset, len(data) - 1))
     before = data[:offset]
     line = before.count(b"\n") + 1
@@ -520,8 +521,8 @@ def _fail_encoding(name: str, path: Path, args: dict[str, Any], encoding: str, o
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar=args.get("quotechar", '"'))
             rows = [r for r in reader if r]  # pandas skips blank lines
             partial = not text.endswith(("\n", "\r")) and bool(rows)  # the bad byte's record began before it
-            if "names" in args:
-                names, first = list(args["names"]), 0
+            if "names" in args:  # header: 0 (or n) with names: that line is read and replaced
+                names, first = list(args["names"]), (0 if header in ("infer", None) else int(header) + 1)
             elif header is None:
                 names, first = None, 0
             else:
