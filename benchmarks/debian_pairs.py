@@ -6,8 +6,10 @@ held-out domain to check that before anyone else does: each Debian package's one
 query, e.g. "GNU core utilities") and its long description (the document).
 
 Source: Debian bookworm's English package descriptions, `main/i18n/Translation-en.xz`, fetched from the
-Debian mirror (a package registry these machines reach) and checked against the SHA-256 that the
-release's `InRelease` file lists. The descriptions carry their packages' licences: the file and the
+Debian mirror over HTTPS (a package registry these machines reach) and checked against the SHA-256 that the
+release's `InRelease` file lists; that file's signature is checked with `gpgv` against Debian's archive keyring
+(`/usr/share/keyrings/debian-archive-keyring.gpg`, the `debian-archive-keyring` package) where both are installed,
+otherwise only TLS vouches for it (a warning says so). The descriptions carry their packages' licences: the file and the
 pairs are written under data/benchmarks/ (git-ignored), never into the repository.
 
 Rows kept: synopsis and description each unique in the whole file (packages that share a description,
@@ -25,19 +27,43 @@ import argparse
 import hashlib
 import lzma
 import re
+import shutil
+import subprocess
+import tempfile
 import urllib.request
 from pathlib import Path
 
 import pandas as pd
 
-MIRROR = "http://deb.debian.org/debian/dists/bookworm"
+MIRROR = "https://deb.debian.org/debian/dists/bookworm"
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 MEMBER = "main/i18n/Translation-en.xz"
+
+
+def signed_text(clearsigned: bytes, keyring: Path) -> str:
+    """The text of a clear-signed file (Debian's ``InRelease``) whose signature ``gpgv`` verifies against
+    ``keyring``; without gpgv or the keyring, the file as fetched, with a warning (TLS alone vouches for it)."""
+    gpgv = shutil.which("gpgv")
+    if gpgv is None or not keyring.is_file():
+        print(f"warning: gpgv or {keyring} is missing: InRelease's signature is not checked (TLS only)")
+        return clearsigned.decode()
+    with tempfile.TemporaryDirectory() as folder:
+        signed = Path(folder) / "InRelease"
+        signed.write_bytes(clearsigned)
+        done = subprocess.run(
+            [gpgv, "--keyring", str(keyring), "--output", "-", str(signed)], capture_output=True, check=False
+        )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"InRelease: the signature does not verify against {keyring}; not used:\n{done.stderr.decode()}"
+        )
+    return done.stdout.decode()
 
 
 def fetch(cache: Path) -> bytes:
     """The compressed file, from the cache or the mirror; its SHA-256 must be the one InRelease lists."""
     with urllib.request.urlopen(f"{MIRROR}/InRelease", timeout=60) as response:
-        release = response.read().decode()
+        release = signed_text(response.read(), KEYRING)
     listed = {
         line.split()[0]
         for line in release.splitlines()

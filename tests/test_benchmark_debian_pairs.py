@@ -91,3 +91,34 @@ def test_the_environment_names_the_columns_and_leaves_the_recipe_to_conf_base():
     assert debian["labels"]["data"] == "Debian package synopsis -> description"
     catalog = load_config(REPO, "debian", "catalog")
     assert catalog["bge_pairs"]["filepath"] == "data/benchmarks/debian/pairs.csv"
+
+
+def test_the_release_file_is_used_only_when_its_signature_verifies(tmp_path, script, capsys):
+    """InRelease was fetched over plain HTTP and its checksums trusted unsigned: now its signature is checked
+    with gpgv. A throw-away key stands in for Debian's archive key."""
+    import shutil
+    import subprocess
+
+    if shutil.which("gpg") is None or shutil.which("gpgv") is None:
+        pytest.skip("gpg and gpgv are not installed")
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    gpg = ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(
+        [*gpg, "--quick-gen-key", "test@example.org", "ed25519", "sign", "1d"], check=True, capture_output=True
+    )
+    keyring = tmp_path / "keyring.gpg"
+    keyring.write_bytes(subprocess.run([*gpg, "--export"], check=True, capture_output=True).stdout)
+    release = "SHA256:\n " + "a" * 64 + " 123 main/i18n/Translation-en.xz\n"
+    signed = subprocess.run([*gpg, "--clearsign"], input=release.encode(), check=True, capture_output=True).stdout
+    assert script.signed_text(signed, keyring) == release
+    tampered = signed.replace(b"a" * 64, b"b" * 64)  # another checksum, the signature kept
+    with pytest.raises(SystemExit, match="signature does not verify"):
+        script.signed_text(tampered, keyring)
+    other = tmp_path / "other.gpg"  # a keyring without the signer's key
+    other.write_bytes(b"")
+    with pytest.raises(SystemExit, match="signature does not verify"):
+        script.signed_text(signed, other)
+    # no keyring installed: the text as fetched, and a warning that says so
+    assert script.signed_text(signed, tmp_path / "absent.gpg") == signed.decode()
+    assert "signature is not checked" in capsys.readouterr().out
