@@ -6,6 +6,7 @@ import pytest
 
 from qeu_kedro.pipelines.movie_comparison.nodes import compare_ridge, plot_comparison, side_by_side, unpack_results
 from qeu_kedro.pipelines.ridge_analysis.nodes import collect_results
+from qeu_kedro.stats import signed
 
 
 def top(features, coefs):
@@ -214,3 +215,16 @@ def test_folds_of_other_units_are_refused_with_the_parameter_to_align():
         ValueError, match=r"base's CV folds hold out movies, finetuned's ratings.*same ridge_analysis\.group_by"
     ):
         compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, base_cv, by_rating, RETRIEVAL, PARAMS)
+
+
+def test_a_firm_difference_too_small_for_four_decimals_is_not_titled_zero():
+    """+3.1e-05 with its interval above 0 is "better": the panel's title must not read +0.0000 beside it."""
+    rng = np.random.default_rng(0)
+    small = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 3e-5 + rng.normal(0, 2e-6, 25))
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, small, RETRIEVAL, PARAMS)
+    cv = summary["cv_r2_test"]
+    assert cv["verdict"] == "better" and 0 < cv["ci_low"] < 5e-5
+    title = plot_comparison(summary, BASE, FINE).axes[0].get_title()
+    assert "+0.0000" not in title
+    assert f"better: {signed(cv['difference'])} [{signed(cv['ci_low'])}, {signed(cv['ci_high'])}]" in title
+    assert "e-05" in title

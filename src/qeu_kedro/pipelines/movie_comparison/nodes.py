@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
-from qeu_kedro.stats import corrected_cv_interval
+from qeu_kedro.stats import corrected_cv_interval, signed
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +204,9 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         "test R² of unseen movies: finetuned - base" if cv.get("held_out") == "movies" else "test R²: finetuned - base"
     )
     ax.set_title(
+        # signed: a firm difference too small for 4 decimals reads +3.1e-05, not +0.0000 beside "better"
         f"R² base {cv['before']:.4f}, finetuned {cv['after']:.4f}\n{cv['verdict']}: "
-        f"{cv['difference']:+.4f} [{cv['ci_low']:+.4f}, {cv['ci_high']:+.4f}]",
+        f"{signed(cv['difference'])} [{signed(cv['ci_low'])}, {signed(cv['ci_high'])}]",
         fontsize=9,
     )
     # below the axes (it has no x ticks): inside, it covered a y tick label
