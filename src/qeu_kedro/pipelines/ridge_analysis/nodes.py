@@ -650,7 +650,7 @@ def select_alpha(train: RatingDesign, params: dict[str, Any]) -> dict[str, Any]:
         mean[best],
         HELD_OUT[group_by_of(params)],
     )
-    if best in (0, len(grid) - 1):
+    if grid[best] in (grid.min(), grid.max()):  # the grid need not be sorted: its ends are its extremes
         logger.warning("alpha: auto chose %g, the edge of alpha_search.grid: widen the grid", grid[best])
     return {
         "mode": "auto",
@@ -754,7 +754,7 @@ def cross_validate_ridge(design: RatingDesign, alpha_selection: dict[str, Any], 
             "alpha: auto, chosen in each CV fold (nested): %s",
             ", ".join(f"{a:g} in {n} folds" for a, n in chosen.items()),
         )
-        at_edge = int(scores["alpha"].isin([grid[0], grid[-1]]).sum())
+        at_edge = int(scores["alpha"].isin([grid.min(), grid.max()]).sum())  # the grid need not be sorted
         if at_edge:
             logger.warning("alpha: auto chose the edge of alpha_search.grid in %d CV folds: widen the grid", at_edge)
     return scores
