@@ -261,3 +261,27 @@ def test_the_coefficient_chart_says_how_alpha_was_chosen_and_what_the_test_split
     metrics.update({"held_out": held_out, "alpha_mode": alpha_mode})
     title = plot_coefficients(top, metrics, LABELS)._suptitle.get_text()
     assert title.splitlines()[:2] == ["ridge_analysis / base: top 2 |coefficients|", words]
+
+
+@pytest.mark.parametrize("partitioned", [False, True])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_embedding_is_refused_naming_the_movie_and_column_and_what_to_re_run(value, partitioned):
+    """A NaN in movie_embeddings crashed the ridge with LAPACK's message after a 'singular' warning."""
+    from tests.pipelines.ridge_analysis.test_exact_ridge import random_inputs
+
+    ratings, users, embeddings = random_inputs(seed=3)
+    embeddings.iloc[3, 5] = value  # column e4 of the 4th movie
+    build = build_model_input
+    if partitioned:
+        dd = pytest.importorskip("dask.dataframe")
+        from qeu_kedro.pipelines.ridge_analysis.partitioned import build_partitioned_input
+
+        ratings = dd.from_pandas(ratings, npartitions=3)
+        build = build_partitioned_input
+    with pytest.raises(RawDataError) as error:
+        build(ratings, users, embeddings, RIDGE)
+    message = str(error.value)
+    assert (error.value.dataset, error.value.column, error.value.row) == ("movie_embeddings", "e4", 3)
+    assert f"movie_id {embeddings['movie_id'].iloc[3]} has the value {value}" in message
+    assert "1 non-finite value(s) in 1 movie(s)" in message
+    assert "kedro run --pipelines movie_embedding,ridge_analysis" in message

@@ -205,6 +205,27 @@ class RatingDesign:
         return table
 
 
+def check_finite_embeddings(movie_embeddings: pd.DataFrame) -> None:
+    """Refuse a NaN or infinite embedding value, naming its movie and column: every ridge solve would
+    fail on it (a NaN spreads through XᵀX; LAPACK's own message names no movie)."""
+    columns = [c for c in movie_embeddings.columns if c != "movie_id"]
+    bad = ~np.isfinite(movie_embeddings[columns].to_numpy(dtype=np.float64))
+    if not bad.any():
+        return
+    row, col = (int(i[0]) for i in np.nonzero(bad))
+    movies = int(bad.any(axis=1).sum())
+    fail(
+        "movie_embeddings",
+        columns[col],
+        row,
+        f"movie_id {movie_embeddings['movie_id'].iloc[row]} has the value {movie_embeddings[columns[col]].iloc[row]}, "
+        f"not a finite number ({int(bad.sum())} non-finite value(s) in {movies} movie(s) in all)",
+        "The embeddings are movie_embedding's output (data/04_feature/<namespace>/movie_embeddings.parquet): "
+        "re-run it for this namespace, then the ridge (kedro run --pipelines movie_embedding,ridge_analysis); "
+        "if the value comes back, check that movie's overview and the embedding model.",
+    )
+
+
 def build_model_input(
     ratings: pd.DataFrame, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[RatingDesign, dict[str, int]]:
@@ -226,6 +247,7 @@ def build_model_input(
         if duplicated.any():
             i = int(np.flatnonzero(duplicated)[0])
             fail(name, key, i, f"duplicate id {table[key].iloc[i]}")
+    check_finite_embeddings(movie_embeddings)
     # An inner join keeps the ratings' order: the kept ratings, in their order, are its rows.
     kept = ratings.loc[ratings["movie_id"].isin(movie_embeddings["movie_id"]).to_numpy()]
     dropped = len(ratings) - len(kept)
