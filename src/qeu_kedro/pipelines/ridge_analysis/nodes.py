@@ -868,16 +868,52 @@ def top_coefficients(model: dict[str, Any], params: dict[str, Any]) -> pd.DataFr
     return top.reset_index(drop=True)
 
 
-def collect_results(metrics: dict[str, Any], top: pd.DataFrame, cv_scores: pd.DataFrame) -> dict[str, Any]:
+def ridge_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The ``ridge_analysis`` parameters a namespace's scores depend on besides its embeddings (JSON-safe).
+
+    ``alpha`` (a number, or ``auto`` with its ``alpha_search``: the setting, not the alpha it chose, which may
+    differ between namespaces legitimately), ``fit_intercept``, ``user_features``, ``group_by``, ``test_size``,
+    ``seed`` and ``cv``. ``movie_comparison`` pairs two namespaces only when these are equal: otherwise the
+    difference of their scores would be the parameters' as much as the embeddings'.
+    """
+    alpha = params["alpha"]
+    settings: dict[str, Any] = {"alpha": "auto" if alpha == "auto" else float(alpha)}
+    if alpha == "auto":
+        search = params["alpha_search"]
+        settings["alpha_search"] = {
+            "grid": [float(a) for a in search["grid"]],
+            "folds": int(search["folds"]),
+            "seed": int(search["seed"]),
+        }
+    cv = params["cv"]
+    settings.update(
+        {
+            "fit_intercept": bool(params["fit_intercept"]),
+            "user_features": list(user_features_of(params)),
+            "group_by": group_by_of(params),
+            "test_size": float(params["test_size"]),
+            "seed": int(params["seed"]),
+            "cv": {"folds": int(cv["folds"]), "repeats": int(cv["repeats"]), "seed": int(cv["seed"])},
+        }
+    )
+    return settings
+
+
+def collect_results(
+    metrics: dict[str, Any], top: pd.DataFrame, cv_scores: pd.DataFrame, params: dict[str, Any]
+) -> dict[str, Any]:
     """What ``movie_comparison`` reads of one namespace, in one JSON document.
 
-    ``{"metrics": ridge_metrics, "top_coefficients": [row, ...], "cv_scores": [row, ...]}``: the
-    same numbers as ``ridge_metrics.json``, ``top_coefficients.csv`` and ``ridge_cv_scores.csv``
-    (rows as records, floats exact). One handoff per namespace keeps the closed ``base`` and
-    ``finetuned`` boxes of kedro-viz's default view down to their report and this file.
+    ``{"metrics": ridge_metrics, "settings": ridge_settings, "top_coefficients": [row, ...], "cv_scores":
+    [row, ...]}``: the same numbers as ``ridge_metrics.json``, ``top_coefficients.csv`` and
+    ``ridge_cv_scores.csv`` (rows as records, floats exact), and the ``ridge_analysis`` parameters they were
+    computed with (:func:`ridge_settings`), so that the comparison can refuse two namespaces fitted
+    differently. One handoff per namespace keeps the closed ``base`` and ``finetuned`` boxes of kedro-viz's
+    default view down to their report and this file.
     """
     return {
         "metrics": dict(metrics),
+        "settings": ridge_settings(params),
         "top_coefficients": top.to_dict(orient="records"),
         "cv_scores": cv_scores.to_dict(orient="records"),
     }
