@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from qeu_kedro.pipelines.movie_comparison.nodes import compare_ridge, plot_comparison, side_by_side, unpack_results
-from qeu_kedro.pipelines.ridge_analysis.nodes import collect_results
+from qeu_kedro.pipelines.ridge_analysis.nodes import collect_results, ridge_settings
+from qeu_kedro.stats import signed
+from tests.pipelines.ridge_analysis.test_exact_ridge import RIDGE  # conf/base's ridge_analysis
 
 
 def top(features, coefs):
@@ -19,8 +21,23 @@ BASE = top(["occupation_writer", "overview_embedding_3", "occupation_student", "
 FINE = top(
     ["overview_embedding_7", "occupation_student", "occupation_writer", "title_embedding_1"], [0.9, 0.45, -0.44, 0.2]
 )
-BASE_METRICS = {"r2_train": 0.40, "r2_test": 0.30, "rmse_train": 0.9, "rmse_test": 1.0, "alpha": 5.0}
-FINE_METRICS = {"r2_train": 0.50, "r2_test": 0.35, "rmse_train": 0.8, "rmse_test": 0.95, "alpha": 5.0}
+SETTINGS = ridge_settings(RIDGE)  # what each namespace's ridge_results says it was fitted with
+BASE_METRICS = {
+    "r2_train": 0.40,
+    "r2_test": 0.30,
+    "rmse_train": 0.9,
+    "rmse_test": 1.0,
+    "alpha": 5.0,
+    "settings": SETTINGS,
+}
+FINE_METRICS = {
+    "r2_train": 0.50,
+    "r2_test": 0.35,
+    "rmse_train": 0.8,
+    "rmse_test": 0.95,
+    "alpha": 5.0,
+    "settings": SETTINGS,
+}
 
 
 PARAMS = {"confidence": 0.95, "data": "hand-made", "models": {"base": "model A", "finetuned": "model B"}}
@@ -128,7 +145,8 @@ def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
 
     cv = BASE_CV.assign(test_hash=[f"{i:016x}" for i in range(len(BASE_CV))])
     dataset = JSONDataset(filepath=str(tmp_path / "ridge_results.json"))
-    dataset.save(collect_results(BASE_METRICS, BASE, cv))
+    ridge_metrics = {k: v for k, v in BASE_METRICS.items() if k != "settings"}  # as ridge_metrics.json holds them
+    dataset.save(collect_results(ridge_metrics, BASE, cv, RIDGE))
     metrics, top_back, cv_back = unpack_results(dataset.load())
     assert metrics == BASE_METRICS
     pd.testing.assert_frame_equal(top_back, BASE)
@@ -140,7 +158,7 @@ def test_ridge_results_come_back_from_their_json_file_exactly(tmp_path):
 
 def test_ridge_results_of_another_version_are_refused_with_what_to_run():
     with pytest.raises(ValueError, match=r"no \['cv_scores'\].*kedro run --pipelines ridge_analysis"):
-        unpack_results({"metrics": BASE_METRICS, "top_coefficients": []})
+        unpack_results({"metrics": BASE_METRICS, "settings": SETTINGS, "top_coefficients": []})
 
 
 def test_the_benchmark_script_prints_the_summary_compare_ridge_writes(tmp_path):
@@ -214,3 +232,69 @@ def test_folds_of_other_units_are_refused_with_the_parameter_to_align():
         ValueError, match=r"base's CV folds hold out movies, finetuned's ratings.*same ridge_analysis\.group_by"
     ):
         compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, base_cv, by_rating, RETRIEVAL, PARAMS)
+
+
+def test_a_firm_difference_too_small_for_four_decimals_is_not_titled_zero():
+    """+3.1e-05 with its interval above 0 is "better": the panel's title must not read +0.0000 beside it."""
+    rng = np.random.default_rng(0)
+    small = BASE_CV.assign(r2_test=BASE_CV["r2_test"] + 3e-5 + rng.normal(0, 2e-6, 25))
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, small, RETRIEVAL, PARAMS)
+    cv = summary["cv_r2_test"]
+    assert cv["verdict"] == "better" and 0 < cv["ci_low"] < 5e-5
+    title = plot_comparison(summary, BASE, FINE).axes[0].get_title()
+    assert "+0.0000" not in title
+    assert f"better: {signed(cv['difference'])} [{signed(cv['ci_low'])}, {signed(cv['ci_high'])}]" in title
+    assert "e-05" in title
+
+
+def _metrics_with(**params):
+    """FINE_METRICS as a namespace fitted with conf/base's ridge_analysis changed by ``params`` reports them."""
+    return {**FINE_METRICS, "settings": ridge_settings({**RIDGE, **params})}
+
+
+@pytest.mark.parametrize(
+    ("changed", "words"),
+    [
+        ({"alpha": 3000.0}, "alpha: 5.0 in base, 3000.0 in finetuned"),
+        ({"alpha": "auto"}, "alpha: 5.0 in base, 'auto' in finetuned"),
+        ({"fit_intercept": False}, "fit_intercept: True in base, False in finetuned"),
+        ({"user_features": ["age"]}, "user_features: ['age', 'gender', 'occupation'] in base, ['age'] in finetuned"),
+        ({"group_by": None}, "group_by: 'movie_id' in base, None in finetuned"),
+        ({"test_size": 0.3}, "test_size: 0.2 in base, 0.3 in finetuned"),
+        ({"seed": 7}, "seed: 42 in base, 7 in finetuned"),
+    ],
+)
+def test_namespaces_fitted_with_other_ridge_parameters_are_refused_with_what_to_run(changed, words):
+    """A base re-run with alpha 3000 (the folds the same) was paired with a finetuned run at alpha 5 and the
+    difference reported as the embeddings' ("better +0.3946"): the comparison refuses, naming what differs."""
+    with pytest.raises(ValueError, match="fitted with different ridge_analysis parameters") as error:
+        compare_ridge(BASE_METRICS, _metrics_with(**changed), BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS)
+    assert words in str(error.value)
+    assert "kedro run --pipelines movie_embedding,ridge_analysis,movie_comparison" in str(error.value)
+
+
+def test_the_shared_ridge_settings_are_in_the_summary_and_alpha_auto_may_choose_its_own_alpha():
+    summary = compare_ridge(BASE_METRICS, FINE_METRICS, BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS)
+    assert summary["ridge_settings"] == SETTINGS and SETTINGS["alpha"] == 5.0 and SETTINGS["group_by"] == "movie_id"
+    # alpha: auto compares the setting (auto and its search), not the alpha each namespace chose
+    auto = {"settings": ridge_settings({**RIDGE, "alpha": "auto"})}
+    base, fine = {**BASE_METRICS, **auto, "alpha": 3.0}, {**FINE_METRICS, **auto, "alpha": 300.0}
+    summary = compare_ridge(base, fine, BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS)
+    assert summary["ridge_settings"]["alpha"] == "auto"
+    assert summary["ridge_settings"]["alpha_search"]["grid"] == [float(a) for a in RIDGE["alpha_search"]["grid"]]
+    other_grid = {**RIDGE["alpha_search"], "grid": [1.0, 10.0]}
+    with pytest.raises(ValueError, match=r"alpha_search: .* in base, .* in finetuned"):
+        compare_ridge(
+            base,
+            {**fine, "settings": ridge_settings({**RIDGE, "alpha": "auto", "alpha_search": other_grid})},
+            *(BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS),
+        )
+
+
+def test_ridge_results_without_their_settings_are_refused():
+    """A ridge_results.json written before the settings were recorded cannot show it was fitted as the other."""
+    with pytest.raises(ValueError, match=r"no \['settings'\].*kedro run --pipelines ridge_analysis"):
+        unpack_results({"metrics": BASE_METRICS, "top_coefficients": [], "cv_scores": []})
+    unsettled = {k: v for k, v in FINE_METRICS.items() if k != "settings"}
+    with pytest.raises(ValueError, match=r"\['finetuned'\] do not say which ridge_analysis parameters"):
+        compare_ridge(BASE_METRICS, unsettled, BASE, FINE, BASE_CV, BASE_CV, RETRIEVAL, PARAMS)

@@ -70,3 +70,19 @@ def test_a_fixed_alpha_scores_every_fold_with_it():
     params = {**AUTO, "alpha": 30.0}
     scores = cross_validate_ridge(design, select_alpha(design, params), params)
     assert (scores["alpha"] == 30.0).all()
+
+
+@pytest.mark.parametrize("grid", [[0.01, 1.0, 1e6], [1.0, 1e6, 0.01]])
+def test_the_largest_alpha_is_the_edge_of_the_grid_in_any_order(grid, caplog):
+    """Random vectors carry no signal: the heaviest shrinkage wins. Listed first, last or in the middle of
+    alpha_search.grid, it is the grid's edge, and both the training split's search and the CV say so."""
+    design, _ = _design(4, n_movies=60, n_ratings=1500, dim=30)
+    params = {**AUTO, "alpha_search": {**AUTO["alpha_search"], "grid": grid}}
+    train, _ = split_ratings(design, params)
+    with caplog.at_level("WARNING"):
+        selection = select_alpha(train, params)
+        scores = cross_validate_ridge(design, selection, params)
+    at_edge = int(scores["alpha"].isin([0.01, 1e6]).sum())
+    assert selection["alpha"] == 1e6 and at_edge > 0
+    assert "alpha: auto chose 1e+06, the edge of alpha_search.grid" in caplog.text
+    assert f"the edge of alpha_search.grid in {at_edge} CV folds" in caplog.text

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -201,7 +203,7 @@ LABELS = {"namespace": "base", "model": "all-MiniLM-L6-v2", "data": "the shipped
 
 
 def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_what_they_show():
-    # occupation_writer is 0/1: two points (mean rating of each group) with 95 % t intervals, not two stripes
+    # occupation_writer is 0/1: two points (mean rating of each group), not two stripes
     six = pd.DataFrame(
         {
             "user_id": range(1, 7),
@@ -229,10 +231,11 @@ def test_binary_feature_is_drawn_as_group_means_with_intervals_and_titles_say_wh
     assert not binary.collections or all(len(c.get_offsets()) != len(design.rating) for c in binary.collections)
     labels = [t.get_text() for t in binary.get_legend().get_texts()]
     assert labels == [
-        f"0: not occupation_writer (n = {(~writer).sum()})",
-        f"1: is occupation_writer (n = {writer.sum()})",
+        f"0: not occupation_writer ({(~writer).sum()} ratings, 3 users)",
+        f"1: is occupation_writer ({writer.sum()} ratings, 3 users)",
     ]
-    assert "1 - 0:" in binary.get_title()  # the difference of the means with its Welch interval
+    # the difference of the means; 3 users a group are too few for an interval over users
+    assert "1 - 0: -2.50, no interval (fewer than 6 users in a group)" in binary.get_title()
     assert [t.get_text() for t in continuous.get_legend().get_texts()] == ["a rating (jittered)", "least-squares line"]
     title = fig._suptitle.get_text()
     assert title.startswith("ridge_analysis / base:") and "all-MiniLM-L6-v2" in title and "the shipped sample" in title
@@ -261,3 +264,71 @@ def test_the_coefficient_chart_says_how_alpha_was_chosen_and_what_the_test_split
     metrics.update({"held_out": held_out, "alpha_mode": alpha_mode})
     title = plot_coefficients(top, metrics, LABELS)._suptitle.get_text()
     assert title.splitlines()[:2] == ["ridge_analysis / base: top 2 |coefficients|", words]
+
+
+@pytest.mark.parametrize("partitioned", [False, True])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_embedding_is_refused_naming_the_movie_and_column_and_what_to_re_run(value, partitioned):
+    """A NaN in movie_embeddings crashed the ridge with LAPACK's message after a 'singular' warning."""
+    from tests.pipelines.ridge_analysis.test_exact_ridge import random_inputs
+
+    ratings, users, embeddings = random_inputs(seed=3)
+    embeddings.iloc[3, 5] = value  # column e4 of the 4th movie
+    build = build_model_input
+    if partitioned:
+        dd = pytest.importorskip("dask.dataframe")
+        from qeu_kedro.pipelines.ridge_analysis.partitioned import build_partitioned_input
+
+        ratings = dd.from_pandas(ratings, npartitions=3)
+        build = build_partitioned_input
+    with pytest.raises(RawDataError) as error:
+        build(ratings, users, embeddings, RIDGE)
+    message = str(error.value)
+    assert (error.value.dataset, error.value.column, error.value.row) == ("movie_embeddings", "e4", 3)
+    assert f"movie_id {embeddings['movie_id'].iloc[3]} has the value {value}" in message
+    assert "1 non-finite value(s) in 1 movie(s)" in message
+    assert "kedro run --pipelines movie_embedding,ridge_analysis" in message
+
+
+def test_a_user_features_interval_is_over_users_not_over_their_ratings():
+    """40 users, half of them writers, rate 15 movies each; a user's ratings are their own level plus little
+    noise. The ratings are not 600 independent draws but 40: the interval of writers - others must be as wide
+    as a t interval over the users' means (Welch over ratings was about sqrt(15) times narrower, and excluded 0
+    in about half of simulated cases with no effect), seeded and said to be over users."""
+    from scipy import stats
+
+    rng = np.random.default_rng(1)
+    n_users, per_user = 40, 15
+    people = pd.DataFrame(
+        {
+            "user_id": range(1, n_users + 1),
+            "age": 30,
+            "gender": ["M", "F"] * (n_users // 2),
+            "occupation": ["writer", "student"] * (n_users // 2),
+        }
+    )
+    level = rng.integers(1, 6, n_users)
+    rated = pd.DataFrame(
+        {
+            "user_id": np.repeat(people["user_id"], per_user),
+            "movie_id": np.tile(np.arange(1, per_user + 1) * 7, n_users),
+            "rating": np.clip(np.repeat(level, per_user) + rng.choice([-1, 0, 0, 0, 1], n_users * per_user), 1, 5),
+        }
+    )
+    vectors = pd.DataFrame({"movie_id": np.arange(1, per_user + 1) * 7, "e0": rng.normal(size=per_user)})
+    design, _ = build_model_input(check_ratings(rated, RIDGE), check_users(people, RIDGE), vectors, RIDGE)
+    params = {**PARAMS, "plot_features": ["occupation_writer"]}
+    top = top_coefficients(fit_ridge(design, PARAMS), PARAMS)
+    title = plot_top_features(design, top, params, LABELS).axes[0].get_title()
+    low, high = (float(v) for v in re.search(r"1 - 0: \S+ \[(\S+), (\S+)\]", title).groups())
+    writer = design.column("occupation_writer") == 1
+    user_means = pd.Series(design.rating).groupby(design.user_row).mean()
+    is_writer = pd.Series(writer).groupby(design.user_row).first()
+    by_user = stats.ttest_ind(user_means[is_writer], user_means[~is_writer], equal_var=False).confidence_interval()
+    by_rating = stats.ttest_ind(design.rating[writer], design.rating[~writer], equal_var=False).confidence_interval()
+    width, user_width = high - low, by_user.high - by_user.low
+    assert 0.75 * user_width < width < 1.35 * user_width
+    assert width > 2.5 * (by_rating.high - by_rating.low)
+    assert "95 % interval, users resampled" in title
+    # the same parameters and seed, the same interval
+    assert plot_top_features(design, top, params, LABELS).axes[0].get_title() == title

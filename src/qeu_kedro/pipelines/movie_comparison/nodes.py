@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from qeu_kedro.figures import suptitle
-from qeu_kedro.stats import corrected_cv_interval
+from qeu_kedro.stats import corrected_cv_interval, signed
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +21,51 @@ NAMESPACES = ("base", "finetuned")
 METRICS = ("r2_train", "r2_test", "rmse_train", "rmse_test")
 
 
+#: What to do when the namespaces' ridge results cannot be paired because of their parameters.
+RERUN = (
+    "Re-run both namespaces with the same ridge_analysis parameters (the same --params, or none): "
+    "kedro run --pipelines movie_embedding,ridge_analysis,movie_comparison"
+)
+
+
 def unpack_results(results: dict[str, Any]) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """One namespace's ``ridge_results`` (:func:`qeu_kedro.pipelines.ridge_analysis.nodes.collect_results`)
-    as the three things compared: its metrics, its top-coefficient table and its CV fold scores."""
-    missing = [key for key in ("metrics", "top_coefficients", "cv_scores") if key not in results]
+    as the three things compared: its metrics (with ``settings``: the ``ridge_analysis`` parameters they were
+    computed with), its top-coefficient table and its CV fold scores."""
+    missing = [key for key in ("metrics", "settings", "top_coefficients", "cv_scores") if key not in results]
     if missing:
         raise ValueError(
             f"movie_comparison: ridge_results has no {missing}; it was written by another version of "
             "ridge_analysis. Re-run `kedro run --pipelines ridge_analysis` before movie_comparison."
         )
-    return dict(results["metrics"]), pd.DataFrame(results["top_coefficients"]), pd.DataFrame(results["cv_scores"])
+    metrics = {**results["metrics"], "settings": results["settings"]}
+    return metrics, pd.DataFrame(results["top_coefficients"]), pd.DataFrame(results["cv_scores"])
+
+
+def shared_settings(base_metrics: dict[str, Any], finetuned_metrics: dict[str, Any]) -> dict[str, Any]:
+    """The ``ridge_analysis`` parameters both namespaces were fitted with (their metrics' ``settings``).
+
+    Refused when a namespace's are unknown or the two differ (alpha, alpha: auto's search, fit_intercept,
+    user_features, group_by, test_size, seed, cv): the difference of the scores would then be the
+    parameters' as much as the embeddings'. With ``alpha: auto`` the setting is compared (``auto`` and its
+    grid), not the alpha each namespace chose.
+    """
+    settings = {ns: m.get("settings") for ns, m in zip(NAMESPACES, (base_metrics, finetuned_metrics), strict=True)}
+    unknown = [ns for ns, s in settings.items() if s is None]
+    if unknown:
+        raise ValueError(
+            f"movie_comparison: the ridge results of {unknown} do not say which ridge_analysis parameters they "
+            f"were fitted with (written by an older version), so they cannot be paired. {RERUN}"
+        )
+    base, fine = settings["base"], settings["finetuned"]
+    differ = [key for key in dict.fromkeys([*base, *fine]) if base.get(key) != fine.get(key)]
+    if differ:
+        each = "; ".join(f"{key}: {base.get(key)!r} in base, {fine.get(key)!r} in finetuned" for key in differ)
+        raise ValueError(
+            f"movie_comparison: base and finetuned were fitted with different ridge_analysis parameters ({each}), "
+            f"so the difference of their scores would not be the embeddings' alone. {RERUN}"
+        )
+    return dict(base)
 
 
 def compare_ridge(
@@ -51,6 +86,8 @@ def compare_ridge(
     ``cv_r2_test`` pairs the two namespaces' repeated k-fold CV test R² fold by fold (the folds
     must hold the same ratings: checked by their fingerprints) and gives ``finetuned - base``
     with the Nadeau-Bengio corrected 95 % interval (:func:`qeu_kedro.stats.corrected_cv_interval`).
+    Both namespaces must have been fitted with the same ``ridge_analysis`` parameters (their metrics'
+    ``settings``, :func:`shared_settings`); ``ridge_settings`` records them.
     ``held_out`` says what the folds hold out: ``movies`` (``ridge_analysis.group_by: movie_id``, the
     default), so the comparison asks which embedding predicts the ratings of movies its ridge has not
     seen; or ``ratings``, where every test movie is rated in training and the ridge fits movie offsets
@@ -58,7 +95,9 @@ def compare_ridge(
     The single-split numbers stay for continuity with the original, each namespace's own; their difference
     is not reported, because one split gives it no interval (the CV difference is the comparison).
     """
-    summary: dict[str, Any] = {"data": params["data"], "models": params["models"]}
+    # first: namespaces fitted with other parameters are not compared at all
+    settings = shared_settings(base_metrics, finetuned_metrics)
+    summary: dict[str, Any] = {"data": params["data"], "models": params["models"], "ridge_settings": settings}
     for key in METRICS:
         base, fine = float(base_metrics[key]), float(finetuned_metrics[key])
         summary[key] = {"base": base, "finetuned": fine}
@@ -204,8 +243,9 @@ def plot_comparison(summary: dict[str, Any], base_top: pd.DataFrame, finetuned_t
         "test R² of unseen movies: finetuned - base" if cv.get("held_out") == "movies" else "test R²: finetuned - base"
     )
     ax.set_title(
+        # signed: a firm difference too small for 4 decimals reads +3.1e-05, not +0.0000 beside "better"
         f"R² base {cv['before']:.4f}, finetuned {cv['after']:.4f}\n{cv['verdict']}: "
-        f"{cv['difference']:+.4f} [{cv['ci_low']:+.4f}, {cv['ci_high']:+.4f}]",
+        f"{signed(cv['difference'])} [{signed(cv['ci_low'])}, {signed(cv['ci_high'])}]",
         fontsize=9,
     )
     # below the axes (it has no x ticks): inside, it covered a y tick label

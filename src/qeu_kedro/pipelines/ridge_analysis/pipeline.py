@@ -66,10 +66,10 @@ def create_template() -> Pipeline:
                 name="evaluate_ridge",
             ),
             Node(top_coefficients, ["ridge_model", P], "top_coefficients", name="top_coefficients"),
-            # the namespace's one handoff to movie_comparison (its metrics, top features and CV folds)
+            # the namespace's one handoff to movie_comparison (its metrics, settings, top features and CV folds)
             Node(
                 collect_results,
-                ["ridge_metrics", "top_coefficients", "ridge_cv_scores"],
+                ["ridge_metrics", "top_coefficients", "ridge_cv_scores", P],
                 "ridge_results",
                 name="collect_ridge_results",
             ),
