@@ -184,3 +184,14 @@ def test_an_unknown_unit_is_refused_with_the_allowed_ones(unit):
     design, _ = _design()
     with pytest.raises(ValueError, match=r"group_by is .*allowed: \['movie_id'\].*or null"):
         cross_validate_ridge(design, {"alpha": 5.0}, {**BY_MOVIE, "group_by": unit})
+
+
+def test_a_fold_s_fingerprint_holds_each_rating_exactly():
+    """Half stars (rating_step 0.5): the fingerprint took whole ratings, so a fold holding 3.5 where the other
+    held 3 had the same one, and movie_comparison would pair folds of different ratings."""
+    design, _ = _design()
+    half = design.rating.astype(np.float64)
+    half[0] += 0.5
+    other = type(design)(**{**design.__dict__, "rating": half})
+    assert _fold_hash(other) != _fold_hash(design)
+    assert _fold_hash(type(design)(**design.__dict__)) == _fold_hash(design)

@@ -546,7 +546,8 @@ def _fold_hash(design: RatingDesign) -> str:
         [
             design.user_features.index.to_numpy()[design.user_row],
             design.movie_features.index.to_numpy()[design.movie_row],
-            design.rating.astype(np.int64),
+            # the rating's exact value (its float bits): a half star (3.5) is not 3
+            np.asarray(design.rating, dtype=np.float64).view(np.int64),
         ],
         axis=1,
     ).astype(np.int64)

@@ -704,7 +704,7 @@ def _partition_fold_digest(
         [
             user_ids[rows["user_row"].to_numpy()[keep]],
             movie_ids[rows["movie_row"].to_numpy()[keep]],
-            rows[TARGET].to_numpy()[keep].astype(np.int64),
+            np.asarray(rows[TARGET].to_numpy()[keep], dtype=np.float64).view(np.int64),  # exact: 3.5 is not 3
         ],
         axis=1,
     ).astype(np.int64)
