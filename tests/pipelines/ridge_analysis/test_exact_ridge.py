@@ -174,3 +174,16 @@ def test_equals_sklearn_and_original_outputs_on_movielens(shared_data, monkeypat
             top, top_ref = top_coefficients(ours, params), top_coefficients(theirs, params)
             assert top["feature"].tolist() == top_ref["feature"].tolist()
             np.testing.assert_allclose(top["coefficient"], top_ref["coefficient"], rtol=1e-6)
+
+
+def test_a_non_finite_gram_matrix_is_an_error_not_a_singular_one(caplog):
+    """A NaN reached the solver as 'XᵀX + alpha I is singular', then lstsq's error; it is an error at once."""
+    from qeu_kedro.pipelines.ridge_analysis.nodes import solve_ridge
+
+    gram = np.eye(3)
+    gram[1, 1] = np.nan
+    with pytest.raises(ValueError, match="infs or NaNs"):
+        solve_ridge(gram, np.ones(3), 5.0)
+    assert "singular" not in caplog.text
+    singular = np.zeros((3, 3))  # alpha 0: truly singular, solved by least squares with the warning
+    assert np.allclose(solve_ridge(singular, np.zeros(3), 0.0), 0) and "singular" in caplog.text

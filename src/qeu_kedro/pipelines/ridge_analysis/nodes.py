@@ -461,7 +461,7 @@ def solve_ridge(gram: np.ndarray, xty: np.ndarray, alpha: float) -> np.ndarray:
     with threadpool_limits(limits=1, user_api="blas"):
         try:
             return linalg.cho_solve(linalg.cho_factor(a), xty)
-        except (linalg.LinAlgError, ValueError):
+        except linalg.LinAlgError:  # not positive definite (a NaN or inf is scipy's ValueError: not hidden here)
             logger.warning("XᵀX + alpha I is singular (alpha %s): solving by least squares", alpha)
             return linalg.lstsq(a, xty)[0]
 
