@@ -1,6 +1,6 @@
 """Files that pandas reads without an error into a table of the wrong shape or values, which the checks refuse:
 an unclosed quote in a title, a delimiter at the end of every row, UTF-8 read as latin-1, 17-digit ids
-written beside a float, and a Dask partition's row (counted within the partition, and said so)."""
+written beside a float, and a Dask partition's bad row (named by its row in the table and in the partition)."""
 
 from pathlib import Path
 
@@ -88,12 +88,15 @@ def test_whole_numbers_beyond_2_53_keep_their_value_or_are_refused():
         check_table(floats, "movies", columns)
 
 
-def test_a_partition_row_says_it_is_counted_within_the_partition():
+def test_a_partition_s_bad_row_is_named_by_its_row_in_the_table_and_in_its_partition():
+    """It was named by its row within the partition only: row 7 of partition 1 of a 30-row file."""
     ratings = pd.DataFrame({"user_id": 1, "movie_id": [str(1 + i % 5) for i in range(30)], "rating": 3})
     ratings.loc[17, "movie_id"] = "x"
     movies = pd.DataFrame({"movie_id": range(1, 6), "title": "t", "overview": "o"})
     with pytest.raises(
-        RawDataError, match=r"partition 1\)', column 'movie_id', row 7 \(0-based, counted from the first"
+        RawDataError,
+        match=r"dataset 'ratings', column 'movie_id', row 17 \(0-based, header not counted\): .*"
+        r"\(partition 1, its row 7; rows counted over the partitions in order\)",
     ):
         check_rated_movies(movies, dd.from_pandas(ratings, npartitions=3, sort=False), RIDGE)
 

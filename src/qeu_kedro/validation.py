@@ -34,6 +34,9 @@ class RawDataError(ValueError):
 
     dataset: str | None = None
     column: str | None = None
+    problem: str = ""  # what :func:`fail` was told, to say it again of another row (a Dask partition's)
+    hint: str = ""
+    line: int | None = None
     row: int | None = None
 
 
@@ -72,7 +75,8 @@ def fail(
     """Raise a :class:`RawDataError` worded the same way for every dataset.
 
     ``row`` is a table's 0-based row; ``line`` a text file's 1-based line (JSON lines), as an editor shows it.
-    In a ``dataset`` named ``... (partition N)`` (a Dask partition) ``row`` is counted within the partition,
+    In a ``dataset`` named ``... (partition N)`` (a Dask partition) ``row`` is counted within the partition
+    (the partitioned checks then name the table's row: ``partitioned.rows_over_partitions``),
     and the message says so.
     """
     where = f"dataset '{dataset}'"
@@ -94,6 +98,7 @@ def fail(
         message += f" {hint}"
     error = RawDataError(message)
     error.dataset, error.column, error.row = dataset, column, row
+    error.problem, error.hint, error.line = problem, hint, line
     raise error
 
 

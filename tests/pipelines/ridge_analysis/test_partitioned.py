@@ -125,10 +125,15 @@ def test_movie_features_alone_and_half_stars_partitioned_equal_in_memory():
     in_memory, on_partitions = both(nodes.check_ratings(ratings, params), ids_only, embeddings, 6, params)
     assert_same(in_memory, on_partitions)
     assert on_partitions[0]["features"] == [c for c in embeddings.columns if c != "movie_id"]
-    # conf/base's whole stars refuse a half star, naming its partition and row (every partition has one)
+    # conf/base's whole stars refuse a half star (row 1 of every partition has one; any partition may fail
+    # first), naming its row in the table and in its partition
     whole_stars = {**params, "rating_step": RIDGE["rating_step"]}
-    with pytest.raises(RawDataError, match=r"ratings \(partition [0-2]\)', column 'rating', row [01] .*whole number"):
-        P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), ids_only, embeddings, whole_stars)
+    parts = dd.from_pandas(ratings, npartitions=3, sort=False)
+    starts = np.cumsum([0, *parts.map_partitions(len).compute()])
+    with pytest.raises(RawDataError, match=r"whole number.*\(partition \d, its row 1;") as raised:
+        P.build_partitioned_input(parts, ids_only, embeddings, whole_stars)
+    part = int(str(raised.value).split("(partition ")[1].split(",")[0])
+    assert (raised.value.dataset, raised.value.column, raised.value.row) == ("ratings", "rating", starts[part] + 1)
 
 
 def test_on_a_local_cluster_partitioned_ridge_equals_in_memory(cluster_client):
@@ -143,11 +148,11 @@ def test_on_a_local_cluster_partitioned_ridge_equals_in_memory(cluster_client):
 def test_a_bad_partition_is_named_with_column_and_row():
     ratings, users, embeddings = random_inputs(seed=5, n_ratings=300)
     ratings.loc[250, "rating"] = 9
-    with pytest.raises(RawDataError, match=r"partition 2.*rating"):
+    with pytest.raises(RawDataError, match=r"'ratings', column 'rating', row 250 .*\(partition 2, its row 50;"):
         P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, PARAMS)
     ratings.loc[250, "rating"] = 3
     ratings.loc[10, "user_id"] = 999_999
-    with pytest.raises(RawDataError, match=r"partition 0.*user_id.*999999"):
+    with pytest.raises(RawDataError, match=r"'ratings', column 'user_id', row 10 .*999999.*\(partition 0, its row 10;"):
         P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, PARAMS)
 
 
@@ -167,7 +172,9 @@ def test_a_pair_rated_twice_is_named_by_partition_and_row(repeat_from, repeat_to
     ratings.loc[repeat_to, ["user_id", "movie_id"]] = ratings.loc[repeat_from, ["user_id", "movie_id"]].to_numpy()
     first = f"partition {repeat_from // 100}, row {repeat_from % 100}"
     with pytest.raises(
-        RawDataError, match=rf"partition {partition}\)'.*user_id, movie_id.*row {row} .*first seen in {first}"
+        RawDataError,
+        match=rf"'ratings', column 'user_id, movie_id', row {repeat_to} .*first seen in {first}\) "
+        rf"\(partition {partition}, its row {row};",
     ):
         P.check_partitioned_ratings(dd.from_pandas(ratings, npartitions=3, sort=False))
     with pytest.raises(RawDataError, match="duplicate key"):
@@ -179,7 +186,9 @@ def test_a_pair_is_the_same_pair_whether_its_ids_are_read_as_numbers_or_as_text(
     ratings, _, _ = random_inputs(seed=5, n_ratings=330)
     ratings = unique_pairs(ratings).iloc[:300].astype({"user_id": object, "movie_id": object})
     ratings.loc[250, ["user_id", "movie_id"]] = [str(v) for v in ratings.loc[5, ["user_id", "movie_id"]]]
-    with pytest.raises(RawDataError, match=r"partition 2\)'.*row 50 .*first seen in partition 0, row 5"):
+    with pytest.raises(
+        RawDataError, match=r"'ratings'.*row 250 .*first seen in partition 0, row 5\) \(partition 2, its row 50"
+    ):
         P.check_partitioned_ratings(dd.from_pandas(ratings, npartitions=3, sort=False))
 
 
@@ -228,12 +237,11 @@ def test_the_partitioned_join_loss_is_checked_as_in_memory():
     with pytest.raises(RawDataError, match=rf"'ratings', column 'movie_id', row {lost[0]} .*max_join_loss") as memory:
         nodes.build_model_input(ratings, users, embeddings, strict)
     first = lost[0]
-    with pytest.raises(
-        RawDataError, match=rf"partition {first // 100}\)', column 'movie_id', row {first % 100} "
-    ) as parts:
+    with pytest.raises(RawDataError, match=rf"'ratings', column 'movie_id', row {first} ") as parts:
         P.build_partitioned_input(dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, strict)
-    # the same count, share and missing ids in both messages
-    assert str(memory.value).split("):", 1)[1] == str(parts.value).split("):", 1)[1]
+    # the same row, count, share and missing ids in both messages; the partitioned one names the partition too
+    note = f" (partition {first // 100}, its row {first % 100}; rows counted over the partitions in order)"
+    assert str(parts.value).replace(note, "") == str(memory.value)
     share = len(lost) / len(ratings)
     P.build_partitioned_input(
         dd.from_pandas(ratings, npartitions=3, sort=False), users, embeddings, {**PARAMS, "max_join_loss": share}
@@ -320,20 +328,21 @@ def test_the_checks_on_partitions_name_a_bad_cell_and_an_unknown_user_before_the
     ratings, users, _ = random_inputs(seed=5, n_ratings=330)
     ratings = unique_pairs(ratings).iloc[:300].astype({"rating": object})
     ratings.loc[250, "rating"] = "five"
-    with pytest.raises(RawDataError, match=r"partition 2\)', column 'rating', row 50 .*'five'"):
+    with pytest.raises(RawDataError, match=r"'ratings', column 'rating', row 250 .*'five'.*\(partition 2, its row 50;"):
         dispatch.check_ratings(dd.from_pandas(ratings, npartitions=3, sort=False), PARAMS)
     ratings.loc[250, "rating"] = 4
     ratings.loc[120, "user_id"] = 999_999
     parts = dd.from_pandas(ratings, npartitions=3, sort=False)
     assert dispatch.check_ratings(parts, PARAMS) is parts
-    with pytest.raises(RawDataError, match=r"partition 1\)', column 'user_id', row 20 .*user 999999 is not in 'users'"):
+    with pytest.raises(RawDataError, match=r"'ratings', column 'user_id', row 120 .*user 999999 is not in 'users'"):
         dispatch.check_rated_users(parts, users)
     assert dispatch.check_rated_users(dd.from_pandas(ratings.drop(index=120), npartitions=3), users) is users
 
 
 def test_the_dask_env_csv_entry_leaves_a_bad_cell_to_the_check_which_names_it(tmp_path):
-    """conf/dask reads the ratings CSV as text: a bad cell far down the file is named by partition and row
-    (dask's own type guess from the first block failed on a later block, naming no row)."""
+    """conf/dask reads the ratings CSV as text: a bad cell far down the file is named by its row in the file
+    (dask's own type guess from the first block failed on a later block, naming no row; then the row within
+    its partition)."""
     from kedro_datasets.dask import CSVDataset
 
     from tests.conftest import REPO, load_config
@@ -345,7 +354,7 @@ def test_the_dask_env_csv_entry_leaves_a_bad_cell_to_the_check_which_names_it(tm
     entry = load_config(REPO, "dask")["ratings"]
     parts = CSVDataset(filepath=str(tmp_path / "ratings.csv"), load_args=entry["load_args"]).load()
     assert parts.npartitions > 1
-    with pytest.raises(RawDataError, match=r"'ratings \(partition \d+\)', column 'rating', row \d+ .*'five'"):
+    with pytest.raises(RawDataError, match=rf"'ratings', column 'rating', row {len(ratings) - 10} .*'five'"):
         P.build_partitioned_input(P.check_partitioned_ratings(parts), users, embeddings, PARAMS)
 
 

@@ -26,7 +26,11 @@ import pandas as pd
 
 from qeu_kedro.movielens import match_movielens_tmdb, movielens_title_keys
 from qeu_kedro.pipelines.ridge_analysis.nodes import check_fold_counts, check_join_loss, group_by_of, rating_columns
-from qeu_kedro.pipelines.ridge_analysis.partitioned import check_partitioned_join_loss, is_partitioned
+from qeu_kedro.pipelines.ridge_analysis.partitioned import (
+    check_partitioned_join_loss,
+    is_partitioned,
+    rows_over_partitions,
+)
 from qeu_kedro.validation import Column, check_no_mojibake, check_table, fail
 
 logger = logging.getLogger(__name__)
@@ -196,6 +200,7 @@ def _lost_ratings(part: pd.DataFrame, index: int, movie_ids: np.ndarray, column:
     }
 
 
+@rows_over_partitions
 def _check_join_loss_on_partitions(ratings: Any, movies: pd.DataFrame, column: Column, max_share: float) -> None:
     """:func:`check_rated_movies` on a Dask DataFrame of ratings: a pass over the partitions' movie ids."""
     import dask

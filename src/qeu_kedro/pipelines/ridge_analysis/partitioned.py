@@ -20,9 +20,12 @@ sorted movie ids, one label per movie, which each partition applies to its ratin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import operator
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
@@ -31,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from qeu_kedro.validation import check_table, fail
+from qeu_kedro.validation import RawDataError, check_table, fail
 
 from .nodes import (
     HELD_OUT,
@@ -310,6 +313,43 @@ def model_from_sums(
 # ---------------------------------------------------------------- nodes (the in-memory ones' counterparts)
 
 
+def rows_over_partitions(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a check whose first argument is the partitioned ratings: an error it raises that names a row of
+    ``<dataset> (partition N)`` names the row counted over the partitions in order instead (the file's row for
+    one file read in blocks; for several files, in the order dask reads them), with the partition's own row.
+
+    The lengths of partitions 0 to N-1 are counted only then: one more read of them, on failure alone.
+    """
+
+    @functools.wraps(func)
+    def checked(ratings: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(ratings, *args, **kwargs)
+        except RawDataError as err:
+            found = re.fullmatch(r"(.*) \(partition (\d+)\)", err.dataset or "")
+            if found is None or err.row is None:
+                raise
+            import dask
+            from dask import delayed
+
+            part = int(found[2])
+            before = sum(dask.compute(*[delayed(len)(p) for p in ratings.to_delayed()[:part]]))
+            try:
+                fail(
+                    found[1],
+                    err.column,
+                    before + err.row,
+                    f"{err.problem} (partition {part}, its row {err.row}; rows counted over the partitions in order)",
+                    err.hint,
+                    err.line,
+                )
+            except RawDataError as counted:
+                raise counted from err
+            raise  # not reached: fail raises
+
+    return checked
+
+
 def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row of each id in ``sorted_ids`` and whether it is there (a binary search: faster than ``isin``)."""
     pos = np.searchsorted(sorted_ids, ids)
@@ -373,6 +413,7 @@ def _checked_key(part: pd.DataFrame, rating_step: float, partition_info: dict | 
     return checked[list(RATING_KEY)].astype("int64")
 
 
+@rows_over_partitions
 def check_partitioned_ratings(ratings: Any, rating_step: float = 1) -> Any:
     """The partitioned counterpart of :func:`.nodes.check_ratings`: each partition's cells (ratings
     multiples of ``rating_step``), and each (user, movie) pair rated once across all partitions (a repeat
@@ -426,6 +467,7 @@ def _unknown_users(part: pd.DataFrame, known: np.ndarray, partition_info: dict |
     return pd.DataFrame({"partition": np.full(len(rows), index, dtype="int64"), "row": rows, "user": ids[rows]})
 
 
+@rows_over_partitions
 def check_partitioned_users(ratings: Any, users: pd.DataFrame) -> pd.DataFrame:
     """:func:`.nodes.check_rated_users` on partitions: ``users``, once every rating's user is among them (a
     pass over the ratings' user ids only, before the movies are embedded); an unknown user is named by
@@ -469,6 +511,7 @@ def check_partitioned_join_loss(scans: list[dict[str, Any]], n_in: int, n_kept: 
     )
 
 
+@rows_over_partitions
 def build_partitioned_input(
     ratings: Any, users: pd.DataFrame, movie_embeddings: pd.DataFrame, params: dict[str, Any]
 ) -> tuple[PartitionedDesign, dict[str, int]]:
