@@ -187,6 +187,27 @@ def test_alpaca_split_and_trainer_settings_the_nodes_would_refuse_late_are_refus
         check_parameters(with_changes(base, **changes), base, blocks={"alpaca_sft"})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        # 0 scored a verbatim echo of the prompt as copied 0 (the copying target then read "met"), and the repeated
+        # share a function of the answer's length only
+        ("ngram", 0, "greater than or equal to 1"),
+        ("ngram", -2, "greater than or equal to 1"),
+        ("ngram", 2.5, "valid integer"),
+        ("kana_share_for_ja", 10, "less than or equal to 1"),  # a percentage
+        ("kana_share_for_ja", -0.1, "greater than or equal to 0"),
+        ("kana_share_for_ja", "0.1", "valid number"),  # quoted in YAML: compared as text in the node
+    ],
+)
+def test_alpaca_measures_take_an_ngram_of_1_or_more_and_a_kana_share_from_0_to_1(base, key, value, words):
+    with pytest.raises(ParameterError, match=rf"alpaca_sft\.measures\.{key} \(the parameters\): .*{words}"):
+        check_parameters(with_changes(base, **{f"alpaca_sft__measures__{key}": value}), base, blocks={"alpaca_sft"})
+    for ngram, share in ((1, 0), (4, 0.1), (2, 1)):
+        changed = with_changes(base, alpaca_sft__measures__ngram=ngram, alpaca_sft__measures__kana_share_for_ja=share)
+        check_parameters(changed, base, blocks={"alpaca_sft"})
+
+
 def test_alpaca_stratify_by_takes_the_columns_the_examples_keep(base):
     for column in ("language", "category", "uniqueness", "seq", None):
         check_parameters(with_changes(base, alpaca_sft__split__stratify_by=column), base, blocks={"alpaca_sft"})

@@ -31,6 +31,9 @@ PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(gt=0, lt=1)]  # strictly between 0 and 1
 Fraction = Annotated[float, Field(ge=0, le=1)]
+#: A fraction as written, for a value a node compares or computes with as it is: a quoted "0.75" (YAML text) or
+#: ``true`` would pass :data:`Fraction` as a number and reach the node as text or a bool.
+StrictFraction = Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)]
 Seed = Annotated[int, Field(ge=0)]
 #: The fewest bootstrap resamples a run may ask for. An interval's ends are its 2.5th and 97.5th percentiles: with
 #: 1000 resamples 25 resamples lie beyond each end, with 1 or a handful the "interval" is a couple of points and a
@@ -149,6 +152,9 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.ensemble.members": list[str],
     "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
     "alpaca_sft.measures.bootstrap_resamples": Resamples,
+    # the n of the repeated and copied n-gram shares: 0 or less scored a verbatim echo of the prompt as copied 0
+    "alpaca_sft.measures.ngram": Annotated[StrictInt, Field(ge=1)],
+    "alpaca_sft.measures.kana_share_for_ja": StrictFraction,  # the share of kana from which CJK text is Japanese
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.split.validation_size": PositiveInt,
     "alpaca_sft.split.group_by": str | None,
