@@ -259,6 +259,16 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
         ({"jrte_sentiment__task__annotators": 0}, r"task\.annotators .*greater than or equal to 1"),
         ({"jrte_sentiment__task__annotators": 2.5}, r"task\.annotators .*valid integer"),
         ({"jrte_sentiment__task__annotators": "3"}, r"task\.annotators .*valid integer"),
+        # a percentage: every Level 1 prediction (top score below 75) became the unsure class, silently
+        (
+            {"jrte_sentiment__level1__mapping__unsure_below": 75},
+            r"level1\.mapping\.unsure_below .*less than or equal to 1",
+        ),
+        (
+            {"jrte_sentiment__level1__mapping__unsure_below": -0.5},
+            r"mapping\.unsure_below .*greater than or equal to 0",
+        ),
+        ({"jrte_sentiment__level1__mapping__unsure_below": "0.75"}, r"mapping\.unsure_below .*valid number"),
     ],
 )
 def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused_before_the_run(base, changes, message):

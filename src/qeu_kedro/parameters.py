@@ -142,6 +142,8 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
+    # a probability: 75 (a percentage) turned every Level 1 prediction into the unsure class, without a word
+    "jrte_sentiment.level1.mapping.unsure_below": StrictFraction,
     # a cap is a whole number of rows (0 is not "no cap": null is); dev and test are scored with intervals
     "jrte_sentiment.split.max_rows.train": Annotated[StrictInt, Field(ge=1)] | None,
     "jrte_sentiment.split.max_rows.dev": Annotated[StrictInt, Field(ge=MIN_UNITS)] | None,
