@@ -276,6 +276,35 @@ def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused
         check_parameters(with_changes(base, **changes), base)
 
 
+@pytest.mark.parametrize(
+    ("run", "splits", "message"),
+    [
+        ("baseline", ["dev"], r"\['dev'\] leaves out test: every run is scored on test"),
+        ("level2", ["train", "test"], r"leaves out dev: Level 5 tunes the decision rule on Level 2's dev predictions"),
+        ("soft_labels", ["test"], r"leaves out dev: Level 5 picks the candidate it keeps by its dev macro-F1"),
+        ("weighted_soft_labels", ["test"], r"leaves out dev: Level 5 picks"),
+        ("weighted_soft_labels", ["dev"], r"leaves out test"),
+        ("soft_labels", ["dev", "tset"], r"'train', 'dev' or 'test'"),
+        ("baseline", [], r"at least 1 item"),
+    ],
+)
+def test_jrte_a_run_must_predict_the_splits_the_levels_read_from_it(base, run, splits, message):
+    """A run without test, or a Level 5 run without dev, trained and then failed in its evaluation or in Level 5
+    with scikit-learn's 'Found empty input array', which names no parameter."""
+    key = rf"jrte_sentiment\.{run}\.predict_splits \(the parameters\): "
+    with pytest.raises(ParameterError, match=key + ".*" + message):
+        check_parameters(with_changes(base, **{f"jrte_sentiment__{run}__predict_splits": splits}), base)
+
+
+def test_jrte_predict_splits_are_not_checked_for_a_run_switched_off_and_the_baseline_needs_no_dev(base):
+    check_parameters(with_changes(base, jrte_sentiment__baseline__predict_splits=["test"]), base)
+    check_parameters(with_changes(base, jrte_sentiment__level2__predict_splits=["test", "dev", "train"]), base)
+    for run in ("baseline", "soft_labels", "weighted_soft_labels"):
+        changed = with_changes(base, **{f"jrte_sentiment__{run}__predict_splits": ["train"]})
+        changed["jrte_sentiment"][run]["enabled"] = False
+        check_parameters(changed, base)
+
+
 def test_jrte_class_names_must_be_text(base):
     """`name: 0` passed the parameter check and crashed the first evaluation after Level 1 had predicted."""
     classes = [{"value": -1, "name": "negative"}, {"value": 0, "name": 0}, {"value": 1, "name": "positive"}]

@@ -41,6 +41,8 @@ Seed = Annotated[int, Field(ge=0)]
 #: 2000 (jrte) and 10000 (bge, alpaca); unit tests that call the nodes with fewer, for speed, pass no parameter check.
 MIN_RESAMPLES = 1000
 Resamples = Annotated[StrictInt, Field(ge=MIN_RESAMPLES)]
+#: Splits of the jrte corpus, at least one.
+JrteSplits = Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)]
 
 #: Typed rules for the keys whose wrong value would fail late or change results silently.
 RULES: dict[str, Any] = {
@@ -152,7 +154,12 @@ RULES: dict[str, Any] = {
         list[StrictFloat | StrictInt], Field(min_length=3, max_length=3)
     ],
     "jrte_sentiment.level5.ensemble.members": list[str],
-    "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
+    "jrte_sentiment.error_analysis.splits": JrteSplits,
+    # which splits a run predicts; the splits the levels read from each run are _jrte_predict_splits_problems'
+    "jrte_sentiment.level2.predict_splits": JrteSplits,
+    "jrte_sentiment.baseline.predict_splits": JrteSplits,
+    "jrte_sentiment.soft_labels.predict_splits": JrteSplits,
+    "jrte_sentiment.weighted_soft_labels.predict_splits": JrteSplits,
     "alpaca_sft.measures.bootstrap_resamples": Resamples,
     # the n of the repeated and copied n-gram shares: 0 or less scored a verbatim echo of the prompt as copied 0
     "alpaca_sft.measures.ngram": Annotated[StrictInt, Field(ge=1)],
@@ -403,6 +410,7 @@ def check_parameters(
         problems += _level2_problems(params, where)
         problems += _jrte_task_problems(params, where)
         problems += _jrte_level5_problems(params, where)
+        problems += _jrte_predict_splits_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -615,6 +623,39 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
                 f"{unpredicted} are not predicted by Level 2 (level2.predict_splits {predicted}), so Level 3 would "
                 "have no sentence of them; add them to level2.predict_splits or remove them here",
             )
+    return problems
+
+
+def _jrte_predict_splits_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: a run that does not predict a split the levels read from it. Every run is scored on test; Level 5 reads
+    dev from Level 2 (the decision rule is tuned on it, every candidate is compared with it there) and from each
+    trained candidate (dev picks the one kept). Without them the run trained, then failed in its evaluation or in
+    Level 5 with scikit-learn's "Found empty input array", which names no parameter. Unknown splits are
+    :data:`RULES`'."""
+    from qeu_kedro.pipelines.jrte_sentiment.pipeline import CANDIDATES, RUNS
+
+    block = params.get("jrte_sentiment")
+    if not isinstance(block, Mapping):
+        return []
+    readers = {"test": "every run is scored on test (its metrics, and the levels' comparisons)"}
+    dev_readers = {
+        "level2": "Level 5 tunes the decision rule on Level 2's dev predictions and compares every candidate with "
+        "them there",
+        **{run: "Level 5 picks the candidate it keeps by its dev macro-F1" for run in RUNS if run in CANDIDATES},
+    }
+    problems = []
+    for run in RUNS:
+        settings = block.get(run)
+        if not isinstance(settings, Mapping) or settings.get("enabled") is False:
+            continue
+        splits = settings.get("predict_splits")
+        if not isinstance(splits, list):
+            continue
+        needed = {**readers, **({"dev": dev_readers[run]} if run in dev_readers else {})}
+        for split, reason in needed.items():
+            if split not in splits:
+                key = f"jrte_sentiment.{run}.predict_splits"
+                problems.append(f"- {key} ({where(key)}): {splits} leaves out {split}: {reason}; add {split} to {key}")
     return problems
 
 
