@@ -896,11 +896,45 @@ def test_the_ensemble_averages_the_members_probabilities():
     ).empty
 
 
+def test_the_ensemble_matches_the_members_sentences_by_split_and_id_not_by_row_order():
+    """level2.predict_splits [test, dev, train] writes test first; the other runs write dev first: the ensemble
+    refused them after every member had trained, although they predict the same sentences."""
+    a = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.1, 0.8]] * 5)
+    b = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.8, 0.1]] * 5)
+    c = _probs_run([[0.9, 0.05, 0.05]] + [[0.1, 0.8, 0.1]] * 5)
+    train = predictions(TRUE, PRED, split="train", probs=[[1, 0, 0]] * 6)
+    in_order = average_runs(ENSEMBLE, TASK, level2=pd.concat([a, train]), soft_labels=b, weighted_soft_labels=c)
+    test_first = pd.concat([a[a["split"] == "test"], a[a["split"] == "dev"], train], ignore_index=True)
+    for level2, soft in ((test_first, b), (a, b.iloc[::-1].reset_index(drop=True))):
+        out = average_runs(ENSEMBLE, TASK, level2=level2, soft_labels=soft, weighted_soft_labels=c)
+        assert len(out) == 12
+        merged = out.merge(in_order, on=["split", "id"], suffixes=("", "_in_order"))
+        assert len(merged) == 12 and (merged["predicted"] == merged["predicted_in_order"]).all()
+        for name in NAMES:
+            assert np.allclose(merged[f"p_{name}"], merged[f"p_{name}_in_order"])
+        assert (merged["true"] == merged["true_in_order"]).all()
+    first = out[(out["split"] == "dev") & (out["id"] == "dev0")]
+    assert first["p_negative"].item() == pytest.approx(0.5) and first["predicted"].item() == "negative"
+
+
 def test_the_ensemble_refuses_members_of_other_sentences_or_unknown_runs():
     a = _probs_run([[0.2, 0.3, 0.5]] * 6)
-    shuffled = a.iloc[::-1].reset_index(drop=True)
-    with pytest.raises(ValueError, match="not of the same sentences in the same order"):
-        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=shuffled, weighted_soft_labels=a)
+    fewer = a.iloc[1:]
+    with pytest.raises(
+        ValueError,
+        match=r"the predictions of 'soft_labels' and 'level2' are not of the same sentences on \['dev', 'test'\]: "
+        r"'soft_labels' lacks 1 \(e\.g\. \('dev', 'dev0'\)\)\. The runs must predict the same splits of one split_pn",
+    ):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=fewer, weighted_soft_labels=a)
+    other = a.assign(id=a["id"].replace({"test5": "test9"}))
+    with pytest.raises(
+        ValueError,
+        match=r"lacks 1 \(e\.g\. \('test', 'test5'\)\); has 1 that 'level2' lacks \(e\.g\. \('test', 'test9'\)\)",
+    ):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=other, weighted_soft_labels=a)
+    twice = pd.concat([a, a.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"'weighted_soft_labels' repeats 1 sentences \(e\.g\. \('dev', 'dev0'\)\)"):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=a, weighted_soft_labels=twice)
     with pytest.raises(ValueError, match=r"members \['seeds'\] are not runs"):
         average_runs({"enabled": True, "members": ["level2", "seeds"]}, TASK, level2=a, soft_labels=a)
 

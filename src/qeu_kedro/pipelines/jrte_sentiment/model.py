@@ -619,7 +619,8 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
 
     No training of its own: the members are runs trained anyway (Level 2 and the Level 5 runs),
     each from its own labels or loss, so their errors differ. Only the splits every member
-    predicted are kept (dev and test); the members must hold the same sentences there. A member
+    predicted are kept (dev and test); the members must hold the same sentences there, in any order
+    (matched on split and id; the rows come in the first member's order). A member
     switched off is left out (logged); with fewer than two members left the ensemble is off and
     its predictions are empty.
     """
@@ -641,15 +642,27 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
     splits = sorted(set.intersection(*(set(p["split"]) for p in members.values())))
     first_name, first = next(iter(members.items()))
     first = first[first["split"].isin(splits)].reset_index(drop=True)
+    keys = pd.MultiIndex.from_frame(first[["split", "id"]].astype(str))
     probs = np.zeros((len(first), len(names)))
     for member, preds in members.items():
-        preds = preds[preds["split"].isin(splits)].reset_index(drop=True)
-        if not preds[["split", "id"]].equals(first[["split", "id"]]):
-            raise ValueError(
-                f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences in the "
-                "same order; the runs must predict the same splits of one split_pn output."
+        # matched on (split, id), not on row order: a run writes its splits in its predict_splits' order
+        preds = preds[preds["split"].isin(splits)]
+        preds = preds.set_index(pd.MultiIndex.from_frame(preds[["split", "id"]].astype(str)))
+        repeated = preds.index[preds.index.duplicated()].unique()
+        missing, extra = keys.difference(preds.index), preds.index.difference(keys)
+        if len(repeated) or len(missing) or len(extra):
+            found = (
+                ("repeats {} sentences", repeated),
+                ("lacks {}", missing),
+                (f"has {{}} that {first_name!r} lacks", extra),
             )
-        probs += preds[cols].to_numpy(dtype=np.float64) / len(members)
+            raise ValueError(
+                f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences on "
+                f"{splits}: {member!r} "
+                + "; ".join(f"{what.format(len(ids))} (e.g. {tuple(ids[0])})" for what, ids in found if len(ids))
+                + ". The runs must predict the same splits of one split_pn output: run them again after split_pn."
+            )
+        probs += preds.loc[keys, cols].to_numpy(dtype=np.float64) / len(members)
     out = first.drop(columns=cols)
     out["predicted"] = np.array(names)[probs.argmax(1)]
     out["confidence"] = np.round(probs.max(1), 4)
