@@ -322,6 +322,25 @@ def test_jrte_class_names_must_be_text(base):
     check_parameters(changed, base)
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_jrte_class_names_must_not_be_blank(base, name):
+    """An empty name passed the parameter check; the predictions' CSV read it back as NaN and the evaluation failed."""
+    classes = [{"value": 0, "name": name}, {"value": 1, "name": "positive"}]
+    changed = with_changes(
+        base, jrte_sentiment__task__classes=classes, jrte_sentiment__level5__decision_rule__class="positive"
+    )
+    changed["jrte_sentiment"]["level1"]["mapping"] = {
+        "labels": {"positive": "positive", "negative": name},
+        "unsure_class": None,
+        "unsure_below": 0.75,
+    }
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.task\.classes \(the parameters\): the classes of value \[0\] have an empty name",
+    ):
+        check_parameters(changed, base)
+
+
 def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     two_class = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
     check_parameters(

@@ -535,20 +535,24 @@ def _level2_problems(params: Mapping[str, Any], where: Any) -> list[str]:
 
 
 def _jrte_task_problems(params: Mapping[str, Any], where: Any) -> list[str]:
-    """jrte: a class name that is not text (YAML reads ``name: 0`` as a number). ``check_task`` refuses it too,
-    but only at the first node that reads the corpus; here it is refused before the run."""
+    """jrte: a class name that is not text (YAML reads ``name: 0`` as a number) or is empty (the predictions' CSV
+    reads it back as missing). ``check_task`` refuses them too, but only at the first node that reads the corpus;
+    here they are refused before the run."""
+    from qeu_kedro.pipelines.jrte_sentiment.data import blank_names_problem
+
     _, classes = _get(params, "jrte_sentiment.task.classes")
     if not isinstance(classes, list):
         return []
+    key = "jrte_sentiment.task.classes"
     names = [c.get("name") for c in classes if isinstance(c, Mapping)]
     not_str = [n for n in names if not isinstance(n, str)]
-    if not not_str:
-        return []
-    key = "jrte_sentiment.task.classes"
-    return [
-        f"- {key} ({where(key)}): each class name must be text, found {not_str!r}; quote it: "
-        f'name: "{not_str[0]}", not name: {not_str[0]}'
-    ]
+    if not_str:
+        return [
+            f"- {key} ({where(key)}): each class name must be text, found {not_str!r}; quote it: "
+            f'name: "{not_str[0]}", not name: {not_str[0]}'
+        ]
+    blank = blank_names_problem([dict(c) for c in classes if isinstance(c, Mapping)])
+    return [f"- {key} ({where(key)}): {blank}"] if blank else []
 
 
 def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
