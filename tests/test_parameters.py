@@ -345,12 +345,20 @@ def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     two_class = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
     check_parameters(
         with_changes(
-            base, jrte_sentiment__task__classes=two_class, jrte_sentiment__level5__decision_rule__class="negative"
+            base,
+            jrte_sentiment__task__classes=two_class,
+            jrte_sentiment__level5__decision_rule__class="negative",
+            jrte_sentiment__level1__mapping__unsure_class=None,
         ),
         base,
     )
     with pytest.raises(ParameterError, match=r"'normal' is not a class of jrte_sentiment\.task\.classes"):
-        check_parameters(with_changes(base, jrte_sentiment__task__classes=two_class), base)
+        check_parameters(
+            with_changes(
+                base, jrte_sentiment__task__classes=two_class, jrte_sentiment__level1__mapping__unsure_class=None
+            ),
+            base,
+        )
     # Level 2's seed set in its own trainer block is the one the seed ensemble must avoid
     check_parameters(with_changes(base, jrte_sentiment__level2__trainer__seed=7), base)
     with pytest.raises(ParameterError, match=r"Level 2's own \(7"):
@@ -365,6 +373,64 @@ def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     check_parameters(with_changes(base, jrte_sentiment__level5__decision_rule=rule), base)
     check_parameters(with_changes(base, jrte_sentiment__split__max_rows__train=1), base)
     check_parameters(with_changes(base, jrte_sentiment__task__annotators=None), base)  # a corpus without a panel
+
+
+TWO_CLASS = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # conf/base's unsure class under a 2-class task: refused by Level 1's predict node, after baseline.fine_tune
+        (
+            {},
+            r"jrte_sentiment\.level1\.mapping\.unsure_class \(the parameters\): 'normal' is not a class of the task "
+            r"\(\['negative', 'positive'\]\); .*or set it to null for no unsure band \(a 2-class task\)",
+        ),
+        (
+            {
+                "jrte_sentiment__level1__mapping__unsure_class": None,
+                "jrte_sentiment__level1__mapping__labels": {"positive": "positive", "negative": "negativ"},
+            },
+            r"jrte_sentiment\.level1\.mapping\.labels \(the parameters\): maps to \['negativ'\], which are not "
+            r"classes of the task \(\['negative', 'positive'\]\); map each of the 2-class model's labels to one of them",
+        ),
+        # the embedding_zero_shot model answers its descriptions' labels: one not mapped failed at Level 1's predict
+        (
+            {
+                "jrte_sentiment__level1__mapping__unsure_class": None,
+                "jrte_sentiment__level1__mapping__labels": {"positive": "positive", "negatve": "negative"},
+            },
+            r"jrte_sentiment\.level1\.mapping\.labels \(the parameters\): \['negative'\] are labels of "
+            r"jrte_sentiment\.level1\.descriptions .* that it does not map",
+        ),
+        ({"jrte_sentiment__level1__method": "zero_shot"}, r"level1\.method .*'embedding_zero_shot' or 'pipeline'"),
+    ],
+)
+def test_jrte_level1_mapping_is_checked_against_the_classes_before_the_run(base, changes, message):
+    two_class = {
+        "jrte_sentiment__task__classes": TWO_CLASS,
+        "jrte_sentiment__level5__decision_rule__class": "negative",
+    }
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(with_changes(base, **two_class, **changes), base)
+
+
+def test_jrte_level1_mapping_of_a_two_class_task_passes_with_no_unsure_class_and_other_methods_labels(base):
+    changes = {
+        "jrte_sentiment__task__classes": TWO_CLASS,
+        "jrte_sentiment__level5__decision_rule__class": "negative",
+        "jrte_sentiment__level1__mapping__unsure_class": None,
+    }
+    check_parameters(with_changes(base, **changes), base)
+    # the pipeline method answers the hub model's own labels, which the descriptions do not name
+    labels = {"POSITIVE": "positive", "NEGATIVE": "negative"}
+    check_parameters(
+        with_changes(
+            base, **changes, jrte_sentiment__level1__method="pipeline", jrte_sentiment__level1__mapping__labels=labels
+        ),
+        base,
+    )
 
 
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):
@@ -540,7 +606,7 @@ def test_blocks_not_used_by_the_run_are_not_checked(base):
 
 def test_open_mappings_take_any_label(base):
     labels = base["jrte_sentiment"]["level1"]["mapping"]["labels"]
-    check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "neutral"}), base)
+    check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "normal"}), base)
 
 
 def test_the_loss_kwargs_take_the_loss_classs_own_keys(base):

@@ -142,6 +142,7 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.soft_labels.enabled": StrictBool,
     "jrte_sentiment.weighted_soft_labels.enabled": StrictBool,
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
+    "jrte_sentiment.level1.method": Literal["embedding_zero_shot", "pipeline"],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
     # a probability: 75 (a percentage) turned every Level 1 prediction into the unsure class, without a word
@@ -411,6 +412,7 @@ def check_parameters(
         problems += _jrte_task_problems(params, where)
         problems += _jrte_level5_problems(params, where)
         problems += _jrte_predict_splits_problems(params, where)
+        problems += _jrte_level1_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -553,6 +555,45 @@ def _jrte_task_problems(params: Mapping[str, Any], where: Any) -> list[str]:
         ]
     blank = blank_names_problem([dict(c) for c in classes if isinstance(c, Mapping)])
     return [f"- {key} ({where(key)}): {blank}"] if blank else []
+
+
+def _jrte_level1_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: a Level 1 mapping the predict node would refuse (the same rule,
+    :func:`~qeu_kedro.pipelines.jrte_sentiment.model.mapping_problems`): a label mapped to, or an ``unsure_class``
+    that is, no class of ``task.classes`` (conf/base's ``unsure_class: normal`` under a 2-class task), and with the
+    ``embedding_zero_shot`` method a label of ``level1.descriptions`` (the labels that model answers) that
+    ``mapping.labels`` does not map. Level 1 predicts after the first fine-tuning has run."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import mapping_problems
+
+    block = params.get("jrte_sentiment")
+    _, classes = _get(block, "task.classes") if isinstance(block, Mapping) else (False, None)
+    _, level1 = _get(block, "level1") if isinstance(block, Mapping) else (False, None)
+    if (
+        not isinstance(classes, list)
+        or not isinstance(level1, Mapping)
+        or not isinstance(level1.get("mapping"), Mapping)
+    ):
+        return []
+    names = [c.get("name") for c in classes if isinstance(c, Mapping)]
+    mapping = level1["mapping"]
+    problems = []
+    for leaf, text in mapping_problems(dict(mapping), names):
+        key = f"jrte_sentiment.level1.mapping.{leaf}"
+        problems.append(f"- {key} ({where(key)}): {text}")
+    labels, descriptions = mapping.get("labels"), level1.get("descriptions")
+    if (
+        level1.get("method") == "embedding_zero_shot"
+        and isinstance(labels, Mapping)
+        and isinstance(descriptions, Mapping)
+    ):
+        unmapped = [label for label in descriptions if label not in labels]
+        if unmapped:
+            key = "jrte_sentiment.level1.mapping.labels"
+            problems.append(
+                f"- {key} ({where(key)}): {unmapped} are labels of jrte_sentiment.level1.descriptions (the labels "
+                f"the embedding_zero_shot model answers) that it does not map; map each to a class of the task {names}"
+            )
+    return problems
 
 
 def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:

@@ -57,7 +57,11 @@ def test_mapping_fails_on_a_label_or_a_class_it_does_not_know():
         map_two_to_task(
             pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "unsure_class": None}, NAMES
         )
-    with pytest.raises(ValueError, match="not classes of the task"):
+    with pytest.raises(
+        ValueError,
+        match=r"parameters jrte_sentiment\.level1\.mapping\.unsure_class: 'normal' is not a class of the task "
+        r"\(\['negative', 'positive'\]\); .* or set it to null for no unsure band \(a 2-class task\)",
+    ):
         map_two_to_task(pd.DataFrame({"label": ["POSITIVE"], "score": [0.9]}), MAPPING, ["negative", "positive"])
 
 

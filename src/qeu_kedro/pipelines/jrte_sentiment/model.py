@@ -18,6 +18,33 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- level 1
+def mapping_problems(mapping: dict[str, Any], names: list[str]) -> list[tuple[str, str]]:
+    """``(key under level1.mapping, what is wrong)`` for each target of the Level 1 ``mapping`` that is not one of
+    the task's class ``names``: :func:`map_two_to_task` refuses them, and so does the parameter check, before the
+    run (Level 1 predicts after the first fine-tuning has run)."""
+    labels = mapping.get("labels") or {}
+    bad = sorted({v for v in labels.values() if v not in names}, key=str)
+    problems = []
+    if bad:
+        problems.append(
+            (
+                "labels",
+                f"maps to {bad}, which are not classes of the task ({names}); map each of the 2-class model's "
+                "labels to one of them",
+            )
+        )
+    unsure = mapping.get("unsure_class")
+    if unsure is not None and unsure not in names:
+        problems.append(
+            (
+                "unsure_class",
+                f"{unsure!r} is not a class of the task ({names}); name the class a prediction whose top score is "
+                "below unsure_below becomes, or set it to null for no unsure band (a 2-class task)",
+            )
+        )
+    return problems
+
+
 def map_two_to_task(two_class: pd.DataFrame, mapping: dict[str, Any], names: list[str]) -> pd.Series:
     """Resolve a 2-class model's ``label``/``score`` against the task's classes.
 
@@ -40,10 +67,12 @@ def map_two_to_task(two_class: pd.DataFrame, mapping: dict[str, Any], names: lis
             f"The 2-class model answered labels {unknown} that parameters jrte_sentiment.level1.mapping.labels "
             f"do not map (mapped: {sorted(labels)}); add them there."
         )
+    problems = mapping_problems(mapping, names)
+    if problems:
+        raise ValueError(
+            "; ".join(f"parameters jrte_sentiment.level1.mapping.{key}: {text}" for key, text in problems) + "."
+        )
     unsure = mapping.get("unsure_class")
-    bad = sorted(set(labels.values()) - set(names)) + ([unsure] if unsure is not None and unsure not in names else [])
-    if bad:
-        raise ValueError(f"level1.mapping maps to {bad}, which are not classes of the task ({names}).")
     mapped = two_class["label"].map(labels)
     if unsure is None:
         return mapped.rename("predicted")
