@@ -259,6 +259,21 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
         ({"jrte_sentiment__task__annotators": 0}, r"task\.annotators .*greater than or equal to 1"),
         ({"jrte_sentiment__task__annotators": 2.5}, r"task\.annotators .*valid integer"),
         ({"jrte_sentiment__task__annotators": "3"}, r"task\.annotators .*valid integer"),
+        # Level 3's buckets: pandas' "bins must increase monotonically", after Level 2 had trained
+        (
+            {"jrte_sentiment__error_analysis__length_edges": [0, 40, 20, 1000]},
+            r"error_analysis\.length_edges \(the parameters\): \[0, 40, 20, 1000\] do not increase from each edge to "
+            r"the next \(40 then 20\); list the edges in increasing order without repeats, e\.g\. \[0, 20, 40, 1000\]",
+        ),
+        (
+            {"jrte_sentiment__error_analysis__agreement_edges": [0, 0.9, 0.9, 1.01]},
+            r"error_analysis\.agreement_edges .*\(0\.9 then 0\.9\)",
+        ),
+        (
+            {"jrte_sentiment__error_analysis__agreement_edges": [0]},
+            r"error_analysis\.agreement_edges .*at least 2 items",
+        ),
+        ({"jrte_sentiment__error_analysis__length_edges": [0, "10", 20]}, r"error_analysis\.length_edges .*valid"),
         # a percentage: every Level 1 prediction (top score below 75) became the unsure class, silently
         (
             {"jrte_sentiment__level1__mapping__unsure_below": 75},

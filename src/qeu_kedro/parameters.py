@@ -156,6 +156,9 @@ RULES: dict[str, Any] = {
     ],
     "jrte_sentiment.level5.ensemble.members": list[str],
     "jrte_sentiment.error_analysis.splits": JrteSplits,
+    # Level 3's buckets: their order is _jrte_level5_problems' (pandas refused it only after Level 2 had trained)
+    "jrte_sentiment.error_analysis.length_edges": Annotated[list[StrictFloat | StrictInt], Field(min_length=2)],
+    "jrte_sentiment.error_analysis.agreement_edges": Annotated[list[StrictFloat | StrictInt], Field(min_length=2)],
     # which splits a run predicts; the splits the levels read from each run are _jrte_predict_splits_problems'
     "jrte_sentiment.level2.predict_splits": JrteSplits,
     "jrte_sentiment.baseline.predict_splits": JrteSplits,
@@ -602,6 +605,7 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
     ``train_seed_ensemble`` and ``analyse_errors``). Values of a wrong type are reported by :data:`RULES`."""
     from qeu_kedro.pipelines.jrte_sentiment.model import run_trainer
     from qeu_kedro.pipelines.jrte_sentiment.pipeline import ENSEMBLE_RUNS
+    from qeu_kedro.pipelines.jrte_sentiment.report import EDGE_KEYS, edges_problem
 
     block = params.get("jrte_sentiment")
     if not isinstance(block, Mapping):
@@ -668,6 +672,12 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
                 f"{unpredicted} are not predicted by Level 2 (level2.predict_splits {predicted}), so Level 3 would "
                 "have no sentence of them; add them to level2.predict_splits or remove them here",
             )
+    for leaf in EDGE_KEYS:
+        _, edges = _get(block, f"error_analysis.{leaf}")
+        if isinstance(edges, list) and len(edges) >= 2 and all(isinstance(e, int | float) for e in edges):
+            text = edges_problem(edges)
+            if text:
+                problem(f"jrte_sentiment.error_analysis.{leaf}", text)
     return problems
 
 

@@ -1,5 +1,7 @@
 """The label mapping, metrics with intervals, the fact/possibility reports, Level 3, Level 4 and Level 5 on known cases."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -342,6 +344,20 @@ def test_error_analysis_refuses_a_split_the_predictions_do_not_hold(splits):
     params = {"splits": splits, "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}
     with pytest.raises(ValueError, match=r"error_analysis\.splits: \['(tset|dev)'\] are not splits the Level 2"):
         analyse_errors(data, params, TASK, "tiny model")
+
+
+@pytest.mark.parametrize(
+    ("key", "edges"), [("length_edges", [0, 40, 20, 1000]), ("agreement_edges", [0, 0.5, 0.5, 1.01])]
+)
+def test_error_analysis_refuses_edges_that_do_not_increase_naming_the_parameter(key, edges):
+    """pandas' "bins must increase monotonically" named no parameter, and came after Level 2 had trained."""
+    params = {"splits": ["test"], "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5, key: edges}
+    with pytest.raises(
+        ValueError,
+        match=rf"parameters jrte_sentiment\.error_analysis\.{key}: {re.escape(str(edges))} do not increase from each "
+        r"edge to the next \(.*\); list the edges in increasing order without repeats",
+    ):
+        analyse_errors(predictions(TRUE, PRED), params, TASK, "tiny model")
 
 
 def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):

@@ -477,6 +477,22 @@ def compare_levels(
 
 
 # ---------------------------------------------------------------- level 3
+#: Level 3's bucket edges, each a parameter of ``error_analysis``.
+EDGE_KEYS = ("length_edges", "agreement_edges")
+
+
+def edges_problem(edges: list[float]) -> str | None:
+    """What is wrong with bucket ``edges`` that do not strictly increase (pandas refuses them, "bins must increase
+    monotonically"), or None. :func:`analyse_errors` refuses them, and so does the parameter check, before the run."""
+    repeats = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if not a < b]
+    if not repeats:
+        return None
+    return (
+        f"{edges} do not increase from each edge to the next ({repeats[0][0]} then {repeats[0][1]}); list the edges "
+        f"in increasing order without repeats, e.g. {sorted(set(edges))}"
+    )
+
+
 def _bucket(values: pd.Series, edges: list[float], fmt: str, key: str) -> pd.Series:
     """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order.
 
@@ -515,6 +531,10 @@ def analyse_errors(
             f"parameters jrte_sentiment.error_analysis.splits: {unknown} are not splits the Level 2 predictions "
             f"hold ({sorted(predicted)}); name splits among train, dev and test that level2.predict_splits predicts."
         )
+    for key in EDGE_KEYS:
+        problem = edges_problem(list(params[key]))
+        if problem:
+            raise ValueError(f"parameters jrte_sentiment.error_analysis.{key}: {problem}.")
     plt = _pyplot()
     data = predictions[predictions["split"].isin(splits)].copy()
     data["error"] = data["true"] != data["predicted"]
