@@ -250,6 +250,29 @@ def test_a_class_never_predicted_is_said_so_and_not_called_the_models_fallback()
     assert "may use 'normal' as its answer when unsure" in said[6]["text"]
 
 
+def test_classes_whose_f1_ties_are_not_called_the_highest_and_the_lowest():
+    """With every class at F1 0.8, the report named 'negative' as both the highest and the lowest."""
+    two = {"corpus": "c", "classes": [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]}
+    true = ["negative"] * 10 + ["positive"] * 10
+    pred = ["negative"] * 8 + ["positive"] * 2 + ["positive"] * 8 + ["negative"] * 2
+    said = level_sentences(classification_metrics(predictions(true, pred), two, STATS))
+    assert said[2] == {"tag": "fact", "text": "Both classes have the same F1, 0.8000.", "number": pytest.approx(0.8)}
+    assert not any("highest" in s["text"] or "lowest" in s["text"] for s in said)
+    assert "most frequent confusion" in said[3]["text"]
+    # no class is singled out as the weakest: the sentences on the lowest class's recall and precision are left out
+    assert not any("recall" in s["text"] or "as its answer" in s["text"] for s in said)
+    # two of three tied at the top: both named, the lowest alone
+    tied = {
+        **HAND,
+        "per_class": {**HAND["per_class"], "negative": {**HAND["per_class"]["negative"], "f1-score": 0.8598}},
+    }
+    said = level_sentences(tied)
+    assert said[2]["text"] == "The classes with the highest F1 are 'negative' and 'positive' (0.8598 each)."
+    assert said[3]["text"] == "The class with the lowest F1 is 'normal' (0.6400)."
+    three = {**HAND, "per_class": {c: {**v, "f1-score": 0.5} for c, v in HAND["per_class"].items()}}
+    assert level_sentences(three)[2]["text"] == "All 3 classes have the same F1, 0.5000."
+
+
 def test_a_perfect_confusion_matrix_is_said_as_a_fact():
     perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
     sentences = level_sentences(perfect)

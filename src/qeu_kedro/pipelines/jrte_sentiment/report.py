@@ -196,6 +196,71 @@ def _ci(metrics: dict[str, Any], key: str) -> str:
     return f"{percent(metrics['confidence'])} interval {low:.4f} to {high:.4f}"
 
 
+def _listed(names: list[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``."""
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _lowest_class_sentences(metrics: dict[str, Any], worst: str, cm: np.ndarray, off: np.ndarray) -> list[Sentence]:
+    """Facts on the class with the lowest F1 (``worst``): never predicted, or its recall against its precision."""
+    names, n, per_class = metrics["labels"], metrics["n"], metrics["per_class"]
+    said: list[Sentence] = []
+    recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
+    w = names.index(worst)
+    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
+    if predicted_as == 0:
+        other = names[int(off[w].argmax())]
+        said.append(
+            fact(
+                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
+                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
+                predicted_as,
+            )
+        )
+        said.append(
+            possibility(
+                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
+                "often given; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    elif recall < precision:
+        said.append(
+            fact(
+                f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
+                f"{predicted_as} times for {truly} '{worst}' sentences.",
+                recall,
+            )
+        )
+        said.append(
+            possibility(
+                f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
+                f"another class; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    else:
+        said.append(
+            fact(
+                f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
+                f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
+                precision,
+            )
+        )
+        said.append(
+            possibility(
+                f"The model may use '{worst}' as its answer when unsure between the other classes; "
+                "this report does not test that (Level 3 reads the errors)."
+            )
+            if predicted_as > truly
+            else possibility(
+                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
+                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
+                "errors)."
+            )
+        )
+    return said
+
+
 def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
     """Facts on the classification report and the confusion matrix, and the possibilities they prompt."""
     names, n = metrics["labels"], metrics["n"]
@@ -213,9 +278,19 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
         ),
     ]
     f1 = {c: per_class[c]["f1-score"] for c in names}
+    shown = {c: round(f1[c], 4) for c in names}  # ties as the report writes the scores
     best, worst = max(names, key=lambda c: f1[c]), min(names, key=lambda c: f1[c])
-    out.append(fact(f"The class with the highest F1 is '{best}' ({f1[best]:.4f}).", f1[best]))
-    out.append(fact(f"The class with the lowest F1 is '{worst}' ({f1[worst]:.4f}).", f1[worst]))
+    all_equal = shown[best] == shown[worst]  # then no class is the highest or the lowest
+    if all_equal:
+        every = "Both classes" if len(names) == 2 else f"All {len(names)} classes"
+        out.append(fact(f"{every} have the same F1, {f1[best]:.4f}.", f1[best]))
+    else:
+        for end, at in (("highest", best), ("lowest", worst)):
+            tied = [c for c in names if shown[c] == shown[at]]
+            which = f"class with the {end} F1 is '{at}'"
+            if len(tied) > 1:
+                which = f"classes with the {end} F1 are {_listed(tied)}"
+            out.append(fact(f"The {which} ({f1[at]:.4f}{' each' if len(tied) > 1 else ''}).", f1[at]))
     off = cm.copy()
     np.fill_diagonal(off, 0)
     if off.sum() == 0:
@@ -241,58 +316,8 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
             int(off[i, j]),
         )
     )
-    recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
-    w = names.index(worst)
-    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
-    if predicted_as == 0:
-        other = names[int(off[w].argmax())]
-        out.append(
-            fact(
-                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
-                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
-                predicted_as,
-            )
-        )
-        out.append(
-            possibility(
-                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
-                "often given; this report does not test that (Level 3 reads the errors)."
-            )
-        )
-    elif recall < precision:
-        out.append(
-            fact(
-                f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
-                f"{predicted_as} times for {truly} '{worst}' sentences.",
-                recall,
-            )
-        )
-        out.append(
-            possibility(
-                f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
-                f"another class; this report does not test that (Level 3 reads the errors)."
-            )
-        )
-    else:
-        out.append(
-            fact(
-                f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
-                f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
-                precision,
-            )
-        )
-        out.append(
-            possibility(
-                f"The model may use '{worst}' as its answer when unsure between the other classes; "
-                "this report does not test that (Level 3 reads the errors)."
-            )
-            if predicted_as > truly
-            else possibility(
-                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
-                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
-                "errors)."
-            )
-        )
+    if not all_equal:
+        out += _lowest_class_sentences(metrics, worst, cm, off)
     half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
     out.append(
         possibility(
