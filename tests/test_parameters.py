@@ -187,6 +187,27 @@ def test_alpaca_split_and_trainer_settings_the_nodes_would_refuse_late_are_refus
         check_parameters(with_changes(base, **changes), base, blocks={"alpaca_sft"})
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        # 0 scored a verbatim echo of the prompt as copied 0 (the copying target then read "met"), and the repeated
+        # share a function of the answer's length only
+        ("ngram", 0, "greater than or equal to 1"),
+        ("ngram", -2, "greater than or equal to 1"),
+        ("ngram", 2.5, "valid integer"),
+        ("kana_share_for_ja", 10, "less than or equal to 1"),  # a percentage
+        ("kana_share_for_ja", -0.1, "greater than or equal to 0"),
+        ("kana_share_for_ja", "0.1", "valid number"),  # quoted in YAML: compared as text in the node
+    ],
+)
+def test_alpaca_measures_take_an_ngram_of_1_or_more_and_a_kana_share_from_0_to_1(base, key, value, words):
+    with pytest.raises(ParameterError, match=rf"alpaca_sft\.measures\.{key} \(the parameters\): .*{words}"):
+        check_parameters(with_changes(base, **{f"alpaca_sft__measures__{key}": value}), base, blocks={"alpaca_sft"})
+    for ngram, share in ((1, 0), (4, 0.1), (2, 1)):
+        changed = with_changes(base, alpaca_sft__measures__ngram=ngram, alpaca_sft__measures__kana_share_for_ja=share)
+        check_parameters(changed, base, blocks={"alpaca_sft"})
+
+
 def test_alpaca_stratify_by_takes_the_columns_the_examples_keep(base):
     for column in ("language", "category", "uniqueness", "seq", None):
         check_parameters(with_changes(base, alpaca_sft__split__stratify_by=column), base, blocks={"alpaca_sft"})
@@ -238,11 +259,65 @@ def test_jrte_level2_cannot_be_switched_off_but_the_other_runs_can(base):
         ({"jrte_sentiment__task__annotators": 0}, r"task\.annotators .*greater than or equal to 1"),
         ({"jrte_sentiment__task__annotators": 2.5}, r"task\.annotators .*valid integer"),
         ({"jrte_sentiment__task__annotators": "3"}, r"task\.annotators .*valid integer"),
+        # Level 3's buckets: pandas' "bins must increase monotonically", after Level 2 had trained
+        (
+            {"jrte_sentiment__error_analysis__length_edges": [0, 40, 20, 1000]},
+            r"error_analysis\.length_edges \(the parameters\): \[0, 40, 20, 1000\] do not increase from each edge to "
+            r"the next \(40 then 20\); list the edges in increasing order without repeats, e\.g\. \[0, 20, 40, 1000\]",
+        ),
+        (
+            {"jrte_sentiment__error_analysis__agreement_edges": [0, 0.9, 0.9, 1.01]},
+            r"error_analysis\.agreement_edges .*\(0\.9 then 0\.9\)",
+        ),
+        (
+            {"jrte_sentiment__error_analysis__agreement_edges": [0]},
+            r"error_analysis\.agreement_edges .*at least 2 items",
+        ),
+        ({"jrte_sentiment__error_analysis__length_edges": [0, "10", 20]}, r"error_analysis\.length_edges .*valid"),
+        # a percentage: every Level 1 prediction (top score below 75) became the unsure class, silently
+        (
+            {"jrte_sentiment__level1__mapping__unsure_below": 75},
+            r"level1\.mapping\.unsure_below .*less than or equal to 1",
+        ),
+        (
+            {"jrte_sentiment__level1__mapping__unsure_below": -0.5},
+            r"mapping\.unsure_below .*greater than or equal to 0",
+        ),
+        ({"jrte_sentiment__level1__mapping__unsure_below": "0.75"}, r"mapping\.unsure_below .*valid number"),
     ],
 )
 def test_jrte_level3_and_level5_settings_the_nodes_would_refuse_late_are_refused_before_the_run(base, changes, message):
     with pytest.raises(ParameterError, match=message):
         check_parameters(with_changes(base, **changes), base)
+
+
+@pytest.mark.parametrize(
+    ("run", "splits", "message"),
+    [
+        ("baseline", ["dev"], r"\['dev'\] leaves out test: every run is scored on test"),
+        ("level2", ["train", "test"], r"leaves out dev: Level 5 tunes the decision rule on Level 2's dev predictions"),
+        ("soft_labels", ["test"], r"leaves out dev: Level 5 picks the candidate it keeps by its dev macro-F1"),
+        ("weighted_soft_labels", ["test"], r"leaves out dev: Level 5 picks"),
+        ("weighted_soft_labels", ["dev"], r"leaves out test"),
+        ("soft_labels", ["dev", "tset"], r"'train', 'dev' or 'test'"),
+        ("baseline", [], r"at least 1 item"),
+    ],
+)
+def test_jrte_a_run_must_predict_the_splits_the_levels_read_from_it(base, run, splits, message):
+    """A run without test, or a Level 5 run without dev, trained and then failed in its evaluation or in Level 5
+    with scikit-learn's 'Found empty input array', which names no parameter."""
+    key = rf"jrte_sentiment\.{run}\.predict_splits \(the parameters\): "
+    with pytest.raises(ParameterError, match=key + ".*" + message):
+        check_parameters(with_changes(base, **{f"jrte_sentiment__{run}__predict_splits": splits}), base)
+
+
+def test_jrte_predict_splits_are_not_checked_for_a_run_switched_off_and_the_baseline_needs_no_dev(base):
+    check_parameters(with_changes(base, jrte_sentiment__baseline__predict_splits=["test"]), base)
+    check_parameters(with_changes(base, jrte_sentiment__level2__predict_splits=["test", "dev", "train"]), base)
+    for run in ("baseline", "soft_labels", "weighted_soft_labels"):
+        changed = with_changes(base, **{f"jrte_sentiment__{run}__predict_splits": ["train"]})
+        changed["jrte_sentiment"][run]["enabled"] = False
+        check_parameters(changed, base)
 
 
 def test_jrte_class_names_must_be_text(base):
@@ -262,16 +337,43 @@ def test_jrte_class_names_must_be_text(base):
     check_parameters(changed, base)
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_jrte_class_names_must_not_be_blank(base, name):
+    """An empty name passed the parameter check; the predictions' CSV read it back as NaN and the evaluation failed."""
+    classes = [{"value": 0, "name": name}, {"value": 1, "name": "positive"}]
+    changed = with_changes(
+        base, jrte_sentiment__task__classes=classes, jrte_sentiment__level5__decision_rule__class="positive"
+    )
+    changed["jrte_sentiment"]["level1"]["mapping"] = {
+        "labels": {"positive": "positive", "negative": name},
+        "unsure_class": None,
+        "unsure_below": 0.75,
+    }
+    with pytest.raises(
+        ParameterError,
+        match=r"jrte_sentiment\.task\.classes \(the parameters\): the classes of value \[0\] have an empty name",
+    ):
+        check_parameters(changed, base)
+
+
 def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     two_class = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
     check_parameters(
         with_changes(
-            base, jrte_sentiment__task__classes=two_class, jrte_sentiment__level5__decision_rule__class="negative"
+            base,
+            jrte_sentiment__task__classes=two_class,
+            jrte_sentiment__level5__decision_rule__class="negative",
+            jrte_sentiment__level1__mapping__unsure_class=None,
         ),
         base,
     )
     with pytest.raises(ParameterError, match=r"'normal' is not a class of jrte_sentiment\.task\.classes"):
-        check_parameters(with_changes(base, jrte_sentiment__task__classes=two_class), base)
+        check_parameters(
+            with_changes(
+                base, jrte_sentiment__task__classes=two_class, jrte_sentiment__level1__mapping__unsure_class=None
+            ),
+            base,
+        )
     # Level 2's seed set in its own trainer block is the one the seed ensemble must avoid
     check_parameters(with_changes(base, jrte_sentiment__level2__trainer__seed=7), base)
     with pytest.raises(ParameterError, match=r"Level 2's own \(7"):
@@ -286,6 +388,64 @@ def test_jrte_level5_checks_follow_the_configured_task_and_switches(base):
     check_parameters(with_changes(base, jrte_sentiment__level5__decision_rule=rule), base)
     check_parameters(with_changes(base, jrte_sentiment__split__max_rows__train=1), base)
     check_parameters(with_changes(base, jrte_sentiment__task__annotators=None), base)  # a corpus without a panel
+
+
+TWO_CLASS = [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # conf/base's unsure class under a 2-class task: refused by Level 1's predict node, after baseline.fine_tune
+        (
+            {},
+            r"jrte_sentiment\.level1\.mapping\.unsure_class \(the parameters\): 'normal' is not a class of the task "
+            r"\(\['negative', 'positive'\]\); .*or set it to null for no unsure band \(a 2-class task\)",
+        ),
+        (
+            {
+                "jrte_sentiment__level1__mapping__unsure_class": None,
+                "jrte_sentiment__level1__mapping__labels": {"positive": "positive", "negative": "negativ"},
+            },
+            r"jrte_sentiment\.level1\.mapping\.labels \(the parameters\): maps to \['negativ'\], which are not "
+            r"classes of the task \(\['negative', 'positive'\]\); map each of the 2-class model's labels to one of them",
+        ),
+        # the embedding_zero_shot model answers its descriptions' labels: one not mapped failed at Level 1's predict
+        (
+            {
+                "jrte_sentiment__level1__mapping__unsure_class": None,
+                "jrte_sentiment__level1__mapping__labels": {"positive": "positive", "negatve": "negative"},
+            },
+            r"jrte_sentiment\.level1\.mapping\.labels \(the parameters\): \['negative'\] are labels of "
+            r"jrte_sentiment\.level1\.descriptions .* that it does not map",
+        ),
+        ({"jrte_sentiment__level1__method": "zero_shot"}, r"level1\.method .*'embedding_zero_shot' or 'pipeline'"),
+    ],
+)
+def test_jrte_level1_mapping_is_checked_against_the_classes_before_the_run(base, changes, message):
+    two_class = {
+        "jrte_sentiment__task__classes": TWO_CLASS,
+        "jrte_sentiment__level5__decision_rule__class": "negative",
+    }
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(with_changes(base, **two_class, **changes), base)
+
+
+def test_jrte_level1_mapping_of_a_two_class_task_passes_with_no_unsure_class_and_other_methods_labels(base):
+    changes = {
+        "jrte_sentiment__task__classes": TWO_CLASS,
+        "jrte_sentiment__level5__decision_rule__class": "negative",
+        "jrte_sentiment__level1__mapping__unsure_class": None,
+    }
+    check_parameters(with_changes(base, **changes), base)
+    # the pipeline method answers the hub model's own labels, which the descriptions do not name
+    labels = {"POSITIVE": "positive", "NEGATIVE": "negative"}
+    check_parameters(
+        with_changes(
+            base, **changes, jrte_sentiment__level1__method="pipeline", jrte_sentiment__level1__mapping__labels=labels
+        ),
+        base,
+    )
 
 
 def test_jrte_label_smoothing_is_refused_where_the_runs_own_loss_would_skip_it(base):
@@ -461,7 +621,7 @@ def test_blocks_not_used_by_the_run_are_not_checked(base):
 
 def test_open_mappings_take_any_label(base):
     labels = base["jrte_sentiment"]["level1"]["mapping"]["labels"]
-    check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "neutral"}), base)
+    check_parameters(with_changes(base, jrte_sentiment__level1__mapping__labels={**labels, "LABEL_2": "normal"}), base)
 
 
 def test_the_loss_kwargs_take_the_loss_classs_own_keys(base):

@@ -31,6 +31,9 @@ PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 Share = Annotated[float, Field(gt=0, lt=1)]  # strictly between 0 and 1
 Fraction = Annotated[float, Field(ge=0, le=1)]
+#: A fraction as written, for a value a node compares or computes with as it is: a quoted "0.75" (YAML text) or
+#: ``true`` would pass :data:`Fraction` as a number and reach the node as text or a bool.
+StrictFraction = Annotated[StrictFloat | StrictInt, Field(ge=0, le=1)]
 Seed = Annotated[int, Field(ge=0)]
 #: The fewest bootstrap resamples a run may ask for. An interval's ends are its 2.5th and 97.5th percentiles: with
 #: 1000 resamples 25 resamples lie beyond each end, with 1 or a handful the "interval" is a couple of points and a
@@ -38,6 +41,8 @@ Seed = Annotated[int, Field(ge=0)]
 #: 2000 (jrte) and 10000 (bge, alpaca); unit tests that call the nodes with fewer, for speed, pass no parameter check.
 MIN_RESAMPLES = 1000
 Resamples = Annotated[StrictInt, Field(ge=MIN_RESAMPLES)]
+#: Splits of the jrte corpus, at least one.
+JrteSplits = Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)]
 
 #: Typed rules for the keys whose wrong value would fail late or change results silently.
 RULES: dict[str, Any] = {
@@ -137,8 +142,11 @@ RULES: dict[str, Any] = {
     "jrte_sentiment.soft_labels.enabled": StrictBool,
     "jrte_sentiment.weighted_soft_labels.enabled": StrictBool,
     "jrte_sentiment.level5.seed_ensemble.seeds": Annotated[list[Seed], Field(min_length=1)],
+    "jrte_sentiment.level1.method": Literal["embedding_zero_shot", "pipeline"],
     "jrte_sentiment.level1.zero_shot.batch_size": PositiveInt,
     "jrte_sentiment.level1.zero_shot.temperature": PositiveFloat,
+    # a probability: 75 (a percentage) turned every Level 1 prediction into the unsure class, without a word
+    "jrte_sentiment.level1.mapping.unsure_below": StrictFraction,
     # a cap is a whole number of rows (0 is not "no cap": null is); dev and test are scored with intervals
     "jrte_sentiment.split.max_rows.train": Annotated[StrictInt, Field(ge=1)] | None,
     "jrte_sentiment.split.max_rows.dev": Annotated[StrictInt, Field(ge=MIN_UNITS)] | None,
@@ -147,8 +155,19 @@ RULES: dict[str, Any] = {
         list[StrictFloat | StrictInt], Field(min_length=3, max_length=3)
     ],
     "jrte_sentiment.level5.ensemble.members": list[str],
-    "jrte_sentiment.error_analysis.splits": Annotated[list[Literal["train", "dev", "test"]], Field(min_length=1)],
+    "jrte_sentiment.error_analysis.splits": JrteSplits,
+    # Level 3's buckets: their order is _jrte_level5_problems' (pandas refused it only after Level 2 had trained)
+    "jrte_sentiment.error_analysis.length_edges": Annotated[list[StrictFloat | StrictInt], Field(min_length=2)],
+    "jrte_sentiment.error_analysis.agreement_edges": Annotated[list[StrictFloat | StrictInt], Field(min_length=2)],
+    # which splits a run predicts; the splits the levels read from each run are _jrte_predict_splits_problems'
+    "jrte_sentiment.level2.predict_splits": JrteSplits,
+    "jrte_sentiment.baseline.predict_splits": JrteSplits,
+    "jrte_sentiment.soft_labels.predict_splits": JrteSplits,
+    "jrte_sentiment.weighted_soft_labels.predict_splits": JrteSplits,
     "alpaca_sft.measures.bootstrap_resamples": Resamples,
+    # the n of the repeated and copied n-gram shares: 0 or less scored a verbatim echo of the prompt as copied 0
+    "alpaca_sft.measures.ngram": Annotated[StrictInt, Field(ge=1)],
+    "alpaca_sft.measures.kana_share_for_ja": StrictFraction,  # the share of kana from which CJK text is Japanese
     "alpaca_sft.split.eval_size": Annotated[int, Field(ge=MIN_UNITS)],  # the fewest prompts an interval is given for
     "alpaca_sft.split.validation_size": PositiveInt,
     "alpaca_sft.split.group_by": str | None,
@@ -395,6 +414,8 @@ def check_parameters(
         problems += _level2_problems(params, where)
         problems += _jrte_task_problems(params, where)
         problems += _jrte_level5_problems(params, where)
+        problems += _jrte_predict_splits_problems(params, where)
+        problems += _jrte_level1_problems(params, where)
     if problems:
         raise ParameterError(
             "Parameter error(s): " + str(len(problems)) + " problem(s), nothing was run:\n" + "\n".join(problems)
@@ -519,20 +540,63 @@ def _level2_problems(params: Mapping[str, Any], where: Any) -> list[str]:
 
 
 def _jrte_task_problems(params: Mapping[str, Any], where: Any) -> list[str]:
-    """jrte: a class name that is not text (YAML reads ``name: 0`` as a number). ``check_task`` refuses it too,
-    but only at the first node that reads the corpus; here it is refused before the run."""
+    """jrte: a class name that is not text (YAML reads ``name: 0`` as a number) or is empty (the predictions' CSV
+    reads it back as missing). ``check_task`` refuses them too, but only at the first node that reads the corpus;
+    here they are refused before the run."""
+    from qeu_kedro.pipelines.jrte_sentiment.data import blank_names_problem
+
     _, classes = _get(params, "jrte_sentiment.task.classes")
     if not isinstance(classes, list):
         return []
+    key = "jrte_sentiment.task.classes"
     names = [c.get("name") for c in classes if isinstance(c, Mapping)]
     not_str = [n for n in names if not isinstance(n, str)]
-    if not not_str:
+    if not_str:
+        return [
+            f"- {key} ({where(key)}): each class name must be text, found {not_str!r}; quote it: "
+            f'name: "{not_str[0]}", not name: {not_str[0]}'
+        ]
+    blank = blank_names_problem([dict(c) for c in classes if isinstance(c, Mapping)])
+    return [f"- {key} ({where(key)}): {blank}"] if blank else []
+
+
+def _jrte_level1_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: a Level 1 mapping the predict node would refuse (the same rule,
+    :func:`~qeu_kedro.pipelines.jrte_sentiment.model.mapping_problems`): a label mapped to, or an ``unsure_class``
+    that is, no class of ``task.classes`` (conf/base's ``unsure_class: normal`` under a 2-class task), and with the
+    ``embedding_zero_shot`` method a label of ``level1.descriptions`` (the labels that model answers) that
+    ``mapping.labels`` does not map. Level 1 predicts after the first fine-tuning has run."""
+    from qeu_kedro.pipelines.jrte_sentiment.model import mapping_problems
+
+    block = params.get("jrte_sentiment")
+    _, classes = _get(block, "task.classes") if isinstance(block, Mapping) else (False, None)
+    _, level1 = _get(block, "level1") if isinstance(block, Mapping) else (False, None)
+    if (
+        not isinstance(classes, list)
+        or not isinstance(level1, Mapping)
+        or not isinstance(level1.get("mapping"), Mapping)
+    ):
         return []
-    key = "jrte_sentiment.task.classes"
-    return [
-        f"- {key} ({where(key)}): each class name must be text, found {not_str!r}; quote it: "
-        f'name: "{not_str[0]}", not name: {not_str[0]}'
-    ]
+    names = [c.get("name") for c in classes if isinstance(c, Mapping)]
+    mapping = level1["mapping"]
+    problems = []
+    for leaf, text in mapping_problems(dict(mapping), names):
+        key = f"jrte_sentiment.level1.mapping.{leaf}"
+        problems.append(f"- {key} ({where(key)}): {text}")
+    labels, descriptions = mapping.get("labels"), level1.get("descriptions")
+    if (
+        level1.get("method") == "embedding_zero_shot"
+        and isinstance(labels, Mapping)
+        and isinstance(descriptions, Mapping)
+    ):
+        unmapped = [label for label in descriptions if label not in labels]
+        if unmapped:
+            key = "jrte_sentiment.level1.mapping.labels"
+            problems.append(
+                f"- {key} ({where(key)}): {unmapped} are labels of jrte_sentiment.level1.descriptions (the labels "
+                f"the embedding_zero_shot model answers) that it does not map; map each to a class of the task {names}"
+            )
+    return problems
 
 
 def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
@@ -541,6 +605,7 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
     ``train_seed_ensemble`` and ``analyse_errors``). Values of a wrong type are reported by :data:`RULES`."""
     from qeu_kedro.pipelines.jrte_sentiment.model import run_trainer
     from qeu_kedro.pipelines.jrte_sentiment.pipeline import ENSEMBLE_RUNS
+    from qeu_kedro.pipelines.jrte_sentiment.report import EDGE_KEYS, edges_problem
 
     block = params.get("jrte_sentiment")
     if not isinstance(block, Mapping):
@@ -607,6 +672,45 @@ def _jrte_level5_problems(params: Mapping[str, Any], where: Any) -> list[str]:
                 f"{unpredicted} are not predicted by Level 2 (level2.predict_splits {predicted}), so Level 3 would "
                 "have no sentence of them; add them to level2.predict_splits or remove them here",
             )
+    for leaf in EDGE_KEYS:
+        _, edges = _get(block, f"error_analysis.{leaf}")
+        if isinstance(edges, list) and len(edges) >= 2 and all(isinstance(e, int | float) for e in edges):
+            text = edges_problem(edges)
+            if text:
+                problem(f"jrte_sentiment.error_analysis.{leaf}", text)
+    return problems
+
+
+def _jrte_predict_splits_problems(params: Mapping[str, Any], where: Any) -> list[str]:
+    """jrte: a run that does not predict a split the levels read from it. Every run is scored on test; Level 5 reads
+    dev from Level 2 (the decision rule is tuned on it, every candidate is compared with it there) and from each
+    trained candidate (dev picks the one kept). Without them the run trained, then failed in its evaluation or in
+    Level 5 with scikit-learn's "Found empty input array", which names no parameter. Unknown splits are
+    :data:`RULES`'."""
+    from qeu_kedro.pipelines.jrte_sentiment.pipeline import CANDIDATES, RUNS
+
+    block = params.get("jrte_sentiment")
+    if not isinstance(block, Mapping):
+        return []
+    readers = {"test": "every run is scored on test (its metrics, and the levels' comparisons)"}
+    dev_readers = {
+        "level2": "Level 5 tunes the decision rule on Level 2's dev predictions and compares every candidate with "
+        "them there",
+        **{run: "Level 5 picks the candidate it keeps by its dev macro-F1" for run in RUNS if run in CANDIDATES},
+    }
+    problems = []
+    for run in RUNS:
+        settings = block.get(run)
+        if not isinstance(settings, Mapping) or settings.get("enabled") is False:
+            continue
+        splits = settings.get("predict_splits")
+        if not isinstance(splits, list):
+            continue
+        needed = {**readers, **({"dev": dev_readers[run]} if run in dev_readers else {})}
+        for split, reason in needed.items():
+            if split not in splits:
+                key = f"jrte_sentiment.{run}.predict_splits"
+                problems.append(f"- {key} ({where(key)}): {splits} leaves out {split}: {reason}; add {split} to {key}")
     return problems
 
 

@@ -72,6 +72,18 @@ def test_copied_from_prompt_share():
     assert measure_answer("日本の首都は東京", "ja", 4, 0.1, prompt)["copied_4gram_share"] == 0.6
 
 
+def test_an_ngram_of_0_or_less_is_refused_not_measured():
+    """n = 0 made every answer's grams empty tuples, which every prompt shares too: a verbatim echo of the
+    prompt scored copied 0 and a five-word answer repeated 0.83."""
+    echo = "Name the capital of France and describe it in one sentence."
+    for n in (0, -2):
+        with pytest.raises(ValueError, match=rf"n-grams need n of 1 or more, not {n}: set parameters alpaca_sft"):
+            copied_from_prompt_share(echo, "### Instruction:\n" + echo, n)
+        with pytest.raises(ValueError, match="alpaca_sft.measures.ngram"):
+            repeated_ngram_share("one two three four five", n)
+    assert copied_from_prompt_share("", echo, 0) == 0.0  # an empty answer has no grams of any n
+
+
 def test_a_short_answer_is_measured_with_the_units_it_has():
     """An answer of fewer than n units scored 0 copied though copied word for word: it is now one gram
     of all its units, against the prompt's grams of that length."""

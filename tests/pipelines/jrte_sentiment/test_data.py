@@ -254,6 +254,19 @@ def test_a_class_name_that_is_not_text_is_refused(name):
         check_pn(make_pn(n_rows=30), task)
 
 
+@pytest.mark.parametrize("name", ["", " ", "\t"])
+def test_a_blank_class_name_is_refused(name):
+    """An empty name passed the schema, and the predictions' CSV (na_values [""]) read it back as NaN: the first
+    evaluation crashed sorting NaN against the other names."""
+    task = {"classes": [{"value": -1, "name": "negative"}, {"value": 0, "name": name}, {"value": 1, "name": "p"}]}
+    with pytest.raises(
+        ValueError,
+        match=r"parameters jrte_sentiment\.task\.classes: the classes of value \[0\] have an empty name .*read back as "
+        r"a missing value; give each class a name that is not blank",
+    ):
+        check_pn(make_pn(n_rows=30), task)
+
+
 def test_shipped_sample_is_what_the_generator_writes(tmp_path):
     written = write_pn(tmp_path)[0]
     assert written.read_bytes() == (REPO / "data" / "01_raw" / "pn.tsv").read_bytes()

@@ -1,5 +1,7 @@
 """The label mapping, metrics with intervals, the fact/possibility reports, Level 3, Level 4 and Level 5 on known cases."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,7 +59,11 @@ def test_mapping_fails_on_a_label_or_a_class_it_does_not_know():
         map_two_to_task(
             pd.DataFrame({"label": ["X"], "score": [0.9]}), {"labels": {"X": "neutral"}, "unsure_class": None}, NAMES
         )
-    with pytest.raises(ValueError, match="not classes of the task"):
+    with pytest.raises(
+        ValueError,
+        match=r"parameters jrte_sentiment\.level1\.mapping\.unsure_class: 'normal' is not a class of the task "
+        r"\(\['negative', 'positive'\]\); .* or set it to null for no unsure band \(a 2-class task\)",
+    ):
         map_two_to_task(pd.DataFrame({"label": ["POSITIVE"], "score": [0.9]}), MAPPING, ["negative", "positive"])
 
 
@@ -244,6 +250,29 @@ def test_a_class_never_predicted_is_said_so_and_not_called_the_models_fallback()
     assert "may use 'normal' as its answer when unsure" in said[6]["text"]
 
 
+def test_classes_whose_f1_ties_are_not_called_the_highest_and_the_lowest():
+    """With every class at F1 0.8, the report named 'negative' as both the highest and the lowest."""
+    two = {"corpus": "c", "classes": [{"value": 0, "name": "negative"}, {"value": 1, "name": "positive"}]}
+    true = ["negative"] * 10 + ["positive"] * 10
+    pred = ["negative"] * 8 + ["positive"] * 2 + ["positive"] * 8 + ["negative"] * 2
+    said = level_sentences(classification_metrics(predictions(true, pred), two, STATS))
+    assert said[2] == {"tag": "fact", "text": "Both classes have the same F1, 0.8000.", "number": pytest.approx(0.8)}
+    assert not any("highest" in s["text"] or "lowest" in s["text"] for s in said)
+    assert "most frequent confusion" in said[3]["text"]
+    # no class is singled out as the weakest: the sentences on the lowest class's recall and precision are left out
+    assert not any("recall" in s["text"] or "as its answer" in s["text"] for s in said)
+    # two of three tied at the top: both named, the lowest alone
+    tied = {
+        **HAND,
+        "per_class": {**HAND["per_class"], "negative": {**HAND["per_class"]["negative"], "f1-score": 0.8598}},
+    }
+    said = level_sentences(tied)
+    assert said[2]["text"] == "The classes with the highest F1 are 'negative' and 'positive' (0.8598 each)."
+    assert said[3]["text"] == "The class with the lowest F1 is 'normal' (0.6400)."
+    three = {**HAND, "per_class": {c: {**v, "f1-score": 0.5} for c, v in HAND["per_class"].items()}}
+    assert level_sentences(three)[2]["text"] == "All 3 classes have the same F1, 0.5000."
+
+
 def test_a_perfect_confusion_matrix_is_said_as_a_fact():
     perfect = {**HAND, "confusion_matrix": [[20, 0, 0], [0, 30, 0], [0, 0, 50]]}
     sentences = level_sentences(perfect)
@@ -338,6 +367,20 @@ def test_error_analysis_refuses_a_split_the_predictions_do_not_hold(splits):
     params = {"splits": splits, "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5}
     with pytest.raises(ValueError, match=r"error_analysis\.splits: \['(tset|dev)'\] are not splits the Level 2"):
         analyse_errors(data, params, TASK, "tiny model")
+
+
+@pytest.mark.parametrize(
+    ("key", "edges"), [("length_edges", [0, 40, 20, 1000]), ("agreement_edges", [0, 0.5, 0.5, 1.01])]
+)
+def test_error_analysis_refuses_edges_that_do_not_increase_naming_the_parameter(key, edges):
+    """pandas' "bins must increase monotonically" named no parameter, and came after Level 2 had trained."""
+    params = {"splits": ["test"], "length_edges": [0, 1000], "agreement_edges": [0, 1.01], "n_examples": 5, key: edges}
+    with pytest.raises(
+        ValueError,
+        match=rf"parameters jrte_sentiment\.error_analysis\.{key}: {re.escape(str(edges))} do not increase from each "
+        r"edge to the next \(.*\); list the edges in increasing order without repeats",
+    ):
+        analyse_errors(predictions(TRUE, PRED), params, TASK, "tiny model")
 
 
 def test_error_analysis_warns_about_rows_outside_the_length_edges(caplog):
@@ -896,11 +939,45 @@ def test_the_ensemble_averages_the_members_probabilities():
     ).empty
 
 
+def test_the_ensemble_matches_the_members_sentences_by_split_and_id_not_by_row_order():
+    """level2.predict_splits [test, dev, train] writes test first; the other runs write dev first: the ensemble
+    refused them after every member had trained, although they predict the same sentences."""
+    a = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.1, 0.8]] * 5)
+    b = _probs_run([[0.3, 0.3, 0.4]] + [[0.1, 0.8, 0.1]] * 5)
+    c = _probs_run([[0.9, 0.05, 0.05]] + [[0.1, 0.8, 0.1]] * 5)
+    train = predictions(TRUE, PRED, split="train", probs=[[1, 0, 0]] * 6)
+    in_order = average_runs(ENSEMBLE, TASK, level2=pd.concat([a, train]), soft_labels=b, weighted_soft_labels=c)
+    test_first = pd.concat([a[a["split"] == "test"], a[a["split"] == "dev"], train], ignore_index=True)
+    for level2, soft in ((test_first, b), (a, b.iloc[::-1].reset_index(drop=True))):
+        out = average_runs(ENSEMBLE, TASK, level2=level2, soft_labels=soft, weighted_soft_labels=c)
+        assert len(out) == 12
+        merged = out.merge(in_order, on=["split", "id"], suffixes=("", "_in_order"))
+        assert len(merged) == 12 and (merged["predicted"] == merged["predicted_in_order"]).all()
+        for name in NAMES:
+            assert np.allclose(merged[f"p_{name}"], merged[f"p_{name}_in_order"])
+        assert (merged["true"] == merged["true_in_order"]).all()
+    first = out[(out["split"] == "dev") & (out["id"] == "dev0")]
+    assert first["p_negative"].item() == pytest.approx(0.5) and first["predicted"].item() == "negative"
+
+
 def test_the_ensemble_refuses_members_of_other_sentences_or_unknown_runs():
     a = _probs_run([[0.2, 0.3, 0.5]] * 6)
-    shuffled = a.iloc[::-1].reset_index(drop=True)
-    with pytest.raises(ValueError, match="not of the same sentences in the same order"):
-        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=shuffled, weighted_soft_labels=a)
+    fewer = a.iloc[1:]
+    with pytest.raises(
+        ValueError,
+        match=r"the predictions of 'soft_labels' and 'level2' are not of the same sentences on \['dev', 'test'\]: "
+        r"'soft_labels' lacks 1 \(e\.g\. \('dev', 'dev0'\)\)\. The runs must predict the same splits of one split_pn",
+    ):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=fewer, weighted_soft_labels=a)
+    other = a.assign(id=a["id"].replace({"test5": "test9"}))
+    with pytest.raises(
+        ValueError,
+        match=r"lacks 1 \(e\.g\. \('test', 'test5'\)\); has 1 that 'level2' lacks \(e\.g\. \('test', 'test9'\)\)",
+    ):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=other, weighted_soft_labels=a)
+    twice = pd.concat([a, a.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"'weighted_soft_labels' repeats 1 sentences \(e\.g\. \('dev', 'dev0'\)\)"):
+        average_runs(ENSEMBLE, TASK, level2=a, soft_labels=a, weighted_soft_labels=twice)
     with pytest.raises(ValueError, match=r"members \['seeds'\] are not runs"):
         average_runs({"enabled": True, "members": ["level2", "seeds"]}, TASK, level2=a, soft_labels=a)
 

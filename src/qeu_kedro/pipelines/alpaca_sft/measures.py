@@ -37,6 +37,10 @@ def repeated_ngram_share(text: str, n: int) -> float:
 
 
 def _ngrams(seq: list[str], n: int) -> list[tuple[str, ...]]:
+    if n < 1:  # 0 would give empty grams, which every text shares: shares of nothing, not an error
+        raise ValueError(
+            f"n-grams need n of 1 or more, not {n}: set parameters alpaca_sft.measures.ngram to 1 or more."
+        )
     return [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
 
 
@@ -49,9 +53,9 @@ def copied_from_prompt_share(text: str, prompt: str, n: int) -> float:
     nothing is copied; its emptiness is what ``n_chars`` reports.
     """
     seq = units(text)
-    size = min(n, len(seq))
-    if not size:
+    if not seq:
         return 0.0
+    size = min(n, len(seq))
     grams = _ngrams(seq, size)
     source = set(_ngrams(units(prompt), size))
     return sum(g in source for g in grams) / len(grams)

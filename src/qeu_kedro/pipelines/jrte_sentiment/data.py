@@ -31,10 +31,25 @@ def name_of_value(task: dict[str, Any]) -> dict[int, str]:
     return {int(c["value"]): c["name"] for c in task["classes"]}
 
 
+def blank_names_problem(classes: list[Any]) -> str | None:
+    """What is wrong with class names that are empty or only spaces (None when there are none): the predictions'
+    CSV reads an empty name back as missing (its ``na_values``), so every sentence of that class would be an
+    error and the evaluation would fail sorting it against the other names."""
+    blank = [c for c in classes if isinstance(c, dict) and isinstance(c.get("name"), str) and not c["name"].strip()]
+    if not blank:
+        return None
+    values = [c.get("value") for c in blank]
+    return (
+        f"the classes of value {values} have an empty name {[c['name'] for c in blank]!r}, which the predictions' "
+        "CSV would read back as a missing value; give each class a name that is not blank, e.g. name: neutral"
+    )
+
+
 def check_task(task: dict[str, Any]) -> None:
     """Refuse a schema the pipeline would misread: fewer than two classes, a value that is not a whole
     number (``"1"`` and ``1`` would be two labels here and one in the corpus), a name that is not text (YAML
-    reads ``name: 0`` as a number, which the predictions' CSV and the reports' sorting would not keep), repeated
+    reads ``name: 0`` as a number, which the predictions' CSV and the reports' sorting would not keep) or is empty
+    (:func:`blank_names_problem`), repeated
     values or names, an annotator count that is not a whole number above 0 (or null)."""
     values, names = [c["value"] for c in task["classes"]], class_names(task)
     not_int = [v for v in values if not isinstance(v, int) or isinstance(v, bool)]
@@ -49,6 +64,9 @@ def check_task(task: dict[str, Any]) -> None:
             f"parameters jrte_sentiment.task.classes: each name must be text (the predictions, reports and matrices "
             f'carry it as text), found {not_str!r}. Quote it: name: "{not_str[0]}", not name: {not_str[0]}.'
         )
+    blank = blank_names_problem(task["classes"])
+    if blank:
+        raise ValueError(f"parameters jrte_sentiment.task.classes: {blank}.")
     if len(values) < 2 or len(set(values)) != len(values) or len(set(names)) != len(names):
         raise ValueError(
             f"parameters jrte_sentiment.task.classes need at least two classes with distinct values and names, "

@@ -18,6 +18,33 @@ logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- level 1
+def mapping_problems(mapping: dict[str, Any], names: list[str]) -> list[tuple[str, str]]:
+    """``(key under level1.mapping, what is wrong)`` for each target of the Level 1 ``mapping`` that is not one of
+    the task's class ``names``: :func:`map_two_to_task` refuses them, and so does the parameter check, before the
+    run (Level 1 predicts after the first fine-tuning has run)."""
+    labels = mapping.get("labels") or {}
+    bad = sorted({v for v in labels.values() if v not in names}, key=str)
+    problems = []
+    if bad:
+        problems.append(
+            (
+                "labels",
+                f"maps to {bad}, which are not classes of the task ({names}); map each of the 2-class model's "
+                "labels to one of them",
+            )
+        )
+    unsure = mapping.get("unsure_class")
+    if unsure is not None and unsure not in names:
+        problems.append(
+            (
+                "unsure_class",
+                f"{unsure!r} is not a class of the task ({names}); name the class a prediction whose top score is "
+                "below unsure_below becomes, or set it to null for no unsure band (a 2-class task)",
+            )
+        )
+    return problems
+
+
 def map_two_to_task(two_class: pd.DataFrame, mapping: dict[str, Any], names: list[str]) -> pd.Series:
     """Resolve a 2-class model's ``label``/``score`` against the task's classes.
 
@@ -40,10 +67,12 @@ def map_two_to_task(two_class: pd.DataFrame, mapping: dict[str, Any], names: lis
             f"The 2-class model answered labels {unknown} that parameters jrte_sentiment.level1.mapping.labels "
             f"do not map (mapped: {sorted(labels)}); add them there."
         )
+    problems = mapping_problems(mapping, names)
+    if problems:
+        raise ValueError(
+            "; ".join(f"parameters jrte_sentiment.level1.mapping.{key}: {text}" for key, text in problems) + "."
+        )
     unsure = mapping.get("unsure_class")
-    bad = sorted(set(labels.values()) - set(names)) + ([unsure] if unsure is not None and unsure not in names else [])
-    if bad:
-        raise ValueError(f"level1.mapping maps to {bad}, which are not classes of the task ({names}).")
     mapped = two_class["label"].map(labels)
     if unsure is None:
         return mapped.rename("predicted")
@@ -619,7 +648,8 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
 
     No training of its own: the members are runs trained anyway (Level 2 and the Level 5 runs),
     each from its own labels or loss, so their errors differ. Only the splits every member
-    predicted are kept (dev and test); the members must hold the same sentences there. A member
+    predicted are kept (dev and test); the members must hold the same sentences there, in any order
+    (matched on split and id; the rows come in the first member's order). A member
     switched off is left out (logged); with fewer than two members left the ensemble is off and
     its predictions are empty.
     """
@@ -641,15 +671,27 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
     splits = sorted(set.intersection(*(set(p["split"]) for p in members.values())))
     first_name, first = next(iter(members.items()))
     first = first[first["split"].isin(splits)].reset_index(drop=True)
+    keys = pd.MultiIndex.from_frame(first[["split", "id"]].astype(str))
     probs = np.zeros((len(first), len(names)))
     for member, preds in members.items():
-        preds = preds[preds["split"].isin(splits)].reset_index(drop=True)
-        if not preds[["split", "id"]].equals(first[["split", "id"]]):
-            raise ValueError(
-                f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences in the "
-                "same order; the runs must predict the same splits of one split_pn output."
+        # matched on (split, id), not on row order: a run writes its splits in its predict_splits' order
+        preds = preds[preds["split"].isin(splits)]
+        preds = preds.set_index(pd.MultiIndex.from_frame(preds[["split", "id"]].astype(str)))
+        repeated = preds.index[preds.index.duplicated()].unique()
+        missing, extra = keys.difference(preds.index), preds.index.difference(keys)
+        if len(repeated) or len(missing) or len(extra):
+            found = (
+                ("repeats {} sentences", repeated),
+                ("lacks {}", missing),
+                (f"has {{}} that {first_name!r} lacks", extra),
             )
-        probs += preds[cols].to_numpy(dtype=np.float64) / len(members)
+            raise ValueError(
+                f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences on "
+                f"{splits}: {member!r} "
+                + "; ".join(f"{what.format(len(ids))} (e.g. {tuple(ids[0])})" for what, ids in found if len(ids))
+                + ". The runs must predict the same splits of one split_pn output: run them again after split_pn."
+            )
+        probs += preds.loc[keys, cols].to_numpy(dtype=np.float64) / len(members)
     out = first.drop(columns=cols)
     out["predicted"] = np.array(names)[probs.argmax(1)]
     out["confidence"] = np.round(probs.max(1), 4)

@@ -196,6 +196,71 @@ def _ci(metrics: dict[str, Any], key: str) -> str:
     return f"{percent(metrics['confidence'])} interval {low:.4f} to {high:.4f}"
 
 
+def _listed(names: list[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``."""
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def _lowest_class_sentences(metrics: dict[str, Any], worst: str, cm: np.ndarray, off: np.ndarray) -> list[Sentence]:
+    """Facts on the class with the lowest F1 (``worst``): never predicted, or its recall against its precision."""
+    names, n, per_class = metrics["labels"], metrics["n"], metrics["per_class"]
+    said: list[Sentence] = []
+    recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
+    w = names.index(worst)
+    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
+    if predicted_as == 0:
+        other = names[int(off[w].argmax())]
+        said.append(
+            fact(
+                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
+                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
+                predicted_as,
+            )
+        )
+        said.append(
+            possibility(
+                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
+                "often given; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    elif recall < precision:
+        said.append(
+            fact(
+                f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
+                f"{predicted_as} times for {truly} '{worst}' sentences.",
+                recall,
+            )
+        )
+        said.append(
+            possibility(
+                f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
+                f"another class; this report does not test that (Level 3 reads the errors)."
+            )
+        )
+    else:
+        said.append(
+            fact(
+                f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
+                f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
+                precision,
+            )
+        )
+        said.append(
+            possibility(
+                f"The model may use '{worst}' as its answer when unsure between the other classes; "
+                "this report does not test that (Level 3 reads the errors)."
+            )
+            if predicted_as > truly
+            else possibility(
+                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
+                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
+                "errors)."
+            )
+        )
+    return said
+
+
 def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
     """Facts on the classification report and the confusion matrix, and the possibilities they prompt."""
     names, n = metrics["labels"], metrics["n"]
@@ -213,9 +278,19 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
         ),
     ]
     f1 = {c: per_class[c]["f1-score"] for c in names}
+    shown = {c: round(f1[c], 4) for c in names}  # ties as the report writes the scores
     best, worst = max(names, key=lambda c: f1[c]), min(names, key=lambda c: f1[c])
-    out.append(fact(f"The class with the highest F1 is '{best}' ({f1[best]:.4f}).", f1[best]))
-    out.append(fact(f"The class with the lowest F1 is '{worst}' ({f1[worst]:.4f}).", f1[worst]))
+    all_equal = shown[best] == shown[worst]  # then no class is the highest or the lowest
+    if all_equal:
+        every = "Both classes" if len(names) == 2 else f"All {len(names)} classes"
+        out.append(fact(f"{every} have the same F1, {f1[best]:.4f}.", f1[best]))
+    else:
+        for end, at in (("highest", best), ("lowest", worst)):
+            tied = [c for c in names if shown[c] == shown[at]]
+            which = f"class with the {end} F1 is '{at}'"
+            if len(tied) > 1:
+                which = f"classes with the {end} F1 are {_listed(tied)}"
+            out.append(fact(f"The {which} ({f1[at]:.4f}{' each' if len(tied) > 1 else ''}).", f1[at]))
     off = cm.copy()
     np.fill_diagonal(off, 0)
     if off.sum() == 0:
@@ -241,58 +316,8 @@ def level_sentences(metrics: dict[str, Any]) -> list[Sentence]:
             int(off[i, j]),
         )
     )
-    recall, precision = per_class[worst]["recall"], per_class[worst]["precision"]
-    w = names.index(worst)
-    predicted_as, truly = int(cm[:, w].sum()), int(cm[w].sum())
-    if predicted_as == 0:
-        other = names[int(off[w].argmax())]
-        out.append(
-            fact(
-                f"'{worst}' is never predicted: 0 of the {n} test sentences are given '{worst}', which {truly} "
-                f"of them are labelled; {int(off[w].max())} of those are predicted as '{other}'.",
-                predicted_as,
-            )
-        )
-        out.append(
-            possibility(
-                f"The model may not separate '{worst}' from '{other}', the class its '{worst}' sentences are most "
-                "often given; this report does not test that (Level 3 reads the errors)."
-            )
-        )
-    elif recall < precision:
-        out.append(
-            fact(
-                f"'{worst}' has recall {recall:.4f} below its precision {precision:.4f}: the model predicts '{worst}' "
-                f"{predicted_as} times for {truly} '{worst}' sentences.",
-                recall,
-            )
-        )
-        out.append(
-            possibility(
-                f"'{worst}' sentences may carry weaker or mixed cues than the others, so that the model falls back on "
-                f"another class; this report does not test that (Level 3 reads the errors)."
-            )
-        )
-    else:
-        out.append(
-            fact(
-                f"'{worst}' has precision {precision:.4f} at or below its recall {recall:.4f}: the model predicts "
-                f"'{worst}' {predicted_as} times for {truly} '{worst}' sentences.",
-                precision,
-            )
-        )
-        out.append(
-            possibility(
-                f"The model may use '{worst}' as its answer when unsure between the other classes; "
-                "this report does not test that (Level 3 reads the errors)."
-            )
-            if predicted_as > truly
-            else possibility(
-                f"'{worst}' cues may overlap with another class's, so that the model gives '{worst}' to sentences of "
-                f"that class and that class to '{worst}' sentences; this report does not test that (Level 3 reads the "
-                "errors)."
-            )
-        )
+    if not all_equal:
+        out += _lowest_class_sentences(metrics, worst, cm, off)
     half = (metrics["accuracy_ci"][1] - metrics["accuracy_ci"][0]) / 2
     out.append(
         possibility(
@@ -477,6 +502,22 @@ def compare_levels(
 
 
 # ---------------------------------------------------------------- level 3
+#: Level 3's bucket edges, each a parameter of ``error_analysis``.
+EDGE_KEYS = ("length_edges", "agreement_edges")
+
+
+def edges_problem(edges: list[float]) -> str | None:
+    """What is wrong with bucket ``edges`` that do not strictly increase (pandas refuses them, "bins must increase
+    monotonically"), or None. :func:`analyse_errors` refuses them, and so does the parameter check, before the run."""
+    repeats = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if not a < b]
+    if not repeats:
+        return None
+    return (
+        f"{edges} do not increase from each edge to the next ({repeats[0][0]} then {repeats[0][1]}); list the edges "
+        f"in increasing order without repeats, e.g. {sorted(set(edges))}"
+    )
+
+
 def _bucket(values: pd.Series, edges: list[float], fmt: str, key: str) -> pd.Series:
     """Half-open buckets [lo, hi), kept as an ordered categorical so reports list them in order.
 
@@ -515,6 +556,10 @@ def analyse_errors(
             f"parameters jrte_sentiment.error_analysis.splits: {unknown} are not splits the Level 2 predictions "
             f"hold ({sorted(predicted)}); name splits among train, dev and test that level2.predict_splits predicts."
         )
+    for key in EDGE_KEYS:
+        problem = edges_problem(list(params[key]))
+        if problem:
+            raise ValueError(f"parameters jrte_sentiment.error_analysis.{key}: {problem}.")
     plt = _pyplot()
     data = predictions[predictions["split"].isin(splits)].copy()
     data["error"] = data["true"] != data["predicted"]
