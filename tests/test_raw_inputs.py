@@ -227,3 +227,34 @@ def test_truncated_texts_are_counted_in_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
         encode_texts(FakeModel(), texts, params)
     assert "2 of 4 texts are longer than the model's 8 tokens" in caplog.text
+
+
+def test_a_dask_csv_file_that_repeats_its_header_line_is_refused_wherever_the_blocks_fall(tmp_path):
+    """Dask drops a header line that starts a block (the conf/dask sample's 16 KB blocks), so the check node's
+    'row repeats the header line' saw it only by chance; the file itself is searched before the run."""
+    from kedro_datasets.dask import CSVDataset as DaskCSV
+
+    from qeu_kedro.hooks import check_input_headers
+
+    header = "user_id,movie_id,rating,timestamp"
+    rows = [f"{i},{i % 50 + 1},{i % 5 + 1},881250949" for i in range(1, 4001)]
+    path = tmp_path / "ratings.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    args = {"blocksize": 16_000, "dtype": str}  # as conf/dask reads the sample: small blocks, text cells
+    second = DaskCSV(filepath=str(path), load_args=args).load().partitions[1].compute().iloc[0]
+    near = rows.index(",".join(second))  # the row that starts dask's second block
+    for at in range(near - 5, near + 6):  # two files joined with cat, the second header where a block starts
+        path.write_text("\n".join([header, *rows[:at], header, *rows[at:]]) + "\n")
+        dataset = DaskCSV(filepath=str(path), load_args=args)
+        if len(dataset.load().compute()) == 4000:
+            break  # dask dropped the repeated header: the check node would see nothing
+    else:
+        pytest.fail("no position near the block boundary where dask drops the repeated header")
+    with pytest.raises(
+        RawDataError, match=rf"dataset 'ratings', line {at + 2}: the file .* repeats its header line here"
+    ):
+        check_input_headers(*_one_input_run(dataset))
+    path.write_text("\n".join([header, *rows]) + "\n")  # one file: fine
+    check_input_headers(*_one_input_run(DaskCSV(filepath=str(path), load_args=args)))
+    path.write_text(f"{header}\n1,2,3,4 {header}\n")  # the header's text inside a line is no header line
+    check_input_headers(*_one_input_run(DaskCSV(filepath=str(path))))

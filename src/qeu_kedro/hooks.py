@@ -876,8 +876,14 @@ def check_input_headers(pipeline: Any, catalog: Any) -> None:
     header line (:func:`qeu_kedro.validation.check_usecols_header`), or when its first data row ends in a
     delimiter (:func:`qeu_kedro.validation.check_trailing_delimiter`): the check nodes cannot see either; or
     when a CSV file does not decode in its encoding (:func:`qeu_kedro.validation.check_file_encoding`), which
-    pandas reports without a row."""
-    from qeu_kedro.validation import check_file_encoding, check_trailing_delimiter, check_usecols_header
+    pandas reports without a row; or when a Dask CSV file repeats its header line
+    (:func:`qeu_kedro.validation.check_file_repeats_no_header`), which dask drops where a block starts with it."""
+    from qeu_kedro.validation import (
+        check_file_encoding,
+        check_file_repeats_no_header,
+        check_trailing_delimiter,
+        check_usecols_header,
+    )
 
     for name, dataset in _file_inputs(pipeline, catalog):
         try:
@@ -886,6 +892,7 @@ def check_input_headers(pipeline: Any, catalog: Any) -> None:
             continue
         if there:
             check_file_encoding(name, dataset)
+            check_file_repeats_no_header(name, dataset)
             check_usecols_header(name, dataset)
             check_trailing_delimiter(name, dataset)
 

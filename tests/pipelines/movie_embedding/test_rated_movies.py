@@ -69,6 +69,20 @@ def test_on_partitions_the_same_share_is_refused_naming_the_same_row_and_the_par
         check_rated_movies(movies, dd.from_pandas(bad, npartitions=3, sort=False), RIDGE)
 
 
+@pytest.mark.parametrize("group_by", ["movie_id", None])
+def test_the_fold_counts_are_checked_on_partitions_as_in_memory(group_by):
+    """On partitions check_rated_movies checked the join loss only: cv.folds larger than the movies was refused
+    by the ridge split, after embed_movies had written the embeddings and the cache (the dask review)."""
+    ratings, movies = inputs()  # 8 matched movies, 240 of their ratings
+    n = 8 if group_by == "movie_id" else 240
+    ok = {**RIDGE, "max_join_loss": None, "group_by": group_by, "cv": {**RIDGE["cv"], "folds": n}}
+    too_many = {**ok, "cv": {**RIDGE["cv"], "folds": n + 1}}
+    for table in (ratings, dd.from_pandas(ratings.astype(str), npartitions=3, sort=False)):
+        assert check_rated_movies(movies, table, ok) is movies
+        with pytest.raises(ValueError, match=rf"ridge_analysis.cv.folds is {n + 1}, more than the {n} "):
+            check_rated_movies(movies, table, too_many)
+
+
 @pytest.mark.slow  # a kedro run (the project's convention), though it stops at a check
 def test_a_movies_file_cut_short_stops_the_run_before_anything_is_written(project):
     """The sample's movies.csv (its own overview source) cut to 150 of 240 movies: 42 % of the ratings

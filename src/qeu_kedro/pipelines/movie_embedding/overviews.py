@@ -165,14 +165,13 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
         ratings: the raw ``ratings``: a pandas table, or a Dask DataFrame (the ``dask`` environment:
             one pass over the partitions' ``movie_id``; an error names the partition and row).
         params: ``ridge_analysis``'s: ``max_join_loss`` (null: no limit), ``rating_step``, and the fold counts
-            (``cv.folds``, ``alpha_search.folds``; :func:`~qeu_kedro.pipelines.ridge_analysis.nodes.check_fold_counts`,
-            on in-memory ratings).
+            (``cv.folds``, ``alpha_search.folds``; :func:`~qeu_kedro.pipelines.ridge_analysis.nodes.check_fold_counts`),
+            in memory and on partitions.
     """
     max_share = params["max_join_loss"]
     movie_id = next(c for c in rating_columns(params["rating_step"]) if c.name == "movie_id")
     if is_partitioned(ratings):
-        if max_share is not None:
-            _check_join_loss_on_partitions(ratings, movies, movie_id, max_share)
+        _check_partitions(ratings, movies, movie_id, params)
         return movies
     rated = check_table(ratings, "ratings", (movie_id,))
     if max_share is not None:
@@ -188,21 +187,26 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
 def _lost_ratings(part: pd.DataFrame, index: int, movie_ids: np.ndarray, column: Column) -> dict[str, Any]:
     """One partition's ``movie_id`` checked; its ratings, those of movies not in ``movie_ids``, and where."""
     if part.empty:  # a reader may leave a partition empty
-        return {"n": 0, "lost": 0, "first_lost_row": None, "lost_movies": np.array([], dtype=np.int64)}
+        nothing = np.array([], dtype=np.int64)
+        return {"n": 0, "lost": 0, "first_lost_row": None, "lost_movies": nothing, "kept_movies": nothing}
     ids = check_table(part[[column.name]].reset_index(drop=True), f"ratings (partition {index})", (column,))
     ids = ids[column.name].to_numpy()
     lost = np.flatnonzero(~np.isin(ids, movie_ids))
+    kept = np.ones(len(ids), dtype=bool)
+    kept[lost] = False
     return {
         "n": len(ids),
         "lost": len(lost),
         "first_lost_row": int(lost[0]) if len(lost) else None,
         "lost_movies": pd.unique(ids[lost]),  # in order of appearance, as the in-memory message
+        "kept_movies": np.unique(ids[kept]),  # for the fold counts (group_by: movie_id)
     }
 
 
 @rows_over_partitions
-def _check_join_loss_on_partitions(ratings: Any, movies: pd.DataFrame, column: Column, max_share: float) -> None:
-    """:func:`check_rated_movies` on a Dask DataFrame of ratings: a pass over the partitions' movie ids."""
+def _check_partitions(ratings: Any, movies: pd.DataFrame, column: Column, params: dict[str, Any]) -> None:
+    """:func:`check_rated_movies` on a Dask DataFrame of ratings: a pass over the partitions' movie ids, for the
+    join loss and the fold counts (the in-memory path's checks, before anything is embedded)."""
     import dask
     from dask import delayed
 
@@ -220,4 +224,8 @@ def _check_join_loss_on_partitions(ratings: Any, movies: pd.DataFrame, column: C
     n_in = sum(s["n"] for s in scans)
     if n_in == 0:
         fail("ratings", None, None, "the table is empty (every partition)")
-    check_partitioned_join_loss(list(scans), n_in, n_in - sum(s["lost"] for s in scans), max_share)
+    n_kept = n_in - sum(s["lost"] for s in scans)
+    if params["max_join_loss"] is not None:
+        check_partitioned_join_loss(list(scans), n_in, n_kept, params["max_join_loss"])
+    by_movie = group_by_of(params) == "movie_id"
+    check_fold_counts(len(np.unique(np.concatenate([s["kept_movies"] for s in scans]))) if by_movie else n_kept, params)
