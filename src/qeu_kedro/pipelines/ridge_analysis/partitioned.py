@@ -764,7 +764,7 @@ def cross_validate_partitioned(
 
     Per repeat, one pass gives every fold's sums; each fold's training statistics are the
     total's minus the fold's (:class:`.nodes.RidgeStats`), solved as the in-memory CV solves
-    them; a second pass scores every fold's test ratings. By movie (``group_by: movie_id``) the
+    them; a second pass scores every fold's test ratings, and a third fingerprints each fold's ratings. By movie (``group_by: movie_id``) the
     folds are labels of the sorted movies, drawn as in memory; each partition labels its ratings
     by their movies. ``test_hash`` fingerprints a fold's
     ratings too, but as an order-free sum of per-rating hashes (``m:`` prefix): the in-memory
