@@ -58,3 +58,25 @@ def test_a_host_or_address_the_settings_name_is_kept():
     assert "host" not in in_process and in_process["worker_dashboard_address"] == "127.0.0.1:0"
     # an in-process cluster has no host (inproc://): Dask would refuse to start with one
     assert "host" not in local_cluster_arguments({"local_cluster": {"processes": False, "host": "127.0.0.1"}})
+
+
+def test_a_shuffle_that_starts_and_ends_as_it_should_logs_no_warning(caplog):
+    """The ratings' pair check (a groupby with split_out) made distributed's scheduler log two WARNING lines per
+    run, 'Shuffle ... initialized by task' and '... deactivated due to stimulus', though nothing was wrong."""
+    import logging
+
+    import dask.dataframe as dd
+    import pandas as pd
+
+    client, cluster = start_client({"local_cluster": {**DASK_IN_PROCESS["local_cluster"], "n_workers": 1}})
+    try:
+        frame = dd.from_pandas(pd.DataFrame({"k": range(200), "n": 1}), npartitions=4)
+        with caplog.at_level(logging.INFO, logger="distributed"):
+            assert frame.groupby("k")["n"].sum(split_out=4).compute().sum() == 200
+    finally:
+        client.close()
+        cluster.close()
+    shuffle = [r for r in caplog.records if r.name.startswith("distributed.shuffle")]
+    assert not [r.getMessage() for r in shuffle if r.levelno >= logging.WARNING]
+    logging.getLogger("distributed.shuffle._scheduler_plugin").warning("Shuffle x failed: a real warning")
+    assert "a real warning" in caplog.text  # other warnings still pass

@@ -69,9 +69,26 @@ def local_cluster_arguments(settings: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+class _RoutineShuffleNotices(logging.Filter):
+    """Drops the two notices distributed's scheduler logs as WARNING for every shuffle that starts and ends as it
+    should (a groupby with ``split_out``: the ratings' pair check); its other warnings pass."""
+
+    ROUTINE = ("Shuffle %s initialized by task", "Shuffle %s deactivated due to stimulus")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.ROUTINE))
+
+
+_SHUFFLE_LOGGER = "distributed.shuffle._scheduler_plugin"
+
+
 def start_client(settings: dict[str, Any]) -> tuple[Any, Any]:
     """A ``distributed.Client`` (the default client from now on) and the ``LocalCluster`` it started, if any."""
     from distributed import Client, LocalCluster
+
+    shuffle_logger = logging.getLogger(_SHUFFLE_LOGGER)  # the in-process scheduler's (a LocalCluster's)
+    if not any(isinstance(f, _RoutineShuffleNotices) for f in shuffle_logger.filters):
+        shuffle_logger.addFilter(_RoutineShuffleNotices())
 
     address = settings.get("scheduler_address")
     if address:
