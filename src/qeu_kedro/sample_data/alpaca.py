@@ -452,9 +452,28 @@ def make_alpaca() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+#: The date written into the workbook (its properties and its zip entries): openpyxl writes the time of the save,
+#: so every regeneration changed the committed file's bytes though not one cell changed.
+FIXED_DATE = (2026, 11, 25, 0, 0, 0)
+
+
 def write_alpaca(folder: Path) -> list[Path]:
-    """Write ``alpaca_sample.xlsx`` (one sheet) into ``folder``."""
+    """Write ``alpaca_sample.xlsx`` (one sheet) into ``folder``, the same bytes every time."""
+    import io
+    import re
+    import zipfile
+
     path = Path(folder) / FILENAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    make_alpaca().to_excel(path, index=False, sheet_name="alpaca")
+    buffer = io.BytesIO()
+    make_alpaca().to_excel(buffer, index=False, sheet_name="alpaca")
+    stamp = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*FIXED_DATE)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "docProps/core.xml":  # dcterms:created and dcterms:modified
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + stamp.encode(), data)
+            target.writestr(zipfile.ZipInfo(item.filename, date_time=FIXED_DATE), data, zipfile.ZIP_DEFLATED)
+    path.write_bytes(out.getvalue())
     return [path]

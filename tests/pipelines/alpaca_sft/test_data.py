@@ -133,3 +133,15 @@ def test_shipped_sample_is_the_generators_output(sheet):
     assert list(shipped.columns) == COLUMNS
     pd.testing.assert_frame_equal(shipped, sheet, check_dtype=False)
     assert set(sheet["language"]) == {"ja", "en", "zh"} and set(sheet["uniqueness"]) == {"simple", "complex"}
+
+
+def test_the_sample_sheet_is_the_same_bytes_every_time_and_reads_as_the_sheet(tmp_path):
+    """openpyxl stamps the time of the save: regenerating the sample changed the committed xlsx, not one cell."""
+    import time
+
+    first = write_alpaca(tmp_path / "a")[0].read_bytes()
+    time.sleep(1.1)  # the zip and the workbook's properties keep whole seconds
+    assert write_alpaca(tmp_path / "b")[0].read_bytes() == first
+    assert (tmp_path / "a" / "alpaca_sample.xlsx").read_bytes() == (
+        REPO / "data/01_raw/alpaca_sample.xlsx"
+    ).read_bytes()
