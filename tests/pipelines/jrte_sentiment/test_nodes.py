@@ -966,17 +966,17 @@ def test_the_ensemble_refuses_members_of_other_sentences_or_unknown_runs():
     with pytest.raises(
         ValueError,
         match=r"the predictions of 'soft_labels' and 'level2' are not of the same sentences on \['dev', 'test'\]: "
-        r"'soft_labels' lacks 1 \(e\.g\. \('dev', 'dev0'\)\)\. The runs must predict the same splits of one split_pn",
+        r"'soft_labels' lacks 1 sentence \(e\.g\. \('dev', 'dev0'\)\)\. The runs must predict the same splits of one split_pn",
     ):
         average_runs(ENSEMBLE, TASK, level2=a, soft_labels=fewer, weighted_soft_labels=a)
     other = a.assign(id=a["id"].replace({"test5": "test9"}))
     with pytest.raises(
         ValueError,
-        match=r"lacks 1 \(e\.g\. \('test', 'test5'\)\); has 1 that 'level2' lacks \(e\.g\. \('test', 'test9'\)\)",
+        match=r"lacks 1 sentence \(e\.g\. \('test', 'test5'\)\); has 1 sentence that 'level2' lacks \(e\.g\. \('test', 'test9'\)\)",
     ):
         average_runs(ENSEMBLE, TASK, level2=a, soft_labels=other, weighted_soft_labels=a)
     twice = pd.concat([a, a.iloc[[0]]], ignore_index=True)
-    with pytest.raises(ValueError, match=r"'weighted_soft_labels' repeats 1 sentences \(e\.g\. \('dev', 'dev0'\)\)"):
+    with pytest.raises(ValueError, match=r"'weighted_soft_labels' repeats 1 sentence \(e\.g\. \('dev', 'dev0'\)\)"):
         average_runs(ENSEMBLE, TASK, level2=a, soft_labels=a, weighted_soft_labels=twice)
     with pytest.raises(ValueError, match=r"members \['seeds'\] are not runs"):
         average_runs({"enabled": True, "members": ["level2", "seeds"]}, TASK, level2=a, soft_labels=a)

@@ -681,14 +681,18 @@ def average_runs(params: dict[str, Any], task: dict[str, Any], **runs: pd.DataFr
         missing, extra = keys.difference(preds.index), preds.index.difference(keys)
         if len(repeated) or len(missing) or len(extra):
             found = (
-                ("repeats {} sentences", repeated),
+                ("repeats {}", repeated),
                 ("lacks {}", missing),
                 (f"has {{}} that {first_name!r} lacks", extra),
             )
             raise ValueError(
                 f"Ensemble: the predictions of {member!r} and {first_name!r} are not of the same sentences on "
                 f"{splits}: {member!r} "
-                + "; ".join(f"{what.format(len(ids))} (e.g. {tuple(ids[0])})" for what, ids in found if len(ids))
+                + "; ".join(
+                    f"{what.format(f'{len(ids)} sentence' + 's' * (len(ids) != 1))} (e.g. {tuple(ids[0])})"
+                    for what, ids in found
+                    if len(ids)
+                )
                 + ". The runs must predict the same splits of one split_pn output: run them again after split_pn."
             )
         probs += preds.loc[keys, cols].to_numpy(dtype=np.float64) / len(members)
