@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -190,7 +191,7 @@ def test_the_alpaca_conclusion_words_each_measure_in_its_own_direction():
     _, summary = compare_before_after(answers(24, False), answers(24, True), TRAIN, MEASURES)
     code = [cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells if cell.cell_type == "code"]
     said: list[str] = []
-    namespace: dict = {}
+    namespace: dict = {"context": SimpleNamespace(env=None)}  # the Kedro context the notebook's first cell loads
     exec(next(s for s in code if "def change(" in s), namespace)  # the notebook's helpers
     namespace.update(
         load=lambda name, command: summary if name == "alpaca_sft.metrics" else None,
@@ -212,8 +213,6 @@ def test_the_alpaca_conclusion_words_each_measure_in_its_own_direction():
 def test_a_missing_dataset_s_command_names_the_notebook_s_environment(env, option):
     """Opened with KEDRO_ENV=jrte, the notebook told a reader to run `kedro run --pipelines jrte_sentiment`,
     which writes the sample's outputs, not the jrte environment's the notebook reads."""
-    from types import SimpleNamespace
-
     code = [cell.source for cell in nbformat.read(NOTEBOOK, as_version=4).cells if cell.cell_type == "code"]
     namespace: dict = {"context": SimpleNamespace(env=env), "catalog": {}}
     exec(next(s for s in code if "def _missing(" in s), namespace)  # the notebook's helpers
