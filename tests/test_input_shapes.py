@@ -150,3 +150,26 @@ def test_a_byte_not_in_the_file_s_encoding_is_named_by_line_row_and_column_befor
         check_file_encoding(
             "movies", CSVDataset(filepath=str(path), load_args={"sep": "\t", "header": None, "names": ["id", "title"]})
         )
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 8, 9, 10, 11, 12, 13, 20, 4096])
+def test_the_bad_byte_is_found_whatever_chunk_cuts_a_character_before_it(tmp_path, chunk_bytes):
+    """The decoder keeps a character that a chunk's end cut and counts the next chunk's error from it: the
+    offset named a byte or two after the bad one (no row, or the next line)."""
+    from qeu_kedro.validation import check_file_encoding
+
+    path = tmp_path / "movies.csv"
+    path.write_bytes("id,title\n1,Amélie\n2,日本語\n".encode() + b"3,L\xe9on\n4,x\n")
+    with pytest.raises(RawDataError, match=r"column 'title', row 2 .*line 4: the bytes b'\\xe9on\\n'"):
+        check_file_encoding("movies", CSVDataset(filepath=str(path)), chunk_bytes=chunk_bytes)
+
+
+def test_a_file_pandas_is_told_to_decode_leniently_is_not_refused(tmp_path):
+    from qeu_kedro.validation import check_file_encoding
+
+    path = tmp_path / "movies.csv"
+    path.write_bytes(b"id,title\n1,L\xe9on\n")
+    for errors in ("replace", "ignore"):
+        dataset = CSVDataset(filepath=str(path), load_args={"encoding_errors": errors})
+        assert len(dataset.load()) == 1
+        check_file_encoding("movies", dataset)

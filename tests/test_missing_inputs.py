@@ -142,3 +142,27 @@ def test_a_model_not_yet_trained_stops_the_run_before_the_base_namespace_writes(
     ):
         run_kedro(project, pipeline_names=["movie_embedding"])
     assert _written(project) == []
+
+
+def test_a_saved_lora_adapter_whose_hub_base_model_cannot_be_loaded_stops_the_run_before_it(tmp_path, monkeypatch):
+    """The adapter's folder exists, so the hub check skipped it, but loading it loads its base model first."""
+    from huggingface_hub import constants
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from qeu_kedro.datasets.hf_causal_lm import PeftAdapterDataset
+    from qeu_kedro.hooks import missing_inputs
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = tmp_path / "lora_adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    pipeline = Pipeline([Node(lambda m: 1, "alpaca_sft.lora_adapter", "out", name="generate_answers_after")])
+    for base, refused in (("microsoft/phi-2", True), ("bundled:SmolLM2-135M-Instruct", False)):
+        adapter = PeftAdapterDataset(filepath=str(folder), base_model=base, allow_download=True)
+        problem = missing_inputs(pipeline, DataCatalog({"alpaca_sft.lora_adapter": adapter}), "hub")
+        if refused:
+            assert "- alpaca_sft.lora_adapter: the hub model 'microsoft/phi-2' is not in the local" in problem
+        else:
+            assert problem is None

@@ -12,10 +12,12 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from kedro.io import AbstractDataset
 
 # Before anything imports mlflow: the tests run offline and MLflow would start its telemetry client.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -536,3 +538,93 @@ def test_a_pipeline_reading_only_other_pipelines_outputs_is_tagged_with_the_data
     parent = _newest_parent(client, before)
     assert parent.data.tags["data"] == "sample"
     assert _children(client, parent)["movie_comparison"].data.tags["data"] == "sample"
+
+
+class _SlowDataset(AbstractDataset):
+    """Takes ``seconds`` to load and to save."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.data = seconds, 1
+
+    def load(self):
+        time.sleep(self.seconds)
+        return self.data
+
+    def save(self, data) -> None:
+        time.sleep(self.seconds)
+        self.data = data
+
+    def _describe(self) -> dict:
+        return {}
+
+
+class _Client:
+    """The MlflowClient calls the hook makes for one node, recorded."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, float] = {}
+
+    def create_run(self, *args, **kwargs):
+        return SimpleNamespace(info=SimpleNamespace(run_id="nested"))
+
+    def log_metric(self, run_id, key, value) -> None:
+        self.metrics[key] = value
+
+    def log_batch(self, *args, **kwargs) -> None: ...
+
+    def set_tag(self, *args) -> None: ...
+
+    def set_terminated(self, *args) -> None: ...
+
+
+def test_node_seconds_counts_a_node_s_loads_and_saves_too():
+    """Kedro loads a node's inputs before before_node_run and saves its outputs after after_node_run: node_seconds
+    counted the function alone (0.1 s of a node that took 0.7 s with its load and save)."""
+    from kedro.framework.hooks.manager import _create_hook_manager
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+    from kedro.runner import SequentialRunner
+
+    from qeu_kedro.hooks import _KedroRun
+
+    def work(x):
+        time.sleep(0.1)
+        return x
+
+    group = RunGroup("ridge_analysis", "base")
+    hook, client = MlflowOutputsHook(), _Client()
+    hook._run = run = _KedroRun(client, "0", "parent")
+    run.group_of, run.pending = {"work": group}, {group: {"work"}}
+    manager = _create_hook_manager()
+    manager.register(hook)
+    catalog = DataCatalog({"a": _SlowDataset(0.3), "b": _SlowDataset(0.3)})
+    SequentialRunner().run(Pipeline([Node(work, "a", "b", name="work")]), catalog, manager)
+    assert 0.7 <= client.metrics["node_seconds"] < 1.5  # load 0.3 + work 0.1 + save 0.3
+    assert not run.run_ids  # the group's run was closed once its output was saved
+
+
+def test_a_comparison_run_with_its_upstream_pipelines_is_tagged_with_their_data(movie_run_project):
+    """In the default run movie_comparison has no free input at all (the ridge results are made in the run): its
+    data tag came from free inputs only, so it had none. Planned in a fresh process, as `kedro run` plans it."""
+    script = """
+import json
+from pathlib import Path
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+from qeu_kedro.hooks import MlflowOutputsHook, _KedroRun
+
+bootstrap_project(Path.cwd())
+with KedroSession.create(project_path=Path.cwd()) as session:
+    catalog = session.load_context().catalog
+    hook = MlflowOutputsHook()
+    hook._project_path = Path.cwd()
+    run = _KedroRun(None, "0", "parent")
+    hook._plan_groups(run, {"pipeline_names": None}, pipelines["__default__"], catalog)
+print(json.dumps({group.name: tags.get("data") for group, tags in run.group_tags.items()}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=movie_run_project, capture_output=True, text=True, check=True, timeout=300
+    )
+    tags = json.loads(done.stdout.strip().splitlines()[-1])
+    assert tags["movie_comparison"] == tags["ridge_analysis/base"] == "sample"

@@ -259,8 +259,9 @@ class _KedroRun:
         self.figures: dict[str, tuple[RunGroup, str, str]] = {}  # figure dataset → (group, run id, stem) until saved
         # Kedro interleaves pipelines, so a group's run is open from its first node to its last while other
         # groups' nodes run between them: its MLflow duration is not its cost. node_seconds is.
-        self.node_started: dict[str, float] = {}  # node name → perf_counter at its start
-        self.node_seconds: dict[RunGroup, float] = {}  # group → seconds spent in its own nodes
+        self.node_started: dict[str, float] = {}  # node name → perf_counter at its first input's load
+        self.node_seconds: dict[RunGroup, float] = {}  # group → seconds in its own nodes, loads and saves included
+        self.unsaved: dict[str, set[str]] = {}  # node name → its outputs not saved yet (Kedro saves after the hook)
 
 
 class MlflowOutputsHook:
@@ -399,7 +400,9 @@ class MlflowOutputsHook:
             raw = [p for d in sorted(inputs & free) for p in _paths(_dataset_description(catalog, d))]
             data = data_label(raw, self._project_path, shared_dir)
             if data is None:  # reads only what other pipelines made (movie_comparison): the data they read
-                upstream = _upstream_inputs(inputs & free)
+                upstream = _upstream_inputs(
+                    {d for d in inputs - outputs if not d.startswith("params:")} - {"parameters"}
+                )
                 data = data_label(
                     [p for d in sorted(upstream) for p in _paths(_dataset_description(catalog, d))],
                     self._project_path,
@@ -469,6 +472,15 @@ class MlflowOutputsHook:
         return run.run_ids[group]
 
     @hook_impl
+    def before_dataset_loaded(self, dataset_name: str, node: Any) -> None:
+        """Start the clock of the node's ``node_seconds`` at its first input's load (Kedro loads them before
+        ``before_node_run``)."""
+        with self._lock:
+            run = self._run
+            if run is not None and node is not None and node.name in run.group_of:
+                run.node_started.setdefault(node.name, time.perf_counter())
+
+    @hook_impl
     def before_node_run(self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:
         """Open the node's nested run (once) and log the parameters the node reads."""
         with self._lock:
@@ -476,7 +488,7 @@ class MlflowOutputsHook:
             group = run.group_of.get(node.name) if run else None
             if run is None or group is None:
                 return
-            run.node_started[node.name] = time.perf_counter()
+            run.node_started.setdefault(node.name, time.perf_counter())  # a node without inputs starts here
             try:
                 run_id = self._nested(run, group)
                 params: dict[str, str] = {}
@@ -504,7 +516,6 @@ class MlflowOutputsHook:
             group = run.group_of.get(node.name) if run else None
             if run is None or group is None:
                 return
-            self._count_time(run, group, node.name)
             try:
                 run_id = self._nested(run, group)
             except Exception as err:  # noqa: BLE001
@@ -516,8 +527,18 @@ class MlflowOutputsHook:
                     self._log_output(run, run_id, group, name, value, sources)
                 except Exception as err:  # noqa: BLE001 - tracking must never fail a run
                     logger.warning("MLflow: could not log output '%s' of node '%s': %s", name, node.name, err)
-            run.pending.get(group, set()).discard(node.name)
-            self._close_if_done(run, group)
+            # the node is done once Kedro has saved its outputs (after this hook): after_dataset_saved
+            run.unsaved[node.name] = set(outputs)
+            if not outputs:
+                self._node_done(run, group, node.name)
+
+    @classmethod
+    def _node_done(cls, run: _KedroRun, group: RunGroup, node_name: str) -> None:
+        """A node's outputs are saved: its time counts, and its group's run closes if it was the last."""
+        run.unsaved.pop(node_name, None)
+        cls._count_time(run, group, node_name)
+        run.pending.get(group, set()).discard(node_name)
+        cls._close_if_done(run, group)
 
     @staticmethod
     def _count_time(run: _KedroRun, group: RunGroup, node_name: str) -> None:
@@ -537,28 +558,40 @@ class MlflowOutputsHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node: Any) -> None:
-        """A figure the catalog has just written goes to MLflow as that very PNG file, not drawn a second time."""
+        """A figure the catalog has just written goes to MLflow as that very PNG file, not drawn a second time; a
+        node whose outputs are all saved is done."""
+        with self._lock:
+            run = self._run
+            if run is None:
+                return
+            if dataset_name in run.figures:
+                self._log_saved_figure(run, dataset_name, data)
+            unsaved = run.unsaved.get(getattr(node, "name", None))
+            if unsaved is not None:
+                unsaved.discard(dataset_name)
+                if not unsaved:
+                    self._node_done(run, run.group_of[node.name], node.name)
+
+    @classmethod
+    def _log_saved_figure(cls, run: _KedroRun, dataset_name: str, data: Any) -> None:
+        """The saved PNG of figure ``dataset_name`` into its group's run (drawn again only when not on disk)."""
         import shutil
         import tempfile
 
-        with self._lock:
-            run = self._run
-            if run is None or dataset_name not in run.figures:
-                return
-            group, run_id, stem = run.figures.pop(dataset_name)
-            try:
-                dataset = run.catalog.get(dataset_name)
-                path = Path(str(getattr(dataset, "_filepath", "") or ""))
-                if getattr(dataset, "_version", None) is None and path.suffix == ".png" and path.is_file():
-                    with tempfile.TemporaryDirectory() as folder:
-                        copy = Path(folder) / f"{stem}.png"
-                        shutil.copyfile(path, copy)
-                        run.client.log_artifact(run_id, str(copy), "figures")
-                else:  # versioned, in memory or elsewhere: draw it
-                    run.client.log_figure(run_id, data, f"figures/{stem}.png")
-            except Exception as err:  # noqa: BLE001 - tracking must never fail a run
-                logger.warning("MLflow: could not log figure '%s': %s", dataset_name, err)
-            self._close_if_done(run, group)
+        group, run_id, stem = run.figures.pop(dataset_name)
+        try:
+            dataset = run.catalog.get(dataset_name)
+            path = Path(str(getattr(dataset, "_filepath", "") or ""))
+            if getattr(dataset, "_version", None) is None and path.suffix == ".png" and path.is_file():
+                with tempfile.TemporaryDirectory() as folder:
+                    copy = Path(folder) / f"{stem}.png"
+                    shutil.copyfile(path, copy)
+                    run.client.log_artifact(run_id, str(copy), "figures")
+            else:  # versioned, in memory or elsewhere: draw it
+                run.client.log_figure(run_id, data, f"figures/{stem}.png")
+        except Exception as err:  # noqa: BLE001 - tracking must never fail a run
+            logger.warning("MLflow: could not log figure '%s': %s", dataset_name, err)
+        cls._close_if_done(run, group)
 
     def _log_output(
         self, run: _KedroRun, run_id: str, group: RunGroup, name: str, value: Any, sources: list[Any]
@@ -628,6 +661,7 @@ class MlflowOutputsHook:
             run = self._run
             group = run.group_of.get(node.name) if run else None
             if run is not None and group is not None:
+                run.unsaved.pop(node.name, None)
                 self._count_time(run, group, node.name)
                 self._close(run, group, "FAILED", f"{type(error).__name__} in node {node.name}: {error}")
 
@@ -957,11 +991,20 @@ def _unreachable_hub_models(pipeline: Any, catalog: Any) -> Iterator[tuple[str, 
 
     for name, dataset in _free_inputs(pipeline, catalog):
         model = getattr(dataset, "_model", None)  # the model datasets' spec (a folder dataset's when none is saved)
-        if not isinstance(model, str) or (isinstance(dataset, ModelFolderDataset) and dataset._exists()):
+        # a saved folder is loaded instead of the spec, but a LoRA adapter's folder needs its base model too
+        saved_alone = isinstance(dataset, ModelFolderDataset) and dataset._exists() and not _loads_base(dataset)
+        if not isinstance(model, str) or saved_alone:
             continue
         why = hub_model_unavailable(model, bool(getattr(dataset, "_allow_download", False)))
         if why:
             yield name, why
+
+
+def _loads_base(dataset: Any) -> bool:
+    """Whether a saved model folder is loaded on top of its ``model:`` (a LoRA adapter on its base model)."""
+    from qeu_kedro.datasets.hf_causal_lm import PeftAdapterDataset
+
+    return isinstance(dataset, PeftAdapterDataset)
 
 
 def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:

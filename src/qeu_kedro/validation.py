@@ -479,6 +479,8 @@ def check_file_encoding(name: str, dataset: Any, chunk_bytes: int = 1 << 20) -> 
     if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") not in kinds or dataset._protocol != "file":
         return
     args = getattr(dataset, "_load_args", None) or {}
+    if args.get("encoding_errors", "strict") != "strict":
+        return  # pandas is told to replace or drop what does not decode
     encoding = args.get("encoding") or "utf-8"
     compression = args.get("compression")
     try:
@@ -491,18 +493,22 @@ def check_file_encoding(name: str, dataset: Any, chunk_bytes: int = 1 << 20) -> 
     if path.suffix in _COMPRESSED:
         return  # compressed: its bytes are not the text's
     decoder = codec.incrementaldecoder()
-    consumed = 0
+    consumed = 0  # bytes read so far
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(chunk_bytes):
+                # the decoder keeps a character cut by the chunk's start: err.start counts from those bytes
+                held = len(decoder.getstate()[0])
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError as err:
-                    _fail_encoding(name, path, args, encoding, consumed + err.start, err)
+                    _fail_encoding(name, path, args, encoding, consumed - held + err.start, err)
                 consumed += len(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError as err:  # the file ends inside a character
-        _fail_encoding(name, path, args, encoding, consumed + err.start, err)
+            held = len(decoder.getstate()[0])
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as err:  # the file ends inside a character
+                _fail_encoding(name, path, args, encoding, consumed - held + err.start, err)
     except OSError:
         return  # a file that cannot be read is left to its load, which says why
 
