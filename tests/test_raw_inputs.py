@@ -258,3 +258,6 @@ def test_a_dask_csv_file_that_repeats_its_header_line_is_refused_wherever_the_bl
     check_input_headers(*_one_input_run(DaskCSV(filepath=str(path), load_args=args)))
     path.write_text(f"{header}\n1,2,3,4 {header}\n")  # the header's text inside a line is no header line
     check_input_headers(*_one_input_run(DaskCSV(filepath=str(path))))
+    path.write_text(f"{header}\n1,2,3,4\n{header}")  # the last line, no newline after it
+    with pytest.raises(RawDataError, match=r"line 3: the file .* repeats its header line here"):
+        check_input_headers(*_one_input_run(DaskCSV(filepath=str(path))))

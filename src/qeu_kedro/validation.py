@@ -610,7 +610,8 @@ def _repeated_header_line(path: Path) -> tuple[int, str] | None:
                 return None
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 places = [data.find(b"\n" + header + end, len(header)) for end in (b"\n", b"\r\n")]
-                places = [at for at in places if at != -1]
+                last = data.rfind(b"\n" + header)  # the file's last line, without a newline after it
+                places = [at for at in places if at != -1] + ([last] if last + 1 + len(header) == len(data) else [])
                 if not places:
                     return None
                 at = min(places)
