@@ -83,7 +83,7 @@ def fail(
     if column is not None:
         where += f", column '{column}'"
     if row is not None:
-        partition = re.fullmatch(r".*\(partition (\d+)\)", dataset)
+        partition = partition_of(dataset)
         if partition:  # a Dask partition's rows are counted from its own start, not the file's
             where += (
                 f", row {row} (0-based, counted from the first row of partition {partition[1]}, not of the file: "
@@ -100,6 +100,12 @@ def fail(
     error.dataset, error.column, error.row = dataset, column, row
     error.problem, error.hint, error.line = problem, hint, line
     raise error
+
+
+def partition_of(dataset: str | None) -> tuple[str, int] | None:
+    """``(table, N)`` of a Dask partition's dataset name, ``"<table> (partition N)"``; None for any other name."""
+    found = re.fullmatch(r"(.*) \(partition (\d+)\)", dataset or "")
+    return (found[1], int(found[2])) if found else None
 
 
 def _advice(*parts: str) -> str:
@@ -367,13 +373,31 @@ _CSV_FORMAT_ARGS = frozenset(
 )
 
 
+def _csv_kind(dataset: Any) -> Literal["pandas", "dask"] | None:
+    """Which kedro-datasets CSV entry ``dataset`` is (the project's subclasses of them included), or None."""
+    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
+    for kind in ("pandas", "dask"):
+        if (f"kedro_datasets.{kind}.csv_dataset", "CSVDataset") in kinds:
+            return kind  # type: ignore[return-value]
+    return None
+
+
+def _single_char_sep(args: dict[str, Any]) -> str | None:
+    """The file's delimiter where the csv module reads it as pandas does (one character; no rows skipped, no
+    comments), or None: a regex separator (MovieLens 1M's "::"), skipped rows or comments."""
+    sep = args.get("sep", args.get("delimiter", ","))
+    if not isinstance(sep, str) or len(sep) != 1 or args.get("skiprows") or args.get("comment"):
+        return None
+    return sep
+
+
 def _csv_file(dataset: Any) -> tuple[Any, dict[str, Any], int] | None:
     """``(fsspec file, load_args, header line)`` of the file a kedro-datasets ``pandas.CSVDataset`` or
     ``dask.CSVDataset`` reads (a dask glob's first file: dask takes the names from it); None when there is no
     header line to read (none, or ``names`` replacing it), or for another dataset type."""
     import fsspec
 
-    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
+    kind = _csv_kind(dataset)
     args = getattr(dataset, "_load_args", None) or {}
     header = args.get("header", "infer")
     if "names" in args or header is None or isinstance(header, list | tuple):
@@ -382,14 +406,14 @@ def _csv_file(dataset: Any) -> tuple[Any, dict[str, Any], int] | None:
     if isinstance(compression, dict):  # pandas' {"method": "gzip", ...}
         compression = compression.get("method")
     compression = compression or "infer"
-    if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") in kinds:
+    if kind == "pandas":
         path, protocol = str(dataset._get_load_path()), dataset._protocol
         files = fsspec.open_files(
             path if protocol == "file" else f"{protocol}://{path}",
             compression=compression,
             **({} if protocol == "file" else dataset._storage_options),
         )
-    elif ("kedro_datasets.dask.csv_dataset", "CSVDataset") in kinds:
+    elif kind == "dask":
         files = fsspec.open_files(str(dataset._filepath), compression=compression, **dataset.fs_args)
     else:
         return None
@@ -434,9 +458,9 @@ def check_trailing_delimiter(name: str, dataset: Any) -> None:
     if found is None:
         return
     file, args, line = found
-    sep = args.get("sep", args.get("delimiter", ","))
-    if not isinstance(sep, str) or len(sep) != 1 or args.get("skiprows") or args.get("comment"):
-        return  # a regex separator (MovieLens 1M's "::"), rows skipped or comments: left to the check nodes
+    sep = _single_char_sep(args)
+    if sep is None:
+        return  # left to the check nodes
     try:
         with file as handle:
             text = io.TextIOWrapper(handle, encoding=args.get("encoding") or "utf-8", errors="replace", newline="")
@@ -475,8 +499,7 @@ def check_file_encoding(name: str, dataset: Any, chunk_bytes: int = 1 << 20) -> 
     """
     import codecs
 
-    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
-    if ("kedro_datasets.pandas.csv_dataset", "CSVDataset") not in kinds or dataset._protocol != "file":
+    if _csv_kind(dataset) != "pandas" or dataset._protocol != "file":
         return
     args = getattr(dataset, "_load_args", None) or {}
     if args.get("encoding_errors", "strict") != "strict":
@@ -526,9 +549,9 @@ def _fail_encoding(name: str, path: Path, args: dict[str, Any], encoding: str, o
     line = before.count(b"\n") + 1
     bad = data[offset : offset + 4]
     row = column = None
-    sep = args.get("sep", args.get("delimiter", ","))
+    sep = _single_char_sep(args)
     header = args.get("header", "infer")
-    if isinstance(sep, str) and len(sep) == 1 and not args.get("skiprows") and not args.get("comment"):
+    if sep is not None:
         try:
             text = before.decode(encoding)
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar=args.get("quotechar", '"'))
@@ -565,8 +588,7 @@ def check_file_repeats_no_header(name: str, dataset: Any) -> None:
     ``cat``). Dask drops such a line when a block starts with it, so :func:`check_no_repeated_header` sees it
     only by chance of the block offsets (pandas reads it as a row, which that check refuses). The files are
     searched as bytes (``mmap``), a C search: no parsing (0.2 s for a 200 MB ratings file here)."""
-    kinds = {(c.__module__, c.__name__) for c in type(dataset).__mro__}
-    if ("kedro_datasets.dask.csv_dataset", "CSVDataset") not in kinds:
+    if _csv_kind(dataset) != "dask":
         return
     args = getattr(dataset, "_load_args", None) or {}
     if "names" in args or args.get("header", "infer") not in ("infer", 0):

@@ -24,7 +24,6 @@ import functools
 import hashlib
 import logging
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from qeu_kedro.validation import RawDataError, check_table, fail
+from qeu_kedro.validation import RawDataError, check_table, fail, partition_of
 
 from .nodes import (
     HELD_OUT,
@@ -326,17 +325,17 @@ def rows_over_partitions(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(ratings, *args, **kwargs)
         except RawDataError as err:
-            found = re.fullmatch(r"(.*) \(partition (\d+)\)", err.dataset or "")
+            found = partition_of(err.dataset)
             if found is None or err.row is None:
                 raise
             import dask
             from dask import delayed
 
-            part = int(found[2])
+            table, part = found
             before = sum(dask.compute(*[delayed(len)(p) for p in ratings.to_delayed()[:part]]))
             try:
                 fail(
-                    found[1],
+                    table,
                     err.column,
                     before + err.row,
                     f"{err.problem} (partition {part}, its row {err.row}; rows counted over the partitions in order)",
