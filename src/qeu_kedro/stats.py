@@ -145,8 +145,11 @@ def expanded_tail(n: int, confidence: float) -> float:
     return float(scipy_stats.norm.cdf(-math.sqrt(n / (n - 1)) * t))
 
 
-def _interval(values: np.ndarray, point: float, n: int, confidence: float, what: str) -> tuple[float, float]:
-    """The expanded percentile interval of the resampled ``values``, widened to hold ``point``."""
+def resampled_interval(
+    values: np.ndarray, point: float, n: int, confidence: float = 0.95, what: str = "the statistic"
+) -> tuple[float, float]:
+    """The expanded percentile interval of the resampled ``values`` of a statistic of ``n`` units, widened to hold
+    ``point`` (its value on all the units); for a bootstrap drawn its own way (a cluster bootstrap)."""
     if not np.isfinite(values).all() or not math.isfinite(point):
         bad = int((~np.isfinite(values)).sum())
         raise ValueError(
@@ -169,7 +172,7 @@ def _comparison(
     higher_is_better: bool,
 ) -> Comparison:
     difference = after - before
-    low, high = _interval(diffs, difference, n, confidence, "the difference")
+    low, high = resampled_interval(diffs, difference, n, confidence, "the difference")
     return Comparison(
         before=float(before),
         after=float(after),
@@ -239,7 +242,7 @@ def bootstrap_interval(
     """Mean of per-unit scores with its (expanded) percentile-bootstrap interval: ``(mean, low, high)``."""
     s = np.asarray(scores, dtype=np.float64)
     means = s[bootstrap_indices(len(s), n_resamples, seed)].mean(axis=1)
-    low, high = _interval(means, float(s.mean()), len(s), confidence, "the mean")
+    low, high = resampled_interval(means, float(s.mean()), len(s), confidence, "the mean")
     return float(s.mean()), low, high
 
 
@@ -259,7 +262,7 @@ def bootstrap_statistic_interval(
     value = float(statistic(np.arange(n)))
     idx = bootstrap_indices(n, n_resamples, seed)
     values = np.fromiter((statistic(i) for i in idx), dtype=np.float64, count=len(idx))
-    low, high = _interval(values, value, n, confidence, "the statistic")
+    low, high = resampled_interval(values, value, n, confidence, "the statistic")
     return value, low, high
 
 

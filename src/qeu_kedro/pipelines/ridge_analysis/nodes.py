@@ -962,7 +962,7 @@ def group_means(design: RatingDesign, feature: str, seed: int, confidence: float
     simulated cases without any effect, users rating dozens of movies each. Seeded: the same ``seed``, the
     same intervals.
     """
-    from qeu_kedro.stats import MIN_UNITS, expanded_tail
+    from qeu_kedro.stats import MIN_UNITS, resampled_interval
 
     by_user = feature in design.user_features.columns
     unit, unit_row = ("users", design.user_row) if by_user else ("movies", design.movie_row)
@@ -986,16 +986,15 @@ def group_means(design: RatingDesign, feature: str, seed: int, confidence: float
             idx = m[rng.integers(0, len(m), size=(min(chunk, GROUP_RESAMPLES - start), len(m)))]
             draws.append(sums[idx].sum(axis=1) / counts[idx].sum(axis=1))
         resampled.append(np.concatenate(draws))
-    intervals = []
-    for values, n, point in (
-        (resampled[0], sizes[0], means[0]),
-        (resampled[1], sizes[1], means[1]),
-        (resampled[1] - resampled[0], min(sizes), means[1] - means[0]),
-    ):
-        tail = expanded_tail(n, confidence)
-        low, high = (float(v) for v in np.quantile(values, [tail, 1.0 - tail]))
-        intervals.append((min(low, point), max(high, point)))
-    return GroupMeans(unit, n_ratings, sizes, means, tuple(intervals))
+    intervals = tuple(
+        resampled_interval(values, point, n, confidence, "a group's mean rating")
+        for values, n, point in (
+            (resampled[0], sizes[0], means[0]),
+            (resampled[1], sizes[1], means[1]),
+            (resampled[1] - resampled[0], min(sizes), means[1] - means[0]),
+        )
+    )
+    return GroupMeans(unit, n_ratings, sizes, means, intervals)
 
 
 def _plot_group_means(ax: Any, feature: str, groups: GroupMeans) -> str:
