@@ -986,25 +986,15 @@ def _unreachable_hub_models(pipeline: Any, catalog: Any) -> Iterator[tuple[str, 
     """``(name, why)`` of the run's free inputs that are model folders to load from a hub id that is neither in
     the local Hugging Face cache nor downloadable now (``--env hub`` offline): without this the run trained and
     saved the sample's models before the first node that loads one failed."""
-    from qeu_kedro.datasets._model_folder import ModelFolderDataset
     from qeu_kedro.models import hub_model_unavailable
 
     for name, dataset in _free_inputs(pipeline, catalog):
-        model = getattr(dataset, "_model", None)  # the model datasets' spec (a folder dataset's when none is saved)
-        # a saved folder is loaded instead of the spec, but a LoRA adapter's folder needs its base model too
-        saved_alone = isinstance(dataset, ModelFolderDataset) and dataset._exists() and not _loads_base(dataset)
-        if not isinstance(model, str) or saved_alone:
-            continue
-        why = hub_model_unavailable(model, bool(getattr(dataset, "_allow_download", False)))
-        if why:
-            yield name, why
-
-
-def _loads_base(dataset: Any) -> bool:
-    """Whether a saved model folder is loaded on top of its ``model:`` (a LoRA adapter on its base model)."""
-    from qeu_kedro.datasets.hf_causal_lm import PeftAdapterDataset
-
-    return isinstance(dataset, PeftAdapterDataset)
+        spec_to_resolve = getattr(dataset, "spec_to_resolve", None)  # the project's model datasets
+        spec = spec_to_resolve() if callable(spec_to_resolve) else None
+        if isinstance(spec, str):
+            why = hub_model_unavailable(spec, bool(getattr(dataset, "_allow_download", False)))
+            if why:
+                yield name, why
 
 
 def _unsaved_model_inputs(pipeline: Any, catalog: Any) -> Iterator[tuple[str, Any]]:

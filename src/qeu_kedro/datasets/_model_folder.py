@@ -138,6 +138,11 @@ class ModelFolderDataset(AbstractDataset):
         may still need a download). False before the pipeline that trains it has run."""
         return self._exists() or self._model is not None
 
+    def spec_to_resolve(self) -> str | None:
+        """The model spec a load resolves (:func:`~qeu_kedro.models.resolve_model`), or None: the saved folder is
+        loaded alone, or there is nothing to load. A run asks it before its first node (a hub model offline)."""
+        return None if self._exists() else self._model
+
     def _not_saved_error(self) -> DatasetError:
         # the folder is the environment's (data/06_models/<env prefix>/...): the same --env trains it there
         hint = f" ({self.RUN_FIRST}, with the same --env as this run)" if self.RUN_FIRST else ""

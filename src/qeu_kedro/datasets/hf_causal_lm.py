@@ -72,6 +72,10 @@ class HFCausalLMDataset(AbstractDataset):
     def _exists(self) -> bool:
         return True
 
+    def spec_to_resolve(self) -> str:
+        """The model spec a load resolves: always its ``model``."""
+        return self._model
+
 
 class PeftAdapterDataset(ModelFolderDataset):
     """A peft (LoRA) adapter saved to ``filepath``; loads as the base model with the adapter applied.
@@ -110,6 +114,10 @@ class PeftAdapterDataset(ModelFolderDataset):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "base_model": self._model}
+
+    def spec_to_resolve(self) -> str | None:
+        """The base model a saved adapter is loaded on (None before one is saved: nothing to load)."""
+        return self._model if self._exists() else None
 
     def load(self) -> ModelHandle:
         from peft import PeftModel
