@@ -799,13 +799,12 @@ def _available(catalog: Any, name: str) -> bool:
         return True
 
 
-def _upstream_inputs(names: set[str]) -> set[str]:
-    """The free inputs of the project's pipelines upstream of datasets ``names``: what the nodes that make them
-    read, and so on up to the datasets no pipeline writes (``movie_comparison``'s ridge results: the ratings,
-    the movies, the overviews, ...)."""
-    found: set[str] = set()
+def _walk_upstream(names: list[str], follow: Any) -> Iterator[tuple[str, str | None, Any]]:
+    """Each dataset from ``names`` upwards: ``(dataset, writer, nodes)``, the project pipeline that writes it and
+    the nodes of that pipeline that make it (``None, None`` for a dataset no pipeline writes). The inputs of those
+    nodes are walked in turn where ``follow(input)`` is true; each dataset once."""
     seen: set[str] = set()
-    todo = sorted(names)
+    todo = list(names)
     while todo:
         dataset = todo.pop()
         if dataset in seen:
@@ -813,14 +812,19 @@ def _upstream_inputs(names: set[str]) -> set[str]:
         seen.add(dataset)
         writers = _writers(dataset)
         if not writers:
-            found.add(dataset)
+            yield dataset, None, None
             continue
-        todo += [
-            d
-            for d in _project_pipeline(writers[0]).to_outputs(dataset).inputs()
-            if not d.startswith("params:") and d != "parameters"
-        ]
-    return found - set(names)
+        needed = _project_pipeline(writers[0]).to_outputs(dataset)  # the nodes that make it, not the whole pipeline
+        yield dataset, writers[0], needed
+        todo += [d for d in sorted(needed.inputs()) if not d.startswith("params:") and d != "parameters" and follow(d)]
+
+
+def _upstream_inputs(names: set[str]) -> set[str]:
+    """The free inputs of the project's pipelines upstream of datasets ``names``: what the nodes that make them
+    read, and so on up to the datasets no pipeline writes (``movie_comparison``'s ridge results: the ratings,
+    the movies, the overviews, ...)."""
+    walked = _walk_upstream(sorted(names), follow=lambda _: True)
+    return {dataset for dataset, writer, _ in walked if writer is None} - set(names)
 
 
 def _reported_missing(catalog: Any, name: str) -> bool:
@@ -845,23 +849,12 @@ def pipelines_to_run_first(name: str, catalog: Any) -> tuple[list[str], list[str
     needs no fine-tuned model)."""
     chain: list[str] = []
     namespaces: set[str | None] = set()
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        dataset = todo.pop()
-        writers = _writers(dataset)
-        if dataset in seen or not writers:
+    for _, writer, needed in _walk_upstream([name], follow=lambda d: not _available(catalog, d)):
+        if writer is None:
             continue
-        seen.add(dataset)
-        if writers[0] not in chain:
-            chain.append(writers[0])
-        needed = _project_pipeline(writers[0]).to_outputs(dataset)  # the nodes that make it, not the whole pipeline
+        if writer not in chain:
+            chain.append(writer)
         namespaces |= {node.namespace.split(".")[0] if node.namespace else None for node in needed.nodes}
-        todo += [
-            d
-            for d in sorted(needed.inputs())
-            if not d.startswith("params:") and d != "parameters" and not _available(catalog, d)
-        ]
     # upstream first: a pipeline after every one it reads from. Namespaces only when every node needed has one.
     return list(reversed(chain)), ([] if None in namespaces else sorted(namespaces))  # type: ignore[arg-type]
 
