@@ -180,8 +180,15 @@ def check_rated_movies(movies: pd.DataFrame, ratings: Any, params: dict[str, Any
     # movies rated: the design holds at most these), before anything is embedded; its split node checks again
     ids = rated["movie_id"].to_numpy()
     kept = ids[np.isin(ids, movies["movie_id"].to_numpy())]
-    check_fold_counts(len(pd.unique(kept)) if group_by_of(params) == "movie_id" else len(kept), params)
+    _check_fold_units(kept, len(kept), params)
     return movies
+
+
+def _check_fold_units(kept_movies: np.ndarray, n_kept: int, params: dict[str, Any]) -> None:
+    """:func:`~qeu_kedro.pipelines.ridge_analysis.nodes.check_fold_counts` on the units the CV will split: the
+    movies of the kept ratings (``group_by: movie_id``; ``kept_movies`` may repeat them), else the ``n_kept``
+    ratings."""
+    check_fold_counts(len(np.unique(kept_movies)) if group_by_of(params) == "movie_id" else n_kept, params)
 
 
 def _lost_ratings(part: pd.DataFrame, index: int, movie_ids: np.ndarray, column: Column) -> dict[str, Any]:
@@ -227,5 +234,4 @@ def _check_partitions(ratings: Any, movies: pd.DataFrame, column: Column, params
     n_kept = n_in - sum(s["lost"] for s in scans)
     if params["max_join_loss"] is not None:
         check_partitioned_join_loss(list(scans), n_in, n_kept, params["max_join_loss"])
-    by_movie = group_by_of(params) == "movie_id"
-    check_fold_counts(len(np.unique(np.concatenate([s["kept_movies"] for s in scans]))) if by_movie else n_kept, params)
+    _check_fold_units(np.concatenate([s["kept_movies"] for s in scans]), n_kept, params)
